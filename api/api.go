@@ -1,0 +1,254 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/store"
+)
+
+// maxBody bounds a request body.
+const maxBody = 64 << 10
+
+// Status is GET /api/v1/status.
+type Status struct {
+	PeerID       string         `json:"peer_id"`
+	Name         string         `json:"name"`
+	Neighborhood string         `json:"neighborhood"`
+	API          string         `json:"api"`
+	Peers        int            `json:"peers"`
+	Addrs        []string       `json:"addrs"`
+	Location     *mesh.Location `json:"location,omitempty"`
+}
+
+// Config configures Listen. Zero values mean the default.
+type Config struct {
+	// Addr to listen on; must be a loopback address. Required.
+	Addr string
+	// Token every request must carry. Required.
+	Token string
+	// Mesh serves the feed and peers. Required.
+	Mesh *mesh.Mesh
+	// Status describes the node. Required.
+	Status func() Status
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is a running API.
+type Server struct {
+	cfg    Config
+	ln     net.Listener
+	srv    *http.Server
+	mux    *http.ServeMux
+	routes []string
+	done   chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Listen checks cfg, listens and starts serving.
+func Listen(cfg Config) (*Server, error) {
+	if cfg.Token == "" || cfg.Mesh == nil || cfg.Status == nil {
+		return nil, errors.New("api: Token, Mesh and Status are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	host, _, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("api address %q: want HOST:PORT, e.g. %s", cfg.Addr, "127.0.0.1:7780")
+	}
+	if !loopbackHost(host) {
+		return nil, fmt.Errorf("api address %q is not a loopback address: the local API only listens on 127.0.0.1, ::1 or localhost", cfg.Addr)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("api: listen on %s (is another node running with that API address? set api in config.toml or use --api): %w", cfg.Addr, err)
+	}
+	s := &Server{cfg: cfg, ln: ln, mux: http.NewServeMux(), done: make(chan struct{})}
+	s.routesV1()
+	s.srv = &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Logger.Error("api server stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Routes lists the registered route patterns, for tests that check every
+// route is guarded.
+func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
+
+// Close stops the server, letting requests in flight finish for a moment.
+// It is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.closeErr = s.srv.Shutdown(ctx)
+		<-s.done
+	})
+	return s.closeErr
+}
+
+// handle registers a guarded route. It is the only way routes are added.
+func (s *Server) handle(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+	s.routes = append(s.routes, pattern)
+	s.mux.Handle(pattern, s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})))
+}
+
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// guard enforces token, Host and (for mutations) Origin and content type.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if !loopbackHost(host) {
+			s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "bad_host", Msg: "Host header must name a loopback address (localhost, 127.0.0.1 or [::1])"})
+			return
+		}
+		if !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="porchlight"`)
+			s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: "missing or wrong API token: send Authorization: Bearer <contents of DATA/api.token>"})
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if o := r.Header.Get("Origin"); o != "" && !sameOriginLoopback(o) {
+				s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "foreign_origin", Msg: "cross-origin requests are refused"})
+				return
+			}
+			if r.Method == http.MethodPost || r.Method == http.MethodPut {
+				if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+					s.writeError(w, r, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Msg: "send the body as Content-Type: application/json"})
+					return
+				}
+			}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) == 1
+}
+
+func sameOriginLoopback(origin string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && loopbackHost(u.Hostname())
+}
+
+// Error is an API error with its HTTP status and stable code.
+type Error struct {
+	Status int
+	Code   string
+	Msg    string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+func badRequest(format string, args ...any) error {
+	return &Error{Status: http.StatusBadRequest, Code: "bad_request", Msg: fmt.Sprintf(format, args...)}
+}
+
+// writeError is the one place errors become HTTP statuses.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var apiErr *Error
+	var inv *record.Invalid
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &apiErr):
+	case errors.As(err, &inv):
+		apiErr = &Error{Status: http.StatusBadRequest, Code: string(inv.Reason), Msg: inv.Detail}
+	case errors.As(err, &tooBig):
+		apiErr = &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: fmt.Sprintf("request body over %d bytes", maxBody)}
+	case errors.Is(err, store.ErrNotFound):
+		apiErr = &Error{Status: http.StatusNotFound, Code: "not_found", Msg: err.Error()}
+	case errors.Is(err, mesh.ErrNotOwnPost):
+		apiErr = &Error{Status: http.StatusForbidden, Code: "not_author", Msg: err.Error()}
+	default:
+		s.cfg.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		apiErr = &Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "internal error; see the node's log"}
+	}
+	writeJSON(w, apiErr.Status, map[string]string{"error": apiErr.Msg, "code": apiErr.Code})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return badRequest("request body: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("request body: trailing data after the JSON object")
+	}
+	return nil
+}
+
+func queryInt(r *http.Request, name string, def, max int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, badRequest("%s must be a whole number from 1 to %d", name, max)
+	}
+	return n, nil
+}

@@ -1,0 +1,17 @@
+// Package api is the node's local HTTP API, on 127.0.0.1 only. The CLI and
+// the web UI are its clients.
+//
+// Every route passes through guard: the bearer token (Authorization:
+// Bearer), a Host header that names a loopback host (against DNS
+// rebinding), and for mutating methods a JSON body and no foreign Origin
+// (against CSRF). No CORS headers are sent. Errors are JSON objects
+// {"error": "...", "code": "..."}, mapped from Go errors in writeError only.
+//
+// Routes (v1):
+//
+//	GET    /api/v1/status        this node: peer_id, name, neighborhood, api, peers, addrs
+//	GET    /api/v1/peers         connected neighbors: peer_id, name, addrs, since, equivocated
+//	GET    /api/v1/feed          posts, newest first (?limit=, default 100, max 1000)
+//	POST   /api/v1/posts         write a post {kind, text, location?, reply_to?}
+//	DELETE /api/v1/posts/{id}    retract an own post
+package api

@@ -1,0 +1,127 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/record"
+)
+
+// PeerJSON is one entry of GET /api/v1/peers.
+type PeerJSON struct {
+	PeerID      string    `json:"peer_id"`
+	Name        string    `json:"name"`
+	Addrs       []string  `json:"addrs"`
+	Since       time.Time `json:"since"`
+	Equivocated bool      `json:"equivocated"`
+}
+
+// PostJSON is one post of GET /api/v1/feed.
+type PostJSON struct {
+	ID                string         `json:"id"`
+	Author            string         `json:"author"`
+	AuthorName        string         `json:"author_name"`
+	AuthorEquivocated bool           `json:"author_equivocated"`
+	Kind              string         `json:"kind"`
+	Text              string         `json:"text"`
+	Created           time.Time      `json:"created"`
+	Location          *mesh.Location `json:"location,omitempty"`
+	ReplyTo           string         `json:"reply_to,omitempty"`
+}
+
+// NewPostJSON is the body of POST /api/v1/posts.
+type NewPostJSON struct {
+	Kind     string         `json:"kind"`
+	Text     string         `json:"text"`
+	Location *mesh.Location `json:"location,omitempty"`
+	ReplyTo  string         `json:"reply_to,omitempty"`
+}
+
+func (s *Server) routesV1() {
+	s.handle("GET /api/v1/status", s.getStatus)
+	s.handle("GET /api/v1/peers", s.getPeers)
+	s.handle("GET /api/v1/feed", s.getFeed)
+	s.handle("POST /api/v1/posts", s.createPost)
+	s.handle("DELETE /api/v1/posts/{id}", s.retractPost)
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, s.cfg.Status())
+	return nil
+}
+
+func (s *Server) getPeers(w http.ResponseWriter, r *http.Request) error {
+	out := []PeerJSON{}
+	for _, p := range s.cfg.Mesh.Peers() {
+		out = append(out, PeerJSON{PeerID: p.ID.String(), Name: p.Name, Addrs: p.Addrs, Since: p.Since.UTC(), Equivocated: p.Flagged})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getFeed(w http.ResponseWriter, r *http.Request) error {
+	limit, err := queryInt(r, "limit", 100, 1000)
+	if err != nil {
+		return err
+	}
+	posts, err := s.cfg.Mesh.Feed(limit)
+	if err != nil {
+		return err
+	}
+	out := make([]PostJSON, 0, len(posts))
+	for _, p := range posts {
+		out = append(out, postJSON(p))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func postJSON(p mesh.FeedPost) PostJSON {
+	j := PostJSON{
+		ID: p.ID.String(), Author: p.Author.String(), AuthorName: p.AuthorName, AuthorEquivocated: p.AuthorFlagged,
+		Kind: p.Kind, Text: p.Text, Created: p.Created.UTC(), Location: p.Location,
+	}
+	if !p.ReplyTo.IsZero() {
+		j.ReplyTo = p.ReplyTo.String()
+	}
+	return j
+}
+
+func (s *Server) createPost(w http.ResponseWriter, r *http.Request) error {
+	var in NewPostJSON
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	np := mesh.NewPost{Kind: in.Kind, Text: in.Text, Location: in.Location}
+	if in.ReplyTo != "" {
+		id, err := record.ParseID(in.ReplyTo)
+		if err != nil {
+			return badRequest("reply_to: %v", err)
+		}
+		np.ReplyTo = id
+	}
+	sr, err := s.cfg.Mesh.Post(np)
+	if err != nil {
+		return err
+	}
+	posts, err := mesh.FeedPosts(s.cfg.Mesh.Store(), []*record.Signed{sr})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, postJSON(posts[0]))
+	return nil
+}
+
+func (s *Server) retractPost(w http.ResponseWriter, r *http.Request) error {
+	id, err := record.ParseID(r.PathValue("id"))
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	sr, err := s.cfg.Mesh.Retract(id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": id.String(), "retraction": sr.ID.String()})
+	return nil
+}

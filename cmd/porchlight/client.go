@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/porchlight-mesh/porchlight/node"
+)
+
+// client talks to the running node's local API.
+type client struct {
+	base  string
+	token string
+	data  string
+	http  *http.Client
+}
+
+// errNoNode says, in one line, that no node runs and how to start one.
+type errNoNode struct{ data string }
+
+func (e errNoNode) Error() string {
+	return fmt.Sprintf("no node is running for data directory %s; start one with: porchlight --data %s run", e.data, e.data)
+}
+
+func (g *globals) client() (*client, error) {
+	addr, err := os.ReadFile(filepath.Join(g.dataDir, node.AddrFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errNoNode{g.dataDir}
+	}
+	if err != nil {
+		return nil, err
+	}
+	tok, err := node.LoadToken(g.dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("read API token: %w", err)
+	}
+	return &client{
+		base: "http://" + strings.TrimSpace(string(addr)), token: tok, data: g.dataDir,
+		http: &http.Client{Timeout: 30 * time.Second},
+	}, nil
+}
+
+// do sends a request; in (if non-nil) is sent as JSON, out (if non-nil)
+// receives the JSON answer.
+func (c *client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return errNoNode{c.data}
+		}
+		return fmt.Errorf("talk to the node at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct{ Error, Code string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			if resp.StatusCode == http.StatusBadRequest {
+				return usagef("%s", e.Error)
+			}
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("node answered %s", resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}

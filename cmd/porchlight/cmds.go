@@ -1,0 +1,306 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/node"
+	"github.com/porchlight-mesh/porchlight/record"
+)
+
+func newInitCmd(g *globals) *cobra.Command {
+	var cfg node.Config
+	c := &cobra.Command{
+		Use:   "init",
+		Short: "Create this home's identity, config and API token in the data directory",
+		Example: `  porchlight --data /var/lib/porchlight init --name "12 Maple St" \
+      --neighborhood maple-st --location 40.7128,-74.0060`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := checkConfigInput(cfg); err != nil {
+				return err
+			}
+			if err := node.Init(g.dataDir, cfg); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "initialized %s\nstart the node with: porchlight --data %s run\n", g.dataDir, g.dataDir)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&cfg.Name, "name", "", "this home's name as neighbors see it (default: the hostname)")
+	c.Flags().StringVar(&cfg.Neighborhood, "neighborhood", "default", "neighborhood ID; only nodes with the same ID talk")
+	c.Flags().StringVar(&cfg.Location, "location", "", "home location LAT,LON (never leaves this node)")
+	c.Flags().StringVar(&cfg.API, "api", node.DefaultAPIAddr, "local API address (loopback only)")
+	c.Flags().StringSliceVar(&cfg.Listen, "listen", nil, "libp2p listen multiaddrs (default /ip4/0.0.0.0/tcp/7781 and /ip6/::/tcp/7781)")
+	c.Flags().StringSliceVar(&cfg.Peers, "peer", nil, "static peer multiaddr with /p2p/ID (repeatable), for networks without multicast")
+	return c
+}
+
+// checkConfigInput turns config mistakes into usage errors (exit 2).
+func checkConfigInput(cfg node.Config) error {
+	if cfg.Neighborhood == "" {
+		cfg.Neighborhood = "default"
+	}
+	if err := cfg.Check(); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+func newRunCmd(g *globals) *cobra.Command {
+	var opts node.Options
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Run the node in the foreground (logs to stderr; Ctrl-C stops it)",
+		Long: `Run the node in the foreground. On an empty data directory it first
+initializes one with defaults (the hostname as name, neighborhood "default").`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			if _, err := node.LoadConfig(g.dataDir); errors.Is(err, node.ErrNotInitialized) {
+				if err := node.Init(g.dataDir, node.Config{}); err != nil {
+					return err
+				}
+				cfg, _ := node.LoadConfig(g.dataDir)
+				log.Info("initialized a new data directory with defaults; see `porchlight init --help` to choose a name and neighborhood",
+					"dir", g.dataDir, "name", cfg.Name, "neighborhood", cfg.Neighborhood)
+			}
+			opts.Dir, opts.Logger = g.dataDir, log
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			n, err := node.Start(opts)
+			if err != nil {
+				return err
+			}
+			st := n.Status()
+			log.Info("node running", "peer_id", st.PeerID, "name", st.Name, "neighborhood", st.Neighborhood, "api", st.API, "addrs", strings.Join(st.Addrs, " "))
+			<-ctx.Done()
+			log.Info("shutting down")
+			if err := n.Close(); err != nil {
+				return fmt.Errorf("shut down: %w", err)
+			}
+			log.Info("stopped")
+			return nil
+		},
+	}
+	c.Flags().StringSliceVar(&opts.Peers, "peer", nil, "static peer multiaddr with /p2p/ID (repeatable), added to config.toml's")
+	c.Flags().StringSliceVar(&opts.Listen, "listen", nil, "libp2p listen multiaddrs (replaces config.toml's)")
+	c.Flags().StringVar(&opts.API, "api", "", `local API address (replaces config.toml's; "off" disables it)`)
+	c.Flags().BoolVar(&opts.DisableMDNS, "no-mdns", false, "turn mDNS discovery off")
+	return c
+}
+
+func newPostCmd(g *globals) *cobra.Command {
+	var kind, location, replyTo string
+	c := &cobra.Command{
+		Use:     "post TEXT",
+		Short:   "Write a post to the neighborhood feed (prints its ID last)",
+		Example: `  porchlight post "Lost grey cat near the park" --kind lost-found`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			text := strings.TrimSpace(args[0])
+			if text == "" {
+				return usagef("empty post: give the text as an argument")
+			}
+			if n := utf8.RuneCountInString(text); n > record.MaxPostText {
+				return usagef("post is %d characters; the limit is %d", n, record.MaxPostText)
+			}
+			if !validKind(kind) {
+				return usagef("unknown kind %q: use one of %s", kind, strings.Join(record.PostKinds, ", "))
+			}
+			loc, err := node.ParseLocation(location)
+			if err != nil {
+				return usageError{err}
+			}
+			if replyTo != "" {
+				if _, err := record.ParseID(replyTo); err != nil {
+					return usagef("--reply-to: %v", err)
+				}
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var out api.PostJSON
+			if err := cl.do(c.Context(), "POST", "/api/v1/posts", api.NewPostJSON{Kind: kind, Text: text, Location: loc, ReplyTo: replyTo}, &out); err != nil {
+				return err
+			}
+			if g.jsonOut {
+				return printJSON(c, out)
+			}
+			fmt.Fprintln(c.OutOrStdout(), out.ID)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&kind, "kind", "general", "post kind: "+strings.Join(record.PostKinds, ", "))
+	c.Flags().StringVar(&location, "location", "", "coarse location LAT,LON to attach")
+	c.Flags().StringVar(&replyTo, "reply-to", "", "ID of the post this replies to")
+	addJSONFlag(c, g)
+	return c
+}
+
+func validKind(k string) bool {
+	for _, v := range record.PostKinds {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+func newRetractCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "retract POST_ID",
+		Short: "Retract one of your posts: every node purges its content",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if _, err := record.ParseID(args[0]); err != nil {
+				return usageError{err}
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var out map[string]string
+			if err := cl.do(c.Context(), "DELETE", "/api/v1/posts/"+args[0], nil, &out); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.OutOrStdout(), "retracted", args[0])
+			return nil
+		},
+	}
+}
+
+func newFeedCmd(g *globals) *cobra.Command {
+	var limit int
+	c := &cobra.Command{
+		Use:   "feed",
+		Short: "Show the neighborhood feed, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if limit < 1 || limit > 1000 {
+				return usagef("--limit must be from 1 to 1000")
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var posts []api.PostJSON
+			if err := cl.do(c.Context(), "GET", fmt.Sprintf("/api/v1/feed?limit=%d", limit), nil, &posts); err != nil {
+				return err
+			}
+			if g.jsonOut {
+				return printJSON(c, posts)
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "WHEN\tFROM\tKIND\tTEXT\tID")
+			for _, p := range posts {
+				from := p.AuthorName
+				if from == "" {
+					from = shortID(p.Author)
+				}
+				if p.AuthorEquivocated {
+					from += " (!equivocated)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Created.Local().Format(time.DateTime), from, p.Kind, oneLine(p.Text, 60), p.ID[:12])
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().IntVar(&limit, "limit", 100, "how many posts")
+	addJSONFlag(c, g)
+	return c
+}
+
+func newPeersCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "peers",
+		Short: "List connected neighbors",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var peers []api.PeerJSON
+			if err := cl.do(c.Context(), "GET", "/api/v1/peers", nil, &peers); err != nil {
+				return err
+			}
+			if g.jsonOut {
+				return printJSON(c, peers)
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tPEER ID\tADDRESS\tSINCE")
+			for _, p := range peers {
+				name := p.Name
+				if p.Equivocated {
+					name += " (!equivocated)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, p.PeerID, strings.Join(p.Addrs, ","), p.Since.Local().Format(time.DateTime))
+			}
+			return tw.Flush()
+		},
+	}
+	addJSONFlag(c, g)
+	return c
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show this node's identity, neighborhood and peer count",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var st api.Status
+			if err := cl.do(c.Context(), "GET", "/api/v1/status", nil, &st); err != nil {
+				return err
+			}
+			if g.jsonOut {
+				return printJSON(c, st)
+			}
+			w := c.OutOrStdout()
+			fmt.Fprintf(w, "name:          %s\npeer ID:       %s\nneighborhood:  %s\npeers:         %d\napi:           %s\n", st.Name, st.PeerID, st.Neighborhood, st.Peers, st.API)
+			for _, a := range st.Addrs {
+				fmt.Fprintf(w, "address:       %s\n", a)
+			}
+			return nil
+		},
+	}
+	addJSONFlag(c, g)
+	return c
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return "…" + id[len(id)-8:]
+	}
+	return id
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) > n {
+		return string([]rune(s)[:n-1]) + "…"
+	}
+	return s
+}
+
+var _ = mesh.Location{}

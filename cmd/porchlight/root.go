@@ -1,0 +1,72 @@
+package main
+
+import (
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+type globals struct {
+	dataDir  string
+	logLevel string
+	jsonOut  bool
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("PORCHLIGHT_DATA"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "porchlight")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "porchlight")
+	}
+	return "porchlight-data"
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "porchlight",
+		Short: "A home's node in a peer-to-peer neighborhood-safety network",
+		Long: `Porchlight runs one node per home. Nodes find their neighbors on the local
+network (mDNS), share a signed neighborhood feed over libp2p gossip, and keep
+everything on the home's own disk.
+
+Start a node with "porchlight run"; the other commands talk to it through its
+local API on 127.0.0.1.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.dataDir, "data", defaultDataDir(), "data directory (env PORCHLIGHT_DATA)")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newInitCmd(g), newRunCmd(g), newPostCmd(g), newFeedCmd(g), newRetractCmd(g),
+		newPeersCmd(g), newStatusCmd(g),
+	)
+	return root
+}
+
+func (g *globals) logger() (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(strings.ToUpper(g.logLevel))); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", g.logLevel)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+func addJSONFlag(c *cobra.Command, g *globals) {
+	c.Flags().BoolVar(&g.jsonOut, "json", false, "print JSON for scripts")
+}
+
+func printJSON(c *cobra.Command, v any) error {
+	enc := json.NewEncoder(c.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,55 @@
+// Package mesh connects a node to its neighborhood: the libp2p host, mDNS
+// discovery, the gossipsub feed topic with its validator, and the catch-up
+// sync protocol that makes logs converge after restarts and partitions.
+//
+// # Topics
+//
+//	porchlight/<neighborhood>/feed/1
+//
+// A message's data is exactly one marshaled record envelope (see package
+// record); the message ID is the SHA-256 of the data, so a record relayed
+// twice is one message. The topic validator opens the record (signature,
+// author, limits) and ingests it into the store before it is relayed:
+//
+//	Reject  the sender relayed something no honest node would: bad signature,
+//	        author not the signer, oversized, malformed, body limits broken,
+//	        another neighborhood.
+//	Ignore  duplicates, and faults that depend on local state or clocks
+//	        (timestamp ahead of our clock, prev mismatch, seq jump).
+//	Accept  new records, and a second record for an (author, seq) already
+//	        held: that is equivocation, and relaying it spreads the proof.
+//
+// Peer scoring is on (see scoreParams): invalid messages cost a peer dearly
+// and it is graylisted after a handful; IP colocation and mesh-delivery
+// penalties are off, since many homes share one address behind NAT and a
+// quiet neighborhood topic would punish honest peers for silence.
+//
+// # Catch-up: /porchlight/sync/1
+//
+// Gossip carries live traffic only. On every new connection, whenever a
+// record arrives ahead of a gap, and every SyncInterval, a node pulls from
+// each connected peer in rounds. A round is one stream: the requester writes
+// a varint-length-delimited SyncRequest (its neighborhood, and per author the
+// contiguous seq it holds, that record's ID and whether it holds an
+// equivocation proof) and reads one SyncResponse: the envelopes it lacks in
+// log order (plus conflicting versions), stubs for retracted records, and
+// "more" if the round was cut at MaxSyncRecords records or MaxSyncBytes. The
+// requester verifies every envelope exactly as gossip does, and asks again
+// while it makes progress. A responder of another neighborhood refuses and
+// the connection is closed; only peers that completed a round with the same
+// neighborhood are listed as neighbors.
+//
+// # Discovery
+//
+// Each node runs a hashicorp/mdns responder for _porchlight._tcp on every up,
+// multicast-capable interface (IPv4 and IPv6; a family that fails is
+// skipped), with TXT records
+//
+//	pl=1  id=<peer ID>  nb=<neighborhood>  a=<multiaddr> (one per address)
+//
+// hashicorp/mdns never announces, so a node queries at start, again after
+// 2 s and 5 s, then every MDNSInterval (10 s): a newcomer is seen by the
+// others within about 10 s, and sees them within a second or two. Peers of
+// another neighborhood are never dialled. Static peers (--peer) are dialled
+// at start and redialled while disconnected.
+package mesh

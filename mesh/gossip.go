@@ -1,0 +1,159 @@
+package mesh
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/store"
+)
+
+// maxRPCSize bounds one gossipsub RPC (which may batch several records and
+// control messages). A single record is bounded by record.MaxSize.
+const maxRPCSize = 256 << 10
+
+// validate is the feed topic's validator. It verifies and stores each
+// record before gossipsub relays it; see the package doc for the verdicts.
+func (m *Mesh) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if from == m.self {
+		return pubsub.ValidationAccept // our own publish: stored by AppendOwn
+	}
+	s, verdict := m.ingest(msg.Data, "gossip")
+	if s != nil {
+		msg.ValidatorData = s
+	}
+	if verdict.gap {
+		m.syncer.schedule(msg.ReceivedFrom)
+	}
+	return verdict.result
+}
+
+type verdict struct {
+	result pubsub.ValidationResult
+	added  bool
+	gap    bool
+}
+
+// ingest opens and stores one record from the network, counting and logging
+// the outcome. via names the path ("gossip" or "sync") for logs.
+func (m *Mesh) ingest(raw []byte, via string) (*record.Signed, verdict) {
+	s, err := record.Open(raw, m.cfg.Now())
+	if err != nil {
+		return nil, m.refuse(err, via, pubsub.ValidationReject)
+	}
+	res, err := m.cfg.Store.Ingest(s)
+	if err != nil {
+		return nil, m.refuse(err, via, pubsub.ValidationIgnore)
+	}
+	m.metrics.accepted.WithLabelValues(res.Outcome.String()).Inc()
+	switch res.Outcome {
+	case store.Duplicate:
+		return s, verdict{result: pubsub.ValidationIgnore}
+	case store.Equivocation:
+		m.cfg.Logger.Warn("author equivocated: two records for one position in its log", "author", s.Author, "seq", s.Seq(), "via", via)
+	}
+	if m.cfg.OnRecord != nil {
+		m.cfg.OnRecord(s)
+	}
+	return s, verdict{result: pubsub.ValidationAccept, added: true, gap: res.Gap}
+}
+
+// refuse counts and logs a record that was not stored. def is the verdict
+// for reasons that are not specifically the sender's fault.
+func (m *Mesh) refuse(err error, via string, def pubsub.ValidationResult) verdict {
+	reason := record.ReasonOf(err)
+	if reason == "" {
+		m.cfg.Logger.Error("store record", "err", err)
+		m.metrics.rejected.WithLabelValues("store_error").Inc()
+		return verdict{result: pubsub.ValidationIgnore}
+	}
+	m.metrics.rejected.WithLabelValues(string(reason)).Inc()
+	m.cfg.Logger.Debug("record refused", "reason", reason, "via", via, "err", err)
+	switch reason {
+	case record.ReasonFuture, record.ReasonPrevMismatch, record.ReasonSeqJump, record.ReasonRetractOther:
+		// Depends on our clock or our copy of the log, not the relayer's honesty.
+		return verdict{result: pubsub.ValidationIgnore}
+	case record.ReasonNeighborhood:
+		return verdict{result: pubsub.ValidationReject}
+	}
+	return verdict{result: def}
+}
+
+// readLoop drains the subscription. Records were stored by the validator;
+// the subscription must exist for this node to be part of the topic mesh.
+func (m *Mesh) readLoop(ctx context.Context) error {
+	for {
+		if _, err := m.sub.Next(ctx); err != nil {
+			if ctx.Err() != nil || errors.Is(err, pubsub.ErrSubscriptionCancelled) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// publish sends a stored own record to the topic. A failure is only logged:
+// the record is stored, and catch-up sync delivers it.
+func (m *Mesh) publish(s *record.Signed) {
+	ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+	defer cancel()
+	if err := m.feed.Publish(ctx, s.Raw); err != nil {
+		m.cfg.Logger.Warn("publish record; peers will fetch it by sync", "id", s.ID, "err", err)
+	}
+	if m.cfg.OnRecord != nil {
+		m.cfg.OnRecord(s)
+	}
+}
+
+// scoreThresholds: a peer is graylisted (its RPCs ignored) at -400, which
+// invalid messages alone reach after ~6 (see scoreParams).
+func scoreThresholds() *pubsub.PeerScoreThresholds {
+	return &pubsub.PeerScoreThresholds{
+		SkipAtomicValidation:        true,
+		GossipThreshold:             -100,
+		PublishThreshold:            -200,
+		GraylistThreshold:           -400,
+		AcceptPXThreshold:           10,
+		OpportunisticGraftThreshold: 2,
+	}
+}
+
+// scoreParams tunes peer scoring for a small, quiet LAN mesh. Off: IP
+// colocation (many homes behind one NAT address; tests on 127.0.0.1) and
+// mesh message delivery rates (a neighborhood topic is silent for hours, and
+// the penalty would punish honest peers for it). On: a large, squared penalty
+// for invalid messages, a bounded reward for first deliveries, and the
+// behaviour penalty for broken promises (IHAVE spam and the like).
+func scoreParams(topic string) *pubsub.PeerScoreParams {
+	return &pubsub.PeerScoreParams{
+		SkipAtomicValidation: true,
+		Topics: map[string]*pubsub.TopicScoreParams{
+			topic: {
+				SkipAtomicValidation:           true,
+				TopicWeight:                    1,
+				TimeInMeshWeight:               0.01,
+				TimeInMeshQuantum:              time.Second,
+				TimeInMeshCap:                  300,
+				FirstMessageDeliveriesWeight:   1,
+				FirstMessageDeliveriesDecay:    pubsub.ScoreParameterDecay(time.Hour),
+				FirstMessageDeliveriesCap:      20,
+				InvalidMessageDeliveriesWeight: -10,
+				InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
+			},
+		},
+		TopicScoreCap:             50,
+		AppSpecificScore:          func(peer.ID) float64 { return 0 },
+		AppSpecificWeight:         1,
+		IPColocationFactorWeight:  0,
+		BehaviourPenaltyWeight:    -10,
+		BehaviourPenaltyThreshold: 6,
+		BehaviourPenaltyDecay:     pubsub.ScoreParameterDecay(10 * time.Minute),
+		DecayInterval:             time.Second,
+		DecayToZero:               0.01,
+		RetainScore:               10 * time.Minute,
+	}
+}

@@ -1,0 +1,303 @@
+package mesh
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/store"
+)
+
+// ServiceName is the mDNS service every node answers for.
+const ServiceName = "_porchlight._tcp"
+
+// TopicName returns the gossipsub topic of a neighborhood and record kind.
+func TopicName(neighborhood, kind string) string {
+	return fmt.Sprintf("porchlight/%s/%s/1", neighborhood, kind)
+}
+
+// Config configures New. Zero values mean "use the default".
+type Config struct {
+	// Key is the node's identity. Required.
+	Key crypto.PrivKey
+	// Store holds the logs. Required; its neighborhood is the mesh's.
+	Store *store.DB
+	// Name is this home's display name, published as its profile.
+	Name string
+	// ListenAddrs are libp2p multiaddrs to listen on.
+	// Default: /ip4/0.0.0.0/tcp/7781 and /ip6/::/tcp/7781.
+	ListenAddrs []string
+	// StaticPeers are multiaddrs (with /p2p/ID) dialled at start and whenever
+	// disconnected, for networks without multicast.
+	StaticPeers []string
+	// MDNS turns on mDNS discovery.
+	MDNS bool
+	// SyncInterval is how often every connected peer is synced with. Default 30 s.
+	SyncInterval time.Duration
+	// MDNSInterval is the steady-state period between mDNS queries. Default 10 s.
+	MDNSInterval time.Duration
+	// Registerer receives the mesh's metrics. Default: a private registry.
+	Registerer prometheus.Registerer
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// OnRecord, if set, is called for every record newly stored from the
+	// network or written locally. It must not block.
+	OnRecord func(*record.Signed)
+}
+
+// Mesh is a running node's network side.
+type Mesh struct {
+	cfg     Config
+	self    peer.ID
+	host    host.Host
+	ps      *pubsub.PubSub
+	feed    *pubsub.Topic
+	sub     *pubsub.Subscription
+	metrics *metrics
+	peers   *peerSet
+	syncer  *syncer
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	profileMu    sync.Mutex
+	firstSynced  chan struct{} // closed after the first successful sync round
+	firstSyncSet sync.Once
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts the host, joins the neighborhood's topics and starts discovery
+// and sync. Close stops all of it.
+func New(cfg Config) (m *Mesh, err error) {
+	if cfg.Key == nil {
+		return nil, errors.New("mesh: Key is required")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("mesh: Store is required")
+	}
+	if len(cfg.ListenAddrs) == 0 {
+		cfg.ListenAddrs = []string{"/ip4/0.0.0.0/tcp/7781", "/ip6/::/tcp/7781"}
+	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = 30 * time.Second
+	}
+	if cfg.MDNSInterval == 0 {
+		cfg.MDNSInterval = 10 * time.Second
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	static, err := parsePeers(cfg.StaticPeers)
+	if err != nil {
+		return nil, err
+	}
+	self, err := peer.IDFromPrivateKey(cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("mesh: identity: %w", err)
+	}
+	cm, err := connmgr.NewConnManager(64, 128, connmgr.WithGracePeriod(time.Minute))
+	if err != nil {
+		return nil, err
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(cfg.Key),
+		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
+		// TCP only: every home hub has it, and it keeps the binary's idle
+		// memory low. QUIC, relay and hole punching come with multi-network
+		// neighborhoods.
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.ConnectionManager(cm),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("mesh: start libp2p host on %v: %w", cfg.ListenAddrs, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m = &Mesh{
+		cfg:         cfg,
+		self:        self,
+		host:        h,
+		metrics:     newMetrics(cfg.Registerer),
+		peers:       newPeerSet(),
+		firstSynced: make(chan struct{}),
+		ctx:         ctx,
+		cancel:      cancel,
+	}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	m.syncer = newSyncer(m)
+	h.SetStreamHandler(SyncProtocol, m.syncer.serve)
+
+	topic := TopicName(cfg.Store.Neighborhood(), "feed")
+	m.ps, err = pubsub.NewGossipSub(ctx, h,
+		pubsub.WithMessageIdFn(func(pm *pubsubpb.Message) string {
+			id := sha256.Sum256(pm.Data)
+			return string(id[:])
+		}),
+		pubsub.WithPeerScore(scoreParams(topic), scoreThresholds()),
+		pubsub.WithMaxMessageSize(maxRPCSize),
+		pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("mesh: start gossipsub: %w", err)
+	}
+	if err := m.ps.RegisterTopicValidator(topic, m.validate, pubsub.WithValidatorTimeout(10*time.Second)); err != nil {
+		return nil, fmt.Errorf("mesh: register validator: %w", err)
+	}
+	if m.feed, err = m.ps.Join(topic); err != nil {
+		return nil, fmt.Errorf("mesh: join %s: %w", topic, err)
+	}
+	if m.sub, err = m.feed.Subscribe(); err != nil {
+		return nil, fmt.Errorf("mesh: subscribe %s: %w", topic, err)
+	}
+
+	h.Network().Notify(&network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) { m.syncer.schedule(c.RemotePeer()) },
+		DisconnectedF: func(n network.Network, c network.Conn) {
+			if n.Connectedness(c.RemotePeer()) != network.Connected {
+				m.peers.remove(c.RemotePeer())
+			}
+		},
+	})
+	m.goLoop(m.readLoop)
+	m.goLoop(m.syncer.run)
+	if len(static) > 0 {
+		m.goLoop(func(ctx context.Context) error { return m.dialStatic(ctx, static) })
+	}
+	if cfg.MDNS {
+		d, err := newDiscovery(m)
+		if err != nil {
+			return nil, err
+		}
+		m.goLoop(d.run)
+	}
+	m.goLoop(m.profileAfterSync)
+	return m, nil
+}
+
+func (m *Mesh) goLoop(f func(context.Context) error) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := f(m.ctx); err != nil && !errors.Is(err, context.Canceled) {
+			m.cfg.Logger.Error("mesh loop stopped", "err", err)
+		}
+	}()
+}
+
+// Close stops discovery, sync and gossip and closes the host. It is safe to
+// call more than once. It does not close the store.
+func (m *Mesh) Close() error {
+	m.closeOnce.Do(func() {
+		m.cancel()
+		if m.sub != nil {
+			m.sub.Cancel()
+		}
+		if m.feed != nil {
+			m.feed.Close()
+		}
+		m.closeErr = m.host.Close()
+		m.wg.Wait()
+	})
+	return m.closeErr
+}
+
+// ID is this node's peer ID.
+func (m *Mesh) ID() peer.ID { return m.self }
+
+// Host is the libp2p host, for packages that add their own protocols.
+func (m *Mesh) Host() host.Host { return m.host }
+
+// Addrs are the full multiaddrs (with /p2p/ID) other nodes can dial.
+func (m *Mesh) Addrs() []ma.Multiaddr {
+	addrs, _ := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: m.self, Addrs: m.host.Addrs()})
+	return addrs
+}
+
+// Connect dials a peer; for tests and static peers.
+func (m *Mesh) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	return m.host.Connect(ctx, ai)
+}
+
+func parsePeers(addrs []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, s := range addrs {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil {
+			return nil, fmt.Errorf("static peer %q: want a multiaddr ending in /p2p/<peer ID>, e.g. /ip4/192.168.1.20/tcp/7781/p2p/12D3KooW...: %w", s, err)
+		}
+		out = append(out, *ai)
+	}
+	return out, nil
+}
+
+// dialStatic keeps static peers connected.
+func (m *Mesh) dialStatic(ctx context.Context, peers []peer.AddrInfo) error {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		for _, ai := range peers {
+			if ai.ID == m.self || m.host.Network().Connectedness(ai.ID) == network.Connected {
+				continue
+			}
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := m.host.Connect(dctx, ai); err != nil {
+				m.cfg.Logger.Debug("static peer unreachable", "peer", ai.ID, "err", err)
+			}
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// profileAfterSync publishes the profile once the node has caught up with
+// a first peer, or after a few seconds alone.
+func (m *Mesh) profileAfterSync(ctx context.Context) error {
+	t := time.NewTimer(3 * time.Second)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-m.firstSynced:
+	case <-t.C:
+	}
+	return m.ensureProfile()
+}
+
+// Store is the mesh's database.
+func (m *Mesh) Store() *store.DB { return m.cfg.Store }

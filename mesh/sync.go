@@ -1,0 +1,327 @@
+package mesh
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/encoding/protodelim"
+
+	"github.com/porchlight-mesh/porchlight/mesh/pb"
+	"github.com/porchlight-mesh/porchlight/record"
+)
+
+// SyncProtocol is the catch-up protocol ID.
+const SyncProtocol = protocol.ID("/porchlight/sync/1")
+
+// Bounds of one sync round.
+const (
+	MaxSyncRecords = 2000
+	MaxSyncBytes   = 2 << 20
+	// maxSyncMsg bounds any one sync message on the wire: a response's
+	// records plus framing, or a request's heads (about 60,000 authors).
+	maxSyncMsg = MaxSyncBytes + 2*record.MaxSize + 64<<10
+	// maxRounds bounds one pull, so a peer that keeps saying "more" cannot
+	// hold us forever: 200 x 2,000 records.
+	maxRounds    = 200
+	roundTimeout = 30 * time.Second
+)
+
+type syncer struct {
+	m *Mesh
+
+	mu       sync.Mutex
+	inflight map[peer.ID]bool // pulling now
+	again    map[peer.ID]bool // asked for while pulling: pull once more
+	wg       sync.WaitGroup   // pulls
+	wake     chan struct{}
+	queue    []peer.ID
+}
+
+func newSyncer(m *Mesh) *syncer {
+	return &syncer{m: m, inflight: map[peer.ID]bool{}, again: map[peer.ID]bool{}, wake: make(chan struct{}, 1)}
+}
+
+// schedule asks for a pull from p soon. It never blocks.
+func (s *syncer) schedule(p peer.ID) {
+	if p == s.m.self || p == "" {
+		return
+	}
+	s.mu.Lock()
+	s.queue = append(s.queue, p)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run starts scheduled pulls, one goroutine per peer at a time, and
+// schedules every connected peer each SyncInterval. It owns the pulls: it
+// waits for them before returning.
+func (s *syncer) run(ctx context.Context) error {
+	defer s.wg.Wait()
+	t := time.NewTicker(s.m.cfg.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			for _, p := range s.m.host.Network().Peers() {
+				s.schedule(p)
+			}
+		case <-s.wake:
+		}
+		s.mu.Lock()
+		queue := s.queue
+		s.queue = nil
+		for _, p := range queue {
+			if s.inflight[p] {
+				s.again[p] = true
+				continue
+			}
+			s.inflight[p] = true
+			s.wg.Add(1)
+			go s.pullLoop(ctx, p)
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *syncer) pullLoop(ctx context.Context, p peer.ID) {
+	defer s.wg.Done()
+	for {
+		if err := s.pull(ctx, p); err != nil && ctx.Err() == nil {
+			s.m.cfg.Logger.Debug("sync with peer failed", "peer", p, "err", err)
+		}
+		s.mu.Lock()
+		if !s.again[p] || ctx.Err() != nil {
+			delete(s.inflight, p)
+			s.mu.Unlock()
+			return
+		}
+		delete(s.again, p)
+		s.mu.Unlock()
+	}
+}
+
+// errRefused is a responder's refusal (another neighborhood).
+var errRefused = errors.New("sync refused")
+
+// pull runs rounds against p until it has nothing new for us.
+func (s *syncer) pull(ctx context.Context, p peer.ID) error {
+	for round := 0; round < maxRounds; round++ {
+		resp, err := s.round(ctx, p)
+		if err != nil {
+			s.m.metrics.syncRounds.WithLabelValues("client", "error").Inc()
+			if errors.Is(err, errRefused) {
+				s.m.cfg.Logger.Info("peer is not of this neighborhood; disconnecting", "peer", p, "reason", err)
+				s.m.peers.remove(p)
+				_ = s.m.host.Network().ClosePeer(p)
+			}
+			return err
+		}
+		s.m.metrics.syncRounds.WithLabelValues("client", "ok").Inc()
+		s.m.peers.add(p, s.m.cfg.Now())
+		added := s.apply(resp)
+		if !resp.GetMore() || added == 0 {
+			s.m.firstSyncSet.Do(func() { close(s.m.firstSynced) })
+		}
+		if !resp.GetMore() || added == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// round performs one request/response exchange.
+func (s *syncer) round(ctx context.Context, p peer.ID) (*pb.SyncResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, roundTimeout)
+	defer cancel()
+	req, err := s.request()
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.m.host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, SyncProtocol)
+	if err != nil {
+		return nil, fmt.Errorf("open sync stream: %w", err)
+	}
+	defer st.Close()
+	_ = st.SetDeadline(time.Now().Add(roundTimeout))
+	if _, err := protodelim.MarshalTo(st, req); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("send sync request: %w", err)
+	}
+	if err := st.CloseWrite(); err != nil {
+		st.Reset()
+		return nil, err
+	}
+	resp := new(pb.SyncResponse)
+	if err := (protodelim.UnmarshalOptions{MaxSize: maxSyncMsg}).UnmarshalFrom(bufio.NewReader(st), resp); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("read sync response: %w", err)
+	}
+	if r := resp.GetRefused(); r != "" {
+		return nil, fmt.Errorf("%w: %s", errRefused, r)
+	}
+	if n := resp.GetNeighborhood(); n != s.m.cfg.Store.Neighborhood() {
+		return nil, fmt.Errorf("%w: responder is in neighborhood %q", errRefused, n)
+	}
+	return resp, nil
+}
+
+func (s *syncer) request() (*pb.SyncRequest, error) {
+	heads, err := s.m.cfg.Store.Heads()
+	if err != nil {
+		return nil, err
+	}
+	req := &pb.SyncRequest{Neighborhood: s.m.cfg.Store.Neighborhood()}
+	for _, h := range heads {
+		ph := &pb.Head{Author: []byte(h.Author), Contig: h.Contig, Flagged: h.Flagged}
+		if h.Contig > 0 {
+			ph.Id = h.ID[:]
+		}
+		req.Heads = append(req.Heads, ph)
+	}
+	return req, nil
+}
+
+// apply verifies and stores a response; it returns how many records and
+// stubs were new.
+func (s *syncer) apply(resp *pb.SyncResponse) int {
+	added := 0
+	for _, raw := range resp.GetRecords() {
+		s.m.metrics.syncRecords.Inc()
+		if _, v := s.m.ingest(raw, "sync"); v.added {
+			added++
+		}
+	}
+	// Stubs after records: a stub is accepted once the retraction that
+	// names it (later in the same log) is stored.
+	for _, st := range resp.GetStubs() {
+		a, err := peer.IDFromBytes(st.GetAuthor())
+		if err != nil || len(st.GetId()) != len(record.ID{}) {
+			s.m.metrics.rejected.WithLabelValues(string(record.ReasonMalformed)).Inc()
+			continue
+		}
+		var id record.ID
+		copy(id[:], st.GetId())
+		ok, err := s.m.cfg.Store.IngestStub(a, st.GetSeq(), id)
+		if err != nil {
+			s.m.cfg.Logger.Error("store stub", "err", err)
+		}
+		if ok {
+			added++
+		}
+	}
+	return added
+}
+
+// serve answers one round.
+func (s *syncer) serve(st network.Stream) {
+	defer st.Close()
+	_ = st.SetDeadline(time.Now().Add(roundTimeout))
+	req := new(pb.SyncRequest)
+	if err := (protodelim.UnmarshalOptions{MaxSize: maxSyncMsg}).UnmarshalFrom(bufio.NewReader(st), req); err != nil {
+		s.m.metrics.syncRounds.WithLabelValues("server", "bad_request").Inc()
+		st.Reset()
+		return
+	}
+	remote := st.Conn().RemotePeer()
+	nb := s.m.cfg.Store.Neighborhood()
+	var resp *pb.SyncResponse
+	if req.GetNeighborhood() != nb {
+		resp = &pb.SyncResponse{Neighborhood: nb, Refused: fmt.Sprintf("this node is in neighborhood %q, not %q", nb, req.GetNeighborhood())}
+		s.m.metrics.syncRounds.WithLabelValues("server", "refused").Inc()
+	} else {
+		var err error
+		if resp, err = s.respond(req); err != nil {
+			s.m.cfg.Logger.Error("answer sync request", "peer", remote, "err", err)
+			st.Reset()
+			return
+		}
+		s.m.metrics.syncRounds.WithLabelValues("server", "ok").Inc()
+		s.m.peers.add(remote, s.m.cfg.Now())
+	}
+	if _, err := protodelim.MarshalTo(st, resp); err != nil {
+		st.Reset()
+		return
+	}
+	if resp.GetRefused() != "" {
+		// Let the refusal reach the other side before hanging up on it.
+		go func() {
+			time.Sleep(time.Second)
+			_ = s.m.host.Network().ClosePeer(remote)
+		}()
+	}
+}
+
+// respond collects what the requester lacks, bounded by MaxSyncRecords and
+// MaxSyncBytes.
+func (s *syncer) respond(req *pb.SyncRequest) (*pb.SyncResponse, error) {
+	theirs := make(map[peer.ID]*pb.Head, len(req.GetHeads()))
+	for _, h := range req.GetHeads() {
+		theirs[peer.ID(h.GetAuthor())] = h
+	}
+	heads, err := s.m.cfg.Store.Heads()
+	if err != nil {
+		return nil, err
+	}
+	// Authors the requester knows least about first, so a newcomer gets
+	// every log started even when rounds are cut.
+	sort.SliceStable(heads, func(i, j int) bool {
+		return theirs[heads[i].Author].GetContig() < theirs[heads[j].Author].GetContig()
+	})
+	resp := &pb.SyncResponse{Neighborhood: s.m.cfg.Store.Neighborhood()}
+	count, size := 0, 0
+	for _, h := range heads {
+		th := theirs[h.Author]
+		from := th.GetContig() + 1
+		if th.GetContig() > 0 && th.GetContig() <= h.Max {
+			from = th.GetContig() // resend their head slot: a fork there shows up as a different ID
+		}
+		if h.Max < from && !(h.Flagged && !th.GetFlagged()) {
+			continue
+		}
+		if h.Flagged && !th.GetFlagged() {
+			_, proof, _, err := s.m.cfg.Store.Equivocation(h.Author)
+			if err != nil {
+				return nil, err
+			}
+			for _, raw := range proof {
+				resp.Records = append(resp.Records, raw)
+				count, size = count+1, size+len(raw)
+			}
+		}
+		slots, more, err := s.m.cfg.Store.Slots(h.Author, from, MaxSyncRecords-count, MaxSyncBytes-size)
+		if err != nil {
+			return nil, err
+		}
+		for _, sl := range slots {
+			if sl.Seq == th.GetContig() && string(sl.ID[:]) == string(th.GetId()) {
+				continue // they have exactly this one
+			}
+			if sl.Raw == nil {
+				resp.Stubs = append(resp.Stubs, &pb.Stub{Author: []byte(h.Author), Seq: sl.Seq, Id: sl.ID[:]})
+				size += 48
+			} else {
+				resp.Records = append(resp.Records, sl.Raw)
+				size += len(sl.Raw)
+			}
+			count++
+		}
+		if more || count >= MaxSyncRecords || size >= MaxSyncBytes {
+			resp.More = true
+			break
+		}
+	}
+	return resp, nil
+}

@@ -1,0 +1,250 @@
+package node
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/record"
+)
+
+// Files in the data directory.
+const (
+	KeyFile    = "identity.key"
+	ConfigFile = "config.toml"
+	TokenFile  = "api.token"
+	AddrFile   = "api.addr"
+	DBDir      = "db"
+)
+
+// DefaultAPIAddr is where the local API listens unless configured.
+const DefaultAPIAddr = "127.0.0.1:7780"
+
+// ErrNotInitialized is returned when a data directory has no identity yet.
+var ErrNotInitialized = errors.New("data directory is not initialized")
+
+// ErrExists is returned by Init when the data directory already has an identity.
+var ErrExists = errors.New("data directory already has an identity")
+
+// Config is config.toml. Empty values mean the default.
+type Config struct {
+	// Name is shown to neighbors. Default: the hostname.
+	Name string `toml:"name"`
+	// Neighborhood ID; only nodes with the same ID talk. Default "default".
+	Neighborhood string `toml:"neighborhood"`
+	// Location of the home as "lat,lon"; never leaves the node.
+	Location string `toml:"location,omitempty"`
+	// Listen are libp2p multiaddrs. Default /ip4/0.0.0.0/tcp/7781, /ip6/::/tcp/7781.
+	Listen []string `toml:"listen,omitempty"`
+	// Peers are static peers' multiaddrs (with /p2p/ID).
+	Peers []string `toml:"peers,omitempty"`
+	// API is the local API's listen address (loopback only). Default 127.0.0.1:7780.
+	API string `toml:"api,omitempty"`
+	// DisableMDNS turns discovery off (static peers only).
+	DisableMDNS bool `toml:"disable_mdns,omitempty"`
+}
+
+func (c *Config) applyDefaults() {
+	if c.Name == "" {
+		c.Name, _ = os.Hostname()
+	}
+	if c.Neighborhood == "" {
+		c.Neighborhood = "default"
+	}
+	if c.API == "" {
+		c.API = DefaultAPIAddr
+	}
+}
+
+// Check reports the first invalid setting, in words a user can act on.
+func (c *Config) Check() error {
+	if _, err := ParseLocation(c.Location); err != nil {
+		return err
+	}
+	if err := CheckNeighborhood(c.Neighborhood); err != nil {
+		return err
+	}
+	if len([]rune(c.Name)) > record.MaxNameLen {
+		return fmt.Errorf("name is longer than %d characters", record.MaxNameLen)
+	}
+	for _, p := range c.Peers {
+		if _, err := peer.AddrInfoFromString(p); err != nil {
+			return fmt.Errorf("peer %q: want a multiaddr ending in /p2p/<peer ID>: %v", p, err)
+		}
+	}
+	return nil
+}
+
+// CheckNeighborhood checks a neighborhood ID: 1-64 of a-z, 0-9, '-', '_', '.'.
+func CheckNeighborhood(n string) error {
+	if n == "" || len(n) > record.MaxNeighborhoodLen {
+		return fmt.Errorf("neighborhood must be 1 to %d characters", record.MaxNeighborhoodLen)
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("neighborhood %q: use lowercase letters, digits, '-', '_' and '.' only", n)
+		}
+	}
+	return nil
+}
+
+// ParseLocation parses "lat,lon" in decimal degrees; "" is no location.
+func ParseLocation(s string) (*mesh.Location, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	la, lo, ok := strings.Cut(s, ",")
+	lat, err1 := strconv.ParseFloat(strings.TrimSpace(la), 64)
+	lon, err2 := strconv.ParseFloat(strings.TrimSpace(lo), 64)
+	if !ok || err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("location %q: want LAT,LON in decimal degrees, e.g. 40.7128,-74.0060", s)
+	}
+	if lat < -90 || lat > 90 || lon < -180 || lon > 180 {
+		return nil, fmt.Errorf("location %q: latitude must be within ±90 and longitude within ±180", s)
+	}
+	return &mesh.Location{Lat: lat, Lon: lon}, nil
+}
+
+// Init creates a data directory: identity, config and API token. It refuses
+// to touch a directory that already has an identity.
+func Init(dir string, cfg Config) error {
+	cfg.applyDefaults()
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, KeyFile)); err == nil {
+		return fmt.Errorf("%s: %w (remove it first to start over with a new identity)", dir, ErrExists)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return err
+	}
+	kb, err := crypto.MarshalPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := writeNew(filepath.Join(dir, KeyFile), kb); err != nil {
+		return err
+	}
+	tok := make([]byte, 32)
+	if _, err := rand.Read(tok); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, TokenFile), []byte(hex.EncodeToString(tok)+"\n"), 0o600); err != nil {
+		return err
+	}
+	return SaveConfig(dir, cfg)
+}
+
+// SaveConfig writes config.toml atomically.
+func SaveConfig(dir string, cfg Config) error {
+	b, err := toml.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	b = append([]byte("# Porchlight node settings. See the README's Configuration section.\n"), b...)
+	return writeFileAtomic(filepath.Join(dir, ConfigFile), b, 0o600)
+}
+
+// LoadConfig reads config.toml, with defaults applied.
+func LoadConfig(dir string) (Config, error) {
+	var cfg Config
+	b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return cfg, fmt.Errorf("%s: %w", dir, ErrNotInitialized)
+	}
+	if err != nil {
+		return cfg, err
+	}
+	if err := toml.Unmarshal(b, &cfg); err != nil {
+		return cfg, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	cfg.applyDefaults()
+	if err := cfg.Check(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	return cfg, nil
+}
+
+// LoadKey reads the identity, refusing a key file others can read.
+func LoadKey(dir string) (crypto.PrivKey, error) {
+	p := filepath.Join(dir, KeyFile)
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", dir, ErrNotInitialized)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by others (mode %o); run: chmod 600 %s", p, fi.Mode().Perm(), p)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	key, err := crypto.UnmarshalPrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a private key: %w", p, err)
+	}
+	return key, nil
+}
+
+// LoadToken reads the API token.
+func LoadToken(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, TokenFile))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func writeNew(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,12 @@
+// Package node assembles a Porchlight node from its data directory: the
+// identity, the store, the mesh and the local API; Start runs it and Close
+// stops everything Start started.
+//
+// # Data directory
+//
+//	identity.key   Ed25519 libp2p private key (0600)
+//	config.toml    settings (see Config)
+//	api.token      bearer token of the local API (0600)
+//	api.addr       address the running node's API listens on (while running)
+//	db/            the Badger database (see package store)
+package node

@@ -1,0 +1,186 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/store"
+)
+
+// Options are run-time settings layered over config.toml. Zero values mean
+// "as configured".
+type Options struct {
+	// Dir is the data directory. Required.
+	Dir string
+	// Peers are static peers added to the configured ones.
+	Peers []string
+	// Listen replaces the configured libp2p listen addresses.
+	Listen []string
+	// API replaces the configured API address; "off" disables the API.
+	API string
+	// DisableMDNS turns discovery off.
+	DisableMDNS bool
+	// SyncInterval overrides the mesh's periodic sync (tests).
+	SyncInterval time.Duration
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Node is a running node.
+type Node struct {
+	Config Config
+	dir    string
+	db     *store.DB
+	mesh   *mesh.Mesh
+	api    *api.Server
+	log    *slog.Logger
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start opens the data directory and starts the node.
+func Start(opts Options) (n *Node, err error) {
+	if opts.Dir == "" {
+		return nil, errors.New("node: Dir is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	cfg, err := LoadConfig(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	key, err := LoadKey(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	token, err := LoadToken(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("read API token: %w", err)
+	}
+	n = &Node{Config: cfg, dir: opts.Dir, log: opts.Logger}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	n.db, err = store.Open(store.Config{
+		Dir:          filepath.Join(opts.Dir, DBDir),
+		Neighborhood: cfg.Neighborhood,
+		Logger:       opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	listen := cfg.Listen
+	if len(opts.Listen) > 0 {
+		listen = opts.Listen
+	}
+	reg := prometheus.NewRegistry()
+	n.mesh, err = mesh.New(mesh.Config{
+		Key:          key,
+		Store:        n.db,
+		Name:         cfg.Name,
+		ListenAddrs:  listen,
+		StaticPeers:  append(append([]string(nil), cfg.Peers...), opts.Peers...),
+		MDNS:         !cfg.DisableMDNS && !opts.DisableMDNS,
+		SyncInterval: opts.SyncInterval,
+		Registerer:   reg,
+		Logger:       opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	apiAddr := cfg.API
+	if opts.API != "" {
+		apiAddr = opts.API
+	}
+	if apiAddr != "off" {
+		n.api, err = api.Listen(api.Config{
+			Addr:   apiAddr,
+			Token:  token,
+			Mesh:   n.mesh,
+			Status: n.Status,
+			Logger: opts.Logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(filepath.Join(opts.Dir, AddrFile), []byte(n.api.Addr().String()+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// Mesh is the node's network side.
+func (n *Node) Mesh() *mesh.Mesh { return n.mesh }
+
+// Store is the node's database.
+func (n *Node) Store() *store.DB { return n.db }
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.mesh.ID() }
+
+// APIAddr is the API's listen address, or nil when the API is off.
+func (n *Node) APIAddr() net.Addr {
+	if n.api == nil {
+		return nil
+	}
+	return n.api.Addr()
+}
+
+// Status describes the node for `porchlight status`.
+func (n *Node) Status() api.Status {
+	st := api.Status{
+		PeerID:       n.mesh.ID().String(),
+		Name:         n.Config.Name,
+		Neighborhood: n.Config.Neighborhood,
+		Peers:        len(n.mesh.Peers()),
+	}
+	if a := n.APIAddr(); a != nil {
+		st.API = "http://" + a.String()
+	}
+	for _, a := range n.mesh.Addrs() {
+		st.Addrs = append(st.Addrs, a.String())
+	}
+	st.Location, _ = ParseLocation(n.Config.Location)
+	return st
+}
+
+// Close stops the API, the mesh and the store, in that order, and returns
+// the first error. It is safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		var errs []error
+		if n.api != nil {
+			errs = append(errs, n.api.Close())
+			_ = os.Remove(filepath.Join(n.dir, AddrFile))
+		}
+		if n.mesh != nil {
+			errs = append(errs, n.mesh.Close())
+		}
+		if n.db != nil {
+			errs = append(errs, n.db.Close())
+		}
+		for _, e := range errs {
+			if e != nil {
+				n.closeErr = e
+				break
+			}
+		}
+	})
+	return n.closeErr
+}

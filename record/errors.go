@@ -1,0 +1,61 @@
+package record
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Reason names the rule a record broke. Reasons are stable strings: they are
+// metric labels and appear in logs.
+type Reason string
+
+// Reasons found by Open (from the bytes alone).
+const (
+	ReasonOversized   Reason = "oversized"
+	ReasonMalformed   Reason = "malformed"
+	ReasonPayloadType Reason = "payload_type"
+	ReasonKeyType     Reason = "key_type"
+	ReasonSignature   Reason = "bad_signature"
+	ReasonAuthor      Reason = "author_not_signer"
+	ReasonSeq         Reason = "bad_seq"
+	ReasonPrev        Reason = "bad_prev"
+	ReasonTime        Reason = "bad_time"
+	ReasonFuture      Reason = "future_time"
+	ReasonKind        Reason = "unknown_kind"
+	ReasonEmpty       Reason = "empty"
+	ReasonTooLong     Reason = "too_long"
+	ReasonRetraction  Reason = "bad_retraction"
+)
+
+// Reasons found against local state (by the store).
+const (
+	ReasonNeighborhood Reason = "other_neighborhood"
+	ReasonDuplicate    Reason = "duplicate"
+	ReasonPrevMismatch Reason = "prev_mismatch"
+	ReasonSeqJump      Reason = "seq_jump"
+	ReasonRetractOther Reason = "retraction_target_mismatch"
+)
+
+// Invalid is the error for a record that breaks a rule.
+type Invalid struct {
+	Reason Reason
+	Detail string
+}
+
+func (e *Invalid) Error() string { return fmt.Sprintf("invalid record (%s): %s", e.Reason, e.Detail) }
+
+func invalid(r Reason, format string, args ...any) error {
+	return &Invalid{Reason: r, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Invalidf returns an *Invalid error; for rules checked outside this package.
+func Invalidf(r Reason, format string, args ...any) error { return invalid(r, format, args...) }
+
+// ReasonOf returns the reason of an *Invalid error, or "" for other errors.
+func ReasonOf(err error) Reason {
+	var inv *Invalid
+	if errors.As(err, &inv) {
+		return inv.Reason
+	}
+	return ""
+}

@@ -1,0 +1,293 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/porchlight-mesh/porchlight/record"
+)
+
+// Heads returns the head of every author this node has records of.
+func (d *DB) Heads() ([]Head, error) {
+	var heads []Head
+	err := d.bdb.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagHead}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) < 2 || len(k) != 2+int(k[1]) {
+				return errors.New("corrupt head key")
+			}
+			h, err := getHead(txn, peer.ID(k[2:]))
+			if err != nil {
+				return err
+			}
+			heads = append(heads, h)
+		}
+		return nil
+	})
+	return heads, err
+}
+
+// Head returns the head of one author's log (all zero if none is stored).
+func (d *DB) Head(a peer.ID) (Head, error) {
+	var h Head
+	err := d.bdb.View(func(txn *badger.Txn) (err error) {
+		h, err = getHead(txn, a)
+		return err
+	})
+	return h, err
+}
+
+// Slot is one position of an author's log as served to peers.
+type Slot struct {
+	Seq uint64
+	ID  record.ID
+	Raw []byte // nil when the record was retracted and purged
+}
+
+// Slots returns the stored slots of a's log with seq >= from, in order,
+// including equivocating second versions (after the first), stopping after
+// maxCount slots or once maxBytes of envelopes have been collected.
+// more reports whether slots remain past the last one returned.
+func (d *DB) Slots(a peer.ID, from uint64, maxCount, maxBytes int) (slots []Slot, more bool, err error) {
+	err = d.bdb.View(func(txn *badger.Txn) error {
+		size := 0
+		for _, tag := range []byte{tagLog, tagExtra} {
+			opts := badger.DefaultIteratorOptions
+			opts.Prefix = authorKey(tag, a)
+			it := txn.NewIterator(opts)
+			for it.Seek(seqKey(tag, a, from)); it.ValidForPrefix(opts.Prefix); it.Next() {
+				if len(slots) >= maxCount || size >= maxBytes {
+					more = true
+					break
+				}
+				k := it.Item().Key()
+				seq := binary.BigEndian.Uint64(k[len(opts.Prefix):])
+				v, err := it.Item().ValueCopy(nil)
+				if err != nil {
+					it.Close()
+					return err
+				}
+				s := Slot{Seq: seq}
+				if tag == tagExtra {
+					s.Raw, s.ID = v, record.IDOf(v)
+				} else {
+					sl, _, err := decodeSlot(v)
+					if err != nil {
+						it.Close()
+						return err
+					}
+					s.Raw, s.ID = sl.raw, sl.id
+				}
+				size += len(s.Raw) + 48
+				slots = append(slots, s)
+			}
+			it.Close()
+			if more {
+				break
+			}
+		}
+		return nil
+	})
+	return slots, more, err
+}
+
+// Record returns the stored record with the given ID. It returns ErrNotFound
+// if the node never had it, and a Slot-less ErrNotFound too if its content
+// was purged by a retraction (see Retracted).
+func (d *DB) Record(id record.ID) (*record.Signed, error) {
+	var raw []byte
+	err := d.bdb.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(indexKey(id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		pos, err := it.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		a, seq, err := parseAuthorSeq(pos)
+		if err != nil {
+			return err
+		}
+		if x, err := txn.Get(append(seqKey(tagExtra, a, seq), id[:]...)); err == nil {
+			raw, err = x.ValueCopy(nil)
+			return err
+		}
+		sl, ok, err := getSlot(txn, a, seq)
+		if err != nil {
+			return err
+		}
+		if !ok || sl.raw == nil || sl.id != id {
+			return ErrNotFound
+		}
+		raw = sl.raw
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return record.DecodeTrusted(raw)
+}
+
+// Name returns an author's latest profile name, or "" if none is known.
+func (d *DB) Name(a peer.ID) (string, error) {
+	var name string
+	err := d.bdb.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(authorKey(tagProfile, a))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) error {
+			if len(v) >= 8 {
+				name = string(v[8:])
+			}
+			return nil
+		})
+	})
+	return name, err
+}
+
+// Equivocation returns the proof that a flagged author signed two records at
+// one seq: both envelopes. ok is false if the author is not flagged.
+func (d *DB) Equivocation(a peer.ID) (seq uint64, proof [][]byte, ok bool, err error) {
+	err = d.bdb.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(authorKey(tagFlag, a))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		v, err := it.ValueCopy(nil)
+		if err != nil || len(v) != 8 {
+			return errors.Join(err, errors.New("corrupt equivocation flag"))
+		}
+		seq, ok = binary.BigEndian.Uint64(v), true
+		sl, found, err := getSlot(txn, a, seq)
+		if err != nil {
+			return err
+		}
+		if found && sl.raw != nil {
+			proof = append(proof, sl.raw)
+		}
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = seqKey(tagExtra, a, seq)
+		x := txn.NewIterator(opts)
+		defer x.Close()
+		for x.Rewind(); x.Valid(); x.Next() {
+			raw, err := x.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			proof = append(proof, raw)
+		}
+		return nil
+	})
+	return seq, proof, ok, err
+}
+
+// Feed returns up to limit live posts, newest first (by the authors'
+// created times), that are older than before (zero: no bound).
+func (d *DB) Feed(limit int, before int64) ([]*record.Signed, error) {
+	var out []*record.Signed
+	err := d.bdb.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Reverse = true
+		opts.PrefetchValues = false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		start := []byte{tagFeed + 1}
+		if before > 0 {
+			start = binary.BigEndian.AppendUint64([]byte{tagFeed}, uint64(before))
+		}
+		for it.Seek(start); it.ValidForPrefix([]byte{tagFeed}) && len(out) < limit; it.Next() {
+			k := it.Item().Key()
+			if bytes.Compare(k, start) >= 0 {
+				continue
+			}
+			var id record.ID
+			copy(id[:], k[9:])
+			pos, err := txn.Get(indexKey(id))
+			if err != nil {
+				return err
+			}
+			pv, err := pos.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			a, seq, err := parseAuthorSeq(pv)
+			if err != nil {
+				return err
+			}
+			sl, ok, err := getSlot(txn, a, seq)
+			if err != nil {
+				return err
+			}
+			if !ok || sl.raw == nil || sl.id != id {
+				continue
+			}
+			s, err := record.DecodeTrusted(sl.raw)
+			if err != nil {
+				return err
+			}
+			out = append(out, s)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// IngestStub fills a's log slot seq with the ID of a record whose content
+// was purged by a retraction, as a peer serves it in catch-up. It is accepted
+// only if this node holds the author's signed retraction of exactly that
+// record; otherwise ok is false and nothing is stored.
+func (d *DB) IngestStub(a peer.ID, seq uint64, id record.ID) (ok bool, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err = d.bdb.Update(func(txn *badger.Txn) error {
+		tomb, err := txn.Get(seqKey(tagTomb, a, seq))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		t, err := tomb.ValueCopy(nil)
+		if err != nil || !bytes.Equal(t, id[:]) {
+			return err
+		}
+		if _, found, err := getSlot(txn, a, seq); err != nil || found {
+			return err
+		}
+		if err := txn.Set(seqKey(tagLog, a, seq), append([]byte{slotPurged}, id[:]...)); err != nil {
+			return err
+		}
+		if err := txn.Set(indexKey(id), seqKey(0, a, seq)[1:]); err != nil {
+			return err
+		}
+		h, err := getHead(txn, a)
+		if err != nil {
+			return err
+		}
+		if _, err := d.advanceHead(txn, h, seq, id); err != nil {
+			return err
+		}
+		ok = true
+		return nil
+	})
+	return ok, err
+}

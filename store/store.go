@@ -1,0 +1,521 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/record/pb"
+)
+
+// ErrNotFound is returned when a record or slot does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Config configures Open. Zero values mean "use the default".
+type Config struct {
+	// Dir is the database directory. Required.
+	Dir string
+	// Neighborhood is the only neighborhood whose records are accepted. Required.
+	Neighborhood string
+	// MaxGap is how far past an author's contiguous head a record may be
+	// before it is refused as a seq jump. Default 10,000.
+	MaxGap uint64
+	// Logger receives Badger's warnings and errors. Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// DB is a node's database.
+type DB struct {
+	cfg Config
+	bdb *badger.DB
+
+	// mu serializes Ingest and AppendOwn: every write reads the author's head
+	// and neighbours first, so writes of one log must not interleave. A home
+	// mesh writes a few records a second; one writer is plenty.
+	mu        sync.Mutex
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the database in cfg.Dir.
+func Open(cfg Config) (*DB, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("store: Dir is required")
+	}
+	if cfg.Neighborhood == "" {
+		return nil, errors.New("store: Neighborhood is required")
+	}
+	if cfg.MaxGap == 0 {
+		cfg.MaxGap = 10_000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	bdb, err := badger.Open(homeHubOptions(cfg.Dir, cfg.Logger))
+	if err != nil {
+		return nil, fmt.Errorf("open database in %s: %w", cfg.Dir, err)
+	}
+	return &DB{cfg: cfg, bdb: bdb}, nil
+}
+
+// homeHubOptions tunes Badger for a small always-on box (a Raspberry Pi with
+// 1-4 GB of RAM) holding a neighborhood's records: megabytes to a few GB,
+// written a few times a second. Badger's defaults target servers: a 64 MB
+// memtable x 5, a 256 MB block cache and 1 GB value-log files that are
+// mmapped. Those alone would make an idle node's RSS several hundred MB.
+func homeHubOptions(dir string, log *slog.Logger) badger.Options {
+	return badger.DefaultOptions(dir).
+		WithLogger(badgerLogger{log}).
+		WithMemTableSize(8 << 20).     // 8 MB: thousands of records before a flush
+		WithNumMemtables(2).           // one active, one flushing
+		WithNumLevelZeroTables(2).     // compact L0 early; keeps reads cheap
+		WithNumLevelZeroTablesStall(8).
+		WithBlockCacheSize(16 << 20).  // hot feed pages; the OS page cache does the rest
+		WithIndexCacheSize(8 << 20).   // bound table index memory instead of keeping all
+		WithValueLogFileSize(64 << 20). // small mmapped files, reclaimed sooner by GC
+		WithValueThreshold(4 << 10).   // records (<16 KB) mostly inline in the LSM tree
+		WithNumCompactors(2).          // 2 cores on a Pi
+		WithNumGoroutines(2).
+		WithCompression(options.Snappy).
+		WithMetricsEnabled(false).
+		WithDetectConflicts(false) // writes are serialized by DB.mu
+}
+
+// Close closes the database. It is safe to call more than once.
+func (d *DB) Close() error {
+	d.closeOnce.Do(func() { d.closeErr = d.bdb.Close() })
+	return d.closeErr
+}
+
+// Badger returns the underlying database, for packages that keep their own
+// tables in it (under tags not used here).
+func (d *DB) Badger() *badger.DB { return d.bdb }
+
+// Sync flushes written data to disk.
+func (d *DB) Sync() error { return d.bdb.Sync() }
+
+// Neighborhood is the neighborhood this store accepts.
+func (d *DB) Neighborhood() string { return d.cfg.Neighborhood }
+
+// Head is the state of one author's log on this node.
+type Head struct {
+	Author  peer.ID
+	Contig  uint64    // every seq in 1..Contig is present
+	Max     uint64    // highest seq present
+	ID      record.ID // ID at Contig (zero when Contig is 0)
+	Flagged bool      // the author equivocated
+}
+
+// Outcome says what Ingest did with a valid record.
+type Outcome int
+
+const (
+	// Added: the record is new and now stored.
+	Added Outcome = iota + 1
+	// Duplicate: this exact record was already stored.
+	Duplicate
+	// Equivocation: a different record for the same author and seq was
+	// already stored; both are kept and the author is flagged.
+	Equivocation
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Added:
+		return "added"
+	case Duplicate:
+		return "duplicate"
+	case Equivocation:
+		return "equivocation"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Result describes an accepted record.
+type Result struct {
+	Outcome Outcome
+	// Gap is true when the author's log now has a hole below the record:
+	// the caller should fetch the missing records from a peer.
+	Gap bool
+}
+
+// keys
+
+const (
+	tagLog     = 'l'
+	tagIndex   = 'i'
+	tagHead    = 'h'
+	tagExtra   = 'x'
+	tagFlag    = 'e'
+	tagTomb    = 't'
+	tagFeed    = 'f'
+	tagProfile = 'p'
+)
+
+const (
+	slotLive   = 0x00
+	slotPurged = 0x01
+)
+
+func authorKey(tag byte, a peer.ID) []byte {
+	k := make([]byte, 0, 2+len(a)+8+32)
+	k = append(k, tag, byte(len(a)))
+	return append(k, a...)
+}
+
+func seqKey(tag byte, a peer.ID, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(authorKey(tag, a), seq)
+}
+
+func indexKey(id record.ID) []byte { return append([]byte{tagIndex}, id[:]...) }
+
+func feedKey(created int64, id record.ID) []byte {
+	k := binary.BigEndian.AppendUint64([]byte{tagFeed}, uint64(created))
+	return append(k, id[:]...)
+}
+
+// parseAuthorSeq parses "len author seq" as stored in an index value or after
+// a tag.
+func parseAuthorSeq(b []byte) (peer.ID, uint64, error) {
+	if len(b) < 1 || len(b) < 1+int(b[0])+8 {
+		return "", 0, fmt.Errorf("corrupt author/seq key %x", b)
+	}
+	n := int(b[0])
+	return peer.ID(b[1 : 1+n]), binary.BigEndian.Uint64(b[1+n : 1+n+8]), nil
+}
+
+// slot is one log position as stored.
+type slot struct {
+	id  record.ID
+	raw []byte // nil when purged
+}
+
+func getSlot(txn *badger.Txn, a peer.ID, seq uint64) (slot, bool, error) {
+	it, err := txn.Get(seqKey(tagLog, a, seq))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return slot{}, false, nil
+	}
+	if err != nil {
+		return slot{}, false, err
+	}
+	v, err := it.ValueCopy(nil)
+	if err != nil {
+		return slot{}, false, err
+	}
+	return decodeSlot(v)
+}
+
+func decodeSlot(v []byte) (slot, bool, error) {
+	switch {
+	case len(v) > 1 && v[0] == slotLive:
+		return slot{id: record.IDOf(v[1:]), raw: v[1:]}, true, nil
+	case len(v) == 33 && v[0] == slotPurged:
+		var s slot
+		copy(s.id[:], v[1:])
+		return s, true, nil
+	}
+	return slot{}, false, fmt.Errorf("corrupt log slot (%d bytes)", len(v))
+}
+
+func getHead(txn *badger.Txn, a peer.ID) (Head, error) {
+	h := Head{Author: a}
+	it, err := txn.Get(authorKey(tagHead, a))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return h, nil
+	}
+	if err != nil {
+		return h, err
+	}
+	err = it.Value(func(v []byte) error {
+		if len(v) != 48 {
+			return fmt.Errorf("corrupt head of %s", a)
+		}
+		h.Contig = binary.BigEndian.Uint64(v)
+		h.Max = binary.BigEndian.Uint64(v[8:])
+		copy(h.ID[:], v[16:])
+		return nil
+	})
+	if err != nil {
+		return h, err
+	}
+	_, err = txn.Get(authorKey(tagFlag, a))
+	switch {
+	case err == nil:
+		h.Flagged = true
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return h, err
+	}
+	return h, nil
+}
+
+func putHead(txn *badger.Txn, h Head) error {
+	v := binary.BigEndian.AppendUint64(nil, h.Contig)
+	v = binary.BigEndian.AppendUint64(v, h.Max)
+	v = append(v, h.ID[:]...)
+	return txn.Set(authorKey(tagHead, h.Author), v)
+}
+
+// Ingest stores a verified record after checking it against the author's
+// log. A rule violation returns a *record.Invalid (see record.ReasonOf) and
+// stores nothing; any other error is the database's.
+func (d *DB) Ingest(s *record.Signed) (Result, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var res Result
+	err := d.bdb.Update(func(txn *badger.Txn) error {
+		var err error
+		res, err = d.ingest(txn, s)
+		return err
+	})
+	return res, err
+}
+
+func (d *DB) ingest(txn *badger.Txn, s *record.Signed) (Result, error) {
+	if n := s.Entry.GetNeighborhood(); n != d.cfg.Neighborhood {
+		return Result{}, record.Invalidf(record.ReasonNeighborhood, "record of neighborhood %q, this node is in %q", n, d.cfg.Neighborhood)
+	}
+	switch _, err := txn.Get(indexKey(s.ID)); {
+	case err == nil:
+		return Result{Outcome: Duplicate}, nil
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return Result{}, err
+	}
+	a, seq := s.Author, s.Seq()
+	h, err := getHead(txn, a)
+	if err != nil {
+		return Result{}, err
+	}
+	if seq > h.Contig+d.cfg.MaxGap {
+		return Result{}, record.Invalidf(record.ReasonSeqJump, "seq %d is more than %d past this node's head %d for %s", seq, d.cfg.MaxGap, h.Contig, a)
+	}
+	existing, ok, err := getSlot(txn, a, seq)
+	if err != nil {
+		return Result{}, err
+	}
+	if ok {
+		return d.equivocate(txn, s, existing)
+	}
+	if seq > 1 {
+		prev, ok, err := getSlot(txn, a, seq-1)
+		if err != nil {
+			return Result{}, err
+		}
+		if ok && prev.id != s.Prev() && !hasExtra(txn, a, seq-1, s.Prev()) {
+			return Result{}, record.Invalidf(record.ReasonPrevMismatch, "prev %.12s does not match %s's record %d (%.12s)", s.Prev(), a, seq-1, prev.id)
+		}
+	}
+	if next, ok, err := getSlot(txn, a, seq+1); err != nil {
+		return Result{}, err
+	} else if ok && next.raw != nil {
+		ns, err := record.DecodeTrusted(next.raw)
+		if err != nil {
+			return Result{}, err
+		}
+		if ns.Prev() != s.ID {
+			return Result{}, record.Invalidf(record.ReasonPrevMismatch, "record %d of %s is not the one record %d points back to", seq, a, seq+1)
+		}
+	}
+	if err := d.applyBody(txn, s); err != nil {
+		return Result{}, err
+	}
+	if err := d.putSlot(txn, s); err != nil {
+		return Result{}, err
+	}
+	return d.advanceHead(txn, h, seq, s.ID)
+}
+
+// putSlot writes s into its log slot, purged already if a retraction of it
+// arrived first.
+func (d *DB) putSlot(txn *badger.Txn, s *record.Signed) error {
+	a, seq := s.Author, s.Seq()
+	val := append([]byte{slotLive}, s.Raw...)
+	tomb, err := txn.Get(seqKey(tagTomb, a, seq))
+	switch {
+	case err == nil:
+		t, err := tomb.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(t, s.ID[:]) {
+			val = append([]byte{slotPurged}, s.ID[:]...)
+			if err := txn.Delete(feedKey(s.Entry.GetCreated(), s.ID)); err != nil {
+				return err
+			}
+		}
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return err
+	}
+	if err := txn.Set(seqKey(tagLog, a, seq), val); err != nil {
+		return err
+	}
+	return txn.Set(indexKey(s.ID), seqKey(0, a, seq)[1:])
+}
+
+func (d *DB) advanceHead(txn *badger.Txn, h Head, seq uint64, id record.ID) (Result, error) {
+	if seq > h.Max {
+		h.Max = seq
+	}
+	if seq == h.Contig+1 {
+		h.Contig, h.ID = seq, id
+		for h.Contig < h.Max {
+			next, ok, err := getSlot(txn, h.Author, h.Contig+1)
+			if err != nil {
+				return Result{}, err
+			}
+			if !ok {
+				break
+			}
+			h.Contig, h.ID = h.Contig+1, next.id
+		}
+	}
+	if err := putHead(txn, h); err != nil {
+		return Result{}, err
+	}
+	return Result{Outcome: Added, Gap: h.Contig < h.Max}, nil
+}
+
+func hasExtra(txn *badger.Txn, a peer.ID, seq uint64, id record.ID) bool {
+	_, err := txn.Get(append(seqKey(tagExtra, a, seq), id[:]...))
+	return err == nil
+}
+
+// equivocate keeps s as proof that its author signed two records at one seq.
+func (d *DB) equivocate(txn *badger.Txn, s *record.Signed, existing slot) (Result, error) {
+	a, seq := s.Author, s.Seq()
+	if err := txn.Set(append(seqKey(tagExtra, a, seq), s.ID[:]...), s.Raw); err != nil {
+		return Result{}, err
+	}
+	if err := txn.Set(indexKey(s.ID), seqKey(0, a, seq)[1:]); err != nil {
+		return Result{}, err
+	}
+	if err := txn.Set(authorKey(tagFlag, a), binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+		return Result{}, err
+	}
+	d.cfg.Logger.Warn("equivocation", "author", a, "seq", seq, "kept", existing.id.String()[:12], "other", s.ID.String()[:12])
+	return Result{Outcome: Equivocation}, nil
+}
+
+// applyBody updates the views that depend on the record's body.
+func (d *DB) applyBody(txn *badger.Txn, s *record.Signed) error {
+	switch b := s.Entry.GetBody().(type) {
+	case *pb.Entry_Post:
+		return txn.Set(feedKey(s.Entry.GetCreated(), s.ID), nil)
+	case *pb.Entry_Profile:
+		k := authorKey(tagProfile, s.Author)
+		cur, err := txn.Get(k)
+		if err == nil {
+			var curSeq uint64
+			if err := cur.Value(func(v []byte) error {
+				if len(v) >= 8 {
+					curSeq = binary.BigEndian.Uint64(v)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if curSeq > s.Seq() {
+				return nil
+			}
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		return txn.Set(k, append(binary.BigEndian.AppendUint64(nil, s.Seq()), b.Profile.GetName()...))
+	case *pb.Entry_Retraction:
+		return d.retract(txn, s.Author, b.Retraction)
+	}
+	return nil
+}
+
+func (d *DB) retract(txn *badger.Txn, a peer.ID, r *pb.Retraction) error {
+	var target record.ID
+	copy(target[:], r.GetTargetHash())
+	tseq := r.GetTargetSeq()
+	cur, ok, err := getSlot(txn, a, tseq)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// Not here yet: remember, so it is stored purged when it arrives.
+		return txn.Set(seqKey(tagTomb, a, tseq), target[:])
+	}
+	if cur.id != target {
+		return record.Invalidf(record.ReasonRetractOther, "retraction names %.12s but %s's record %d is %.12s: an author can only retract its own records", target, a, tseq, cur.id)
+	}
+	if cur.raw == nil {
+		return nil // already purged
+	}
+	old, err := record.DecodeTrusted(cur.raw)
+	if err != nil {
+		return err
+	}
+	if old.Entry.GetPost() == nil {
+		return record.Invalidf(record.ReasonRetraction, "record %d of %s is not a post; only posts can be retracted", tseq, a)
+	}
+	if err := txn.Delete(feedKey(old.Entry.GetCreated(), cur.id)); err != nil {
+		return err
+	}
+	return txn.Set(seqKey(tagLog, a, tseq), append([]byte{slotPurged}, cur.id[:]...))
+}
+
+// AppendOwn appends body to the log of key's owner, stores it and fsyncs the
+// database before returning, so the record survives a crash.
+func (d *DB) AppendOwn(key crypto.PrivKey, body func(*pb.Entry)) (*record.Signed, error) {
+	self, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var s *record.Signed
+	err = d.bdb.Update(func(txn *badger.Txn) error {
+		h, err := getHead(txn, self)
+		if err != nil {
+			return err
+		}
+		e := &pb.Entry{
+			Author:       []byte(self),
+			Seq:          h.Max + 1,
+			Created:      d.cfg.Now().UnixMilli(),
+			Neighborhood: d.cfg.Neighborhood,
+		}
+		if h.Max > 0 {
+			last, ok, err := getSlot(txn, self, h.Max)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("own log head %d missing", h.Max)
+			}
+			e.Prev = last.id[:]
+		}
+		body(e)
+		s, err = record.Seal(e, key)
+		if err != nil {
+			return err
+		}
+		_, err = d.ingest(txn, s)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.bdb.Sync(); err != nil {
+		return nil, fmt.Errorf("sync own record: %w", err)
+	}
+	return s, nil
+}
