@@ -27,7 +27,7 @@ func (m *Mesh) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pu
 		msg.ValidatorData = s
 	}
 	if verdict.gap {
-		m.syncer.schedule(msg.ReceivedFrom)
+		m.syncer.schedule(msg.ReceivedFrom, false)
 	}
 	return verdict.result
 }
@@ -92,6 +92,27 @@ func (m *Mesh) readLoop(ctx context.Context) error {
 				return nil
 			}
 			return err
+		}
+	}
+}
+
+// topicEvents pulls (mutually) from every peer that joins the feed topic:
+// from then on our flood publishes reach it, and the pull covers whatever
+// either side published before.
+func (m *Mesh) topicEvents(ctx context.Context) error {
+	h, err := m.feed.EventHandler()
+	if err != nil {
+		return err
+	}
+	defer h.Cancel()
+	for {
+		ev, err := h.NextPeerEvent(ctx)
+		if err != nil {
+			return nil
+		}
+		if ev.Type == pubsub.PeerJoin {
+			m.syncer.schedule(ev.Peer, true)
+			m.syncer.scheduleFollowUp(ev.Peer)
 		}
 	}
 }

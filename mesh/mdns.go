@@ -144,32 +144,47 @@ func (d *discovery) run(ctx context.Context) error {
 	}
 }
 
-// query asks on every multicast interface, both families.
+// query asks on every multicast interface, IPv4 and IPv6 separately:
+// hashicorp/mdns stops a query at the first send error, so one family that
+// cannot send (an IPv6 address still in duplicate detection, or none at all)
+// would otherwise throw away the other family's answers.
 func (d *discovery) query(ctx context.Context) {
 	var wg sync.WaitGroup
+	var failed, tried int
+	var mu sync.Mutex
 	for _, ifi := range multicastInterfaces() {
-		ifc := ifi
-		entries := make(chan *mdns.ServiceEntry, 32)
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			for e := range entries {
-				d.found(ctx, e)
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			defer close(entries)
-			err := mdns.QueryContext(ctx, &mdns.QueryParam{
-				Service: ServiceName, Domain: "local", Timeout: time.Second,
-				Interface: &ifc, Entries: entries, Logger: d.quiet,
-			})
-			if err != nil && ctx.Err() == nil {
-				d.m.cfg.Logger.Debug("mdns query failed", "iface", ifc.Name, "err", err)
-			}
-		}()
+		for _, v6 := range []bool{false, true} {
+			ifc := ifi
+			entries := make(chan *mdns.ServiceEntry, 32)
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				for e := range entries {
+					d.found(ctx, e)
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				defer close(entries)
+				err := mdns.QueryContext(ctx, &mdns.QueryParam{
+					Service: ServiceName, Domain: "local", Timeout: time.Second,
+					Interface: &ifc, Entries: entries, Logger: d.quiet,
+					DisableIPv4: v6, DisableIPv6: !v6,
+				})
+				mu.Lock()
+				defer mu.Unlock()
+				tried++
+				if err != nil && ctx.Err() == nil {
+					failed++
+					d.m.cfg.Logger.Debug("mdns query failed", "iface", ifc.Name, "ipv6", v6, "err", err)
+				}
+			}()
+		}
 	}
 	wg.Wait()
+	if tried > 0 && failed == tried {
+		d.m.cfg.Logger.Warn("mdns: every query failed on every interface; neighbors will not be found unless static peers are set (--peer)", "interfaces", tried/2)
+	}
 }
 
 // found handles one answer: same neighborhood, not us, not connected: dial.

@@ -183,7 +183,7 @@ func New(cfg Config) (m *Mesh, err error) {
 	}
 
 	h.Network().Notify(&network.NotifyBundle{
-		ConnectedF: func(_ network.Network, c network.Conn) { m.syncer.schedule(c.RemotePeer()) },
+		ConnectedF: func(_ network.Network, c network.Conn) { m.syncer.schedule(c.RemotePeer(), true) },
 		DisconnectedF: func(n network.Network, c network.Conn) {
 			if n.Connectedness(c.RemotePeer()) != network.Connected {
 				m.peers.remove(c.RemotePeer())
@@ -191,6 +191,7 @@ func New(cfg Config) (m *Mesh, err error) {
 		},
 	})
 	m.goLoop(m.readLoop)
+	m.goLoop(m.topicEvents)
 	m.goLoop(m.syncer.run)
 	if len(static) > 0 {
 		m.goLoop(func(ctx context.Context) error { return m.dialStatic(ctx, static) })

@@ -32,35 +32,48 @@ const (
 	// hold us forever: 200 x 2,000 records.
 	maxRounds    = 200
 	roundTimeout = 30 * time.Second
+	// followUpDelay: two gossipsub heartbeats.
+	followUpDelay = 2 * time.Second
 )
 
 type syncer struct {
 	m *Mesh
 
 	mu       sync.Mutex
-	inflight map[peer.ID]bool // pulling now
-	again    map[peer.ID]bool // asked for while pulling: pull once more
-	wg       sync.WaitGroup   // pulls
+	inflight map[peer.ID]bool      // pulling now
+	pending  map[peer.ID]bool      // to pull (value: ask to reciprocate)
+	later    map[peer.ID]time.Time // mutual pulls due at a time
+	wg       sync.WaitGroup        // pulls
 	wake     chan struct{}
-	queue    []peer.ID
 }
 
 func newSyncer(m *Mesh) *syncer {
-	return &syncer{m: m, inflight: map[peer.ID]bool{}, again: map[peer.ID]bool{}, wake: make(chan struct{}, 1)}
+	return &syncer{m: m, inflight: map[peer.ID]bool{}, pending: map[peer.ID]bool{}, later: map[peer.ID]time.Time{}, wake: make(chan struct{}, 1)}
 }
 
-// schedule asks for a pull from p soon. It never blocks.
-func (s *syncer) schedule(p peer.ID) {
+// schedule asks for a pull from p soon; with mutual, p is asked to pull
+// from us in turn. It never blocks.
+func (s *syncer) schedule(p peer.ID, mutual bool) {
 	if p == s.m.self || p == "" {
 		return
 	}
 	s.mu.Lock()
-	s.queue = append(s.queue, p)
+	s.pending[p] = s.pending[p] || mutual
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// scheduleFollowUp asks for a mutual pull from p after followUpDelay.
+// Right after two peers meet, gossip is not yet reliable between them: a
+// record may be relayed before the receiver is in the relayer's topic mesh
+// (grafting waits for a heartbeat). The follow-up pull collects those.
+func (s *syncer) scheduleFollowUp(p peer.ID) {
+	s.mu.Lock()
+	s.later[p] = time.Now().Add(followUpDelay)
+	s.mu.Unlock()
 }
 
 // run starts scheduled pulls, one goroutine per peer at a time, and
@@ -70,46 +83,55 @@ func (s *syncer) run(ctx context.Context) error {
 	defer s.wg.Wait()
 	t := time.NewTicker(s.m.cfg.SyncInterval)
 	defer t.Stop()
+	due := time.NewTicker(followUpDelay / 4)
+	defer due.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 			for _, p := range s.m.host.Network().Peers() {
-				s.schedule(p)
+				s.schedule(p, false)
 			}
+		case now := <-due.C:
+			s.mu.Lock()
+			for p, at := range s.later {
+				if now.After(at) {
+					delete(s.later, p)
+					s.pending[p] = true
+				}
+			}
+			s.mu.Unlock()
 		case <-s.wake:
 		}
 		s.mu.Lock()
-		queue := s.queue
-		s.queue = nil
-		for _, p := range queue {
-			if s.inflight[p] {
-				s.again[p] = true
-				continue
+		for p := range s.pending {
+			if !s.inflight[p] {
+				s.inflight[p] = true
+				s.wg.Add(1)
+				go s.pullLoop(ctx, p)
 			}
-			s.inflight[p] = true
-			s.wg.Add(1)
-			go s.pullLoop(ctx, p)
 		}
 		s.mu.Unlock()
 	}
 }
 
+// pullLoop pulls from p while pulls for it are pending.
 func (s *syncer) pullLoop(ctx context.Context, p peer.ID) {
 	defer s.wg.Done()
 	for {
-		if err := s.pull(ctx, p); err != nil && ctx.Err() == nil {
-			s.m.cfg.Logger.Debug("sync with peer failed", "peer", p, "err", err)
-		}
 		s.mu.Lock()
-		if !s.again[p] || ctx.Err() != nil {
+		mutual, ok := s.pending[p]
+		delete(s.pending, p)
+		if !ok || ctx.Err() != nil {
 			delete(s.inflight, p)
 			s.mu.Unlock()
 			return
 		}
-		delete(s.again, p)
 		s.mu.Unlock()
+		if err := s.pull(ctx, p, mutual); err != nil && ctx.Err() == nil {
+			s.m.cfg.Logger.Debug("sync with peer failed", "peer", p, "err", err)
+		}
 	}
 }
 
@@ -117,9 +139,9 @@ func (s *syncer) pullLoop(ctx context.Context, p peer.ID) {
 var errRefused = errors.New("sync refused")
 
 // pull runs rounds against p until it has nothing new for us.
-func (s *syncer) pull(ctx context.Context, p peer.ID) error {
+func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 	for round := 0; round < maxRounds; round++ {
-		resp, err := s.round(ctx, p)
+		resp, err := s.round(ctx, p, mutual && round == 0)
 		if err != nil {
 			s.m.metrics.syncRounds.WithLabelValues("client", "error").Inc()
 			if errors.Is(err, errRefused) {
@@ -132,6 +154,7 @@ func (s *syncer) pull(ctx context.Context, p peer.ID) error {
 		s.m.metrics.syncRounds.WithLabelValues("client", "ok").Inc()
 		s.m.peers.add(p, s.m.cfg.Now())
 		added := s.apply(resp)
+		s.m.cfg.Logger.Debug("sync round", "peer", p, "records", len(resp.GetRecords()), "stubs", len(resp.GetStubs()), "new", added, "more", resp.GetMore())
 		if !resp.GetMore() || added == 0 {
 			s.m.firstSyncSet.Do(func() { close(s.m.firstSynced) })
 		}
@@ -143,13 +166,14 @@ func (s *syncer) pull(ctx context.Context, p peer.ID) error {
 }
 
 // round performs one request/response exchange.
-func (s *syncer) round(ctx context.Context, p peer.ID) (*pb.SyncResponse, error) {
+func (s *syncer) round(ctx context.Context, p peer.ID, reciprocate bool) (*pb.SyncResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, roundTimeout)
 	defer cancel()
 	req, err := s.request()
 	if err != nil {
 		return nil, err
 	}
+	req.Reciprocate = reciprocate
 	st, err := s.m.host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, SyncProtocol)
 	if err != nil {
 		return nil, fmt.Errorf("open sync stream: %w", err)
@@ -250,6 +274,9 @@ func (s *syncer) serve(st network.Stream) {
 		}
 		s.m.metrics.syncRounds.WithLabelValues("server", "ok").Inc()
 		s.m.peers.add(remote, s.m.cfg.Now())
+		if req.GetReciprocate() {
+			s.schedule(remote, false)
+		}
 	}
 	if _, err := protodelim.MarshalTo(st, resp); err != nil {
 		st.Reset()

@@ -97,9 +97,14 @@ func (x *Head) GetFlagged() bool {
 
 // SyncRequest opens a round: the requester's neighborhood and heads.
 type SyncRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Neighborhood  string                 `protobuf:"bytes,1,opt,name=neighborhood,proto3" json:"neighborhood,omitempty"`
-	Heads         []*Head                `protobuf:"bytes,2,rep,name=heads,proto3" json:"heads,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Neighborhood string                 `protobuf:"bytes,1,opt,name=neighborhood,proto3" json:"neighborhood,omitempty"`
+	Heads        []*Head                `protobuf:"bytes,2,rep,name=heads,proto3" json:"heads,omitempty"`
+	// reciprocate asks the responder to pull from the requester in turn. A
+	// node sets it when it meets a peer (new connection, or the peer joined the
+	// topic), so records either side published before gossip could reach the
+	// other are exchanged both ways.
+	Reciprocate   bool `protobuf:"varint,3,opt,name=reciprocate,proto3" json:"reciprocate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -146,6 +151,13 @@ func (x *SyncRequest) GetHeads() []*Head {
 		return x.Heads
 	}
 	return nil
+}
+
+func (x *SyncRequest) GetReciprocate() bool {
+	if x != nil {
+		return x.Reciprocate
+	}
+	return false
 }
 
 // Stub stands for a record whose content was purged by its author's
@@ -301,10 +313,11 @@ const file_sync_proto_rawDesc = "" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x16\n" +
 	"\x06contig\x18\x02 \x01(\x04R\x06contig\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\fR\x02id\x12\x18\n" +
-	"\aflagged\x18\x04 \x01(\bR\aflagged\"^\n" +
+	"\aflagged\x18\x04 \x01(\bR\aflagged\"\x80\x01\n" +
 	"\vSyncRequest\x12\"\n" +
 	"\fneighborhood\x18\x01 \x01(\tR\fneighborhood\x12+\n" +
-	"\x05heads\x18\x02 \x03(\v2\x15.porchlight.mesh.HeadR\x05heads\"@\n" +
+	"\x05heads\x18\x02 \x03(\v2\x15.porchlight.mesh.HeadR\x05heads\x12 \n" +
+	"\vreciprocate\x18\x03 \x01(\bR\vreciprocate\"@\n" +
 	"\x04Stub\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x0e\n" +
