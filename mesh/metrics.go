@@ -40,7 +40,9 @@ func newMetrics(r prometheus.Registerer) *metrics {
 }
 
 // Rejected returns how many records were refused for reason.
-func (m *Mesh) Rejected(reason string) float64 { return counterValue(m.metrics.rejected.WithLabelValues(reason)) }
+func (m *Mesh) Rejected(reason string) float64 {
+	return counterValue(m.metrics.rejected.WithLabelValues(reason))
+}
 
 func counterValue(c prometheus.Counter) float64 {
 	var d dto.Metric
