@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/porchlight-mesh/porchlight/api"
-	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
 )
@@ -302,5 +301,3 @@ func oneLine(s string, n int) string {
 	}
 	return s
 }
-
-var _ = mesh.Location{}

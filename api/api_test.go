@@ -1,0 +1,152 @@
+package api_test
+
+import (
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/store"
+)
+
+const token = "0123456789abcdef0123456789abcdef"
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func newServer(t *testing.T) *api.Server {
+	t.Helper()
+	db, err := store.Open(store.Config{Dir: t.TempDir(), Neighborhood: "maple-st", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	m, err := mesh.New(mesh.Config{Key: key, Store: db, Name: "test", ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := api.Listen(api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Logger: quiet,
+		Status: func() api.Status { return api.Status{Name: "test"} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		m.Close()
+		db.Close()
+	})
+	return s
+}
+
+func TestListenRefusesNonLoopback(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", "[::]:0", "192.0.2.1:7780", "example.com:7780", "7780"} {
+		_, err := api.Listen(api.Config{Addr: addr, Token: token, Mesh: &mesh.Mesh{}, Status: func() api.Status { return api.Status{} }})
+		if err == nil {
+			t.Errorf("Listen(%q) succeeded, want a refusal", addr)
+		}
+	}
+}
+
+// request builds a request for a route pattern such as "DELETE /api/v1/posts/{id}".
+func request(t *testing.T, s *api.Server, pattern string) *http.Request {
+	t.Helper()
+	method, path, _ := strings.Cut(pattern, " ")
+	path = strings.ReplaceAll(path, "{id}", strings.Repeat("ab", 32))
+	var body io.Reader
+	if method == "POST" || method == "PUT" {
+		body = strings.NewReader(`{"kind":"general","text":"hello"}`)
+	}
+	req, err := http.NewRequest(method, "http://"+s.Addr().String()+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
+}
+
+func do(t *testing.T, req *http.Request) (int, string, http.Header) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+type guardCase struct {
+	name   string
+	edit   func(*http.Request)
+	status int
+}
+
+// TestEveryRouteIsGuarded enumerates the registered routes and checks each
+// refuses a missing or wrong token, a non-loopback Host, and (mutating
+// routes) a foreign Origin and a non-JSON body; no response carries the
+// token or CORS headers.
+func TestEveryRouteIsGuarded(t *testing.T) {
+	s := newServer(t)
+	routes := s.Routes()
+	if len(routes) < 5 {
+		t.Fatalf("only %d routes registered: %v", len(routes), routes)
+	}
+	for _, route := range routes {
+		mutating := !strings.HasPrefix(route, "GET ")
+		cases := []guardCase{
+			{"no token", func(r *http.Request) { r.Header.Del("Authorization") }, 401},
+			{"wrong token", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+strings.Repeat("0", len(token))) }, 401},
+			{"token without Bearer", func(r *http.Request) { r.Header.Set("Authorization", token) }, 401},
+			{"rebinding host", func(r *http.Request) { r.Host = "localhost.evil.com" }, 403},
+			{"foreign host with port", func(r *http.Request) { r.Host = "evil.com:7780" }, 403},
+			{"private address host", func(r *http.Request) { r.Host = "192.168.1.10:7780" }, 403},
+		}
+		if mutating {
+			cases = append(cases,
+				guardCase{"foreign origin", func(r *http.Request) { r.Header.Set("Origin", "https://evil.com") }, 403},
+				guardCase{"null origin", func(r *http.Request) { r.Header.Set("Origin", "null") }, 403},
+			)
+			if strings.HasPrefix(route, "POST ") || strings.HasPrefix(route, "PUT ") {
+				cases = append(cases,
+					guardCase{"form body", func(r *http.Request) { r.Header.Set("Content-Type", "application/x-www-form-urlencoded") }, 415},
+					guardCase{"text/plain body", func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") }, 415},
+				)
+			}
+		}
+		for _, c := range cases {
+			req := request(t, s, route)
+			c.edit(req)
+			code, body, hdr := do(t, req)
+			if code != c.status {
+				t.Errorf("%s with %s: status %d, want %d (%s)", route, c.name, code, c.status, body)
+			}
+			if !strings.Contains(body, `"error"`) || !strings.Contains(body, `"code"`) {
+				t.Errorf("%s with %s: body %q is not an API error", route, c.name, body)
+			}
+			if strings.Contains(body, token) {
+				t.Errorf("%s with %s: response contains the token", route, c.name)
+			}
+			if hdr.Get("Access-Control-Allow-Origin") != "" {
+				t.Errorf("%s with %s: sent a CORS header", route, c.name)
+			}
+		}
+		// And the legitimate request passes the guard (any non-guard status).
+		code, body, _ := do(t, request(t, s, route))
+		if code == 401 || code == 403 && strings.Contains(body, "bad_host") || code == 415 {
+			t.Errorf("%s: legitimate request refused by the guard: %d %s", route, code, body)
+		}
+	}
+	// An unknown route is not an open door either.
+	req, _ := http.NewRequest("GET", "http://"+s.Addr().String()+"/api/v1/nope", nil)
+	if code, _, _ := do(t, req); code != 404 && code != 401 {
+		t.Errorf("unknown route: %d", code)
+	}
+}

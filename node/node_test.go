@@ -1,0 +1,245 @@
+package node_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/node"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+	)
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func initDir(t *testing.T, name string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	err := node.Init(dir, node.Config{
+		Name: name, Neighborhood: "maple-st", Location: "40.7128,-74.0060",
+		API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestInitFilesAndPermissions(t *testing.T) {
+	dir := initDir(t, "12 Maple St")
+	for _, f := range []string{node.KeyFile, node.TokenFile, node.ConfigFile} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode = %o, want 600", f, fi.Mode().Perm())
+		}
+	}
+	key1, _ := os.ReadFile(filepath.Join(dir, node.KeyFile))
+	err := node.Init(dir, node.Config{Name: "again"})
+	if !errors.Is(err, node.ErrExists) {
+		t.Fatalf("second Init = %v, want ErrExists", err)
+	}
+	key2, _ := os.ReadFile(filepath.Join(dir, node.KeyFile))
+	if !bytes.Equal(key1, key2) {
+		t.Fatal("second Init changed the identity")
+	}
+	cfg, err := node.LoadConfig(dir)
+	if err != nil || cfg.Name != "12 Maple St" || cfg.Neighborhood != "maple-st" {
+		t.Fatalf("LoadConfig = %+v, %v", cfg, err)
+	}
+
+	if err := os.Chmod(filepath.Join(dir, node.KeyFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.LoadKey(dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("LoadKey on a world-readable key = %v, want a refusal naming chmod 600", err)
+	}
+}
+
+func TestConfigChecks(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  node.Config
+		want string
+	}{
+		{"bad location", node.Config{Location: "40.7,north"}, "LAT,LON"},
+		{"latitude out of range", node.Config{Location: "91,0"}, "latitude"},
+		{"neighborhood with spaces", node.Config{Neighborhood: "Maple St"}, "lowercase"},
+		{"static peer without ID", node.Config{Neighborhood: "x", Peers: []string{"/ip4/10.0.0.1/tcp/7781"}}, "/p2p/"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := node.Init(filepath.Join(t.TempDir(), "d"), c.cfg)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Init = %v, want an error mentioning %q", err, c.want)
+			}
+		})
+	}
+}
+
+// apiCall talks to a node's API as the CLI does.
+func apiCall(t *testing.T, n *node.Node, dir, method, path string, in, out any) int {
+	t.Helper()
+	tok, err := node.LoadToken(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+n.APIAddr().String()+path, body)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if bytes.Contains(b, []byte(tok)) {
+		t.Fatalf("%s %s: response contains the API token", method, path)
+	}
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, b)
+		}
+	}
+	return resp.StatusCode
+}
+
+func start(t *testing.T, dir string, peers ...string) *node.Node {
+	t.Helper()
+	n, err := node.Start(node.Options{Dir: dir, Peers: peers, DisableMDNS: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestTwoNodesThroughTheAPI(t *testing.T) {
+	d1, d2 := initDir(t, "12 Maple St"), initDir(t, "14 Maple St")
+	n1 := start(t, d1)
+	defer n1.Close()
+	if _, err := os.Stat(filepath.Join(d1, node.AddrFile)); err != nil {
+		t.Fatalf("running node wrote no %s: %v", node.AddrFile, err)
+	}
+	n2 := start(t, d2, n1.Mesh().Addrs()[0].String())
+	defer n2.Close()
+
+	var created api.PostJSON
+	if code := apiCall(t, n1, d1, "POST", "/api/v1/posts", api.NewPostJSON{Kind: "lost-found", Text: "Lost grey cat near the park"}, &created); code != http.StatusCreated {
+		t.Fatalf("POST /posts = %d", code)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var feed []api.PostJSON
+		apiCall(t, n2, d2, "GET", "/api/v1/feed", nil, &feed)
+		if len(feed) == 1 {
+			if feed[0].ID != created.ID || feed[0].AuthorName != "12 Maple St" || feed[0].Kind != "lost-found" {
+				t.Fatalf("feed on n2 = %+v", feed[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("post did not reach n2 within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var st api.Status
+	apiCall(t, n2, d2, "GET", "/api/v1/status", nil, &st)
+	if st.Name != "14 Maple St" || st.Neighborhood != "maple-st" || st.Peers != 1 || st.PeerID != n2.ID().String() {
+		t.Fatalf("status = %+v", st)
+	}
+	var peers []api.PeerJSON
+	apiCall(t, n2, d2, "GET", "/api/v1/peers", nil, &peers)
+	if len(peers) != 1 || peers[0].PeerID != n1.ID().String() || peers[0].Name != "12 Maple St" || len(peers[0].Addrs) == 0 {
+		t.Fatalf("peers = %+v", peers)
+	}
+
+	// Bad input: a clear error, nothing written.
+	cases := []struct {
+		in   api.NewPostJSON
+		want int
+	}{
+		{api.NewPostJSON{Kind: "general", Text: ""}, http.StatusBadRequest},
+		{api.NewPostJSON{Kind: "rumor", Text: "x"}, http.StatusBadRequest},
+		{api.NewPostJSON{Kind: "general", Text: strings.Repeat("é", 2001)}, http.StatusBadRequest},
+		{api.NewPostJSON{Kind: "general", Text: "x", ReplyTo: "zz"}, http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		if code := apiCall(t, n1, d1, "POST", "/api/v1/posts", c.in, nil); code != c.want {
+			t.Errorf("POST %+v = %d, want %d", c.in, code, c.want)
+		}
+	}
+	// Retraction by someone else is refused; by the author it works.
+	if code := apiCall(t, n2, d2, "DELETE", "/api/v1/posts/"+created.ID, nil, nil); code != http.StatusForbidden {
+		t.Errorf("retract by non-author = %d, want 403", code)
+	}
+	if code := apiCall(t, n1, d1, "DELETE", "/api/v1/posts/"+created.ID, nil, nil); code != http.StatusOK {
+		t.Errorf("retract by author = %d, want 200", code)
+	}
+}
+
+func TestRestartKeepsAcknowledgedPosts(t *testing.T) {
+	dir := initDir(t, "12 Maple St")
+	n := start(t, dir)
+	var ids []string
+	for i := range 5 {
+		var p api.PostJSON
+		if code := apiCall(t, n, dir, "POST", "/api/v1/posts", api.NewPostJSON{Kind: "general", Text: fmt.Sprintf("post %d", i)}, &p); code != http.StatusCreated {
+			t.Fatalf("post %d: %d", i, code)
+		}
+		ids = append(ids, p.ID)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, node.AddrFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stopped node left %s behind", node.AddrFile)
+	}
+	n = start(t, dir)
+	defer n.Close()
+	var feed []api.PostJSON
+	apiCall(t, n, dir, "GET", "/api/v1/feed", nil, &feed)
+	if len(feed) != len(ids) {
+		t.Fatalf("after restart the feed has %d posts, want %d", len(feed), len(ids))
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	for i, p := range feed {
+		if !want[p.ID] {
+			t.Fatalf("feed[%d] = %s, not one of the posts written", i, p.ID)
+		}
+		if i > 0 && p.Created.After(feed[i-1].Created) {
+			t.Fatalf("feed is not newest first: %s after %s", p.Created, feed[i-1].Created)
+		}
+	}
+}
