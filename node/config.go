@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -163,7 +164,7 @@ func SaveConfig(dir string, cfg Config) error {
 // LoadConfig reads config.toml, with defaults applied.
 func LoadConfig(dir string) (Config, error) {
 	var cfg Config
-	b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	b, err := readBounded(filepath.Join(dir, ConfigFile), maxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return cfg, fmt.Errorf("%s: %w", dir, ErrNotInitialized)
 	}
@@ -193,7 +194,7 @@ func LoadKey(dir string) (crypto.PrivKey, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s is readable by others (mode %o); run: chmod 600 %s", p, fi.Mode().Perm(), p)
 	}
-	b, err := os.ReadFile(p)
+	b, err := readBounded(p, 4<<10)
 	if err != nil {
 		return nil, err
 	}
@@ -206,11 +207,30 @@ func LoadKey(dir string) (crypto.PrivKey, error) {
 
 // LoadToken reads the API token.
 func LoadToken(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, TokenFile))
+	b, err := readBounded(filepath.Join(dir, TokenFile), 4<<10)
 	if err != nil {
 		return "", err
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// maxConfigSize bounds config.toml; a real one is a few hundred bytes.
+const maxConfigSize = 1 << 20
+
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is over %d bytes; is it really a Porchlight file?", path, limit)
+	}
+	return b, nil
 }
 
 func writeNew(path string, b []byte) error {

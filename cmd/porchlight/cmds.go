@@ -162,7 +162,7 @@ func validKind(k string) bool {
 }
 
 func newRetractCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use:   "retract POST_ID",
 		Short: "Retract one of your posts: every node purges its content",
 		Args:  cobra.ExactArgs(1),
@@ -178,10 +178,15 @@ func newRetractCmd(g *globals) *cobra.Command {
 			if err := cl.do(c.Context(), "DELETE", "/api/v1/posts/"+args[0], nil, &out); err != nil {
 				return err
 			}
+			if g.jsonOut {
+				return printJSON(c, out)
+			}
 			fmt.Fprintln(c.OutOrStdout(), "retracted", args[0])
 			return nil
 		},
 	}
+	addJSONFlag(c, g)
+	return c
 }
 
 func newFeedCmd(g *globals) *cobra.Command {
