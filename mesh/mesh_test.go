@@ -262,3 +262,32 @@ func TestRetractionPurgesEverywhere(t *testing.T) {
 		t.Fatal("newcomer received the retracted content")
 	}
 }
+
+func TestLostDiskRecoversOwnLog(t *testing.T) {
+	a := newTestNode(t, "a", "maple-st")
+	b := newTestNode(t, "b", "maple-st")
+	connect(t, a, b)
+	var ids []record.ID
+	for i := range 3 {
+		ids = append(ids, post(t, a, fmt.Sprintf("mine %d", i)))
+	}
+	eventually(t, 10*time.Second, "b holds a's posts", func() bool { return has(b, ids[2]) })
+	before, _ := a.db.Head(a.m.ID())
+
+	a.stop()
+	if err := os.RemoveAll(a.dir); err != nil {
+		t.Fatal(err)
+	}
+	a.start() // same key, empty disk
+	connect(t, a, b)
+	eventually(t, 10*time.Second, "a gets its own log back", func() bool {
+		h, _ := a.db.Head(a.m.ID())
+		return h.Contig == before.Max
+	})
+	// Writing again continues the old log instead of forking it.
+	next := post(t, a, "back again")
+	eventually(t, 10*time.Second, "b accepts the continuation", func() bool { return has(b, next) })
+	if h, _ := b.db.Head(a.m.ID()); h.Flagged {
+		t.Fatal("a's recovered log forked: b flagged it")
+	}
+}
