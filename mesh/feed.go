@@ -121,7 +121,7 @@ type FeedPost struct {
 
 // Feed returns up to limit live posts, newest first.
 func (m *Mesh) Feed(limit int) ([]FeedPost, error) {
-	recs, err := m.cfg.Store.Feed(limit, 0)
+	recs, err := m.cfg.Store.Feed(limit, store.Cursor{})
 	if err != nil {
 		return nil, err
 	}

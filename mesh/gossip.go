@@ -50,6 +50,11 @@ func (m *Mesh) ingest(raw []byte, via string) (*record.Signed, verdict) {
 		return nil, m.refuse(err, via, pubsub.ValidationIgnore)
 	}
 	m.metrics.accepted.WithLabelValues(res.Outcome.String()).Inc()
+	if res.Ignored != "" {
+		// Stored to keep the author's chain whole, but without effect.
+		m.metrics.rejected.WithLabelValues(string(res.Ignored)).Inc()
+		m.cfg.Logger.Debug("record stored without effect", "reason", res.Ignored, "author", s.Author, "seq", s.Seq(), "via", via)
+	}
 	switch res.Outcome {
 	case store.Duplicate:
 		return s, verdict{result: pubsub.ValidationIgnore}
@@ -74,7 +79,7 @@ func (m *Mesh) refuse(err error, via string, def pubsub.ValidationResult) verdic
 	m.metrics.rejected.WithLabelValues(string(reason)).Inc()
 	m.cfg.Logger.Debug("record refused", "reason", reason, "via", via, "err", err)
 	switch reason {
-	case record.ReasonFuture, record.ReasonPrevMismatch, record.ReasonSeqJump, record.ReasonRetractOther:
+	case record.ReasonFuture, record.ReasonPrevMismatch, record.ReasonSeqJump:
 		// Depends on our clock or our copy of the log, not the relayer's honesty.
 		return verdict{result: pubsub.ValidationIgnore}
 	case record.ReasonNeighborhood:

@@ -12,7 +12,9 @@
 //	public key   Ed25519 only
 //
 // The signature covers the exact payload bytes carried, so no canonical
-// encoding is needed: the record ID is the SHA-256 of the marshaled envelope.
+// encoding of the payload is needed. The envelope itself must be in the
+// canonical encoding go-libp2p marshals (Open refuses any other), so that the
+// record ID, the SHA-256 of the marshaled envelope, names exactly one record.
 //
 // Every Entry is one position of its author's append-only log: author (the
 // signer's peer ID, checked against the envelope key), seq (1, 2, 3, ...),

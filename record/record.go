@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -129,6 +130,13 @@ func Open(raw []byte, now time.Time) (*Signed, error) {
 	}
 	if env.PublicKey.Type() != crypto_pb.KeyType_Ed25519 {
 		return nil, invalid(ReasonKeyType, "key type %v, want Ed25519", env.PublicKey.Type())
+	}
+	// The signature covers the payload, not the envelope around it. Unless
+	// the envelope is in its one canonical encoding, anyone could re-wrap a
+	// record (an unknown field, fields reordered) into a second ID for the
+	// same log position and make its author look like an equivocator.
+	if canon, err := env.Marshal(); err != nil || !bytes.Equal(canon, raw) {
+		return nil, invalid(ReasonMalformed, "envelope is not in canonical encoding")
 	}
 	var rec entryRecord
 	if _, err := lprecord.ConsumeTypedEnvelope(raw, &rec); err != nil {

@@ -200,9 +200,20 @@ func (d *DB) Equivocation(a peer.ID) (seq uint64, proof [][]byte, ok bool, err e
 	return seq, proof, ok, err
 }
 
-// Feed returns up to limit live posts, newest first (by the authors'
-// created times), that are older than before (zero: no bound).
-func (d *DB) Feed(limit int, before int64) ([]*record.Signed, error) {
+// Cursor is a position in the feed: posts sort by the authors' created time,
+// then by ID. The zero Cursor is "newest".
+type Cursor struct {
+	Created int64 // Unix ms
+	ID      record.ID
+}
+
+// CursorAt is the position of a post, to ask for the page after it.
+func CursorAt(s *record.Signed) Cursor { return Cursor{Created: s.Entry.GetCreated(), ID: s.ID} }
+
+// Feed returns up to limit live posts, newest first, strictly before the
+// cursor (the zero Cursor: from the newest). Cursor{Created: t} lists posts
+// created before t.
+func (d *DB) Feed(limit int, before Cursor) ([]*record.Signed, error) {
 	var out []*record.Signed
 	err := d.bdb.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
@@ -211,8 +222,8 @@ func (d *DB) Feed(limit int, before int64) ([]*record.Signed, error) {
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		start := []byte{tagFeed + 1}
-		if before > 0 {
-			start = binary.BigEndian.AppendUint64([]byte{tagFeed}, uint64(before))
+		if before != (Cursor{}) {
+			start = feedKey(before.Created, before.ID)
 		}
 		for it.Seek(start); it.ValidForPrefix([]byte{tagFeed}) && len(out) < limit; it.Next() {
 			k := it.Item().Key()

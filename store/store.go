@@ -81,15 +81,15 @@ func Open(cfg Config) (*DB, error) {
 func homeHubOptions(dir string, log *slog.Logger) badger.Options {
 	return badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{log}).
-		WithMemTableSize(8 << 20).     // 8 MB: thousands of records before a flush
-		WithNumMemtables(2).           // one active, one flushing
-		WithNumLevelZeroTables(2).     // compact L0 early; keeps reads cheap
+		WithMemTableSize(8 << 20). // 8 MB: thousands of records before a flush
+		WithNumMemtables(2).       // one active, one flushing
+		WithNumLevelZeroTables(2). // compact L0 early; keeps reads cheap
 		WithNumLevelZeroTablesStall(8).
-		WithBlockCacheSize(16 << 20).  // hot feed pages; the OS page cache does the rest
-		WithIndexCacheSize(8 << 20).   // bound table index memory instead of keeping all
+		WithBlockCacheSize(16 << 20).   // hot feed pages; the OS page cache does the rest
+		WithIndexCacheSize(8 << 20).    // bound table index memory instead of keeping all
 		WithValueLogFileSize(64 << 20). // small mmapped files, reclaimed sooner by GC
-		WithValueThreshold(4 << 10).   // records (<16 KB) mostly inline in the LSM tree
-		WithNumCompactors(2).          // 2 cores on a Pi
+		WithValueThreshold(4 << 10).    // records (<16 KB) mostly inline in the LSM tree
+		WithNumCompactors(2).           // 2 cores on a Pi
 		WithNumGoroutines(2).
 		WithCompression(options.Snappy).
 		WithMetricsEnabled(false).
@@ -152,6 +152,12 @@ type Result struct {
 	// Gap is true when the author's log now has a hole below the record:
 	// the caller should fetch the missing records from a peer.
 	Gap bool
+	// Ignored is set when the record is stored (it holds its place in its
+	// author's chain) but its effect was refused: a retraction that names a
+	// record that is not a post of the same log at that seq purges nothing.
+	// Judging it the same way whatever order records arrive in keeps every
+	// node's copy of the log identical.
+	Ignored record.Reason
 }
 
 // keys
@@ -330,13 +336,16 @@ func (d *DB) ingest(txn *badger.Txn, s *record.Signed) (Result, error) {
 			return Result{}, record.Invalidf(record.ReasonPrevMismatch, "record %d of %s is not the one record %d points back to", seq, a, seq+1)
 		}
 	}
-	if err := d.applyBody(txn, s); err != nil {
+	ignored, err := d.applyBody(txn, s)
+	if err != nil {
 		return Result{}, err
 	}
 	if err := d.putSlot(txn, s); err != nil {
 		return Result{}, err
 	}
-	return d.advanceHead(txn, h, seq, s.ID)
+	res, err := d.advanceHead(txn, h, seq, s.ID)
+	res.Ignored = ignored
+	return res, err
 }
 
 // putSlot writes s into its log slot, purged already if a retraction of it
@@ -351,7 +360,7 @@ func (d *DB) putSlot(txn *badger.Txn, s *record.Signed) error {
 		if err != nil {
 			return err
 		}
-		if bytes.Equal(t, s.ID[:]) {
+		if bytes.Equal(t, s.ID[:]) && s.Entry.GetPost() != nil {
 			val = append([]byte{slotPurged}, s.ID[:]...)
 			if err := txn.Delete(feedKey(s.Entry.GetCreated(), s.ID)); err != nil {
 				return err
@@ -410,11 +419,12 @@ func (d *DB) equivocate(txn *badger.Txn, s *record.Signed, existing slot) (Resul
 	return Result{Outcome: Equivocation}, nil
 }
 
-// applyBody updates the views that depend on the record's body.
-func (d *DB) applyBody(txn *badger.Txn, s *record.Signed) error {
+// applyBody updates the views that depend on the record's body. It returns
+// the reason when the body's effect is refused (see Result.Ignored).
+func (d *DB) applyBody(txn *badger.Txn, s *record.Signed) (record.Reason, error) {
 	switch b := s.Entry.GetBody().(type) {
 	case *pb.Entry_Post:
-		return txn.Set(feedKey(s.Entry.GetCreated(), s.ID), nil)
+		return "", txn.Set(feedKey(s.Entry.GetCreated(), s.ID), nil)
 	case *pb.Entry_Profile:
 		k := authorKey(tagProfile, s.Author)
 		cur, err := txn.Get(k)
@@ -426,50 +436,52 @@ func (d *DB) applyBody(txn *badger.Txn, s *record.Signed) error {
 				}
 				return nil
 			}); err != nil {
-				return err
+				return "", err
 			}
 			if curSeq > s.Seq() {
-				return nil
+				return "", nil
 			}
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
-			return err
+			return "", err
 		}
-		return txn.Set(k, append(binary.BigEndian.AppendUint64(nil, s.Seq()), b.Profile.GetName()...))
+		return "", txn.Set(k, append(binary.BigEndian.AppendUint64(nil, s.Seq()), b.Profile.GetName()...))
 	case *pb.Entry_Retraction:
 		return d.retract(txn, s.Author, b.Retraction)
 	}
-	return nil
+	return "", nil
 }
 
-func (d *DB) retract(txn *badger.Txn, a peer.ID, r *pb.Retraction) error {
+func (d *DB) retract(txn *badger.Txn, a peer.ID, r *pb.Retraction) (record.Reason, error) {
 	var target record.ID
 	copy(target[:], r.GetTargetHash())
 	tseq := r.GetTargetSeq()
 	cur, ok, err := getSlot(txn, a, tseq)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !ok {
-		// Not here yet: remember, so it is stored purged when it arrives.
-		return txn.Set(seqKey(tagTomb, a, tseq), target[:])
+		// Not here yet: remember, so it is stored purged when it arrives
+		// (if it is the post named).
+		return "", txn.Set(seqKey(tagTomb, a, tseq), target[:])
 	}
 	if cur.id != target {
-		return record.Invalidf(record.ReasonRetractOther, "retraction names %.12s but %s's record %d is %.12s: an author can only retract its own records", target, a, tseq, cur.id)
+		d.cfg.Logger.Debug("retraction names a record that is not in its author's log; it purges nothing", "author", a, "seq", tseq)
+		return record.ReasonRetractOther, nil
 	}
 	if cur.raw == nil {
-		return nil // already purged
+		return "", nil // already purged
 	}
 	old, err := record.DecodeTrusted(cur.raw)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if old.Entry.GetPost() == nil {
-		return record.Invalidf(record.ReasonRetraction, "record %d of %s is not a post; only posts can be retracted", tseq, a)
+		return record.ReasonRetraction, nil
 	}
 	if err := txn.Delete(feedKey(old.Entry.GetCreated(), cur.id)); err != nil {
-		return err
+		return "", err
 	}
-	return txn.Set(seqKey(tagLog, a, tseq), append([]byte{slotPurged}, cur.id[:]...))
+	return "", txn.Set(seqKey(tagLog, a, tseq), append([]byte{slotPurged}, cur.id[:]...))
 }
 
 // AppendOwn appends body to the log of key's owner, stores it and fsyncs the
@@ -508,7 +520,11 @@ func (d *DB) AppendOwn(key crypto.PrivKey, body func(*pb.Entry)) (*record.Signed
 		if err != nil {
 			return err
 		}
-		_, err = d.ingest(txn, s)
+		res, err := d.ingest(txn, s)
+		if err == nil && res.Ignored != "" {
+			// Never write a record of our own that would do nothing.
+			err = record.Invalidf(res.Ignored, "the record would have no effect")
+		}
 		return err
 	})
 	if err != nil {
