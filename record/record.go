@@ -102,7 +102,11 @@ func (r *entryRecord) UnmarshalRecord(b []byte) error {
 
 // Seal signs e with key and returns the verified record. It checks e with the
 // same rules as Open, so a node never publishes what its neighbors refuse.
-func Seal(e *pb.Entry, key crypto.PrivKey) (*Signed, error) {
+func Seal(e *pb.Entry, key crypto.PrivKey) (*Signed, error) { return SealAt(e, key, time.Now()) }
+
+// SealAt is Seal with the signer's clock given, for callers with an injected
+// clock.
+func SealAt(e *pb.Entry, key crypto.PrivKey, now time.Time) (*Signed, error) {
 	env, err := lprecord.Seal(&entryRecord{e: e}, key)
 	if err != nil {
 		return nil, fmt.Errorf("seal record: %w", err)
@@ -111,7 +115,7 @@ func Seal(e *pb.Entry, key crypto.PrivKey) (*Signed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal envelope: %w", err)
 	}
-	return Open(raw, time.Now())
+	return Open(raw, now)
 }
 
 // Open decodes and verifies a marshaled envelope. now is the verifier's

@@ -499,10 +499,11 @@ func (d *DB) AppendOwn(key crypto.PrivKey, body func(*pb.Entry)) (*record.Signed
 		if err != nil {
 			return err
 		}
+		now := d.cfg.Now()
 		e := &pb.Entry{
 			Author:       []byte(self),
 			Seq:          h.Max + 1,
-			Created:      d.cfg.Now().UnixMilli(),
+			Created:      now.UnixMilli(),
 			Neighborhood: d.cfg.Neighborhood,
 		}
 		if h.Max > 0 {
@@ -516,7 +517,7 @@ func (d *DB) AppendOwn(key crypto.PrivKey, body func(*pb.Entry)) (*record.Signed
 			e.Prev = last.id[:]
 		}
 		body(e)
-		s, err = record.Seal(e, key)
+		s, err = record.SealAt(e, key, now)
 		if err != nil {
 			return err
 		}
