@@ -280,15 +280,9 @@ func (s *syncer) serve(st network.Stream) {
 	}
 	if _, err := protodelim.MarshalTo(st, resp); err != nil {
 		st.Reset()
-		return
 	}
-	if resp.GetRefused() != "" {
-		// Let the refusal reach the other side before hanging up on it.
-		go func() {
-			time.Sleep(time.Second)
-			_ = s.m.host.Network().ClosePeer(remote)
-		}()
-	}
+	// After a refusal the requester hangs up (see pull), and so do we when
+	// our own pull to it is refused in turn.
 }
 
 // respond collects what the requester lacks, bounded by MaxSyncRecords and
