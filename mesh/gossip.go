@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -22,14 +23,36 @@ func (m *Mesh) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pu
 	if from == m.self {
 		return pubsub.ValidationAccept // our own publish: stored by AppendOwn
 	}
-	s, verdict := m.ingest(msg.Data, "gossip")
-	if s != nil {
-		msg.ValidatorData = s
+	var v verdict
+	if record.IsDoc(msg.Data) {
+		v = m.ingestDoc(msg.Data, "gossip")
+	} else {
+		_, v = m.ingest(msg.Data, "gossip")
 	}
-	if verdict.gap {
+	if v.gap {
 		m.syncer.schedule(msg.ReceivedFrom, false)
 	}
-	return verdict.result
+	return v.result
+}
+
+// ingestDoc verifies and stores an issuer document.
+func (m *Mesh) ingestDoc(raw []byte, via string) verdict {
+	if m.cfg.Rules == nil {
+		return verdict{result: pubsub.ValidationIgnore}
+	}
+	added, err := m.cfg.Rules.IngestDoc(raw)
+	switch {
+	case errors.Is(err, ErrHeld):
+		m.metrics.rejected.WithLabelValues(string(record.ReasonHeld)).Inc()
+		m.cfg.Logger.Debug("issuer document held", "via", via, "err", err)
+		return verdict{result: pubsub.ValidationIgnore, gap: true}
+	case err != nil:
+		return m.refuse(err, via, pubsub.ValidationReject)
+	case !added:
+		return verdict{result: pubsub.ValidationIgnore}
+	}
+	m.metrics.accepted.WithLabelValues("document").Inc()
+	return verdict{result: pubsub.ValidationAccept, added: true}
 }
 
 type verdict struct {
@@ -44,6 +67,17 @@ func (m *Mesh) ingest(raw []byte, via string) (*record.Signed, verdict) {
 	s, err := record.Open(raw, m.cfg.Now())
 	if err != nil {
 		return nil, m.refuse(err, via, pubsub.ValidationReject)
+	}
+	if m.cfg.Rules != nil {
+		err := m.cfg.Rules.CheckEntry(s)
+		if errors.Is(err, ErrHeld) {
+			m.metrics.rejected.WithLabelValues(string(record.ReasonHeld)).Inc()
+			m.cfg.Logger.Debug("record held", "author", s.Author, "seq", s.Seq(), "via", via, "err", err)
+			return nil, verdict{result: pubsub.ValidationIgnore, gap: true}
+		}
+		if err != nil {
+			return nil, m.refuse(err, via, pubsub.ValidationReject)
+		}
 	}
 	res, err := m.cfg.Store.Ingest(s)
 	if err != nil {
@@ -88,11 +122,11 @@ func (m *Mesh) refuse(err error, via string, def pubsub.ValidationResult) verdic
 	return verdict{result: def}
 }
 
-// readLoop drains the subscription. Records were stored by the validator;
+// readLoop drains a subscription. Records were stored by the validator;
 // the subscription must exist for this node to be part of the topic mesh.
-func (m *Mesh) readLoop(ctx context.Context) error {
+func readLoop(ctx context.Context, sub *pubsub.Subscription) error {
 	for {
-		if _, err := m.sub.Next(ctx); err != nil {
+		if _, err := sub.Next(ctx); err != nil {
 			if ctx.Err() != nil || errors.Is(err, pubsub.ErrSubscriptionCancelled) {
 				return nil
 			}
@@ -104,8 +138,8 @@ func (m *Mesh) readLoop(ctx context.Context) error {
 // topicEvents pulls (mutually) from every peer that joins the feed topic:
 // from then on our flood publishes reach it, and the pull covers whatever
 // either side published before.
-func (m *Mesh) topicEvents(ctx context.Context) error {
-	h, err := m.feed.EventHandler()
+func (m *Mesh) topicEvents(ctx context.Context, t *pubsub.Topic) error {
+	h, err := t.EventHandler()
 	if err != nil {
 		return err
 	}
@@ -122,12 +156,17 @@ func (m *Mesh) topicEvents(ctx context.Context) error {
 	}
 }
 
-// publish sends a stored own record to the topic. A failure is only logged:
-// the record is stored, and catch-up sync delivers it.
+// publish sends a stored own record to its topic. A failure is only
+// logged: the record is stored, and catch-up sync delivers it.
 func (m *Mesh) publish(s *record.Signed) {
 	ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
 	defer cancel()
-	if err := m.feed.Publish(ctx, s.Raw); err != nil {
+	t := m.feed
+	switch s.Entry.GetBody().(type) {
+	case *pb.Entry_Request, *pb.Entry_Update:
+		t = m.reqs
+	}
+	if err := t.Publish(ctx, s.Raw); err != nil {
 		m.cfg.Logger.Warn("publish record; peers will fetch it by sync", "id", s.ID, "err", err)
 	}
 	if m.cfg.OnRecord != nil {
@@ -154,23 +193,10 @@ func scoreThresholds() *pubsub.PeerScoreThresholds {
 // the penalty would punish honest peers for it). On: a large, squared penalty
 // for invalid messages, a bounded reward for first deliveries, and the
 // behaviour penalty for broken promises (IHAVE spam and the like).
-func scoreParams(topic string) *pubsub.PeerScoreParams {
-	return &pubsub.PeerScoreParams{
-		SkipAtomicValidation: true,
-		Topics: map[string]*pubsub.TopicScoreParams{
-			topic: {
-				SkipAtomicValidation:           true,
-				TopicWeight:                    1,
-				TimeInMeshWeight:               0.01,
-				TimeInMeshQuantum:              time.Second,
-				TimeInMeshCap:                  300,
-				FirstMessageDeliveriesWeight:   1,
-				FirstMessageDeliveriesDecay:    pubsub.ScoreParameterDecay(time.Hour),
-				FirstMessageDeliveriesCap:      20,
-				InvalidMessageDeliveriesWeight: -10,
-				InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
-			},
-		},
+func scoreParams(topics ...string) *pubsub.PeerScoreParams {
+	p := &pubsub.PeerScoreParams{
+		SkipAtomicValidation:      true,
+		Topics:                    map[string]*pubsub.TopicScoreParams{},
 		TopicScoreCap:             50,
 		AppSpecificScore:          func(peer.ID) float64 { return 0 },
 		AppSpecificWeight:         1,
@@ -182,4 +208,19 @@ func scoreParams(topic string) *pubsub.PeerScoreParams {
 		DecayToZero:               0.01,
 		RetainScore:               10 * time.Minute,
 	}
+	for _, topic := range topics {
+		p.Topics[topic] = &pubsub.TopicScoreParams{
+			SkipAtomicValidation:           true,
+			TopicWeight:                    1,
+			TimeInMeshWeight:               0.01,
+			TimeInMeshQuantum:              time.Second,
+			TimeInMeshCap:                  300,
+			FirstMessageDeliveriesWeight:   1,
+			FirstMessageDeliveriesDecay:    pubsub.ScoreParameterDecay(time.Hour),
+			FirstMessageDeliveriesCap:      20,
+			InvalidMessageDeliveriesWeight: -10,
+			InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
+		}
+	}
+	return p
 }

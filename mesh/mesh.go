@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -62,6 +63,30 @@ type Config struct {
 	// OnRecord, if set, is called for every record newly stored from the
 	// network or written locally. It must not block.
 	OnRecord func(*record.Signed)
+	// Rules, if set, judges log records beyond record.Open's checks and
+	// carries issuer documents (package requests).
+	Rules Rules
+}
+
+// ErrHeld is returned (wrapped) by Rules.CheckEntry for a record that cannot
+// be judged yet, e.g. its credential has not arrived. The record is ignored,
+// not rejected (it is not the sender's fault), and the sender is synced with:
+// it holds what we lack, and the next round brings both.
+var ErrHeld = errors.New("record held until what it depends on arrives")
+
+// Rules is what a domain package adds to the mesh.
+type Rules interface {
+	// CheckEntry judges a verified log record, before it is stored. It
+	// returns nil to accept, a *record.Invalid to refuse, or an error
+	// wrapping ErrHeld.
+	CheckEntry(s *record.Signed) error
+	// IngestDoc verifies and stores an issuer document; added is false for
+	// one already held. Errors are *record.Invalid or wrap ErrHeld.
+	IngestDoc(raw []byte) (added bool, err error)
+	// DocIDs lists the IDs of the documents held.
+	DocIDs() ([]record.ID, error)
+	// DocsNotIn returns the documents held whose IDs are not in have.
+	DocsNotIn(have map[record.ID]bool) ([][]byte, error)
 }
 
 // Mesh is a running node's network side.
@@ -72,6 +97,8 @@ type Mesh struct {
 	ps      *pubsub.PubSub
 	feed    *pubsub.Topic
 	sub     *pubsub.Subscription
+	reqs    *pubsub.Topic
+	reqSub  *pubsub.Subscription
 	metrics *metrics
 	peers   *peerSet
 	syncer  *syncer
@@ -160,26 +187,24 @@ func New(cfg Config) (m *Mesh, err error) {
 	h.SetStreamHandler(SyncProtocol, m.syncer.serve)
 
 	topic := TopicName(cfg.Store.Neighborhood(), "feed")
+	reqTopic := TopicName(cfg.Store.Neighborhood(), "requests")
 	m.ps, err = pubsub.NewGossipSub(ctx, h,
 		pubsub.WithMessageIdFn(func(pm *pubsubpb.Message) string {
 			id := sha256.Sum256(pm.Data)
 			return string(id[:])
 		}),
-		pubsub.WithPeerScore(scoreParams(topic), scoreThresholds()),
+		pubsub.WithPeerScore(scoreParams(topic, reqTopic), scoreThresholds()),
 		pubsub.WithMaxMessageSize(maxRPCSize),
 		pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("mesh: start gossipsub: %w", err)
 	}
-	if err := m.ps.RegisterTopicValidator(topic, m.validate, pubsub.WithValidatorTimeout(10*time.Second)); err != nil {
-		return nil, fmt.Errorf("mesh: register validator: %w", err)
+	if m.feed, m.sub, err = m.join(topic); err != nil {
+		return nil, err
 	}
-	if m.feed, err = m.ps.Join(topic); err != nil {
-		return nil, fmt.Errorf("mesh: join %s: %w", topic, err)
-	}
-	if m.sub, err = m.feed.Subscribe(); err != nil {
-		return nil, fmt.Errorf("mesh: subscribe %s: %w", topic, err)
+	if m.reqs, m.reqSub, err = m.join(reqTopic); err != nil {
+		return nil, err
 	}
 
 	h.Network().Notify(&network.NotifyBundle{
@@ -190,8 +215,12 @@ func New(cfg Config) (m *Mesh, err error) {
 			}
 		},
 	})
-	m.goLoop(m.readLoop)
-	m.goLoop(m.topicEvents)
+	for _, sub := range []*pubsub.Subscription{m.sub, m.reqSub} {
+		m.goLoop(func(ctx context.Context) error { return readLoop(ctx, sub) })
+	}
+	for _, t := range []*pubsub.Topic{m.feed, m.reqs} {
+		m.goLoop(func(ctx context.Context) error { return m.topicEvents(ctx, t) })
+	}
 	m.goLoop(m.syncer.run)
 	if len(static) > 0 {
 		m.goLoop(func(ctx context.Context) error { return m.dialStatic(ctx, static) })
@@ -205,6 +234,22 @@ func New(cfg Config) (m *Mesh, err error) {
 	}
 	m.goLoop(m.profileAfterSync)
 	return m, nil
+}
+
+// join registers the validator of a topic, joins and subscribes to it.
+func (m *Mesh) join(name string) (*pubsub.Topic, *pubsub.Subscription, error) {
+	if err := m.ps.RegisterTopicValidator(name, m.validate, pubsub.WithValidatorTimeout(10*time.Second)); err != nil {
+		return nil, nil, fmt.Errorf("mesh: register validator for %s: %w", name, err)
+	}
+	t, err := m.ps.Join(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mesh: join %s: %w", name, err)
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("mesh: subscribe %s: %w", name, err)
+	}
+	return t, sub, nil
 }
 
 func (m *Mesh) goLoop(f func(context.Context) error) {
@@ -222,11 +267,15 @@ func (m *Mesh) goLoop(f func(context.Context) error) {
 func (m *Mesh) Close() error {
 	m.closeOnce.Do(func() {
 		m.cancel()
-		if m.sub != nil {
-			m.sub.Cancel()
+		for _, sub := range []*pubsub.Subscription{m.sub, m.reqSub} {
+			if sub != nil {
+				sub.Cancel()
+			}
 		}
-		if m.feed != nil {
-			m.feed.Close()
+		for _, t := range []*pubsub.Topic{m.feed, m.reqs} {
+			if t != nil {
+				t.Close()
+			}
 		}
 		m.closeErr = m.host.Close()
 		m.wg.Wait()
@@ -302,3 +351,23 @@ func (m *Mesh) profileAfterSync(ctx context.Context) error {
 
 // Store is the mesh's database.
 func (m *Mesh) Store() *store.DB { return m.cfg.Store }
+
+// Append writes a record to this node's own log (durably) and gossips it on
+// the topic of its kind. Domain packages build the body.
+func (m *Mesh) Append(body func(*pb.Entry)) (*record.Signed, error) { return m.append(body) }
+
+// PublishDoc stores an issuer document (verified by Rules) and gossips it.
+func (m *Mesh) PublishDoc(raw []byte) error {
+	if m.cfg.Rules == nil {
+		return errors.New("mesh: no rules for issuer documents")
+	}
+	if _, err := m.cfg.Rules.IngestDoc(raw); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+	defer cancel()
+	if err := m.reqs.Publish(ctx, raw); err != nil {
+		m.cfg.Logger.Warn("publish issuer document; peers will fetch it by sync", "err", err)
+	}
+	return nil
+}

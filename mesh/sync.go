@@ -215,6 +215,15 @@ func (s *syncer) request() (*pb.SyncRequest, error) {
 		}
 		req.Heads = append(req.Heads, ph)
 	}
+	if r := s.m.cfg.Rules; r != nil {
+		ids, err := r.DocIDs()
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			req.DocsHave = append(req.DocsHave, id[:])
+		}
+	}
 	return req, nil
 }
 
@@ -222,6 +231,11 @@ func (s *syncer) request() (*pb.SyncRequest, error) {
 // stubs were new.
 func (s *syncer) apply(resp *pb.SyncResponse) int {
 	added := 0
+	for _, raw := range resp.GetDocs() {
+		if v := s.m.ingestDoc(raw, "sync"); v.added {
+			added++
+		}
+	}
 	for _, raw := range resp.GetRecords() {
 		s.m.metrics.syncRecords.Inc()
 		if _, v := s.m.ingest(raw, "sync"); v.added {
@@ -303,6 +317,26 @@ func (s *syncer) respond(req *pb.SyncRequest) (*pb.SyncResponse, error) {
 	})
 	resp := &pb.SyncResponse{Neighborhood: s.m.cfg.Store.Neighborhood()}
 	count, size := 0, 0
+	if r := s.m.cfg.Rules; r != nil {
+		have := make(map[record.ID]bool, len(req.GetDocsHave()))
+		for _, b := range req.GetDocsHave() {
+			var id record.ID
+			copy(id[:], b)
+			have[id] = true
+		}
+		docs, err := r.DocsNotIn(have)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range docs {
+			if count >= MaxSyncRecords || size >= MaxSyncBytes {
+				resp.More = true
+				return resp, nil
+			}
+			resp.Docs = append(resp.Docs, d)
+			count, size = count+1, size+len(d)
+		}
+	}
 	for _, h := range heads {
 		th := theirs[h.Author]
 		from := th.GetContig() + 1

@@ -25,6 +25,8 @@ const (
 	ReasonEmpty       Reason = "empty"
 	ReasonTooLong     Reason = "too_long"
 	ReasonRetraction  Reason = "bad_retraction"
+	ReasonMissing     Reason = "missing_field"
+	ReasonArea        Reason = "bad_area"
 )
 
 // Reasons found against local state (by the store).
@@ -34,6 +36,20 @@ const (
 	ReasonPrevMismatch Reason = "prev_mismatch"
 	ReasonSeqJump      Reason = "seq_jump"
 	ReasonRetractOther Reason = "retraction_target_mismatch"
+)
+
+// Reasons of the request rules (package requests).
+const (
+	ReasonUncertified  Reason = "uncertified"
+	ReasonUntrusted    Reason = "untrusted_issuer"
+	ReasonExpired      Reason = "credential_expired"
+	ReasonRevoked      Reason = "credential_revoked"
+	ReasonAreaSize     Reason = "area_size"
+	ReasonJurisdiction Reason = "outside_jurisdiction"
+	ReasonWindow       Reason = "bad_window"
+	ReasonTooManyOpen  Reason = "too_many_open"
+	ReasonUpdateOther  Reason = "update_not_own_request"
+	ReasonHeld         Reason = "held"
 )
 
 // Invalid is the error for a record that breaks a rule.

@@ -197,6 +197,10 @@ func checkEntry(s *Signed, now time.Time) error {
 		return CheckPost(b.Post)
 	case *pb.Entry_Retraction:
 		return checkRetraction(b.Retraction, e.GetSeq())
+	case *pb.Entry_Request:
+		return CheckRequest(b.Request)
+	case *pb.Entry_Update:
+		return checkUpdate(b.Update, e.GetSeq())
 	case nil:
 		return invalid(ReasonMalformed, "no body")
 	default:

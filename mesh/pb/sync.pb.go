@@ -104,7 +104,10 @@ type SyncRequest struct {
 	// node sets it when it meets a peer (new connection, or the peer joined the
 	// topic), so records either side published before gossip could reach the
 	// other are exchanged both ways.
-	Reciprocate   bool `protobuf:"varint,3,opt,name=reciprocate,proto3" json:"reciprocate,omitempty"`
+	Reciprocate bool `protobuf:"varint,3,opt,name=reciprocate,proto3" json:"reciprocate,omitempty"`
+	// docs_have lists the IDs of the issuer documents (credentials,
+	// revocations) the requester holds.
+	DocsHave      [][]byte `protobuf:"bytes,4,rep,name=docs_have,json=docsHave,proto3" json:"docs_have,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -158,6 +161,13 @@ func (x *SyncRequest) GetReciprocate() bool {
 		return x.Reciprocate
 	}
 	return false
+}
+
+func (x *SyncRequest) GetDocsHave() [][]byte {
+	if x != nil {
+		return x.DocsHave
+	}
+	return nil
 }
 
 // Stub stands for a record whose content was purged by its author's
@@ -233,7 +243,10 @@ type SyncResponse struct {
 	Records [][]byte `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
 	Stubs   []*Stub  `protobuf:"bytes,4,rep,name=stubs,proto3" json:"stubs,omitempty"`
 	// more: the round was cut at its size bound; ask again.
-	More          bool `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"`
+	More bool `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"`
+	// docs the requester lacks; applied before records, since records may
+	// depend on them.
+	Docs          [][]byte `protobuf:"bytes,6,rep,name=docs,proto3" json:"docs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -303,6 +316,13 @@ func (x *SyncResponse) GetMore() bool {
 	return false
 }
 
+func (x *SyncResponse) GetDocs() [][]byte {
+	if x != nil {
+		return x.Docs
+	}
+	return nil
+}
+
 var File_sync_proto protoreflect.FileDescriptor
 
 const file_sync_proto_rawDesc = "" +
@@ -313,21 +333,23 @@ const file_sync_proto_rawDesc = "" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x16\n" +
 	"\x06contig\x18\x02 \x01(\x04R\x06contig\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\fR\x02id\x12\x18\n" +
-	"\aflagged\x18\x04 \x01(\bR\aflagged\"\x80\x01\n" +
+	"\aflagged\x18\x04 \x01(\bR\aflagged\"\x9d\x01\n" +
 	"\vSyncRequest\x12\"\n" +
 	"\fneighborhood\x18\x01 \x01(\tR\fneighborhood\x12+\n" +
 	"\x05heads\x18\x02 \x03(\v2\x15.porchlight.mesh.HeadR\x05heads\x12 \n" +
-	"\vreciprocate\x18\x03 \x01(\bR\vreciprocate\"@\n" +
+	"\vreciprocate\x18\x03 \x01(\bR\vreciprocate\x12\x1b\n" +
+	"\tdocs_have\x18\x04 \x03(\fR\bdocsHave\"@\n" +
 	"\x04Stub\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x0e\n" +
-	"\x02id\x18\x03 \x01(\fR\x02id\"\xa7\x01\n" +
+	"\x02id\x18\x03 \x01(\fR\x02id\"\xbb\x01\n" +
 	"\fSyncResponse\x12\"\n" +
 	"\fneighborhood\x18\x01 \x01(\tR\fneighborhood\x12\x18\n" +
 	"\arefused\x18\x02 \x01(\tR\arefused\x12\x18\n" +
 	"\arecords\x18\x03 \x03(\fR\arecords\x12+\n" +
 	"\x05stubs\x18\x04 \x03(\v2\x15.porchlight.mesh.StubR\x05stubs\x12\x12\n" +
-	"\x04more\x18\x05 \x01(\bR\x04moreB/Z-github.com/porchlight-mesh/porchlight/mesh/pbb\x06proto3"
+	"\x04more\x18\x05 \x01(\bR\x04more\x12\x12\n" +
+	"\x04docs\x18\x06 \x03(\fR\x04docsB/Z-github.com/porchlight-mesh/porchlight/mesh/pbb\x06proto3"
 
 var (
 	file_sync_proto_rawDescOnce sync.Once

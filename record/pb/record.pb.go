@@ -42,6 +42,8 @@ type Entry struct {
 	//	*Entry_Profile
 	//	*Entry_Post
 	//	*Entry_Retraction
+	//	*Entry_Request
+	//	*Entry_Update
 	Body          isEntry_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -146,6 +148,24 @@ func (x *Entry) GetRetraction() *Retraction {
 	return nil
 }
 
+func (x *Entry) GetRequest() *Request {
+	if x != nil {
+		if x, ok := x.Body.(*Entry_Request); ok {
+			return x.Request
+		}
+	}
+	return nil
+}
+
+func (x *Entry) GetUpdate() *RequestUpdate {
+	if x != nil {
+		if x, ok := x.Body.(*Entry_Update); ok {
+			return x.Update
+		}
+	}
+	return nil
+}
+
 type isEntry_Body interface {
 	isEntry_Body()
 }
@@ -162,11 +182,23 @@ type Entry_Retraction struct {
 	Retraction *Retraction `protobuf:"bytes,12,opt,name=retraction,proto3,oneof"`
 }
 
+type Entry_Request struct {
+	Request *Request `protobuf:"bytes,13,opt,name=request,proto3,oneof"`
+}
+
+type Entry_Update struct {
+	Update *RequestUpdate `protobuf:"bytes,14,opt,name=update,proto3,oneof"`
+}
+
 func (*Entry_Profile) isEntry_Body() {}
 
 func (*Entry_Post) isEntry_Body() {}
 
 func (*Entry_Retraction) isEntry_Body() {}
+
+func (*Entry_Request) isEntry_Body() {}
+
+func (*Entry_Update) isEntry_Body() {}
 
 // Profile names the author to its neighbors (the name shown in the feed).
 type Profile struct {
@@ -391,11 +423,508 @@ func (x *Retraction) GetTargetHash() []byte {
 	return nil
 }
 
+// Circle is a disc on the Earth.
+type Circle struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Center        *Location              `protobuf:"bytes,1,opt,name=center,proto3" json:"center,omitempty"`
+	RadiusM       uint32                 `protobuf:"varint,2,opt,name=radius_m,json=radiusM,proto3" json:"radius_m,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Circle) Reset() {
+	*x = Circle{}
+	mi := &file_record_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Circle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Circle) ProtoMessage() {}
+
+func (x *Circle) ProtoReflect() protoreflect.Message {
+	mi := &file_record_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Circle.ProtoReflect.Descriptor instead.
+func (*Circle) Descriptor() ([]byte, []int) {
+	return file_record_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Circle) GetCenter() *Location {
+	if x != nil {
+		return x.Center
+	}
+	return nil
+}
+
+func (x *Circle) GetRadiusM() uint32 {
+	if x != nil {
+		return x.RadiusM
+	}
+	return 0
+}
+
+// Polygon is a simple polygon; the last vertex is not a repeat of the first.
+type Polygon struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Points        []*Location            `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Polygon) Reset() {
+	*x = Polygon{}
+	mi := &file_record_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Polygon) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Polygon) ProtoMessage() {}
+
+func (x *Polygon) ProtoReflect() protoreflect.Message {
+	mi := &file_record_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Polygon.ProtoReflect.Descriptor instead.
+func (*Polygon) Descriptor() ([]byte, []int) {
+	return file_record_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Polygon) GetPoints() []*Location {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+// Area is a circle or a polygon.
+type Area struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Shape:
+	//
+	//	*Area_Circle
+	//	*Area_Polygon
+	Shape         isArea_Shape `protobuf_oneof:"shape"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Area) Reset() {
+	*x = Area{}
+	mi := &file_record_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Area) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Area) ProtoMessage() {}
+
+func (x *Area) ProtoReflect() protoreflect.Message {
+	mi := &file_record_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Area.ProtoReflect.Descriptor instead.
+func (*Area) Descriptor() ([]byte, []int) {
+	return file_record_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Area) GetShape() isArea_Shape {
+	if x != nil {
+		return x.Shape
+	}
+	return nil
+}
+
+func (x *Area) GetCircle() *Circle {
+	if x != nil {
+		if x, ok := x.Shape.(*Area_Circle); ok {
+			return x.Circle
+		}
+	}
+	return nil
+}
+
+func (x *Area) GetPolygon() *Polygon {
+	if x != nil {
+		if x, ok := x.Shape.(*Area_Polygon); ok {
+			return x.Polygon
+		}
+	}
+	return nil
+}
+
+type isArea_Shape interface {
+	isArea_Shape()
+}
+
+type Area_Circle struct {
+	Circle *Circle `protobuf:"bytes,1,opt,name=circle,proto3,oneof"`
+}
+
+type Area_Polygon struct {
+	Polygon *Polygon `protobuf:"bytes,2,opt,name=polygon,proto3,oneof"`
+}
+
+func (*Area_Circle) isArea_Shape() {}
+
+func (*Area_Polygon) isArea_Shape() {}
+
+// Request is an agency's public request for assistance, a record in the
+// agency's log. It can never be deleted: only closed or annotated by later
+// RequestUpdate records of the same log.
+type Request struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// credential is the ID (SHA-256 of the envelope) of the agency credential
+	// the request is made under.
+	Credential  []byte `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	CaseNumber  string `protobuf:"bytes,2,opt,name=case_number,json=caseNumber,proto3" json:"case_number,omitempty"`
+	Incident    string `protobuf:"bytes,3,opt,name=incident,proto3" json:"incident,omitempty"`
+	Description string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	Contact     string `protobuf:"bytes,5,opt,name=contact,proto3" json:"contact,omitempty"`
+	Area        *Area  `protobuf:"bytes,6,opt,name=area,proto3" json:"area,omitempty"`
+	// from and to bound the time window asked about, Unix ms.
+	From          int64 `protobuf:"varint,7,opt,name=from,proto3" json:"from,omitempty"`
+	To            int64 `protobuf:"varint,8,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Request) Reset() {
+	*x = Request{}
+	mi := &file_record_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Request) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Request) ProtoMessage() {}
+
+func (x *Request) ProtoReflect() protoreflect.Message {
+	mi := &file_record_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Request.ProtoReflect.Descriptor instead.
+func (*Request) Descriptor() ([]byte, []int) {
+	return file_record_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Request) GetCredential() []byte {
+	if x != nil {
+		return x.Credential
+	}
+	return nil
+}
+
+func (x *Request) GetCaseNumber() string {
+	if x != nil {
+		return x.CaseNumber
+	}
+	return ""
+}
+
+func (x *Request) GetIncident() string {
+	if x != nil {
+		return x.Incident
+	}
+	return ""
+}
+
+func (x *Request) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Request) GetContact() string {
+	if x != nil {
+		return x.Contact
+	}
+	return ""
+}
+
+func (x *Request) GetArea() *Area {
+	if x != nil {
+		return x.Area
+	}
+	return nil
+}
+
+func (x *Request) GetFrom() int64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *Request) GetTo() int64 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+// RequestUpdate closes or annotates an earlier request of the same log.
+type RequestUpdate struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	RequestSeq uint64                 `protobuf:"varint,1,opt,name=request_seq,json=requestSeq,proto3" json:"request_seq,omitempty"`
+	RequestId  []byte                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// closed: the request is closed from this record on.
+	Closed        bool   `protobuf:"varint,3,opt,name=closed,proto3" json:"closed,omitempty"`
+	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestUpdate) Reset() {
+	*x = RequestUpdate{}
+	mi := &file_record_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestUpdate) ProtoMessage() {}
+
+func (x *RequestUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_record_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestUpdate.ProtoReflect.Descriptor instead.
+func (*RequestUpdate) Descriptor() ([]byte, []int) {
+	return file_record_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RequestUpdate) GetRequestSeq() uint64 {
+	if x != nil {
+		return x.RequestSeq
+	}
+	return 0
+}
+
+func (x *RequestUpdate) GetRequestId() []byte {
+	if x != nil {
+		return x.RequestId
+	}
+	return nil
+}
+
+func (x *RequestUpdate) GetClosed() bool {
+	if x != nil {
+		return x.Closed
+	}
+	return false
+}
+
+func (x *RequestUpdate) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// Credential is an issuer's certification of an agency: it travels in its
+// own envelope (domain "porchlight-issuer"), signed by the issuer's key.
+type Credential struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Agency        []byte                 `protobuf:"bytes,1,opt,name=agency,proto3" json:"agency,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Jurisdiction  *Area                  `protobuf:"bytes,3,opt,name=jurisdiction,proto3" json:"jurisdiction,omitempty"`
+	NotBefore     int64                  `protobuf:"varint,4,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	NotAfter      int64                  `protobuf:"varint,5,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Credential) Reset() {
+	*x = Credential{}
+	mi := &file_record_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Credential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Credential) ProtoMessage() {}
+
+func (x *Credential) ProtoReflect() protoreflect.Message {
+	mi := &file_record_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Credential.ProtoReflect.Descriptor instead.
+func (*Credential) Descriptor() ([]byte, []int) {
+	return file_record_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Credential) GetAgency() []byte {
+	if x != nil {
+		return x.Agency
+	}
+	return nil
+}
+
+func (x *Credential) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Credential) GetJurisdiction() *Area {
+	if x != nil {
+		return x.Jurisdiction
+	}
+	return nil
+}
+
+func (x *Credential) GetNotBefore() int64 {
+	if x != nil {
+		return x.NotBefore
+	}
+	return 0
+}
+
+func (x *Credential) GetNotAfter() int64 {
+	if x != nil {
+		return x.NotAfter
+	}
+	return 0
+}
+
+// Revocation withdraws a credential from revoked_at on. Signed by the
+// credential's issuer.
+type Revocation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credential    []byte                 `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	RevokedAt     int64                  `protobuf:"varint,2,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Revocation) Reset() {
+	*x = Revocation{}
+	mi := &file_record_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Revocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Revocation) ProtoMessage() {}
+
+func (x *Revocation) ProtoReflect() protoreflect.Message {
+	mi := &file_record_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
+func (*Revocation) Descriptor() ([]byte, []int) {
+	return file_record_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Revocation) GetCredential() []byte {
+	if x != nil {
+		return x.Credential
+	}
+	return nil
+}
+
+func (x *Revocation) GetRevokedAt() int64 {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return 0
+}
+
+func (x *Revocation) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_record_proto protoreflect.FileDescriptor
 
 const file_record_proto_rawDesc = "" +
 	"\n" +
-	"\frecord.proto\x12\x11porchlight.record\"\xb3\x02\n" +
+	"\frecord.proto\x12\x11porchlight.record\"\xa7\x03\n" +
 	"\x05Entry\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
@@ -407,7 +936,9 @@ const file_record_proto_rawDesc = "" +
 	"\x04post\x18\v \x01(\v2\x17.porchlight.record.PostH\x00R\x04post\x12?\n" +
 	"\n" +
 	"retraction\x18\f \x01(\v2\x1d.porchlight.record.RetractionH\x00R\n" +
-	"retractionB\x06\n" +
+	"retraction\x126\n" +
+	"\arequest\x18\r \x01(\v2\x1a.porchlight.record.RequestH\x00R\arequest\x12:\n" +
+	"\x06update\x18\x0e \x01(\v2 .porchlight.record.RequestUpdateH\x00R\x06updateB\x06\n" +
 	"\x04body\"\x1d\n" +
 	"\aProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"8\n" +
@@ -424,7 +955,51 @@ const file_record_proto_rawDesc = "" +
 	"\n" +
 	"target_seq\x18\x01 \x01(\x04R\ttargetSeq\x12\x1f\n" +
 	"\vtarget_hash\x18\x02 \x01(\fR\n" +
-	"targetHashB1Z/github.com/porchlight-mesh/porchlight/record/pbb\x06proto3"
+	"targetHash\"X\n" +
+	"\x06Circle\x123\n" +
+	"\x06center\x18\x01 \x01(\v2\x1b.porchlight.record.LocationR\x06center\x12\x19\n" +
+	"\bradius_m\x18\x02 \x01(\rR\aradiusM\">\n" +
+	"\aPolygon\x123\n" +
+	"\x06points\x18\x01 \x03(\v2\x1b.porchlight.record.LocationR\x06points\"|\n" +
+	"\x04Area\x123\n" +
+	"\x06circle\x18\x01 \x01(\v2\x19.porchlight.record.CircleH\x00R\x06circle\x126\n" +
+	"\apolygon\x18\x02 \x01(\v2\x1a.porchlight.record.PolygonH\x00R\apolygonB\a\n" +
+	"\x05shape\"\xf3\x01\n" +
+	"\aRequest\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\fR\n" +
+	"credential\x12\x1f\n" +
+	"\vcase_number\x18\x02 \x01(\tR\n" +
+	"caseNumber\x12\x1a\n" +
+	"\bincident\x18\x03 \x01(\tR\bincident\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x18\n" +
+	"\acontact\x18\x05 \x01(\tR\acontact\x12+\n" +
+	"\x04area\x18\x06 \x01(\v2\x17.porchlight.record.AreaR\x04area\x12\x12\n" +
+	"\x04from\x18\a \x01(\x03R\x04from\x12\x0e\n" +
+	"\x02to\x18\b \x01(\x03R\x02to\"{\n" +
+	"\rRequestUpdate\x12\x1f\n" +
+	"\vrequest_seq\x18\x01 \x01(\x04R\n" +
+	"requestSeq\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\fR\trequestId\x12\x16\n" +
+	"\x06closed\x18\x03 \x01(\bR\x06closed\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\xb1\x01\n" +
+	"\n" +
+	"Credential\x12\x16\n" +
+	"\x06agency\x18\x01 \x01(\fR\x06agency\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12;\n" +
+	"\fjurisdiction\x18\x03 \x01(\v2\x17.porchlight.record.AreaR\fjurisdiction\x12\x1d\n" +
+	"\n" +
+	"not_before\x18\x04 \x01(\x03R\tnotBefore\x12\x1b\n" +
+	"\tnot_after\x18\x05 \x01(\x03R\bnotAfter\"c\n" +
+	"\n" +
+	"Revocation\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\fR\n" +
+	"credential\x12\x1d\n" +
+	"\n" +
+	"revoked_at\x18\x02 \x01(\x03R\trevokedAt\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reasonB1Z/github.com/porchlight-mesh/porchlight/record/pbb\x06proto3"
 
 var (
 	file_record_proto_rawDescOnce sync.Once
@@ -438,24 +1013,39 @@ func file_record_proto_rawDescGZIP() []byte {
 	return file_record_proto_rawDescData
 }
 
-var file_record_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_record_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_record_proto_goTypes = []any{
-	(*Entry)(nil),      // 0: porchlight.record.Entry
-	(*Profile)(nil),    // 1: porchlight.record.Profile
-	(*Location)(nil),   // 2: porchlight.record.Location
-	(*Post)(nil),       // 3: porchlight.record.Post
-	(*Retraction)(nil), // 4: porchlight.record.Retraction
+	(*Entry)(nil),         // 0: porchlight.record.Entry
+	(*Profile)(nil),       // 1: porchlight.record.Profile
+	(*Location)(nil),      // 2: porchlight.record.Location
+	(*Post)(nil),          // 3: porchlight.record.Post
+	(*Retraction)(nil),    // 4: porchlight.record.Retraction
+	(*Circle)(nil),        // 5: porchlight.record.Circle
+	(*Polygon)(nil),       // 6: porchlight.record.Polygon
+	(*Area)(nil),          // 7: porchlight.record.Area
+	(*Request)(nil),       // 8: porchlight.record.Request
+	(*RequestUpdate)(nil), // 9: porchlight.record.RequestUpdate
+	(*Credential)(nil),    // 10: porchlight.record.Credential
+	(*Revocation)(nil),    // 11: porchlight.record.Revocation
 }
 var file_record_proto_depIdxs = []int32{
-	1, // 0: porchlight.record.Entry.profile:type_name -> porchlight.record.Profile
-	3, // 1: porchlight.record.Entry.post:type_name -> porchlight.record.Post
-	4, // 2: porchlight.record.Entry.retraction:type_name -> porchlight.record.Retraction
-	2, // 3: porchlight.record.Post.location:type_name -> porchlight.record.Location
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	1,  // 0: porchlight.record.Entry.profile:type_name -> porchlight.record.Profile
+	3,  // 1: porchlight.record.Entry.post:type_name -> porchlight.record.Post
+	4,  // 2: porchlight.record.Entry.retraction:type_name -> porchlight.record.Retraction
+	8,  // 3: porchlight.record.Entry.request:type_name -> porchlight.record.Request
+	9,  // 4: porchlight.record.Entry.update:type_name -> porchlight.record.RequestUpdate
+	2,  // 5: porchlight.record.Post.location:type_name -> porchlight.record.Location
+	2,  // 6: porchlight.record.Circle.center:type_name -> porchlight.record.Location
+	2,  // 7: porchlight.record.Polygon.points:type_name -> porchlight.record.Location
+	5,  // 8: porchlight.record.Area.circle:type_name -> porchlight.record.Circle
+	6,  // 9: porchlight.record.Area.polygon:type_name -> porchlight.record.Polygon
+	7,  // 10: porchlight.record.Request.area:type_name -> porchlight.record.Area
+	7,  // 11: porchlight.record.Credential.jurisdiction:type_name -> porchlight.record.Area
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_record_proto_init() }
@@ -467,6 +1057,12 @@ func file_record_proto_init() {
 		(*Entry_Profile)(nil),
 		(*Entry_Post)(nil),
 		(*Entry_Retraction)(nil),
+		(*Entry_Request)(nil),
+		(*Entry_Update)(nil),
+	}
+	file_record_proto_msgTypes[7].OneofWrappers = []any{
+		(*Area_Circle)(nil),
+		(*Area_Polygon)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -474,7 +1070,7 @@ func file_record_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_record_proto_rawDesc), len(file_record_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
