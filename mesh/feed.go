@@ -69,7 +69,11 @@ func (m *Mesh) append(body func(*pb.Entry)) (*record.Signed, error) {
 	if err := m.ensureProfile(); err != nil {
 		return nil, err
 	}
-	s, err := m.cfg.Store.AppendOwn(m.cfg.Key, body)
+	var check func(*record.Signed) error
+	if m.cfg.Rules != nil {
+		check = m.cfg.Rules.CheckEntry
+	}
+	s, err := m.cfg.Store.AppendOwnChecked(m.cfg.Key, body, check)
 	if err != nil {
 		return nil, err
 	}

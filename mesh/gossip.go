@@ -3,6 +3,7 @@ package mesh
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -43,6 +44,7 @@ func (m *Mesh) ingestDoc(raw []byte, via string) verdict {
 	added, err := m.cfg.Rules.IngestDoc(raw)
 	switch {
 	case errors.Is(err, ErrHeld):
+		m.held.add(record.IDOf(raw))
 		m.metrics.rejected.WithLabelValues(string(record.ReasonHeld)).Inc()
 		m.cfg.Logger.Debug("issuer document held", "via", via, "err", err)
 		return verdict{result: pubsub.ValidationIgnore, gap: true}
@@ -56,9 +58,10 @@ func (m *Mesh) ingestDoc(raw []byte, via string) verdict {
 }
 
 type verdict struct {
-	result pubsub.ValidationResult
-	added  bool
-	gap    bool
+	result       pubsub.ValidationResult
+	added        bool
+	gap          bool
+	equivocation bool
 }
 
 // ingest opens and stores one record from the network, counting and logging
@@ -71,6 +74,7 @@ func (m *Mesh) ingest(raw []byte, via string) (*record.Signed, verdict) {
 	if m.cfg.Rules != nil {
 		err := m.cfg.Rules.CheckEntry(s)
 		if errors.Is(err, ErrHeld) {
+			m.held.add(s.ID)
 			m.metrics.rejected.WithLabelValues(string(record.ReasonHeld)).Inc()
 			m.cfg.Logger.Debug("record held", "author", s.Author, "seq", s.Seq(), "via", via, "err", err)
 			return nil, verdict{result: pubsub.ValidationIgnore, gap: true}
@@ -98,7 +102,7 @@ func (m *Mesh) ingest(raw []byte, via string) (*record.Signed, verdict) {
 	if m.cfg.OnRecord != nil {
 		m.cfg.OnRecord(s)
 	}
-	return s, verdict{result: pubsub.ValidationAccept, added: true, gap: res.Gap}
+	return s, verdict{result: pubsub.ValidationAccept, added: true, gap: res.Gap, equivocation: res.Outcome == store.Equivocation}
 }
 
 // refuse counts and logs a record that was not stored. def is the verdict
@@ -156,17 +160,59 @@ func (m *Mesh) topicEvents(ctx context.Context, t *pubsub.Topic) error {
 	}
 }
 
+// relay gossips something that arrived by sync but that gossip did not
+// carry past this node: the second record of an equivocation (the proof),
+// and records this node held (ignored) when gossip brought them because
+// what they depend on had not arrived. Without it, nodes beyond this one
+// would wait for their next periodic sync.
+func (m *Mesh) relay(raw []byte, t *pubsub.Topic) {
+	ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+	defer cancel()
+	if err := t.Publish(ctx, raw); err != nil {
+		m.cfg.Logger.Debug("relay", "err", err)
+	}
+}
+
+// heldSet remembers, boundedly, the IDs of records held at gossip time.
+type heldSet struct {
+	mu  sync.Mutex
+	ids map[record.ID]struct{}
+}
+
+const maxHeld = 4096
+
+func (h *heldSet) add(id record.ID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ids == nil || len(h.ids) >= maxHeld {
+		h.ids = map[record.ID]struct{}{}
+	}
+	h.ids[id] = struct{}{}
+}
+
+// take reports whether id was held, forgetting it.
+func (h *heldSet) take(id record.ID) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.ids[id]
+	delete(h.ids, id)
+	return ok
+}
+
+func (m *Mesh) topicFor(s *record.Signed) *pubsub.Topic {
+	switch s.Entry.GetBody().(type) {
+	case *pb.Entry_Request, *pb.Entry_Update:
+		return m.reqs
+	}
+	return m.feed
+}
+
 // publish sends a stored own record to its topic. A failure is only
 // logged: the record is stored, and catch-up sync delivers it.
 func (m *Mesh) publish(s *record.Signed) {
 	ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
 	defer cancel()
-	t := m.feed
-	switch s.Entry.GetBody().(type) {
-	case *pb.Entry_Request, *pb.Entry_Update:
-		t = m.reqs
-	}
-	if err := t.Publish(ctx, s.Raw); err != nil {
+	if err := m.topicFor(s).Publish(ctx, s.Raw); err != nil {
 		m.cfg.Logger.Warn("publish record; peers will fetch it by sync", "id", s.ID, "err", err)
 	}
 	if m.cfg.OnRecord != nil {

@@ -102,6 +102,7 @@ type Mesh struct {
 	metrics *metrics
 	peers   *peerSet
 	syncer  *syncer
+	held    heldSet
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -140,6 +140,12 @@ var errRefused = errors.New("sync refused")
 
 // pull runs rounds against p until it has nothing new for us.
 func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
+	total := 0
+	defer func() {
+		if total > 0 {
+			s.nudgeOthers(p)
+		}
+	}()
 	for round := 0; round < maxRounds; round++ {
 		resp, err := s.round(ctx, p, mutual && round == 0)
 		if err != nil {
@@ -154,6 +160,7 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 		s.m.metrics.syncRounds.WithLabelValues("client", "ok").Inc()
 		s.m.peers.add(p, s.m.cfg.Now())
 		added := s.apply(resp)
+		total += added
 		s.m.cfg.Logger.Debug("sync round", "peer", p, "records", len(resp.GetRecords()), "stubs", len(resp.GetStubs()), "new", added, "more", resp.GetMore())
 		if !resp.GetMore() || added == 0 {
 			s.m.firstSyncSet.Do(func() { close(s.m.firstSynced) })
@@ -163,6 +170,18 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 		}
 	}
 	return nil
+}
+
+// nudgeOthers asks every other connected peer to pull from us: records we
+// just got by sync were not gossiped, so neighbors beyond the peer we pulled
+// from would otherwise wait for their next periodic sync. It cascades only
+// as far as records are new.
+func (s *syncer) nudgeOthers(from peer.ID) {
+	for _, q := range s.m.host.Network().Peers() {
+		if q != from {
+			s.schedule(q, true)
+		}
+	}
 }
 
 // round performs one request/response exchange.
@@ -234,12 +253,19 @@ func (s *syncer) apply(resp *pb.SyncResponse) int {
 	for _, raw := range resp.GetDocs() {
 		if v := s.m.ingestDoc(raw, "sync"); v.added {
 			added++
+			if s.m.held.take(record.IDOf(raw)) {
+				s.m.relay(raw, s.m.reqs)
+			}
 		}
 	}
 	for _, raw := range resp.GetRecords() {
 		s.m.metrics.syncRecords.Inc()
-		if _, v := s.m.ingest(raw, "sync"); v.added {
+		sr, v := s.m.ingest(raw, "sync")
+		if v.added {
 			added++
+		}
+		if v.equivocation || v.added && s.m.held.take(sr.ID) {
+			s.m.relay(sr.Raw, s.m.topicFor(sr))
 		}
 	}
 	// Stubs after records: a stub is accepted once the retraction that

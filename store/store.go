@@ -325,17 +325,11 @@ func (d *DB) ingest(txn *badger.Txn, s *record.Signed) (Result, error) {
 			return Result{}, record.Invalidf(record.ReasonPrevMismatch, "prev %.12s does not match %s's record %d (%.12s)", s.Prev(), a, seq-1, prev.id)
 		}
 	}
-	if next, ok, err := getSlot(txn, a, seq+1); err != nil {
-		return Result{}, err
-	} else if ok && next.raw != nil {
-		ns, err := record.DecodeTrusted(next.raw)
-		if err != nil {
-			return Result{}, err
-		}
-		if ns.Prev() != s.ID {
-			return Result{}, record.Invalidf(record.ReasonPrevMismatch, "record %d of %s is not the one record %d points back to", seq, a, seq+1)
-		}
-	}
+	// A held record at seq+1 that does not point back to s means its author
+	// signed another record at seq too: a fork whose other half we lack.
+	// s is still stored: refusing it would leave a hole that sync can never
+	// fill, and which half lands in the slot would depend on arrival order.
+	// The other half, when it comes, is kept as equivocation proof.
 	ignored, err := d.applyBody(txn, s)
 	if err != nil {
 		return Result{}, err
@@ -487,6 +481,13 @@ func (d *DB) retract(txn *badger.Txn, a peer.ID, r *pb.Retraction) (record.Reaso
 // AppendOwn appends body to the log of key's owner, stores it and fsyncs the
 // database before returning, so the record survives a crash.
 func (d *DB) AppendOwn(key crypto.PrivKey, body func(*pb.Entry)) (*record.Signed, error) {
+	return d.AppendOwnChecked(key, body, nil)
+}
+
+// AppendOwnChecked is AppendOwn with check (if non-nil) run on the signed
+// record before it is stored; an error from check stores nothing. check may
+// read the database but must not write to it.
+func (d *DB) AppendOwnChecked(key crypto.PrivKey, body func(*pb.Entry), check func(*record.Signed) error) (*record.Signed, error) {
 	self, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, err
@@ -520,6 +521,11 @@ func (d *DB) AppendOwn(key crypto.PrivKey, body func(*pb.Entry)) (*record.Signed
 		s, err = record.SealAt(e, key, now)
 		if err != nil {
 			return err
+		}
+		if check != nil {
+			if err := check(s); err != nil {
+				return err
+			}
 		}
 		res, err := d.ingest(txn, s)
 		if err == nil && res.Ignored != "" {
