@@ -17,8 +17,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/requests"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -46,6 +49,12 @@ type Config struct {
 	Mesh *mesh.Mesh
 	// Status describes the node. Required.
 	Status func() Status
+	// Requests serves requests and agencies. Required.
+	Requests *requests.Service
+	// Trust adds a trusted issuer (and persists it). Required.
+	Trust func(peer.ID) error
+	// TrustedIssuers lists the trusted issuers. Required.
+	TrustedIssuers func() []string
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -65,8 +74,8 @@ type Server struct {
 
 // Listen checks cfg, listens and starts serving.
 func Listen(cfg Config) (*Server, error) {
-	if cfg.Token == "" || cfg.Mesh == nil || cfg.Status == nil {
-		return nil, errors.New("api: Token, Mesh and Status are required")
+	if cfg.Token == "" || cfg.Mesh == nil || cfg.Status == nil || cfg.Requests == nil || cfg.Trust == nil || cfg.TrustedIssuers == nil {
+		return nil, errors.New("api: Token, Mesh, Status, Requests, Trust and TrustedIssuers are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -84,6 +93,7 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, ln: ln, mux: http.NewServeMux(), done: make(chan struct{})}
 	s.routesV1()
+	s.routesRequests()
 	s.srv = &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -208,6 +218,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		apiErr = &Error{Status: http.StatusNotFound, Code: "not_found", Msg: err.Error()}
 	case errors.Is(err, mesh.ErrNotOwnPost):
 		apiErr = &Error{Status: http.StatusForbidden, Code: "not_author", Msg: err.Error()}
+	case errors.Is(err, requests.ErrNoCredential):
+		apiErr = &Error{Status: http.StatusConflict, Code: "no_credential", Msg: err.Error()}
+	case errors.Is(err, requests.ErrUnknownAgency):
+		apiErr = &Error{Status: http.StatusNotFound, Code: "unknown_agency", Msg: err.Error()}
+	case errors.Is(err, mesh.ErrHeld):
+		apiErr = &Error{Status: http.StatusConflict, Code: "held", Msg: err.Error()}
 	default:
 		s.cfg.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		apiErr = &Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "internal error; see the node's log"}

@@ -9,9 +9,11 @@ import (
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/requests"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -26,11 +28,16 @@ func newServer(t *testing.T) *api.Server {
 		t.Fatal(err)
 	}
 	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	m, err := mesh.New(mesh.Config{Key: key, Store: db, Name: "test", ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: quiet})
+	reqs, err := requests.New(requests.Config{Store: db, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := api.Listen(api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Logger: quiet,
+	m, err := mesh.New(mesh.Config{Key: key, Store: db, Name: "test", ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: quiet, Rules: reqs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := api.Listen(api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Logger: quiet, Requests: reqs,
+		Trust: func(peer.ID) error { return nil }, TrustedIssuers: func() []string { return nil },
 		Status: func() api.Status { return api.Status{Name: "test"} }})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +52,8 @@ func newServer(t *testing.T) *api.Server {
 
 func TestListenRefusesNonLoopback(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", "[::]:0", "192.0.2.1:7780", "example.com:7780", "7780"} {
-		_, err := api.Listen(api.Config{Addr: addr, Token: token, Mesh: &mesh.Mesh{}, Status: func() api.Status { return api.Status{} }})
+		_, err := api.Listen(api.Config{Addr: addr, Token: token, Mesh: &mesh.Mesh{}, Status: func() api.Status { return api.Status{} },
+			Requests: &requests.Service{}, Trust: func(peer.ID) error { return nil }, TrustedIssuers: func() []string { return nil }})
 		if err == nil {
 			t.Errorf("Listen(%q) succeeded, want a refusal", addr)
 		}
@@ -59,7 +67,7 @@ func request(t *testing.T, s *api.Server, pattern string) *http.Request {
 	path = strings.ReplaceAll(path, "{id}", strings.Repeat("ab", 32))
 	var body io.Reader
 	if method == "POST" || method == "PUT" {
-		body = strings.NewReader(`{"kind":"general","text":"hello"}`)
+		body = strings.NewReader(`{}`)
 	}
 	req, err := http.NewRequest(method, "http://"+s.Addr().String()+path, body)
 	if err != nil {
@@ -96,7 +104,7 @@ type guardCase struct {
 func TestEveryRouteIsGuarded(t *testing.T) {
 	s := newServer(t)
 	routes := s.Routes()
-	if len(routes) < 5 {
+	if len(routes) < 12 {
 		t.Fatalf("only %d routes registered: %v", len(routes), routes)
 	}
 	for _, route := range routes {

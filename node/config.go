@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/requests"
 )
 
 // Files in the data directory.
@@ -54,6 +56,55 @@ type Config struct {
 	API string `toml:"api,omitempty"`
 	// DisableMDNS turns discovery off (static peers only).
 	DisableMDNS bool `toml:"disable_mdns,omitempty"`
+	// TrustedIssuers are the issuer IDs whose agency credentials this home
+	// accepts.
+	TrustedIssuers []string `toml:"trusted_issuers,omitempty"`
+	// Requests tightens the request rules for this neighborhood.
+	Requests RequestLimits `toml:"requests,omitempty"`
+}
+
+// RequestLimits is [requests] in config.toml. Empty values are the defaults
+// (Ring's 2021 policy); a neighborhood may only tighten them unless
+// allow_looser_limits is set, which is logged at every start.
+type RequestLimits struct {
+	MinAreaSqMi       float64 `toml:"min_area_sq_mi,omitempty"`
+	MaxAreaSqMi       float64 `toml:"max_area_sq_mi,omitempty"`
+	MinWindow         string  `toml:"min_window,omitempty"` // Go duration, e.g. "30m"
+	MaxWindow         string  `toml:"max_window,omitempty"`
+	MaxOpen           int     `toml:"max_open,omitempty"`
+	AllowLooserLimits bool    `toml:"allow_looser_limits,omitempty"`
+}
+
+// Limits converts to the requests package's limits.
+func (r RequestLimits) Limits() (requests.Limits, error) {
+	l := requests.Limits{MinArea: r.MinAreaSqMi, MaxArea: r.MaxAreaSqMi, MaxOpen: r.MaxOpen, AllowLooser: r.AllowLooserLimits}
+	for _, d := range []struct {
+		s   string
+		out *time.Duration
+	}{{r.MinWindow, &l.MinWindow}, {r.MaxWindow, &l.MaxWindow}} {
+		if d.s == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.s)
+		if err != nil {
+			return l, fmt.Errorf("[requests] window %q: want a duration such as 30m or 6h", d.s)
+		}
+		*d.out = v
+	}
+	return l, nil
+}
+
+// Issuers parses TrustedIssuers.
+func (c *Config) Issuers() ([]peer.ID, error) {
+	var out []peer.ID
+	for _, s := range c.TrustedIssuers {
+		id, err := peer.Decode(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted issuer %q is not an issuer ID (as printed by `porchlight issuer init`)", s)
+		}
+		out = append(out, id)
+	}
+	return out, nil
 }
 
 func (c *Config) applyDefaults() {
@@ -78,6 +129,12 @@ func (c *Config) Check() error {
 	}
 	if len([]rune(c.Name)) > record.MaxNameLen {
 		return fmt.Errorf("name is longer than %d characters", record.MaxNameLen)
+	}
+	if _, err := c.Issuers(); err != nil {
+		return err
+	}
+	if _, err := c.Requests.Limits(); err != nil {
+		return err
 	}
 	for _, p := range c.Peers {
 		if _, err := peer.AddrInfoFromString(p); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/requests"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -42,9 +43,12 @@ type Node struct {
 	Config Config
 	dir    string
 	db     *store.DB
+	reqs   *requests.Service
 	mesh   *mesh.Mesh
-	api    *api.Server
-	log    *slog.Logger
+
+	cfgMu sync.Mutex // guards Config writes (trust add)
+	api   *api.Server
+	log   *slog.Logger
 
 	closeOnce sync.Once
 	closeErr  error
@@ -88,8 +92,19 @@ func Start(opts Options) (n *Node, err error) {
 	if len(opts.Listen) > 0 {
 		listen = opts.Listen
 	}
+	issuers, _ := cfg.Issuers() // checked by LoadConfig
+	limits, _ := cfg.Requests.Limits()
+	home, _ := ParseLocation(cfg.Location)
+	rcfg := requests.Config{Store: n.db, Trusted: issuers, Limits: limits, Logger: opts.Logger}
+	if home != nil {
+		rcfg.Home = &requests.Point{Lat: home.Lat, Lon: home.Lon}
+	}
+	if n.reqs, err = requests.New(rcfg); err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	n.mesh, err = mesh.New(mesh.Config{
+		Rules:        n.reqs,
 		Key:          key,
 		Store:        n.db,
 		Name:         cfg.Name,
@@ -109,9 +124,16 @@ func Start(opts Options) (n *Node, err error) {
 	}
 	if apiAddr != "off" {
 		n.api, err = api.Listen(api.Config{
-			Addr:   apiAddr,
-			Token:  token,
-			Mesh:   n.mesh,
+			Addr:     apiAddr,
+			Token:    token,
+			Mesh:     n.mesh,
+			Requests: n.reqs,
+			Trust:    n.Trust,
+			TrustedIssuers: func() []string {
+				n.cfgMu.Lock()
+				defer n.cfgMu.Unlock()
+				return append([]string{}, n.Config.TrustedIssuers...)
+			},
 			Status: n.Status,
 			Logger: opts.Logger,
 		})
@@ -123,6 +145,28 @@ func Start(opts Options) (n *Node, err error) {
 		}
 	}
 	return n, nil
+}
+
+// Requests is the node's requests service.
+func (n *Node) Requests() *requests.Service { return n.reqs }
+
+// Trust adds an issuer to the trusted set, now and in config.toml.
+func (n *Node) Trust(id peer.ID) error {
+	n.cfgMu.Lock()
+	defer n.cfgMu.Unlock()
+	for _, s := range n.Config.TrustedIssuers {
+		if s == id.String() {
+			return nil
+		}
+	}
+	cfg := n.Config
+	cfg.TrustedIssuers = append(append([]string(nil), cfg.TrustedIssuers...), id.String())
+	if err := SaveConfig(n.dir, cfg); err != nil {
+		return err
+	}
+	n.Config.TrustedIssuers = cfg.TrustedIssuers
+	n.reqs.Trust(id)
+	return nil
 }
 
 // Mesh is the node's network side.

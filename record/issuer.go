@@ -145,3 +145,9 @@ func (d *Doc) Valid(t time.Time) bool {
 	ms := t.UnixMilli()
 	return c != nil && ms >= c.GetNotBefore() && ms < c.GetNotAfter()
 }
+
+// IsRevocation reports whether raw looks like a revocation (by payload type).
+func IsRevocation(raw []byte) bool {
+	env, err := lprecord.UnmarshalEnvelope(raw)
+	return err == nil && string(env.PayloadType) == RevocationType
+}

@@ -43,6 +43,7 @@ func newInitCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&cfg.API, "api", node.DefaultAPIAddr, "local API address (loopback only)")
 	c.Flags().StringSliceVar(&cfg.Listen, "listen", nil, "libp2p listen multiaddrs (default /ip4/0.0.0.0/tcp/7781 and /ip6/::/tcp/7781)")
 	c.Flags().StringSliceVar(&cfg.Peers, "peer", nil, "static peer multiaddr with /p2p/ID (repeatable), for networks without multicast")
+	c.Flags().StringSliceVar(&cfg.TrustedIssuers, "trust-issuer", nil, "issuer ID whose agency credentials this home accepts (repeatable)")
 	return c
 }
 

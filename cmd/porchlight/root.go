@@ -49,6 +49,8 @@ local API on 127.0.0.1.`,
 	root.AddCommand(
 		newInitCmd(g), newRunCmd(g), newPostCmd(g), newFeedCmd(g), newRetractCmd(g),
 		newPeersCmd(g), newStatusCmd(g),
+		newIssuerCmd(), newTrustCmd(g), newPublishCmd(g), newAgencyCmd(g),
+		newRequestCmd(g), newRequestsCmd(g), newAgenciesCmd(g),
 	)
 	return root
 }

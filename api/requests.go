@@ -1,0 +1,232 @@
+package api
+
+import (
+	"encoding/base64"
+	"net/http"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/requests"
+)
+
+// RequestJSON is one item of GET /api/v1/requests.
+type RequestJSON struct {
+	ID              string     `json:"id"`
+	Agency          string     `json:"agency"`
+	AgencyName      string     `json:"agency_name"`
+	Case            string     `json:"case"`
+	Incident        string     `json:"incident"`
+	Description     string     `json:"description"`
+	Contact         string     `json:"contact"`
+	Status          string     `json:"status"` // open or closed
+	Area            string     `json:"area"`   // circle:LAT,LON,M or polygon:LAT,LON;...
+	AreaSqMi        float64    `json:"area_sq_mi"`
+	From            time.Time  `json:"from"`
+	To              time.Time  `json:"to"`
+	Created         time.Time  `json:"created"`
+	ClosedAt        *time.Time `json:"closed_at,omitempty"`
+	Notes           []NoteJSON `json:"notes"`
+	CoversHome      bool       `json:"covers_home"`
+	Revoked         bool       `json:"credential_revoked"`
+	AfterRevocation bool       `json:"after_revocation"`
+}
+
+// NoteJSON is a note added by a later update.
+type NoteJSON struct {
+	Time time.Time `json:"time"`
+	Text string    `json:"text"`
+}
+
+// AgencyJSON is one item of GET /api/v1/agencies.
+type AgencyJSON struct {
+	PeerID           string    `json:"peer_id"`
+	Name             string    `json:"name"`
+	Issuer           string    `json:"issuer"`
+	CredentialStatus string    `json:"credential_status"`
+	ValidUntil       time.Time `json:"valid_until"`
+	Requests         int       `json:"requests"`
+	Open             int       `json:"open"`
+	Closed           int       `json:"closed"`
+	AreaHours        float64   `json:"area_hours"`
+	Equivocation     bool      `json:"equivocation"`
+	Proof            []string  `json:"proof,omitempty"` // base64 envelopes
+}
+
+// NewRequestJSON is the body of POST /api/v1/requests.
+type NewRequestJSON struct {
+	Case        string    `json:"case"`
+	Incident    string    `json:"incident"`
+	Description string    `json:"description"`
+	Contact     string    `json:"contact"`
+	Area        string    `json:"area"`
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+}
+
+// DocumentJSON is the body of POST /api/v1/documents: a credential or a
+// revocation file, base64.
+type DocumentJSON struct {
+	Document string `json:"document"`
+}
+
+func (s *Server) routesRequests() {
+	s.handle("GET /api/v1/requests", s.getRequests)
+	s.handle("POST /api/v1/requests", s.createRequest)
+	s.handle("POST /api/v1/requests/{id}/close", s.closeRequest)
+	s.handle("GET /api/v1/agencies", s.getAgencies)
+	s.handle("POST /api/v1/documents", s.publishDocument)
+	s.handle("GET /api/v1/trust", s.getTrust)
+	s.handle("POST /api/v1/trust", s.addTrust)
+}
+
+func (s *Server) getRequests(w http.ResponseWriter, r *http.Request) error {
+	limit, err := queryInt(r, "limit", 1000, 100000)
+	if err != nil {
+		return err
+	}
+	var agency peer.ID
+	if a := r.URL.Query().Get("agency"); a != "" {
+		if agency, err = peer.Decode(a); err != nil {
+			return badRequest("agency %q is not a peer ID", a)
+		}
+	}
+	items, err := s.cfg.Requests.List(agency, limit)
+	if err != nil {
+		return err
+	}
+	out := make([]RequestJSON, 0, len(items))
+	for _, it := range items {
+		j := RequestJSON{
+			ID: it.ID.String(), Agency: it.Agency.String(), AgencyName: it.AgencyName,
+			Case: it.Case, Incident: it.Incident, Description: it.Description, Contact: it.Contact,
+			Status: "open", Area: it.Area.String(), AreaSqMi: round3(it.Area.SquareMiles()),
+			From: it.From.UTC(), To: it.To.UTC(), Created: it.Created.UTC(), Notes: []NoteJSON{},
+			CoversHome: it.CoversHome, Revoked: it.Revoked, AfterRevocation: it.AfterRevocation,
+		}
+		if it.Closed {
+			j.Status = "closed"
+			t := it.ClosedAt.UTC()
+			j.ClosedAt = &t
+		}
+		for _, n := range it.Notes {
+			j.Notes = append(j.Notes, NoteJSON{Time: n.Time.UTC(), Text: n.Text})
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
+
+func (s *Server) createRequest(w http.ResponseWriter, r *http.Request) error {
+	var in NewRequestJSON
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	area, err := requests.ParseArea(in.Area)
+	if err != nil {
+		return badRequest("area: %v", err)
+	}
+	if in.From.IsZero() || in.To.IsZero() {
+		return badRequest("from and to are required (RFC 3339 times)")
+	}
+	sr, err := s.cfg.Requests.Create(s.cfg.Mesh, requests.NewRequest{
+		Case: in.Case, Incident: in.Incident, Description: in.Description, Contact: in.Contact,
+		Area: area, From: in.From, To: in.To,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": sr.ID.String()})
+	return nil
+}
+
+func (s *Server) closeRequest(w http.ResponseWriter, r *http.Request) error {
+	id, err := record.ParseID(r.PathValue("id"))
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	var in struct {
+		Note string `json:"note"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	sr, err := s.cfg.Requests.Close(s.cfg.Mesh, id, in.Note)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": id.String(), "update": sr.ID.String()})
+	return nil
+}
+
+func (s *Server) getAgencies(w http.ResponseWriter, r *http.Request) error {
+	ags, err := s.cfg.Requests.Agencies(time.Now())
+	if err != nil {
+		return err
+	}
+	out := make([]AgencyJSON, 0, len(ags))
+	for _, a := range ags {
+		j := AgencyJSON{
+			PeerID: a.ID.String(), Name: a.Name, Issuer: a.Issuer.String(), CredentialStatus: a.CredentialStatus,
+			ValidUntil: a.ValidUntil.UTC(), Requests: a.Requests, Open: a.Open, Closed: a.Closed,
+			AreaHours: a.AreaHours, Equivocation: a.Equivocation,
+		}
+		for _, p := range a.Proof {
+			j.Proof = append(j.Proof, base64.StdEncoding.EncodeToString(p))
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) publishDocument(w http.ResponseWriter, r *http.Request) error {
+	var in DocumentJSON
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	raw, err := base64.StdEncoding.DecodeString(in.Document)
+	if err != nil {
+		return badRequest("document: not base64")
+	}
+	d, err := record.OpenDoc(raw)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Mesh.PublishDoc(raw); err != nil {
+		return err
+	}
+	kind := "credential"
+	if d.Revocation != nil {
+		kind = "revocation"
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": d.ID.String(), "kind": kind, "issuer": d.Issuer.String()})
+	return nil
+}
+
+func (s *Server) getTrust(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, s.cfg.TrustedIssuers())
+	return nil
+}
+
+func (s *Server) addTrust(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Issuer string `json:"issuer"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	id, err := peer.Decode(in.Issuer)
+	if err != nil {
+		return badRequest("issuer %q is not an issuer ID (as printed by `porchlight issuer init`)", in.Issuer)
+	}
+	if err := s.cfg.Trust(id); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.cfg.TrustedIssuers())
+	return nil
+}

@@ -1,0 +1,503 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spf13/cobra"
+
+	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/requests"
+)
+
+// maxDocFile bounds a credential, revocation or issuer key file.
+const maxDocFile = 64 << 10
+
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxDocFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxDocFile {
+		return nil, fmt.Errorf("%s is over %d bytes: not a Porchlight file", path, maxDocFile)
+	}
+	return b, nil
+}
+
+// writeNewFile writes a file that must not exist yet, mode 0600.
+func writeNewFile(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return usagef("%s already exists; choose another --out or remove it first", path)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// parseValidity parses "365d", "12h" or any Go duration.
+func parseValidity(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, usagef("--valid %q: want a number of days such as 365d, or a duration such as 720h", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return 0, usagef("--valid %q: want a number of days such as 365d, or a duration such as 720h", s)
+	}
+	return v, nil
+}
+
+func loadIssuerKey(path string) (crypto.PrivKey, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by others (mode %o); run: chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	b, err := readSmallFile(path)
+	if err != nil {
+		return nil, err
+	}
+	key, err := crypto.UnmarshalPrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not an issuer key: %w", path, err)
+	}
+	return key, nil
+}
+
+func loadDoc(path string) (*record.Doc, error) {
+	b, err := readSmallFile(path)
+	if err != nil {
+		return nil, err
+	}
+	d, err := record.OpenDoc(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return d, nil
+}
+
+func newIssuerCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "issuer",
+		Short: "Offline issuer tools: make a key, certify agencies, revoke credentials",
+		Long: `An issuer (a county public-safety office, a neighborhood association) keeps
+an offline key that certifies agencies for a jurisdiction. None of these
+commands needs a running node.`,
+	}
+	var out string
+	initCmd := &cobra.Command{
+		Use:   "init --out FILE",
+		Short: "Make an issuer key (0600); prints the issuer's public ID last",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if out == "" {
+				return usagef("--out FILE is required")
+			}
+			key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+			if err != nil {
+				return err
+			}
+			b, err := crypto.MarshalPrivateKey(key)
+			if err != nil {
+				return err
+			}
+			if err := writeNewFile(out, b); err != nil {
+				return err
+			}
+			id, _ := peer.IDFromPrivateKey(key)
+			fmt.Fprintf(c.OutOrStdout(), "issuer key written to %s (keep it offline)\n%s\n", out, id)
+			return nil
+		},
+	}
+	initCmd.Flags().StringVar(&out, "out", "", "file to write the issuer key to")
+
+	var keyFile, agency, name, jur, valid, from, credFile, at, reason, certOut string
+	certify := &cobra.Command{
+		Use:   "certify",
+		Short: "Sign an agency credential for a jurisdiction",
+		Example: `  porchlight issuer certify --key county.issuer --agency 12D3KooW... --name "Springfield PD" \
+      --jurisdiction circle:40.7128,-74.0060,5000 --valid 365d --out spd.credential`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if keyFile == "" || agency == "" || name == "" || jur == "" || certOut == "" {
+				return usagef("--key, --agency, --name, --jurisdiction and --out are required")
+			}
+			aid, err := peer.Decode(agency)
+			if err != nil {
+				return usagef("--agency %q is not a peer ID (the agency node's `status` shows it)", agency)
+			}
+			area, err := requests.ParseArea(jur)
+			if err != nil {
+				return usagef("--jurisdiction: %v", err)
+			}
+			if err := area.Check(); err != nil {
+				return usagef("--jurisdiction: %v", err)
+			}
+			d, err := parseValidity(valid)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			if from != "" {
+				if start, err = time.Parse(time.RFC3339, from); err != nil {
+					return usagef("--from %q: want an RFC 3339 time", from)
+				}
+			}
+			key, err := loadIssuerKey(keyFile)
+			if err != nil {
+				return err
+			}
+			doc, err := requests.Certify(key, aid, name, area, start, start.Add(d))
+			if err != nil {
+				return usageError{err}
+			}
+			if err := writeNewFile(certOut, doc.Raw); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "credential for %s (%s) valid until %s written to %s\n%s\n", name, aid, start.Add(d).UTC().Format(time.RFC3339), certOut, doc.ID)
+			return nil
+		},
+	}
+	certify.Flags().StringVar(&keyFile, "key", "", "issuer key file")
+	certify.Flags().StringVar(&agency, "agency", "", "the agency node's peer ID")
+	certify.Flags().StringVar(&name, "name", "", "the agency's name")
+	certify.Flags().StringVar(&jur, "jurisdiction", "", "circle:LAT,LON,METERS or polygon:LAT,LON;LAT,LON;...")
+	certify.Flags().StringVar(&valid, "valid", "365d", "validity, e.g. 365d or 720h")
+	certify.Flags().StringVar(&from, "from", "", "start of validity (RFC 3339; default now)")
+	certify.Flags().StringVar(&certOut, "out", "", "file to write the credential to")
+
+	revoke := &cobra.Command{
+		Use:   "revoke",
+		Short: "Sign the revocation of a credential",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if keyFile == "" || credFile == "" || certOut == "" {
+				return usagef("--key, --credential and --out are required")
+			}
+			when := time.Now()
+			if at != "" {
+				var err error
+				if when, err = time.Parse(time.RFC3339, at); err != nil {
+					return usagef("--at %q: want an RFC 3339 time", at)
+				}
+			}
+			key, err := loadIssuerKey(keyFile)
+			if err != nil {
+				return err
+			}
+			cred, err := loadDoc(credFile)
+			if err != nil {
+				return err
+			}
+			doc, err := requests.Revoke(key, cred, when, reason)
+			if err != nil {
+				return usageError{err}
+			}
+			if err := writeNewFile(certOut, doc.Raw); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "revocation written to %s; publish it with: porchlight publish %s\n%s\n", certOut, certOut, doc.ID)
+			return nil
+		},
+	}
+	revoke.Flags().StringVar(&keyFile, "key", "", "issuer key file")
+	revoke.Flags().StringVar(&credFile, "credential", "", "the credential file to revoke")
+	revoke.Flags().StringVar(&at, "at", "", "revocation time (RFC 3339; default now)")
+	revoke.Flags().StringVar(&reason, "reason", "", "why (public)")
+	revoke.Flags().StringVar(&certOut, "out", "", "file to write the revocation to")
+	c.AddCommand(initCmd, certify, revoke)
+	return c
+}
+
+func newTrustCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "trust", Short: "Choose the issuers whose agency credentials this home accepts"}
+	add := &cobra.Command{
+		Use:   "add ISSUER_ID",
+		Short: "Trust an issuer",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if _, err := peer.Decode(args[0]); err != nil {
+				return usagef("%q is not an issuer ID (as printed by `porchlight issuer init`)", args[0])
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var out []string
+			if err := cl.do(c.Context(), "POST", "/api/v1/trust", map[string]string{"issuer": args[0]}, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "trusting %d issuer(s)\n", len(out))
+			return nil
+		},
+	}
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List trusted issuers",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var out []string
+			if err := cl.do(c.Context(), "GET", "/api/v1/trust", nil, &out); err != nil {
+				return err
+			}
+			if g.jsonOut {
+				return printJSON(c, out)
+			}
+			for _, id := range out {
+				fmt.Fprintln(c.OutOrStdout(), id)
+			}
+			return nil
+		},
+	}
+	addJSONFlag(ls, g)
+	c.AddCommand(add, ls)
+	return c
+}
+
+// publishDoc sends a credential or revocation file to the running node.
+func publishDoc(c *cobra.Command, g *globals, d *record.Doc) error {
+	cl, err := g.client()
+	if err != nil {
+		return err
+	}
+	var out map[string]string
+	if err := cl.do(c.Context(), "POST", "/api/v1/documents", api.DocumentJSON{Document: base64.StdEncoding.EncodeToString(d.Raw)}, &out); err != nil {
+		return err
+	}
+	if g.jsonOut {
+		return printJSON(c, out)
+	}
+	fmt.Fprintf(c.OutOrStdout(), "published %s %s\n", out["kind"], out["id"])
+	return nil
+}
+
+func newPublishCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "publish FILE",
+		Short: "Publish a credential or revocation file to the neighborhood",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			d, err := loadDoc(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			return publishDoc(c, g, d)
+		},
+	}
+	addJSONFlag(c, g)
+	return c
+}
+
+func newAgencyCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "agency", Short: "Agency node tools"}
+	cred := &cobra.Command{
+		Use:   "credential FILE",
+		Short: "Install this agency node's credential (and publish it)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			d, err := loadDoc(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			if d.Credential == nil {
+				return usagef("%s is a revocation, not a credential", args[0])
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var st api.Status
+			if err := cl.do(c.Context(), "GET", "/api/v1/status", nil, &st); err != nil {
+				return err
+			}
+			if got := peer.ID(d.Credential.GetAgency()).String(); got != st.PeerID {
+				return usagef("this credential certifies %s, but this node is %s", got, st.PeerID)
+			}
+			return publishDoc(c, g, d)
+		},
+	}
+	addJSONFlag(cred, g)
+	c.AddCommand(cred)
+	return c
+}
+
+func newRequestCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "request", Short: "Make and close requests for assistance (agency nodes)"}
+	var in api.NewRequestJSON
+	var from, to, note string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Publish a request for assistance (prints its ID last)",
+		Example: `  porchlight request create --case 2026-1142 --incident "package theft" \
+      --area circle:40.7130,-74.0055,300 --from 2026-11-27T18:00:00Z --to 2026-11-27T21:00:00Z \
+      --contact "det. desk 555-0100" --description "..."`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			var err error
+			if in.From, err = time.Parse(time.RFC3339, from); err != nil {
+				return usagef("--from %q: want an RFC 3339 time such as 2026-11-27T18:00:00Z", from)
+			}
+			if in.To, err = time.Parse(time.RFC3339, to); err != nil {
+				return usagef("--to %q: want an RFC 3339 time such as 2026-11-27T21:00:00Z", to)
+			}
+			if _, err := requests.ParseArea(in.Area); err != nil {
+				return usagef("--area: %v", err)
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var out map[string]string
+			if err := cl.do(c.Context(), "POST", "/api/v1/requests", in, &out); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.OutOrStdout(), out["id"])
+			return nil
+		},
+	}
+	create.Flags().StringVar(&in.Case, "case", "", "case number (required)")
+	create.Flags().StringVar(&in.Incident, "incident", "", "incident type (required)")
+	create.Flags().StringVar(&in.Description, "description", "", "what happened and what would help")
+	create.Flags().StringVar(&in.Contact, "contact", "", "how to reach the agency (required)")
+	create.Flags().StringVar(&in.Area, "area", "", "circle:LAT,LON,METERS or polygon:LAT,LON;LAT,LON;...")
+	create.Flags().StringVar(&from, "from", "", "start of the time window (RFC 3339)")
+	create.Flags().StringVar(&to, "to", "", "end of the time window (RFC 3339)")
+	closeCmd := &cobra.Command{
+		Use:   "close REQUEST_ID",
+		Short: "Close one of this agency's requests",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if _, err := record.ParseID(args[0]); err != nil {
+				return usageError{err}
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var out map[string]string
+			if err := cl.do(c.Context(), "POST", "/api/v1/requests/"+args[0]+"/close", map[string]string{"note": note}, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "closed %s\n", args[0])
+			return nil
+		},
+	}
+	closeCmd.Flags().StringVar(&note, "note", "", "a public note")
+	c.AddCommand(create, closeCmd)
+	return c
+}
+
+func newRequestsCmd(g *globals) *cobra.Command {
+	var agency string
+	c := &cobra.Command{
+		Use:   "requests",
+		Short: "List agency requests for assistance, and whether each covers this home",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			path := "/api/v1/requests"
+			if agency != "" {
+				if _, err := peer.Decode(agency); err != nil {
+					return usagef("--agency %q is not a peer ID", agency)
+				}
+				path += "?agency=" + agency
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var items []api.RequestJSON
+			if err := cl.do(c.Context(), "GET", path, nil, &items); err != nil {
+				return err
+			}
+			if g.jsonOut {
+				return printJSON(c, items)
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "AGENCY\tCASE\tINCIDENT\tSTATUS\tWINDOW\tAREA\tYOUR HOME\tID")
+			for _, it := range items {
+				home := "-"
+				if it.CoversHome {
+					home = "covered"
+				}
+				status := it.Status
+				if it.AfterRevocation {
+					status += " (credential revoked before)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s – %s\t%.3f sq mi\t%s\t%s\n", it.AgencyName, it.Case, oneLine(it.Incident, 30), status,
+					it.From.Local().Format("Jan 2 15:04"), it.To.Local().Format("15:04"), it.AreaSqMi, home, it.ID[:12])
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().StringVar(&agency, "agency", "", "only this agency's requests (peer ID)")
+	addJSONFlag(c, g)
+	return c
+}
+
+func newAgenciesCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "agencies",
+		Short: "List agencies with their credential status and public history",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var ags []api.AgencyJSON
+			if err := cl.do(c.Context(), "GET", "/api/v1/agencies", nil, &ags); err != nil {
+				return err
+			}
+			if g.jsonOut {
+				return printJSON(c, ags)
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tCREDENTIAL\tREQUESTS\tOPEN\tCLOSED\tAREA×HOURS\tPEER ID")
+			for _, a := range ags {
+				name := a.Name
+				if a.Equivocation {
+					name += " (!EQUIVOCATED: rewrote its public log)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.2f\t%s\n", name, a.CredentialStatus, a.Requests, a.Open, a.Closed, a.AreaHours, a.PeerID)
+			}
+			return tw.Flush()
+		},
+	}
+	addJSONFlag(c, g)
+	return c
+}

@@ -1,0 +1,178 @@
+package requests
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/record/pb"
+	"github.com/porchlight-mesh/porchlight/store"
+)
+
+// Item is one request as every node sees it.
+type Item struct {
+	ID          record.ID
+	Agency      peer.ID
+	Seq         uint64
+	Credential  record.ID
+	Case        string
+	Incident    string
+	Description string
+	Contact     string
+	Area        Area
+	From, To    time.Time
+	Created     time.Time
+	Closed      bool
+	ClosedAt    time.Time
+	Notes       []Note
+}
+
+// Note is an annotation from a later update.
+type Note struct {
+	Time time.Time
+	Text string
+}
+
+// AreaHours is the request's area in square miles times its window in hours.
+func (it *Item) AreaHours() float64 {
+	return it.Area.SquareMiles() * it.To.Sub(it.From).Hours()
+}
+
+// agencyLog is an agency's requests, built from its log up to contig and
+// extended as the log grows. Requests are never removed, so extending is
+// always right.
+type agencyLog struct {
+	contig uint64
+	items  []*Item
+	bySeq  map[uint64]*Item
+	open   int   // open requests now
+	opens  []int // opens[n]: open requests after seq n (opens[0] = 0)
+}
+
+func (l *agencyLog) openAfter(seq uint64) int {
+	if seq >= uint64(len(l.opens)) {
+		return l.opens[len(l.opens)-1]
+	}
+	return l.opens[seq]
+}
+
+// agencyLog returns the agency's requests with its log read at least up to
+// seq `need`. If the log has a gap below need, the caller's record is held.
+func (s *Service) agencyLog(a peer.ID, need uint64) (*agencyLog, error) {
+	h, err := s.db.Head(a)
+	if err != nil {
+		return nil, err
+	}
+	if h.Contig < need {
+		return nil, fmt.Errorf("agency %s's log has a gap before seq %d: %w", a, need+1, mesh.ErrHeld)
+	}
+	if h.Flagged {
+		// An equivocating agency's history shows every version it signed:
+		// which version sits in a log slot depends on arrival order, and a
+		// request is never hidden. Built fresh each time; equivocation is rare.
+		return s.buildAll(a)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.logs[a]
+	if l == nil {
+		l = &agencyLog{bySeq: map[uint64]*Item{}, opens: []int{0}}
+		s.logs[a] = l
+	}
+	for l.contig < h.Contig {
+		slots, _, err := s.db.Slots(a, l.contig+1, 1000, 4<<20)
+		if err != nil {
+			return nil, err
+		}
+		progressed := false
+		for _, sl := range slots {
+			if sl.Seq != l.contig+1 {
+				continue // equivocating extras, or past a hole
+			}
+			l.add(a, sl)
+			progressed = true
+		}
+		if !progressed {
+			break
+		}
+	}
+	return l, nil
+}
+
+// buildAll reads every slot of a's log, equivocating versions included.
+func (s *Service) buildAll(a peer.ID) (*agencyLog, error) {
+	l := &agencyLog{bySeq: map[uint64]*Item{}, opens: []int{0}}
+	seen := map[record.ID]bool{}
+	from := uint64(1)
+	for {
+		slots, more, err := s.db.Slots(a, from, 100_000, 64<<20)
+		if err != nil {
+			return nil, err
+		}
+		for _, sl := range slots {
+			if !seen[sl.ID] {
+				seen[sl.ID] = true
+				l.apply(a, sl)
+			}
+		}
+		if !more || len(slots) == 0 {
+			l.opens = append(l.opens, l.open)
+			return l, nil
+		}
+		from = slots[len(slots)-1].Seq
+	}
+}
+
+// add appends the next slot of the log (seq contig+1).
+func (l *agencyLog) add(a peer.ID, sl store.Slot) {
+	l.contig = sl.Seq
+	l.apply(a, sl)
+	l.opens = append(l.opens, l.open)
+}
+
+// apply takes one record's effect on the requests.
+func (l *agencyLog) apply(a peer.ID, sl store.Slot) {
+	if sl.Raw == nil {
+		return
+	}
+	s, err := record.DecodeTrusted(sl.Raw)
+	if err != nil {
+		return
+	}
+	switch b := s.Entry.GetBody().(type) {
+	case *pb.Entry_Request:
+		it := itemOf(a, s, b.Request)
+		l.items = append(l.items, it)
+		if l.bySeq[s.Seq()] == nil {
+			l.bySeq[s.Seq()] = it
+		}
+		l.open++
+	case *pb.Entry_Update:
+		if it := l.bySeq[b.Update.GetRequestSeq()]; it != nil {
+			if b.Update.GetNote() != "" {
+				it.Notes = append(it.Notes, Note{Time: s.Created(), Text: b.Update.GetNote()})
+			}
+			if b.Update.GetClosed() && !it.Closed {
+				it.Closed, it.ClosedAt = true, s.Created()
+				l.open--
+			}
+		}
+	}
+}
+
+func itemOf(a peer.ID, s *record.Signed, r *pb.Request) *Item {
+	it := &Item{
+		ID: s.ID, Agency: a, Seq: s.Seq(),
+		Case: r.GetCaseNumber(), Incident: r.GetIncident(), Description: r.GetDescription(), Contact: r.GetContact(),
+		Area: AreaFromPB(r.GetArea()), From: time.UnixMilli(r.GetFrom()), To: time.UnixMilli(r.GetTo()), Created: s.Created(),
+	}
+	copy(it.Credential[:], r.GetCredential())
+	return it
+}
+
+// round3 keeps figures legible in JSON.
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }

@@ -1,0 +1,369 @@
+package requests
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/record/pb"
+	"github.com/porchlight-mesh/porchlight/store"
+)
+
+// Config configures New. Zero values mean the default.
+type Config struct {
+	// Store is the node's database. Required.
+	Store *store.DB
+	// Trusted are the issuers whose credentials this node accepts.
+	Trusted []peer.ID
+	// Limits tighten the rules; zero fields are the defaults.
+	Limits Limits
+	// Home is this home's location, for covers_home; nil if unknown.
+	Home *Point
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Service judges, stores and lists requests. It implements mesh.Rules.
+type Service struct {
+	cfg    Config
+	db     *store.DB
+	limits Limits
+
+	mu      sync.Mutex
+	trusted map[peer.ID]bool
+	logs    map[peer.ID]*agencyLog // per agency, built from its log
+}
+
+var _ mesh.Rules = (*Service)(nil)
+
+// New checks cfg and returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("requests: Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	limits, looser, err := cfg.Limits.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if len(looser) > 0 {
+		cfg.Logger.Warn("request limits LOOSER than the defaults, by explicit override", "looser", looser)
+	}
+	s := &Service{cfg: cfg, db: cfg.Store, limits: limits, trusted: map[peer.ID]bool{}, logs: map[peer.ID]*agencyLog{}}
+	for _, id := range cfg.Trusted {
+		s.trusted[id] = true
+	}
+	return s, nil
+}
+
+// Trust adds an issuer to the trusted set (the caller persists it).
+func (s *Service) Trust(id peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.trusted[id] = true
+}
+
+func (s *Service) isTrusted(id peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.trusted[id]
+}
+
+// Limits are the rules in force.
+func (s *Service) Limits() Limits { return s.limits }
+
+// keys
+
+const (
+	tagDoc        = 'D'
+	tagAgencyCred = 'G'
+	tagRevocation = 'V'
+)
+
+func docKey(id record.ID) []byte { return append([]byte{tagDoc}, id[:]...) }
+func revKey(id record.ID) []byte { return append([]byte{tagRevocation}, id[:]...) }
+func agencyPrefix(a peer.ID) []byte {
+	return append([]byte{tagAgencyCred, byte(len(a))}, a...)
+}
+
+func (s *Service) getDoc(txn *badger.Txn, id record.ID) (*record.Doc, error) {
+	it, err := txn.Get(docKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	raw, err := it.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	return record.OpenDoc(raw)
+}
+
+// doc returns a stored document, or nil.
+func (s *Service) doc(id record.ID) (d *record.Doc, err error) {
+	err = s.db.Badger().View(func(txn *badger.Txn) error {
+		d, err = s.getDoc(txn, id)
+		return err
+	})
+	return d, err
+}
+
+// revocation returns the revocation of a credential, or nil.
+func (s *Service) revocation(cred record.ID) (d *record.Doc, err error) {
+	err = s.db.Badger().View(func(txn *badger.Txn) error {
+		it, err := txn.Get(revKey(cred))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		v, err := it.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		var id record.ID
+		copy(id[:], v)
+		d, err = s.getDoc(txn, id)
+		return err
+	})
+	return d, err
+}
+
+// IngestDoc verifies and stores a credential or revocation. A credential of
+// an untrusted issuer is kept (so requests under it are refused with the
+// right reason) but not relayed: added is false.
+func (s *Service) IngestDoc(raw []byte) (bool, error) {
+	d, err := record.OpenDoc(raw)
+	if err != nil {
+		return false, err
+	}
+	if c := d.Credential; c != nil {
+		if err := AreaFromPB(c.GetJurisdiction()).Check(); err != nil {
+			return false, record.Invalidf(record.ReasonArea, "credential jurisdiction: %v", err)
+		}
+	}
+	added := false
+	err = s.db.Badger().Update(func(txn *badger.Txn) error {
+		if _, err := txn.Get(docKey(d.ID)); err == nil {
+			return nil
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		if r := d.Revocation; r != nil {
+			var cid record.ID
+			copy(cid[:], r.GetCredential())
+			cred, err := s.getDoc(txn, cid)
+			if err != nil {
+				return err
+			}
+			if cred == nil {
+				return fmt.Errorf("revocation of credential %.12s: %w", cid, mesh.ErrHeld)
+			}
+			if cred.Issuer != d.Issuer {
+				return record.Invalidf(record.ReasonUntrusted, "revocation is not signed by the credential's issuer")
+			}
+			// Keep the earliest revocation of a credential.
+			if cur, err := txn.Get(revKey(cid)); err == nil {
+				v, err := cur.ValueCopy(nil)
+				if err != nil {
+					return err
+				}
+				var prev record.ID
+				copy(prev[:], v)
+				if p, err := s.getDoc(txn, prev); err == nil && p != nil && p.Revocation.GetRevokedAt() <= r.GetRevokedAt() {
+					return txn.Set(docKey(d.ID), raw)
+				}
+			}
+			if err := txn.Set(revKey(cid), d.ID[:]); err != nil {
+				return err
+			}
+		}
+		if c := d.Credential; c != nil {
+			if err := txn.Set(append(agencyPrefix(peer.ID(c.GetAgency())), d.ID[:]...), nil); err != nil {
+				return err
+			}
+		}
+		added = true
+		return txn.Set(docKey(d.ID), raw)
+	})
+	if err != nil || !added {
+		return false, err
+	}
+	if !s.isTrusted(d.Issuer) {
+		s.cfg.Logger.Debug("kept a document of an untrusted issuer; not relaying it", "issuer", d.Issuer)
+		return false, nil
+	}
+	return true, nil
+}
+
+// DocIDs lists every stored document.
+func (s *Service) DocIDs() ([]record.ID, error) {
+	var ids []record.ID
+	err := s.db.Badger().View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix, opts.PrefetchValues = []byte{tagDoc}, false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var id record.ID
+			copy(id[:], it.Item().Key()[1:])
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// DocsNotIn returns the documents of trusted issuers not in have.
+func (s *Service) DocsNotIn(have map[record.ID]bool) ([][]byte, error) {
+	var out [][]byte
+	err := s.db.Badger().View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagDoc}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var id record.ID
+			copy(id[:], it.Item().Key()[1:])
+			if have[id] {
+				continue
+			}
+			raw, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			d, err := record.OpenDoc(raw)
+			if err != nil || !s.isTrusted(d.Issuer) {
+				continue
+			}
+			out = append(out, raw)
+		}
+		return nil
+	})
+	// Credentials before revocations: a revocation needs its credential.
+	sort.SliceStable(out, func(i, j int) bool { return !record.IsRevocation(out[i]) && record.IsRevocation(out[j]) })
+	return out, err
+}
+
+// CheckEntry applies the request rules to a log record (see the package
+// doc). Records of other kinds pass.
+func (s *Service) CheckEntry(sr *record.Signed) error {
+	switch b := sr.Entry.GetBody().(type) {
+	case *pb.Entry_Request:
+		return s.checkRequest(sr, b.Request)
+	case *pb.Entry_Update:
+		return s.checkUpdate(sr, b.Update)
+	}
+	return nil
+}
+
+// credentialFor finds and judges the credential a request names.
+func (s *Service) credentialFor(sr *record.Signed, credID []byte) (*record.Doc, error) {
+	var id record.ID
+	copy(id[:], credID)
+	cred, err := s.doc(id)
+	if err != nil {
+		return nil, err
+	}
+	if cred == nil {
+		return nil, fmt.Errorf("credential %.12s not seen yet: %w", id, mesh.ErrHeld)
+	}
+	c := cred.Credential
+	if c == nil {
+		return nil, record.Invalidf(record.ReasonUncertified, "the request names a revocation, not a credential")
+	}
+	if peer.ID(c.GetAgency()) != sr.Author {
+		return nil, record.Invalidf(record.ReasonUncertified, "credential %.12s certifies another key, not the request's signer %s", id, sr.Author)
+	}
+	if !s.isTrusted(cred.Issuer) {
+		return nil, record.Invalidf(record.ReasonUntrusted, "credential issuer %s is not trusted by this node", cred.Issuer)
+	}
+	if !cred.Valid(sr.Created()) {
+		return nil, record.Invalidf(record.ReasonExpired, "credential valid %s to %s, request made %s",
+			time.UnixMilli(c.GetNotBefore()).UTC().Format(time.RFC3339), time.UnixMilli(c.GetNotAfter()).UTC().Format(time.RFC3339), sr.Created().UTC().Format(time.RFC3339))
+	}
+	rev, err := s.revocation(id)
+	if err != nil {
+		return nil, err
+	}
+	if rev != nil && rev.Revocation.GetRevokedAt() <= sr.Entry.GetCreated() {
+		return nil, record.Invalidf(record.ReasonRevoked, "credential revoked %s", time.UnixMilli(rev.Revocation.GetRevokedAt()).UTC().Format(time.RFC3339))
+	}
+	return cred, nil
+}
+
+func (s *Service) checkRequest(sr *record.Signed, r *pb.Request) error {
+	cred, err := s.credentialFor(sr, r.GetCredential())
+	if err != nil {
+		return err
+	}
+	if err := CheckShape(r.GetArea(), cred.Credential.GetJurisdiction(), s.limits); err != nil {
+		return err
+	}
+	if err := CheckWindow(r.GetFrom(), r.GetTo(), sr.Entry.GetCreated(), s.limits); err != nil {
+		return err
+	}
+	l, err := s.agencyLog(sr.Author, sr.Seq()-1)
+	if err != nil {
+		return err
+	}
+	if open := l.openAfter(sr.Seq() - 1); open >= s.limits.MaxOpen {
+		return record.Invalidf(record.ReasonTooManyOpen, "the agency already has %d open requests (limit %d): close one first", open, s.limits.MaxOpen)
+	}
+	return nil
+}
+
+// CheckShape applies the area rules: a valid shape, within the size bounds,
+// inside the jurisdiction.
+func CheckShape(area, jurisdiction *pb.Area, l Limits) error {
+	a := AreaFromPB(area)
+	if err := a.Check(); err != nil {
+		return record.Invalidf(record.ReasonArea, "%v", err)
+	}
+	if sq := a.SquareMiles(); sq < l.MinArea || sq > l.MaxArea {
+		return record.Invalidf(record.ReasonAreaSize, "area is %.3f square miles; it must be %.3f to %.3f", sq, l.MinArea, l.MaxArea)
+	}
+	if !a.Within(AreaFromPB(jurisdiction)) {
+		return record.Invalidf(record.ReasonJurisdiction, "area is not entirely inside the agency's jurisdiction")
+	}
+	return nil
+}
+
+// CheckWindow applies the time-window rules, relative to when the request
+// was made (created), so every node judges it the same at any time.
+func CheckWindow(from, to, created int64, l Limits) error {
+	w := time.Duration(to-from) * time.Millisecond
+	if w < l.MinWindow || w > l.MaxWindow {
+		return record.Invalidf(record.ReasonWindow, "time window is %s; it must be %s to %s", w, l.MinWindow, l.MaxWindow)
+	}
+	if ahead := time.Duration(to-created) * time.Millisecond; ahead > l.MaxFuture {
+		return record.Invalidf(record.ReasonWindow, "time window ends %s after the request is made; at most %s", ahead.Round(time.Second), l.MaxFuture)
+	}
+	return nil
+}
+
+func (s *Service) checkUpdate(sr *record.Signed, u *pb.RequestUpdate) error {
+	l, err := s.agencyLog(sr.Author, u.GetRequestSeq())
+	if err != nil {
+		return err
+	}
+	var id record.ID
+	copy(id[:], u.GetRequestId())
+	if it := l.bySeq[u.GetRequestSeq()]; it == nil || it.ID != id {
+		return record.Invalidf(record.ReasonUpdateOther, "an update may only close or annotate a request of the same agency; seq %d of %s is not request %.12s", u.GetRequestSeq(), sr.Author, id)
+	}
+	return nil
+}

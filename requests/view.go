@@ -1,0 +1,317 @@
+package requests
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/record/pb"
+)
+
+// Credential statuses.
+const (
+	StatusValid   = "valid"
+	StatusExpired = "expired"
+	StatusRevoked = "revoked"
+)
+
+// credentials returns an agency's stored credentials from trusted issuers,
+// newest validity first.
+func (s *Service) credentials(a peer.ID) ([]*record.Doc, error) {
+	var out []*record.Doc
+	err := s.db.Badger().View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix, opts.PrefetchValues = agencyPrefix(a), false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var id record.ID
+			copy(id[:], it.Item().Key()[len(opts.Prefix):])
+			d, err := s.getDoc(txn, id)
+			if err != nil {
+				return err
+			}
+			if d != nil && s.isTrusted(d.Issuer) {
+				out = append(out, d)
+			}
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Credential.GetNotAfter() > out[j].Credential.GetNotAfter() })
+	return out, err
+}
+
+// credentialStatus judges a credential at time t.
+func (s *Service) credentialStatus(d *record.Doc, t time.Time) (string, error) {
+	rev, err := s.revocation(d.ID)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case rev != nil && rev.Revocation.GetRevokedAt() <= t.UnixMilli():
+		return StatusRevoked, nil
+	case !d.Valid(t):
+		return StatusExpired, nil
+	}
+	return StatusValid, nil
+}
+
+// Agencies lists every agency with a credential from a trusted issuer.
+func (s *Service) Agencies(now time.Time) ([]Agency, error) {
+	seen := map[peer.ID]bool{}
+	err := s.db.Badger().View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix, opts.PrefetchValues = []byte{tagAgencyCred}, false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) > 2 && len(k) >= 2+int(k[1]) {
+				seen[peer.ID(k[2:2+int(k[1])])] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []Agency
+	for a := range seen {
+		ag, ok, err := s.Agency(a, now)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, ag)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// Agency is an agency's public history.
+type Agency struct {
+	ID               peer.ID
+	Name             string
+	Issuer           peer.ID
+	CredentialStatus string
+	ValidUntil       time.Time
+	Requests         int
+	Open             int
+	Closed           int
+	AreaHours        float64 // sum over requests of square miles x hours
+	Equivocation     bool
+	Proof            [][]byte // both envelopes, when Equivocation
+}
+
+// Agency returns one agency's history; ok is false if no trusted credential
+// names it.
+func (s *Service) Agency(a peer.ID, now time.Time) (Agency, bool, error) {
+	creds, err := s.credentials(a)
+	if err != nil || len(creds) == 0 {
+		return Agency{}, false, err
+	}
+	c := creds[0]
+	ag := Agency{ID: a, Name: c.Credential.GetName(), Issuer: c.Issuer, ValidUntil: time.UnixMilli(c.Credential.GetNotAfter())}
+	if ag.CredentialStatus, err = s.credentialStatus(c, now); err != nil {
+		return ag, false, err
+	}
+	items, err := s.items(a)
+	if err != nil {
+		return ag, false, err
+	}
+	for _, it := range items {
+		ag.Requests++
+		if it.Closed {
+			ag.Closed++
+		} else {
+			ag.Open++
+		}
+		ag.AreaHours += it.AreaHours()
+	}
+	ag.AreaHours = round3(ag.AreaHours)
+	_, proof, flagged, err := s.db.Equivocation(a)
+	if err != nil {
+		return ag, false, err
+	}
+	ag.Equivocation, ag.Proof = flagged, proof
+	return ag, true, nil
+}
+
+// items returns an agency's requests as its log stands now.
+func (s *Service) items(a peer.ID) ([]*Item, error) {
+	l, err := s.agencyLog(a, 0)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Item, len(l.items))
+	for i, it := range l.items {
+		c := *it
+		c.Notes = append([]Note(nil), it.Notes...)
+		out[i] = &c
+	}
+	return out, nil
+}
+
+// Listed is a request as listed for this home.
+type Listed struct {
+	*Item
+	AgencyName string
+	CoversHome bool
+	// Revoked: the request's credential has since been revoked. A request
+	// made before the revocation stays valid and visible, marked.
+	Revoked bool
+	// AfterRevocation: made after its credential's revocation time (this
+	// node stored it before the revocation arrived). Shown, never deleted.
+	AfterRevocation bool
+}
+
+// List returns the requests of one agency (or all, if a is ""), newest
+// first, at most limit.
+func (s *Service) List(a peer.ID, limit int) ([]Listed, error) {
+	var agencies []Agency
+	if a != "" {
+		ag, ok, err := s.Agency(a, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("agency %s: %w", a, ErrUnknownAgency)
+		}
+		agencies = []Agency{ag}
+	} else {
+		var err error
+		if agencies, err = s.Agencies(time.Now()); err != nil {
+			return nil, err
+		}
+	}
+	var out []Listed
+	for _, ag := range agencies {
+		items, err := s.items(ag.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			l := Listed{Item: it, AgencyName: ag.Name}
+			if s.cfg.Home != nil {
+				l.CoversHome = it.Area.Contains(*s.cfg.Home)
+			}
+			rev, err := s.revocation(it.Credential)
+			if err != nil {
+				return nil, err
+			}
+			if rev != nil {
+				l.Revoked = true
+				l.AfterRevocation = rev.Revocation.GetRevokedAt() <= it.Created.UnixMilli()
+			}
+			out = append(out, l)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// ErrUnknownAgency is returned for an agency with no trusted credential.
+var ErrUnknownAgency = errors.New("no credential from a trusted issuer names this agency")
+
+// ErrNoCredential is returned when this node has no valid credential of its
+// own to make requests under.
+var ErrNoCredential = errors.New("this node holds no valid agency credential: install one with `porchlight agency credential FILE`")
+
+// NewRequest is what an agency fills in.
+type NewRequest struct {
+	Case, Incident, Description, Contact string
+	Area                                 Area
+	From, To                             time.Time
+}
+
+// Create makes a request from this node (an agency), under its newest valid
+// credential. The rules run before anything is written or sent; a violation
+// is a *record.Invalid naming the rule.
+func (s *Service) Create(m *mesh.Mesh, in NewRequest) (*record.Signed, error) {
+	creds, err := s.credentials(m.ID())
+	if err != nil {
+		return nil, err
+	}
+	var cred *record.Doc
+	for _, c := range creds {
+		if st, err := s.credentialStatus(c, time.Now()); err == nil && st == StatusValid {
+			cred = c
+			break
+		}
+	}
+	if cred == nil {
+		return nil, ErrNoCredential
+	}
+	r := &pb.Request{
+		Credential: cred.ID[:], CaseNumber: in.Case, Incident: in.Incident, Description: in.Description,
+		Contact: in.Contact, Area: in.Area.ToPB(), From: in.From.UnixMilli(), To: in.To.UnixMilli(),
+	}
+	if err := record.CheckRequest(r); err != nil {
+		return nil, err
+	}
+	return m.Append(func(e *pb.Entry) { e.Body = &pb.Entry_Request{Request: r} })
+}
+
+// Close closes one of this agency's requests, with an optional note.
+func (s *Service) Close(m *mesh.Mesh, id record.ID, note string) (*record.Signed, error) {
+	items, err := s.items(m.ID())
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		if it.ID != id {
+			continue
+		}
+		if it.Closed {
+			return nil, fmt.Errorf("request %.12s is already closed", id)
+		}
+		u := &pb.RequestUpdate{RequestSeq: it.Seq, RequestId: id[:], Closed: true, Note: note}
+		return m.Append(func(e *pb.Entry) { e.Body = &pb.Entry_Update{Update: u} })
+	}
+	return nil, fmt.Errorf("request %.12s is not one of this agency's", id)
+}
+
+// Certify signs an agency credential with an issuer key (offline).
+func Certify(key crypto.PrivKey, agency peer.ID, name string, jurisdiction Area, from, until time.Time) (*record.Doc, error) {
+	if err := jurisdiction.Check(); err != nil {
+		return nil, fmt.Errorf("jurisdiction: %w", err)
+	}
+	if !until.After(from) {
+		return nil, errors.New("validity period is empty")
+	}
+	return record.SealCredential(&pb.Credential{
+		Agency: []byte(agency), Name: name, Jurisdiction: jurisdiction.ToPB(),
+		NotBefore: from.UnixMilli(), NotAfter: until.UnixMilli(),
+	}, key)
+}
+
+// Revoke signs the revocation of a credential from time at (offline). The
+// key must be the credential's issuer's.
+func Revoke(key crypto.PrivKey, cred *record.Doc, at time.Time, reason string) (*record.Doc, error) {
+	if cred.Credential == nil {
+		return nil, errors.New("not a credential")
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if id != cred.Issuer {
+		return nil, fmt.Errorf("this key (%s) did not issue the credential (issuer %s)", id, cred.Issuer)
+	}
+	return record.SealRevocation(&pb.Revocation{Credential: cred.ID[:], RevokedAt: at.UnixMilli(), Reason: reason}, key)
+}
