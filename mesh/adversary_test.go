@@ -32,7 +32,7 @@ func newRawPeer(t *testing.T, nb string) *rawPeer {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithLogger(quiet.With("who", "attacker")))
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithLogger(quiet.With("who", "attacker")))
 	if err != nil {
 		t.Fatal(err)
 	}

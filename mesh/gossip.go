@@ -71,21 +71,26 @@ func (m *Mesh) ingest(raw []byte, via string) (*record.Signed, verdict) {
 	if err != nil {
 		return nil, m.refuse(err, via, pubsub.ValidationReject)
 	}
+	return s, m.admit(s, via)
+}
+
+// admit judges an opened record by the Rules and stores it.
+func (m *Mesh) admit(s *record.Signed, via string) verdict {
 	if m.cfg.Rules != nil {
 		err := m.cfg.Rules.CheckEntry(s)
 		if errors.Is(err, ErrHeld) {
 			m.held.add(s.ID)
 			m.metrics.rejected.WithLabelValues(string(record.ReasonHeld)).Inc()
 			m.cfg.Logger.Debug("record held", "author", s.Author, "seq", s.Seq(), "via", via, "err", err)
-			return nil, verdict{result: pubsub.ValidationIgnore, gap: true}
+			return verdict{result: pubsub.ValidationIgnore, gap: true}
 		}
 		if err != nil {
-			return nil, m.refuse(err, via, pubsub.ValidationReject)
+			return m.refuse(err, via, pubsub.ValidationReject)
 		}
 	}
 	res, err := m.cfg.Store.Ingest(s)
 	if err != nil {
-		return nil, m.refuse(err, via, pubsub.ValidationIgnore)
+		return m.refuse(err, via, pubsub.ValidationIgnore)
 	}
 	m.metrics.accepted.WithLabelValues(res.Outcome.String()).Inc()
 	if res.Ignored != "" {
@@ -95,14 +100,14 @@ func (m *Mesh) ingest(raw []byte, via string) (*record.Signed, verdict) {
 	}
 	switch res.Outcome {
 	case store.Duplicate:
-		return s, verdict{result: pubsub.ValidationIgnore}
+		return verdict{result: pubsub.ValidationIgnore}
 	case store.Equivocation:
 		m.cfg.Logger.Warn("author equivocated: two records for one position in its log", "author", s.Author, "seq", s.Seq(), "via", via)
 	}
 	if m.cfg.OnRecord != nil {
 		m.cfg.OnRecord(s)
 	}
-	return s, verdict{result: pubsub.ValidationAccept, added: true, gap: res.Gap, equivocation: res.Outcome == store.Equivocation}
+	return verdict{result: pubsub.ValidationAccept, added: true, gap: res.Gap, equivocation: res.Outcome == store.Equivocation}
 }
 
 // refuse counts and logs a record that was not stored. def is the verdict

@@ -87,6 +87,9 @@ type Rules interface {
 	DocIDs() ([]record.ID, error)
 	// DocsNotIn returns the documents held whose IDs are not in have.
 	DocsNotIn(have map[record.ID]bool) ([][]byte, error)
+	// Purgeable reports whether an author's log may hold retracted slots
+	// (sync stubs are refused for the others).
+	Purgeable(author peer.ID) bool
 }
 
 // Mesh is a running node's network side.
@@ -194,6 +197,10 @@ func New(cfg Config) (m *Mesh, err error) {
 			id := sha256.Sum256(pm.Data)
 			return string(id[:])
 		}),
+		// Every record carries its author's signature and the message ID is
+		// the hash of the data, so gossipsub's own per-message signature
+		// would be a second Ed25519 sign and verify per hop for nothing.
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithPeerScore(scoreParams(topic, reqTopic), scoreThresholds()),
 		pubsub.WithMaxMessageSize(maxRPCSize),
 		pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -258,14 +261,18 @@ func (s *syncer) apply(resp *pb.SyncResponse) int {
 			}
 		}
 	}
-	for _, raw := range resp.GetRecords() {
+	for o := range s.m.openAll(resp.GetRecords()) {
 		s.m.metrics.syncRecords.Inc()
-		sr, v := s.m.ingest(raw, "sync")
+		if o.err != nil {
+			s.m.refuse(o.err, "sync", pubsub.ValidationReject)
+			continue
+		}
+		v := s.m.admit(o.s, "sync")
 		if v.added {
 			added++
 		}
-		if v.equivocation || v.added && s.m.held.take(sr.ID) {
-			s.m.relay(sr.Raw, s.m.topicFor(sr))
+		if v.equivocation || v.added && s.m.held.take(o.s.ID) {
+			s.m.relay(o.s.Raw, s.m.topicFor(o.s))
 		}
 	}
 	// Stubs after records: a stub is accepted once the retraction that
@@ -274,6 +281,10 @@ func (s *syncer) apply(resp *pb.SyncResponse) int {
 		a, err := peer.IDFromBytes(st.GetAuthor())
 		if err != nil || len(st.GetId()) != len(record.ID{}) {
 			s.m.metrics.rejected.WithLabelValues(string(record.ReasonMalformed)).Inc()
+			continue
+		}
+		if r := s.m.cfg.Rules; r != nil && !r.Purgeable(a) {
+			s.m.metrics.rejected.WithLabelValues(string(record.ReasonRetraction)).Inc()
 			continue
 		}
 		var id record.ID
@@ -287,6 +298,55 @@ func (s *syncer) apply(resp *pb.SyncResponse) int {
 		}
 	}
 	return added
+}
+
+type opened struct {
+	s   *record.Signed
+	err error
+}
+
+// openAll verifies envelopes on every core and yields them in order, so a
+// catch-up of thousands of records is not bound to one core's Ed25519 rate
+// while storing (which must stay in log order) proceeds as they come.
+func (m *Mesh) openAll(raws [][]byte) iter.Seq[opened] {
+	return func(yield func(opened) bool) {
+		results := make([]chan opened, len(raws))
+		for i := range results {
+			results[i] = make(chan opened, 1)
+		}
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range runtime.GOMAXPROCS(0) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					s, err := record.Open(raws[i], m.cfg.Now())
+					results[i] <- opened{s, err}
+				}
+			}()
+		}
+		stop := make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(next)
+			for i := range raws {
+				select {
+				case next <- i:
+				case <-stop:
+					return
+				}
+			}
+		}()
+		defer wg.Wait()
+		defer close(stop)
+		for _, r := range results {
+			if !yield(<-r) {
+				return
+			}
+		}
+	}
 }
 
 // serve answers one round.

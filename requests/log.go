@@ -70,12 +70,6 @@ func (s *Service) agencyLog(a peer.ID, need uint64) (*agencyLog, error) {
 	if h.Contig < need {
 		return nil, fmt.Errorf("agency %s's log has a gap before seq %d: %w", a, need+1, mesh.ErrHeld)
 	}
-	if h.Flagged {
-		// An equivocating agency's history shows every version it signed:
-		// which version sits in a log slot depends on arrival order, and a
-		// request is never hidden. Built fresh each time; equivocation is rare.
-		return s.buildAll(a)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := s.logs[a]

@@ -266,8 +266,22 @@ func (s *Service) CheckEntry(sr *record.Signed) error {
 		return s.checkRequest(sr, b.Request)
 	case *pb.Entry_Update:
 		return s.checkUpdate(sr, b.Update)
+	case *pb.Entry_Retraction:
+		if s.isAgency(sr.Author) {
+			return record.Invalidf(record.ReasonRetraction, "an agency's log is public and append-only: it cannot retract anything")
+		}
 	}
 	return nil
+}
+
+// Purgeable reports whether a's log may hold purged (retracted) slots. An
+// agency's may not, so a peer cannot blank a request with a stub.
+func (s *Service) Purgeable(a peer.ID) bool { return !s.isAgency(a) }
+
+// isAgency reports whether a trusted issuer has certified a.
+func (s *Service) isAgency(a peer.ID) bool {
+	creds, err := s.credentials(a)
+	return err != nil || len(creds) > 0 // on a read error, err on the safe side
 }
 
 // credentialFor finds and judges the credential a request names.
@@ -345,14 +359,21 @@ func CheckShape(area, jurisdiction *pb.Area, l Limits) error {
 // CheckWindow applies the time-window rules, relative to when the request
 // was made (created), so every node judges it the same at any time.
 func CheckWindow(from, to, created int64, l Limits) error {
-	w := time.Duration(to-from) * time.Millisecond
-	if w < l.MinWindow || w > l.MaxWindow {
-		return record.Invalidf(record.ReasonWindow, "time window is %s; it must be %s to %s", w, l.MinWindow, l.MaxWindow)
+	// In milliseconds: a Duration of a hostile span would overflow.
+	if w := to - from; w < l.MinWindow.Milliseconds() || w > l.MaxWindow.Milliseconds() {
+		return record.Invalidf(record.ReasonWindow, "time window is %s; it must be %s to %s", msString(w), l.MinWindow, l.MaxWindow)
 	}
-	if ahead := time.Duration(to-created) * time.Millisecond; ahead > l.MaxFuture {
-		return record.Invalidf(record.ReasonWindow, "time window ends %s after the request is made; at most %s", ahead.Round(time.Second), l.MaxFuture)
+	if ahead := to - created; ahead > l.MaxFuture.Milliseconds() {
+		return record.Invalidf(record.ReasonWindow, "time window ends %s after the request is made; at most %s", msString(ahead), l.MaxFuture)
 	}
 	return nil
+}
+
+func msString(ms int64) string {
+	if ms > int64(1e6*time.Hour/time.Millisecond) || ms < -int64(1e6*time.Hour/time.Millisecond) {
+		return fmt.Sprintf("%d hours", ms/int64(time.Hour/time.Millisecond))
+	}
+	return (time.Duration(ms) * time.Millisecond).Round(time.Second).String()
 }
 
 func (s *Service) checkUpdate(sr *record.Signed, u *pb.RequestUpdate) error {

@@ -147,9 +147,21 @@ func (s *Service) Agency(a peer.ID, now time.Time) (Agency, bool, error) {
 	return ag, true, nil
 }
 
-// items returns an agency's requests as its log stands now.
+// items returns an agency's requests as its log stands now. An
+// equivocating agency's history shows every version it signed: which one
+// sits in a log slot depends on arrival order, and a request is never
+// hidden. (The rules judge by the log slots alone; see agencyLog.)
 func (s *Service) items(a peer.ID) ([]*Item, error) {
-	l, err := s.agencyLog(a, 0)
+	h, err := s.db.Head(a)
+	if err != nil {
+		return nil, err
+	}
+	var l *agencyLog
+	if h.Flagged {
+		l, err = s.buildAll(a)
+	} else {
+		l, err = s.agencyLog(a, 0)
+	}
 	if err != nil {
 		return nil, err
 	}
