@@ -424,17 +424,21 @@ func newRequestCmd(g *globals) *cobra.Command {
 
 func newRequestsCmd(g *globals) *cobra.Command {
 	var agency string
+	var limit int
 	c := &cobra.Command{
 		Use:   "requests",
 		Short: "List agency requests for assistance, and whether each covers this home",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			path := "/api/v1/requests"
+			if limit < 1 || limit > 100000 {
+				return usagef("--limit must be from 1 to 100000")
+			}
+			path := fmt.Sprintf("/api/v1/requests?limit=%d", limit)
 			if agency != "" {
 				if _, err := peer.Decode(agency); err != nil {
 					return usagef("--agency %q is not a peer ID", agency)
 				}
-				path += "?agency=" + agency
+				path += "&agency=" + agency
 			}
 			cl, err := g.client()
 			if err != nil {
@@ -465,6 +469,7 @@ func newRequestsCmd(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&agency, "agency", "", "only this agency's requests (peer ID)")
+	c.Flags().IntVar(&limit, "limit", 100, "how many, newest first")
 	addJSONFlag(c, g)
 	return c
 }
