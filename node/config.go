@@ -221,7 +221,7 @@ func SaveConfig(dir string, cfg Config) error {
 // LoadConfig reads config.toml, with defaults applied.
 func LoadConfig(dir string) (Config, error) {
 	var cfg Config
-	b, err := readBounded(filepath.Join(dir, ConfigFile), maxConfigSize)
+	b, err := ReadBounded(filepath.Join(dir, ConfigFile), maxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return cfg, fmt.Errorf("%s: %w", dir, ErrNotInitialized)
 	}
@@ -240,31 +240,37 @@ func LoadConfig(dir string) (Config, error) {
 
 // LoadKey reads the identity, refusing a key file others can read.
 func LoadKey(dir string) (crypto.PrivKey, error) {
-	p := filepath.Join(dir, KeyFile)
-	fi, err := os.Stat(p)
+	key, err := ReadPrivateKey(filepath.Join(dir, KeyFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", dir, ErrNotInitialized)
 	}
+	return key, err
+}
+
+// ReadPrivateKey reads a libp2p private key file (a node identity or an
+// issuer key), refusing one that others can read.
+func ReadPrivateKey(path string) (crypto.PrivKey, error) {
+	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s is readable by others (mode %o); run: chmod 600 %s", p, fi.Mode().Perm(), p)
+		return nil, fmt.Errorf("%s is readable by others (mode %o); run: chmod 600 %s", path, fi.Mode().Perm(), path)
 	}
-	b, err := readBounded(p, 4<<10)
+	b, err := ReadBounded(path, 4<<10)
 	if err != nil {
 		return nil, err
 	}
 	key, err := crypto.UnmarshalPrivateKey(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a private key: %w", p, err)
+		return nil, fmt.Errorf("%s: not a private key: %w", path, err)
 	}
 	return key, nil
 }
 
 // LoadToken reads the API token.
 func LoadToken(dir string) (string, error) {
-	b, err := readBounded(filepath.Join(dir, TokenFile), 4<<10)
+	b, err := ReadBounded(filepath.Join(dir, TokenFile), 4<<10)
 	if err != nil {
 		return "", err
 	}
@@ -274,7 +280,8 @@ func LoadToken(dir string) (string, error) {
 // maxConfigSize bounds config.toml; a real one is a few hundred bytes.
 const maxConfigSize = 1 << 20
 
-func readBounded(path string, limit int64) ([]byte, error) {
+// ReadBounded reads a small file, refusing one over limit bytes.
+func ReadBounded(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -290,8 +297,24 @@ func readBounded(path string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-func writeNew(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// WriteNewFile writes a file that must not exist yet (mode 0600) and
+// fsyncs it: keys and credentials are never silently replaced.
+func WriteNewFile(path string, b []byte) error {
+	return writeSynced(path, b, os.O_EXCL, 0o600)
+}
+
+func writeNew(path string, b []byte) error { return WriteNewFile(path, b) }
+
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := writeSynced(tmp, b, os.O_TRUNC, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func writeSynced(path string, b []byte, flag int, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, mode)
 	if err != nil {
 		return err
 	}
@@ -304,24 +327,4 @@ func writeNew(path string, b []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

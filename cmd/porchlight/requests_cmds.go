@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
 )
@@ -24,40 +24,15 @@ import (
 // maxDocFile bounds a credential, revocation or issuer key file.
 const maxDocFile = 64 << 10
 
-func readSmallFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxDocFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxDocFile {
-		return nil, fmt.Errorf("%s is over %d bytes: not a Porchlight file", path, maxDocFile)
-	}
-	return b, nil
-}
+func readSmallFile(path string) ([]byte, error) { return node.ReadBounded(path, maxDocFile) }
 
 // writeNewFile writes a file that must not exist yet, mode 0600.
 func writeNewFile(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	err := node.WriteNewFile(path, b)
 	if errors.Is(err, os.ErrExist) {
 		return usagef("%s already exists; choose another --out or remove it first", path)
 	}
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return err
 }
 
 // parseValidity parses "365d", "12h" or any Go duration.
@@ -76,24 +51,7 @@ func parseValidity(s string) (time.Duration, error) {
 	return v, nil
 }
 
-func loadIssuerKey(path string) (crypto.PrivKey, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s is readable by others (mode %o); run: chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
-	b, err := readSmallFile(path)
-	if err != nil {
-		return nil, err
-	}
-	key, err := crypto.UnmarshalPrivateKey(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s is not an issuer key: %w", path, err)
-	}
-	return key, nil
-}
+func loadIssuerKey(path string) (crypto.PrivKey, error) { return node.ReadPrivateKey(path) }
 
 func loadDoc(path string) (*record.Doc, error) {
 	b, err := readSmallFile(path)
