@@ -55,6 +55,10 @@ type Config struct {
 	Trust func(peer.ID) error
 	// TrustedIssuers lists the trusted issuers. Required.
 	TrustedIssuers func() []string
+	// Events feeds /api/v1/events; nil: the route answers 501.
+	Events *Hub
+	// Metrics is served at /metrics (behind the same guard); nil: 404.
+	Metrics http.Handler
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -65,8 +69,9 @@ type Server struct {
 	ln     net.Listener
 	srv    *http.Server
 	mux    *http.ServeMux
-	routes []string
-	done   chan struct{}
+	routes  []string
+	done    chan struct{}
+	closing chan struct{} // closed by Close: ends event streams
 
 	closeOnce sync.Once
 	closeErr  error
@@ -91,13 +96,22 @@ func Listen(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: listen on %s (is another node running with that API address? set api in config.toml or use --api): %w", cfg.Addr, err)
 	}
-	s := &Server{cfg: cfg, ln: ln, mux: http.NewServeMux(), done: make(chan struct{})}
+	s := &Server{cfg: cfg, ln: ln, mux: http.NewServeMux(), done: make(chan struct{}), closing: make(chan struct{})}
 	s.routesV1()
 	s.routesRequests()
+	s.handle("GET /api/v1/events", s.getEvents)
+	s.handle("GET /api/v1/openapi.json", s.getOpenAPI)
+	if cfg.Metrics != nil {
+		s.handle("GET /metrics", func(w http.ResponseWriter, r *http.Request) error {
+			cfg.Metrics.ServeHTTP(w, r)
+			return nil
+		})
+	}
 	s.srv = &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
@@ -121,6 +135,7 @@ func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 // It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.closing)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s.closeErr = s.srv.Shutdown(ctx)

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/mesh"
@@ -38,7 +41,8 @@ func newServer(t *testing.T) *api.Server {
 	}
 	s, err := api.Listen(api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Logger: quiet, Requests: reqs,
 		Trust: func(peer.ID) error { return nil }, TrustedIssuers: func() []string { return nil },
-		Status: func() api.Status { return api.Status{Name: "test"} }})
+		Metrics: promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}),
+		Status:  func() api.Status { return api.Status{Name: "test"} }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,5 +160,44 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 	req, _ := http.NewRequest("GET", "http://"+s.Addr().String()+"/api/v1/nope", nil)
 	if code, _, _ := do(t, req); code != 404 && code != 401 {
 		t.Errorf("unknown route: %d", code)
+	}
+}
+
+// TestOpenAPIMatchesRoutes fails if a registered route is missing from the
+// OpenAPI document, or the document names a route that does not exist.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	s := newServer(t)
+	req := request(t, s, "GET /api/v1/openapi.json")
+	code, body, _ := do(t, req)
+	if code != 200 {
+		t.Fatalf("GET openapi.json: %d", code)
+	}
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi version %q", doc.OpenAPI)
+	}
+	documented := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			documented[strings.ToUpper(method)+" "+path] = true
+		}
+	}
+	registered := map[string]bool{}
+	for _, r := range s.Routes() {
+		registered[r] = true
+		if !documented[r] {
+			t.Errorf("route %q is not in the OpenAPI document", r)
+		}
+	}
+	for r := range documented {
+		if !registered[r] {
+			t.Errorf("the OpenAPI document names %q, which is not a route", r)
+		}
 	}
 }

@@ -63,6 +63,9 @@ type Config struct {
 	// OnRecord, if set, is called for every record newly stored from the
 	// network or written locally. It must not block.
 	OnRecord func(*record.Signed)
+	// OnPeers, if set, is called when a neighbor joins or leaves the peer
+	// list. It must not block.
+	OnPeers func()
 	// Rules, if set, judges log records beyond record.Open's checks and
 	// carries issuer documents (package requests).
 	Rules Rules
@@ -177,7 +180,7 @@ func New(cfg Config) (m *Mesh, err error) {
 		self:        self,
 		host:        h,
 		metrics:     newMetrics(cfg.Registerer),
-		peers:       newPeerSet(),
+		peers:       newPeerSet(cfg.OnPeers),
 		firstSynced: make(chan struct{}),
 		ctx:         ctx,
 		cancel:      cancel,

@@ -12,24 +12,35 @@ import (
 // peerSet tracks connected peers that proved they are of this neighborhood
 // by completing a sync round.
 type peerSet struct {
-	mu    sync.Mutex
-	since map[peer.ID]time.Time
+	mu       sync.Mutex
+	since    map[peer.ID]time.Time
+	onChange func()
 }
 
-func newPeerSet() *peerSet { return &peerSet{since: map[peer.ID]time.Time{}} }
+func newPeerSet(onChange func()) *peerSet {
+	return &peerSet{since: map[peer.ID]time.Time{}, onChange: onChange}
+}
 
 func (s *peerSet) add(p peer.ID, now time.Time) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.since[p]; !ok {
+	_, had := s.since[p]
+	if !had {
 		s.since[p] = now
+	}
+	s.mu.Unlock()
+	if !had && s.onChange != nil {
+		s.onChange()
 	}
 }
 
 func (s *peerSet) remove(p peer.ID) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	_, had := s.since[p]
 	delete(s.since, p)
+	s.mu.Unlock()
+	if had && s.onChange != nil {
+		s.onChange()
+	}
 }
 
 func (s *peerSet) list() map[peer.ID]time.Time {

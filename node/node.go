@@ -12,9 +12,13 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/requests"
 	"github.com/porchlight-mesh/porchlight/store"
 )
@@ -46,9 +50,10 @@ type Node struct {
 	reqs   *requests.Service
 	mesh   *mesh.Mesh
 
-	cfgMu sync.Mutex // guards Config writes (trust add)
-	api   *api.Server
-	log   *slog.Logger
+	cfgMu  sync.Mutex // guards Config writes (trust add)
+	events api.Hub
+	api    *api.Server
+	log    *slog.Logger
 
 	closeOnce sync.Once
 	closeErr  error
@@ -105,6 +110,8 @@ func Start(opts Options) (n *Node, err error) {
 	reg := prometheus.NewRegistry()
 	n.mesh, err = mesh.New(mesh.Config{
 		Rules:        n.reqs,
+		OnRecord:     n.recordEvent,
+		OnPeers:      func() { n.events.Publish(api.Event{Type: "peers", Data: map[string]any{}}) },
 		Key:          key,
 		Store:        n.db,
 		Name:         cfg.Name,
@@ -118,6 +125,7 @@ func Start(opts Options) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	n.registerMetrics(reg)
 	apiAddr := cfg.API
 	if opts.API != "" {
 		apiAddr = opts.API
@@ -128,6 +136,8 @@ func Start(opts Options) (n *Node, err error) {
 			Token:    token,
 			Mesh:     n.mesh,
 			Requests: n.reqs,
+			Events:   &n.events,
+			Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			Trust:    n.Trust,
 			TrustedIssuers: func() []string {
 				n.cfgMu.Lock()
@@ -145,6 +155,38 @@ func Start(opts Options) (n *Node, err error) {
 		}
 	}
 	return n, nil
+}
+
+// recordEvent tells event-stream clients about a newly stored record.
+func (n *Node) recordEvent(s *record.Signed) {
+	ev := api.Event{Data: map[string]string{"id": s.ID.String(), "author": s.Author.String()}}
+	switch s.Entry.GetBody().(type) {
+	case *pb.Entry_Post:
+		ev.Type = "post"
+	case *pb.Entry_Retraction:
+		ev.Type = "retraction"
+	case *pb.Entry_Request:
+		ev.Type = "request"
+	case *pb.Entry_Update:
+		ev.Type = "update"
+	default:
+		return
+	}
+	n.events.Publish(ev)
+}
+
+// registerMetrics adds node-level gauges and Go runtime metrics.
+func (n *Node) registerMetrics(reg *prometheus.Registry) {
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_peers", Help: "Connected neighbors."},
+			func() float64 { return float64(len(n.mesh.Peers())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_badger_lsm_bytes", Help: "Size of the Badger LSM tree."},
+			func() float64 { lsm, _ := n.db.Badger().Size(); return float64(lsm) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_badger_vlog_bytes", Help: "Size of the Badger value log."},
+			func() float64 { _, vlog := n.db.Badger().Size(); return float64(vlog) }),
+	)
 }
 
 // Requests is the node's requests service.

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -241,5 +242,73 @@ func TestRestartKeepsAcknowledgedPosts(t *testing.T) {
 		if i > 0 && p.Created.After(feed[i-1].Created) {
 			t.Fatalf("feed is not newest first: %s after %s", p.Created, feed[i-1].Created)
 		}
+	}
+}
+
+// TestEventsAndMetrics reads the live event stream while a post is written,
+// and checks that /metrics serves the node's counters behind the token.
+func TestEventsAndMetrics(t *testing.T) {
+	dir := initDir(t, "12 Maple St")
+	n := start(t, dir)
+	defer n.Close()
+	tok, _ := node.LoadToken(dir)
+
+	req, _ := http.NewRequest("GET", "http://"+n.APIAddr().String()+"/api/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("events Content-Type %q", ct)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	var p api.PostJSON
+	if code := apiCall(t, n, dir, "POST", "/api/v1/posts", api.NewPostJSON{Kind: "general", Text: "live"}, &p); code != http.StatusCreated {
+		t.Fatalf("post: %d", code)
+	}
+	timeout := time.After(10 * time.Second)
+	for seen := false; !seen; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("event stream ended")
+			}
+			if strings.HasPrefix(l, "data: ") && strings.Contains(l, p.ID) {
+				seen = true
+			}
+		case <-timeout:
+			t.Fatal("no post event within 10s")
+		}
+	}
+
+	mreq, _ := http.NewRequest("GET", "http://"+n.APIAddr().String()+"/metrics", nil)
+	mreq.Header.Set("Authorization", "Bearer "+tok)
+	mresp, err := http.DefaultClient.Do(mreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, want := range []string{"porchlight_peers 0", "porchlight_records_validated_total{outcome=\"own\"}", "porchlight_badger_lsm_bytes", "go_goroutines"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// Close ends the open event stream instead of waiting on it.
+	start := time.Now()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("Close took %s with an event stream open", d)
 	}
 }
