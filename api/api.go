@@ -65,10 +65,10 @@ type Config struct {
 
 // Server is a running API.
 type Server struct {
-	cfg    Config
-	ln     net.Listener
-	srv    *http.Server
-	mux    *http.ServeMux
+	cfg     Config
+	ln      net.Listener
+	srv     *http.Server
+	mux     *http.ServeMux
 	routes  []string
 	done    chan struct{}
 	closing chan struct{} // closed by Close: ends event streams

@@ -13,6 +13,11 @@
 //	validation   record.Open on one core. Floor: crypto/ed25519.Verify.
 //	memory       RSS of the real binary, idle and after ingesting the
 //	             10,000 posts from a peer.
+//	requests     (*requests.Service).CheckEntry on valid requests over an
+//	             agency's long log, with record.Open; floor: Ed25519
+//	             verify. Then GET /api/v1/requests?agency=ID of the real
+//	             binary with 10,000 requests stored. Baseline: GET
+//	             /api/v1/status on the same node.
 //
 // Usage:
 //
@@ -52,6 +57,9 @@ type params struct {
 	idle                         time.Duration
 	seed                         uint64
 	bin                          string
+	reqCount, reqChecked         int
+	reqGets, reqGetsAll          int
+	reqListCalls                 int
 	cpuProfileDir                string
 	samplesFile                  string
 	verbose                      bool
@@ -68,6 +76,7 @@ var benchmarks = []struct {
 	{"propagation", nil, runPropagation},
 	{"catchup", needSource, runCatchup},
 	{"memory", needSourceAndBinary, runMemory},
+	{"requests", needBinary, runRequests},
 }
 
 func needDataset(e *env) error { _, err := e.dataset(); return err }
@@ -75,6 +84,13 @@ func needDataset(e *env) error { _, err := e.dataset(); return err }
 func needSource(e *env) error { _, err := e.sourceNode(); return err }
 
 func needSourceAndBinary(e *env) error {
+	if err := needBinary(e); err != nil {
+		return err
+	}
+	return needSource(e)
+}
+
+func needBinary(e *env) error {
 	if e.p.bin == "" {
 		bin, err := buildBinary(e.tmp)
 		if err != nil {
@@ -82,13 +98,13 @@ func needSourceAndBinary(e *env) error {
 		}
 		e.p.bin = bin
 	}
-	return needSource(e)
+	return nil
 }
 
 func main() {
 	var p params
 	var which, out string
-	flag.StringVar(&which, "run", "all", "comma-separated benchmarks: validation, propagation, catchup, memory (or all)")
+	flag.StringVar(&which, "run", "all", "comma-separated benchmarks: validation, propagation, catchup, memory, requests (or all)")
 	flag.IntVar(&p.nodes, "nodes", 20, "propagation: mesh nodes in the process")
 	flag.IntVar(&p.degree, "degree", 4, "propagation: random peers each node dials")
 	flag.IntVar(&p.posts, "posts", 200, "propagation: measured posts")
@@ -102,7 +118,12 @@ func main() {
 	flag.DurationVar(&p.validateTime, "validate-time", 2*time.Second, "validation: time each measured function runs in all")
 	flag.DurationVar(&p.idle, "idle", 5*time.Second, "memory: idle time before reading the RSS")
 	flag.Uint64Var(&p.seed, "seed", 1, "random seed (topology, posting nodes)")
-	flag.StringVar(&p.bin, "bin", "", "memory: porchlight binary to run (default: go build ./cmd/porchlight into a temp dir)")
+	flag.StringVar(&p.bin, "bin", "", "memory, requests: porchlight binary to run (default: go build ./cmd/porchlight into a temp dir)")
+	flag.IntVar(&p.reqCount, "requests", 10000, "requests: requests in the agency's log, each followed by its close")
+	flag.IntVar(&p.reqChecked, "checked", 2000, "requests: the last this many requests (and closes) are timed through record.Open, CheckEntry and Ingest")
+	flag.IntVar(&p.reqGets, "gets", 500, "requests: timed GET /api/v1/requests?agency=ID (limit 100) and GET /api/v1/status calls")
+	flag.IntVar(&p.reqGetsAll, "gets-all", 100, "requests: timed GET /api/v1/requests?agency=ID&limit=(-requests) calls")
+	flag.IntVar(&p.reqListCalls, "list-calls", 20, "requests: in-process (*requests.Service).List calls of each limit, before the node starts")
 	flag.StringVar(&p.cpuProfileDir, "cpuprofile", "", "write a CPU profile per benchmark into this directory (propagation: setup in propagation.pprof, messages in propagation-messages.pprof, goroutines labelled side=porchlight or side=baseline)")
 	flag.StringVar(&p.samplesFile, "samples", "", "propagation: write every measured message to this CSV file")
 	flag.StringVar(&out, "o", "", "also write the report to this file")
@@ -137,7 +158,7 @@ func selectBenchmarks(which string) (map[string]bool, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("-run: unknown benchmark %q (want validation, propagation, catchup, memory or all)", w)
+			return nil, fmt.Errorf("-run: unknown benchmark %q (want validation, propagation, catchup, memory, requests or all)", w)
 		}
 	}
 	return sel, nil
