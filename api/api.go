@@ -65,13 +65,15 @@ type Config struct {
 
 // Server is a running API.
 type Server struct {
-	cfg     Config
-	ln      net.Listener
-	srv     *http.Server
-	mux     *http.ServeMux
-	routes  []string
-	done    chan struct{}
-	closing chan struct{} // closed by Close: ends event streams
+	cfg      Config
+	ln       net.Listener
+	srv      *http.Server
+	mux      *http.ServeMux
+	routes   []string
+	public   []string // routes that need no token (still Host-checked)
+	sessions sessions
+	done     chan struct{}
+	closing  chan struct{} // closed by Close: ends event streams
 
 	closeOnce sync.Once
 	closeErr  error
@@ -100,6 +102,9 @@ func Listen(cfg Config) (*Server, error) {
 	s.routesV1()
 	s.routesRequests()
 	s.handle("GET /api/v1/events", s.getEvents)
+	s.handle("POST /api/v1/login-links", s.createLoginLink)
+	s.handlePublic("GET /login", s.login)
+	s.handle("GET /{$}", s.getIndex)
 	s.handle("GET /api/v1/openapi.json", s.getOpenAPI)
 	if cfg.Metrics != nil {
 		s.handle("GET /metrics", func(w http.ResponseWriter, r *http.Request) error {
@@ -131,6 +136,9 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // route is guarded.
 func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 
+// PublicRoutes lists the routes that need no token (only the login link).
+func (s *Server) PublicRoutes() []string { return append([]string(nil), s.public...) }
+
 // Close stops the server, letting requests in flight finish for a moment.
 // It is safe to call more than once.
 func (s *Server) Close() error {
@@ -154,6 +162,40 @@ func (s *Server) handle(pattern string, h func(w http.ResponseWriter, r *http.Re
 	})))
 }
 
+// handlePublic registers a route that needs no token: only the one-time
+// login link, which is how a browser gets its session.
+func (s *Server) handlePublic(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+	s.public = append(s.public, pattern)
+	s.mux.Handle(pattern, s.hostOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})))
+}
+
+func (s *Server) hostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.loopbackRequest(w, r) {
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackRequest refuses (and answers) a request whose Host is not a
+// loopback name: a DNS-rebinding page's requests carry its own host name.
+func (s *Server) loopbackRequest(w http.ResponseWriter, r *http.Request) bool {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if !loopbackHost(host) {
+		s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "bad_host", Msg: "Host header must name a loopback address (localhost, 127.0.0.1 or [::1])"})
+		return false
+	}
+	return true
+}
+
 func loopbackHost(h string) bool {
 	if strings.EqualFold(h, "localhost") {
 		return true
@@ -165,17 +207,12 @@ func loopbackHost(h string) bool {
 // guard enforces token, Host and (for mutations) Origin and content type.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if !loopbackHost(host) {
-			s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "bad_host", Msg: "Host header must name a loopback address (localhost, 127.0.0.1 or [::1])"})
+		if !s.loopbackRequest(w, r) {
 			return
 		}
 		if !s.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="porchlight"`)
-			s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: "missing or wrong API token: send Authorization: Bearer <contents of DATA/api.token>"})
+			s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: "missing or wrong API token: send Authorization: Bearer <contents of DATA/api.token>, or open a link from `porchlight ui`"})
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -196,8 +233,11 @@ func (s *Server) guard(next http.Handler) http.Handler {
 }
 
 func (s *Server) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) == 1
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) == 1
+	}
+	c, err := r.Cookie(sessionCookie)
+	return err == nil && s.sessions.valid(c.Value, time.Now())
 }
 
 func sameOriginLoopback(origin string) bool {

@@ -68,6 +68,7 @@ func TestListenRefusesNonLoopback(t *testing.T) {
 func request(t *testing.T, s *api.Server, pattern string) *http.Request {
 	t.Helper()
 	method, path, _ := strings.Cut(pattern, " ")
+	path = strings.TrimSuffix(path, "{$}")
 	path = strings.ReplaceAll(path, "{id}", strings.Repeat("ab", 32))
 	var body io.Reader
 	if method == "POST" || method == "PUT" {
@@ -189,7 +190,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	registered := map[string]bool{}
-	for _, r := range s.Routes() {
+	for _, r := range append(s.Routes(), s.PublicRoutes()...) {
+		r = strings.TrimSuffix(r, "{$}") // Go's exact-match marker
 		registered[r] = true
 		if !documented[r] {
 			t.Errorf("route %q is not in the OpenAPI document", r)
@@ -199,5 +201,78 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		if !registered[r] {
 			t.Errorf("the OpenAPI document names %q, which is not a route", r)
 		}
+	}
+}
+
+// TestLoginLink: a one-time link sets an HttpOnly, SameSite=Strict session
+// cookie that authorizes API calls, and stops working after its first use.
+// The only token-less route still refuses a rebinding Host.
+func TestLoginLink(t *testing.T) {
+	s := newServer(t)
+	if pub := s.PublicRoutes(); len(pub) != 1 || pub[0] != "GET /login" {
+		t.Fatalf("public routes = %v, want only GET /login", pub)
+	}
+	code, body, _ := do(t, request(t, s, "POST /api/v1/login-links"))
+	if code != 201 {
+		t.Fatalf("login-links: %d %s", code, body)
+	}
+	var link struct{ URL string }
+	if err := json.Unmarshal([]byte(body), &link); err != nil || !strings.Contains(link.URL, "/login?code=") {
+		t.Fatalf("link %q: %v", body, err)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	rebind, _ := http.NewRequest("GET", link.URL, nil)
+	rebind.Host = "localhost.evil.com"
+	if resp, err := noRedirect.Do(rebind); err != nil || resp.StatusCode != 403 {
+		t.Fatalf("login with a rebinding Host: %v %v", resp.StatusCode, err)
+	}
+
+	resp, err := noRedirect.Get(link.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first use: %d", resp.StatusCode)
+	}
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "porchlight_session" {
+			session = c
+		}
+	}
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("session cookie = %+v, want HttpOnly and SameSite=Strict", session)
+	}
+	if strings.Contains(session.Value, token) {
+		t.Fatal("the session cookie carries the API token")
+	}
+	req := request(t, s, "GET /api/v1/status")
+	req.Header.Del("Authorization")
+	req.AddCookie(session)
+	if code, body, _ := do(t, req); code != 200 {
+		t.Fatalf("status with the session cookie: %d %s", code, body)
+	}
+	page := request(t, s, "GET /{$}")
+	page.Header.Del("Authorization")
+	page.AddCookie(session)
+	if code, body, _ := do(t, page); code != 200 || !strings.Contains(body, "<title>Porchlight</title>") {
+		t.Fatalf("index with the session: %d", code)
+	}
+
+	again, err := noRedirect.Get(link.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Body.Close()
+	if again.StatusCode != 403 {
+		t.Fatalf("second use of the link: %d, want 403", again.StatusCode)
+	}
+	forged := request(t, s, "GET /api/v1/status")
+	forged.Header.Del("Authorization")
+	forged.AddCookie(&http.Cookie{Name: "porchlight_session", Value: strings.Repeat("0", 64)})
+	if code, _, _ := do(t, forged); code != 401 {
+		t.Fatalf("a made-up session: %d, want 401", code)
 	}
 }

@@ -2,7 +2,7 @@
 // the web UI are its clients.
 //
 // Every route passes through guard: the bearer token (Authorization:
-// Bearer), a Host header that names a loopback host (against DNS
+// Bearer) or a session cookie, a Host header that names a loopback host (against DNS
 // rebinding), and for mutating methods a JSON body and no foreign Origin
 // (against CSRF). No CORS headers are sent. Errors are JSON objects
 // {"error": "...", "code": "..."}, mapped from Go errors in writeError only.
@@ -21,4 +21,13 @@
 //	POST   /api/v1/documents     store and publish a credential or revocation {document: base64}
 //	GET    /api/v1/trust         trusted issuer IDs
 //	POST   /api/v1/trust         trust an issuer {issuer}
+//	GET    /api/v1/events        server-sent events (post, retraction, request, update, peers)
+//	POST   /api/v1/login-links   a one-time browser login link (porchlight ui)
+//	GET    /login?code=          redeem it: HttpOnly SameSite=Strict session cookie; no token, works once
+//	GET    /                     the web UI page
+//	GET    /api/v1/openapi.json  the OpenAPI 3 document (kept equal to the routes by a test)
+//	GET    /metrics              Prometheus metrics
+//
+// A request is authorized by the bearer token or by a session cookie from
+// a login link.
 package api

@@ -160,6 +160,10 @@ func TestRunPostFeedStop(t *testing.T) {
 	if !strings.Contains(out, "Lost grey cat") || !strings.Contains(out, "12 Maple St") {
 		t.Errorf("feed table = %q", out)
 	}
+	out, _, code = cli(t, "--data", data, "ui", "--print")
+	if code != 0 || !strings.Contains(out, "/login?code=") {
+		t.Errorf("ui --print: exit %d, %q", code, out)
+	}
 	out, _, _ = cli(t, "--data", data, "peers", "--json")
 	if strings.TrimSpace(out) != "[]" {
 		t.Errorf("peers --json alone = %q, want []", out)
