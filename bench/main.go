@@ -23,6 +23,7 @@
 //
 //	go run ./bench                       # everything, default sizes
 //	go run ./bench -run propagation -posts 50
+//	go run ./bench -run requests -requests 2000 -gets 100
 //	go run ./bench -cpuprofile /tmp/prof # one CPU profile per benchmark
 //	go tool pprof -tags /tmp/prof/propagation-messages.pprof
 //
