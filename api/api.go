@@ -291,9 +291,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	// Compact: lists can be long, and the CLI pretty-prints what it shows.
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 func decodeJSON(r *http.Request, v any) error {

@@ -82,7 +82,7 @@ func (s *Server) routesRequests() {
 }
 
 func (s *Server) getRequests(w http.ResponseWriter, r *http.Request) error {
-	limit, err := queryInt(r, "limit", 100, 100000)
+	limit, err := queryInt(r, "limit", 100, 10000)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,14 @@ type Service struct {
 	mu      sync.Mutex
 	trusted map[peer.ID]bool
 	logs    map[peer.ID]*agencyLog // per agency, built from its log
+
+	docMu sync.Mutex
+	docs  map[record.ID]*record.Doc // opened documents: immutable by ID
 }
+
+// maxCachedDocs bounds the opened-document cache; neighborhoods have a few
+// agencies, each with a few credentials.
+const maxCachedDocs = 4096
 
 var _ mesh.Rules = (*Service)(nil)
 
@@ -97,6 +104,12 @@ func agencyPrefix(a peer.ID) []byte {
 }
 
 func (s *Service) getDoc(txn *badger.Txn, id record.ID) (*record.Doc, error) {
+	s.docMu.Lock()
+	d, ok := s.docs[id]
+	s.docMu.Unlock()
+	if ok {
+		return d, nil
+	}
 	it, err := txn.Get(docKey(id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, nil
@@ -108,7 +121,18 @@ func (s *Service) getDoc(txn *badger.Txn, id record.ID) (*record.Doc, error) {
 	if err != nil {
 		return nil, err
 	}
-	return record.OpenDoc(raw)
+	// Verified when stored; opened again only to decode, so the signature
+	// is checked once per process, not once per request that names it.
+	if d, err = record.OpenDoc(raw); err != nil {
+		return nil, err
+	}
+	s.docMu.Lock()
+	if s.docs == nil || len(s.docs) >= maxCachedDocs {
+		s.docs = map[record.ID]*record.Doc{}
+	}
+	s.docs[id] = d
+	s.docMu.Unlock()
+	return d, nil
 }
 
 // doc returns a stored document, or nil.

@@ -125,18 +125,19 @@ func (s *Service) Agency(a peer.ID, now time.Time) (Agency, bool, error) {
 	if ag.CredentialStatus, err = s.credentialStatus(c, now); err != nil {
 		return ag, false, err
 	}
-	items, err := s.items(a)
+	err = s.withItems(a, func(items []*Item) {
+		for _, it := range items {
+			ag.Requests++
+			if it.Closed {
+				ag.Closed++
+			} else {
+				ag.Open++
+			}
+			ag.AreaHours += it.AreaHours()
+		}
+	})
 	if err != nil {
 		return ag, false, err
-	}
-	for _, it := range items {
-		ag.Requests++
-		if it.Closed {
-			ag.Closed++
-		} else {
-			ag.Open++
-		}
-		ag.AreaHours += it.AreaHours()
 	}
 	ag.AreaHours = round3(ag.AreaHours)
 	_, proof, flagged, err := s.db.Equivocation(a)
@@ -147,33 +148,50 @@ func (s *Service) Agency(a peer.ID, now time.Time) (Agency, bool, error) {
 	return ag, true, nil
 }
 
-// items returns an agency's requests as its log stands now. An
-// equivocating agency's history shows every version it signed: which one
-// sits in a log slot depends on arrival order, and a request is never
-// hidden. (The rules judge by the log slots alone; see agencyLog.)
-func (s *Service) items(a peer.ID) ([]*Item, error) {
+// withItems calls f with an agency's requests as its log stands now, in
+// log order; f must not keep or modify them. An equivocating agency's
+// history shows every version it signed: which one sits in a log slot
+// depends on arrival order, and a request is never hidden. (The rules judge
+// by the log slots alone; see agencyLog.)
+func (s *Service) withItems(a peer.ID, f func([]*Item)) error {
 	h, err := s.db.Head(a)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var l *agencyLog
 	if h.Flagged {
-		l, err = s.buildAll(a)
-	} else {
-		l, err = s.agencyLog(a, 0)
+		l, err := s.buildAll(a)
+		if err != nil {
+			return err
+		}
+		f(l.items)
+		return nil
 	}
+	l, err := s.agencyLog(a, 0)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*Item, len(l.items))
-	for i, it := range l.items {
-		c := *it
-		c.Notes = append([]Note(nil), it.Notes...)
-		out[i] = &c
-	}
-	return out, nil
+	f(l.items)
+	return nil
+}
+
+// newest returns copies of an agency's newest n requests (all if n <= 0).
+func (s *Service) newest(a peer.ID, n int) ([]*Item, error) {
+	var out []*Item
+	err := s.withItems(a, func(items []*Item) {
+		sorted := append([]*Item(nil), items...)
+		sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Created.After(sorted[j].Created) })
+		if n > 0 && len(sorted) > n {
+			sorted = sorted[:n]
+		}
+		for _, it := range sorted {
+			c := *it
+			c.Notes = append([]Note(nil), it.Notes...)
+			out = append(out, &c)
+		}
+	})
+	return out, err
 }
 
 // Listed is a request as listed for this home.
@@ -210,29 +228,36 @@ func (s *Service) List(a peer.ID, limit int) ([]Listed, error) {
 	}
 	var out []Listed
 	for _, ag := range agencies {
-		items, err := s.items(ag.ID)
+		items, err := s.newest(ag.ID, limit)
 		if err != nil {
 			return nil, err
 		}
 		for _, it := range items {
-			l := Listed{Item: it, AgencyName: ag.Name}
-			if s.cfg.Home != nil {
-				l.CoversHome = it.Area.Contains(*s.cfg.Home)
-			}
-			rev, err := s.revocation(it.Credential)
-			if err != nil {
-				return nil, err
-			}
-			if rev != nil {
-				l.Revoked = true
-				l.AfterRevocation = rev.Revocation.GetRevokedAt() <= it.Created.UnixMilli()
-			}
-			out = append(out, l)
+			out = append(out, Listed{Item: it, AgencyName: ag.Name})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
+	}
+	revs := map[record.ID]*record.Doc{} // one lookup per credential
+	for i := range out {
+		l := &out[i]
+		if s.cfg.Home != nil {
+			l.CoversHome = l.Area.Contains(*s.cfg.Home)
+		}
+		rev, ok := revs[l.Credential]
+		if !ok {
+			var err error
+			if rev, err = s.revocation(l.Credential); err != nil {
+				return nil, err
+			}
+			revs[l.Credential] = rev
+		}
+		if rev != nil {
+			l.Revoked = true
+			l.AfterRevocation = rev.Revocation.GetRevokedAt() <= l.Created.UnixMilli()
+		}
 	}
 	return out, nil
 }
@@ -281,21 +306,25 @@ func (s *Service) Create(m *mesh.Mesh, in NewRequest) (*record.Signed, error) {
 
 // Close closes one of this agency's requests, with an optional note.
 func (s *Service) Close(m *mesh.Mesh, id record.ID, note string) (*record.Signed, error) {
-	items, err := s.items(m.ID())
-	if err != nil {
+	var found *Item
+	err := s.withItems(m.ID(), func(items []*Item) {
+		for _, it := range items {
+			if it.ID == id {
+				c := *it
+				found = &c
+			}
+		}
+	})
+	switch {
+	case err != nil:
 		return nil, err
+	case found == nil:
+		return nil, fmt.Errorf("request %.12s is not one of this agency's", id)
+	case found.Closed:
+		return nil, fmt.Errorf("request %.12s is already closed", id)
 	}
-	for _, it := range items {
-		if it.ID != id {
-			continue
-		}
-		if it.Closed {
-			return nil, fmt.Errorf("request %.12s is already closed", id)
-		}
-		u := &pb.RequestUpdate{RequestSeq: it.Seq, RequestId: id[:], Closed: true, Note: note}
-		return m.Append(func(e *pb.Entry) { e.Body = &pb.Entry_Update{Update: u} })
-	}
-	return nil, fmt.Errorf("request %.12s is not one of this agency's", id)
+	u := &pb.RequestUpdate{RequestSeq: found.Seq, RequestId: id[:], Closed: true, Note: note}
+	return m.Append(func(e *pb.Entry) { e.Body = &pb.Entry_Update{Update: u} })
 }
 
 // Certify signs an agency credential with an issuer key (offline).

@@ -388,8 +388,8 @@ func newRequestsCmd(g *globals) *cobra.Command {
 		Short: "List agency requests for assistance, and whether each covers this home",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if limit < 1 || limit > 100000 {
-				return usagef("--limit must be from 1 to 100000")
+			if limit < 1 || limit > 10000 {
+				return usagef("--limit must be from 1 to 10000")
 			}
 			path := fmt.Sprintf("/api/v1/requests?limit=%d", limit)
 			if agency != "" {
