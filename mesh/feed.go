@@ -73,20 +73,55 @@ func (m *Mesh) append(body func(*pb.Entry)) (*record.Signed, error) {
 	if m.cfg.Rules != nil {
 		check = m.cfg.Rules.CheckEntry
 	}
-	s, err := m.cfg.Store.AppendOwnChecked(m.cfg.Key, body, check)
+	if err := m.awaitRecovery(); err != nil {
+		return nil, err
+	}
+	s, err := m.cfg.Store.AppendOwnUnsynced(m.cfg.Key, body, check)
 	if err != nil {
 		return nil, err
 	}
-	m.metrics.accepted.WithLabelValues("own").Inc()
+	// Gossip while the disk syncs; the caller hears "written" only after
+	// the sync. If the machine loses power in between, neighbors may hold
+	// a record this node lost: awaitRecovery gets it back before the next
+	// write, so the log is continued, not forked.
 	m.publish(s)
+	if err := m.cfg.Store.SyncOwn(); err != nil {
+		return nil, err
+	}
+	m.metrics.accepted.WithLabelValues("own").Inc()
 	return s, nil
 }
+
+// awaitRecovery holds this node's first write after an unclean shutdown
+// until it has synced with a neighbor (or recoveryWait passed alone), so
+// that own records that reached neighbors but not this disk come back
+// first.
+func (m *Mesh) awaitRecovery() error {
+	if m.cfg.Store.CleanStart() {
+		return nil
+	}
+	t := time.NewTimer(recoveryWait)
+	defer t.Stop()
+	select {
+	case <-m.firstSynced:
+	case <-t.C:
+	case <-m.ctx.Done():
+		return m.ctx.Err()
+	}
+	return nil
+}
+
+// recoveryWait bounds awaitRecovery for a node with no neighbor in reach.
+const recoveryWait = 10 * time.Second
 
 // ensureProfile publishes this home's name if its log does not carry it
 // yet. New calls it after the first sync round (or a few seconds alone), so
 // a node that lost its disk gets its old log back from its neighbors before
 // it writes, instead of forking its own log.
 func (m *Mesh) ensureProfile() error {
+	if err := m.awaitRecovery(); err != nil {
+		return err
+	}
 	m.profileMu.Lock()
 	defer m.profileMu.Unlock()
 	name, err := m.cfg.Store.Name(m.self)

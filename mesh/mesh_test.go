@@ -15,6 +15,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -289,5 +290,51 @@ func TestLostDiskRecoversOwnLog(t *testing.T) {
 	eventually(t, 10*time.Second, "b accepts the continuation", func() bool { return has(b, next) })
 	if h, _ := b.db.Head(a.m.ID()); h.Flagged {
 		t.Fatal("a's recovered log forked: b flagged it")
+	}
+}
+
+// TestUncleanRestartContinuesLog: a record that reached a neighbor but not
+// this node's disk (power lost between gossip and fsync) is fetched back
+// before this node writes again, so its log is continued, not forked.
+func TestUncleanRestartContinuesLog(t *testing.T) {
+	a := newTestNode(t, "a", "maple-st")
+	b := newTestNode(t, "b", "maple-st")
+	connect(t, a, b)
+	first := post(t, a, "before the outage")
+	eventually(t, 10*time.Second, "b has a's post", func() bool { return has(b, first) })
+
+	// The record a gossiped just before the power went: b has it, a's disk
+	// does not.
+	h, _ := a.db.Head(a.m.ID())
+	lost, err := record.Seal(&pb.Entry{
+		Author: []byte(a.m.ID()), Seq: h.Max + 1, Prev: h.ID[:], Created: time.Now().UnixMilli(),
+		Neighborhood: "maple-st", Body: &pb.Entry_Post{Post: &pb.Post{Kind: "general", Text: "lost in the outage"}},
+	}, a.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.db.Ingest(lost); err != nil {
+		t.Fatal(err)
+	}
+	// Crash: no clean Close of the store.
+	if err := a.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.db.Badger().Close(); err != nil {
+		t.Fatal(err)
+	}
+	a.m, a.db = nil, nil
+	a.start()
+	if a.db.CleanStart() {
+		t.Fatal("restart after a crash counts as clean")
+	}
+	connect(t, a, b)
+	next := post(t, a, "after the outage")
+	if s, _ := a.db.Record(next); s.Seq() != lost.Seq()+1 {
+		t.Fatalf("a wrote seq %d after the outage, want %d (after the record it lost)", s.Seq(), lost.Seq()+1)
+	}
+	eventually(t, 10*time.Second, "b accepts the continuation", func() bool { return has(b, next) })
+	if hb, _ := b.db.Head(a.m.ID()); hb.Flagged {
+		t.Fatal("a forked its own log after the outage")
 	}
 }

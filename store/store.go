@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -44,9 +46,10 @@ type DB struct {
 	// mu serializes Ingest and AppendOwn: every write reads the author's head
 	// and neighbours first, so writes of one log must not interleave. A home
 	// mesh writes a few records a second; one writer is plenty.
-	mu        sync.Mutex
-	closeOnce sync.Once
-	closeErr  error
+	mu         sync.Mutex
+	closeOnce  sync.Once
+	closeErr   error
+	cleanStart bool
 }
 
 // Open opens (creating if needed) the database in cfg.Dir.
@@ -66,12 +69,29 @@ func Open(cfg Config) (*DB, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	_, errManifest := os.Stat(filepath.Join(cfg.Dir, "MANIFEST"))
+	_, errMarker := os.Stat(filepath.Join(cfg.Dir, cleanMarker))
 	bdb, err := badger.Open(homeHubOptions(cfg.Dir, cfg.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("open database in %s: %w", cfg.Dir, err)
 	}
-	return &DB{cfg: cfg, bdb: bdb}, nil
+	d := &DB{cfg: cfg, bdb: bdb, cleanStart: errors.Is(errManifest, os.ErrNotExist) || errMarker == nil}
+	// From now on, a crash leaves no marker behind.
+	if err := os.Remove(filepath.Join(cfg.Dir, cleanMarker)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		bdb.Close()
+		return nil, err
+	}
+	return d, nil
 }
+
+// cleanMarker is written by Close and removed by Open: its absence at
+// Open means the last run did not shut down cleanly.
+const cleanMarker = "porchlight-clean-shutdown"
+
+// CleanStart reports whether the database is new or was closed cleanly last
+// time. After an unclean stop, own records that were gossiped but not yet
+// synced to disk may be missing (see mesh).
+func (d *DB) CleanStart() bool { return d.cleanStart }
 
 // homeHubOptions tunes Badger for a small always-on box (a Raspberry Pi with
 // 1-4 GB of RAM) holding a neighborhood's records: megabytes to a few GB,
@@ -98,7 +118,12 @@ func homeHubOptions(dir string, log *slog.Logger) badger.Options {
 
 // Close closes the database. It is safe to call more than once.
 func (d *DB) Close() error {
-	d.closeOnce.Do(func() { d.closeErr = d.bdb.Close() })
+	d.closeOnce.Do(func() {
+		d.closeErr = d.bdb.Close()
+		if d.closeErr == nil {
+			d.closeErr = os.WriteFile(filepath.Join(d.cfg.Dir, cleanMarker), nil, 0o600)
+		}
+	})
 	return d.closeErr
 }
 
@@ -481,13 +506,19 @@ func (d *DB) retract(txn *badger.Txn, a peer.ID, r *pb.Retraction) (record.Reaso
 // AppendOwn appends body to the log of key's owner, stores it and fsyncs the
 // database before returning, so the record survives a crash.
 func (d *DB) AppendOwn(key crypto.PrivKey, body func(*pb.Entry)) (*record.Signed, error) {
-	return d.AppendOwnChecked(key, body, nil)
+	s, err := d.AppendOwnUnsynced(key, body, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s, d.SyncOwn()
 }
 
-// AppendOwnChecked is AppendOwn with check (if non-nil) run on the signed
-// record before it is stored; an error from check stores nothing. check may
-// read the database but must not write to it.
-func (d *DB) AppendOwnChecked(key crypto.PrivKey, body func(*pb.Entry), check func(*record.Signed) error) (*record.Signed, error) {
+// AppendOwnUnsynced is AppendOwn without the fsync, and with check (if
+// non-nil) run on the signed record before it is stored; an error from
+// check stores nothing. check may read the database but must not write to
+// it. The caller must call SyncOwn before it tells anyone the record is
+// written: the mesh gossips the record while the disk syncs.
+func (d *DB) AppendOwnUnsynced(key crypto.PrivKey, body func(*pb.Entry), check func(*record.Signed) error) (*record.Signed, error) {
 	self, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, err
@@ -537,8 +568,13 @@ func (d *DB) AppendOwnChecked(key crypto.PrivKey, body func(*pb.Entry), check fu
 	if err != nil {
 		return nil, err
 	}
-	if err := d.bdb.Sync(); err != nil {
-		return nil, fmt.Errorf("sync own record: %w", err)
-	}
 	return s, nil
+}
+
+// SyncOwn makes own records written so far durable.
+func (d *DB) SyncOwn() error {
+	if err := d.bdb.Sync(); err != nil {
+		return fmt.Errorf("sync own record: %w", err)
+	}
+	return nil
 }
