@@ -1,0 +1,94 @@
+// Package clips keeps a home's video clips and the owner's consent to share
+// them: clips are stored on the owner's node, described by a manifest the
+// owner signs, and leave the home only for a peer holding the owner's
+// signed grant.
+//
+// # Wire formats
+//
+// Manifests, grants and grant revocations are go-libp2p core/record signed
+// envelopes, like log records (see package record), with
+//
+//	domain        "porchlight-clip"
+//	payload types "/porchlight/clip-manifest/1"         pb.Manifest
+//	              "/porchlight/clip-grant/1"            pb.Grant
+//	              "/porchlight/clip-grant-revocation/1" pb.GrantRevocation
+//	public key    Ed25519 only
+//
+// (messages in clips/pb/clips.proto). The envelope must be in the canonical
+// encoding go-libp2p marshals, so that its ID, the SHA-256 of the envelope
+// bytes, names exactly one document; the signature covers the payload bytes
+// carried, so the payload needs no canonical encoding. Each document's
+// owner field must be the signer's peer ID. Open* functions bound the size
+// before parsing: 256 KiB for a manifest, 8 KiB for a grant, 1 KiB for a
+// revocation. Times are Unix milliseconds.
+//
+// A Manifest describes one clip: clip_id, the SHA-256 of the whole file
+// (the clip's identity; grants name clips by it); camera (at most 64
+// characters); start and end of the recording (end 0 when unknown, else
+// not before start); size (> 0); media_type (a Content-Type value, at most
+// 100 characters); chunk_size (64 KiB to 16 MiB); chunk_sha256, the SHA-256
+// of each chunk, exactly ceil(size/chunk_size) of them and at most
+// MaxChunks; owner; imported. Every chunk but the last is chunk_size bytes.
+// A receiver verifies each chunk against its hash as it arrives, and the
+// whole file against clip_id at the end (PutVerified).
+//
+// A Grant is the owner's consent: grant_id (16 random bytes); owner;
+// grantee, the peer allowed to fetch (empty: every peer of the
+// neighborhood, for clips attached to a public post); clip_ids (1 to 100
+// clip IDs, no repeats); request_id, the request for assistance it answers
+// (optional); issued and expires (the grant is valid in [issued, expires)).
+//
+// A GrantRevocation withdraws a grant: grant_id, owner (only the grant's
+// owner can revoke it), revoked.
+//
+// CanFetch is the one permission check the owner's node makes before
+// serving a clip: a grant of this owner, unrevoked, valid now, naming the
+// requester (or the whole neighborhood) and the clip.
+//
+// # Storage
+//
+// Store keeps clips in the node's Badger database. Keys start with a
+// one-byte tag; clips use uppercase tags that no other package uses
+// (package store uses lowercase tags; package requests uses 'D', 'G', 'V'):
+//
+//	M I     manifest: version (1 byte, 1), blob B (16), stored-at time
+//	        (8, Unix ms, big-endian), then the signed manifest envelope
+//	C B N   chunk N (4 bytes, big-endian) of blob B: the chunk's bytes
+//
+// I is a clip ID (32 bytes). A blob ID B is 16 random bytes chosen when an
+// upload starts, because the clip ID, the hash of the whole file, is known
+// only after its last byte.
+//
+// Import streams: it reads one chunk at a time, hashes it, and writes it at
+// once (one transaction per chunk) under a fresh blob ID, so memory stays
+// one chunk (plus 32 bytes of hash per chunk) whatever the clip's size.
+// After the last chunk it signs the manifest and writes the M entry in one
+// transaction: that commit is the only moment the clip becomes visible.
+// An import that fails or is interrupted, even by a crash or a power cut,
+// leaves only chunks that no manifest points at: they cannot be read, and
+// they expire with the retention period like every chunk (a failed import
+// also deletes them at once). If the clip turns out to be stored already,
+// the new chunks are deleted and the stored manifest returned. PutVerified,
+// which stores a clip received from a peer, works the same way.
+//
+// # Retention and hold
+//
+// Every entry of a clip carries the same Badger expiry: Retention (30 days
+// by default) after the clip was stored here. A clip that is shared is held
+// (Hold): its entries are rewritten without expiry, chunks first and the
+// manifest last, so a held manifest always has held chunks. Release gives
+// them back their expiry (at once if it has passed), manifest first, so an
+// expiring manifest never leaves a held chunk behind except after an
+// interruption; Sweep deletes such leftovers. Badger expires entries by the
+// wall clock; Config.Now only sets the times written.
+//
+// # Files and folders
+//
+// ImportFile imports one file and refuses a folder, an empty or unreadable
+// file, and a file that changes while it is read (ErrFileChanged: a camera
+// still writing it). Watcher polls a folder a camera drops files in and
+// imports each file once its size and modification time were stable over
+// two polls, skipping hidden and partial (.part, .tmp, .crdownload) files.
+// Start times come from names like front-door-2026-11-27T19-42-10Z.mp4
+// (ParseFileName) when the caller gives none.
+package clips
