@@ -19,6 +19,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
@@ -59,6 +60,8 @@ type Config struct {
 	Events *Hub
 	// Metrics is served at /metrics (behind the same guard); nil: 404.
 	Metrics http.Handler
+	// Clips serves this home's clips; nil: no clip routes.
+	Clips *clips.Store
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -101,6 +104,7 @@ func Listen(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, ln: ln, mux: http.NewServeMux(), done: make(chan struct{}), closing: make(chan struct{})}
 	s.routesV1()
 	s.routesRequests()
+	s.routesClips()
 	s.handle("GET /api/v1/events", s.getEvents)
 	s.handle("POST /api/v1/login-links", s.createLoginLink)
 	s.handlePublic("GET /login", s.login)
@@ -273,6 +277,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		apiErr = &Error{Status: http.StatusNotFound, Code: "not_found", Msg: err.Error()}
 	case errors.Is(err, mesh.ErrNotOwnPost):
 		apiErr = &Error{Status: http.StatusForbidden, Code: "not_author", Msg: err.Error()}
+	case errors.Is(err, clips.ErrNotFound):
+		apiErr = &Error{Status: http.StatusNotFound, Code: "not_found", Msg: err.Error()}
+	case errors.Is(err, clips.ErrEmpty):
+		apiErr = &Error{Status: http.StatusBadRequest, Code: "empty_clip", Msg: err.Error()}
 	case errors.Is(err, requests.ErrNoCredential):
 		apiErr = &Error{Status: http.StatusConflict, Code: "no_credential", Msg: err.Error()}
 	case errors.Is(err, requests.ErrUnknownAgency):

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/requests"
 	"github.com/porchlight-mesh/porchlight/store"
@@ -39,7 +40,11 @@ func newServer(t *testing.T) *api.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := api.Listen(api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Logger: quiet, Requests: reqs,
+	cs, err := clips.New(clips.Config{DB: db.Badger(), Key: key, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := api.Listen(api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Logger: quiet, Requests: reqs, Clips: cs,
 		Trust: func(peer.ID) error { return nil }, TrustedIssuers: func() []string { return nil },
 		Metrics: promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}),
 		Status:  func() api.Status { return api.Status{Name: "test"} }})
@@ -71,7 +76,11 @@ func request(t *testing.T, s *api.Server, pattern string) *http.Request {
 	path = strings.TrimSuffix(path, "{$}")
 	path = strings.ReplaceAll(path, "{id}", strings.Repeat("ab", 32))
 	var body io.Reader
-	if method == "POST" || method == "PUT" {
+	upload := pattern == "POST /api/v1/clips"
+	switch {
+	case upload:
+		body = strings.NewReader("not really a video")
+	case method == "POST" || method == "PUT":
 		body = strings.NewReader(`{}`)
 	}
 	req, err := http.NewRequest(method, "http://"+s.Addr().String()+path, body)
@@ -79,7 +88,11 @@ func request(t *testing.T, s *api.Server, pattern string) *http.Request {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
+	switch {
+	case upload:
+		req.Header.Set("Content-Type", "video/mp4")
+		req.Header.Set("X-Porchlight-Upload", "1")
+	case body != nil:
 		req.Header.Set("Content-Type", "application/json")
 	}
 	return req

@@ -61,6 +61,30 @@ type Config struct {
 	TrustedIssuers []string `toml:"trusted_issuers,omitempty"`
 	// Requests tightens the request rules for this neighborhood.
 	Requests RequestLimits `toml:"requests,omitempty"`
+	// Retention is how long clips are kept (Go duration, or days as "30d").
+	// Default 30d.
+	Retention string `toml:"retention,omitempty"`
+	// WatchDir is a folder a camera drops clips into; complete new files
+	// are imported once.
+	WatchDir string `toml:"watch_dir,omitempty"`
+}
+
+// RetentionPeriod parses Retention ("" is 30 days).
+func (c *Config) RetentionPeriod() (time.Duration, error) {
+	if c.Retention == "" {
+		return 30 * 24 * time.Hour, nil
+	}
+	if d, ok := strings.CutSuffix(c.Retention, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err == nil && n > 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	v, err := time.ParseDuration(c.Retention)
+	if err != nil || v < time.Hour {
+		return 0, fmt.Errorf("retention %q: want days such as 30d, or a duration of at least 1h", c.Retention)
+	}
+	return v, nil
 }
 
 // RequestLimits is [requests] in config.toml. Empty values are the defaults
@@ -134,6 +158,9 @@ func (c *Config) Check() error {
 		return err
 	}
 	if _, err := c.Requests.Limits(); err != nil {
+		return err
+	}
+	if _, err := c.RetentionPeriod(); err != nil {
 		return err
 	}
 	for _, p := range c.Peers {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
@@ -48,7 +50,11 @@ type Node struct {
 	dir    string
 	db     *store.DB
 	reqs   *requests.Service
+	clips  *clips.Store
 	mesh   *mesh.Mesh
+
+	cancel context.CancelFunc // stops the node's own loops (the clip watcher)
+	wg     sync.WaitGroup
 
 	cfgMu  sync.Mutex // guards Config writes (trust add)
 	events api.Hub
@@ -107,6 +113,10 @@ func Start(opts Options) (n *Node, err error) {
 	if n.reqs, err = requests.New(rcfg); err != nil {
 		return nil, err
 	}
+	retention, _ := cfg.RetentionPeriod()
+	if n.clips, err = clips.New(clips.Config{DB: n.db.Badger(), Key: key, Retention: retention, Logger: opts.Logger}); err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	n.mesh, err = mesh.New(mesh.Config{
 		Rules:        n.reqs,
@@ -126,6 +136,26 @@ func Start(opts Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.registerMetrics(reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	if cfg.WatchDir != "" {
+		w, err := clips.NewWatcher(clips.WatcherConfig{
+			Dir: cfg.WatchDir, Store: n.clips, Logger: opts.Logger,
+			OnImport: func(m *clips.SignedManifest) {
+				n.events.Publish(api.Event{Type: "clip", Data: map[string]string{"id": m.ClipID().String()}})
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+				opts.Logger.Error("clip folder watcher stopped", "dir", cfg.WatchDir, "err", err)
+			}
+		}()
+	}
 	apiAddr := cfg.API
 	if opts.API != "" {
 		apiAddr = opts.API
@@ -137,6 +167,7 @@ func Start(opts Options) (n *Node, err error) {
 			Mesh:     n.mesh,
 			Requests: n.reqs,
 			Events:   &n.events,
+			Clips:    n.clips,
 			Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			Trust:    n.Trust,
 			TrustedIssuers: func() []string {
@@ -188,6 +219,9 @@ func (n *Node) registerMetrics(reg *prometheus.Registry) {
 			func() float64 { _, vlog := n.db.Badger().Size(); return float64(vlog) }),
 	)
 }
+
+// Clips is the node's clip store.
+func (n *Node) Clips() *clips.Store { return n.clips }
 
 // Requests is the node's requests service.
 func (n *Node) Requests() *requests.Service { return n.reqs }
@@ -251,6 +285,10 @@ func (n *Node) Status() api.Status {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		var errs []error
+		if n.cancel != nil {
+			n.cancel()
+			n.wg.Wait()
+		}
 		if n.api != nil {
 			errs = append(errs, n.api.Close())
 			_ = os.Remove(filepath.Join(n.dir, AddrFile))

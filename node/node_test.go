@@ -312,3 +312,59 @@ func TestEventsAndMetrics(t *testing.T) {
 		t.Fatalf("Close took %s with an event stream open", d)
 	}
 }
+
+// TestClipsThroughTheAPI uploads the test clip, lists it, and reads it back
+// whole and by range as a browser's <video> would.
+func TestClipsThroughTheAPI(t *testing.T) {
+	dir := initDir(t, "12 Maple St")
+	n := start(t, dir)
+	defer n.Close()
+	tok, _ := node.LoadToken(dir)
+	clip, err := os.ReadFile("../clips/testdata/front-door-2026-11-27T19-42-10Z.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + n.APIAddr().String()
+	upload := func(header bool) *http.Response {
+		req, _ := http.NewRequest("POST", base+"/api/v1/clips?camera=front-door&start=2026-11-27T19:42:10Z", bytes.NewReader(clip))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "video/mp4")
+		if header {
+			req.Header.Set("X-Porchlight-Upload", "1")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := upload(false)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("upload without %s: %d", "X-Porchlight-Upload", resp.StatusCode)
+	}
+	resp = upload(true)
+	var got api.ClipJSON
+	json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || got.Size != uint64(len(clip)) || got.Camera != "front-door" || got.Hold || got.Expires == nil {
+		t.Fatalf("upload: %d %+v", resp.StatusCode, got)
+	}
+	var list []api.ClipJSON
+	apiCall(t, n, dir, "GET", "/api/v1/clips", nil, &list)
+	if len(list) != 1 || list[0].ID != got.ID {
+		t.Fatalf("clips = %+v", list)
+	}
+	req, _ := http.NewRequest("GET", base+"/api/v1/clips/"+got.ID+"/video", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Range", "bytes=1000-1999")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(part, clip[1000:2000]) || resp.Header.Get("Content-Type") != "video/mp4" {
+		t.Fatalf("range: %d, %d bytes, %s", resp.StatusCode, len(part), resp.Header.Get("Content-Type"))
+	}
+}

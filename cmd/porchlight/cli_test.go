@@ -160,6 +160,30 @@ func TestRunPostFeedStop(t *testing.T) {
 	if !strings.Contains(out, "Lost grey cat") || !strings.Contains(out, "12 Maple St") {
 		t.Errorf("feed table = %q", out)
 	}
+	clip := "../../clips/testdata/front-door-2026-11-27T19-42-10Z.mp4"
+	out, stderr, code = cli(t, "--data", data, "clips", "import", clip)
+	if code != 0 || len(lastLine(out)) != 64 {
+		t.Fatalf("clips import: exit %d, %q %q", code, out, stderr)
+	}
+	clipID := lastLine(out)
+	out, _, _ = cli(t, "--data", data, "clips", "ls", "--json")
+	var cl []map[string]any
+	if err := json.Unmarshal([]byte(out), &cl); err != nil || len(cl) != 1 {
+		t.Fatalf("clips ls --json: %v %q", err, out)
+	}
+	for _, k := range []string{"id", "camera", "start", "end", "size", "sha256", "expires", "hold"} {
+		if _, ok := cl[0][k]; !ok {
+			t.Errorf("clips ls --json lacks %q", k)
+		}
+	}
+	if cl[0]["id"] != clipID || cl[0]["camera"] != "front-door" || cl[0]["start"] != "2026-11-27T19:42:10Z" || cl[0]["hold"] != false {
+		t.Errorf("clip = %v", cl[0])
+	}
+	empty := filepath.Join(t.TempDir(), "empty.mp4")
+	os.WriteFile(empty, nil, 0o600)
+	if _, stderr, code := cli(t, "--data", data, "clips", "import", empty); code != 2 || !strings.Contains(stderr, "empty") {
+		t.Errorf("clips import of an empty file: exit %d, %q", code, stderr)
+	}
 	out, _, code = cli(t, "--data", data, "ui", "--print")
 	if code != 0 || !strings.Contains(out, "/login?code=") {
 		t.Errorf("ui --print: exit %d, %q", code, out)

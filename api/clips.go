@@ -1,0 +1,173 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/porchlight-mesh/porchlight/clips"
+	"github.com/porchlight-mesh/porchlight/record"
+)
+
+// ClipJSON is one item of GET /api/v1/clips.
+type ClipJSON struct {
+	ID        string     `json:"id"`
+	Camera    string     `json:"camera"`
+	Start     time.Time  `json:"start"`
+	End       *time.Time `json:"end"` // null when unknown
+	Size      uint64     `json:"size"`
+	SHA256    string     `json:"sha256"`
+	MediaType string     `json:"media_type"`
+	Expires   *time.Time `json:"expires"` // null while held
+	Hold      bool       `json:"hold"`
+}
+
+// maxUpload bounds one clip upload.
+const maxUpload = 8 << 30
+
+// uploadHeader must accompany an upload: a cross-origin page cannot set it
+// without a CORS preflight, which this API never grants.
+const uploadHeader = "X-Porchlight-Upload"
+
+func (s *Server) routesClips() {
+	if s.cfg.Clips == nil {
+		return
+	}
+	s.handle("GET /api/v1/clips", s.getClips)
+	s.handleUpload("POST /api/v1/clips", s.uploadClip)
+	s.handle("GET /api/v1/clips/{id}/video", s.getVideo)
+}
+
+func (s *Server) clipJSON(m *clips.SignedManifest) (ClipJSON, error) {
+	p := m.M
+	j := ClipJSON{
+		ID: m.ClipID().String(), Camera: p.GetCamera(), Start: time.UnixMilli(p.GetStart()).UTC(),
+		Size: p.GetSize(), SHA256: m.ClipID().String(), MediaType: p.GetMediaType(),
+	}
+	if p.GetEnd() != 0 {
+		e := time.UnixMilli(p.GetEnd()).UTC()
+		j.End = &e
+	}
+	exp, held, err := s.cfg.Clips.Expires(m.ClipID())
+	if err != nil {
+		return j, err
+	}
+	j.Hold = held
+	if !held {
+		e := exp.UTC()
+		j.Expires = &e
+	}
+	return j, nil
+}
+
+func (s *Server) getClips(w http.ResponseWriter, r *http.Request) error {
+	ms, err := s.cfg.Clips.List()
+	if err != nil {
+		return err
+	}
+	out := make([]ClipJSON, 0, len(ms))
+	for _, m := range ms {
+		j, err := s.clipJSON(m)
+		if errors.Is(err, clips.ErrNotFound) {
+			continue // expired meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// uploadClip stores the request body as a clip: ?camera=&start=&end=
+// (RFC 3339), the body's Content-Type as its media type.
+func (s *Server) uploadClip(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	meta := clips.ImportMeta{Camera: q.Get("camera")}
+	for _, f := range []struct {
+		name string
+		out  *time.Time
+	}{{"start", &meta.Start}, {"end", &meta.End}} {
+		if v := q.Get(f.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return badRequest("%s %q: want an RFC 3339 time", f.name, v)
+			}
+			*f.out = t
+		}
+	}
+	if meta.Start.IsZero() {
+		return badRequest("start is required (RFC 3339)")
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt != "application/octet-stream" {
+		meta.MediaType = mt
+	}
+	m, err := s.cfg.Clips.Import(r.Context(), r.Body, meta)
+	if err != nil {
+		return err
+	}
+	j, err := s.clipJSON(m)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, j)
+	return nil
+}
+
+func (s *Server) getVideo(w http.ResponseWriter, r *http.Request) error {
+	id, err := record.ParseID(r.PathValue("id"))
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	m, err := s.cfg.Clips.Manifest(id)
+	if err != nil {
+		return err
+	}
+	rs, err := s.cfg.Clips.Reader(id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", m.M.GetMediaType())
+	w.Header().Set("Cache-Control", "private, no-store")
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{}) // long videos
+	http.ServeContent(w, r, "", time.UnixMilli(m.M.GetImported()), rs)
+	return nil
+}
+
+// handleUpload registers a streaming upload route: the full guard, except
+// that the body is raw bytes (not JSON) of up to maxUpload, and the
+// uploadHeader is required instead, which a cross-origin form cannot send.
+func (s *Server) handleUpload(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+	s.routes = append(s.routes, pattern)
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.loopbackRequest(w, r) {
+			return
+		}
+		if !s.authorized(r) {
+			s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: "missing or wrong API token"})
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && !sameOriginLoopback(o) {
+			s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "foreign_origin", Msg: "cross-origin requests are refused"})
+			return
+		}
+		if r.Header.Get(uploadHeader) != "1" {
+			s.writeError(w, r, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+				Msg: fmt.Sprintf("an upload needs the header %s: 1 and the clip's bytes as the body", uploadHeader)})
+			return
+		}
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "video/") && !strings.HasPrefix(ct, "image/") && ct != "application/octet-stream" {
+			s.writeError(w, r, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Msg: "send the clip as video/*, image/* or application/octet-stream"})
+			return
+		}
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+		r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}))
+}
