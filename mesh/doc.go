@@ -4,18 +4,26 @@
 //
 // # Topics
 //
-//	porchlight/<neighborhood>/feed/1
+//	porchlight/<neighborhood>/feed/1      profiles, posts, retractions
+//	porchlight/<neighborhood>/requests/1  agency requests and updates, and
+//	                                      issuer documents (credentials,
+//	                                      revocations)
 //
-// A message's data is exactly one marshaled record envelope (see package
-// record); the message ID is the SHA-256 of the data, so a record relayed
-// twice is one message. The topic validator opens the record (signature,
-// author, limits) and ingests it into the store before it is relayed:
+// A message's data is exactly one marshaled envelope (see package record);
+// the message ID is the SHA-256 of the data, so a record relayed twice is
+// one message, and gossipsub messages are unsigned (StrictNoSign): every
+// record already carries its author's signature. The topic validator opens
+// the record (signature, author, limits), applies the Rules (package
+// requests) and ingests it into the store before it is relayed:
 //
 //	Reject  the sender relayed something no honest node would: bad signature,
 //	        author not the signer, oversized, malformed, body limits broken,
 //	        another neighborhood.
 //	Ignore  duplicates, and faults that depend on local state or clocks
-//	        (timestamp ahead of our clock, prev mismatch, seq jump).
+//	        (timestamp ahead of our clock, prev mismatch, seq jump), and
+//	        records held because what they depend on (a credential, an
+//	        earlier record of the log) has not arrived: the sender is then
+//	        synced with, and the record relayed once sync brings it.
 //	Accept  new records, and a second record for an (author, seq) already
 //	        held: that is equivocation, and relaying it spreads the proof.
 //
@@ -26,9 +34,11 @@
 //
 // # Catch-up: /porchlight/sync/1
 //
-// Gossip carries live traffic only. On every new connection, whenever a
-// record arrives ahead of a gap, and every SyncInterval, a node pulls from
-// each connected peer in rounds. A round is one stream: the requester writes
+// Gossip carries live traffic only. On every new connection and topic join
+// (asking the peer to pull back), two heartbeats later, whenever a record
+// arrives ahead of a gap or is held, after any pull that brought news (from
+// every other neighbor, so news travels on hop by hop), and every
+// SyncInterval, a node pulls from connected peers in rounds. A round is one stream: the requester writes
 // a varint-length-delimited SyncRequest (its neighborhood, and per author the
 // contiguous seq it holds, that record's ID and whether it holds an
 // equivocation proof) and reads one SyncResponse: the envelopes it lacks in
