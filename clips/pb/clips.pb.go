@@ -317,6 +317,451 @@ func (x *GrantRevocation) GetRevoked() int64 {
 	return 0
 }
 
+// ClipRequest opens a /porchlight/clip/1 stream: the requester asks the
+// owner's node for a byte range of one clip, presenting the owner's grant.
+type ClipRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// grant is the signed grant envelope, as the owner delivered it.
+	Grant []byte `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
+	// clip_id is the clip wanted (32 bytes).
+	ClipId []byte `protobuf:"bytes,2,opt,name=clip_id,json=clipId,proto3" json:"clip_id,omitempty"`
+	// offset and length of the bytes wanted; length 0 means to the end.
+	Offset        uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length        uint64 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClipRequest) Reset() {
+	*x = ClipRequest{}
+	mi := &file_clips_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClipRequest) ProtoMessage() {}
+
+func (x *ClipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clips_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClipRequest.ProtoReflect.Descriptor instead.
+func (*ClipRequest) Descriptor() ([]byte, []int) {
+	return file_clips_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ClipRequest) GetGrant() []byte {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+func (x *ClipRequest) GetClipId() []byte {
+	if x != nil {
+		return x.ClipId
+	}
+	return nil
+}
+
+func (x *ClipRequest) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *ClipRequest) GetLength() uint64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+// ClipResponse answers a ClipRequest. Unless refused, it is followed on the
+// stream by exactly length raw bytes of the clip from offset: whole chunks,
+// so that the requester can verify each against the manifest.
+type ClipResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// refused, when not empty, says why nothing is sent (the text of one of
+	// the errors clips.CanFetch and the server return); nothing follows.
+	Refused string `protobuf:"bytes,1,opt,name=refused,proto3" json:"refused,omitempty"`
+	// manifest is the owner's signed manifest envelope of the clip.
+	Manifest []byte `protobuf:"bytes,2,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	// offset and length of the bytes that follow: the requested range widened
+	// to chunk boundaries.
+	Offset        uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length        uint64 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClipResponse) Reset() {
+	*x = ClipResponse{}
+	mi := &file_clips_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClipResponse) ProtoMessage() {}
+
+func (x *ClipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clips_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClipResponse.ProtoReflect.Descriptor instead.
+func (*ClipResponse) Descriptor() ([]byte, []int) {
+	return file_clips_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ClipResponse) GetRefused() string {
+	if x != nil {
+		return x.Refused
+	}
+	return ""
+}
+
+func (x *ClipResponse) GetManifest() []byte {
+	if x != nil {
+		return x.Manifest
+	}
+	return nil
+}
+
+func (x *ClipResponse) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *ClipResponse) GetLength() uint64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+// ShareRequest delivers a grant privately to its grantee over
+// /porchlight/share/1, with the manifests of the clips it names.
+type ShareRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// grant is the signed grant envelope.
+	Grant []byte `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
+	// manifests are signed manifest envelopes of clips the grant names.
+	Manifests     [][]byte `protobuf:"bytes,2,rep,name=manifests,proto3" json:"manifests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShareRequest) Reset() {
+	*x = ShareRequest{}
+	mi := &file_clips_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShareRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShareRequest) ProtoMessage() {}
+
+func (x *ShareRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clips_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShareRequest.ProtoReflect.Descriptor instead.
+func (*ShareRequest) Descriptor() ([]byte, []int) {
+	return file_clips_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ShareRequest) GetGrant() []byte {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+func (x *ShareRequest) GetManifests() [][]byte {
+	if x != nil {
+		return x.Manifests
+	}
+	return nil
+}
+
+// ShareResponse acknowledges a ShareRequest.
+type ShareResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// refused, when not empty, says why the grantee did not accept the grant.
+	Refused       string `protobuf:"bytes,1,opt,name=refused,proto3" json:"refused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShareResponse) Reset() {
+	*x = ShareResponse{}
+	mi := &file_clips_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShareResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShareResponse) ProtoMessage() {}
+
+func (x *ShareResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clips_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShareResponse.ProtoReflect.Descriptor instead.
+func (*ShareResponse) Descriptor() ([]byte, []int) {
+	return file_clips_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ShareResponse) GetRefused() string {
+	if x != nil {
+		return x.Refused
+	}
+	return ""
+}
+
+// AuditEntry is the value of one entry of the owner's access log: one
+// attempt to fetch a clip over /porchlight/clip/1. Its time is in the key.
+type AuditEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// peer is the requester's peer ID (bytes).
+	Peer []byte `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	// clip_id is the clip asked for (may be malformed in a refused attempt).
+	ClipId []byte `protobuf:"bytes,2,opt,name=clip_id,json=clipId,proto3" json:"clip_id,omitempty"`
+	// served is true when the clip's bytes were sent.
+	Served bool `protobuf:"varint,3,opt,name=served,proto3" json:"served,omitempty"`
+	// reason says why the attempt was refused; empty when served.
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// bytes is how many bytes of the clip were sent.
+	Bytes int64 `protobuf:"varint,5,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// grant_id names the grant presented, when it was one of the owner's.
+	GrantId       []byte `protobuf:"bytes,6,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEntry) Reset() {
+	*x = AuditEntry{}
+	mi := &file_clips_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEntry) ProtoMessage() {}
+
+func (x *AuditEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_clips_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
+func (*AuditEntry) Descriptor() ([]byte, []int) {
+	return file_clips_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AuditEntry) GetPeer() []byte {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *AuditEntry) GetClipId() []byte {
+	if x != nil {
+		return x.ClipId
+	}
+	return nil
+}
+
+func (x *AuditEntry) GetServed() bool {
+	if x != nil {
+		return x.Served
+	}
+	return false
+}
+
+func (x *AuditEntry) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *AuditEntry) GetGrantId() []byte {
+	if x != nil {
+		return x.GrantId
+	}
+	return nil
+}
+
+// Transfer records that a receiver (an agency, a neighbor) received a clip
+// from its owner under a grant. It is signed by the receiver, and goes into
+// evidence bundles next to the manifest and grant it names.
+type Transfer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// clip_id is the clip received (the SHA-256 of the whole file).
+	ClipId []byte `protobuf:"bytes,1,opt,name=clip_id,json=clipId,proto3" json:"clip_id,omitempty"`
+	// grant_id is the grant it was received under.
+	GrantId []byte `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	// owner is the peer ID (bytes) of the clip's owner, who served it.
+	Owner []byte `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
+	// receiver is the peer ID (bytes) of the signer.
+	Receiver []byte `protobuf:"bytes,4,opt,name=receiver,proto3" json:"receiver,omitempty"`
+	// received is when the last byte arrived, Unix ms.
+	Received int64 `protobuf:"varint,5,opt,name=received,proto3" json:"received,omitempty"`
+	// sha256 is the SHA-256 of the bytes received.
+	Sha256 []byte `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// size is the number of bytes received.
+	Size          uint64 `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Transfer) Reset() {
+	*x = Transfer{}
+	mi := &file_clips_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Transfer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Transfer) ProtoMessage() {}
+
+func (x *Transfer) ProtoReflect() protoreflect.Message {
+	mi := &file_clips_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Transfer.ProtoReflect.Descriptor instead.
+func (*Transfer) Descriptor() ([]byte, []int) {
+	return file_clips_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Transfer) GetClipId() []byte {
+	if x != nil {
+		return x.ClipId
+	}
+	return nil
+}
+
+func (x *Transfer) GetGrantId() []byte {
+	if x != nil {
+		return x.GrantId
+	}
+	return nil
+}
+
+func (x *Transfer) GetOwner() []byte {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+func (x *Transfer) GetReceiver() []byte {
+	if x != nil {
+		return x.Receiver
+	}
+	return nil
+}
+
+func (x *Transfer) GetReceived() int64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+func (x *Transfer) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+func (x *Transfer) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 var File_clips_proto protoreflect.FileDescriptor
 
 const file_clips_proto_rawDesc = "" +
@@ -348,7 +793,38 @@ const file_clips_proto_rawDesc = "" +
 	"\x0fGrantRevocation\x12\x19\n" +
 	"\bgrant_id\x18\x01 \x01(\fR\agrantId\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\fR\x05owner\x12\x18\n" +
-	"\arevoked\x18\x03 \x01(\x03R\arevokedB0Z.github.com/porchlight-mesh/porchlight/clips/pbb\x06proto3"
+	"\arevoked\x18\x03 \x01(\x03R\arevoked\"l\n" +
+	"\vClipRequest\x12\x14\n" +
+	"\x05grant\x18\x01 \x01(\fR\x05grant\x12\x17\n" +
+	"\aclip_id\x18\x02 \x01(\fR\x06clipId\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x16\n" +
+	"\x06length\x18\x04 \x01(\x04R\x06length\"t\n" +
+	"\fClipResponse\x12\x18\n" +
+	"\arefused\x18\x01 \x01(\tR\arefused\x12\x1a\n" +
+	"\bmanifest\x18\x02 \x01(\fR\bmanifest\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x16\n" +
+	"\x06length\x18\x04 \x01(\x04R\x06length\"B\n" +
+	"\fShareRequest\x12\x14\n" +
+	"\x05grant\x18\x01 \x01(\fR\x05grant\x12\x1c\n" +
+	"\tmanifests\x18\x02 \x03(\fR\tmanifests\")\n" +
+	"\rShareResponse\x12\x18\n" +
+	"\arefused\x18\x01 \x01(\tR\arefused\"\x9a\x01\n" +
+	"\n" +
+	"AuditEntry\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x17\n" +
+	"\aclip_id\x18\x02 \x01(\fR\x06clipId\x12\x16\n" +
+	"\x06served\x18\x03 \x01(\bR\x06served\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05bytes\x18\x05 \x01(\x03R\x05bytes\x12\x19\n" +
+	"\bgrant_id\x18\x06 \x01(\fR\agrantId\"\xb8\x01\n" +
+	"\bTransfer\x12\x17\n" +
+	"\aclip_id\x18\x01 \x01(\fR\x06clipId\x12\x19\n" +
+	"\bgrant_id\x18\x02 \x01(\fR\agrantId\x12\x14\n" +
+	"\x05owner\x18\x03 \x01(\fR\x05owner\x12\x1a\n" +
+	"\breceiver\x18\x04 \x01(\fR\breceiver\x12\x1a\n" +
+	"\breceived\x18\x05 \x01(\x03R\breceived\x12\x16\n" +
+	"\x06sha256\x18\x06 \x01(\fR\x06sha256\x12\x12\n" +
+	"\x04size\x18\a \x01(\x04R\x04sizeB0Z.github.com/porchlight-mesh/porchlight/clips/pbb\x06proto3"
 
 var (
 	file_clips_proto_rawDescOnce sync.Once
@@ -362,11 +838,17 @@ func file_clips_proto_rawDescGZIP() []byte {
 	return file_clips_proto_rawDescData
 }
 
-var file_clips_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_clips_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_clips_proto_goTypes = []any{
 	(*Manifest)(nil),        // 0: porchlight.clips.Manifest
 	(*Grant)(nil),           // 1: porchlight.clips.Grant
 	(*GrantRevocation)(nil), // 2: porchlight.clips.GrantRevocation
+	(*ClipRequest)(nil),     // 3: porchlight.clips.ClipRequest
+	(*ClipResponse)(nil),    // 4: porchlight.clips.ClipResponse
+	(*ShareRequest)(nil),    // 5: porchlight.clips.ShareRequest
+	(*ShareResponse)(nil),   // 6: porchlight.clips.ShareResponse
+	(*AuditEntry)(nil),      // 7: porchlight.clips.AuditEntry
+	(*Transfer)(nil),        // 8: porchlight.clips.Transfer
 }
 var file_clips_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -387,7 +869,7 @@ func file_clips_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clips_proto_rawDesc), len(file_clips_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
