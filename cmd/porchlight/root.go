@@ -50,7 +50,7 @@ local API on 127.0.0.1.`,
 		newInitCmd(g), newRunCmd(g), newPostCmd(g), newFeedCmd(g), newRetractCmd(g),
 		newPeersCmd(g), newStatusCmd(g),
 		newIssuerCmd(), newTrustCmd(g), newPublishCmd(g), newAgencyCmd(g),
-		newRequestCmd(g), newRequestsCmd(g), newAgenciesCmd(g), newUICmd(g), newClipsCmd(g),
+		newRequestCmd(g), newRequestsCmd(g), newAgenciesCmd(g), newUICmd(g), newClipsCmd(g), newVerifyCmd(g),
 	)
 	return root
 }
