@@ -62,6 +62,8 @@ type Config struct {
 	Metrics http.Handler
 	// Clips serves this home's clips; nil: no clip routes.
 	Clips *clips.Store
+	// Sharing serves grants, the access log and fetching; nil: no routes.
+	Sharing Sharing
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -105,6 +107,7 @@ func Listen(cfg Config) (*Server, error) {
 	s.routesV1()
 	s.routesRequests()
 	s.routesClips()
+	s.routesSharing()
 	s.handle("GET /api/v1/events", s.getEvents)
 	s.handle("POST /api/v1/login-links", s.createLoginLink)
 	s.handlePublic("GET /login", s.login)
@@ -279,6 +282,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		apiErr = &Error{Status: http.StatusForbidden, Code: "not_author", Msg: err.Error()}
 	case errors.Is(err, clips.ErrNotFound):
 		apiErr = &Error{Status: http.StatusNotFound, Code: "not_found", Msg: err.Error()}
+	case errors.Is(err, clips.ErrGrantNotFound):
+		apiErr = &Error{Status: http.StatusNotFound, Code: "not_found", Msg: err.Error()}
+	case errors.Is(err, clips.ErrRefused), errors.Is(err, clips.ErrNoGrant):
+		apiErr = &Error{Status: http.StatusForbidden, Code: "refused", Msg: err.Error()}
+	case errors.Is(err, clips.ErrChunkMismatch):
+		apiErr = &Error{Status: http.StatusBadGateway, Code: "chunk_mismatch", Msg: err.Error()}
 	case errors.Is(err, clips.ErrEmpty):
 		apiErr = &Error{Status: http.StatusBadRequest, Code: "empty_clip", Msg: err.Error()}
 	case errors.Is(err, requests.ErrNoCredential):

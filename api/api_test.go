@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -17,6 +19,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
 	"github.com/porchlight-mesh/porchlight/store"
 )
@@ -44,7 +47,7 @@ func newServer(t *testing.T) *api.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := api.Listen(api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Logger: quiet, Requests: reqs, Clips: cs,
+	s, err := api.Listen(api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Logger: quiet, Requests: reqs, Clips: cs, Sharing: noSharing{},
 		Trust: func(peer.ID) error { return nil }, TrustedIssuers: func() []string { return nil },
 		Metrics: promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}),
 		Status:  func() api.Status { return api.Status{Name: "test"} }})
@@ -288,4 +291,19 @@ func TestLoginLink(t *testing.T) {
 	if code, _, _ := do(t, forged); code != 401 {
 		t.Fatalf("a made-up session: %d, want 401", code)
 	}
+}
+
+// noSharing is an in-memory Sharing with nothing shared, for the guard and
+// OpenAPI tests (package node tests the real one).
+type noSharing struct{}
+
+func (noSharing) Share(context.Context, peer.ID, []record.ID, record.ID, time.Time) (*clips.SignedGrant, bool, error) {
+	return nil, false, clips.ErrNotFound
+}
+func (noSharing) Grants() ([]*clips.SignedGrant, error) { return nil, nil }
+func (noSharing) RevokeGrant(clips.GrantID) error       { return clips.ErrGrantNotFound }
+func (noSharing) GrantRevoked(clips.GrantID) bool       { return false }
+func (noSharing) Audit(int) ([]clips.Entry, error)      { return nil, nil }
+func (noSharing) FetchClip(context.Context, peer.ID, record.ID) (*clips.SignedManifest, error) {
+	return nil, clips.ErrNotFound
 }

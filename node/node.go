@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -46,16 +47,21 @@ type Options struct {
 
 // Node is a running node.
 type Node struct {
-	Config Config
-	dir    string
-	db     *store.DB
-	reqs   *requests.Service
-	clips  *clips.Store
-	mesh   *mesh.Mesh
+	Config   Config
+	dir      string
+	db       *store.DB
+	reqs     *requests.Service
+	clips    *clips.Store
+	audit    *clips.Audit
+	grants   *clips.Grants
+	clipSrv  *clips.Server
+	shareSrv *clips.ShareServer
+	mesh     *mesh.Mesh
 
 	cancel context.CancelFunc // stops the node's own loops (the clip watcher)
 	wg     sync.WaitGroup
 
+	key    crypto.PrivKey
 	cfgMu  sync.Mutex // guards Config writes (trust add)
 	events api.Hub
 	api    *api.Server
@@ -85,7 +91,7 @@ func Start(opts Options) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("read API token: %w", err)
 	}
-	n = &Node{Config: cfg, dir: opts.Dir, log: opts.Logger}
+	n = &Node{Config: cfg, dir: opts.Dir, log: opts.Logger, key: key}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -138,6 +144,9 @@ func Start(opts Options) (n *Node, err error) {
 	n.registerMetrics(reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	if err := n.startClipProtocols(ctx, opts.Logger); err != nil {
+		return nil, err
+	}
 	if cfg.WatchDir != "" {
 		w, err := clips.NewWatcher(clips.WatcherConfig{
 			Dir: cfg.WatchDir, Store: n.clips, Logger: opts.Logger,
@@ -168,6 +177,7 @@ func Start(opts Options) (n *Node, err error) {
 			Requests: n.reqs,
 			Events:   &n.events,
 			Clips:    n.clips,
+			Sharing:  n,
 			Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			Trust:    n.Trust,
 			TrustedIssuers: func() []string {
@@ -288,6 +298,11 @@ func (n *Node) Close() error {
 		if n.cancel != nil {
 			n.cancel()
 			n.wg.Wait()
+		}
+		for _, c := range []interface{ Close() error }{n.clipSrv, n.shareSrv} {
+			if c != nil && !isNilCloser(c) {
+				errs = append(errs, c.Close())
+			}
 		}
 		if n.api != nil {
 			errs = append(errs, n.api.Close())

@@ -3,6 +3,7 @@ package node_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +19,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/node"
+	"github.com/porchlight-mesh/porchlight/record"
 )
 
 func TestMain(m *testing.M) {
@@ -366,5 +369,69 @@ func TestClipsThroughTheAPI(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(part, clip[1000:2000]) || resp.Header.Get("Content-Type") != "video/mp4" {
 		t.Fatalf("range: %d, %d bytes, %s", resp.StatusCode, len(part), resp.Header.Get("Content-Type"))
+	}
+}
+
+// TestShareFetchRevoke: a home shares a clip with a neighbor, the neighbor
+// fetches it (verified, byte for byte), the owner's access log shows it;
+// after the owner revokes, the next fetch is refused and logged.
+func TestShareFetchRevoke(t *testing.T) {
+	d1, d2 := initDir(t, "owner"), initDir(t, "neighbor")
+	owner := start(t, d1)
+	defer owner.Close()
+	neighbor := start(t, d2, owner.Mesh().Addrs()[0].String())
+	defer neighbor.Close()
+	clip, err := os.ReadFile("../clips/testdata/front-door-2026-11-27T19-42-10Z.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	importClip := func(b []byte) string {
+		m, err := owner.Clips().Import(context.Background(), bytes.NewReader(b), clips.ImportMeta{Camera: "front-door", Start: time.Now().Add(-time.Hour), MediaType: "video/mp4"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.ClipID().String()
+	}
+	c1 := importClip(clip)
+	c2 := importClip(append(append([]byte(nil), clip...), 0)) // a second, different clip
+
+	var g api.GrantJSON
+	if code := apiCall(t, owner, d1, "POST", "/api/v1/grants", api.NewGrantJSON{To: neighbor.ID().String(), Clips: []string{c1, c2}, Expires: "7d"}, &g); code != http.StatusCreated {
+		t.Fatalf("share: %d", code)
+	}
+	if g.Delivered == nil || !*g.Delivered {
+		t.Fatalf("grant not delivered: %+v", g)
+	}
+	var ls []api.ClipJSON
+	apiCall(t, owner, d1, "GET", "/api/v1/clips", nil, &ls)
+	for _, c := range ls {
+		if !c.Hold || c.Expires != nil {
+			t.Fatalf("shared clip not on hold: %+v", c)
+		}
+	}
+	var got api.ClipJSON
+	if code := apiCall(t, neighbor, d2, "POST", "/api/v1/clips/fetch", map[string]string{"from": owner.ID().String(), "clip": c1}, &got); code != http.StatusOK {
+		t.Fatalf("fetch: %d", code)
+	}
+	id1, _ := record.ParseID(c1)
+	r, err := neighbor.Clips().Reader(id1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched, _ := io.ReadAll(r)
+	if !bytes.Equal(fetched, clip) {
+		t.Fatalf("fetched %d bytes, not the clip's %d", len(fetched), len(clip))
+	}
+
+	if code := apiCall(t, owner, d1, "POST", "/api/v1/grants/"+g.ID+"/revoke", struct{}{}, nil); code != http.StatusOK {
+		t.Fatalf("revoke: %d", code)
+	}
+	if code := apiCall(t, neighbor, d2, "POST", "/api/v1/clips/fetch", map[string]string{"from": owner.ID().String(), "clip": c2}, nil); code != http.StatusForbidden {
+		t.Fatalf("fetch after revocation: %d, want 403", code)
+	}
+	var log []api.AuditJSON
+	apiCall(t, owner, d1, "GET", "/api/v1/audit", nil, &log)
+	if len(log) != 2 || log[1].Served != true || log[1].Clip != c1 || log[0].Served || log[0].Clip != c2 || log[0].Peer != neighbor.ID().String() || !strings.Contains(log[0].Reason, "revoked") {
+		t.Fatalf("audit = %+v", log)
 	}
 }

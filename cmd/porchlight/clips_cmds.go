@@ -139,7 +139,7 @@ front-door-2026-11-27T19-42-10Z.mp4, else the file's modification time.`,
 		},
 	}
 	addJSONFlag(ls, g)
-	c.AddCommand(imp, ls)
+	c.AddCommand(imp, ls, newClipsFetchCmd(g))
 	return c
 }
 

@@ -1,0 +1,234 @@
+package api
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/porchlight-mesh/porchlight/clips"
+	"github.com/porchlight-mesh/porchlight/record"
+)
+
+// Sharing is the node's consent side: grants, the access log, fetching.
+type Sharing interface {
+	// Share issues a grant of clipIDs to grantee (empty: the neighborhood)
+	// until expires, holds the clips and delivers the grant; delivered is
+	// false if the grantee could not be reached now.
+	Share(ctx context.Context, grantee peer.ID, clipIDs []record.ID, request record.ID, expires time.Time) (g *clips.SignedGrant, delivered bool, err error)
+	// Grants lists grants issued or received, newest first.
+	Grants() ([]*clips.SignedGrant, error)
+	// RevokeGrant revokes one of this home's grants (clips.ErrGrantNotFound).
+	RevokeGrant(id clips.GrantID) error
+	// GrantRevoked reports whether a grant was revoked here.
+	GrantRevoked(id clips.GrantID) bool
+	// Audit lists the access log, newest first.
+	Audit(limit int) ([]clips.Entry, error)
+	// FetchClip fetches a granted clip from its owner and stores it here.
+	FetchClip(ctx context.Context, owner peer.ID, clip record.ID) (*clips.SignedManifest, error)
+}
+
+// GrantJSON is one item of GET /api/v1/grants.
+type GrantJSON struct {
+	ID        string    `json:"id"`
+	Owner     string    `json:"owner"`
+	Grantee   string    `json:"grantee"` // "" = the whole neighborhood
+	Clips     []string  `json:"clips"`
+	Request   string    `json:"request,omitempty"`
+	Issued    time.Time `json:"issued"`
+	Expires   time.Time `json:"expires"`
+	Revoked   bool      `json:"revoked"`
+	Delivered *bool     `json:"delivered,omitempty"`
+}
+
+// AuditJSON is one entry of GET /api/v1/audit.
+type AuditJSON struct {
+	Time   time.Time `json:"time"`
+	Peer   string    `json:"peer"`
+	Clip   string    `json:"clip"`
+	Served bool      `json:"served"`
+	Reason string    `json:"reason"`
+	Bytes  int64     `json:"bytes"`
+}
+
+// NewGrantJSON is the body of POST /api/v1/grants: to a peer, or to the
+// agency of a request.
+type NewGrantJSON struct {
+	To      string   `json:"to"`
+	Request string   `json:"request"`
+	Clips   []string `json:"clips"`
+	Expires string   `json:"expires"` // a duration such as "7d" or "72h"; default 7d
+}
+
+func (s *Server) routesSharing() {
+	if s.cfg.Sharing == nil {
+		return
+	}
+	s.handle("GET /api/v1/grants", s.getGrants)
+	s.handle("POST /api/v1/grants", s.createGrant)
+	s.handle("POST /api/v1/grants/{id}/revoke", s.revokeGrant)
+	s.handle("GET /api/v1/audit", s.getAudit)
+	s.handle("POST /api/v1/clips/fetch", s.fetchClip)
+}
+
+func (s *Server) grantJSON(g *clips.SignedGrant) GrantJSON {
+	j := GrantJSON{ID: g.GrantID().String(), Owner: g.Owner.String(), Issued: g.Issued().UTC(), Expires: g.Expires().UTC(),
+		Revoked: s.cfg.Sharing.GrantRevoked(g.GrantID()), Clips: []string{}}
+	if gr := g.Grantee(); gr != "" {
+		j.Grantee = gr.String()
+	}
+	for _, id := range g.ClipIDs() {
+		j.Clips = append(j.Clips, id.String())
+	}
+	if r := g.G.GetRequestId(); len(r) > 0 {
+		j.Request = hex.EncodeToString(r)
+	}
+	return j
+}
+
+func (s *Server) getGrants(w http.ResponseWriter, r *http.Request) error {
+	gs, err := s.cfg.Sharing.Grants()
+	if err != nil {
+		return err
+	}
+	out := make([]GrantJSON, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, s.grantJSON(g))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func parseDays(v string, def time.Duration) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		var n int
+		if _, err := fmt.Sscan(d, &n); err == nil && n > 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	return time.ParseDuration(v)
+}
+
+func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) error {
+	var in NewGrantJSON
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if len(in.Clips) == 0 {
+		return badRequest("name at least one clip")
+	}
+	var ids []record.ID
+	for _, c := range in.Clips {
+		id, err := record.ParseID(c)
+		if err != nil {
+			return badRequest("clip: %v", err)
+		}
+		ids = append(ids, id)
+	}
+	ttl, err := parseDays(in.Expires, 7*24*time.Hour)
+	if err != nil || ttl <= 0 {
+		return badRequest("expires %q: want a duration such as 7d or 72h", in.Expires)
+	}
+	var grantee peer.ID
+	var request record.ID
+	switch {
+	case in.Request != "":
+		if request, err = record.ParseID(in.Request); err != nil {
+			return badRequest("request: %v", err)
+		}
+		items, err := s.cfg.Requests.List("", 0)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if it.ID == request {
+				grantee = it.Agency
+			}
+		}
+		if grantee == "" {
+			return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such request on this node"}
+		}
+	case in.To != "":
+		if grantee, err = peer.Decode(in.To); err != nil {
+			return badRequest("to %q is not a peer ID", in.To)
+		}
+	default:
+		return badRequest("say whom to share with: to (a peer ID) or request (a request ID)")
+	}
+	g, delivered, err := s.cfg.Sharing.Share(r.Context(), grantee, ids, request, time.Now().Add(ttl))
+	if err != nil {
+		return err
+	}
+	j := s.grantJSON(g)
+	j.Delivered = &delivered
+	writeJSON(w, http.StatusCreated, j)
+	return nil
+}
+
+func (s *Server) revokeGrant(w http.ResponseWriter, r *http.Request) error {
+	b, err := hex.DecodeString(r.PathValue("id"))
+	var id clips.GrantID
+	if err != nil || len(b) != len(id) {
+		return badRequest("grant ID: want %d hex characters", 2*len(id))
+	}
+	copy(id[:], b)
+	if err := s.cfg.Sharing.RevokeGrant(id); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id.String(), "revoked": true})
+	return nil
+}
+
+func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) error {
+	limit, err := queryInt(r, "limit", 100, 10000)
+	if err != nil {
+		return err
+	}
+	es, err := s.cfg.Sharing.Audit(limit)
+	if err != nil {
+		return err
+	}
+	out := make([]AuditJSON, 0, len(es))
+	for _, e := range es {
+		out = append(out, AuditJSON{Time: e.Time.UTC(), Peer: e.Peer.String(), Clip: e.Clip.String(), Served: e.Served, Reason: e.Reason, Bytes: e.Bytes})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) fetchClip(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		From string `json:"from"`
+		Clip string `json:"clip"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	owner, err := peer.Decode(in.From)
+	if err != nil {
+		return badRequest("from %q is not a peer ID", in.From)
+	}
+	id, err := record.ParseID(in.Clip)
+	if err != nil {
+		return badRequest("clip: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
+	defer cancel()
+	m, err := s.cfg.Sharing.FetchClip(ctx, owner, id)
+	if err != nil {
+		return err
+	}
+	j, err := s.clipJSON(m)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, j)
+	return nil
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spf13/cobra"
+
+	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/record"
+)
+
+func newShareCmd(g *globals) *cobra.Command {
+	var to, request, clipList, expires string
+	var yes bool
+	c := &cobra.Command{
+		Use:   "share",
+		Short: "Share clips with a neighbor or with the agency of a request (prints the grant ID last)",
+		Long: `Sign a consent grant for the clips and deliver it privately: to a neighbor
+(--to PEER_ID) or to the agency that made a request (--request REQ_ID). The
+clips are kept (on hold) until the grant ends; revoke it at any time with
+"porchlight grants revoke". Shows exactly what will be sent and asks first
+(--yes to skip).`,
+		Example: `  porchlight share --request <REQ_ID> --clips <ID>,<ID> --expires 7d
+  porchlight share --to <PEER_ID> --clips <ID>`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if (to == "") == (request == "") {
+				return usagef("give exactly one of --to PEER_ID and --request REQUEST_ID")
+			}
+			if to != "" {
+				if _, err := peer.Decode(to); err != nil {
+					return usagef("--to %q is not a peer ID", to)
+				}
+			}
+			if request != "" {
+				if _, err := record.ParseID(request); err != nil {
+					return usagef("--request: %v", err)
+				}
+			}
+			ids := strings.Split(clipList, ",")
+			for _, id := range ids {
+				if _, err := record.ParseID(id); err != nil {
+					return usagef("--clips: %v", err)
+				}
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var mine []api.ClipJSON
+			if err := cl.do(c.Context(), "GET", "/api/v1/clips", nil, &mine); err != nil {
+				return err
+			}
+			byID := map[string]api.ClipJSON{}
+			for _, m := range mine {
+				byID[m.ID] = m
+			}
+			who := "neighbor " + to
+			if request != "" {
+				who = "the agency that made request " + request
+			}
+			w := c.OutOrStdout()
+			fmt.Fprintf(w, "This will let %s fetch, until %s from now:\n", who, expires)
+			for _, id := range ids {
+				m, ok := byID[id]
+				if !ok {
+					return usagef("clip %s is not one of this home's clips (see `porchlight clips ls`)", id)
+				}
+				fmt.Fprintf(w, "  %s  %s  %s  %d bytes\n", id[:12], m.Camera, m.Start.Local().Format(time.DateTime), m.Size)
+			}
+			if !yes {
+				fmt.Fprint(w, "Share these clips? [y/N] ")
+				line, _ := bufio.NewReader(c.InOrStdin()).ReadString('\n')
+				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+					fmt.Fprintln(w, "nothing shared")
+					return nil
+				}
+			}
+			var out api.GrantJSON
+			if err := cl.do(c.Context(), "POST", "/api/v1/grants", api.NewGrantJSON{To: to, Request: request, Clips: ids, Expires: expires}, &out); err != nil {
+				return err
+			}
+			if out.Delivered != nil && !*out.Delivered {
+				fmt.Fprintln(w, "the grantee is not reachable now; the grant is kept (share again to resend)")
+			}
+			fmt.Fprintln(w, out.ID)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&to, "to", "", "the neighbor's peer ID")
+	c.Flags().StringVar(&request, "request", "", "the request for assistance this answers (shares with its agency)")
+	c.Flags().StringVar(&clipList, "clips", "", "comma-separated clip IDs")
+	c.Flags().StringVar(&expires, "expires", "7d", "how long the grant lasts, e.g. 7d or 72h")
+	c.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	return c
+}
+
+func newGrantsCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "grants",
+		Short: "Grants this home issued or received",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var gs []api.GrantJSON
+			if err := cl.do(c.Context(), "GET", "/api/v1/grants", nil, &gs); err != nil {
+				return err
+			}
+			if g.jsonOut {
+				return printJSON(c, gs)
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "GRANT\tFROM\tTO\tCLIPS\tUNTIL\tSTATE")
+			for _, x := range gs {
+				state := "active"
+				if x.Revoked {
+					state = "revoked"
+				} else if time.Now().After(x.Expires) {
+					state = "expired"
+				}
+				to := x.Grantee
+				if to == "" {
+					to = "neighborhood"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", x.ID, shortID(x.Owner), shortID(to), len(x.Clips), x.Expires.Local().Format(time.DateTime), state)
+			}
+			return tw.Flush()
+		},
+	}
+	addJSONFlag(c, g)
+	c.AddCommand(&cobra.Command{
+		Use:   "revoke GRANT_ID",
+		Short: "Revoke a grant: every later fetch is refused",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			if err := cl.do(c.Context(), "POST", "/api/v1/grants/"+args[0]+"/revoke", struct{}{}, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.OutOrStdout(), "revoked", args[0])
+			return nil
+		},
+	})
+	return c
+}
+
+func newAuditCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "audit",
+		Short: "The access log: every fetch of this home's clips, served or refused, and why",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var es []api.AuditJSON
+			if err := cl.do(c.Context(), "GET", "/api/v1/audit", nil, &es); err != nil {
+				return err
+			}
+			if g.jsonOut {
+				return printJSON(c, es)
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "WHEN\tPEER\tCLIP\tRESULT\tREASON")
+			for _, e := range es {
+				res := "refused"
+				if e.Served {
+					res = fmt.Sprintf("served %d bytes", e.Bytes)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%.12s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), shortID(e.Peer), e.Clip, res, e.Reason)
+			}
+			return tw.Flush()
+		},
+	}
+	addJSONFlag(c, g)
+	return c
+}
+
+// newClipsFetchCmd fetches a granted clip into this node, then writes it
+// to --out; a refusal leaves no output file.
+func newClipsFetchCmd(g *globals) *cobra.Command {
+	var from, clip, out string
+	c := &cobra.Command{
+		Use:   "fetch --from PEER_ID --clip CLIP_ID --out FILE",
+		Short: "Fetch a clip you were granted (verified chunk by chunk)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if from == "" || clip == "" || out == "" {
+				return usagef("--from, --clip and --out are required")
+			}
+			if _, err := peer.Decode(from); err != nil {
+				return usagef("--from %q is not a peer ID", from)
+			}
+			if _, err := record.ParseID(clip); err != nil {
+				return usagef("--clip: %v", err)
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			var m api.ClipJSON
+			if err := cl.do(c.Context(), "POST", "/api/v1/clips/fetch", map[string]string{"from": from, "clip": clip}, &m); err != nil {
+				return err
+			}
+			req, _ := http.NewRequestWithContext(c.Context(), "GET", cl.base+"/api/v1/clips/"+clip+"/video", nil)
+			req.Header.Set("Authorization", "Bearer "+cl.token)
+			resp, err := (&http.Client{}).Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("read the fetched clip: %s", resp.Status)
+			}
+			tmp := out + ".part"
+			f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, resp.Body); err != nil {
+				f.Close()
+				os.Remove(tmp)
+				return err
+			}
+			if err := f.Close(); err != nil {
+				os.Remove(tmp)
+				return err
+			}
+			if err := os.Rename(tmp, out); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "fetched %s (%d bytes, verified) to %s\n", clip[:12], m.Size, out)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&from, "from", "", "the owner's peer ID")
+	c.Flags().StringVar(&clip, "clip", "", "the clip ID")
+	c.Flags().StringVar(&out, "out", "", "file to write")
+	return c
+}

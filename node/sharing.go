@@ -1,0 +1,134 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/clips"
+	"github.com/porchlight-mesh/porchlight/record"
+)
+
+func isNilCloser(c any) bool {
+	v := reflect.ValueOf(c)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
+// startClipProtocols serves /porchlight/clip/1 (this home's clips, to
+// grantees only) and /porchlight/share/1 (grants sent to this node). An
+// agency node fetches, verifies and stores every clip of a grant as soon as
+// it arrives, so evidence does not depend on the owner staying online.
+func (n *Node) startClipProtocols(ctx context.Context, log *slog.Logger) (err error) {
+	if n.audit, err = clips.NewAudit(n.db.Badger()); err != nil {
+		return err
+	}
+	if n.grants, err = clips.NewGrants(n.db.Badger()); err != nil {
+		return err
+	}
+	h := n.mesh.Host()
+	n.clipSrv, err = clips.NewServer(clips.ServerConfig{
+		Host: h, Store: n.clips, Audit: n.audit, Revoked: n.grants.Revoked, Logger: log,
+		InNeighborhood: func(p peer.ID) bool {
+			for _, q := range n.mesh.Peers() {
+				if q.ID == p {
+					return true
+				}
+			}
+			return false
+		},
+	})
+	if err != nil {
+		return err
+	}
+	n.shareSrv, err = clips.NewShareServer(clips.ShareServerConfig{
+		Host: h, Logger: log,
+		OnGrant: func(g *clips.SignedGrant, _ []*clips.SignedManifest, from peer.ID) error {
+			if err := n.grants.Put(g); err != nil {
+				return err
+			}
+			n.events.Publish(api.Event{Type: "grant", Data: map[string]string{"id": g.GrantID().String(), "from": from.String()}})
+			if !n.reqs.Purgeable(n.mesh.ID()) { // an agency: fetch the evidence now
+				n.wg.Add(1)
+				go func() {
+					defer n.wg.Done()
+					for _, id := range g.ClipIDs() {
+						fctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+						_, err := clips.FetchAndStore(fctx, h, g.Owner, g.Raw, id, n.clips)
+						cancel()
+						if err != nil {
+							log.Warn("fetch shared clip", "clip", id, "owner", g.Owner, "err", err)
+							continue
+						}
+						_ = n.clips.Hold(ctx, id)
+						n.events.Publish(api.Event{Type: "evidence", Data: map[string]string{"clip": id.String()}})
+					}
+				}()
+			}
+			return nil
+		},
+	})
+	return err
+}
+
+// Share grants clipIDs to grantee until expires (answering request, if
+// set), holds the clips, and delivers the grant privately. delivered is
+// false when the grantee could not be reached now; the grant is kept.
+func (n *Node) Share(ctx context.Context, grantee peer.ID, clipIDs []record.ID, request record.ID, expires time.Time) (*clips.SignedGrant, bool, error) {
+	var ms []*clips.SignedManifest
+	for _, id := range clipIDs {
+		m, err := n.clips.Manifest(id)
+		if err != nil {
+			return nil, false, err
+		}
+		if m.Owner != n.mesh.ID() {
+			return nil, false, fmt.Errorf("clip %.12s is not this home's: only an owner can share", id)
+		}
+		ms = append(ms, m)
+	}
+	g, err := n.grants.Issue(n.key, grantee, clipIDs, request, expires)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, id := range clipIDs {
+		if err := n.clips.Hold(ctx, id); err != nil {
+			return g, false, err
+		}
+	}
+	if grantee == "" {
+		return g, true, nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := clips.Share(sctx, n.mesh.Host(), grantee, g, ms); err != nil {
+		n.log.Warn("grant not delivered yet", "grantee", grantee, "err", err)
+		return g, false, nil
+	}
+	return g, true, nil
+}
+
+// Grants lists the grants this node issued or received.
+func (n *Node) Grants() ([]*clips.SignedGrant, error) { return n.grants.List() }
+
+// RevokeGrant revokes one of this home's grants; later fetches are refused.
+func (n *Node) RevokeGrant(id clips.GrantID) error { return n.grants.Revoke(n.key, id) }
+
+// GrantRevoked reports whether a grant was revoked here.
+func (n *Node) GrantRevoked(id clips.GrantID) bool { return n.grants.Revoked(id) }
+
+// Audit lists the owner's access log, newest first.
+func (n *Node) Audit(limit int) ([]clips.Entry, error) { return n.audit.List(limit) }
+
+// FetchClip fetches a clip granted to this node from its owner, verifying
+// every chunk, and stores it here.
+func (n *Node) FetchClip(ctx context.Context, owner peer.ID, clip record.ID) (*clips.SignedManifest, error) {
+	g, err := n.grants.For(owner, n.mesh.ID(), clip, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return clips.FetchAndStore(ctx, n.mesh.Host(), owner, g.Raw, clip, n.clips)
+}
