@@ -7,6 +7,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
 )
@@ -29,6 +30,7 @@ type RequestJSON struct {
 	ClosedAt        *time.Time `json:"closed_at,omitempty"`
 	Notes           []NoteJSON `json:"notes"`
 	CoversHome      bool       `json:"covers_home"`
+	MatchingClips   int        `json:"matching_clips"` // this home's clips overlapping the window, when covered
 	Revoked         bool       `json:"credential_revoked"`
 	AfterRevocation bool       `json:"after_revocation"`
 }
@@ -96,6 +98,12 @@ func (s *Server) getRequests(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var mine []*clips.SignedManifest
+	if s.cfg.Clips != nil {
+		if mine, err = s.cfg.Clips.List(); err != nil {
+			return err
+		}
+	}
 	out := make([]RequestJSON, 0, len(items))
 	for _, it := range items {
 		j := RequestJSON{
@@ -104,6 +112,9 @@ func (s *Server) getRequests(w http.ResponseWriter, r *http.Request) error {
 			Status: "open", Area: it.Area.String(), AreaSqMi: round3(it.Area.SquareMiles()),
 			From: it.From.UTC(), To: it.To.UTC(), Created: it.Created.UTC(), Notes: []NoteJSON{},
 			CoversHome: it.CoversHome, Revoked: it.Revoked, AfterRevocation: it.AfterRevocation,
+		}
+		if it.CoversHome {
+			j.MatchingClips = overlapping(mine, it.From, it.To)
 		}
 		if it.Closed {
 			j.Status = "closed"
@@ -117,6 +128,22 @@ func (s *Server) getRequests(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// overlapping counts the clips (of this home) recorded during [from, to].
+// Matching is local: the count is shown to the owner only.
+func overlapping(ms []*clips.SignedManifest, from, to time.Time) int {
+	n := 0
+	for _, m := range ms {
+		start, end := m.Start(), m.End()
+		if end.IsZero() || end.Before(start) {
+			end = start
+		}
+		if !start.After(to) && !end.Before(from) {
+			n++
+		}
+	}
+	return n
 }
 
 func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }

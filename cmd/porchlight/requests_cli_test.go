@@ -94,6 +94,11 @@ func TestRequestsWorkflow(t *testing.T) {
 		t.Fatalf("request create printed %q last, want the request ID", out)
 	}
 
+	// A clip of this home recorded inside the window matches, locally.
+	if _, stderr, code := cli(t, "--data", data, "clips", "import", "../../clips/testdata/front-door-2026-11-27T19-42-10Z.mp4",
+		"--start", from.Add(30*time.Minute).Format(time.RFC3339)); code != 0 {
+		t.Fatalf("clips import: %s", stderr)
+	}
 	out, _, _ = cli(t, "--data", data, "requests", "--json")
 	var reqs []map[string]any
 	if err := json.Unmarshal([]byte(out), &reqs); err != nil {
@@ -107,7 +112,7 @@ func TestRequestsWorkflow(t *testing.T) {
 			t.Errorf("requests --json item lacks %q", k)
 		}
 	}
-	if reqs[0]["id"] != id || reqs[0]["status"] != "open" || reqs[0]["covers_home"] != true || reqs[0]["agency_name"] != "Springfield PD" {
+	if reqs[0]["id"] != id || reqs[0]["status"] != "open" || reqs[0]["covers_home"] != true || reqs[0]["agency_name"] != "Springfield PD" || reqs[0]["matching_clips"] != 1.0 {
 		t.Fatalf("request = %v", reqs[0])
 	}
 
