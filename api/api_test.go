@@ -307,3 +307,5 @@ func (noSharing) Audit(int) ([]clips.Entry, error)      { return nil, nil }
 func (noSharing) FetchClip(context.Context, peer.ID, record.ID) (*clips.SignedManifest, error) {
 	return nil, clips.ErrNotFound
 }
+func (noSharing) Evidence() ([]api.EvidenceInfo, error)     { return nil, nil }
+func (noSharing) ExportEvidence(io.Writer, record.ID) error { return clips.ErrNotFound }

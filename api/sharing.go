@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -30,6 +31,34 @@ type Sharing interface {
 	Audit(limit int) ([]clips.Entry, error)
 	// FetchClip fetches a granted clip from its owner and stores it here.
 	FetchClip(ctx context.Context, owner peer.ID, clip record.ID) (*clips.SignedManifest, error)
+	// Evidence lists clips received under grants, newest first.
+	Evidence() ([]EvidenceInfo, error)
+	// ExportEvidence writes the evidence bundle of a received clip
+	// (clips.ErrNotFound if there is none).
+	ExportEvidence(w io.Writer, clip record.ID) error
+}
+
+// EvidenceInfo is a clip received under a grant.
+type EvidenceInfo struct {
+	Transfer *clips.SignedTransfer
+	Grant    *clips.SignedGrant
+	Manifest *clips.SignedManifest // nil if the clip is gone
+}
+
+// EvidenceJSON is one item of GET /api/v1/evidence.
+type EvidenceJSON struct {
+	ID       string    `json:"id"` // the clip ID; export with /evidence/{id}/bundle
+	Clip     string    `json:"clip"`
+	Owner    string    `json:"owner"`
+	Request  string    `json:"request"`
+	SHA256   string    `json:"sha256"`
+	Size     uint64    `json:"size"`
+	Camera   string    `json:"camera"`
+	Start    time.Time `json:"start"`
+	Received time.Time `json:"received"`
+	// Verified: every chunk matched the owner's signed manifest on receipt,
+	// and the stored clip is still there.
+	Verified bool `json:"verified"`
 }
 
 // GrantJSON is one item of GET /api/v1/grants.
@@ -73,6 +102,57 @@ func (s *Server) routesSharing() {
 	s.handle("POST /api/v1/grants/{id}/revoke", s.revokeGrant)
 	s.handle("GET /api/v1/audit", s.getAudit)
 	s.handle("POST /api/v1/clips/fetch", s.fetchClip)
+	s.handle("GET /api/v1/evidence", s.getEvidence)
+	s.handle("GET /api/v1/evidence/{id}/bundle", s.getBundle)
+}
+
+func (s *Server) getEvidence(w http.ResponseWriter, r *http.Request) error {
+	es, err := s.cfg.Sharing.Evidence()
+	if err != nil {
+		return err
+	}
+	out := make([]EvidenceJSON, 0, len(es))
+	for _, e := range es {
+		id := e.Transfer.ClipID()
+		j := EvidenceJSON{ID: id.String(), Clip: id.String(), Owner: e.Transfer.Owner().String(), SHA256: id.String(),
+			Size: e.Transfer.T.GetSize(), Received: e.Transfer.Received().UTC()}
+		if rid := e.Grant.G.GetRequestId(); len(rid) > 0 {
+			j.Request = hex.EncodeToString(rid)
+		}
+		if m := e.Manifest; m != nil {
+			j.Camera, j.Start = m.M.GetCamera(), m.Start().UTC()
+			j.Verified = m.ClipID() == id && m.M.GetSize() == j.Size
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getBundle(w http.ResponseWriter, r *http.Request) error {
+	id, err := record.ParseID(r.PathValue("id"))
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	// Check first, so a missing bundle is a JSON error, not a broken tar.
+	es, err := s.cfg.Sharing.Evidence()
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, e := range es {
+		found = found || e.Transfer.ClipID() == id && e.Manifest != nil
+	}
+	if !found {
+		return fmt.Errorf("no evidence for clip %.12s on this node: %w", id, clips.ErrNotFound)
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.Header().Set("Content-Disposition", `attachment; filename="evidence-`+id.String()[:12]+`.tar"`)
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	if err := s.cfg.Sharing.ExportEvidence(w, id); err != nil {
+		s.cfg.Logger.Error("export evidence bundle", "clip", id, "err", err)
+	}
+	return nil
 }
 
 func (s *Server) grantJSON(g *clips.SignedGrant) GrantJSON {

@@ -167,3 +167,44 @@ func (b *Grants) For(owner, self peer.ID, clip record.ID, now time.Time) (*Signe
 	}
 	return nil, fmt.Errorf("no grant from %s for clip %.12s: %w", owner, clip, ErrNoGrant)
 }
+
+// tagTransfer keys the receiver's signed transfer records:
+//
+//	Z I   transfer record of clip I, signed by this node when it received it
+const tagTransfer = 'Z'
+
+// PutTransfer stores a transfer record this node signed on receipt.
+func (b *Grants) PutTransfer(t *SignedTransfer) error {
+	id := t.ClipID()
+	err := b.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(append([]byte{tagTransfer}, id[:]...), t.Raw)
+	})
+	if err != nil {
+		return err
+	}
+	return b.db.Sync()
+}
+
+// Transfers lists the stored transfer records.
+func (b *Grants) Transfers() ([]*SignedTransfer, error) {
+	var out []*SignedTransfer
+	err := b.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagTransfer}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			raw, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			t, err := OpenTransfer(raw)
+			if err != nil {
+				return err
+			}
+			out = append(out, t)
+		}
+		return nil
+	})
+	return out, err
+}

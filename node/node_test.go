@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,12 +17,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/requests"
 )
 
 func TestMain(m *testing.M) {
@@ -433,5 +437,93 @@ func TestShareFetchRevoke(t *testing.T) {
 	apiCall(t, owner, d1, "GET", "/api/v1/audit", nil, &log)
 	if len(log) != 2 || log[1].Served != true || log[1].Clip != c1 || log[0].Served || log[0].Clip != c2 || log[0].Peer != neighbor.ID().String() || !strings.Contains(log[0].Reason, "revoked") {
 		t.Fatalf("audit = %+v", log)
+	}
+}
+
+// TestAgencyEvidence: a home shares a clip in answer to an agency's
+// request; the agency's node fetches and verifies it on its own as soon as
+// the grant arrives, lists it as evidence, and exports a bundle that
+// verifies offline with the request and the credential in it.
+func TestAgencyEvidence(t *testing.T) {
+	issuerKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	issuer, _ := peer.IDFromPrivateKey(issuerKey)
+	mk := func(name, location string) string {
+		dir := filepath.Join(t.TempDir(), "data")
+		if err := node.Init(dir, node.Config{Name: name, Neighborhood: "maple-st", Location: location,
+			API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, TrustedIssuers: []string{issuer.String()}}); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	da, dh := mk("Springfield PD", ""), mk("12 Maple St", "40.7148,-74.0060")
+	agency := start(t, da)
+	defer agency.Close()
+	home := start(t, dh, agency.Mesh().Addrs()[0].String())
+	defer home.Close()
+
+	now := time.Now()
+	jur, _ := requests.ParseArea("circle:40.7128,-74.0060,5000")
+	cred, err := requests.Certify(issuerKey, agency.ID(), "Springfield PD", jur, now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agency.Mesh().PublishDoc(cred.Raw); err != nil {
+		t.Fatal(err)
+	}
+	var created map[string]string
+	if code := apiCall(t, agency, da, "POST", "/api/v1/requests", api.NewRequestJSON{Case: "2026-1142", Incident: "package theft", Contact: "desk",
+		Area: "circle:40.7140,-74.0055,300", From: now.Add(-3 * time.Hour), To: now.Add(-time.Hour)}, &created); code != http.StatusCreated {
+		t.Fatalf("request: %d", code)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var reqs []api.RequestJSON
+		apiCall(t, home, dh, "GET", "/api/v1/requests", nil, &reqs)
+		if len(reqs) == 1 && reqs[0].CoversHome {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the home never saw the request as covering it")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	clip, _ := os.ReadFile("../clips/testdata/front-door-2026-11-27T19-42-10Z.mp4")
+	m, err := home.Clips().Import(context.Background(), bytes.NewReader(clip), clips.ImportMeta{Camera: "front-door", Start: now.Add(-2 * time.Hour), MediaType: "video/mp4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g api.GrantJSON
+	if code := apiCall(t, home, dh, "POST", "/api/v1/grants", api.NewGrantJSON{Request: created["id"], Clips: []string{m.ClipID().String()}}, &g); code != http.StatusCreated || g.Grantee != agency.ID().String() {
+		t.Fatalf("share with the request's agency: %d %+v", code, g)
+	}
+	var ev []api.EvidenceJSON
+	deadline = time.Now().Add(10 * time.Second)
+	for len(ev) == 0 || !ev[0].Verified {
+		if time.Now().After(deadline) {
+			t.Fatalf("the agency did not fetch the evidence by itself: %+v", ev)
+		}
+		time.Sleep(20 * time.Millisecond)
+		apiCall(t, agency, da, "GET", "/api/v1/evidence", nil, &ev)
+	}
+	if ev[0].Clip != m.ClipID().String() || ev[0].Request != created["id"] || ev[0].Owner != home.ID().String() {
+		t.Fatalf("evidence = %+v", ev[0])
+	}
+	// The home can go away: the evidence is the agency's now.
+	home.Close()
+	tok, _ := node.LoadToken(da)
+	req, _ := http.NewRequest("GET", "http://"+agency.APIAddr().String()+"/api/v1/evidence/"+ev[0].ID+"/bundle", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	sum, err := clips.VerifyBundle(bytes.NewReader(bundle))
+	if err != nil {
+		t.Fatalf("exported bundle does not verify: %v", err)
+	}
+	if sum.CaseNumber != "2026-1142" || sum.AgencyName != "Springfield PD" || sum.Receiver != agency.ID() || sum.Owner != home.ID() {
+		t.Fatalf("bundle summary = %+v", sum)
 	}
 }

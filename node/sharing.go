@@ -3,14 +3,17 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"reflect"
+	"sort"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/clips"
+	clipspb "github.com/porchlight-mesh/porchlight/clips/pb"
 	"github.com/porchlight-mesh/porchlight/record"
 )
 
@@ -58,8 +61,11 @@ func (n *Node) startClipProtocols(ctx context.Context, log *slog.Logger) (err er
 					defer n.wg.Done()
 					for _, id := range g.ClipIDs() {
 						fctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-						_, err := clips.FetchAndStore(fctx, h, g.Owner, g.Raw, id, n.clips)
+						m, err := clips.FetchAndStore(fctx, h, g.Owner, g.Raw, id, n.clips)
 						cancel()
+						if err == nil {
+							err = n.recordTransfer(g, m)
+						}
 						if err != nil {
 							log.Warn("fetch shared clip", "clip", id, "owner", g.Owner, "err", err)
 							continue
@@ -131,4 +137,78 @@ func (n *Node) FetchClip(ctx context.Context, owner peer.ID, clip record.ID) (*c
 		return nil, err
 	}
 	return clips.FetchAndStore(ctx, n.mesh.Host(), owner, g.Raw, clip, n.clips)
+}
+
+// recordTransfer signs and keeps this node's record of receiving a clip
+// under a grant: the last piece of an evidence bundle.
+func (n *Node) recordTransfer(g *clips.SignedGrant, m *clips.SignedManifest) error {
+	id := m.ClipID()
+	gid := g.GrantID()
+	t, err := clips.SealTransfer(&clipspb.Transfer{
+		ClipId: id[:], GrantId: gid[:], Owner: []byte(g.Owner), Receiver: []byte(n.mesh.ID()),
+		Received: time.Now().UnixMilli(), Sha256: id[:], Size: m.M.GetSize(),
+	}, n.key)
+	if err != nil {
+		return err
+	}
+	return n.grants.PutTransfer(t)
+}
+
+// Evidence lists the clips received under grants, newest first.
+func (n *Node) Evidence() ([]api.EvidenceInfo, error) {
+	ts, err := n.grants.Transfers()
+	if err != nil {
+		return nil, err
+	}
+	var out []api.EvidenceInfo
+	for _, t := range ts {
+		e := api.EvidenceInfo{Transfer: t}
+		if e.Grant, err = n.grants.Get(t.GrantID()); err != nil {
+			return nil, err
+		}
+		if m, err := n.clips.Manifest(t.ClipID()); err == nil {
+			e.Manifest = m
+		}
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Transfer.Received().After(out[j].Transfer.Received()) })
+	return out, nil
+}
+
+// ExportEvidence writes the evidence bundle of a received clip.
+func (n *Node) ExportEvidence(w io.Writer, clip record.ID) error {
+	es, err := n.Evidence()
+	if err != nil {
+		return err
+	}
+	for _, e := range es {
+		if e.Transfer.ClipID() != clip {
+			continue
+		}
+		if e.Manifest == nil {
+			return fmt.Errorf("clip %.12s: %w", clip, clips.ErrNotFound)
+		}
+		b := clips.Bundle{Manifest: e.Manifest, Grant: e.Grant, Transfer: e.Transfer}
+		if rid := e.Grant.G.GetRequestId(); len(rid) > 0 {
+			var id record.ID
+			copy(id[:], rid)
+			req, err := n.db.Record(id)
+			if err != nil {
+				return fmt.Errorf("the request %.12s the grant answers: %w", id, err)
+			}
+			b.Request = req.Raw
+			var cid record.ID
+			copy(cid[:], req.Entry.GetRequest().GetCredential())
+			if d, err := n.reqs.Document(cid); err == nil && d != nil {
+				b.Credential = d.Raw
+			}
+		}
+		r, err := n.clips.Reader(clip)
+		if err != nil {
+			return err
+		}
+		b.Clip = r
+		return clips.WriteBundle(w, b)
+	}
+	return fmt.Errorf("no evidence for clip %.12s on this node: %w", clip, clips.ErrNotFound)
 }

@@ -144,6 +144,10 @@ func (s *Service) doc(id record.ID) (d *record.Doc, err error) {
 	return d, err
 }
 
+// Document returns a stored issuer document (credential or revocation), or
+// nil if this node has none with that ID.
+func (s *Service) Document(id record.ID) (*record.Doc, error) { return s.doc(id) }
+
 // revocation returns the revocation of a credential, or nil.
 func (s *Service) revocation(cred record.ID) (d *record.Doc, err error) {
 	err = s.db.Badger().View(func(txn *badger.Txn) error {

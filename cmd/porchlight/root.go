@@ -51,7 +51,7 @@ local API on 127.0.0.1.`,
 		newPeersCmd(g), newStatusCmd(g),
 		newIssuerCmd(), newTrustCmd(g), newPublishCmd(g), newAgencyCmd(g),
 		newRequestCmd(g), newRequestsCmd(g), newAgenciesCmd(g), newUICmd(g), newClipsCmd(g), newVerifyCmd(g),
-		newShareCmd(g), newGrantsCmd(g), newAuditCmd(g),
+		newShareCmd(g), newGrantsCmd(g), newAuditCmd(g), newEvidenceCmd(g),
 	)
 	return root
 }
