@@ -433,6 +433,12 @@ func TestShareFetchRevoke(t *testing.T) {
 	if code := apiCall(t, neighbor, d2, "POST", "/api/v1/clips/fetch", map[string]string{"from": owner.ID().String(), "clip": c2}, nil); code != http.StatusForbidden {
 		t.Fatalf("fetch after revocation: %d, want 403", code)
 	}
+	apiCall(t, owner, d1, "GET", "/api/v1/clips", nil, &ls)
+	for _, c := range ls {
+		if c.Hold || c.Expires == nil {
+			t.Fatalf("clip still held after its only grant was revoked: %+v", c)
+		}
+	}
 	var log []api.AuditJSON
 	apiCall(t, owner, d1, "GET", "/api/v1/audit", nil, &log)
 	if len(log) != 2 || log[1].Served != true || log[1].Clip != c1 || log[0].Served || log[0].Clip != c2 || log[0].Peer != neighbor.ID().String() || !strings.Contains(log[0].Reason, "revoked") {

@@ -34,6 +34,11 @@ func (n *Node) startClipProtocols(ctx context.Context, log *slog.Logger) (err er
 		return err
 	}
 	h := n.mesh.Host()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.holdKeeper(ctx)
+	}()
 	n.clipSrv, err = clips.NewServer(clips.ServerConfig{
 		Host: h, Store: n.clips, Audit: n.audit, Revoked: n.grants.Revoked, Logger: log,
 		InNeighborhood: func(p peer.ID) bool {
@@ -120,8 +125,64 @@ func (n *Node) Share(ctx context.Context, grantee peer.ID, clipIDs []record.ID, 
 // Grants lists the grants this node issued or received.
 func (n *Node) Grants() ([]*clips.SignedGrant, error) { return n.grants.List() }
 
-// RevokeGrant revokes one of this home's grants; later fetches are refused.
-func (n *Node) RevokeGrant(id clips.GrantID) error { return n.grants.Revoke(n.key, id) }
+// RevokeGrant revokes one of this home's grants; later fetches are refused,
+// and clips no other active grant covers go back to normal retention.
+func (n *Node) RevokeGrant(id clips.GrantID) error {
+	if err := n.grants.Revoke(n.key, id); err != nil {
+		return err
+	}
+	return n.releaseHolds(context.Background(), time.Now())
+}
+
+// releaseHolds gives this home's held clips their retention back once no
+// active (unexpired, unrevoked) grant of its own covers them. Clips received
+// from others (an agency's evidence) stay held.
+func (n *Node) releaseHolds(ctx context.Context, now time.Time) error {
+	gs, err := n.grants.List()
+	if err != nil {
+		return err
+	}
+	active := map[record.ID]bool{}
+	for _, g := range gs {
+		if g.Owner == n.mesh.ID() && now.Before(g.Expires()) && !n.grants.Revoked(g.GrantID()) {
+			for _, id := range g.ClipIDs() {
+				active[id] = true
+			}
+		}
+	}
+	ms, err := n.clips.List()
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		id := m.ClipID()
+		if m.Owner != n.mesh.ID() || active[id] {
+			continue
+		}
+		if _, held, err := n.clips.Expires(id); err == nil && held {
+			if err := n.clips.Release(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// holdKeeper releases holds whose grants ended, every minute.
+func (n *Node) holdKeeper(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := n.releaseHolds(ctx, now); err != nil && ctx.Err() == nil {
+				n.log.Warn("release holds of ended grants", "err", err)
+			}
+		}
+	}
+}
 
 // GrantRevoked reports whether a grant was revoked here.
 func (n *Node) GrantRevoked(id clips.GrantID) bool { return n.grants.Revoked(id) }
