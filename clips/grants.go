@@ -208,3 +208,37 @@ func (b *Grants) Transfers() ([]*SignedTransfer, error) {
 	})
 	return out, err
 }
+
+// tagOutbox marks grants not yet delivered to their grantee:
+//
+//	O G   (empty): grant G still to be delivered over /porchlight/share/1
+const tagOutbox = 'O'
+
+// SetUndelivered records whether grant id still has to be delivered.
+func (b *Grants) SetUndelivered(id GrantID, pending bool) error {
+	k := append([]byte{tagOutbox}, id[:]...)
+	return b.db.Update(func(txn *badger.Txn) error {
+		if pending {
+			return txn.Set(k, nil)
+		}
+		return txn.Delete(k)
+	})
+}
+
+// Undelivered lists the grants still to be delivered.
+func (b *Grants) Undelivered() ([]GrantID, error) {
+	var out []GrantID
+	err := b.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix, opts.PrefetchValues = []byte{tagOutbox}, false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var id GrantID
+			copy(id[:], it.Item().Key()[1:])
+			out = append(out, id)
+		}
+		return nil
+	})
+	return out, err
+}

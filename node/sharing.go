@@ -17,6 +17,9 @@ import (
 	"github.com/porchlight-mesh/porchlight/record"
 )
 
+// shareRetry is how often undelivered grants are retried.
+var shareRetry = 10 * time.Second
+
 func isNilCloser(c any) bool {
 	v := reflect.ValueOf(c)
 	return v.Kind() == reflect.Pointer && v.IsNil()
@@ -34,10 +37,14 @@ func (n *Node) startClipProtocols(ctx context.Context, log *slog.Logger) (err er
 		return err
 	}
 	h := n.mesh.Host()
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
 		n.holdKeeper(ctx)
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.retryShares(ctx, shareRetry)
 	}()
 	n.clipSrv, err = clips.NewServer(clips.ServerConfig{
 		Host: h, Store: n.clips, Audit: n.audit, Revoked: n.grants.Revoked, Logger: log,
@@ -113,13 +120,58 @@ func (n *Node) Share(ctx context.Context, grantee peer.ID, clipIDs []record.ID, 
 	if grantee == "" {
 		return g, true, nil
 	}
-	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := clips.Share(sctx, n.mesh.Host(), grantee, g, ms); err != nil {
-		n.log.Warn("grant not delivered yet", "grantee", grantee, "err", err)
+	if err := n.deliver(ctx, g, ms); err != nil {
+		n.log.Warn("grant not delivered yet; will retry while it is valid", "grantee", grantee, "err", err)
+		if err := n.grants.SetUndelivered(g.GrantID(), true); err != nil {
+			return g, false, err
+		}
 		return g, false, nil
 	}
 	return g, true, nil
+}
+
+func (n *Node) deliver(ctx context.Context, g *clips.SignedGrant, ms []*clips.SignedManifest) error {
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return clips.Share(sctx, n.mesh.Host(), g.Grantee(), g, ms)
+}
+
+// retryShares delivers undelivered grants while they are valid, every
+// interval: a grantee that was offline gets its grant when it is back.
+func (n *Node) retryShares(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ids, err := n.grants.Undelivered()
+		if err != nil {
+			n.log.Warn("read the share outbox", "err", err)
+			continue
+		}
+		for _, id := range ids {
+			g, err := n.grants.Get(id)
+			if err != nil || time.Now().After(g.Expires()) || n.grants.Revoked(id) {
+				_ = n.grants.SetUndelivered(id, false) // nothing left to deliver
+				continue
+			}
+			var ms []*clips.SignedManifest
+			for _, cid := range g.ClipIDs() {
+				if m, err := n.clips.Manifest(cid); err == nil {
+					ms = append(ms, m)
+				}
+			}
+			if err := n.deliver(ctx, g, ms); err != nil {
+				n.log.Debug("grant still not delivered", "grant", id, "err", err)
+				continue
+			}
+			n.log.Info("grant delivered", "grant", id, "grantee", g.Grantee())
+			_ = n.grants.SetUndelivered(id, false)
+		}
+	}
 }
 
 // Grants lists the grants this node issued or received.
