@@ -4,8 +4,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/record/pb"
 )
 
 // PeerJSON is one entry of GET /api/v1/peers.
@@ -28,6 +30,7 @@ type PostJSON struct {
 	Created           time.Time      `json:"created"`
 	Location          *mesh.Location `json:"location,omitempty"`
 	ReplyTo           string         `json:"reply_to,omitempty"`
+	Clips             []string       `json:"clips,omitempty"` // attached; fetch from the author
 }
 
 // NewPostJSON is the body of POST /api/v1/posts.
@@ -36,6 +39,9 @@ type NewPostJSON struct {
 	Text     string         `json:"text"`
 	Location *mesh.Location `json:"location,omitempty"`
 	ReplyTo  string         `json:"reply_to,omitempty"`
+	// Clips of this home to attach: shared with the whole neighborhood
+	// for 30 days.
+	Clips []string `json:"clips,omitempty"`
 }
 
 func (s *Server) routesV1() {
@@ -85,6 +91,14 @@ func postJSON(p mesh.FeedPost) PostJSON {
 	if !p.ReplyTo.IsZero() {
 		j.ReplyTo = p.ReplyTo.String()
 	}
+	if len(p.ClipGrant) > 0 {
+		// Only a grant the author signed for the whole neighborhood counts.
+		if g, err := clips.OpenGrant(p.ClipGrant); err == nil && g.Owner == p.Author && g.Grantee() == "" {
+			for _, id := range g.ClipIDs() {
+				j.Clips = append(j.Clips, id.String())
+			}
+		}
+	}
 	return j
 }
 
@@ -94,6 +108,27 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	np := mesh.NewPost{Kind: in.Kind, Text: in.Text, Location: in.Location}
+	if len(in.Clips) > 0 {
+		if s.cfg.Sharing == nil {
+			return badRequest("this node cannot share clips")
+		}
+		var ids []record.ID
+		for _, c := range in.Clips {
+			id, err := record.ParseID(c)
+			if err != nil {
+				return badRequest("clips: %v", err)
+			}
+			ids = append(ids, id)
+		}
+		if err := record.CheckPost(&pb.Post{Kind: orGeneral(in.Kind), Text: in.Text}); err != nil {
+			return err // refuse before anything is shared
+		}
+		g, _, err := s.cfg.Sharing.Share(r.Context(), "", ids, record.ID{}, time.Now().Add(postClipGrant))
+		if err != nil {
+			return err
+		}
+		np.ClipGrant = g.Raw
+	}
 	if in.ReplyTo != "" {
 		id, err := record.ParseID(in.ReplyTo)
 		if err != nil {
@@ -111,6 +146,16 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusCreated, postJSON(posts[0]))
 	return nil
+}
+
+// postClipGrant is how long clips attached to a post stay fetchable.
+const postClipGrant = 30 * 24 * time.Hour
+
+func orGeneral(k string) string {
+	if k == "" {
+		return "general"
+	}
+	return k
 }
 
 func (s *Server) retractPost(w http.ResponseWriter, r *http.Request) error {

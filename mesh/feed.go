@@ -27,12 +27,14 @@ type NewPost struct {
 	Text     string
 	Location *Location
 	ReplyTo  record.ID // zero: not a reply
+	// ClipGrant is a neighborhood-wide consent grant for attached clips.
+	ClipGrant []byte
 }
 
 // Post writes a feed post: it is checked, signed, stored durably and then
 // gossiped. An *record.Invalid error says which rule the post breaks.
 func (m *Mesh) Post(np NewPost) (*record.Signed, error) {
-	p := &pb.Post{Kind: np.Kind, Text: np.Text}
+	p := &pb.Post{Kind: np.Kind, Text: np.Text, ClipGrant: np.ClipGrant}
 	if p.Kind == "" {
 		p.Kind = "general"
 	}
@@ -156,6 +158,7 @@ type FeedPost struct {
 	Created       time.Time
 	Location      *Location
 	ReplyTo       record.ID
+	ClipGrant     []byte // a neighborhood grant for attached clips, if any
 }
 
 // Feed returns up to limit live posts, newest first.
@@ -194,6 +197,7 @@ func FeedPosts(db *store.DB, recs []*record.Signed) ([]FeedPost, error) {
 			fp.Location = &Location{Lat: float64(l.GetLatE6()) / 1e6, Lon: float64(l.GetLonE6()) / 1e6}
 		}
 		copy(fp.ReplyTo[:], p.GetReplyTo())
+		fp.ClipGrant = p.GetClipGrant()
 		out = append(out, fp)
 	}
 	return out, nil

@@ -573,3 +573,49 @@ func TestShareRetriesWhileOffline(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestPostWithClip: a clip attached to a post is fetchable by a neighbor
+// of the neighborhood, through the grant the post carries.
+func TestPostWithClip(t *testing.T) {
+	d1, d2 := initDir(t, "owner"), initDir(t, "neighbor")
+	owner := start(t, d1)
+	defer owner.Close()
+	neighbor := start(t, d2, owner.Mesh().Addrs()[0].String())
+	defer neighbor.Close()
+	clip, _ := os.ReadFile("../clips/testdata/front-door-2026-11-27T19-42-10Z.mp4")
+	m, err := owner.Clips().Import(context.Background(), bytes.NewReader(clip), clips.ImportMeta{Camera: "front-door", Start: time.Now().Add(-time.Hour), MediaType: "video/mp4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := m.ClipID().String()
+	var p api.PostJSON
+	if code := apiCall(t, owner, d1, "POST", "/api/v1/posts", api.NewPostJSON{Kind: "safety", Text: "Someone tried our door", Clips: []string{id}}, &p); code != http.StatusCreated {
+		t.Fatalf("post: %d", code)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var feed []api.PostJSON
+		apiCall(t, neighbor, d2, "GET", "/api/v1/feed", nil, &feed)
+		if len(feed) == 1 {
+			if len(feed[0].Clips) != 1 || feed[0].Clips[0] != id {
+				t.Fatalf("post clips = %v", feed[0].Clips)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("post never arrived")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code := apiCall(t, neighbor, d2, "POST", "/api/v1/clips/fetch", map[string]string{"from": owner.ID().String(), "clip": id}, nil); code != http.StatusOK {
+		t.Fatalf("fetch the attached clip: %d", code)
+	}
+	r, err := neighbor.Clips().Reader(m.ClipID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(r)
+	if !bytes.Equal(got, clip) {
+		t.Fatal("fetched clip differs")
+	}
+}

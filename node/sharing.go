@@ -247,9 +247,34 @@ func (n *Node) Audit(limit int) ([]clips.Entry, error) { return n.audit.List(lim
 func (n *Node) FetchClip(ctx context.Context, owner peer.ID, clip record.ID) (*clips.SignedManifest, error) {
 	g, err := n.grants.For(owner, n.mesh.ID(), clip, time.Now())
 	if err != nil {
+		// A clip attached to a post: the post carries the owner's
+		// neighborhood-wide grant.
+		if pg := n.postGrant(owner, clip); pg != nil {
+			g, err = pg, nil
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return clips.FetchAndStore(ctx, n.mesh.Host(), owner, g.Raw, clip, n.clips)
+}
+
+// postGrant finds a grant for clip in owner's posts.
+func (n *Node) postGrant(owner peer.ID, clip record.ID) *clips.SignedGrant {
+	posts, err := n.mesh.Feed(1000)
+	if err != nil {
+		return nil
+	}
+	for _, p := range posts {
+		if p.Author != owner || len(p.ClipGrant) == 0 {
+			continue
+		}
+		g, err := clips.OpenGrant(p.ClipGrant)
+		if err == nil && g.Owner == owner && clips.CanFetch(g, false, n.mesh.ID(), owner, clip, time.Now()) == nil {
+			return g
+		}
+	}
+	return nil
 }
 
 // recordTransfer signs and keeps this node's record of receiving a clip

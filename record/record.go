@@ -31,6 +31,9 @@ const (
 	MaxSize = 16 << 10
 	// MaxPostText is the longest post text, in characters.
 	MaxPostText = 2000
+	// MaxClipGrant bounds the clip grant a post may carry (package clips
+	// verifies it when a neighbor uses it).
+	MaxClipGrant = 8 << 10
 	// MaxNameLen bounds a profile name, in characters.
 	MaxNameLen = 64
 	// MaxNeighborhoodLen bounds a neighborhood ID, in bytes.
@@ -244,6 +247,9 @@ func CheckPost(p *pb.Post) error {
 	}
 	if r := p.GetReplyTo(); len(r) != 0 && len(r) != len(ID{}) {
 		return invalid(ReasonMalformed, "reply-to is %d bytes, want %d", len(r), len(ID{}))
+	}
+	if len(p.GetClipGrant()) > MaxClipGrant {
+		return invalid(ReasonOversized, "attached clip grant is %d bytes, limit %d", len(p.GetClipGrant()), MaxClipGrant)
 	}
 	return nil
 }

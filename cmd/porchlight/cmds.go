@@ -106,6 +106,7 @@ initializes one with defaults (the hostname as name, neighborhood "default").`,
 
 func newPostCmd(g *globals) *cobra.Command {
 	var kind, location, replyTo string
+	var clipIDs []string
 	c := &cobra.Command{
 		Use:     "post TEXT",
 		Short:   "Write a post to the neighborhood feed (prints its ID last)",
@@ -131,12 +132,17 @@ func newPostCmd(g *globals) *cobra.Command {
 					return usagef("--reply-to: %v", err)
 				}
 			}
+			for _, id := range clipIDs {
+				if _, err := record.ParseID(id); err != nil {
+					return usagef("--clip: %v", err)
+				}
+			}
 			cl, err := g.client()
 			if err != nil {
 				return err
 			}
 			var out api.PostJSON
-			if err := cl.do(c.Context(), "POST", "/api/v1/posts", api.NewPostJSON{Kind: kind, Text: text, Location: loc, ReplyTo: replyTo}, &out); err != nil {
+			if err := cl.do(c.Context(), "POST", "/api/v1/posts", api.NewPostJSON{Kind: kind, Text: text, Location: loc, ReplyTo: replyTo, Clips: clipIDs}, &out); err != nil {
 				return err
 			}
 			if g.jsonOut {
@@ -149,6 +155,7 @@ func newPostCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&kind, "kind", "general", "post kind: "+strings.Join(record.PostKinds, ", "))
 	c.Flags().StringVar(&location, "location", "", "coarse location LAT,LON to attach")
 	c.Flags().StringVar(&replyTo, "reply-to", "", "ID of the post this replies to")
+	c.Flags().StringSliceVar(&clipIDs, "clip", nil, "attach one of this home's clips (repeatable): shared with the whole neighborhood for 30 days")
 	addJSONFlag(c, g)
 	return c
 }

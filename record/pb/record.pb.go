@@ -305,7 +305,11 @@ type Post struct {
 	Text     string                 `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
 	Location *Location              `protobuf:"bytes,3,opt,name=location,proto3" json:"location,omitempty"`
 	// reply_to is the record ID (SHA-256 of the envelope) of the post replied to.
-	ReplyTo       []byte `protobuf:"bytes,4,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	ReplyTo []byte `protobuf:"bytes,4,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	// clip_grant, if set, is a consent grant (package clips) signed by the
+	// author, naming the whole neighborhood as grantee: the clips attached to
+	// the post, which neighbors fetch from the author's node.
+	ClipGrant     []byte `protobuf:"bytes,5,opt,name=clip_grant,json=clipGrant,proto3" json:"clip_grant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -364,6 +368,13 @@ func (x *Post) GetLocation() *Location {
 func (x *Post) GetReplyTo() []byte {
 	if x != nil {
 		return x.ReplyTo
+	}
+	return nil
+}
+
+func (x *Post) GetClipGrant() []byte {
+	if x != nil {
+		return x.ClipGrant
 	}
 	return nil
 }
@@ -944,12 +955,14 @@ const file_record_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"8\n" +
 	"\bLocation\x12\x15\n" +
 	"\x06lat_e6\x18\x01 \x01(\x11R\x05latE6\x12\x15\n" +
-	"\x06lon_e6\x18\x02 \x01(\x11R\x05lonE6\"\x82\x01\n" +
+	"\x06lon_e6\x18\x02 \x01(\x11R\x05lonE6\"\xa1\x01\n" +
 	"\x04Post\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x127\n" +
 	"\blocation\x18\x03 \x01(\v2\x1b.porchlight.record.LocationR\blocation\x12\x19\n" +
-	"\breply_to\x18\x04 \x01(\fR\areplyTo\"L\n" +
+	"\breply_to\x18\x04 \x01(\fR\areplyTo\x12\x1d\n" +
+	"\n" +
+	"clip_grant\x18\x05 \x01(\fR\tclipGrant\"L\n" +
 	"\n" +
 	"Retraction\x12\x1d\n" +
 	"\n" +
