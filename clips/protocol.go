@@ -584,16 +584,44 @@ func FetchAndStore(ctx context.Context, h host.Host, owner peer.ID, grant []byte
 	return m, nil
 }
 
+// progressKey carries a progress callback in a context (WithProgress).
+type progressKey struct{}
+
+// WithProgress returns a context under which FetchAndStore reports each
+// verified chunk: f(bytes stored so far, clip size). f must not block.
+func WithProgress(ctx context.Context, f func(done, total int64)) context.Context {
+	return context.WithValue(ctx, progressKey{}, f)
+}
+
 func fetchAndStore(ctx context.Context, h host.Host, owner peer.ID, grant []byte, clip record.ID, s *Store) (m *SignedManifest, err error) {
 	t, err := request(ctx, h, owner, grant, clip, 0, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { t.finish(err) }()
-	if err := s.PutVerified(ctx, t.m, t.chunks()); err != nil {
+	chunks := t.chunks()
+	if f, ok := ctx.Value(progressKey{}).(func(done, total int64)); ok && f != nil {
+		chunks = withProgress(chunks, t.m.Size(), f)
+	}
+	if err := s.PutVerified(ctx, t.m, chunks); err != nil {
 		return nil, ctxErr(ctx, err)
 	}
 	return t.m, nil
+}
+
+func withProgress(chunks iter.Seq2[[]byte, error], total int64, f func(done, total int64)) iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
+		var done int64
+		for b, err := range chunks {
+			if err == nil {
+				done += int64(len(b))
+				f(done, total)
+			}
+			if !yield(b, err) {
+				return
+			}
+		}
+	}
 }
 
 // chunks yields the verified chunks of a whole-clip transfer, each in a

@@ -256,6 +256,9 @@ func (n *Node) FetchClip(ctx context.Context, owner peer.ID, clip record.ID) (*c
 	if err != nil {
 		return nil, err
 	}
+	ctx = clips.WithProgress(ctx, func(done, total int64) {
+		n.events.Publish(api.Event{Type: "fetch", Data: map[string]any{"clip": clip.String(), "done": done, "total": total}})
+	})
 	return clips.FetchAndStore(ctx, n.mesh.Host(), owner, g.Raw, clip, n.clips)
 }
 

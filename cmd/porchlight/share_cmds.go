@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -214,7 +215,25 @@ func newClipsFetchCmd(g *globals) *cobra.Command {
 				return err
 			}
 			var m api.ClipJSON
-			if err := cl.do(c.Context(), "POST", "/api/v1/clips/fetch", map[string]string{"from": from, "clip": clip}, &m); err != nil {
+			var stop func()
+			if isTerminal(os.Stderr) {
+				pctx, cancel := context.WithCancel(c.Context())
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					fetchProgress(pctx, cl, clip, c.ErrOrStderr())
+				}()
+				stop = func() {
+					cancel()
+					<-done
+					fmt.Fprintln(c.ErrOrStderr())
+				}
+			}
+			err = cl.do(c.Context(), "POST", "/api/v1/clips/fetch", map[string]string{"from": from, "clip": clip}, &m)
+			if stop != nil {
+				stop()
+			}
+			if err != nil {
 				return err
 			}
 			req, _ := http.NewRequestWithContext(c.Context(), "GET", cl.base+"/api/v1/clips/"+clip+"/video", nil)
