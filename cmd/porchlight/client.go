@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/porchlight-mesh/porchlight/node"
 )
 
@@ -95,4 +97,13 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 		return nil
 	}
 	return json.Unmarshal(b, out)
+}
+
+// getJSON fetches path from the running node into out.
+func (g *globals) getJSON(c *cobra.Command, path string, out any) error {
+	cl, err := g.client()
+	if err != nil {
+		return err
+	}
+	return cl.do(c.Context(), "GET", path, nil, out)
 }

@@ -115,12 +115,8 @@ front-door-2026-11-27T19-42-10Z.mp4, else the file's modification time.`,
 		Short: "List this home's clips, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
 			var out []api.ClipJSON
-			if err := cl.do(c.Context(), "GET", "/api/v1/clips", nil, &out); err != nil {
+			if err := g.getJSON(c, "/api/v1/clips", &out); err != nil {
 				return err
 			}
 			if g.jsonOut {

@@ -244,12 +244,8 @@ func newPeersCmd(g *globals) *cobra.Command {
 		Short: "List connected neighbors",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
 			var peers []api.PeerJSON
-			if err := cl.do(c.Context(), "GET", "/api/v1/peers", nil, &peers); err != nil {
+			if err := g.getJSON(c, "/api/v1/peers", &peers); err != nil {
 				return err
 			}
 			if g.jsonOut {
@@ -277,12 +273,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show this node's identity, neighborhood and peer count",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
 			var st api.Status
-			if err := cl.do(c.Context(), "GET", "/api/v1/status", nil, &st); err != nil {
+			if err := g.getJSON(c, "/api/v1/status", &st); err != nil {
 				return err
 			}
 			if g.jsonOut {

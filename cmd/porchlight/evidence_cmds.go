@@ -20,12 +20,8 @@ func newEvidenceCmd(g *globals) *cobra.Command {
 		Short: "Clips shared with this node (agencies: evidence), with verification status",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
 			var es []api.EvidenceJSON
-			if err := cl.do(c.Context(), "GET", "/api/v1/evidence", nil, &es); err != nil {
+			if err := g.getJSON(c, "/api/v1/evidence", &es); err != nil {
 				return err
 			}
 			if g.jsonOut {

@@ -225,12 +225,8 @@ func newTrustCmd(g *globals) *cobra.Command {
 		Short: "List trusted issuers",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
 			var out []string
-			if err := cl.do(c.Context(), "GET", "/api/v1/trust", nil, &out); err != nil {
+			if err := g.getJSON(c, "/api/v1/trust", &out); err != nil {
 				return err
 			}
 			if g.jsonOut {
@@ -295,12 +291,8 @@ func newAgencyCmd(g *globals) *cobra.Command {
 			if d.Credential == nil {
 				return usagef("%s is a revocation, not a credential", args[0])
 			}
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
 			var st api.Status
-			if err := cl.do(c.Context(), "GET", "/api/v1/status", nil, &st); err != nil {
+			if err := g.getJSON(c, "/api/v1/status", &st); err != nil {
 				return err
 			}
 			if got := peer.ID(d.Credential.GetAgency()).String(); got != st.PeerID {
@@ -398,12 +390,8 @@ func newRequestsCmd(g *globals) *cobra.Command {
 				}
 				path += "&agency=" + agency
 			}
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
 			var items []api.RequestJSON
-			if err := cl.do(c.Context(), "GET", path, nil, &items); err != nil {
+			if err := g.getJSON(c, path, &items); err != nil {
 				return err
 			}
 			if g.jsonOut {
@@ -438,12 +426,8 @@ func newAgenciesCmd(g *globals) *cobra.Command {
 		Short: "List agencies with their credential status and public history",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
 			var ags []api.AgencyJSON
-			if err := cl.do(c.Context(), "GET", "/api/v1/agencies", nil, &ags); err != nil {
+			if err := g.getJSON(c, "/api/v1/agencies", &ags); err != nil {
 				return err
 			}
 			if g.jsonOut {

@@ -52,12 +52,8 @@ clips are kept (on hold) until the grant ends; revoke it at any time with
 					return usagef("--clips: %v", err)
 				}
 			}
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
 			var mine []api.ClipJSON
-			if err := cl.do(c.Context(), "GET", "/api/v1/clips", nil, &mine); err != nil {
+			if err := g.getJSON(c, "/api/v1/clips", &mine); err != nil {
 				return err
 			}
 			byID := map[string]api.ClipJSON{}
@@ -85,12 +81,16 @@ clips are kept (on hold) until the grant ends; revoke it at any time with
 					return nil
 				}
 			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
 			var out api.GrantJSON
 			if err := cl.do(c.Context(), "POST", "/api/v1/grants", api.NewGrantJSON{To: to, Request: request, Clips: ids, Expires: expires}, &out); err != nil {
 				return err
 			}
 			if out.Delivered != nil && !*out.Delivered {
-				fmt.Fprintln(w, "the grantee is not reachable now; the grant is kept (share again to resend)")
+				fmt.Fprintln(w, "the grantee is not reachable now; the grant is kept and delivered when it is back")
 			}
 			fmt.Fprintln(w, out.ID)
 			return nil
@@ -110,12 +110,8 @@ func newGrantsCmd(g *globals) *cobra.Command {
 		Short: "Grants this home issued or received",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
 			var gs []api.GrantJSON
-			if err := cl.do(c.Context(), "GET", "/api/v1/grants", nil, &gs); err != nil {
+			if err := g.getJSON(c, "/api/v1/grants", &gs); err != nil {
 				return err
 			}
 			if g.jsonOut {
@@ -165,12 +161,8 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Short: "The access log: every fetch of this home's clips, served or refused, and why",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
 			var es []api.AuditJSON
-			if err := cl.do(c.Context(), "GET", "/api/v1/audit", nil, &es); err != nil {
+			if err := g.getJSON(c, "/api/v1/audit", &es); err != nil {
 				return err
 			}
 			if g.jsonOut {
