@@ -24,6 +24,10 @@ func (m *Mesh) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pu
 	if from == m.self {
 		return pubsub.ValidationAccept // our own publish: stored by AppendOwn
 	}
+	if !m.enter() {
+		return pubsub.ValidationIgnore // shutting down
+	}
+	defer m.leave()
 	var v verdict
 	if record.IsDoc(msg.Data) {
 		v = m.ingestDoc(msg.Data, "gossip")

@@ -118,9 +118,29 @@ type Mesh struct {
 	firstSynced  chan struct{} // closed after the first successful sync round
 	firstSyncSet sync.Once
 
+	// inflight counts stream handlers and validations that touch the store,
+	// so Close can wait for them: libp2p and gossipsub run them on their own
+	// goroutines, which may outlive host.Close.
+	inflightMu sync.Mutex
+	closing    bool
+	inflight   sync.WaitGroup
+
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// enter registers work that uses the store; false once Close has begun.
+func (m *Mesh) enter() bool {
+	m.inflightMu.Lock()
+	defer m.inflightMu.Unlock()
+	if m.closing {
+		return false
+	}
+	m.inflight.Add(1)
+	return true
+}
+
+func (m *Mesh) leave() { m.inflight.Done() }
 
 // New starts the host, joins the neighborhood's topics and starts discovery
 // and sync. Close stops all of it.
@@ -277,6 +297,9 @@ func (m *Mesh) goLoop(f func(context.Context) error) {
 // call more than once. It does not close the store.
 func (m *Mesh) Close() error {
 	m.closeOnce.Do(func() {
+		m.inflightMu.Lock()
+		m.closing = true
+		m.inflightMu.Unlock()
 		m.cancel()
 		for _, sub := range []*pubsub.Subscription{m.sub, m.reqSub} {
 			if sub != nil {
@@ -290,6 +313,7 @@ func (m *Mesh) Close() error {
 		}
 		m.closeErr = m.host.Close()
 		m.wg.Wait()
+		m.inflight.Wait()
 	})
 	return m.closeErr
 }

@@ -351,6 +351,11 @@ func (m *Mesh) openAll(raws [][]byte) iter.Seq[opened] {
 
 // serve answers one round.
 func (s *syncer) serve(st network.Stream) {
+	if !s.m.enter() {
+		st.Reset()
+		return
+	}
+	defer s.m.leave()
 	defer st.Close()
 	_ = st.SetDeadline(time.Now().Add(roundTimeout))
 	req := new(pb.SyncRequest)
