@@ -3,16 +3,12 @@ package clips
 import (
 	"bytes"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"mime"
 	"time"
 	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
-	crypto_pb "github.com/libp2p/go-libp2p/core/crypto/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
-	lprecord "github.com/libp2p/go-libp2p/core/record"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/porchlight-mesh/porchlight/clips/pb"
@@ -177,62 +173,15 @@ func (r *SignedRevocation) Revokes(g *SignedGrant) bool {
 	return r != nil && g != nil && r.Owner == g.Owner && r.GrantID() == g.GrantID()
 }
 
-// pbRecord adapts a protobuf message to core/record.Record.
-type pbRecord struct {
-	codec string
-	m     proto.Message
-}
-
-func (r *pbRecord) Domain() string                 { return Domain }
-func (r *pbRecord) Codec() []byte                  { return []byte(r.codec) }
-func (r *pbRecord) MarshalRecord() ([]byte, error) { return proto.Marshal(r.m) }
-func (r *pbRecord) UnmarshalRecord(b []byte) error { return proto.Unmarshal(b, r.m) }
-
-func seal(codec string, m proto.Message, key crypto.PrivKey) ([]byte, error) {
-	env, err := lprecord.Seal(&pbRecord{codec: codec, m: m}, key)
-	if err != nil {
-		return nil, fmt.Errorf("seal %s: %w", codec, err)
-	}
-	raw, err := env.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("marshal %s envelope: %w", codec, err)
-	}
-	return raw, nil
+func seal(payloadType string, m proto.Message, key crypto.PrivKey) ([]byte, error) {
+	return record.SealEnvelope(Domain, payloadType, m, key)
 }
 
 // open checks everything about an envelope that does not depend on its
-// payload, decodes the payload into m and returns the signer.
-func open(raw []byte, limit int, codec string, m proto.Message) (peer.ID, error) {
-	if len(raw) > limit {
-		return "", record.Invalidf(record.ReasonOversized, "%d bytes, limit %d", len(raw), limit)
-	}
-	env, err := lprecord.UnmarshalEnvelope(raw)
-	if err != nil {
-		return "", record.Invalidf(record.ReasonMalformed, "envelope: %v", err)
-	}
-	if string(env.PayloadType) != codec {
-		return "", record.Invalidf(record.ReasonPayloadType, "payload type %q, want %q", truncate(string(env.PayloadType), 40), codec)
-	}
-	if env.PublicKey.Type() != crypto_pb.KeyType_Ed25519 {
-		return "", record.Invalidf(record.ReasonKeyType, "key type %v, want Ed25519", env.PublicKey.Type())
-	}
-	// As for log records: the signature covers only the payload, so unless
-	// the envelope is canonical, anyone could re-wrap a manifest or grant
-	// under a second ID.
-	if canon, err := env.Marshal(); err != nil || !bytes.Equal(canon, raw) {
-		return "", record.Invalidf(record.ReasonMalformed, "envelope is not in canonical encoding")
-	}
-	if _, err := lprecord.ConsumeTypedEnvelope(raw, &pbRecord{codec: codec, m: m}); err != nil {
-		if errors.Is(err, lprecord.ErrInvalidSignature) {
-			return "", record.Invalidf(record.ReasonSignature, "signature does not verify")
-		}
-		return "", record.Invalidf(record.ReasonMalformed, "%v", err)
-	}
-	signer, err := peer.IDFromPublicKey(env.PublicKey)
-	if err != nil {
-		return "", record.Invalidf(record.ReasonMalformed, "signer key: %v", err)
-	}
-	return signer, nil
+// payload (record.OpenEnvelope), decodes the payload into m and returns the
+// signer.
+func open(raw []byte, limit int, payloadType string, m proto.Message) (peer.ID, error) {
+	return record.OpenEnvelope(raw, limit, Domain, record.Only(payloadType, m))
 }
 
 // checkOwner checks that owner is the signer's peer ID.

@@ -1,13 +1,10 @@
 package record
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
-	crypto_pb "github.com/libp2p/go-libp2p/core/crypto/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 	lprecord "github.com/libp2p/go-libp2p/core/record"
 	"google.golang.org/protobuf/proto"
@@ -34,34 +31,20 @@ type Doc struct {
 	Revocation *pb.Revocation
 }
 
-type docRecord struct {
-	codec string
-	m     proto.Message
-}
-
-func (r *docRecord) Domain() string                 { return IssuerDomain }
-func (r *docRecord) Codec() []byte                  { return []byte(r.codec) }
-func (r *docRecord) MarshalRecord() ([]byte, error) { return proto.Marshal(r.m) }
-func (r *docRecord) UnmarshalRecord(b []byte) error { return proto.Unmarshal(b, r.m) }
-
 // SealCredential signs a credential with an issuer key.
 func SealCredential(c *pb.Credential, key crypto.PrivKey) (*Doc, error) {
-	return sealDoc(&docRecord{codec: CredentialType, m: c}, key)
+	return sealDoc(CredentialType, c, key)
 }
 
 // SealRevocation signs a revocation with an issuer key.
 func SealRevocation(r *pb.Revocation, key crypto.PrivKey) (*Doc, error) {
-	return sealDoc(&docRecord{codec: RevocationType, m: r}, key)
+	return sealDoc(RevocationType, r, key)
 }
 
-func sealDoc(r *docRecord, key crypto.PrivKey) (*Doc, error) {
-	env, err := lprecord.Seal(r, key)
+func sealDoc(payloadType string, m proto.Message, key crypto.PrivKey) (*Doc, error) {
+	raw, err := SealEnvelope(IssuerDomain, payloadType, m, key)
 	if err != nil {
 		return nil, fmt.Errorf("seal issuer document: %w", err)
-	}
-	raw, err := env.Marshal()
-	if err != nil {
-		return nil, err
 	}
 	return OpenDoc(raw)
 }
@@ -80,40 +63,22 @@ func IsDoc(raw []byte) bool {
 // OpenDoc decodes and verifies an issuer document. A non-nil error is an
 // *Invalid.
 func OpenDoc(raw []byte) (*Doc, error) {
-	if len(raw) > MaxSize {
-		return nil, invalid(ReasonOversized, "%d bytes, limit %d", len(raw), MaxSize)
-	}
-	env, err := lprecord.UnmarshalEnvelope(raw)
-	if err != nil {
-		return nil, invalid(ReasonMalformed, "envelope: %v", err)
-	}
-	if env.PublicKey.Type() != crypto_pb.KeyType_Ed25519 {
-		return nil, invalid(ReasonKeyType, "key type %v, want Ed25519", env.PublicKey.Type())
-	}
-	if canon, err := env.Marshal(); err != nil || !bytes.Equal(canon, raw) {
-		return nil, invalid(ReasonMalformed, "envelope is not in canonical encoding")
-	}
 	d := &Doc{Raw: raw, ID: IDOf(raw)}
-	rec := &docRecord{codec: string(env.PayloadType)}
-	switch rec.codec {
-	case CredentialType:
-		d.Credential = new(pb.Credential)
-		rec.m = d.Credential
-	case RevocationType:
-		d.Revocation = new(pb.Revocation)
-		rec.m = d.Revocation
-	default:
-		return nil, invalid(ReasonPayloadType, "payload type %q is not an issuer document", truncate(rec.codec, 40))
-	}
-	if _, err := lprecord.ConsumeTypedEnvelope(raw, rec); err != nil {
-		if errors.Is(err, lprecord.ErrInvalidSignature) {
-			return nil, invalid(ReasonSignature, "signature does not verify")
+	issuer, err := OpenEnvelope(raw, MaxSize, IssuerDomain, func(pt string) (proto.Message, error) {
+		switch pt {
+		case CredentialType:
+			d.Credential = new(pb.Credential)
+			return d.Credential, nil
+		case RevocationType:
+			d.Revocation = new(pb.Revocation)
+			return d.Revocation, nil
 		}
-		return nil, invalid(ReasonMalformed, "%v", err)
+		return nil, invalid(ReasonPayloadType, "payload type %q is not an issuer document", truncate(pt, 40))
+	})
+	if err != nil {
+		return nil, err
 	}
-	if d.Issuer, err = peer.IDFromPublicKey(env.PublicKey); err != nil {
-		return nil, invalid(ReasonMalformed, "issuer key: %v", err)
-	}
+	d.Issuer = issuer
 	if c := d.Credential; c != nil {
 		if _, err := peer.IDFromBytes(c.GetAgency()); err != nil {
 			return nil, invalid(ReasonMissing, "credential names no agency peer ID")

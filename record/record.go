@@ -1,19 +1,14 @@
 package record
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
-	crypto_pb "github.com/libp2p/go-libp2p/core/crypto/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
-	lprecord "github.com/libp2p/go-libp2p/core/record"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/porchlight-mesh/porchlight/record/pb"
 )
@@ -92,17 +87,6 @@ func (s *Signed) Prev() ID {
 	return id
 }
 
-// entryRecord adapts pb.Entry to core/record.Record.
-type entryRecord struct{ e *pb.Entry }
-
-func (r *entryRecord) Domain() string                 { return Domain }
-func (r *entryRecord) Codec() []byte                  { return []byte(PayloadType) }
-func (r *entryRecord) MarshalRecord() ([]byte, error) { return proto.Marshal(r.e) }
-func (r *entryRecord) UnmarshalRecord(b []byte) error {
-	r.e = new(pb.Entry)
-	return proto.Unmarshal(b, r.e)
-}
-
 // Seal signs e with key and returns the verified record. It checks e with the
 // same rules as Open, so a node never publishes what its neighbors refuse.
 func Seal(e *pb.Entry, key crypto.PrivKey) (*Signed, error) { return SealAt(e, key, time.Now()) }
@@ -110,13 +94,9 @@ func Seal(e *pb.Entry, key crypto.PrivKey) (*Signed, error) { return SealAt(e, k
 // SealAt is Seal with the signer's clock given, for callers with an injected
 // clock.
 func SealAt(e *pb.Entry, key crypto.PrivKey, now time.Time) (*Signed, error) {
-	env, err := lprecord.Seal(&entryRecord{e: e}, key)
+	raw, err := SealEnvelope(Domain, PayloadType, e, key)
 	if err != nil {
-		return nil, fmt.Errorf("seal record: %w", err)
-	}
-	raw, err := env.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("marshal envelope: %w", err)
+		return nil, err
 	}
 	return Open(raw, now)
 }
@@ -125,38 +105,12 @@ func SealAt(e *pb.Entry, key crypto.PrivKey, now time.Time) (*Signed, error) {
 // clock, for the future-timestamp check. A non-nil error is always an
 // *Invalid naming the rule broken.
 func Open(raw []byte, now time.Time) (*Signed, error) {
-	if len(raw) > MaxSize {
-		return nil, invalid(ReasonOversized, "%d bytes, limit %d", len(raw), MaxSize)
-	}
-	env, err := lprecord.UnmarshalEnvelope(raw)
+	e := new(pb.Entry)
+	signer, err := OpenEnvelope(raw, MaxSize, Domain, Only(PayloadType, e))
 	if err != nil {
-		return nil, invalid(ReasonMalformed, "envelope: %v", err)
+		return nil, err
 	}
-	if string(env.PayloadType) != PayloadType {
-		return nil, invalid(ReasonPayloadType, "payload type %q, want %q", truncate(string(env.PayloadType), 40), PayloadType)
-	}
-	if env.PublicKey.Type() != crypto_pb.KeyType_Ed25519 {
-		return nil, invalid(ReasonKeyType, "key type %v, want Ed25519", env.PublicKey.Type())
-	}
-	// The signature covers the payload, not the envelope around it. Unless
-	// the envelope is in its one canonical encoding, anyone could re-wrap a
-	// record (an unknown field, fields reordered) into a second ID for the
-	// same log position and make its author look like an equivocator.
-	if canon, err := env.Marshal(); err != nil || !bytes.Equal(canon, raw) {
-		return nil, invalid(ReasonMalformed, "envelope is not in canonical encoding")
-	}
-	var rec entryRecord
-	if _, err := lprecord.ConsumeTypedEnvelope(raw, &rec); err != nil {
-		if errors.Is(err, lprecord.ErrInvalidSignature) {
-			return nil, invalid(ReasonSignature, "signature does not verify")
-		}
-		return nil, invalid(ReasonMalformed, "%v", err)
-	}
-	signer, err := peer.IDFromPublicKey(env.PublicKey)
-	if err != nil {
-		return nil, invalid(ReasonMalformed, "signer key: %v", err)
-	}
-	s := &Signed{Raw: raw, ID: IDOf(raw), Author: signer, Entry: rec.e}
+	s := &Signed{Raw: raw, ID: IDOf(raw), Author: signer, Entry: e}
 	if err := checkEntry(s, now); err != nil {
 		return nil, err
 	}
