@@ -222,7 +222,7 @@ func Init(dir string, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if err := writeNew(filepath.Join(dir, KeyFile), kb); err != nil {
+	if err := WriteNewFile(filepath.Join(dir, KeyFile), kb); err != nil {
 		return err
 	}
 	tok := make([]byte, 32)
@@ -329,8 +329,6 @@ func ReadBounded(path string, limit int64) ([]byte, error) {
 func WriteNewFile(path string, b []byte) error {
 	return writeSynced(path, b, os.O_EXCL, 0o600)
 }
-
-func writeNew(path string, b []byte) error { return WriteNewFile(path, b) }
 
 func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 	tmp := path + ".tmp"

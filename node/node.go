@@ -299,10 +299,11 @@ func (n *Node) Close() error {
 			n.cancel()
 			n.wg.Wait()
 		}
-		for _, c := range []interface{ Close() error }{n.clipSrv, n.shareSrv} {
-			if c != nil && !isNilCloser(c) {
-				errs = append(errs, c.Close())
-			}
+		if n.clipSrv != nil {
+			errs = append(errs, n.clipSrv.Close())
+		}
+		if n.shareSrv != nil {
+			errs = append(errs, n.shareSrv.Close())
 		}
 		if n.api != nil {
 			errs = append(errs, n.api.Close())

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"reflect"
 	"sort"
 	"time"
 
@@ -19,11 +18,6 @@ import (
 
 // shareRetry is how often undelivered grants are retried.
 var shareRetry = 10 * time.Second
-
-func isNilCloser(c any) bool {
-	v := reflect.ValueOf(c)
-	return v.Kind() == reflect.Pointer && v.IsNil()
-}
 
 // startClipProtocols serves /porchlight/clip/1 (this home's clips, to
 // grantees only) and /porchlight/share/1 (grants sent to this node). An
