@@ -29,8 +29,11 @@
 // 100 characters); chunk_size (64 KiB to 16 MiB); chunk_sha256, the SHA-256
 // of each chunk, exactly ceil(size/chunk_size) of them and at most
 // MaxChunks; owner; imported. Every chunk but the last is chunk_size bytes.
-// A receiver verifies each chunk against its hash as it arrives, and the
-// whole file against clip_id at the end (PutVerified).
+// A receiver verifies each chunk against its hash as it arrives; one that
+// stores the clip (PutVerified, FetchAndStore) also checks the whole file
+// against clip_id before the clip becomes visible. (A Fetch that only
+// streams the bytes needs no whole-file check: every byte it delivers
+// matches a chunk hash the owner signed.)
 //
 // A Grant is the owner's consent: grant_id (16 random bytes); owner;
 // grantee, the peer allowed to fetch (empty: every peer of the
@@ -47,29 +50,46 @@
 //
 // # Storage
 //
-// Store keeps clips in the node's Badger database. Keys start with a
-// one-byte tag; clips use uppercase tags that no other package uses
-// (package store uses lowercase tags; package requests uses 'D', 'G', 'V'):
+// Store keeps clips in a Badger database; a node gives them one of their
+// own (OpenDB: every chunk in the value log, values checked against their
+// CRC32-C on every read). Keys start with a one-byte tag; clips use
+// uppercase tags that no other package uses (package store uses lowercase
+// tags; package requests uses 'D', 'G', 'V'):
 //
 //	M I     manifest: version (1 byte, 1), blob B (16), stored-at time
 //	        (8, Unix ms, big-endian), then the signed manifest envelope
 //	C B N   chunk N (4 bytes, big-endian) of blob B: the chunk's bytes
+//	F P     file index of ImportFile: P is the SHA-256 of a file's absolute
+//	        path; the value is the file's size, modification time, device,
+//	        inode and change time (8 bytes each, the last three on Linux
+//	        only), then the clip ID
 //
 // I is a clip ID (32 bytes). A blob ID B is 16 random bytes chosen when an
 // upload starts, because the clip ID, the hash of the whole file, is known
 // only after its last byte.
 //
-// Import streams: it reads one chunk at a time, hashes it, and writes it at
-// once (one transaction per chunk) under a fresh blob ID, so memory stays
-// one chunk (plus 32 bytes of hash per chunk) whatever the clip's size.
-// After the last chunk it signs the manifest and writes the M entry in one
-// transaction: that commit is the only moment the clip becomes visible.
-// An import that fails or is interrupted, even by a crash or a power cut,
-// leaves only chunks that no manifest points at: they cannot be read, and
-// they expire with the retention period like every chunk (a failed import
-// also deletes them at once). If the clip turns out to be stored already,
-// the new chunks are deleted and the stored manifest returned. PutVerified,
-// which stores a clip received from a peer, works the same way.
+// Import streams, as a pipeline of at most four chunks: one goroutine
+// reads each chunk and hashes it, another hashes the whole file, and
+// Badger writes each chunk in a transaction of its own, committed
+// asynchronously, under a fresh blob ID; memory stays four chunks (plus 32
+// bytes of hash per chunk) whatever the clip's size. After the last chunk
+// is written it signs the manifest and writes the M entry in one
+// transaction, then syncs the database to disk: that commit is the only
+// moment the clip becomes visible, and the import returns only once it is
+// durable. An import that fails or is interrupted, even by a crash or a
+// power cut, leaves only chunks that no manifest points at: they cannot be
+// read, and they expire with the retention period like every chunk (a
+// failed import also deletes them at once). If the clip turns out to be
+// stored already, the new chunks are deleted and the stored manifest
+// returned. PutVerified, which stores a clip received from a peer, works
+// the same way.
+//
+// Badger reads and writes its value log through memory mappings, so every
+// chunk read or written would stay in the process's resident set; the
+// store drops the pages of each chunk from the process's page tables once
+// it is copied out or written (they stay in the page cache), and
+// preallocates value-log files, which Badger creates sparse (see
+// mapped_linux.go).
 //
 // # Retention and hold
 //
@@ -86,7 +106,8 @@
 //
 // ImportFile imports one file and refuses a folder, an empty or unreadable
 // file, and a file that changes while it is read (ErrFileChanged: a camera
-// still writing it). Watcher polls a folder a camera drops files in and
+// still writing it). A file it imported before and that is unchanged since
+// (the F index) is not read again. Watcher polls a folder a camera drops files in and
 // imports each file once its size and modification time were stable over
 // two polls, skipping hidden and partial (.part, .tmp, .crdownload) files.
 // Start times come from names like front-door-2026-11-27T19-42-10Z.mp4

@@ -22,7 +22,6 @@ import (
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/clips/pb"
 	"github.com/porchlight-mesh/porchlight/record"
-	"github.com/porchlight-mesh/porchlight/store"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -55,11 +54,11 @@ func randBytes(seed uint64, n int) []byte {
 	return b
 }
 
-// openBadger opens the node database the way a node does, in a fresh
-// directory, and closes it when the test ends.
+// openBadger opens a clip database the way a node does (OpenDB), in a
+// fresh directory, and closes it when the test ends.
 func openBadger(t testing.TB) *badger.DB {
 	t.Helper()
-	db, err := store.Open(store.Config{Dir: t.TempDir(), Neighborhood: "elm-street", Logger: quiet})
+	db, err := clips.OpenDB(t.TempDir(), quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,10 +67,9 @@ func openBadger(t testing.TB) *badger.DB {
 			t.Errorf("close database: %v", err)
 		}
 	})
-	return db.Badger()
+	return db
 }
 
-// newStore returns a Store over a fresh database, owned by key seed.
 func newStore(t testing.TB, seed byte, cfg clips.Config) *clips.Store {
 	t.Helper()
 	if cfg.DB == nil {

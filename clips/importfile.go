@@ -1,8 +1,10 @@
 package clips
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/porchlight-mesh/porchlight/record"
 )
@@ -29,8 +33,9 @@ var ErrFileChanged = errors.New("file changed while it was imported (is it still
 //
 // The file must be a complete, non-empty regular file that does not change
 // while it is read: a file whose size or modification time changes is
-// refused with ErrFileChanged and nothing is stored. A file already stored
-// is only read once (to hash it) and its stored manifest is returned.
+// refused with ErrFileChanged and nothing is stored. A file imported
+// before and unchanged since is not read again (see the file index
+// below): its stored manifest is returned.
 func (s *Store) ImportFile(ctx context.Context, path string, meta ImportMeta) (*SignedManifest, error) {
 	before, err := os.Stat(path)
 	if err != nil {
@@ -50,39 +55,28 @@ func (s *Store) ImportFile(ctx context.Context, path string, meta ImportMeta) (*
 		return nil, fileError(path, err)
 	}
 	defer f.Close()
-	if opened, err := f.Stat(); err != nil || !os.SameFile(before, opened) || changed(before, opened) {
+	opened, err := f.Stat()
+	if err != nil || !os.SameFile(before, opened) || changed(before, opened) {
 		return nil, fmt.Errorf("import %s: %w", path, ErrFileChanged)
 	}
 
-	// Hash first, reading only: a file that is already stored (the watcher
-	// after a restart, the same file imported twice) costs a read instead
-	// of a write of every chunk.
-	h := sha256.New()
-	n, err := io.Copy(h, ctxReader{ctx, f})
-	if err != nil {
-		return nil, fmt.Errorf("import %s: read: %w", path, err)
-	}
-	if n != before.Size() {
-		return nil, fmt.Errorf("import %s: %w", path, ErrFileChanged)
-	}
-	first := record.ID(h.Sum(nil))
-	if m, err := s.Manifest(first); err == nil {
+	// A file imported before, unchanged since, is not read again: the
+	// watcher looks at every file of its folder after each restart.
+	fkey, fp := fileKey(path), fingerprint(opened)
+	if m := s.knownFile(fkey, fp); m != nil {
 		if err := s.checkOwn(m); err != nil {
 			return nil, fmt.Errorf("import %s: %w", path, err)
 		}
 		return m, nil
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("import %s: %w", path, err)
-	}
 
 	meta = fillMeta(meta, filepath.Base(path), before.ModTime())
-	m, err := s.importStream(ctx, f, meta, func(id record.ID, size uint64) error {
+	m, err := s.importStream(ctx, ctxReader{ctx, f}, meta, func(id record.ID, size uint64) error {
 		if s.afterRead != nil {
 			s.afterRead(path)
 		}
 		after, err := os.Stat(path)
-		if err != nil || !os.SameFile(before, after) || changed(before, after) || size != uint64(before.Size()) || id != first {
+		if err != nil || !os.SameFile(before, after) || changed(before, after) || size != uint64(before.Size()) {
 			return ErrFileChanged
 		}
 		return nil
@@ -90,7 +84,72 @@ func (s *Store) ImportFile(ctx context.Context, path string, meta ImportMeta) (*
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", path, err)
 	}
+	s.rememberFile(fkey, fp, m.ClipID())
 	return m, nil
+}
+
+// The file index: F P -> fingerprint, clip ID, where P is the SHA-256 of
+// a file's absolute path. It lets ImportFile skip a file it imported
+// before without reading it, as rsync's quick check and git's index do: a
+// file whose size, modification time, inode and change time (the last
+// two where the system has them) are all the same is taken to be the same
+// file. Entries expire with the retention period; a file seen again after
+// that is read and found stored again (Store.importStream then keeps the
+// stored clip and drops the new chunks).
+const tagFile = 'F'
+
+func fileKey(path string) []byte {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	h := sha256.Sum256([]byte(path))
+	return append([]byte{tagFile}, h[:]...)
+}
+
+// fingerprint is what must not change for a file to be the one imported.
+func fingerprint(fi fs.FileInfo) []byte {
+	b := binary.BigEndian.AppendUint64(nil, uint64(fi.Size()))
+	b = binary.BigEndian.AppendUint64(b, uint64(fi.ModTime().UnixNano()))
+	return append(b, sysFingerprint(fi)...)
+}
+
+// knownFile returns the stored manifest of the file under key, if the
+// index has it with fingerprint fp and the clip is still stored.
+func (s *Store) knownFile(key, fp []byte) *SignedManifest {
+	var id record.ID
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			if len(v) != len(fp)+len(id) || !bytes.Equal(v[:len(fp)], fp) {
+				return ErrNotFound
+			}
+			copy(id[:], v[len(fp):])
+			return nil
+		})
+	})
+	if err != nil {
+		return nil
+	}
+	m, err := s.Manifest(id)
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+// rememberFile indexes an imported file. A failure only means the file is
+// read again next time.
+func (s *Store) rememberFile(key, fp []byte, id record.ID) {
+	v := append(append([]byte(nil), fp...), id[:]...)
+	err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.SetEntry(entry(key, v, expiresAt(s.now().Add(s.retention))))
+	})
+	if err != nil {
+		s.log.Warn("clips: could not index an imported file; it will be read again if imported again", "err", err)
+	}
 }
 
 func changed(a, b fs.FileInfo) bool {

@@ -469,3 +469,46 @@ func TestWatcherRun(t *testing.T) {
 		t.Errorf("%d clips stored, want 1", n)
 	}
 }
+
+// A file imported before is not read again while it is unchanged, and is
+// read again (and found stored) once it changes.
+func TestImportFileSkipsKnownFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "porch-2026-11-27T19-42-10Z.mp4")
+	if err := os.WriteFile(path, randBytes(31, 3*clips.MinChunkSize+5), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := openBadger(t)
+	s := newStore(t, 1, clips.Config{DB: db, ChunkSize: clips.MinChunkSize})
+	reads := 0
+	clips.SetAfterRead(s, func(string) { reads++ })
+	m, err := s.ImportFile(context.Background(), path, clips.ImportMeta{})
+	if err != nil || reads != 1 {
+		t.Fatalf("first ImportFile: %v, %d reads", err, reads)
+	}
+	again, err := s.ImportFile(context.Background(), path, clips.ImportMeta{})
+	if err != nil || !bytes.Equal(again.Raw, m.Raw) || reads != 1 {
+		t.Fatalf("second ImportFile: %v, same manifest %v, %d reads; want the stored manifest and no read", err, err == nil && bytes.Equal(again.Raw, m.Raw), reads)
+	}
+	// Touched: read again, and the same bytes are the same clip.
+	if err := os.Chtimes(path, time.Time{}, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	again, err = s.ImportFile(context.Background(), path, clips.ImportMeta{})
+	if err != nil || !bytes.Equal(again.Raw, m.Raw) || reads != 2 {
+		t.Fatalf("ImportFile after a touch: %v, %d reads; want a read and the stored manifest", err, reads)
+	}
+	if n := countKeys(t, db, 'C'); n != m.Chunks() {
+		t.Errorf("%d chunks stored, want %d (the second copy is dropped)", n, m.Chunks())
+	}
+	// Replaced by a different file under the same name: a new clip.
+	if err := os.WriteFile(path+".new", randBytes(32, 2*clips.MinChunkSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.ImportFile(context.Background(), path, clips.ImportMeta{})
+	if err != nil || other.ClipID() == m.ClipID() || other.Size() != 2*clips.MinChunkSize {
+		t.Fatalf("ImportFile of the replaced file: %v; want a new clip of %d bytes", err, 2*clips.MinChunkSize)
+	}
+}

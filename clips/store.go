@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -214,15 +215,22 @@ func entry(k, v []byte, expires uint64) *badger.Entry {
 }
 
 // upload writes the chunks of one clip under a fresh blob ID, each in its
-// own transaction so memory stays one chunk, all with the same expiry.
-// Until a manifest points at the blob its chunks are invisible, and they
-// expire on their own if the upload is never finished.
+// own transaction, all with the same expiry. Writes are asynchronous
+// (Badger's CommitWith), so that reading and hashing the next chunk
+// overlaps Badger's copy of this one into its value log; the caller bounds
+// how many chunks are in flight (see bufPool). Until a manifest points at
+// the blob its chunks are invisible, and they expire on their own if the
+// upload is never finished.
 type upload struct {
 	s       *Store
 	blob    blobID
 	stored  time.Time
 	expires uint64
-	n       int // chunks written
+	n       int // chunks submitted
+
+	wg  sync.WaitGroup // chunk commits in flight
+	mu  sync.Mutex
+	err error // the first chunk commit that failed
 }
 
 func (s *Store) newUpload() (*upload, error) {
@@ -244,23 +252,94 @@ func expiresAt(t time.Time) uint64 {
 	return uint64(max(sec, 1))
 }
 
-func (u *upload) put(data []byte) error {
-	err := u.s.db.Update(func(txn *badger.Txn) error {
-		return txn.SetEntry(entry(chunkKey(u.blob, u.n), data, u.expires))
-	})
-	if err != nil {
-		return fmt.Errorf("store chunk %d: %w", u.n, err)
+// put writes data as the next chunk without waiting for the commit. Badger
+// keeps data until the commit is done, so the caller must not change it
+// before done is called (on another goroutine; always exactly once). A
+// commit that fails is reported by a later put and by wait.
+func (u *upload) put(data []byte, done func()) error {
+	if err := u.failed(); err != nil {
+		done()
+		return err
+	}
+	i := u.n
+	k := chunkKey(u.blob, i)
+	txn := u.s.db.NewTransaction(true)
+	if err := txn.SetEntry(entry(k, data, u.expires)); err != nil {
+		txn.Discard()
+		done()
+		return fmt.Errorf("store chunk %d: %w", i, err)
 	}
 	u.n++
+	u.wg.Add(1)
+	txn.CommitWith(func(err error) {
+		defer u.wg.Done()
+		if err != nil {
+			u.fail(fmt.Errorf("store chunk %d: %w", i, err))
+		} else {
+			u.s.dropWritten(k)
+		}
+		done()
+	})
 	return nil
 }
 
-// discard deletes the chunks written so far. A failure only costs space
-// until the chunks expire.
+func (u *upload) fail(err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.err == nil {
+		u.err = err
+	}
+}
+
+func (u *upload) failed() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err
+}
+
+// wait waits for every chunk commit and reports the first that failed.
+func (u *upload) wait() error {
+	u.wg.Wait()
+	return u.failed()
+}
+
+// discard deletes the chunks written so far, once their commits are done.
+// A failure only costs space until the chunks expire.
 func (u *upload) discard() {
+	u.wg.Wait()
 	if err := u.s.deleteChunks(u.blob, u.n); err != nil {
 		u.s.log.Warn("clips: could not delete the chunks of an abandoned upload; they expire with the retention period", "err", err)
 	}
+}
+
+// dropWritten drops the pages of a chunk just written from the process's
+// mappings (dropPages): read back inside Badger's value callback, which is
+// where that is safe.
+func (s *Store) dropWritten(k []byte) {
+	if !canDropPages {
+		return
+	}
+	_ = s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(k)
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			dropPages(v, true)
+			return nil
+		})
+	})
+}
+
+// copyValue copies a chunk's value into buf, reusing its memory, and drops
+// the chunk's pages from the process's mappings (dropPages).
+func copyValue(item *badger.Item, buf []byte) ([]byte, error) {
+	err := item.Value(func(v []byte) error {
+		buf = append(buf[:0], v...)
+		dropPages(v, false)
+		return nil
+	})
+	return buf, err
 }
 
 func (s *Store) deleteChunks(b blobID, n int) error {
@@ -279,6 +358,10 @@ func (s *Store) deleteChunks(b blobID, n int) error {
 // discards the upload and returns the stored manifest instead.
 func (u *upload) commit(m *SignedManifest) (stored *SignedManifest, err error) {
 	s := u.s
+	if err := u.wait(); err != nil {
+		u.discard()
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := m.ClipID()
@@ -299,6 +382,11 @@ func (u *upload) commit(m *SignedManifest) (stored *SignedManifest, err error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store manifest of clip %s: %w", id, err)
+	}
+	// Acknowledged means durable: Badger writes through a memory mapping,
+	// which survives the process crashing but not the power failing.
+	if err := s.db.Sync(); err != nil {
+		return nil, fmt.Errorf("sync clip %s to disk: %w", id, err)
 	}
 	return stored, nil
 }
@@ -361,48 +449,61 @@ func (s *Store) importStream(ctx context.Context, r io.Reader, meta ImportMeta, 
 	if err != nil {
 		return nil, err
 	}
-	whole := sha256.New()
+	// Three goroutines share the work: this one reads each chunk and
+	// hashes it, the hasher hashes the whole file, Badger copies the chunk
+	// into its value log; a buffer goes back to the pool when the last two
+	// are done with it.
+	pool := newBufPool(s.chunkSize, pipelineDepth)
+	whole := newHasher()
+	fail := func(err error) (*SignedManifest, error) {
+		whole.close()
+		u.discard()
+		return nil, err
+	}
 	var (
 		hashes [][]byte
 		size   uint64
-		buf    = make([]byte, s.chunkSize)
 	)
 	for {
 		if err := ctx.Err(); err != nil {
-			u.discard()
-			return nil, err
+			return fail(err)
 		}
+		buf := pool.get()
 		n, rerr := fill(r, buf)
 		if n > 0 {
 			if len(hashes) == MaxChunks {
-				u.discard()
-				return nil, fmt.Errorf("larger than %d chunks of %d bytes; raise the chunk size", MaxChunks, s.chunkSize)
+				return fail(fmt.Errorf("larger than %d chunks of %d bytes; raise the chunk size", MaxChunks, s.chunkSize))
 			}
 			chunk := buf[:n]
 			if meta.MediaType == "" {
 				meta.MediaType = sniff(chunk)
 			}
-			whole.Write(chunk)
 			h := sha256.Sum256(chunk)
 			hashes = append(hashes, h[:])
 			size += uint64(n)
-			if err := u.put(chunk); err != nil {
-				u.discard()
-				return nil, err
+			done := pool.shared(buf, 2)
+			whole.add(chunk, done)
+			if err := u.put(chunk, done); err != nil {
+				return fail(err)
 			}
+		} else {
+			pool.put(buf)
 		}
 		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
-			u.discard()
-			return nil, fmt.Errorf("read: %w", rerr)
+			return fail(fmt.Errorf("read: %w", rerr))
 		}
 	}
 	if size == 0 {
-		return nil, ErrEmpty
+		return fail(ErrEmpty)
 	}
-	id := record.ID(whole.Sum(nil))
+	id := record.ID(whole.close())
+	if err := u.wait(); err != nil {
+		u.discard()
+		return nil, err
+	}
 	if check != nil {
 		if err := check(id, size); err != nil {
 			u.discard()
@@ -548,7 +649,7 @@ func (s *Store) readChunk(l *local, i int, buf []byte) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		buf, err = item.ValueCopy(buf[:0])
+		buf, err = copyValue(item, buf)
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -643,6 +744,12 @@ func (r *clipReader) Seek(offset int64, whence int) (int64, error) {
 // When the clip is already stored, PutVerified returns nil without
 // consuming chunks.
 func (s *Store) PutVerified(ctx context.Context, m *SignedManifest, chunks iter.Seq2[[]byte, error]) error {
+	return s.putVerified(ctx, m, chunks, nil)
+}
+
+// putVerified is PutVerified for chunks from src, or from the caller when
+// src is nil.
+func (s *Store) putVerified(ctx context.Context, m *SignedManifest, chunks iter.Seq2[[]byte, error], src *chunkSource) error {
 	if m == nil {
 		return errors.New("store received clip: no manifest")
 	}
@@ -662,7 +769,7 @@ func (s *Store) PutVerified(ctx context.Context, m *SignedManifest, chunks iter.
 	if err != nil {
 		return fmt.Errorf("store received clip %s: %w", id, err)
 	}
-	if err := s.receive(ctx, u, m, chunks); err != nil {
+	if err := s.receive(ctx, u, m, chunks, src); err != nil {
 		u.discard()
 		return fmt.Errorf("store received clip %s: %w", id, err)
 	}
@@ -672,8 +779,18 @@ func (s *Store) PutVerified(ctx context.Context, m *SignedManifest, chunks iter.
 	return nil
 }
 
-func (s *Store) receive(ctx context.Context, u *upload, m *SignedManifest, chunks iter.Seq2[[]byte, error]) error {
-	whole := sha256.New()
+func (s *Store) receive(ctx context.Context, u *upload, m *SignedManifest, chunks iter.Seq2[[]byte, error], src *chunkSource) (err error) {
+	// As in importStream: the whole-file hash and Badger's writes run
+	// beside the loop that checks each chunk.
+	whole := newHasher()
+	defer func() {
+		sum := whole.close()
+		if err == nil && !bytes.Equal(sum, m.M.GetClipId()) {
+			// Only a manifest whose owner signed chunk hashes of a file
+			// other than the clip ID's can get here.
+			err = fmt.Errorf("%w: every chunk matches but the file's SHA-256 is not the clip ID", ErrChunkMismatch)
+		}
+	}()
 	n := m.Chunks()
 	i := 0
 	for data, err := range chunks {
@@ -689,11 +806,25 @@ func (s *Store) receive(ctx context.Context, u *upload, m *SignedManifest, chunk
 		if len(data) != m.ChunkLen(i) {
 			return fmt.Errorf("%w: chunk %d is %d bytes, the manifest says %d", ErrChunkMismatch, i, len(data), m.ChunkLen(i))
 		}
-		if h := sha256.Sum256(data); !bytes.Equal(h[:], m.M.GetChunkSha256()[i]) {
-			return fmt.Errorf("%w: chunk %d has the wrong hash", ErrChunkMismatch, i)
+		if src == nil {
+			if h := sha256.Sum256(data); !bytes.Equal(h[:], m.M.GetChunkSha256()[i]) {
+				return fmt.Errorf("%w: chunk %d has the wrong hash", ErrChunkMismatch, i)
+			}
 		}
-		whole.Write(data)
-		if err := u.put(data); err != nil {
+		var done func()
+		var wg sync.WaitGroup
+		if src != nil {
+			done = src.pool.shared(data[:cap(data)], 2)
+		} else {
+			// The caller's buffer, which it may reuse for the next chunk:
+			// wait until both are done with it.
+			wg.Add(2)
+			done = wg.Done
+		}
+		whole.add(data, done)
+		err := u.put(data, done)
+		wg.Wait()
+		if err != nil {
 			return err
 		}
 		i++
@@ -701,12 +832,14 @@ func (s *Store) receive(ctx context.Context, u *upload, m *SignedManifest, chunk
 	if i < n {
 		return fmt.Errorf("%w: got %d of %d chunks", ErrChunkMismatch, i, n)
 	}
-	// Only a manifest whose owner signed chunk hashes of a file other than
-	// the clip ID's can get here.
-	if !bytes.Equal(whole.Sum(nil), m.M.GetClipId()) {
-		return fmt.Errorf("%w: every chunk matches but the file's SHA-256 is not the clip ID", ErrChunkMismatch)
-	}
 	return nil
+}
+
+// chunkSource marks chunks that come from a transfer of this package: each
+// was already checked against the manifest's chunk hash, and its buffer
+// comes from pool and goes back to it once stored.
+type chunkSource struct {
+	pool *bufPool
 }
 
 // Expires reports when a stored clip expires, or held = true when it is
@@ -815,7 +948,7 @@ func (s *Store) rewriteChunks(ctx context.Context, l *local, expires uint64) err
 			if err != nil {
 				return err
 			}
-			if buf, err = item.ValueCopy(buf[:0]); err != nil {
+			if buf, err = copyValue(item, buf); err != nil {
 				return err
 			}
 			return txn.SetEntry(entry(k, buf, expires))
@@ -888,4 +1021,81 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("sweep clip chunks: %w", err)
 	}
 	return len(orphans), nil
+}
+
+// bufPool hands out at most n chunk buffers at a time: it bounds the
+// memory of a pipelined import or receive to n chunks.
+type bufPool struct {
+	size int
+	free chan []byte
+}
+
+func newBufPool(size, n int) *bufPool {
+	p := &bufPool{size: size, free: make(chan []byte, n)}
+	for range n {
+		p.free <- nil // allocated on first use
+	}
+	return p
+}
+
+// get waits for a free buffer.
+func (p *bufPool) get() []byte {
+	b := <-p.free
+	if cap(b) < p.size {
+		b = make([]byte, p.size)
+	}
+	return b[:p.size]
+}
+
+func (p *bufPool) put(b []byte) { p.free <- b }
+
+// shared returns a function that gives b back after it was called refs
+// times, once by each user of b.
+func (p *bufPool) shared(b []byte, refs int32) func() {
+	var n atomic.Int32
+	n.Store(refs)
+	return func() {
+		if n.Add(-1) == 0 {
+			p.put(b)
+		}
+	}
+}
+
+// pipelineDepth is how many chunks an import or a receive has in flight:
+// read or hashed, waiting for the whole-file hash, or being written.
+const pipelineDepth = 4
+
+// hasher computes the SHA-256 of a stream of chunks on a goroutine of its
+// own, so that hashing the whole file overlaps hashing and storing each
+// chunk (on a 2-core home hub, hashing is most of the work of an import).
+type hasher struct {
+	ch  chan hashJob
+	sum chan []byte
+}
+
+type hashJob struct {
+	b    []byte
+	done func()
+}
+
+func newHasher() *hasher {
+	h := &hasher{ch: make(chan hashJob, pipelineDepth), sum: make(chan []byte, 1)}
+	go func() {
+		d := sha256.New()
+		for j := range h.ch {
+			d.Write(j.b)
+			j.done()
+		}
+		h.sum <- d.Sum(nil)
+	}()
+	return h
+}
+
+// add hashes b next and then calls done.
+func (h *hasher) add(b []byte, done func()) { h.ch <- hashJob{b, done} }
+
+// close waits for the chunks added and returns their hash.
+func (h *hasher) close() []byte {
+	close(h.ch)
+	return <-h.sum
 }

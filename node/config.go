@@ -29,6 +29,7 @@ const (
 	TokenFile  = "api.token"
 	AddrFile   = "api.addr"
 	DBDir      = "db"
+	ClipDBDir  = "clips"
 )
 
 // DefaultAPIAddr is where the local API listens unless configured.

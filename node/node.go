@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +51,7 @@ type Node struct {
 	Config   Config
 	dir      string
 	db       *store.DB
+	clipDB   *badger.DB // clips.OpenDB: the clips' chunks and manifests
 	reqs     *requests.Service
 	clips    *clips.Store
 	audit    *clips.Audit
@@ -120,7 +122,10 @@ func Start(opts Options) (n *Node, err error) {
 		return nil, err
 	}
 	retention, _ := cfg.RetentionPeriod()
-	if n.clips, err = clips.New(clips.Config{DB: n.db.Badger(), Key: key, Retention: retention, Logger: opts.Logger}); err != nil {
+	if n.clipDB, err = clips.OpenDB(filepath.Join(opts.Dir, ClipDBDir), opts.Logger); err != nil {
+		return nil, err
+	}
+	if n.clips, err = clips.New(clips.Config{DB: n.clipDB, Key: key, Retention: retention, Logger: opts.Logger}); err != nil {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
@@ -227,6 +232,10 @@ func (n *Node) registerMetrics(reg *prometheus.Registry) {
 			func() float64 { lsm, _ := n.db.Badger().Size(); return float64(lsm) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_badger_vlog_bytes", Help: "Size of the Badger value log."},
 			func() float64 { _, vlog := n.db.Badger().Size(); return float64(vlog) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_clips_lsm_bytes", Help: "Size of the clip database's LSM tree (keys and manifests)."},
+			func() float64 { lsm, _ := n.clipDB.Size(); return float64(lsm) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_clips_vlog_bytes", Help: "Size of the clip database's value log (the clips' chunks)."},
+			func() float64 { _, vlog := n.clipDB.Size(); return float64(vlog) }),
 	)
 }
 
@@ -311,6 +320,9 @@ func (n *Node) Close() error {
 		}
 		if n.mesh != nil {
 			errs = append(errs, n.mesh.Close())
+		}
+		if n.clipDB != nil {
+			errs = append(errs, n.clipDB.Close())
 		}
 		if n.db != nil {
 			errs = append(errs, n.db.Close())

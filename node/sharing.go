@@ -214,10 +214,12 @@ func (n *Node) releaseHolds(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// holdKeeper releases holds whose grants ended, every minute.
+// holdKeeper releases holds whose grants ended, every minute, and once an
+// hour sweeps the chunks that interrupted holds left behind.
 func (n *Node) holdKeeper(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
+	lastSweep := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -225,6 +227,13 @@ func (n *Node) holdKeeper(ctx context.Context) {
 		case now := <-t.C:
 			if err := n.releaseHolds(ctx, now); err != nil && ctx.Err() == nil {
 				n.log.Warn("release holds of ended grants", "err", err)
+			}
+			if now.Sub(lastSweep) < time.Hour {
+				continue
+			}
+			lastSweep = now
+			if _, err := n.clips.Sweep(ctx); err != nil && ctx.Err() == nil {
+				n.log.Warn("sweep clip chunks", "err", err)
 			}
 		}
 	}
