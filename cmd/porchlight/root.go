@@ -54,9 +54,35 @@ local API on 127.0.0.1.`,
 		newIssuerCmd(), newTrustCmd(g), newPublishCmd(g), newAgencyCmd(g),
 		newRequestCmd(g), newRequestsCmd(g), newAgenciesCmd(g), newUICmd(g), newClipsCmd(g), newVerifyCmd(g),
 		newShareCmd(g), newGrantsCmd(g), newAuditCmd(g), newEvidenceCmd(g),
-		newDemoCmd(g),
+		newDemoCmd(g), newVersionCmd(g), newDoctorCmd(g), newDocsCmd(),
 	)
+	root.InitDefaultCompletionCmd()
+	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("completion: name a shell: bash, zsh, fish or powershell")
+			}
+			return usagef("completion: no completion for %q; want bash, zsh, fish or powershell", args[0])
+		}
+	}
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes every command's argument errors usage errors (exit 2).
+func usageArgs(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
+	if check := c.Args; check != nil {
+		c.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
 }
 
 // logger builds the logger the --log-level and --log-format flags ask for.
