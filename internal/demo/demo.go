@@ -298,6 +298,9 @@ func (s *story) discover() error {
 		}
 		return true, nil
 	}); err != nil {
+		if s.cfg.MDNS {
+			return fmt.Errorf("%w; multicast may not work on this host (see `porchlight doctor`): run the demo without --mdns", err)
+		}
 		return err
 	}
 	names := 0
