@@ -16,6 +16,24 @@ import (
 	"github.com/porchlight-mesh/porchlight/node"
 )
 
+// The README also quotes commands inline, in prose. Those are examples with
+// placeholders or machine-specific values; where each is exercised:
+//
+//	porchlight run --peer /ip4/.../p2p/...   TestShareWorkflow (run --peer)
+//	share --to <PEER_ID> --clips <CLIP_ID>    TestShareWorkflow
+//	clips fetch, grants revoke <GRANT_ID>     TestShareWorkflow
+//	ui --print                                TestRunPostFeedStop
+//	demo --exit                               TestDemoExit, and CI (.ci/run)
+//	completion bash|zsh|fish                  TestCompletion
+//	porchlight version                        TestVersion
+//	--log-format json                         TestDoctorAndJSONLogsWithRunningNode
+//	make build / make pi / make service       not run by tests (minutes of compiling);
+//	                                          the unit is checked by TestSystemdUnit
+//	sudo -u porchlight porchlight --data /var/lib/porchlight status
+//	                                          not run: needs root and the installed service
+//	go test -run '^$' -fuzz ... ./record/     not run: fuzzing takes as long as asked
+//	go generate ./cmd/porchlight              TestCLIDocsUpToDate checks its output
+
 // readmeSkipped are the README commands this test does not run, and what
 // runs them instead.
 var readmeSkipped = map[string]string{
