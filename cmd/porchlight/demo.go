@@ -68,6 +68,7 @@ non-zero naming the step that failed. Nodes dial each other directly unless
 			}
 			fmt.Fprintln(out, "Press Ctrl-C to stop; every node is closed and its data removed.")
 			<-ctx.Done()
+			stop() // a second Ctrl-C kills the process if closing hangs
 			fmt.Fprintln(out, "\nStopping the demo...")
 			return d.Close()
 		},
