@@ -164,7 +164,7 @@ func (d *doctor) checkToken() {
 	fi, err := os.Stat(path)
 	switch {
 	case err != nil:
-		d.add("API token", checkFail, err.Error(), "remove the data dir's config.toml and api.token and run init again, or restore them from a backup")
+		d.add("API token", checkFail, err.Error(), fmt.Sprintf("restore it from a backup, or make a new one: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > %s && chmod 600 %s", path, path))
 	case fi.Mode().Perm()&0o077 != 0:
 		d.add("API token", checkFail, fmt.Sprintf("%s is readable by others (mode %o): anyone who reads it controls the node", path, fi.Mode().Perm()), "chmod 600 "+path)
 	default:
