@@ -75,7 +75,7 @@ var readmeSteps = []readmeStep{
 	{cmd: `porchlight issuer certify --key county.issuer --agency <AGENCY_PEER_ID> --name "Springfield PD" --jurisdiction circle:40.7128,-74.0060,5000 --valid 365d --out spd.credential`, role: "issuer"},
 	{cmd: "porchlight agency credential spd.credential", role: "agency"},
 	{cmd: `porchlight request create --case 2026-1142 --incident "package theft" --area circle:40.7130,-74.0055,300 --from 2026-11-27T18:00:00Z --to 2026-11-27T21:00:00Z --contact "det. desk 555-0100" --description "Parcel taken from a porch"`, role: "agency", capture: "<REQUEST_ID>"},
-	{cmd: "porchlight requests", role: "home", until: "2026-1142"},
+	{cmd: "porchlight requests", role: "home", until: "2026-1142", want: "covered, 1 clip(s) in window"},
 	{cmd: "porchlight agencies --json", role: "home", want: "Springfield PD"},
 	{cmd: "porchlight share --request <REQUEST_ID> --clips <CLIP_ID> --expires 7d --yes", role: "home"},
 	{cmd: "porchlight grants", role: "home", want: "active"},
