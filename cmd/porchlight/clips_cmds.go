@@ -73,7 +73,9 @@ front-door-2026-11-27T19-42-10Z.mp4, else the file's modification time.`,
 			if err != nil {
 				return err
 			}
-			req, err := http.NewRequestWithContext(c.Context(), "POST", cl.base+"/api/v1/clips?"+q.Encode(), f)
+			body, finish := withProgress(f, fi.Size(), os.Stderr)
+			defer finish()
+			req, err := http.NewRequestWithContext(c.Context(), "POST", cl.base+"/api/v1/clips?"+q.Encode(), body)
 			if err != nil {
 				return err
 			}

@@ -70,7 +70,9 @@ func newEvidenceCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			n, err := io.Copy(f, resp.Body)
+			body, finish := withProgress(resp.Body, resp.ContentLength, os.Stderr)
+			n, err := io.Copy(f, body)
+			finish()
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}

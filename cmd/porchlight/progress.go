@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 )
 
 // isTerminal reports whether f is a character device (a terminal).
@@ -58,4 +59,38 @@ func progressBar(done, total int64, width int) string {
 	n := int(done * int64(width) / total)
 	return fmt.Sprintf("\r[%s%s] %3d%%  %.1f / %.1f MiB", strings.Repeat("#", n), strings.Repeat(".", width-n),
 		done*100/total, float64(done)/(1<<20), float64(total)/(1<<20))
+}
+
+// progressReader draws a progress bar on w as r is read, at most every
+// 100 ms and once at the end.
+type progressReader struct {
+	r           io.Reader
+	w           io.Writer
+	done, total int64
+	last        time.Time
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond || p.done >= p.total {
+		p.last = now
+		fmt.Fprint(p.w, progressBar(min(p.done, p.total), p.total, 30))
+	}
+	return n, err
+}
+
+// withProgress wraps r (of total bytes) so that reading it draws a progress
+// bar on term, when term is a terminal; otherwise it returns r unchanged
+// and stays quiet. Call finish when done.
+func withProgress(r io.Reader, total int64, term *os.File) (wrapped io.Reader, finish func()) {
+	if total <= 0 || !isTerminal(term) {
+		return r, func() {}
+	}
+	p := &progressReader{r: r, w: term, total: total}
+	return p, func() {
+		if p.done > 0 {
+			fmt.Fprintln(term)
+		}
+	}
 }

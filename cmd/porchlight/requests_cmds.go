@@ -402,7 +402,7 @@ func newRequestsCmd(g *globals) *cobra.Command {
 			for _, it := range items {
 				home := "-"
 				if it.CoversHome {
-					home = "covered"
+					home = fmt.Sprintf("covered, %d clip(s) in window", it.MatchingClips)
 				}
 				status := it.Status
 				if it.AfterRevocation {
