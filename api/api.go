@@ -111,7 +111,7 @@ func Listen(cfg Config) (*Server, error) {
 	s.handle("GET /api/v1/events", s.getEvents)
 	s.handle("POST /api/v1/login-links", s.createLoginLink)
 	s.handlePublic("GET /login", s.login)
-	s.handle("GET /{$}", s.getIndex)
+	s.routesUI()
 	s.handle("GET /api/v1/openapi.json", s.getOpenAPI)
 	if cfg.Metrics != nil {
 		s.handle("GET /metrics", func(w http.ResponseWriter, r *http.Request) error {
