@@ -243,7 +243,7 @@ func (s *Server) authorized(r *http.Request) bool {
 	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) == 1
 	}
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(s.cookieName())
 	return err == nil && s.sessions.valid(c.Value, time.Now())
 }
 

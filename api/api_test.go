@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -254,7 +255,7 @@ func TestLoginLink(t *testing.T) {
 	}
 	var session *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == "porchlight_session" {
+		if c.Name == "porchlight_session_"+port(s) {
 			session = c
 		}
 	}
@@ -287,7 +288,7 @@ func TestLoginLink(t *testing.T) {
 	}
 	forged := request(t, s, "GET /api/v1/status")
 	forged.Header.Del("Authorization")
-	forged.AddCookie(&http.Cookie{Name: "porchlight_session", Value: strings.Repeat("0", 64)})
+	forged.AddCookie(&http.Cookie{Name: "porchlight_session_" + port(s), Value: strings.Repeat("0", 64)})
 	if code, _, _ := do(t, forged); code != 401 {
 		t.Fatalf("a made-up session: %d, want 401", code)
 	}
@@ -347,4 +348,9 @@ func TestUIIsServed(t *testing.T) {
 	if l.MaxAreaSqMi != requests.DefaultLimits.MaxArea || l.MinWindowSecs != 15*60 || l.MaxWindowSecs != 12*3600 || l.MaxOpen != 10 {
 		t.Errorf("limits = %+v, want the defaults", l)
 	}
+}
+
+func port(s *api.Server) string {
+	_, p, _ := net.SplitHostPort(s.Addr().String())
+	return p
 }
