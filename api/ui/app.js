@@ -441,7 +441,7 @@ async function newRequestScreen() {
   const check = h("div", { id: "rq-check", "aria-live": "polite" });
   const preview = h("div");
   const submit = h("button", { id: "rq-submit", class: "primary", type: "submit" }, "Sign and publish request");
-  const out = h("div", { "aria-live": "polite" });
+  const out = h("div", { id: "rq-result", "aria-live": "polite" });
   const sqmi = 2589988.110336;
   function problems() {
     const p = [];
