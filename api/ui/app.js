@@ -406,7 +406,7 @@ async function agencyScreen(id) {
     if (!a) { head.replaceChildren(msg("error", "This agency is not known to your node.")); list.replaceChildren(); return; }
     main.querySelector("h1").textContent = a.name;
     document.title = a.name + " · Porchlight";
-    head.replaceChildren(
+    head.replaceChildren(...[
       a.equivocation ? h("p", { class: "error", id: "equivocation" }, "Warning: this agency signed two different histories (equivocation). Its requests cannot be trusted to be the same for everyone; the proof is kept by your node.") : null,
       h("p", null, credentialTag(a), " issued by ", h("code", null, short(a.issuer)), ", valid until ", when(a.valid_until)),
       h("p", { class: "meta" }, "Agency ID ", h("code", null, a.peer_id)),
@@ -414,7 +414,7 @@ async function agencyScreen(id) {
         h("div", { class: "figure" }, h("b", null, String(a.requests)), "requests"),
         h("div", { class: "figure" }, h("b", null, String(a.open)), "open"),
         h("div", { class: "figure" }, h("b", null, String(a.closed)), "closed"),
-        h("div", { class: "figure" }, h("b", null, a.area_hours.toFixed(2)), "sq mi × hours asked")));
+        h("div", { class: "figure" }, h("b", null, a.area_hours.toFixed(2)), "sq mi × hours asked"))].filter(Boolean));
     fill(list, reqs.map(q => requestCard(q, true)), "No requests.");
   };
 }

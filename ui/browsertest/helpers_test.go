@@ -135,7 +135,7 @@ func shot(t testing.TB, ctx context.Context, name string) {
 	waitJS(t, ctx, "fonts", "document.fonts.status === 'loaded'", 5*time.Second)
 	c, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(c, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(c, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
