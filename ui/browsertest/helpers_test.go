@@ -25,10 +25,11 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // chromium finds the browser, or skips (fails when PORCHLIGHT_REQUIRE_BROWSER=1).
 func chromium(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{os.Getenv("PORCHLIGHT_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p == "" {
-			continue
-		}
+	candidates := []string{"/usr/bin/chromium", "chromium", "chromium-browser"}
+	if p := os.Getenv("PORCHLIGHT_CHROMIUM"); p != "" {
+		candidates = []string{p} // only the one asked for
+	}
+	for _, p := range candidates {
 		if path, err := exec.LookPath(p); err == nil {
 			return path
 		}
@@ -139,11 +140,32 @@ func shot(t testing.TB, ctx context.Context, name string) {
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(moduleRoot(t), dir) // as typed at the repository's root
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// moduleRoot is the directory holding go.mod, above the test's own.
+func moduleRoot(t testing.TB) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = up
 	}
 }
 
