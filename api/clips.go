@@ -152,7 +152,7 @@ func (s *Server) handleUpload(pattern string, h func(w http.ResponseWriter, r *h
 			s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: "missing or wrong API token"})
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" && !sameOriginLoopback(o) {
+		if o := r.Header.Get("Origin"); o != "" && !s.sameOrigin(o) {
 			s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "foreign_origin", Msg: "cross-origin requests are refused"})
 			return
 		}

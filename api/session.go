@@ -84,8 +84,14 @@ func (s *sessions) valid(id string, now time.Time) bool {
 func (s *Server) createLoginLink(w http.ResponseWriter, r *http.Request) error {
 	code := s.sessions.newLink(time.Now())
 	_, port, _ := net.SplitHostPort(s.Addr().String())
+	base := "http://127.0.0.1:" + port
+	if s.tls {
+		// The name the caller used (the guard checked it): it is one the
+		// certificate covers, or loopback.
+		base = "https://" + r.Host
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{
-		"url":     "http://127.0.0.1:" + port + "/login?code=" + code,
+		"url":     base + "/login?code=" + code,
 		"expires": time.Now().Add(linkTTL).UTC(),
 	})
 	return nil
@@ -100,7 +106,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: s.cookieName(), Value: id, Path: "/", MaxAge: int(sessionTTL / time.Second),
-		HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.tls,
 	})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil
