@@ -18,7 +18,11 @@ import (
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/internal/sampleclips"
+	"github.com/porchlight-mesh/porchlight/node"
+	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/requests"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
 // TestLoginLinkAndReload: the one-time link opens the UI, a reload keeps
@@ -340,4 +344,51 @@ func TestErrorWhenNodeStops(t *testing.T) {
 	eval[bool](t, ctx, "(location.hash = '#grants', true)")
 	waitJS(t, ctx, "the banner still there", "!document.getElementById('banner').hidden && document.querySelector('nav')", 5*time.Second)
 	shot(t, ctx, "node-stopped")
+}
+
+// TestAgencyEquivocationWarning: when an agency signs two different records
+// for one place in its log, its public page on a home warns in words.
+func TestAgencyEquivocationWarning(t *testing.T) {
+	b := browser(t)
+	s := newAgencySetup(t, 0)
+	now := time.Now()
+	var created map[string]string
+	s.agency.call(t, "POST", "/api/v1/requests", api.NewRequestJSON{Case: "2026-1142", Incident: "package theft", Contact: "desk",
+		Area: "circle:40.7140,-74.0055,300", From: now.Add(-3 * time.Hour), To: now.Add(-time.Hour)}, &created)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var reqs []api.RequestJSON
+		s.home.call(t, "GET", "/api/v1/requests", nil, &reqs)
+		if len(reqs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the request did not reach the home")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx := tab(t, b)
+	s.home.login(t, ctx)
+	step(t, ctx, "the agency's page", chromedp.Navigate(s.home.base()+"/#agency/"+s.agency.ID().String()))
+	waitJS(t, ctx, "the page without a warning", "document.querySelector('.figures') && !document.getElementById('equivocation')", 10*time.Second)
+
+	// The agency's key signs a different record for seq 1 (as after a
+	// wiped disk); the home receives it.
+	key, err := node.LoadKey(s.agency.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork, err := record.Seal(&pb.Entry{Author: []byte(s.agency.ID()), Seq: 1, Created: now.UnixMilli(), Neighborhood: "maple-st",
+		Body: &pb.Entry_Post{Post: &pb.Post{Kind: "general", Text: "a fresh start"}}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.home.Store().Ingest(fork); err != nil || res.Outcome != store.Equivocation {
+		t.Fatalf("ingest the fork: %v %v, want an equivocation", res.Outcome, err)
+	}
+	step(t, ctx, "reload the agency's page", chromedp.Reload())
+	waitJS(t, ctx, "the equivocation warning", "document.getElementById('equivocation') && document.getElementById('equivocation').textContent.includes('signed two different histories')", 10*time.Second)
+	shot(t, ctx, "agency-equivocation")
+	step(t, ctx, "the agencies list", chromedp.Navigate(s.home.base()+"/#agencies"))
+	waitJS(t, ctx, "the equivocation tag in the list", "[...document.querySelectorAll('#agencies .tag.bad')].some(e => e.textContent === 'equivocation')", 10*time.Second)
 }
