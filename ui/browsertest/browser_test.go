@@ -277,6 +277,22 @@ func TestRequestShareEvidence(t *testing.T) {
 	if !grants[0].Revoked {
 		t.Fatal("the UI showed the grant revoked, the API does not")
 	}
+
+	// The agency closes its request from its UI, with a public note; the
+	// home's page of the agency shows it closed, note included.
+	step(t, ta, "the agency's requests", chromedp.Navigate(s.agency.base()+"/#requests"))
+	waitJS(t, ta, "the close form on the agency's own request", "document.querySelector('#requests .request form.close-request input')", 10*time.Second)
+	step(t, ta, "close it",
+		chromedp.SendKeys(chromedp.CSS("#requests .request form.close-request input"), "Parcel recovered; thank you"),
+		chromedp.Click(chromedp.CSS("#requests .request form.close-request button")),
+	)
+	waitJS(t, ta, "the request closed on the agency", "!document.querySelector('form.close-request') && document.querySelector('#requests .request').textContent.includes('closed')", 10*time.Second)
+	step(t, th, "the agency's page on the home", chromedp.Navigate(s.home.base()+"/#agency/"+s.agency.ID().String()))
+	waitJS(t, th, "the request closed, with its note, on the home", "document.querySelector('#agency-requests .request') && document.querySelector('#agency-requests .request').textContent.includes('Parcel recovered; thank you') && document.querySelector('.figures').textContent.includes('1closed')", 15*time.Second)
+	if eval[int](t, th, "document.querySelectorAll('form.close-request').length") != 0 {
+		t.Fatal("the home is offered to close the agency's request")
+	}
+
 	s.home.noToken(t, th)
 	s.agency.noToken(t, ta)
 }
