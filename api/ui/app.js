@@ -337,7 +337,7 @@ async function clipsScreen() {
       h("div", { class: "row" }, h("div", { class: "grow" },
         h("p", null, h("b", null, c.camera || "camera"), " · ", when(c.start), c.end ? " to " + when(c.end) : ""),
         h("p", { class: "meta" }, size(c.size), " · ", c.media_type, " · ",
-          c.hold ? h("span", { class: "tag hot" }, "kept while shared") : "deleted " + when(c.expires)),
+          c.hold ? h("span", { class: "tag hot" }, "kept while shared") : "kept until " + when(c.expires) + ", then deleted"),
         h("p", { class: "meta" }, "SHA-256 ", h("code", null, c.sha256))),
         h("button", { type: "button", class: "play", onclick: () => play(player, now, c.id, (c.camera || "camera") + ", " + when(c.start)) }, "Play")))),
     "No clips yet. Add one from a file, or set watch_dir in config.toml to import a camera's folder.");
@@ -347,7 +347,7 @@ async function clipsScreen() {
 function play(player, label, id, what) {
   player.hidden = false;
   player.src = "/api/v1/clips/" + id + "/video";
-  label.textContent = "Playing: " + what;
+  label.textContent = "In the player: " + what;
   player.play().catch(() => { /* autoplay may be refused; the controls work */ });
   player.focus();
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -93,6 +94,7 @@ func TestPostReachesNeighborLive(t *testing.T) {
 	if eval[int](t, tb, `document.querySelectorAll('#feed .post button.danger').length`) != 0 {
 		t.Fatal("B is offered to retract A's post")
 	}
+	labelled(t, tb, "feed")
 	shot(t, tb, "feed")
 
 	step(t, ta, "retract", chromedp.Click(chromedp.CSS("#feed .post button.danger")))
@@ -186,12 +188,14 @@ func TestRequestShareEvidence(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("rq-radius"), "40"),
 	)
 	waitJS(t, ta, "the area refused before submit", `document.getElementById('rq-problems') && document.getElementById('rq-problems').textContent.includes('must be 0.025 to 0.5 sq mi') && document.getElementById('rq-submit').disabled`, 5*time.Second)
+	labelled(t, ta, "agency-new-request-refused")
 	shot(t, ta, "agency-new-request-refused")
 	step(t, ta, "a radius within the rules",
 		chromedp.SetValue(chromedp.ID("rq-radius"), ""),
 		chromedp.SendKeys(chromedp.ID("rq-radius"), "300"),
 	)
 	waitJS(t, ta, "the form accepting", `!document.getElementById('rq-problems') && !document.getElementById('rq-submit').disabled && document.querySelector('#rq-check .notice')`, 5*time.Second)
+	labelled(t, ta, "agency-new-request")
 	shot(t, ta, "agency-new-request")
 	step(t, ta, "publish", chromedp.Click(chromedp.ID("rq-submit")))
 	waitJS(t, ta, "the request published", `document.querySelector('#rq-result .notice') && document.querySelector('#rq-result .notice').textContent.includes('Request published')`, 10*time.Second)
@@ -208,10 +212,12 @@ func TestRequestShareEvidence(t *testing.T) {
 	if got := eval[string](t, th, "document.querySelector('#requests .request').textContent"); !strings.Contains(got, "Package theft") || !strings.Contains(got, "Springfield PD") || !strings.Contains(got, "covers your home") {
 		t.Fatalf("the request card says %q", got)
 	}
+	labelled(t, th, "requests")
 	shot(t, th, "requests")
 	// On a phone-sized window nothing runs off the side.
 	step(t, th, "a phone-sized window", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	waitJS(t, th, "the page fitting 390 px", "document.documentElement.scrollWidth <= 391", 5*time.Second)
+	labelled(t, th, "requests-phone")
 	shot(t, th, "requests-phone")
 	step(t, th, "a laptop window again", chromedp.EmulateViewport(1100, 820))
 
@@ -235,6 +241,7 @@ func TestRequestShareEvidence(t *testing.T) {
 	if len(grants) != 0 {
 		t.Fatal("a grant was made before the confirmation")
 	}
+	labelled(t, th, "share-confirm")
 	shot(t, th, "share-confirm")
 	step(t, th, "confirm", chromedp.Click(chromedp.ID("share-confirm")))
 	waitJS(t, th, "the share done", `document.querySelector('main .notice') && document.querySelector('main .notice').textContent.includes('Shared with Springfield PD')`, 20*time.Second)
@@ -253,20 +260,24 @@ func TestRequestShareEvidence(t *testing.T) {
 	step(t, ta, "play evidence", chromedp.Click(chromedp.CSS("#evidence .evidence button.play")))
 	waitJS(t, ta, "the evidence playing", "document.getElementById('player').currentTime > 0", 15*time.Second)
 	eval[bool](t, ta, "(document.getElementById('player').pause(), true)")
+	labelled(t, ta, "agency-evidence")
 	shot(t, ta, "agency-evidence")
 
 	// The home's other screens, for the record and the screenshots.
 	step(t, th, "grants", chromedp.Navigate(s.home.base()+"/#grants"))
 	waitJS(t, th, "the grant listed with a revoke button", "document.querySelectorAll('#grants .grant button.revoke').length === 1", 10*time.Second)
+	labelled(t, th, "grants")
 	shot(t, th, "grants")
 	step(t, th, "access log", chromedp.Navigate(s.home.base()+"/#access"))
 	waitJS(t, th, "the agency's downloads in the access log", "document.querySelectorAll('#access tr .tag.good').length >= 2", 10*time.Second)
+	labelled(t, th, "access-log")
 	shot(t, th, "access-log")
 	step(t, th, "agency history", chromedp.Navigate(s.home.base()+"/#agency/"+s.agency.ID().String()))
 	waitJS(t, th, "the agency's public history", "document.querySelector('main h1').textContent === 'Springfield PD' && document.querySelectorAll('#agency-requests .request').length === 1 && document.querySelector('.figures')", 10*time.Second)
 	if got := eval[string](t, th, "document.querySelector('main').textContent"); !strings.Contains(got, "credential valid") || strings.Contains(got, "equivocation") || strings.Contains(got, "null") || strings.Contains(got, "undefined") {
 		t.Fatalf("agency page says %q", got)
 	}
+	labelled(t, th, "agency-history")
 	shot(t, th, "agency-history")
 
 	// Revoke from the UI: the grant is marked revoked.
@@ -336,6 +347,7 @@ func TestClipPlaysAndSeeks(t *testing.T) {
 	eval[bool](t, ctx, "(document.getElementById('player').currentTime = 1, true)")
 	waitJS(t, ctx, "a seek backwards", "(p => !p.seeking && p.currentTime >= 1 && p.currentTime < 4)(document.getElementById('player'))", 15*time.Second)
 	eval[bool](t, ctx, "(document.getElementById('player').pause(), true)")
+	labelled(t, ctx, "clips")
 	shot(t, ctx, "clips")
 }
 
@@ -359,6 +371,7 @@ func TestErrorWhenNodeStops(t *testing.T) {
 	// Navigating while the node is down keeps the banner and the page.
 	eval[bool](t, ctx, "(location.hash = '#grants', true)")
 	waitJS(t, ctx, "the banner still there", "!document.getElementById('banner').hidden && document.querySelector('nav')", 5*time.Second)
+	labelled(t, ctx, "node-stopped")
 	shot(t, ctx, "node-stopped")
 }
 
@@ -404,7 +417,40 @@ func TestAgencyEquivocationWarning(t *testing.T) {
 	}
 	step(t, ctx, "reload the agency's page", chromedp.Reload())
 	waitJS(t, ctx, "the equivocation warning", "document.getElementById('equivocation') && document.getElementById('equivocation').textContent.includes('signed two different histories')", 10*time.Second)
+	labelled(t, ctx, "agency-equivocation")
 	shot(t, ctx, "agency-equivocation")
 	step(t, ctx, "the agencies list", chromedp.Navigate(s.home.base()+"/#agencies"))
 	waitJS(t, ctx, "the equivocation tag in the list", "[...document.querySelectorAll('#agencies .tag.bad')].some(e => e.textContent === 'equivocation')", 10*time.Second)
+}
+
+// TestKeyboardOnly: with the keyboard alone a household reaches the post
+// form, writes and posts; the focused button shows a focus ring.
+func TestKeyboardOnly(t *testing.T) {
+	b := browser(t)
+	n := startNode(t, nodeOpts{name: "12 Maple St", location: "40.7148,-74.0060"})
+	ctx := tab(t, b)
+	n.login(t, ctx)
+	tabTo := func(id string) {
+		t.Helper()
+		for range 30 {
+			if eval[string](t, ctx, "document.activeElement ? document.activeElement.id : ''") == id {
+				return
+			}
+			step(t, ctx, "press Tab", chromedp.KeyEvent(kb.Tab))
+		}
+		t.Fatalf("30 presses of Tab never reached #%s", id)
+	}
+	tabTo("post-text")
+	step(t, ctx, "type", chromedp.KeyEvent("Porch light left on for the late bus"))
+	tabTo("post-submit")
+	if o := eval[string](t, ctx, "getComputedStyle(document.activeElement).outlineStyle"); o == "none" || o == "" {
+		t.Fatalf("the focused Post button has no focus ring (outline-style %q)", o)
+	}
+	step(t, ctx, "press Enter", chromedp.KeyEvent(kb.Enter))
+	waitJS(t, ctx, "the post in the feed", "[...document.querySelectorAll('#feed .post')].some(li => li.textContent.includes('Porch light left on for the late bus'))", 10*time.Second)
+	// The screens are links: Tab reaches them, Enter follows them.
+	step(t, ctx, "focus the Requests link", chromedp.Focus(chromedp.CSS(`nav a[href="#requests"]`)))
+	step(t, ctx, "press Enter", chromedp.KeyEvent(kb.Enter))
+	waitJS(t, ctx, "the requests screen", "document.querySelector('main').dataset.screen === 'requests'", 10*time.Second)
+	labelled(t, ctx, "requests")
 }

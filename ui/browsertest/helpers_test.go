@@ -253,6 +253,21 @@ func (n *testNode) noToken(t testing.TB, ctx context.Context) {
 	}
 }
 
+// labelled fails if a form control on the page has no label, or a button
+// or link has no text: each must be reachable and named for a keyboard
+// and screen-reader user.
+func labelled(t testing.TB, ctx context.Context, screen string) {
+	t.Helper()
+	bad := eval[[]string](t, ctx, `[
+	  ...[...document.querySelectorAll('input, select, textarea')].filter(el => el.type !== 'hidden' &&
+	      !(el.id && document.querySelector('label[for="' + el.id + '"]')) && !el.closest('label') && !el.getAttribute('aria-label')),
+	  ...[...document.querySelectorAll('button, a[href]')].filter(el => !el.textContent.trim() && !el.getAttribute('aria-label')),
+	].map(el => el.outerHTML.slice(0, 120))`)
+	if len(bad) > 0 {
+		t.Errorf("%s: controls without a label or text: %q", screen, bad)
+	}
+}
+
 // js quotes a Go string for JavaScript.
 func js(s string) string {
 	b, _ := json.Marshal(s)
