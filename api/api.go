@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,8 +44,16 @@ type Status struct {
 
 // Config configures Listen. Zero values mean the default.
 type Config struct {
-	// Addr to listen on; must be a loopback address. Required.
+	// Addr to listen on; must be a loopback address unless AllowRemote.
+	// Required.
 	Addr string
+	// AllowRemote permits a non-loopback Addr. It requires TLSCert and
+	// TLSKey: the token and session cookie must not cross a network in
+	// clear. Host and Origin must then name loopback or a name or address
+	// the certificate covers.
+	AllowRemote bool
+	// TLSCert and TLSKey are PEM files; when set the API serves HTTPS only.
+	TLSCert, TLSKey string
 	// Token every request must carry. Required.
 	Token string
 	// Mesh serves the feed and peers. Required.
@@ -77,6 +87,9 @@ type Server struct {
 	routes   []string
 	public   []string // routes that need no token (still Host-checked)
 	sessions sessions
+	tls      bool
+	hosts    map[string]bool // names and addresses, besides loopback, the Host header may carry
+	cert     []byte          // the certificate (DER) when serving TLS
 	done     chan struct{}
 	closing  chan struct{} // closed by Close: ends event streams
 
@@ -96,14 +109,48 @@ func Listen(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api address %q: want HOST:PORT, e.g. %s", cfg.Addr, "127.0.0.1:7780")
 	}
-	if !loopbackHost(host) {
-		return nil, fmt.Errorf("api address %q is not a loopback address: the local API only listens on 127.0.0.1, ::1 or localhost", cfg.Addr)
+	if !loopbackHost(host) && !cfg.AllowRemote {
+		return nil, fmt.Errorf("api address %q is not a loopback address: the local API only listens on 127.0.0.1, ::1 or localhost (to serve other computers, see --api-allow-remote in docs/operations.md)", cfg.Addr)
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, errors.New("api: give both a TLS certificate and its key, or neither")
+	}
+	if !loopbackHost(host) && cfg.TLSCert == "" {
+		return nil, fmt.Errorf("api address %q is not loopback: serving other computers needs TLS (--api-tls-cert and --api-tls-key), or the token would cross the network in clear", cfg.Addr)
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), done: make(chan struct{}), closing: make(chan struct{}), hosts: map[string]bool{}}
+	var tlsCfg *tls.Config
+	if cfg.TLSCert != "" {
+		pair, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("api: load TLS certificate %s and key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
+		}
+		leaf, err := x509.ParseCertificate(pair.Certificate[0])
+		if err != nil {
+			return nil, fmt.Errorf("api: parse TLS certificate %s: %w", cfg.TLSCert, err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+		s.tls, s.cert = true, pair.Certificate[0]
+		if cfg.AllowRemote {
+			for _, n := range leaf.DNSNames {
+				s.hosts[strings.ToLower(n)] = true
+			}
+			for _, ip := range leaf.IPAddresses {
+				s.hosts[ip.String()] = true
+			}
+			if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+				s.hosts[ip.String()] = true
+			}
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("api: listen on %s (is another node running with that API address? set api in config.toml or use --api): %w", cfg.Addr, err)
 	}
-	s := &Server{cfg: cfg, ln: ln, mux: http.NewServeMux(), done: make(chan struct{}), closing: make(chan struct{})}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	s.ln = ln
 	s.routesV1()
 	s.routesRequests()
 	s.routesClips()
@@ -111,7 +158,7 @@ func Listen(cfg Config) (*Server, error) {
 	s.handle("GET /api/v1/events", s.getEvents)
 	s.handle("POST /api/v1/login-links", s.createLoginLink)
 	s.handlePublic("GET /login", s.login)
-	s.handle("GET /{$}", s.getIndex)
+	s.routesUI()
 	s.handle("GET /api/v1/openapi.json", s.getOpenAPI)
 	if cfg.Metrics != nil {
 		s.handle("GET /metrics", func(w http.ResponseWriter, r *http.Request) error {
@@ -196,12 +243,31 @@ func (s *Server) loopbackRequest(w http.ResponseWriter, r *http.Request) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	if !loopbackHost(host) {
-		s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "bad_host", Msg: "Host header must name a loopback address (localhost, 127.0.0.1 or [::1])"})
+	if !s.allowedHost(host) {
+		s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "bad_host", Msg: "Host header must name a loopback address (localhost, 127.0.0.1 or [::1]), or a name the API's TLS certificate covers"})
 		return false
 	}
 	return true
 }
+
+// allowedHost: loopback, or (with AllowRemote) a name or address the
+// certificate covers, matched exactly.
+func (s *Server) allowedHost(h string) bool {
+	if loopbackHost(h) {
+		return true
+	}
+	h = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
+	if ip := net.ParseIP(h); ip != nil {
+		h = ip.String()
+	}
+	return s.hosts[h]
+}
+
+// TLS reports whether the API serves HTTPS.
+func (s *Server) TLS() bool { return s.tls }
+
+// Certificate is the API's TLS certificate (DER), nil without TLS.
+func (s *Server) Certificate() []byte { return s.cert }
 
 func loopbackHost(h string) bool {
 	if strings.EqualFold(h, "localhost") {
@@ -223,7 +289,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if o := r.Header.Get("Origin"); o != "" && !sameOriginLoopback(o) {
+			if o := r.Header.Get("Origin"); o != "" && !s.sameOrigin(o) {
 				s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "foreign_origin", Msg: "cross-origin requests are refused"})
 				return
 			}
@@ -243,13 +309,13 @@ func (s *Server) authorized(r *http.Request) bool {
 	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) == 1
 	}
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(s.cookieName())
 	return err == nil && s.sessions.valid(c.Value, time.Now())
 }
 
-func sameOriginLoopback(origin string) bool {
+func (s *Server) sameOrigin(origin string) bool {
 	u, err := url.Parse(origin)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && loopbackHost(u.Hostname())
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && s.allowedHost(u.Hostname())
 }
 
 // Error is an API error with its HTTP status and stable code.

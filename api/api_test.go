@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -254,7 +255,7 @@ func TestLoginLink(t *testing.T) {
 	}
 	var session *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == "porchlight_session" {
+		if c.Name == "porchlight_session_"+port(s) {
 			session = c
 		}
 	}
@@ -287,7 +288,7 @@ func TestLoginLink(t *testing.T) {
 	}
 	forged := request(t, s, "GET /api/v1/status")
 	forged.Header.Del("Authorization")
-	forged.AddCookie(&http.Cookie{Name: "porchlight_session", Value: strings.Repeat("0", 64)})
+	forged.AddCookie(&http.Cookie{Name: "porchlight_session_" + port(s), Value: strings.Repeat("0", 64)})
 	if code, _, _ := do(t, forged); code != 401 {
 		t.Fatalf("a made-up session: %d, want 401", code)
 	}
@@ -309,3 +310,47 @@ func (noSharing) FetchClip(context.Context, peer.ID, record.ID) (*clips.SignedMa
 }
 func (noSharing) Evidence() ([]api.EvidenceInfo, error)     { return nil, nil }
 func (noSharing) ExportEvidence(io.Writer, record.ID) error { return clips.ErrNotFound }
+
+// TestUIIsServed: the page, its script and style come from the binary with
+// a CSP that allows no inline script and no other origin; unknown files
+// and types are 404; the limits the request form checks are the rules'.
+func TestUIIsServed(t *testing.T) {
+	s := newServer(t)
+	code, body, hdr := do(t, request(t, s, "GET /{$}"))
+	if code != 200 || !strings.Contains(body, `<script src="/ui/app.js"`) {
+		t.Fatalf("index: %d %.200s", code, body)
+	}
+	if c := hdr.Get("Content-Security-Policy"); !strings.Contains(c, "script-src 'self'") || strings.Contains(c, "unsafe-inline") || !strings.Contains(c, "frame-ancestors 'none'") {
+		t.Errorf("index CSP = %q", c)
+	}
+	for _, c := range []struct {
+		path, ctype string
+		status      int
+	}{
+		{"/ui/app.js", "text/javascript; charset=utf-8", 200},
+		{"/ui/app.css", "text/css; charset=utf-8", 200},
+		{"/ui/index.html", "", 404}, // only by /
+		{"/ui/missing.js", "", 404},
+		{"/ui/..%2fapi.go", "", 404},
+	} {
+		req, _ := http.NewRequest("GET", "http://"+s.Addr().String()+c.path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		code, body, hdr := do(t, req)
+		if code != c.status || c.ctype != "" && hdr.Get("Content-Type") != c.ctype {
+			t.Errorf("GET %s: %d %q, want %d %q (%.100s)", c.path, code, hdr.Get("Content-Type"), c.status, c.ctype, body)
+		}
+	}
+	code, body, _ = do(t, request(t, s, "GET /api/v1/limits"))
+	var l api.LimitsJSON
+	if err := json.Unmarshal([]byte(body), &l); code != 200 || err != nil {
+		t.Fatalf("limits: %d %v %s", code, err, body)
+	}
+	if l.MaxAreaSqMi != requests.DefaultLimits.MaxArea || l.MinWindowSecs != 15*60 || l.MaxWindowSecs != 12*3600 || l.MaxOpen != 10 {
+		t.Errorf("limits = %+v, want the defaults", l)
+	}
+}
+
+func port(s *api.Server) string {
+	_, p, _ := net.SplitHostPort(s.Addr().String())
+	return p
+}

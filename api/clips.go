@@ -15,6 +15,7 @@ import (
 // ClipJSON is one item of GET /api/v1/clips.
 type ClipJSON struct {
 	ID        string     `json:"id"`
+	Owner     string     `json:"owner"` // the home that recorded it
 	Camera    string     `json:"camera"`
 	Start     time.Time  `json:"start"`
 	End       *time.Time `json:"end"` // null when unknown
@@ -44,7 +45,7 @@ func (s *Server) routesClips() {
 func (s *Server) clipJSON(m *clips.SignedManifest) (ClipJSON, error) {
 	p := m.M
 	j := ClipJSON{
-		ID: m.ClipID().String(), Camera: p.GetCamera(), Start: time.UnixMilli(p.GetStart()).UTC(),
+		ID: m.ClipID().String(), Owner: m.Owner.String(), Camera: p.GetCamera(), Start: time.UnixMilli(p.GetStart()).UTC(),
 		Size: p.GetSize(), SHA256: m.ClipID().String(), MediaType: p.GetMediaType(),
 	}
 	if p.GetEnd() != 0 {
@@ -151,7 +152,7 @@ func (s *Server) handleUpload(pattern string, h func(w http.ResponseWriter, r *h
 			s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: "missing or wrong API token"})
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" && !sameOriginLoopback(o) {
+		if o := r.Header.Get("Origin"); o != "" && !s.sameOrigin(o) {
 			s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "foreign_origin", Msg: "cross-origin requests are refused"})
 			return
 		}

@@ -1,8 +1,10 @@
-// Package api is the node's local HTTP API, on 127.0.0.1 only. The CLI and
-// the web UI are its clients.
+// Package api is the node's local HTTP API, on 127.0.0.1 only (unless
+// Config.AllowRemote, which requires TLS). The CLI and the web UI are its
+// clients.
 //
 // Every route passes through guard: the bearer token (Authorization:
-// Bearer) or a session cookie, a Host header that names a loopback host (against DNS
+// Bearer) or a session cookie, a Host header that names a loopback host,
+// or with AllowRemote a name the TLS certificate covers (against DNS
 // rebinding), and for mutating methods a JSON body and no foreign Origin
 // (against CSRF). No CORS headers are sent. Errors are JSON objects
 // {"error": "...", "code": "..."}, mapped from Go errors in writeError only.
@@ -24,10 +26,18 @@
 //	GET    /api/v1/events        server-sent events (post, retraction, request, update, peers)
 //	POST   /api/v1/login-links   a one-time browser login link (porchlight ui)
 //	GET    /login?code=          redeem it: HttpOnly SameSite=Strict session cookie; no token, works once
-//	GET    /                     the web UI page
+//	GET    /                     the web UI page (api/ui/index.html)
+//	GET    /ui/{file}            the UI's script and style (api/ui/*.js, *.css), embedded
+//	GET    /api/v1/limits        the request rules in force, for the request form
+//	GET    /api/v1/clips, POST /api/v1/clips, GET /api/v1/clips/{id}/video, grants, audit, evidence: see openapi.json
 //	GET    /api/v1/openapi.json  the OpenAPI 3 document (kept equal to the routes by a test)
 //	GET    /metrics              Prometheus metrics
 //
 // A request is authorized by the bearer token or by a session cookie from
-// a login link.
+// a login link. The cookie's name ends with the API's port: browsers share
+// cookies across the ports of a host.
+//
+// The web UI (api/ui) is plain HTML, CSS and JavaScript with no build
+// step; its Content-Security-Policy allows scripts, styles, media and
+// connections from this origin only. ui/browsertest drives it in Chromium.
 package api

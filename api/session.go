@@ -14,7 +14,10 @@ import (
 // browser opening it gets an HttpOnly, SameSite=Strict session cookie, and
 // the link stops working.
 const (
-	sessionCookie = "porchlight_session"
+	// sessionCookie is the cookie name's prefix; the API's port follows,
+	// because browsers share cookies across the ports of a host: two nodes
+	// on one computer would otherwise sign each other's browser out.
+	sessionCookie = "porchlight_session_"
 	linkTTL       = 2 * time.Minute
 	sessionTTL    = 12 * time.Hour
 )
@@ -81,8 +84,14 @@ func (s *sessions) valid(id string, now time.Time) bool {
 func (s *Server) createLoginLink(w http.ResponseWriter, r *http.Request) error {
 	code := s.sessions.newLink(time.Now())
 	_, port, _ := net.SplitHostPort(s.Addr().String())
+	base := "http://127.0.0.1:" + port
+	if s.tls {
+		// The name the caller used (the guard checked it): it is one the
+		// certificate covers, or loopback.
+		base = "https://" + r.Host
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{
-		"url":     "http://127.0.0.1:" + port + "/login?code=" + code,
+		"url":     base + "/login?code=" + code,
 		"expires": time.Now().Add(linkTTL).UTC(),
 	})
 	return nil
@@ -96,9 +105,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusForbidden, Code: "link_used", Msg: "this login link was already used or has expired; run `porchlight ui` for a new one"}
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: id, Path: "/", MaxAge: int(sessionTTL / time.Second),
-		HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Name: s.cookieName(), Value: id, Path: "/", MaxAge: int(sessionTTL / time.Second),
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.tls,
 	})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil
+}
+
+// cookieName is the session cookie's name for this API's port.
+func (s *Server) cookieName() string {
+	_, port, _ := net.SplitHostPort(s.Addr().String())
+	return sessionCookie + port
 }

@@ -18,6 +18,10 @@
 //	             verify. Then GET /api/v1/requests?agency=ID of the real
 //	             binary with 10,000 requests stored. Baseline: GET
 //	             /api/v1/status on the same node.
+//	api          (only with -run api) GET /api/v1/feed?limit=50 with
+//	             100,000 posts stored; baselines: the same read without
+//	             HTTP, and GET /api/v1/status. The web UI's first page in
+//	             headless Chromium; see bench/api.go.
 //	clips        (only with -run clips) a 256 MiB clip over
 //	             /porchlight/clip/1 vs HTTPS, and importing 1 GiB vs a
 //	             file copy; see bench/clips.go.
@@ -67,6 +71,8 @@ type params struct {
 	cpuProfileDir                string
 	samplesFile                  string
 	verbose                      bool
+	apiPosts, apiGets, apiWarmup int
+	uiLoads                      int
 }
 
 // benchmarks run in this order. prepare (optional) builds fixtures outside
@@ -82,6 +88,7 @@ var benchmarks = []struct {
 	{"memory", needSourceAndBinary, runMemory},
 	{"requests", needBinary, runRequests},
 	{"clips", nil, runClips}, // opt-in (optIn): not part of -run all
+	{"api", nil, runAPI},     // opt-in too
 }
 
 func needDataset(e *env) error { _, err := e.dataset(); return err }
@@ -109,7 +116,7 @@ func needBinary(e *env) error {
 func main() {
 	var p params
 	var which, out string
-	flag.StringVar(&which, "run", "all", "comma-separated benchmarks: validation, propagation, catchup, memory, requests (or all), and clips (not in all: moves 256 MiB + 1 GiB through the disk)")
+	flag.StringVar(&which, "run", "all", "comma-separated benchmarks: validation, propagation, catchup, memory, requests (or all), and clips (not in all: moves 256 MiB + 1 GiB through the disk) and api (not in all: needs chromium)")
 	flag.IntVar(&p.nodes, "nodes", 20, "propagation: mesh nodes in the process")
 	flag.IntVar(&p.degree, "degree", 4, "propagation: random peers each node dials")
 	flag.IntVar(&p.posts, "posts", 200, "propagation: measured posts")
@@ -131,6 +138,10 @@ func main() {
 	flag.IntVar(&p.reqListCalls, "list-calls", 20, "requests: in-process (*requests.Service).List calls of each limit, before the node starts")
 	flag.StringVar(&p.cpuProfileDir, "cpuprofile", "", "write a CPU profile per benchmark into this directory (propagation: setup in propagation.pprof, messages in propagation-messages.pprof, goroutines labelled side=porchlight or side=baseline)")
 	flag.StringVar(&p.samplesFile, "samples", "", "propagation: write every measured message to this CSV file")
+	flag.IntVar(&p.apiPosts, "api-posts", 100000, "api: posts stored in the node (100 authors)")
+	flag.IntVar(&p.apiGets, "api-gets", 2000, "api: timed turns of feed (HTTP), feed (no HTTP), status (HTTP)")
+	flag.IntVar(&p.apiWarmup, "api-warmup", 200, "api: unmeasured turns first")
+	flag.IntVar(&p.uiLoads, "ui-loads", 20, "api: timed loads of the UI's first page in headless Chromium")
 	flag.StringVar(&out, "o", "", "also write the report to this file")
 	flag.BoolVar(&p.verbose, "v", false, "show the nodes' warnings and errors")
 	flag.Parse()
@@ -163,7 +174,7 @@ func selectBenchmarks(which string) (map[string]bool, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("-run: unknown benchmark %q (want validation, propagation, catchup, memory, requests, clips or all)", w)
+			return nil, fmt.Errorf("-run: unknown benchmark %q (want validation, propagation, catchup, memory, requests, clips, api or all)", w)
 		}
 	}
 	return sel, nil

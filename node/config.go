@@ -28,6 +28,7 @@ const (
 	ConfigFile = "config.toml"
 	TokenFile  = "api.token"
 	AddrFile   = "api.addr"
+	CertFile   = "api.crt" // the API's TLS certificate, while it serves HTTPS
 	DBDir      = "db"
 	ClipDBDir  = "clips"
 )

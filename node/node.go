@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,11 @@ type Options struct {
 	Listen []string
 	// API replaces the configured API address; "off" disables the API.
 	API string
+	// APIAllowRemote lets the API listen on a non-loopback address; it
+	// then needs APITLSCert and APITLSKey (see api.Config).
+	APIAllowRemote bool
+	// APITLSCert and APITLSKey are PEM files: the API serves HTTPS.
+	APITLSCert, APITLSKey string
 	// DisableMDNS turns discovery off.
 	DisableMDNS bool
 	// SyncInterval overrides the mesh's periodic sync (tests).
@@ -94,9 +100,11 @@ func Start(opts Options) (n *Node, err error) {
 		return nil, fmt.Errorf("read API token: %w", err)
 	}
 	n = &Node{Config: cfg, dir: opts.Dir, log: opts.Logger, key: key}
+	// Not n: "return nil, err" sets n to nil before this runs.
+	started := n
 	defer func() {
 		if err != nil {
-			n.Close()
+			started.Close()
 		}
 	}()
 	n.db, err = store.Open(store.Config{
@@ -176,15 +184,18 @@ func Start(opts Options) (n *Node, err error) {
 	}
 	if apiAddr != "off" {
 		n.api, err = api.Listen(api.Config{
-			Addr:     apiAddr,
-			Token:    token,
-			Mesh:     n.mesh,
-			Requests: n.reqs,
-			Events:   &n.events,
-			Clips:    n.clips,
-			Sharing:  n,
-			Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-			Trust:    n.Trust,
+			Addr:        apiAddr,
+			AllowRemote: opts.APIAllowRemote,
+			TLSCert:     opts.APITLSCert,
+			TLSKey:      opts.APITLSKey,
+			Token:       token,
+			Mesh:        n.mesh,
+			Requests:    n.reqs,
+			Events:      &n.events,
+			Clips:       n.clips,
+			Sharing:     n,
+			Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			Trust:       n.Trust,
 			TrustedIssuers: func() []string {
 				n.cfgMu.Lock()
 				defer n.cfgMu.Unlock()
@@ -196,7 +207,21 @@ func Start(opts Options) (n *Node, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(filepath.Join(opts.Dir, AddrFile), []byte(n.api.Addr().String()+"\n"), 0o600); err != nil {
+		addr := n.api.Addr().String()
+		if ta, ok := n.api.Addr().(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+			// Listening on every address: the CLI on this computer dials loopback.
+			addr = net.JoinHostPort("127.0.0.1", fmt.Sprint(ta.Port))
+		}
+		if n.api.TLS() {
+			// The CLI pins this certificate: it may be self-signed, and
+			// may not name the address the CLI dials.
+			pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: n.api.Certificate()})
+			if err := writeFileAtomic(filepath.Join(opts.Dir, CertFile), pemCert, 0o600); err != nil {
+				return nil, err
+			}
+			addr = "https://" + addr
+		}
+		if err := writeFileAtomic(filepath.Join(opts.Dir, AddrFile), []byte(addr+"\n"), 0o600); err != nil {
 			return nil, err
 		}
 	}
@@ -291,6 +316,9 @@ func (n *Node) Status() api.Status {
 	}
 	if a := n.APIAddr(); a != nil {
 		st.API = "http://" + a.String()
+		if n.api.TLS() {
+			st.API = "https://" + a.String()
+		}
 	}
 	for _, a := range n.mesh.Addrs() {
 		st.Addrs = append(st.Addrs, a.String())
@@ -317,6 +345,7 @@ func (n *Node) Close() error {
 		if n.api != nil {
 			errs = append(errs, n.api.Close())
 			_ = os.Remove(filepath.Join(n.dir, AddrFile))
+			_ = os.Remove(filepath.Join(n.dir, CertFile))
 		}
 		if n.mesh != nil {
 			errs = append(errs, n.mesh.Close())

@@ -619,3 +619,18 @@ func TestPostWithClip(t *testing.T) {
 		t.Fatal("fetched clip differs")
 	}
 }
+
+// TestStartFailureCleansUp: a node that cannot start (its API port is
+// taken) returns the error, releases what it opened (the data directory
+// can be started again) and does not panic.
+func TestStartFailureCleansUp(t *testing.T) {
+	d1, d2 := initDir(t, "12 Maple St"), initDir(t, "14 Maple St")
+	n1 := start(t, d1)
+	defer n1.Close()
+	_, err := node.Start(node.Options{Dir: d2, API: n1.APIAddr().String(), DisableMDNS: true, Logger: quiet})
+	if err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("Start on a taken API port = %v, want a listen error", err)
+	}
+	n2 := start(t, d2) // the database was closed: it opens again
+	n2.Close()
+}

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +28,8 @@ type client struct {
 	token string
 	data  string
 	http  *http.Client
+	// stream has no overall timeout: uploads, downloads, event streams.
+	stream *http.Client
 }
 
 // errNoNode says, in one line, that no node runs and how to start one.
@@ -46,10 +51,46 @@ func (g *globals) client() (*client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read API token: %w", err)
 	}
+	base := strings.TrimSpace(string(addr))
+	tr := http.DefaultTransport
+	if strings.HasPrefix(base, "https://") {
+		if tr, err = pinnedTransport(filepath.Join(g.dataDir, node.CertFile)); err != nil {
+			return nil, err
+		}
+	} else {
+		base = "http://" + base
+	}
 	return &client{
-		base: "http://" + strings.TrimSpace(string(addr)), token: tok, data: g.dataDir,
-		http: &http.Client{Timeout: 30 * time.Second},
+		base: base, token: tok, data: g.dataDir,
+		http:   &http.Client{Timeout: 30 * time.Second, Transport: tr},
+		stream: &http.Client{Transport: tr},
 	}, nil
+}
+
+// pinnedTransport trusts exactly the certificate the node wrote (it may be
+// self-signed, and need not name the address dialed).
+func pinnedTransport(certFile string) (http.RoundTripper, error) {
+	b, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fmt.Errorf("the node serves HTTPS but its certificate is unreadable: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("%s: no PEM certificate", certFile)
+	}
+	want := blk.Bytes
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // replaced by the pin below
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 || !bytes.Equal(raw[0], want) {
+				return errors.New("the API's certificate is not the one the node wrote to " + certFile)
+			}
+			return nil
+		},
+	}
+	return tr, nil
 }
 
 // do sends a request; in (if non-nil) is sent as JSON, out (if non-nil)

@@ -83,7 +83,7 @@ front-door-2026-11-27T19-42-10Z.mp4, else the file's modification time.`,
 			req.Header.Set("Authorization", "Bearer "+cl.token)
 			req.Header.Set("Content-Type", mediaTypeOf(path))
 			req.Header.Set("X-Porchlight-Upload", "1")
-			resp, err := (&http.Client{}).Do(req)
+			resp, err := cl.stream.Do(req)
 			if err != nil {
 				return fmt.Errorf("upload to the node: %w", err)
 			}

@@ -88,6 +88,9 @@ initializes one with defaults (the hostname as name, neighborhood "default").`,
 			}
 			st := n.Status()
 			log.Info("node running", "peer_id", st.PeerID, "name", st.Name, "neighborhood", st.Neighborhood, "api", st.API, "addrs", strings.Join(st.Addrs, " "))
+			if opts.APIAllowRemote {
+				log.Warn("the API accepts connections from other computers (--api-allow-remote): anyone who gets the token or a login link can act as this home; keep api.token secret", "api", st.API)
+			}
 			<-ctx.Done()
 			log.Info("shutting down")
 			if err := n.Close(); err != nil {
@@ -101,6 +104,9 @@ initializes one with defaults (the hostname as name, neighborhood "default").`,
 	c.Flags().StringSliceVar(&opts.Listen, "listen", nil, "libp2p listen multiaddrs (replaces config.toml's)")
 	c.Flags().StringVar(&opts.API, "api", "", `local API address (replaces config.toml's; "off" disables it)`)
 	c.Flags().BoolVar(&opts.DisableMDNS, "no-mdns", false, "turn mDNS discovery off")
+	c.Flags().BoolVar(&opts.APIAllowRemote, "api-allow-remote", false, "let --api name a non-loopback address (needs --api-tls-cert and --api-tls-key; see docs/operations.md)")
+	c.Flags().StringVar(&opts.APITLSCert, "api-tls-cert", "", "PEM certificate: the API serves HTTPS")
+	c.Flags().StringVar(&opts.APITLSKey, "api-tls-key", "", "PEM private key of --api-tls-cert")
 	return c
 }
 

@@ -58,7 +58,7 @@ func newEvidenceCmd(g *globals) *cobra.Command {
 			}
 			req, _ := http.NewRequestWithContext(c.Context(), "GET", cl.base+"/api/v1/evidence/"+args[0]+"/bundle", nil)
 			req.Header.Set("Authorization", "Bearer "+cl.token)
-			resp, err := (&http.Client{}).Do(req)
+			resp, err := cl.stream.Do(req)
 			if err != nil {
 				return err
 			}

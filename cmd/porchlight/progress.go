@@ -26,7 +26,7 @@ func fetchProgress(ctx context.Context, cl *client, clip string, w io.Writer) {
 		return
 	}
 	req.Header.Set("Authorization", "Bearer "+cl.token)
-	resp, err := (&http.Client{}).Do(req)
+	resp, err := cl.stream.Do(req)
 	if err != nil {
 		return
 	}

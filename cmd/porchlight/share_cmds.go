@@ -230,7 +230,7 @@ func newClipsFetchCmd(g *globals) *cobra.Command {
 			}
 			req, _ := http.NewRequestWithContext(c.Context(), "GET", cl.base+"/api/v1/clips/"+clip+"/video", nil)
 			req.Header.Set("Authorization", "Bearer "+cl.token)
-			resp, err := (&http.Client{}).Do(req)
+			resp, err := cl.stream.Do(req)
 			if err != nil {
 				return err
 			}

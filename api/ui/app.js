@@ -1,0 +1,619 @@
+// Porchlight web UI. Plain JavaScript, no build step: each screen is a
+// function that draws its static parts once and returns a refresh function
+// that redraws the lists; server-sent events call the current refresh.
+"use strict";
+
+const main = document.getElementById("main");
+const banner = document.getElementById("banner");
+let me = null;       // GET /api/v1/status
+let current = null;  // refresh function of the screen shown
+let offline = false;
+
+// ---- talking to the node ----
+
+class APIError extends Error {
+  constructor(status, code, msg) { super(msg); this.status = status; this.code = code; }
+}
+
+function showBanner(text) {
+  banner.textContent = text;
+  banner.hidden = false;
+}
+function nodeDown() {
+  offline = true;
+  showBanner("Your Porchlight node is not answering. It may have stopped: start it again (porchlight run), and this page reconnects by itself. Nothing you typed here has been lost.");
+}
+function nodeUp() {
+  if (offline) {
+    offline = false;
+    banner.hidden = true;
+    banner.textContent = "";
+    refresh();
+  }
+}
+
+async function api(method, path, body, headers) {
+  let r;
+  const opts = { method, credentials: "same-origin", headers: Object.assign({}, headers) };
+  if (body !== undefined) {
+    if (body instanceof Blob) {
+      opts.body = body;
+    } else {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+  }
+  try {
+    r = await fetch(path, opts);
+  } catch (e) {
+    nodeDown();
+    throw new APIError(0, "offline", "Your node is not answering.");
+  }
+  nodeUp();
+  const text = await r.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+  if (!r.ok) {
+    if (r.status === 401) {
+      showBanner("This browser is no longer signed in to your node. Run `porchlight ui` for a new login link.");
+    }
+    throw new APIError(r.status, data && data.code, (data && data.error) || ("HTTP " + r.status));
+  }
+  return data;
+}
+const get = (path) => api("GET", path);
+
+// ---- small DOM helpers (textContent only: nothing from the network is parsed as HTML) ----
+
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const k of kids.flat()) {
+    if (k === null || k === undefined || k === false) continue;
+    el.append(k instanceof Node ? k : String(k));
+  }
+  return el;
+}
+const SVG = "http://www.w3.org/2000/svg";
+function s(tag, attrs, ...kids) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
+  for (const k of kids) el.append(k instanceof Node ? k : String(k));
+  return el;
+}
+function when(t) { return t ? new Date(t).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "—"; }
+function short(id) { return id ? id.slice(0, 12) + "…" : ""; }
+function size(n) {
+  if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + " MB";
+  if (n >= 1 << 10) return (n / (1 << 10)).toFixed(0) + " kB";
+  return n + " bytes";
+}
+function duration(secs) {
+  if (secs % 3600 === 0) return (secs / 3600) + " h";
+  if (secs >= 3600) return (secs / 3600).toFixed(1) + " h";
+  return Math.round(secs / 60) + " min";
+}
+function msg(kind, text) { return h("p", { class: kind, role: kind === "error" ? "alert" : "status" }, text); }
+function empty(text) { return h("li", { class: "empty" }, text); }
+function title(text) {
+  document.title = text + " · Porchlight";
+  return h("h1", null, text);
+}
+// list replaces a container's children, keeping focus reachable.
+function fill(el, items, none) { el.replaceChildren(...(items.length ? items : [empty(none)])); }
+
+// ---- the area map ----
+
+// parseArea reads "circle:LAT,LON,M" or "polygon:LAT,LON;LAT,LON;...".
+function parseArea(a) {
+  const [kind, rest] = a.split(":");
+  if (kind === "circle") {
+    const [lat, lon, r] = rest.split(",").map(Number);
+    return { circle: { lat, lon, r } };
+  }
+  return { polygon: rest.split(";").map(p => { const [lat, lon] = p.split(",").map(Number); return { lat, lon }; }) };
+}
+
+// areaMap draws the area on a small map-like square centred on the home
+// (or on the area when the home is unknown), in meters.
+function areaMap(area, home, label) {
+  const A = parseArea(area);
+  const pts = A.circle ? [A.circle] : A.polygon;
+  const c0 = home || (A.circle ? A.circle : {
+    lat: pts.reduce((s, p) => s + p.lat, 0) / pts.length, lon: pts.reduce((s, p) => s + p.lon, 0) / pts.length });
+  const mLat = 111320, mLon = 111320 * Math.cos(c0.lat * Math.PI / 180);
+  const xy = p => ({ x: (p.lon - c0.lon) * mLon, y: -(p.lat - c0.lat) * mLat });
+  // The view spans the area and the home with a margin.
+  let span = 150;
+  if (A.circle) { const c = xy(A.circle); span = Math.max(span, Math.abs(c.x) + A.circle.r, Math.abs(c.y) + A.circle.r); }
+  else for (const p of pts) { const q = xy(p); span = Math.max(span, Math.abs(q.x), Math.abs(q.y)); }
+  span *= 1.2;
+  const W = 240, k = (W / 2) / span, P = q => ({ x: W / 2 + q.x * k, y: W / 2 + q.y * k });
+  const svg = s("svg", { class: "area-map", viewBox: `0 0 ${W} ${W}`, role: "img", "aria-label": label });
+  svg.append(s("title", {}, label));
+  // A street grid, about every 100 m, for a sense of scale.
+  const step = Math.max(1, Math.round(span / 300)) * 100 * k;
+  for (let v = (W / 2) % step; v < W; v += step) {
+    svg.append(s("line", { class: "map-street", x1: v, y1: 0, x2: v, y2: W }));
+    svg.append(s("line", { class: "map-street", x1: 0, y1: v, x2: W, y2: v }));
+  }
+  if (A.circle) {
+    const c = P(xy(A.circle));
+    svg.append(s("circle", { class: "map-area", cx: c.x.toFixed(1), cy: c.y.toFixed(1), r: (A.circle.r * k).toFixed(1) }));
+  } else {
+    svg.append(s("polygon", { class: "map-area", points: pts.map(p => { const q = P(xy(p)); return q.x.toFixed(1) + "," + q.y.toFixed(1); }).join(" ") }));
+  }
+  if (home) {
+    svg.append(s("circle", { class: "map-home", cx: W / 2, cy: W / 2, r: 6 }));
+    svg.append(s("text", { class: "map-label", x: W / 2 + 9, y: W / 2 - 8 }, "your home"));
+  }
+  // Scale bar: 100 m (or more on big views).
+  const bar = Math.max(1, Math.round(span / 300)) * 100;
+  svg.append(s("line", { x1: 10, y1: W - 12, x2: 10 + bar * k, y2: W - 12, stroke: "#333", "stroke-width": 3 }));
+  svg.append(s("text", { class: "map-label", x: 10, y: W - 18 }, bar + " m"));
+  return svg;
+}
+
+// ---- screens ----
+
+const KINDS = ["general", "safety", "lost-found", "event"];
+
+async function feedScreen() {
+  const text = h("textarea", { id: "post-text", name: "text", required: true, maxlength: 2000 });
+  const kind = h("select", { id: "post-kind", name: "kind" }, KINDS.map(k => h("option", { value: k }, k)));
+  const status = h("div", { "aria-live": "polite" });
+  const list = h("ul", { id: "feed", class: "cards", "aria-label": "Neighborhood posts" });
+  const form = h("form", {
+    onsubmit: async (e) => {
+      e.preventDefault();
+      status.replaceChildren();
+      try {
+        await api("POST", "/api/v1/posts", { kind: kind.value, text: text.value });
+        text.value = "";
+        status.replaceChildren(msg("notice", "Posted to your neighborhood."));
+        await refresh();
+      } catch (err) { status.replaceChildren(msg("error", "Could not post: " + err.message)); }
+    }
+  }, h("fieldset", null, h("legend", null, "Tell your neighbors"),
+    h("label", { for: "post-text" }, "Message"), text,
+    h("div", { class: "row" }, h("div", { class: "grow" }, h("label", { for: "post-kind" }, "Kind"), kind),
+      h("div", null, h("label", { "aria-hidden": "true" }, "\u00a0"), h("button", { id: "post-submit", class: "primary", type: "submit" }, "Post"))),
+    status));
+  main.replaceChildren(title("Neighborhood feed"), form, h("h2", null, "Latest"), list);
+  return async () => {
+    const posts = await get("/api/v1/feed?limit=50");
+    fill(list, posts.map(p => h("li", { class: "card post", "data-id": p.id },
+      h("p", null, p.text),
+      h("p", { class: "meta" }, h("span", { class: "tag" + (p.kind === "safety" ? " hot" : "") }, p.kind),
+        (p.author_name || short(p.author)), " · ", when(p.created),
+        p.author_equivocated ? h("span", { class: "tag bad" }, " signed conflicting histories") : null),
+      p.clips && p.clips.length ? h("p", { class: "meta" }, p.clips.length + " clip(s) attached, shared with the neighborhood") : null,
+      me && p.author === me.peer_id ? h("button", { class: "danger", type: "button", onclick: async (e) => {
+        e.target.disabled = true;
+        try { await api("DELETE", "/api/v1/posts/" + p.id); await refresh(); }
+        catch (err) { e.target.disabled = false; e.target.after(msg("error", "Could not retract: " + err.message)); }
+      } }, "Retract") : null)), "No posts yet. Posts from your neighbors appear here as they arrive.");
+  };
+}
+
+async function requestsScreen() {
+  // A home sees what covers it; a node without a location (an agency) sees all.
+  const only = h("input", { type: "checkbox", id: "only-home", checked: !!(me && me.location) });
+  const list = h("ul", { id: "requests", class: "cards", "aria-label": "Requests" });
+  only.addEventListener("change", () => refresh());
+  main.replaceChildren(title("Requests for assistance"),
+    h("p", { class: "meta" }, "Agencies ask for footage of an area and a time window. Nothing is shared unless you choose to."),
+    h("label", { class: "inline" }, only, "Only requests that cover my home"), list);
+  return async () => {
+    const reqs = await get("/api/v1/requests");
+    const shown = reqs.filter(q => !only.checked || q.covers_home);
+    fill(list, shown.map(q => requestCard(q, true)), only.checked ? "No request covers your home." : "No requests.");
+  };
+}
+
+function requestCard(q, shareButton) {
+  const home = me && me.location ? me.location : null;
+  const hours = (new Date(q.to) - new Date(q.from)) / 3600e3;
+  return h("li", { class: "card request", "data-id": q.id },
+    h("div", { class: "row" },
+      areaMap(q.area, q.covers_home ? home : null, `Requested area, ${q.area_sq_mi} square miles` + (q.covers_home ? ", covering your home" : "")),
+      h("div", { class: "grow" },
+        h("p", null, h("b", null, q.incident), " — ", h("a", { href: "#agency/" + q.agency }, q.agency_name || short(q.agency))),
+        h("p", null, h("span", { class: "tag" + (q.status === "open" ? " hot" : "") }, q.status),
+          q.covers_home ? h("span", { class: "tag hot" }, "covers your home") : null,
+          q.credential_revoked ? h("span", { class: "tag bad" }, "credential revoked") : null,
+          q.after_revocation ? h("span", { class: "tag bad" }, "made after revocation") : null),
+        h("p", { class: "meta" }, "Case ", q.case, " · area ", q.area_sq_mi, " sq mi"),
+        h("p", null, "Time window: ", when(q.from), " to ", when(q.to), " (", hours.toFixed(1), " h)"),
+        q.description ? h("p", null, q.description) : null,
+        q.contact ? h("p", { class: "meta" }, "Contact: ", q.contact) : null,
+        q.covers_home ? h("p", { class: "matching" }, h("b", null, String(q.matching_clips)), " of your clips fall in this window") : null,
+        q.notes.map(n => h("p", { class: "meta" }, "Note ", when(n.time), ": ", n.text)),
+        shareButton && q.covers_home && q.status === "open"
+          ? h("a", { class: "button primary", href: "#share/" + q.id }, "Review and share clips…") : null,
+        me && q.agency === me.peer_id && q.status === "open" ? closeForm(q) : null)));
+}
+
+// closeForm lets the agency that made a request close it, with a public note.
+function closeForm(q) {
+  const id = "close-note-" + q.id.slice(0, 12);
+  const note = h("input", { type: "text", id, placeholder: "e.g. suspect identified; thank you" });
+  const out = h("div", { "aria-live": "polite" });
+  const btn = h("button", { type: "submit", class: "danger" }, "Close request");
+  return h("form", { class: "close-request", onsubmit: async (e) => {
+    e.preventDefault();
+    btn.disabled = true;
+    try { await api("POST", "/api/v1/requests/" + q.id + "/close", { note: note.value }); await refresh(); }
+    catch (err) { btn.disabled = false; out.replaceChildren(msg("error", "Not closed: " + err.message)); }
+  } }, h("label", { for: id }, "Closing note (public)"), h("div", { class: "row" }, h("div", { class: "grow" }, note), btn), out);
+}
+
+// shareScreen: choose clips, see exactly what goes to whom until when, confirm.
+async function shareScreen(reqID) {
+  const [reqs, mine] = await Promise.all([get("/api/v1/requests"), get("/api/v1/clips")]);
+  const q = reqs.find(r => r.id === reqID);
+  if (!q) { main.replaceChildren(title("Share clips"), msg("error", "This request is not known to your node.")); return null; }
+  const from = new Date(q.from), to = new Date(q.to);
+  const own = mine.filter(c => me && c.owner === me.peer_id);
+  const inWindow = c => { const st = new Date(c.start), en = c.end ? new Date(c.end) : st; return st <= to && en >= from; };
+  own.sort((a, b) => inWindow(b) - inWindow(a));
+  const boxes = own.map(c => ({ c, box: h("input", { type: "checkbox", name: "clip", value: c.id, checked: inWindow(c) }) }));
+  const days = h("select", { id: "share-days" }, [1, 3, 7, 14, 30].map(d => h("option", { value: d, selected: d === 7 }, d + (d === 1 ? " day" : " days"))));
+  const out = h("div", { "aria-live": "polite" });
+  const review = h("button", { id: "share-review", class: "primary", type: "button" }, "Review what will be shared");
+  review.addEventListener("click", () => {
+    const chosen = boxes.filter(b => b.box.checked).map(b => b.c);
+    if (!chosen.length) { out.replaceChildren(msg("error", "Choose at least one clip, or leave: nothing is shared.")); return; }
+    const until = new Date(Date.now() + Number(days.value) * 864e5);
+    const confirm = h("button", { id: "share-confirm", class: "primary", type: "button" }, `Share ${chosen.length} clip(s) with ${q.agency_name}`);
+    const back = h("button", { type: "button", onclick: () => { out.replaceChildren(); review.focus(); } }, "Cancel");
+    const box = h("section", { class: "confirm", "aria-labelledby": "confirm-title" },
+      h("h2", { id: "confirm-title" }, "Please confirm"),
+      h("p", null, "You are giving ", h("b", null, q.agency_name), " (", h("code", null, q.agency), ") access to exactly these clips, for case ", q.case, ":"),
+      h("ul", { id: "share-list" }, chosen.map(c => h("li", null, c.camera || "camera", ", ", when(c.start), " (", size(c.size), ") ", h("code", null, short(c.id))))),
+      h("p", null, "Until ", h("b", { id: "share-until" }, when(until)), ". They can download copies before then; you can revoke the grant, but not copies already made. Every download is in your access log."),
+      h("div", { class: "row" }, confirm, back));
+    confirm.addEventListener("click", async () => {
+      confirm.disabled = true;
+      try {
+        const g = await api("POST", "/api/v1/grants", { request: q.id, clips: chosen.map(c => c.id), expires: days.value + "d" });
+        out.replaceChildren(msg("notice", g.delivered
+          ? `Shared with ${q.agency_name} until ${when(g.expires)}. See Grants to revoke.`
+          : `Grant made; ${q.agency_name} is not reachable now, so your node will deliver it while it is valid.`),
+          h("a", { href: "#grants" }, "See your grants"));
+      } catch (err) { confirm.disabled = false; box.append(msg("error", "Not shared: " + err.message)); }
+    });
+    out.replaceChildren(box);
+    confirm.focus();
+  });
+  main.replaceChildren(title("Share clips with " + q.agency_name),
+    h("ul", { class: "cards" }, requestCard(q, false)),
+    h("fieldset", null, h("legend", null, "Which clips"),
+      own.length ? boxes.map(({ c, box }) => h("label", { class: "inline" }, box,
+        h("span", null, c.camera || "camera", ", ", when(c.start), " · ", size(c.size), inWindow(c) ? h("span", { class: "tag hot" }, "in the window") : null)))
+        : h("p", { class: "empty" }, "You have no clips."),
+      h("label", { for: "share-days" }, "For how long"), days,
+      h("p", null, review)),
+    out);
+  return null;
+}
+
+async function clipsScreen() {
+  const player = h("video", { id: "player", controls: true, preload: "metadata", hidden: true });
+  const now = h("p", { class: "meta", id: "now-playing", "aria-live": "polite" });
+  const list = h("ul", { id: "clips", class: "cards", "aria-label": "My clips" });
+  const file = h("input", { type: "file", id: "upload-file", accept: "video/*,image/*" });
+  const cam = h("input", { type: "text", id: "upload-camera", value: "front-door" });
+  const start = h("input", { type: "datetime-local", id: "upload-start" });
+  const out = h("div", { "aria-live": "polite" });
+  const form = h("form", { onsubmit: async (e) => {
+    e.preventDefault();
+    const f = file.files[0];
+    if (!f) { out.replaceChildren(msg("error", "Choose a video file first.")); return; }
+    const st = start.value ? new Date(start.value) : new Date(f.lastModified || Date.now());
+    const qs = new URLSearchParams({ camera: cam.value, start: st.toISOString().replace(/\.\d+Z$/, "Z") });
+    try {
+      await api("POST", "/api/v1/clips?" + qs, f.slice(0, f.size, f.type || "application/octet-stream"), { "X-Porchlight-Upload": "1" });
+      out.replaceChildren(msg("notice", "Clip added. It stays on this computer."));
+      file.value = "";
+      await refresh();
+    } catch (err) { out.replaceChildren(msg("error", "Not added: " + err.message)); }
+  } }, h("fieldset", null, h("legend", null, "Add a clip from a file"),
+    h("div", { class: "grid2" },
+      h("div", null, h("label", { for: "upload-file" }, "Video file"), file),
+      h("div", null, h("label", { for: "upload-camera" }, "Camera"), cam),
+      h("div", null, h("label", { for: "upload-start" }, "Recorded at (default: the file's time)"), start)),
+    h("p", null, h("button", { type: "submit" }, "Add clip")), out));
+  main.replaceChildren(title("My clips"), h("p", { class: "meta" }, "Clips stay on this computer; only a grant you confirm lets anyone fetch one."),
+    player, now, h("h2", null, "Clips"), list, h("h2", null, "Add"), form);
+  return async () => {
+    const cs = await get("/api/v1/clips");
+    fill(list, cs.map(c => h("li", { class: "card clip", "data-id": c.id },
+      h("div", { class: "row" }, h("div", { class: "grow" },
+        h("p", null, h("b", null, c.camera || "camera"), " · ", when(c.start), c.end ? " to " + when(c.end) : ""),
+        h("p", { class: "meta" }, size(c.size), " · ", c.media_type, " · ",
+          c.hold ? h("span", { class: "tag hot" }, "kept while shared") : "kept until " + when(c.expires) + ", then deleted"),
+        h("p", { class: "meta" }, "SHA-256 ", h("code", null, c.sha256))),
+        h("button", { type: "button", class: "play", onclick: () => play(player, now, c.id, (c.camera || "camera") + ", " + when(c.start)) }, "Play")))),
+    "No clips yet. Add one from a file, or set watch_dir in config.toml to import a camera's folder.");
+  };
+}
+
+function play(player, label, id, what) {
+  player.hidden = false;
+  player.src = "/api/v1/clips/" + id + "/video";
+  label.textContent = "In the player: " + what;
+  player.play().catch(() => { /* autoplay may be refused; the controls work */ });
+  player.focus();
+}
+
+async function grantsScreen() {
+  const list = h("ul", { id: "grants", class: "cards", "aria-label": "Grants" });
+  main.replaceChildren(title("Grants"), h("p", { class: "meta" }, "Who may fetch which of your clips, until when. Revoking stops new downloads at once."), list);
+  return async () => {
+    const [gs, ags] = await Promise.all([get("/api/v1/grants"), get("/api/v1/agencies")]);
+    const names = Object.fromEntries(ags.map(a => [a.peer_id, a.name]));
+    fill(list, gs.map(g => {
+      const mine = me && g.owner === me.peer_id;
+      const expired = new Date(g.expires) < new Date();
+      const who = g.grantee ? (names[g.grantee] || short(g.grantee)) : "the whole neighborhood";
+      return h("li", { class: "card grant", "data-id": g.id },
+        h("p", null, mine ? "You gave " : "You received from " + short(g.owner) + ": ", h("b", null, g.clips.length + " clip(s)"),
+          mine ? [" to ", h("b", null, who)] : null),
+        h("p", null, "Until ", when(g.expires), " ",
+          g.revoked ? h("span", { class: "tag bad" }, "revoked") : expired ? h("span", { class: "tag" }, "expired") : h("span", { class: "tag good" }, "active"),
+          g.request ? h("span", { class: "tag" }, "answers a request") : null),
+        h("p", { class: "meta" }, "Clips: ", g.clips.map(short).join(", ")),
+        mine && !g.revoked && !expired ? h("button", { class: "danger revoke", type: "button", onclick: async (e) => {
+          e.target.disabled = true;
+          try { await api("POST", "/api/v1/grants/" + g.id + "/revoke", {}); await refresh(); }
+          catch (err) { e.target.disabled = false; e.target.after(msg("error", "Not revoked: " + err.message)); }
+        } }, "Revoke") : null);
+    }), "No grants. Nothing of yours is shared.");
+  };
+}
+
+async function accessScreen() {
+  const body = h("tbody", { id: "access" });
+  main.replaceChildren(title("Access log"),
+    h("p", { class: "meta" }, "Every time another node asked for one of your clips, and what your node answered."),
+    h("div", { class: "scroll" }, h("table", null, h("thead", null, h("tr", null,
+      h("th", { scope: "col" }, "When"), h("th", { scope: "col" }, "Who"), h("th", { scope: "col" }, "Clip"),
+      h("th", { scope: "col" }, "Answer"), h("th", { scope: "col" }, "Bytes"))), body)));
+  return async () => {
+    const es = await get("/api/v1/audit?limit=500");
+    body.replaceChildren(...(es.length ? es.map(e => h("tr", null, h("td", null, when(e.time)), h("td", null, h("code", null, short(e.peer))),
+      h("td", null, h("code", null, short(e.clip))),
+      h("td", null, e.served ? h("span", { class: "tag good" }, "served") : h("span", { class: "tag bad" }, "refused"), " ", e.reason),
+      h("td", null, size(e.bytes)))) : [h("tr", null, h("td", { colspan: 5, class: "empty" }, "Nobody has asked for your clips."))]));
+  };
+}
+
+function credentialTag(a) {
+  const good = a.credential_status === "valid";
+  return h("span", { class: "tag " + (good ? "good" : "bad") }, "credential " + a.credential_status);
+}
+
+async function agenciesScreen() {
+  const list = h("ul", { id: "agencies", class: "cards" });
+  main.replaceChildren(title("Agencies"), h("p", { class: "meta" }, "Every agency that has made requests in your neighborhood, with its public record."), list);
+  return async () => {
+    const ags = await get("/api/v1/agencies");
+    fill(list, ags.map(a => h("li", { class: "card" },
+      h("p", null, h("a", { href: "#agency/" + a.peer_id }, h("b", null, a.name)), " ", credentialTag(a),
+        a.equivocation ? h("span", { class: "tag bad" }, "equivocation") : null),
+      h("p", { class: "meta" }, a.requests, " requests · ", a.open, " open · ", a.area_hours.toFixed(2), " sq mi·h requested"))),
+    "No agency has made a request here.");
+  };
+}
+
+async function agencyScreen(id) {
+  const head = h("div");
+  const list = h("ul", { id: "agency-requests", class: "cards" });
+  main.replaceChildren(title("Agency"), head, h("h2", null, "All requests"), list);
+  return async () => {
+    const [ags, reqs] = await Promise.all([get("/api/v1/agencies"), get("/api/v1/requests?limit=10000&agency=" + encodeURIComponent(id))]);
+    const a = ags.find(x => x.peer_id === id);
+    if (!a) { head.replaceChildren(msg("error", "This agency is not known to your node.")); list.replaceChildren(); return; }
+    main.querySelector("h1").textContent = a.name;
+    document.title = a.name + " · Porchlight";
+    head.replaceChildren(...[
+      a.equivocation ? h("p", { class: "error", id: "equivocation" }, "Warning: this agency signed two different histories (equivocation). Its requests cannot be trusted to be the same for everyone; the proof is kept by your node.") : null,
+      h("p", null, credentialTag(a), " issued by ", h("code", null, short(a.issuer)), ", valid until ", when(a.valid_until)),
+      h("p", { class: "meta" }, "Agency ID ", h("code", null, a.peer_id)),
+      h("div", { class: "figures" },
+        h("div", { class: "figure" }, h("b", null, String(a.requests)), "requests"),
+        h("div", { class: "figure" }, h("b", null, String(a.open)), "open"),
+        h("div", { class: "figure" }, h("b", null, String(a.closed)), "closed"),
+        h("div", { class: "figure" }, h("b", null, a.area_hours.toFixed(2)), "sq mi × hours asked"))].filter(Boolean));
+    fill(list, reqs.map(q => requestCard(q, true)), "No requests.");
+  };
+}
+
+function localInput(d) {
+  const p = n => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+async function newRequestScreen() {
+  const L = await get("/api/v1/limits");
+  const home = me && me.location;
+  const f = {
+    caseNo: h("input", { type: "text", id: "rq-case", required: true }),
+    incident: h("input", { type: "text", id: "rq-incident", required: true }),
+    description: h("textarea", { id: "rq-description" }),
+    contact: h("input", { type: "text", id: "rq-contact" }),
+    lat: h("input", { type: "number", id: "rq-lat", step: "any", value: home ? home.lat : "" }),
+    lon: h("input", { type: "number", id: "rq-lon", step: "any", value: home ? home.lon : "" }),
+    radius: h("input", { type: "number", id: "rq-radius", min: 1, step: 1, value: 200 }),
+    from: h("input", { type: "datetime-local", id: "rq-from", value: localInput(new Date(Date.now() - 3 * 3600e3)) }),
+    to: h("input", { type: "datetime-local", id: "rq-to", value: localInput(new Date(Date.now() - 3600e3)) }),
+  };
+  const check = h("div", { id: "rq-check", "aria-live": "polite" });
+  const preview = h("div");
+  const submit = h("button", { id: "rq-submit", class: "primary", type: "submit" }, "Sign and publish request");
+  const out = h("div", { id: "rq-result", "aria-live": "polite" });
+  const sqmi = 2589988.110336;
+  function problems() {
+    const p = [];
+    const lat = Number(f.lat.value), lon = Number(f.lon.value), r = Number(f.radius.value);
+    if (!f.caseNo.value.trim()) p.push("Enter a case number.");
+    if (!f.incident.value.trim()) p.push("Describe the incident in a few words.");
+    if (f.lat.value === "" || f.lon.value === "" || !(Math.abs(lat) <= 90) || !(Math.abs(lon) <= 180)) p.push("Enter the area's centre as latitude and longitude.");
+    const area = Math.PI * r * r / sqmi;
+    if (!(r > 0) || area < L.min_area_sq_mi || area > L.max_area_sq_mi) {
+      const rmin = Math.sqrt(L.min_area_sq_mi * sqmi / Math.PI), rmax = Math.sqrt(L.max_area_sq_mi * sqmi / Math.PI);
+      p.push(`The area is ${area.toFixed(3)} sq mi; it must be ${L.min_area_sq_mi} to ${L.max_area_sq_mi} sq mi (a radius of ${Math.ceil(rmin)} to ${Math.floor(rmax)} m).`);
+    }
+    const from = new Date(f.from.value), to = new Date(f.to.value), w = (to - from) / 1000;
+    if (isNaN(w)) p.push("Enter the start and end of the time window.");
+    else {
+      if (w < L.min_window_seconds || w > L.max_window_seconds) p.push(`The window is ${duration(Math.max(0, w))}; it must be ${duration(L.min_window_seconds)} to ${duration(L.max_window_seconds)}.`);
+      if ((to - Date.now()) / 1000 > L.max_future_seconds) p.push(`The window may end at most ${duration(L.max_future_seconds)} from now.`);
+    }
+    return { p, area, lat, lon, r, from, to };
+  }
+  function update() {
+    const { p, area, lat, lon, r } = problems();
+    check.replaceChildren(p.length ? h("ul", { class: "error", id: "rq-problems" }, p.map(x => h("li", null, x)))
+      : h("p", { class: "notice" }, `Within the rules: ${area.toFixed(3)} sq mi.`));
+    submit.disabled = p.length > 0;
+    if (!isNaN(lat) && !isNaN(lon) && r > 0 && f.lat.value !== "" && f.lon.value !== "") {
+      preview.replaceChildren(areaMap(`circle:${lat},${lon},${r}`, home, "Preview of the requested area"));
+    }
+  }
+  Object.values(f).forEach(el => el.addEventListener("input", update));
+  const form = h("form", { novalidate: true, onsubmit: async (e) => {
+    e.preventDefault();
+    const { p, lat, lon, r, from, to } = problems();
+    if (p.length) { update(); return; }
+    submit.disabled = true;
+    try {
+      const res = await api("POST", "/api/v1/requests", { case: f.caseNo.value.trim(), incident: f.incident.value.trim(),
+        description: f.description.value, contact: f.contact.value, area: `circle:${lat},${lon},${r}`,
+        from: from.toISOString(), to: to.toISOString() });
+      out.replaceChildren(msg("notice", "Request published (" + short(res.id) + "). Homes in the area see it now."));
+    } catch (err) { out.replaceChildren(msg("error", "Not published: " + err.message)); }
+    submit.disabled = false;
+  } },
+  h("fieldset", null, h("legend", null, "The rules in this neighborhood"),
+    h("ul", { id: "rq-limits" },
+      h("li", null, `Area: ${L.min_area_sq_mi} to ${L.max_area_sq_mi} square miles, inside your jurisdiction`),
+      h("li", null, `Time window: ${duration(L.min_window_seconds)} to ${duration(L.max_window_seconds)}, ending at most ${duration(L.max_future_seconds)} from now`),
+      h("li", null, `At most ${L.max_open} open requests at a time`),
+      h("li", null, "Every request is public, signed, and kept in your agency's history"))),
+  h("fieldset", null, h("legend", null, "Request"),
+    h("div", { class: "grid2" },
+      h("div", null, h("label", { for: "rq-case" }, "Case number"), f.caseNo),
+      h("div", null, h("label", { for: "rq-incident" }, "Incident"), f.incident)),
+    h("label", { for: "rq-description" }, "Description (public)"), f.description,
+    h("label", { for: "rq-contact" }, "Contact"), f.contact,
+    h("div", { class: "row" }, h("div", { class: "grow" },
+      h("div", { class: "grid2" },
+        h("div", null, h("label", { for: "rq-lat" }, "Centre latitude"), f.lat),
+        h("div", null, h("label", { for: "rq-lon" }, "Centre longitude"), f.lon),
+        h("div", null, h("label", { for: "rq-radius" }, "Radius (meters)"), f.radius)),
+      h("div", { class: "grid2" },
+        h("div", null, h("label", { for: "rq-from" }, "From"), f.from),
+        h("div", null, h("label", { for: "rq-to" }, "To"), f.to))), preview),
+    check, h("p", null, submit), out));
+  main.replaceChildren(title("New request for assistance"), form);
+  update();
+  return null;
+}
+
+async function evidenceScreen() {
+  const player = h("video", { id: "player", controls: true, preload: "metadata", hidden: true });
+  const now = h("p", { class: "meta", "aria-live": "polite" });
+  const list = h("ul", { id: "evidence", class: "cards", "aria-label": "Evidence received" });
+  main.replaceChildren(title("Evidence received"),
+    h("p", { class: "meta" }, "Clips homes shared with you. Verified: every chunk matched the owner's signed manifest on receipt. Export a bundle to verify offline with porchlight verify."),
+    player, now, list);
+  return async () => {
+    const es = await get("/api/v1/evidence");
+    fill(list, es.map(e => h("li", { class: "card evidence", "data-id": e.id },
+      h("p", null, h("b", null, e.camera || "camera"), " · recorded ", when(e.start), " · received ", when(e.received)),
+      h("p", null, e.verified ? h("span", { class: "tag good verified" }, "verified") : h("span", { class: "tag bad" }, "not verified"),
+        " ", size(e.size), e.request ? [" · request ", h("code", null, short(e.request))] : null),
+      h("p", { class: "meta" }, "From ", h("code", null, short(e.owner)), " · SHA-256 ", h("code", null, e.sha256)),
+      h("div", { class: "row" },
+        h("button", { type: "button", class: "play", onclick: () => play(player, now, e.clip, (e.camera || "camera") + ", " + when(e.start)) }, "Play"),
+        h("a", { class: "button", href: "/api/v1/evidence/" + e.id + "/bundle", download: "evidence-" + e.id.slice(0, 12) + ".tar" }, "Export bundle")))),
+    "No evidence yet. When a home shares clips for one of your requests, they are fetched and verified here.");
+  };
+}
+
+// ---- routing and live updates ----
+
+const routes = {
+  feed: feedScreen, requests: requestsScreen, share: shareScreen, clips: clipsScreen, grants: grantsScreen,
+  access: accessScreen, agencies: agenciesScreen, agency: agencyScreen, "new-request": newRequestScreen, evidence: evidenceScreen,
+};
+
+let showing = 0;
+async function show() {
+  const [name, arg] = (location.hash.slice(1) || "feed").split("/");
+  const screen = routes[name] || feedScreen;
+  const n = ++showing;
+  current = null;
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.getAttribute("href") === "#" + name) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+  try {
+    const r = await screen(arg && decodeURIComponent(arg));
+    if (n !== showing) return;
+    current = r;
+    await refresh();
+    main.dataset.screen = name;
+  } catch (err) {
+    if (n === showing && err.code !== "offline") main.replaceChildren(title("Something went wrong"), msg("error", err.message));
+  }
+}
+
+let pending = null;
+async function refresh() {
+  if (!current) return;
+  const r = current;
+  try { await r(); } catch (err) {
+    if (err.code !== "offline") main.append(msg("error", "Could not load: " + err.message));
+  }
+}
+// Events come in bursts (a sync brings many posts): redraw at most every 200 ms.
+function soon() {
+  if (pending) return;
+  pending = setTimeout(() => { pending = null; refresh(); }, 200);
+}
+
+async function loadStatus() {
+  try {
+    me = await get("/api/v1/status");
+    document.getElementById("who").textContent = `${me.name} · ${me.neighborhood} · ${me.peers} neighbor${me.peers === 1 ? "" : "s"} connected`;
+  } catch (err) { /* the banner says it */ }
+}
+
+function connectEvents() {
+  const es = new EventSource("/api/v1/events");
+  es.onopen = () => { nodeUp(); };
+  es.onerror = () => {
+    // The browser retries by itself; a fetch tells us whether the node is gone.
+    loadStatus();
+  };
+  ["post", "retraction", "request", "update", "document", "clip", "grant"].forEach(t => es.addEventListener(t, soon));
+  es.addEventListener("peers", () => { loadStatus(); soon(); });
+}
+
+// A heartbeat catches a node that stopped while the page is idle, and
+// keeps screens without events (evidence arrives by a private protocol) fresh.
+setInterval(async () => {
+  await loadStatus();
+  if (!offline && (main.dataset.screen === "evidence" || main.dataset.screen === "grants" || main.dataset.screen === "access")) refresh();
+}, 3000);
+
+window.addEventListener("hashchange", () => { show().then(() => main.focus({ preventScroll: true })); });
+loadStatus().then(show);
+connectEvents();
