@@ -15,8 +15,11 @@
 //	e A        equivocation flag: the seq that was equivocated (8)
 //	t A S      tombstone: I of the record that a retraction in A's log
 //	           withdrew before this node had it
-//	f C I      feed index of live posts; C is the author's created time in
-//	           Unix ms (8 bytes big-endian), so a reverse scan is newest first
+//	f C I      feed index of live posts: A S (as in i I, so that a page of
+//	           the feed needs no index lookup; empty in databases written
+//	           before 2026-11-28, which fall back to i I); C is the author's
+//	           created time in Unix ms (8 bytes big-endian), so a reverse
+//	           scan is newest first
 //	p A        profile: S (8) + the author's name
 //
 // Records received from the network are written without fsync (a crash can

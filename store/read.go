@@ -225,6 +225,7 @@ func (d *DB) Feed(limit int, before Cursor) ([]*record.Signed, error) {
 		if before != (Cursor{}) {
 			start = feedKey(before.Created, before.ID)
 		}
+		var pv []byte
 		for it.Seek(start); it.ValidForPrefix([]byte{tagFeed}) && len(out) < limit; it.Next() {
 			k := it.Item().Key()
 			if bytes.Compare(k, start) >= 0 {
@@ -232,13 +233,18 @@ func (d *DB) Feed(limit int, before Cursor) ([]*record.Signed, error) {
 			}
 			var id record.ID
 			copy(id[:], k[9:])
-			pos, err := txn.Get(indexKey(id))
-			if err != nil {
+			var err error
+			if pv, err = it.Item().ValueCopy(pv[:0]); err != nil {
 				return err
 			}
-			pv, err := pos.ValueCopy(nil)
-			if err != nil {
-				return err
+			if len(pv) == 0 { // written before feed entries held A S
+				pos, err := txn.Get(indexKey(id))
+				if err != nil {
+					return err
+				}
+				if pv, err = pos.ValueCopy(pv[:0]); err != nil {
+					return err
+				}
 			}
 			a, seq, err := parseAuthorSeq(pv)
 			if err != nil {

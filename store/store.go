@@ -443,7 +443,7 @@ func (d *DB) equivocate(txn *badger.Txn, s *record.Signed, existing slot) (Resul
 func (d *DB) applyBody(txn *badger.Txn, s *record.Signed) (record.Reason, error) {
 	switch b := s.Entry.GetBody().(type) {
 	case *pb.Entry_Post:
-		return "", txn.Set(feedKey(s.Entry.GetCreated(), s.ID), nil)
+		return "", txn.Set(feedKey(s.Entry.GetCreated(), s.ID), seqKey(0, s.Author, s.Seq())[1:])
 	case *pb.Entry_Profile:
 		k := authorKey(tagProfile, s.Author)
 		cur, err := txn.Get(k)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"go.uber.org/goleak"
 
 	"github.com/porchlight-mesh/porchlight/record"
@@ -878,4 +880,31 @@ func TestCleanStart(t *testing.T) {
 	if db.CleanStart() {
 		t.Fatal("a database that was not closed cleanly starts clean")
 	}
+}
+
+// A feed entry written before entries held the author and seq (empty
+// value) is still read, through the record index.
+func TestFeedReadsOldEntries(t *testing.T) {
+	db := openDB(t, store.Config{})
+	a := newAuthor(t, 1)
+	p1 := a.next(withText("p1"), createdAt(base.Add(time.Minute)))
+	p2 := a.next(withText("p2"), createdAt(base.Add(2*time.Minute)))
+	for _, s := range []*record.Signed{p1, p2} {
+		if _, err := db.Ingest(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Rewrite p1's feed entry as an older version of the store wrote it.
+	err := db.Badger().Update(func(txn *badger.Txn) error {
+		k := binary.BigEndian.AppendUint64([]byte{'f'}, uint64(p1.Entry.GetCreated()))
+		k = append(k, p1.ID[:]...)
+		if _, err := txn.Get(k); err != nil {
+			return err
+		}
+		return txn.Set(k, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFeed(t, db, p2, p1)
 }
