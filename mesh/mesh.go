@@ -127,6 +127,30 @@ type Mesh struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	scoreMu sync.Mutex
+	scores  map[peer.ID]float64 // gossipsub's peer scores, refreshed every scoreInspectEvery
+}
+
+// scoreInspectEvery is how often gossipsub reports its peer scores to
+// PeerScore.
+const scoreInspectEvery = time.Second
+
+// PeerScore is gossipsub's score of a connected peer as of the last second,
+// and whether the peer was scored. A score below the graylist threshold
+// (-400, see scoreThresholds) means this node ignores everything the peer
+// sends on gossipsub.
+func (m *Mesh) PeerScore(p peer.ID) (float64, bool) {
+	m.scoreMu.Lock()
+	defer m.scoreMu.Unlock()
+	s, ok := m.scores[p]
+	return s, ok
+}
+
+func (m *Mesh) inspectScores(scores map[peer.ID]float64) {
+	m.scoreMu.Lock()
+	defer m.scoreMu.Unlock()
+	m.scores = scores
 }
 
 // enter registers work that uses the store; false once Close has begun.
@@ -225,6 +249,7 @@ func New(cfg Config) (m *Mesh, err error) {
 		// would be a second Ed25519 sign and verify per hop for nothing.
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithPeerScore(scoreParams(topic, reqTopic), scoreThresholds()),
+		pubsub.WithPeerScoreInspect(m.inspectScores, scoreInspectEvery),
 		pubsub.WithMaxMessageSize(maxRPCSize),
 		pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
 	)
