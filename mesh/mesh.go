@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -205,8 +206,13 @@ func New(cfg Config) (m *Mesh, err error) {
 	if err != nil {
 		return nil, err
 	}
+	rm, err := resourceManager()
+	if err != nil {
+		return nil, err
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(cfg.Key),
+		libp2p.ResourceManager(rm),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
 		// TCP only: every home hub has it, and it keeps the binary's idle
 		// memory low. QUIC, relay and hole punching come with multi-network
@@ -290,6 +296,41 @@ func New(cfg Config) (m *Mesh, err error) {
 	}
 	m.goLoop(m.profileAfterSync)
 	return m, nil
+}
+
+// Stream limits of the resource manager (see resourceManager).
+const (
+	// SyncStreamsPerPeer bounds the sync rounds one peer may have open with
+	// this node at once; a round is one stream. Honest peers use one.
+	SyncStreamsPerPeer = 4
+	// StreamsPerPeerPerProtocol bounds one peer's inbound streams of every
+	// other protocol (the clip and share protocols, identify, gossipsub's
+	// one stream) at once.
+	StreamsPerPeerPerProtocol = 16
+)
+
+// resourceManager is go-libp2p's default resource manager (limits scaled to
+// the machine: connections, streams, memory and file descriptors, for the
+// whole node and per peer; the built-in services' own limits) with tighter
+// per-peer stream limits on every protocol. The defaults let one peer open
+// 64 or more inbound streams of each protocol, and every one of ours costs
+// a goroutine, buffers and a database read; a home hub needs a handful per
+// neighbor. Streams over a limit are reset before their handler runs.
+func resourceManager() (network.ResourceManager, error) {
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	limits.ProtocolPeerBaseLimit.StreamsInbound = StreamsPerPeerPerProtocol
+	limits.ProtocolPeerBaseLimit.Streams = 2 * StreamsPerPeerPerProtocol
+	limits.ProtocolPeerLimitIncrease.StreamsInbound = 0
+	limits.ProtocolPeerLimitIncrease.Streams = 0
+	limits.AddProtocolPeerLimit(SyncProtocol,
+		rcmgr.BaseLimit{StreamsInbound: SyncStreamsPerPeer, StreamsOutbound: SyncStreamsPerPeer, Streams: 2 * SyncStreamsPerPeer, Memory: 16 << 20},
+		rcmgr.BaseLimitIncrease{})
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	if err != nil {
+		return nil, fmt.Errorf("mesh: resource manager: %w", err)
+	}
+	return rm, nil
 }
 
 // join registers the validator of a topic, joins and subscribes to it.
