@@ -69,6 +69,10 @@ const (
 	maxClipResponse  = MaxManifestSize + 1<<10
 	maxShareRequest  = MaxGrantSize + MaxGrantClips*(MaxManifestSize+8) + 1<<10
 	maxShareResponse = 4 << 10
+)
+
+// Deadlines of the protocols; variables only so tests can shorten them.
+var (
 	// headerTimeout bounds a stream until the clip bytes start: the request,
 	// the checks and the response header.
 	headerTimeout = 30 * time.Second
