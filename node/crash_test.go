@@ -116,6 +116,9 @@ type ackedClip struct {
 }
 
 func TestCrashSafetyUnderSIGKILL(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the crash test runs without -race (go test ./... in CI); under the race detector 50 kills take minutes")
+	}
 	kills := 50
 	if os.Getenv("PORCHLIGHT_LONG") != "" {
 		kills = 1000
