@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -115,5 +117,42 @@ func TestSlowLorisClipStreamsAreCut(t *testing.T) {
 	// malformed requests, the stalled fetch and the honest one as served.
 	if got := w.a.entries(t) - before; got != idle+2 {
 		t.Errorf("access log grew by %d entries, want %d", got, idle+2)
+	}
+}
+
+// TestOpenDBAfterCrashLeftEmptyLogFiles: the clip database recovers from
+// the empty write-ahead and value logs a crash can leave (see
+// store.RemoveEmptyLogFiles), keeping its clips.
+func TestOpenDBAfterCrashLeftEmptyLogFiles(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := edKey(t, 1)
+	db, err := clips.OpenDB(dir, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := clips.New(clips.Config{DB: db, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := importBytes(t, s, randBytes(3, 200_000))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"00007.mem", "000007.vlog"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err = clips.OpenDB(dir, quiet)
+	if err != nil {
+		t.Fatalf("OpenDB with empty logs left by a crash: %v", err)
+	}
+	defer db.Close()
+	s, err = clips.New(clips.Config{DB: db, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Manifest(m.ClipID()); err != nil {
+		t.Fatalf("clip stored before the crash: %v", err)
 	}
 }
