@@ -304,8 +304,8 @@ const (
 	// this node at once; a round is one stream. Honest peers use one.
 	SyncStreamsPerPeer = 4
 	// StreamsPerPeerPerProtocol bounds one peer's inbound streams of every
-	// other protocol (the clip and share protocols, identify, gossipsub's
-	// one stream) at once.
+	// other protocol of ours (the clip and share protocols, gossipsub's one
+	// stream) at once; libp2p's services keep their own limits.
 	StreamsPerPeerPerProtocol = 16
 )
 
