@@ -39,6 +39,9 @@ func OpenDB(dir string, logger *slog.Logger) (*badger.DB, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	if err := store.RemoveEmptyLogFiles(dir); err != nil {
+		return nil, err
+	}
 	opts := badger.DefaultOptions(dir).
 		WithLogger(store.BadgerLogger(logger)).
 		WithValueThreshold(valueThreshold).

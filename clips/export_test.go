@@ -1,6 +1,9 @@
 package clips
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Poll makes one look at the folder, for tests that step the watcher.
 func (w *Watcher) Poll(ctx context.Context) { w.poll(ctx) }
@@ -8,3 +11,11 @@ func (w *Watcher) Poll(ctx context.Context) { w.poll(ctx) }
 // SetAfterRead sets a function ImportFile runs between its last read of a
 // file and its check that the file did not change.
 func SetAfterRead(s *Store, f func(path string)) { s.afterRead = f }
+
+// SetTimeouts shortens the protocols' deadlines for a test; the returned
+// function restores them.
+func SetTimeouts(header, chunk time.Duration) func() {
+	h, c := headerTimeout, chunkTimeout
+	headerTimeout, chunkTimeout = header, chunk
+	return func() { headerTimeout, chunkTimeout = h, c }
+}

@@ -168,3 +168,23 @@ func FuzzOpenRevocation(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseFileName: camera file names (the watched folder's input) either
+// parse into a camera name and a start time Import accepts, or are left
+// alone (the file's modification time is used instead).
+func FuzzParseFileName(f *testing.F) {
+	for _, s := range []string{"front-door-2026-11-27T19-42-10Z.mp4", "2026-11-27T19-42-10Z.mp4", "a-2026-13-45T99-99-99Z.mp4", ".mp4", "", "x-2026-11-27T19-42-10+02-00.mkv"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		camera, start, ok := clips.ParseFileName(name)
+		if !ok {
+			return
+		}
+		// A time without a zone is local time; with one, any zone. Import
+		// refuses start times at or before 1970.
+		if start.UnixMilli() <= 0 || start.Year() > 9999 || len(camera) > len(name) {
+			t.Fatalf("ParseFileName(%q) = %q, %v", name, camera, start)
+		}
+	})
+}

@@ -238,7 +238,9 @@ func ParseFileName(name string) (camera string, start time.Time, ok bool) {
 		}
 		start, err = time.Parse(time.RFC3339, s+z)
 	}
-	if err != nil {
+	// A time before 1970 (year 0000, say) is not a recording time, and
+	// Import would refuse it: the file's modification time is better.
+	if err != nil || start.UnixMilli() <= 0 {
 		return "", time.Time{}, false
 	}
 	camera = strings.TrimRight(base[:loc[2]], "-_ .")

@@ -69,6 +69,10 @@ const (
 	maxClipResponse  = MaxManifestSize + 1<<10
 	maxShareRequest  = MaxGrantSize + MaxGrantClips*(MaxManifestSize+8) + 1<<10
 	maxShareResponse = 4 << 10
+)
+
+// Deadlines of the protocols; variables only so tests can shorten them.
+var (
 	// headerTimeout bounds a stream until the clip bytes start: the request,
 	// the checks and the response header.
 	headerTimeout = 30 * time.Second
@@ -423,6 +427,12 @@ func (t *transfer) start(grant []byte, clip record.ID, offset, length uint64) er
 	if err := (protodelim.UnmarshalOptions{MaxSize: maxClipResponse}).UnmarshalFrom(t.r, resp); err != nil {
 		return fmt.Errorf("read clip response: %w", err)
 	}
+	return t.accept(resp, t.st.Conn().RemotePeer(), clip, offset, length)
+}
+
+// accept checks the owner's response to a request for length bytes of clip
+// from offset, and sets up the transfer of the chunks it announces.
+func (t *transfer) accept(resp *pb.ClipResponse, owner peer.ID, clip record.ID, offset, length uint64) error {
 	if r := resp.GetRefused(); r != "" {
 		return refusal(r)
 	}
@@ -430,7 +440,6 @@ func (t *transfer) start(grant []byte, clip record.ID, offset, length uint64) er
 	if err != nil {
 		return fmt.Errorf("owner's manifest: %w", err)
 	}
-	owner := t.st.Conn().RemotePeer()
 	if m.Owner != owner {
 		return fmt.Errorf("%w: manifest is signed by %s, not by %s who sent it", ErrChunkMismatch, m.Owner, owner)
 	}

@@ -79,6 +79,7 @@ type lab struct {
 	suffix string // random, in every name, so parallel runs do not clash
 	subnet string // "10.99.X"
 	bridge string
+	extra  []string // more bridges (addBridge), removed by close
 	hosts  []*host
 }
 
@@ -165,8 +166,9 @@ func (l *lab) must(args ...string) {
 }
 
 // addHost creates namespace number len(hosts)+1 per DESIGN.md's recipe and
-// runs `porchlight init` for it; the node is not started.
-func (l *lab) addHost(name, neighborhood string) *host {
+// runs `porchlight init` for it, with initArgs added; the node is not
+// started.
+func (l *lab) addHost(name, neighborhood string, initArgs ...string) *host {
 	l.t.Helper()
 	n := len(l.hosts) + 1
 	h := &host{
@@ -198,8 +200,9 @@ func (l *lab) addHost(name, neighborhood string) *host {
 	if err := os.MkdirAll(h.dir, 0o700); err != nil {
 		l.t.Fatal(err)
 	}
-	if _, err := h.cli(context.Background(), "init", "--name", name, "--neighborhood", neighborhood,
-		"--api", "127.0.0.1:7780", "--listen", "/ip4/0.0.0.0/tcp/7781"); err != nil {
+	args := append([]string{"init", "--name", name, "--neighborhood", neighborhood,
+		"--api", "127.0.0.1:7780", "--listen", "/ip4/0.0.0.0/tcp/7781"}, initArgs...)
+	if _, err := h.cli(context.Background(), args...); err != nil {
 		l.t.Fatalf("%s: %v", h.label, err)
 	}
 	return h
@@ -246,11 +249,26 @@ func (l *lab) close() {
 			t.Errorf("cleanup: %v", err)
 		}
 	}
-	if l.bridge != "" {
-		if err := ip("link", "del", l.bridge); err != nil {
+	for _, b := range append([]string{l.bridge}, l.extra...) {
+		if b == "" {
+			continue
+		}
+		if err := ip("link", "del", b); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	}
+}
+
+// addBridge creates one more bridge with nothing on it, removed by close: a
+// partition moves hosts' veths onto it.
+func (l *lab) addBridge() string {
+	l.t.Helper()
+	b := fmt.Sprintf("plbr%s%d", l.suffix, len(l.extra)+2)
+	l.extra = append(l.extra, b) // before creating it, so close removes it
+	l.must("link", "add", b, "type", "bridge")
+	l.must("link", "set", b, "addrgenmode", "none")
+	l.must("link", "set", b, "up")
+	return b
 }
 
 // maxLogLines bounds each node's log in the test output on failure.

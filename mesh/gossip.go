@@ -229,6 +229,10 @@ func (m *Mesh) publish(s *record.Signed) {
 	}
 }
 
+// GraylistThreshold is the peer score below which a node ignores every
+// gossipsub RPC of the peer (see PeerScore).
+const GraylistThreshold = -400
+
 // scoreThresholds: a peer is graylisted (its RPCs ignored) at -400, which
 // invalid messages alone reach after ~6 (see scoreParams).
 func scoreThresholds() *pubsub.PeerScoreThresholds {
@@ -236,7 +240,7 @@ func scoreThresholds() *pubsub.PeerScoreThresholds {
 		SkipAtomicValidation:        true,
 		GossipThreshold:             -100,
 		PublishThreshold:            -200,
-		GraylistThreshold:           -400,
+		GraylistThreshold:           GraylistThreshold,
 		AcceptPXThreshold:           10,
 		OpportunisticGraftThreshold: 2,
 	}

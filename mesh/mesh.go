@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -127,6 +128,30 @@ type Mesh struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	scoreMu sync.Mutex
+	scores  map[peer.ID]float64 // gossipsub's peer scores, refreshed every scoreInspectEvery
+}
+
+// scoreInspectEvery is how often gossipsub reports its peer scores to
+// PeerScore.
+const scoreInspectEvery = time.Second
+
+// PeerScore is gossipsub's score of a connected peer as of the last second,
+// and whether the peer was scored. A score below the graylist threshold
+// (-400, see scoreThresholds) means this node ignores everything the peer
+// sends on gossipsub.
+func (m *Mesh) PeerScore(p peer.ID) (float64, bool) {
+	m.scoreMu.Lock()
+	defer m.scoreMu.Unlock()
+	s, ok := m.scores[p]
+	return s, ok
+}
+
+func (m *Mesh) inspectScores(scores map[peer.ID]float64) {
+	m.scoreMu.Lock()
+	defer m.scoreMu.Unlock()
+	m.scores = scores
 }
 
 // enter registers work that uses the store; false once Close has begun.
@@ -181,8 +206,13 @@ func New(cfg Config) (m *Mesh, err error) {
 	if err != nil {
 		return nil, err
 	}
+	rm, err := resourceManager()
+	if err != nil {
+		return nil, err
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(cfg.Key),
+		libp2p.ResourceManager(rm),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
 		// TCP only: every home hub has it, and it keeps the binary's idle
 		// memory low. QUIC, relay and hole punching come with multi-network
@@ -225,6 +255,7 @@ func New(cfg Config) (m *Mesh, err error) {
 		// would be a second Ed25519 sign and verify per hop for nothing.
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithPeerScore(scoreParams(topic, reqTopic), scoreThresholds()),
+		pubsub.WithPeerScoreInspect(m.inspectScores, scoreInspectEvery),
 		pubsub.WithMaxMessageSize(maxRPCSize),
 		pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
 	)
@@ -265,6 +296,41 @@ func New(cfg Config) (m *Mesh, err error) {
 	}
 	m.goLoop(m.profileAfterSync)
 	return m, nil
+}
+
+// Stream limits of the resource manager (see resourceManager).
+const (
+	// SyncStreamsPerPeer bounds the sync rounds one peer may have open with
+	// this node at once; a round is one stream. Honest peers use one.
+	SyncStreamsPerPeer = 4
+	// StreamsPerPeerPerProtocol bounds one peer's inbound streams of every
+	// other protocol of ours (the clip and share protocols, gossipsub's one
+	// stream) at once; libp2p's services keep their own limits.
+	StreamsPerPeerPerProtocol = 16
+)
+
+// resourceManager is go-libp2p's default resource manager (limits scaled to
+// the machine: connections, streams, memory and file descriptors, for the
+// whole node and per peer; the built-in services' own limits) with tighter
+// per-peer stream limits on every protocol. The defaults let one peer open
+// 64 or more inbound streams of each protocol, and every one of ours costs
+// a goroutine, buffers and a database read; a home hub needs a handful per
+// neighbor. Streams over a limit are reset before their handler runs.
+func resourceManager() (network.ResourceManager, error) {
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	limits.ProtocolPeerBaseLimit.StreamsInbound = StreamsPerPeerPerProtocol
+	limits.ProtocolPeerBaseLimit.Streams = 2 * StreamsPerPeerPerProtocol
+	limits.ProtocolPeerLimitIncrease.StreamsInbound = 0
+	limits.ProtocolPeerLimitIncrease.Streams = 0
+	limits.AddProtocolPeerLimit(SyncProtocol,
+		rcmgr.BaseLimit{StreamsInbound: SyncStreamsPerPeer, StreamsOutbound: SyncStreamsPerPeer, Streams: 2 * SyncStreamsPerPeer, Memory: 16 << 20},
+		rcmgr.BaseLimitIncrease{})
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	if err != nil {
+		return nil, fmt.Errorf("mesh: resource manager: %w", err)
+	}
+	return rm, nil
 }
 
 // join registers the validator of a topic, joins and subscribes to it.

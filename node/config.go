@@ -197,7 +197,8 @@ func ParseLocation(s string) (*mesh.Location, error) {
 	if !ok || err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("location %q: want LAT,LON in decimal degrees, e.g. 40.7128,-74.0060", s)
 	}
-	if lat < -90 || lat > 90 || lon < -180 || lon > 180 {
+	// Written so that NaN, which every comparison fails, is refused too.
+	if !(lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180) {
 		return nil, fmt.Errorf("location %q: latitude must be within ±90 and longitude within ±180", s)
 	}
 	return &mesh.Location{Lat: lat, Lon: lon}, nil

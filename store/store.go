@@ -69,6 +69,9 @@ func Open(cfg Config) (*DB, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if err := RemoveEmptyLogFiles(cfg.Dir); err != nil {
+		return nil, err
+	}
 	_, errManifest := os.Stat(filepath.Join(cfg.Dir, "MANIFEST"))
 	_, errMarker := os.Stat(filepath.Join(cfg.Dir, cleanMarker))
 	bdb, err := badger.Open(homeHubOptions(cfg.Dir, cfg.Logger))
@@ -82,6 +85,36 @@ func Open(cfg Config) (*DB, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// RemoveEmptyLogFiles deletes the 0-byte memtable write-ahead logs
+// (*.mem) and value logs (*.vlog) in a Badger directory. Badger creates
+// such a file and then sizes it; a process killed in between leaves it
+// empty, and Badger v4.9 then refuses to open the directory ("while opening
+// fid: N err: Create a new file", dgraph-io/badger#2207). An empty log
+// never held a write, so deleting it loses nothing. Call it before
+// badger.Open; a directory that does not exist yet is fine.
+func RemoveEmptyLogFiles(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read database directory %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || (filepath.Ext(e.Name()) != ".mem" && filepath.Ext(e.Name()) != ".vlog") {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || fi.Size() != 0 {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("remove the empty %s a crash left in %s: %w", e.Name(), dir, err)
+		}
+	}
+	return nil
 }
 
 // cleanMarker is written by Close and removed by Open: its absence at
