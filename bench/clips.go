@@ -29,6 +29,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
@@ -345,10 +346,55 @@ func clipTransfer(ctx context.Context, e *env, s *section, root string) error {
 		return transferRun{d, rss}, err
 	}
 
+	// For scale: the same bytes over a bare stream between the same two
+	// hosts (TCP, TLS, yamux), written from memory in 1 MiB writes and
+	// read to io.Discard: no store, no hashing, no protocol.
+	const rawProto = "/porchlight-bench/raw/1"
+	rawBuf := make([]byte, 1<<20)
+	ownerHost.SetStreamHandler(rawProto, func(st network.Stream) {
+		defer st.Close()
+		for left := size; left > 0; left -= int64(len(rawBuf)) {
+			if _, err := st.Write(rawBuf[:min(left, int64(len(rawBuf)))]); err != nil {
+				_ = st.Reset()
+				return
+			}
+		}
+	})
+	defer ownerHost.RemoveStreamHandler(rawProto)
+	bare := func() (transferRun, error) {
+		var n int64
+		var d time.Duration
+		rss, err := withRSS(func() error {
+			t0 := time.Now()
+			st, err := recvHost.NewStream(ctx, ownerHost.ID(), rawProto)
+			if err != nil {
+				return err
+			}
+			buf := make([]byte, 1<<20)
+			for {
+				m, err := io.ReadFull(st, buf)
+				n += int64(m)
+				if err == io.EOF || err == io.ErrUnexpectedEOF {
+					break
+				}
+				if err != nil {
+					_ = st.Reset()
+					return err
+				}
+			}
+			d = time.Since(t0)
+			return st.Close()
+		})
+		if err == nil && n != size {
+			err = fmt.Errorf("bare stream: got %d of %d bytes", n, size)
+		}
+		return transferRun{d, rss}, err
+	}
+
 	kinds := []struct {
 		name string
 		f    func() (transferRun, error)
-	}{{"HTTPS", httpsGet}, {"Fetch", fetch}, {"FetchAndStore", fetchStore}}
+	}{{"HTTPS", httpsGet}, {"Fetch", fetch}, {"FetchAndStore", fetchStore}, {"bare stream", bare}}
 	progress("warm-up: one transfer of each kind")
 	for _, k := range kinds {
 		if _, err := k.f(); err != nil {
@@ -386,6 +432,8 @@ func clipTransfer(ctx context.Context, e *env, s *section, root string) error {
 		target: fmt.Sprintf("≥ %.1f× HTTPS", targetFetchRatio), met: met(med[1] >= targetFetchRatio*med[0])})
 	s.add(row{metric: "transfer: FetchAndStore into the receiver's store (median MiB/s)",
 		result: fmt.Sprintf("%.1f MiB/s", med[2]), baseline: fmt.Sprintf("%.1f MiB/s HTTPS", med[0]), ratio: ratio(med[2], med[0])})
+	s.add(row{metric: "for scale: a bare libp2p stream between the same hosts, from memory to io.Discard (median MiB/s)",
+		result: fmt.Sprintf("%.1f MiB/s", med[3]), baseline: fmt.Sprintf("%.1f MiB/s HTTPS", med[0]), ratio: ratio(med[3], med[0])})
 	s.add(row{metric: "transfer: peak RSS of the process (both nodes), Fetch",
 		result: mib(peak[1]), baseline: mib(peak[0]) + " HTTPS", target: "≤ 128 MB", met: met(peak[1]*1024 <= targetPeakRSS)})
 	s.add(row{metric: "transfer: peak RSS of the process (both nodes), FetchAndStore",
