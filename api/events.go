@@ -8,8 +8,13 @@ import (
 	"time"
 )
 
-// Event is one server-sent event: a type (post, retraction, request,
-// update, document, peers) and its JSON data.
+// Event is one server-sent event: a type and its JSON data. Types: post,
+// retraction, request, update, document (a new record or issuer document),
+// peers (the peer list changed), clip (a clip was imported), share (this
+// home shared clips), grant (a grant arrived from an owner), revoke (this
+// home revoked a grant), access (a peer asked for one of this home's clips:
+// served or refused), evidence (a shared clip was fetched and stored),
+// fetch (progress of a fetch).
 type Event struct {
 	Type string
 	Data any

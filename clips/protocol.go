@@ -187,6 +187,10 @@ type ServerConfig struct {
 	InNeighborhood func(peer.ID) bool
 	// Now is the clock grants are checked against. Default time.Now.
 	Now func() time.Time
+	// OnAccess, if set, is called with each entry once it is in the access
+	// log (served or refused), before any clip byte is sent. It must not
+	// block.
+	OnAccess func(Entry)
 	// Logger reports failures no requester can act on. Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -278,6 +282,8 @@ func (s *Server) handle(st network.Stream) {
 		if err == nil {
 			err = ErrAccessLog
 		}
+	} else if s.cfg.OnAccess != nil {
+		s.cfg.OnAccess(e)
 	}
 	if err != nil {
 		s.cfg.Logger.Info("clips: fetch refused", "peer", remote, "clip", e.Clip, "reason", err)

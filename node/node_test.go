@@ -401,6 +401,15 @@ func TestShareFetchRevoke(t *testing.T) {
 	}
 	c1 := importClip(clip)
 	c2 := importClip(append(append([]byte(nil), clip...), 0)) // a second, different clip
+	// Share once the neighbor is connected, so the grant is delivered now.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(owner.Mesh().Peers()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the neighbor did not connect within 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	events := sseEvents(t, owner, d1)
 
 	var g api.GrantJSON
 	if code := apiCall(t, owner, d1, "POST", "/api/v1/grants", api.NewGrantJSON{To: neighbor.ID().String(), Clips: []string{c1, c2}, Expires: "7d"}, &g); code != http.StatusCreated {
@@ -432,6 +441,10 @@ func TestShareFetchRevoke(t *testing.T) {
 
 	if code := apiCall(t, owner, d1, "POST", "/api/v1/grants/"+g.ID+"/revoke", struct{}{}, nil); code != http.StatusOK {
 		t.Fatalf("revoke: %d", code)
+	}
+	// The owner's UI heard of each step live.
+	for _, want := range []string{"share", "access", "revoke"} {
+		waitEvent(t, events, want)
 	}
 	if code := apiCall(t, neighbor, d2, "POST", "/api/v1/clips/fetch", map[string]string{"from": owner.ID().String(), "clip": c2}, nil); code != http.StatusForbidden {
 		t.Fatalf("fetch after revocation: %d, want 403", code)
@@ -636,4 +649,58 @@ func TestStartFailureCleansUp(t *testing.T) {
 	}
 	n2 := start(t, d2) // the database was closed: it opens again
 	n2.Close()
+}
+
+// sseEvents follows n's /api/v1/events stream until the test ends and
+// sends the type of each event it reads.
+func sseEvents(t *testing.T, n *node.Node, dir string) <-chan string {
+	t.Helper()
+	tok, err := node.LoadToken(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+n.APIAddr().String()+"/api/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	ch := make(chan string, 100)
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		cancel()
+		resp.Body.Close()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if typ, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				select {
+				case ch <- typ:
+				default:
+				}
+			}
+		}
+	}()
+	return ch
+}
+
+// waitEvent waits up to 10 s for an event of type want.
+func waitEvent(t *testing.T, events <-chan string, want string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case typ := <-events:
+			if typ == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no %q event within 10 s", want)
+		}
+	}
 }

@@ -42,6 +42,9 @@ func (n *Node) startClipProtocols(ctx context.Context, log *slog.Logger) (err er
 	}()
 	n.clipSrv, err = clips.NewServer(clips.ServerConfig{
 		Host: h, Store: n.clips, Audit: n.audit, Revoked: n.grants.Revoked, Logger: log,
+		OnAccess: func(e clips.Entry) {
+			n.events.Publish(api.Event{Type: "access", Data: map[string]any{"peer": e.Peer.String(), "clip": e.Clip.String(), "served": e.Served, "reason": e.Reason}})
+		},
 		InNeighborhood: func(p peer.ID) bool {
 			for _, q := range n.mesh.Peers() {
 				if q.ID == p {
@@ -91,6 +94,14 @@ func (n *Node) startClipProtocols(ctx context.Context, log *slog.Logger) (err er
 // set), holds the clips, and delivers the grant privately. delivered is
 // false when the grantee could not be reached now; the grant is kept.
 func (n *Node) Share(ctx context.Context, grantee peer.ID, clipIDs []record.ID, request record.ID, expires time.Time) (*clips.SignedGrant, bool, error) {
+	g, delivered, err := n.share(ctx, grantee, clipIDs, request, expires)
+	if g != nil {
+		n.events.Publish(api.Event{Type: "share", Data: map[string]any{"grant": g.GrantID().String(), "to": grantee.String(), "delivered": delivered}})
+	}
+	return g, delivered, err
+}
+
+func (n *Node) share(ctx context.Context, grantee peer.ID, clipIDs []record.ID, request record.ID, expires time.Time) (*clips.SignedGrant, bool, error) {
 	var ms []*clips.SignedManifest
 	for _, id := range clipIDs {
 		m, err := n.clips.Manifest(id)
@@ -177,6 +188,7 @@ func (n *Node) RevokeGrant(id clips.GrantID) error {
 	if err := n.grants.Revoke(n.key, id); err != nil {
 		return err
 	}
+	n.events.Publish(api.Event{Type: "revoke", Data: map[string]string{"grant": id.String()}})
 	return n.releaseHolds(context.Background(), time.Now())
 }
 

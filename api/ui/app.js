@@ -603,7 +603,7 @@ function connectEvents() {
     // The browser retries by itself; a fetch tells us whether the node is gone.
     loadStatus();
   };
-  ["post", "retraction", "request", "update", "document", "clip", "grant"].forEach(t => es.addEventListener(t, soon));
+  ["post", "retraction", "request", "update", "document", "clip", "grant", "share", "revoke", "access", "evidence"].forEach(t => es.addEventListener(t, soon));
   es.addEventListener("peers", () => { loadStatus(); soon(); });
 }
 
