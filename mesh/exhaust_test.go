@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protodelim"
 
 	"github.com/porchlight-mesh/porchlight/mesh"
@@ -153,4 +154,49 @@ func TestSyncFloodIsBounded(t *testing.T) {
 	for _, st := range streams {
 		st.Reset()
 	}
+}
+
+// TestManyConnectionsFromOnePeerAreBounded: one identity dialling from many
+// hosts at once gets at most the resource manager's per-peer connection
+// limit (8); the rest are refused, and honest neighbors keep being served.
+func TestManyConnectionsFromOnePeerAreBounded(t *testing.T) {
+	a := newTestNode(t, "a", "maple-st")
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	const dialers = 24
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed int
+	)
+	for range dialers {
+		h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := h.Connect(ctx, a.info()); err != nil {
+				mu.Lock()
+				failed++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	att, _ := peer.IDFromPrivateKey(key)
+	conns := len(a.m.Host().Network().ConnsToPeer(att))
+	t.Logf("%d hosts with one identity dialled at once: %d connections kept, %d dials failed", dialers, conns, failed)
+	if conns == 0 || conns > 8 {
+		t.Fatalf("%d connections from one peer kept, want 1 to 8 (the per-peer limit)", conns)
+	}
+
+	// An honest neighbor still connects and gets a post.
+	b := newTestNode(t, "b", "maple-st")
+	connect(t, b, a)
+	id := post(t, a, "still serving neighbors")
+	eventually(t, 15*time.Second, "the neighbor gets the post", func() bool { return has(b, id) })
 }
