@@ -36,6 +36,10 @@ const vlogFileSize = 128 << 20
 //
 // The caller closes the database.
 func OpenDB(dir string, logger *slog.Logger) (*badger.DB, error) {
+	return openDB(dir, logger, vlogFileSize)
+}
+
+func openDB(dir string, logger *slog.Logger, vlogFileSize int64) (*badger.DB, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}

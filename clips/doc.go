@@ -59,6 +59,8 @@
 //	M I     manifest: version (1 byte, 1), blob B (16), stored-at time
 //	        (8, Unix ms, big-endian), then the signed manifest envelope
 //	C B N   chunk N (4 bytes, big-endian) of blob B: the chunk's bytes
+//	B E B   blob index: every upload's blob B under its first expiry E
+//	        (8 bytes, Unix seconds, big-endian), for CollectGarbage
 //	F P     file index of ImportFile: P is the SHA-256 of a file's absolute
 //	        path; the value is the file's size, modification time, device,
 //	        inode and change time (8 bytes each, the last three on Linux
@@ -101,6 +103,12 @@
 // expiring manifest never leaves a held chunk behind except after an
 // interruption; Sweep deletes such leftovers. Badger expires entries by the
 // wall clock; Config.Now only sets the times written.
+//
+// Badger hides expired entries at once but frees their disk space only
+// after a compaction drops their keys, which the clip database's few keys
+// rarely get. CollectGarbage (a node runs it hourly) drops the chunk keys
+// of every blob in the B index whose expiry has passed and that no stored
+// manifest points at, with DropPrefix, then runs the value-log GC.
 //
 // # Files and folders
 //

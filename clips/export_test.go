@@ -3,6 +3,8 @@ package clips
 import (
 	"context"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // Poll makes one look at the folder, for tests that step the watcher.
@@ -19,3 +21,7 @@ func SetTimeouts(header, chunk time.Duration) func() {
 	headerTimeout, chunkTimeout = header, chunk
 	return func() { headerTimeout, chunkTimeout = h, c }
 }
+
+// OpenDBWithLogFiles is OpenDB with value-log files of the given size, so
+// that a test fills several.
+func OpenDBWithLogFiles(dir string, size int64) (*badger.DB, error) { return openDB(dir, nil, size) }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"sync"
@@ -132,7 +133,15 @@ func (s *Store) Owner() peer.ID { return s.self }
 const (
 	tagManifest = 'M'
 	tagChunk    = 'C'
+	tagBlob     = 'B' // blob index for CollectGarbage: B E B -> nothing
 )
+
+// blobKey indexes blob b under its first expiry e (Badger seconds,
+// big-endian, so that a scan meets the oldest first).
+func blobKey(e uint64, b blobID) []byte {
+	k := binary.BigEndian.AppendUint64([]byte{tagBlob}, e)
+	return append(k, b[:]...)
+}
 
 // blobID names the chunks of one upload: random, chosen before the clip ID
 // is known, so that chunks can be written as they arrive.
@@ -239,6 +248,12 @@ func (s *Store) newUpload() (*upload, error) {
 		return nil, err
 	}
 	u.expires = expiresAt(u.stored.Add(s.retention))
+	// Indexed before its first chunk, so that CollectGarbage finds every
+	// blob, even one whose upload never finished.
+	err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(blobKey(u.expires, u.blob), nil) })
+	if err != nil {
+		return nil, fmt.Errorf("index upload: %w", err)
+	}
 	return u, nil
 }
 
@@ -1098,4 +1113,110 @@ func (h *hasher) add(b []byte, done func()) { h.ch <- hashJob{b, done} }
 func (h *hasher) close() []byte {
 	close(h.ch)
 	return <-h.sum
+}
+
+// CollectGarbage gives back the disk space of expired clips and of
+// abandoned uploads. Badger hides an expired entry at once but frees its
+// space in the value log only once it knows the entry is garbage, which
+// it learns when a compaction drops the entry's key; the clip database's
+// few keys rarely compact. So CollectGarbage finds, in the blob index, each
+// blob whose first expiry has passed and that no stored manifest points
+// at (a held or released clip keeps its blob: its manifest is still
+// there), drops its chunks' keys with Badger's DropPrefix, which records
+// their values as garbage, and then runs the value-log GC, which rewrites
+// and deletes each log file that is at least half garbage. It returns how
+// many blobs it dropped. DropPrefix blocks writes to the clip database
+// while it runs (milliseconds: its LSM tree holds only keys and
+// manifests). A node calls it every hour.
+func (s *Store) CollectGarbage(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := uint64(s.now().Unix())
+	live := map[blobID]bool{}
+	var expired [][]byte // blob index keys
+	err := s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagManifest}
+		it := txn.NewIterator(opts)
+		for it.Rewind(); it.Valid(); it.Next() {
+			err := it.Item().Value(func(v []byte) error {
+				if len(v) > localHeader {
+					live[blobID(v[1:17])] = true
+				}
+				return nil
+			})
+			if err != nil {
+				it.Close()
+				return err
+			}
+		}
+		it.Close()
+		opts = badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagBlob}
+		opts.PrefetchValues = false
+		it = txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) != 1+8+16 {
+				continue
+			}
+			if binary.BigEndian.Uint64(k[1:9]) > now {
+				break // sorted by expiry: the rest are newer
+			}
+			expired = append(expired, it.Item().KeyCopy(nil))
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("clips: collect garbage: %w", err)
+	}
+	var prefixes, done [][]byte
+	for _, k := range expired {
+		b := blobID(k[9:])
+		if live[b] {
+			continue // held, or released with a later expiry: checked again later
+		}
+		prefixes = append(prefixes, append([]byte{tagChunk}, b[:]...))
+		done = append(done, k)
+	}
+	if len(prefixes) > 0 {
+		// DropPrefix skips a prefix with no live key, and expired keys do
+		// not count: give each blob a live key (past the last chunk index)
+		// for DropPrefix to drop with the rest. Should the drop fail, Sweep
+		// deletes these as orphans.
+		wb := s.db.NewWriteBatch()
+		for _, p := range prefixes {
+			if err := wb.Set(binary.BigEndian.AppendUint32(append([]byte(nil), p...), math.MaxUint32), nil); err != nil {
+				wb.Cancel()
+				return 0, fmt.Errorf("clips: collect garbage: %w", err)
+			}
+		}
+		if err := wb.Flush(); err != nil {
+			return 0, fmt.Errorf("clips: collect garbage: %w", err)
+		}
+		if err := s.db.DropPrefix(prefixes...); err != nil {
+			return 0, fmt.Errorf("clips: drop expired chunks: %w", err)
+		}
+		wb = s.db.NewWriteBatch()
+		defer wb.Cancel()
+		for _, k := range done {
+			if err := wb.Delete(k); err != nil {
+				return 0, fmt.Errorf("clips: collect garbage: %w", err)
+			}
+		}
+		if err := wb.Flush(); err != nil {
+			return 0, fmt.Errorf("clips: collect garbage: %w", err)
+		}
+	}
+	for ctx.Err() == nil {
+		err := s.db.RunValueLogGC(0.5)
+		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
+			break
+		}
+		if err != nil {
+			return len(prefixes), fmt.Errorf("clips: value-log GC: %w", err)
+		}
+	}
+	return len(prefixes), ctx.Err()
 }

@@ -227,7 +227,8 @@ func (n *Node) releaseHolds(ctx context.Context, now time.Time) error {
 }
 
 // holdKeeper releases holds whose grants ended, every minute, and once an
-// hour sweeps the chunks that interrupted holds left behind.
+// hour sweeps the chunks that interrupted holds left behind and gives back
+// the disk space of expired clips.
 func (n *Node) holdKeeper(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -246,6 +247,11 @@ func (n *Node) holdKeeper(ctx context.Context) {
 			lastSweep = now
 			if _, err := n.clips.Sweep(ctx); err != nil && ctx.Err() == nil {
 				n.log.Warn("sweep clip chunks", "err", err)
+			}
+			if dropped, err := n.clips.CollectGarbage(ctx); err != nil && ctx.Err() == nil {
+				n.log.Warn("reclaim the disk space of expired clips", "err", err)
+			} else if dropped > 0 {
+				n.log.Info("reclaimed the disk space of expired clips", "clips", dropped)
 			}
 		}
 	}
