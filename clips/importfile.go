@@ -144,7 +144,7 @@ func (s *Store) knownFile(key, fp []byte) *SignedManifest {
 // read again next time.
 func (s *Store) rememberFile(key, fp []byte, id record.ID) {
 	v := append(append([]byte(nil), fp...), id[:]...)
-	err := s.db.Update(func(txn *badger.Txn) error {
+	err := s.update(func(txn *badger.Txn) error {
 		return txn.SetEntry(entry(key, v, expiresAt(s.now().Add(s.retention))))
 	})
 	if err != nil {

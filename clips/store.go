@@ -79,6 +79,14 @@ type Store struct {
 	// Release and Sweep. Chunk uploads run outside it.
 	mu sync.Mutex
 
+	// gate lets CollectGarbage's DropPrefix run alone: Badger refuses every
+	// write while a DropPrefix runs (ErrBlockedWrites) rather than wait.
+	// Every write to the database holds it shared (update, batch; a chunk
+	// commit from put until its callback); CollectGarbage holds it
+	// exclusively for the milliseconds of the drop. It is the database's
+	// (gateOf), shared by every Store on it.
+	gate *sync.RWMutex
+
 	// afterRead, set by tests, runs between the last read of a file that
 	// ImportFile imports and its check that the file did not change.
 	afterRead func(path string)
@@ -115,6 +123,7 @@ func New(cfg Config) (*Store, error) {
 		cfg.Logger = slog.Default()
 	}
 	return &Store{
+		gate:      gateOf(cfg.DB),
 		db:        cfg.DB,
 		key:       cfg.Key,
 		self:      self,
@@ -250,7 +259,7 @@ func (s *Store) newUpload() (*upload, error) {
 	u.expires = expiresAt(u.stored.Add(s.retention))
 	// Indexed before its first chunk, so that CollectGarbage finds every
 	// blob, even one whose upload never finished.
-	err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(blobKey(u.expires, u.blob), nil) })
+	err := s.update(func(txn *badger.Txn) error { return txn.Set(blobKey(u.expires, u.blob), nil) })
 	if err != nil {
 		return nil, fmt.Errorf("index upload: %w", err)
 	}
@@ -278,15 +287,18 @@ func (u *upload) put(data []byte, done func()) error {
 	}
 	i := u.n
 	k := chunkKey(u.blob, i)
+	u.s.gate.RLock()
 	txn := u.s.db.NewTransaction(true)
 	if err := txn.SetEntry(entry(k, data, u.expires)); err != nil {
 		txn.Discard()
+		u.s.gate.RUnlock()
 		done()
 		return fmt.Errorf("store chunk %d: %w", i, err)
 	}
 	u.n++
 	u.wg.Add(1)
 	txn.CommitWith(func(err error) {
+		u.s.gate.RUnlock()
 		defer u.wg.Done()
 		if err != nil {
 			u.fail(fmt.Errorf("store chunk %d: %w", i, err))
@@ -358,10 +370,28 @@ func copyValue(item *badger.Item, buf []byte) ([]byte, error) {
 }
 
 func (s *Store) deleteChunks(b blobID, n int) error {
+	keys := make([][]byte, n)
+	for i := range n {
+		keys[i] = chunkKey(b, i)
+	}
+	return s.deleteKeys(keys)
+}
+
+// update is db.Update under the write gate.
+func (s *Store) update(f func(txn *badger.Txn) error) error {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	return s.db.Update(f)
+}
+
+// deleteKeys deletes keys in a write batch under the write gate.
+func (s *Store) deleteKeys(keys [][]byte) error {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
-	for i := 0; i < n; i++ {
-		if err := wb.Delete(chunkKey(b, i)); err != nil {
+	for _, k := range keys {
+		if err := wb.Delete(k); err != nil {
 			return err
 		}
 	}
@@ -380,7 +410,7 @@ func (u *upload) commit(m *SignedManifest) (stored *SignedManifest, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := m.ClipID()
-	err = s.db.Update(func(txn *badger.Txn) error {
+	err = s.update(func(txn *badger.Txn) error {
 		l, err := s.getLocal(txn, id)
 		if err == nil {
 			stored = l.m
@@ -924,7 +954,7 @@ func (s *Store) Release(ctx context.Context, id record.ID) error {
 	}
 	exp := l.stored.Add(s.retention)
 	if !exp.After(s.now()) {
-		err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(manifestKey(id)) })
+		err := s.update(func(txn *badger.Txn) error { return txn.Delete(manifestKey(id)) })
 		if err == nil {
 			err = s.deleteChunks(l.blob, l.m.Chunks())
 		}
@@ -943,7 +973,7 @@ func (s *Store) Release(ctx context.Context, id record.ID) error {
 }
 
 func (s *Store) rewriteManifest(l *local, expires uint64) error {
-	return s.db.Update(func(txn *badger.Txn) error {
+	return s.update(func(txn *badger.Txn) error {
 		return txn.SetEntry(entry(manifestKey(l.m.ClipID()), encodeLocal(l.blob, l.stored, l.m.Raw), expires))
 	})
 }
@@ -957,7 +987,7 @@ func (s *Store) rewriteChunks(ctx context.Context, l *local, expires uint64) err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := s.db.Update(func(txn *badger.Txn) error {
+		err := s.update(func(txn *badger.Txn) error {
 			k := chunkKey(l.blob, i)
 			item, err := txn.Get(k)
 			if err != nil {
@@ -1025,14 +1055,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("sweep clip chunks: %w", err)
 	}
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
-	for _, k := range orphans {
-		if err := wb.Delete(k); err != nil {
-			return 0, fmt.Errorf("sweep clip chunks: %w", err)
-		}
-	}
-	if err := wb.Flush(); err != nil {
+	if err := s.deleteKeys(orphans); err != nil {
 		return 0, fmt.Errorf("sweep clip chunks: %w", err)
 	}
 	return len(orphans), nil
@@ -1180,34 +1203,8 @@ func (s *Store) CollectGarbage(ctx context.Context) (int, error) {
 		prefixes = append(prefixes, append([]byte{tagChunk}, b[:]...))
 		done = append(done, k)
 	}
-	if len(prefixes) > 0 {
-		// DropPrefix skips a prefix with no live key, and expired keys do
-		// not count: give each blob a live key (past the last chunk index)
-		// for DropPrefix to drop with the rest. Should the drop fail, Sweep
-		// deletes these as orphans.
-		wb := s.db.NewWriteBatch()
-		for _, p := range prefixes {
-			if err := wb.Set(binary.BigEndian.AppendUint32(append([]byte(nil), p...), math.MaxUint32), nil); err != nil {
-				wb.Cancel()
-				return 0, fmt.Errorf("clips: collect garbage: %w", err)
-			}
-		}
-		if err := wb.Flush(); err != nil {
-			return 0, fmt.Errorf("clips: collect garbage: %w", err)
-		}
-		if err := s.db.DropPrefix(prefixes...); err != nil {
-			return 0, fmt.Errorf("clips: drop expired chunks: %w", err)
-		}
-		wb = s.db.NewWriteBatch()
-		defer wb.Cancel()
-		for _, k := range done {
-			if err := wb.Delete(k); err != nil {
-				return 0, fmt.Errorf("clips: collect garbage: %w", err)
-			}
-		}
-		if err := wb.Flush(); err != nil {
-			return 0, fmt.Errorf("clips: collect garbage: %w", err)
-		}
+	if err := s.dropBlobs(prefixes, done); err != nil {
+		return 0, fmt.Errorf("clips: collect garbage: %w", err)
 	}
 	for ctx.Err() == nil {
 		err := s.db.RunValueLogGC(0.5)
@@ -1219,4 +1216,48 @@ func (s *Store) CollectGarbage(ctx context.Context) (int, error) {
 		}
 	}
 	return len(prefixes), ctx.Err()
+}
+
+// dropBlobs drops the chunk keys under prefixes (C B) and then the blob
+// index keys done, with every other write held off (gate): Badger refuses
+// writes while DropPrefix runs.
+func (s *Store) dropBlobs(prefixes, done [][]byte) error {
+	if len(prefixes) == 0 {
+		return nil
+	}
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	// DropPrefix skips a prefix with no live key, and expired keys do not
+	// count: give each blob a live key (past the last chunk index) for
+	// DropPrefix to drop with the rest. Should the drop fail, Sweep deletes
+	// these as orphans.
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, p := range prefixes {
+		if err := wb.Set(binary.BigEndian.AppendUint32(append([]byte(nil), p...), math.MaxUint32), nil); err != nil {
+			return err
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return err
+	}
+	if err := s.db.DropPrefix(prefixes...); err != nil {
+		return fmt.Errorf("drop expired chunks: %w", err)
+	}
+	wb = s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range done {
+		if err := wb.Delete(k); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
+// gates holds each clip database's write gate (Store.gate).
+var gates sync.Map // *badger.DB -> *sync.RWMutex
+
+func gateOf(db *badger.DB) *sync.RWMutex {
+	g, _ := gates.LoadOrStore(db, new(sync.RWMutex))
+	return g.(*sync.RWMutex)
 }
