@@ -45,7 +45,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -364,33 +363,6 @@ func (s *Server) send(st network.Stream, p *plan) error {
 		}
 	}
 	return nil
-}
-
-// storedChunk reads chunk i of a stored clip for sending. It does not hash
-// it: the requester checks every chunk against the signed manifest anyway,
-// and the clip database checks each value's CRC32-C as it reads it
-// (OpenDB), which catches a damaged disk at a tenth of the cost. A chunk of
-// the wrong length is reported as damaged, wrapping ErrChunkMismatch.
-func (s *Store) storedChunk(l *local, i int, buf []byte) ([]byte, error) {
-	id := l.m.ClipID()
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(chunkKey(l.blob, i))
-		if err != nil {
-			return err
-		}
-		buf, err = copyValue(item, buf)
-		return err
-	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, fmt.Errorf("chunk %d of clip %s is gone (the clip expired?): %w", i, id, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read chunk %d of clip %s: %w", i, id, err)
-	}
-	if len(buf) != l.m.ChunkLen(i) {
-		return nil, fmt.Errorf("stored chunk %d of clip %s is %d bytes, not %d: %w", i, id, len(buf), l.m.ChunkLen(i), ErrChunkMismatch)
-	}
-	return buf, nil
 }
 
 // transfer is the requester's side of one ClipProtocol stream after a

@@ -682,13 +682,14 @@ func sign(x int64) int {
 	return 0
 }
 
-// readChunk reads chunk i of a stored clip into buf (reusing its memory)
-// and verifies it against the manifest.
-func (s *Store) readChunk(l *local, i int, buf []byte) ([]byte, error) {
+// storedChunk reads chunk i of a stored clip, as the owner's server sends
+// it. It does not hash it: the requester checks every chunk against the
+// signed manifest anyway, and the clip database checks each value's
+// CRC32-C as it reads it (OpenDB), which catches a damaged disk at a tenth
+// of the cost. A chunk of the wrong length is reported as damaged, wrapping
+// ErrChunkMismatch. readChunk adds the hash check.
+func (s *Store) storedChunk(l *local, i int, buf []byte) ([]byte, error) {
 	id := l.m.ClipID()
-	if i < 0 || i >= l.m.Chunks() {
-		return nil, fmt.Errorf("chunk %d of clip %s (which has %d): %w", i, id, l.m.Chunks(), ErrNotFound)
-	}
 	err := s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(chunkKey(l.blob, i))
 		if err != nil {
@@ -703,7 +704,24 @@ func (s *Store) readChunk(l *local, i int, buf []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read chunk %d of clip %s: %w", i, id, err)
 	}
-	if h := sha256.Sum256(buf); len(buf) != l.m.ChunkLen(i) || !bytes.Equal(h[:], l.m.M.GetChunkSha256()[i]) {
+	if len(buf) != l.m.ChunkLen(i) {
+		return nil, fmt.Errorf("stored chunk %d of clip %s is %d bytes, not %d: %w", i, id, len(buf), l.m.ChunkLen(i), ErrChunkMismatch)
+	}
+	return buf, nil
+}
+
+// readChunk reads chunk i of a stored clip into buf (reusing its memory)
+// and verifies it against the manifest.
+func (s *Store) readChunk(l *local, i int, buf []byte) ([]byte, error) {
+	id := l.m.ClipID()
+	if i < 0 || i >= l.m.Chunks() {
+		return nil, fmt.Errorf("chunk %d of clip %s (which has %d): %w", i, id, l.m.Chunks(), ErrNotFound)
+	}
+	buf, err := s.storedChunk(l, i, buf)
+	if err != nil {
+		return nil, err
+	}
+	if h := sha256.Sum256(buf); !bytes.Equal(h[:], l.m.M.GetChunkSha256()[i]) {
 		return nil, fmt.Errorf("stored chunk %d of clip %s is damaged: %w", i, id, ErrChunkMismatch)
 	}
 	return buf, nil
@@ -1015,29 +1033,16 @@ func (s *Store) rewriteChunks(ctx context.Context, l *local, expires uint64) err
 func (s *Store) Sweep(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	live := map[blobID]bool{}
 	var orphans [][]byte
 	err := s.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte{tagManifest}
-		it := txn.NewIterator(opts)
-		for it.Rewind(); it.Valid(); it.Next() {
-			err := it.Item().Value(func(v []byte) error {
-				if len(v) > localHeader {
-					live[blobID(v[1:17])] = true
-				}
-				return nil
-			})
-			if err != nil {
-				it.Close()
-				return err
-			}
+		live, err := liveBlobs(txn)
+		if err != nil {
+			return err
 		}
-		it.Close()
-		opts = badger.DefaultIteratorOptions
+		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte{tagChunk}
 		opts.PrefetchValues = false
-		it = txn.NewIterator(opts)
+		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			if err := ctx.Err(); err != nil {
@@ -1155,29 +1160,19 @@ func (s *Store) CollectGarbage(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := uint64(s.now().Unix())
-	live := map[blobID]bool{}
-	var expired [][]byte // blob index keys
+	var (
+		live    map[blobID]bool
+		expired [][]byte // blob index keys
+	)
 	err := s.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte{tagManifest}
-		it := txn.NewIterator(opts)
-		for it.Rewind(); it.Valid(); it.Next() {
-			err := it.Item().Value(func(v []byte) error {
-				if len(v) > localHeader {
-					live[blobID(v[1:17])] = true
-				}
-				return nil
-			})
-			if err != nil {
-				it.Close()
-				return err
-			}
+		var err error
+		if live, err = liveBlobs(txn); err != nil {
+			return err
 		}
-		it.Close()
-		opts = badger.DefaultIteratorOptions
+		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte{tagBlob}
 		opts.PrefetchValues = false
-		it = txn.NewIterator(opts)
+		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()
@@ -1260,4 +1255,25 @@ var gates sync.Map // *badger.DB -> *sync.RWMutex
 func gateOf(db *badger.DB) *sync.RWMutex {
 	g, _ := gates.LoadOrStore(db, new(sync.RWMutex))
 	return g.(*sync.RWMutex)
+}
+
+// liveBlobs returns the blobs that stored manifests point at.
+func liveBlobs(txn *badger.Txn) (map[blobID]bool, error) {
+	live := map[blobID]bool{}
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = []byte{tagManifest}
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		err := it.Item().Value(func(v []byte) error {
+			if len(v) > localHeader {
+				live[blobID(v[1:17])] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return live, nil
 }
