@@ -111,21 +111,7 @@ func TestRunPostFeedStop(t *testing.T) {
 		}
 	}()
 
-	deadline := time.Now().Add(20 * time.Second)
-	var status map[string]any
-	for {
-		out, _, code := cli(t, "--data", data, "status", "--json")
-		if code == 0 {
-			if err := json.Unmarshal([]byte(out), &status); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node never answered status; logs:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	status := waitStatus(t, data, &logs)
 	for _, k := range []string{"peer_id", "name", "neighborhood", "api", "peers"} {
 		if _, ok := status[k]; !ok {
 			t.Errorf("status --json lacks %q: %v", k, status)
@@ -248,4 +234,22 @@ func mustRead(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// waitStatus polls `status --json` on data until the node answers (30 s),
+// failing with the node's logs.
+func waitStatus(t *testing.T, data string, logs *bytes.Buffer) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _, code := cli(t, "--data", data, "status", "--json")
+		var st map[string]any
+		if code == 0 && json.Unmarshal([]byte(out), &st) == nil {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node in %s never answered; logs:\n%s", data, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -298,19 +298,3 @@ func testOnlyConfig(t *testing.T, dir, role, homeAddr string) {
 		t.Fatal(err)
 	}
 }
-
-func waitStatus(t *testing.T, data string, logs *bytes.Buffer) map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, _, code := cli(t, "--data", data, "status", "--json")
-		var st map[string]any
-		if code == 0 && json.Unmarshal([]byte(out), &st) == nil {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node in %s never answered; logs:\n%s", data, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}

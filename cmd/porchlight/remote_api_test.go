@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -58,21 +57,7 @@ func TestRunAPIAllowRemote(t *testing.T) {
 			<-done
 		}
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	var status map[string]any
-	for {
-		out, _, code := cli(t, "--data", data, "status", "--json")
-		if code == 0 {
-			if err := json.Unmarshal([]byte(out), &status); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the CLI never reached the HTTPS API; logs:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	status := waitStatus(t, data, &logs)
 	if api, _ := status["api"].(string); !strings.HasPrefix(api, "https://") {
 		t.Errorf("status api = %q, want https://", api)
 	}

@@ -50,18 +50,7 @@ func TestRequestsWorkflow(t *testing.T) {
 		run.Process.Signal(syscall.SIGTERM)
 		<-done
 	})
-	var status map[string]any
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		out, _, code := cli(t, "--data", data, "status", "--json")
-		if code == 0 && json.Unmarshal([]byte(out), &status) == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node never answered; logs:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	status := waitStatus(t, data, &logs)
 	agency := status["peer_id"].(string)
 
 	credFile := filepath.Join(dir, "spd.credential")

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // runNode starts `porchlight run` on data (initializing it) and returns its
@@ -32,18 +31,7 @@ func runNode(t *testing.T, data, name string, extra ...string) map[string]any {
 		run.Process.Signal(syscall.SIGTERM)
 		<-done
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		out, _, code := cli(t, "--data", data, "status", "--json")
-		var st map[string]any
-		if code == 0 && json.Unmarshal([]byte(out), &st) == nil {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never answered; logs:\n%s", name, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return waitStatus(t, data, &logs)
 }
 
 // TestShareWorkflow: import, share with a neighbor, the neighbor fetches
