@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -20,12 +19,7 @@ func TestEquivocationAcrossPartition(t *testing.T) {
 	bin := buildBinary(t, t.TempDir())
 	l := newLab(t, bin)
 	ctx := t.Context()
-	issuerKey := filepath.Join(l.dir, "county.issuer")
-	out, err := exec.Command(bin, "issuer", "init", "--out", issuerKey).Output()
-	if err != nil {
-		t.Fatalf("issuer init: %v", err)
-	}
-	issuer := lastLine(string(out))
+	issuerKey, issuer := newIssuer(t, l, bin)
 	var hosts []*host
 	for i := range 5 {
 		hosts = append(hosts, l.addHost(fmt.Sprintf("%d Ash St", i+1), "ash-st", "--trust-issuer", issuer))
@@ -53,16 +47,9 @@ func TestEquivocationAcrossPartition(t *testing.T) {
 		}
 		return nil
 	})
-	credFile := filepath.Join(l.dir, "ash-pd.credential")
-	if out, err := exec.Command(bin, "issuer", "certify", "--key", issuerKey, "--agency", agency.peerID, "--name", "Ash PD",
-		"--jurisdiction", "circle:40.7128,-74.0060,5000", "--valid", "365d", "--out", credFile).CombinedOutput(); err != nil {
-		t.Fatalf("certify: %v: %s", err, out)
-	}
-	if _, err := agency.cli(ctx, "agency", "credential", credFile); err != nil {
-		t.Fatalf("agency credential: %v", err)
-	}
+	certify(t, l, bin, issuerKey, agency, "Ash PD")
 	from := time.Now().Add(-3 * time.Hour).UTC().Truncate(time.Second)
-	out, err = agency.cli(ctx, "request", "create", "--case", "ASH-9", "--incident", "hit and run",
+	out, err := agency.cli(ctx, "request", "create", "--case", "ASH-9", "--incident", "hit and run",
 		"--area", "circle:40.7140,-74.0055,300", "--from", from.Format(time.RFC3339), "--to", from.Add(2*time.Hour).Format(time.RFC3339),
 		"--contact", "desk 555-0100")
 	if err != nil {

@@ -36,12 +36,7 @@ func TestPartitionAndHeal(t *testing.T) {
 	bin := buildBinary(t, t.TempDir())
 	l := newLab(t, bin)
 	ctx := t.Context()
-	issuerKey := filepath.Join(l.dir, "county.issuer")
-	out, err := exec.Command(bin, "issuer", "init", "--out", issuerKey).Output()
-	if err != nil {
-		t.Fatalf("issuer init: %v", err)
-	}
-	issuer := lastLine(string(out))
+	issuerKey, issuer := newIssuer(t, l, bin)
 	var hosts []*host
 	for i := range 6 {
 		hosts = append(hosts, l.addHost(fmt.Sprintf("%d Elm St", i+1), "elm-st", "--trust-issuer", issuer))
@@ -73,14 +68,7 @@ func TestPartitionAndHeal(t *testing.T) {
 
 	// h1 is also the county's police: certified before the split.
 	agency := hosts[0]
-	credFile := filepath.Join(l.dir, "elm-pd.credential")
-	if out, err := exec.Command(bin, "issuer", "certify", "--key", issuerKey, "--agency", agency.peerID, "--name", "Elm PD",
-		"--jurisdiction", "circle:40.7128,-74.0060,5000", "--valid", "365d", "--out", credFile).CombinedOutput(); err != nil {
-		t.Fatalf("certify: %v: %s", err, out)
-	}
-	if _, err := agency.cli(ctx, "agency", "credential", credFile); err != nil {
-		t.Fatalf("agency credential: %v", err)
-	}
+	certify(t, l, bin, issuerKey, agency, "Elm PD")
 
 	for _, h := range east {
 		l.must("link", "set", h.veth, "master", other)
@@ -120,7 +108,7 @@ func TestPartitionAndHeal(t *testing.T) {
 		return nil
 	})
 	from := time.Now().Add(-3 * time.Hour).UTC().Truncate(time.Second)
-	out, err = agency.cli(ctx, "request", "create", "--case", "ELM-77", "--incident", "car break-in",
+	out, err := agency.cli(ctx, "request", "create", "--case", "ELM-77", "--incident", "car break-in",
 		"--area", "circle:40.7140,-74.0055,300", "--from", from.Format(time.RFC3339), "--to", from.Add(2*time.Hour).Format(time.RFC3339),
 		"--contact", "desk 555-0100", "--description", "cameras facing Elm St")
 	if err != nil {
@@ -188,6 +176,32 @@ func requestStatus(t *testing.T, h *host, id string) string {
 		}
 	}
 	return ""
+}
+
+// newIssuer makes an issuer key in the lab's directory and returns its
+// file and the issuer's ID.
+func newIssuer(t *testing.T, l *lab, bin string) (keyFile, id string) {
+	t.Helper()
+	keyFile = filepath.Join(l.dir, "county.issuer")
+	out, err := exec.Command(bin, "issuer", "init", "--out", keyFile).Output()
+	if err != nil {
+		t.Fatalf("issuer init: %v", err)
+	}
+	return keyFile, lastLine(string(out))
+}
+
+// certify has the issuer certify agency as name, for 5 km around city
+// hall, and installs the credential on the agency's node.
+func certify(t *testing.T, l *lab, bin, issuerKey string, agency *host, name string) {
+	t.Helper()
+	credFile := filepath.Join(l.dir, agency.peerID+".credential")
+	if out, err := exec.Command(bin, "issuer", "certify", "--key", issuerKey, "--agency", agency.peerID, "--name", name,
+		"--jurisdiction", "circle:40.7128,-74.0060,5000", "--valid", "365d", "--out", credFile).CombinedOutput(); err != nil {
+		t.Fatalf("certify: %v: %s", err, out)
+	}
+	if _, err := agency.cli(t.Context(), "agency", "credential", credFile); err != nil {
+		t.Fatalf("agency credential: %v", err)
+	}
 }
 
 func lastLine(s string) string {
