@@ -2,13 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -16,7 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/porchlight-mesh/porchlight/internal/testcert"
 )
 
 // TestRunAPIAllowRemote: `run` refuses a non-loopback API address without
@@ -42,7 +36,7 @@ func TestRunAPIAllowRemote(t *testing.T) {
 		}
 	}
 
-	cert, key := writeCert(t)
+	cert, key := testcert.Write(t, net.ParseIP("192.0.2.7"))
 	var logs bytes.Buffer
 	run := exec.Command(binary, "--data", data, "run", "--no-mdns", "--api", "0.0.0.0:0", "--api-allow-remote", "--api-tls-cert", cert, "--api-tls-key", key)
 	run.Stderr = &logs
@@ -81,23 +75,4 @@ func TestRunAPIAllowRemote(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "api.crt")); !os.IsNotExist(err) {
 		t.Errorf("api.crt left behind after stop: %v", err)
 	}
-}
-
-func writeCert(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "porch.example"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"porch.example"}, IPAddresses: []net.IP{net.ParseIP("192.0.2.7")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalPKCS8PrivateKey(key)
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "api.pem"), filepath.Join(dir, "api-key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
-	return certFile, keyFile
 }
