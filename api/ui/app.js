@@ -105,7 +105,13 @@ function title(text) {
   return h("h1", null, text);
 }
 // list replaces a container's children, keeping focus reachable.
-function fill(el, items, none) { el.replaceChildren(...(items.length ? items : [empty(none)])); }
+function fill(el, items, none) {
+  const next = items.length ? items : [empty(none)];
+  // Unchanged: keep the nodes, so that focus and a click in progress
+  // survive the refreshes that events and the heartbeat trigger.
+  if (el.children.length === next.length && next.every((n, i) => n.isEqualNode(el.children[i]))) return;
+  el.replaceChildren(...next);
+}
 
 // ---- the area map ----
 
