@@ -51,11 +51,23 @@
 //
 // # Discovery
 //
-// Each node runs a hashicorp/mdns responder for _porchlight._tcp on every up,
+// Each node answers mDNS queries for _porchlight._tcp on every up,
 // multicast-capable interface (IPv4 and IPv6; a family that fails is
 // skipped), with TXT records
 //
 //	pl=1  id=<peer ID>  nb=<neighborhood>  a=<multiaddr> (one per address)
+//
+// A query is answered only on the interface it arrived on, and only with
+// that interface's addresses (responder.go): the LAN does not learn the
+// node's VPN or container addresses. Answers are rate-limited per
+// interface. Queries use hashicorp/mdns's client.
+//
+// An answer is anyone's word: the node dials only the addresses that lie on
+// the networks of the interface the query went out on, at most 4 dials at
+// once and 2 new ones a second, and after a failed dial it leaves that peer
+// ID and those addresses alone for 30 s, doubling to 10 minutes. A stranger
+// on the LAN cannot make it dial hosts elsewhere, or the same host over and
+// over.
 //
 // hashicorp/mdns never announces, so a node queries at start, again after
 // 2 s and 5 s, then every MDNSInterval (10 s): a newcomer is seen by the
