@@ -32,7 +32,10 @@ func (m *Mesh) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pu
 	if record.IsDoc(msg.Data) {
 		v = m.ingestDoc(msg.Data, "gossip")
 	} else {
-		_, v = m.ingest(msg.Data, "gossip")
+		var s *record.Signed
+		var err error
+		s, v, err = m.ingestErr(msg.Data, "gossip")
+		m.clock.observe(from, s, msg.Data, err)
 	}
 	if v.gap {
 		m.syncer.schedule(msg.ReceivedFrom, false)
@@ -71,11 +74,17 @@ type verdict struct {
 // ingest opens and stores one record from the network, counting and logging
 // the outcome. via names the path ("gossip" or "sync") for logs.
 func (m *Mesh) ingest(raw []byte, via string) (*record.Signed, verdict) {
+	s, v, _ := m.ingestErr(raw, via)
+	return s, v
+}
+
+// ingestErr is ingest that also returns why record.Open refused the record.
+func (m *Mesh) ingestErr(raw []byte, via string) (*record.Signed, verdict, error) {
 	s, err := record.Open(raw, m.cfg.Now())
 	if err != nil {
-		return nil, m.refuse(err, via, pubsub.ValidationReject)
+		return nil, m.refuse(err, via, pubsub.ValidationReject), err
 	}
-	return s, m.admit(s, via)
+	return s, m.admit(s, via), nil
 }
 
 // admit judges an opened record by the Rules and stores it.

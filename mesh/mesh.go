@@ -110,6 +110,7 @@ type Mesh struct {
 	peers   *peerSet
 	syncer  *syncer
 	held    heldSet
+	clock   *clockWatch
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -241,6 +242,7 @@ func New(cfg Config) (m *Mesh, err error) {
 		}
 	}()
 	m.syncer = newSyncer(m)
+	m.clock = newClockWatch(m, cfg.Registerer)
 	h.SetStreamHandler(SyncProtocol, m.syncer.serve)
 
 	topic := TopicName(cfg.Store.Neighborhood(), "feed")

@@ -43,6 +43,13 @@ func (s *peerSet) remove(p peer.ID) {
 	}
 }
 
+func (s *peerSet) has(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.since[p]
+	return ok
+}
+
 func (s *peerSet) list() map[peer.ID]time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -251,20 +251,39 @@ func (d *doctor) checkAPI(ctx context.Context) string {
 	return metrics
 }
 
-// checkClock looks for the sign of a skewed clock that the node records:
-// neighbors' records refused as dated in the future.
+// checkClock compares this clock with the neighbors' (mesh.ClockReport,
+// exported as the porchlight_clock_* metrics).
 func (d *doctor) checkClock(metrics string) {
 	if metrics == "" {
 		d.add("clock", checkWarn, "not checked: the node's API could not be reached", "")
 		return
 	}
-	future := metricValue(metrics, "porchlight_records_rejected_total", `reason="`+string(record.ReasonFuture)+`"`)
-	if future > 0 {
-		d.add("clock", checkWarn, fmt.Sprintf("%v record(s) from neighbors were refused as dated more than %s ahead of this node's clock: this clock is behind, or a neighbor's is ahead", future, record.MaxClockSkew),
-			"check `timedatectl` on this hub and the neighbors' (enable NTP: timedatectl set-ntp true)")
-		return
+	status, detail, fix := judgeClock(
+		int(metricValue(metrics, "porchlight_clock_neighbors", `state="observed"`)),
+		int(metricValue(metrics, "porchlight_clock_neighbors", `state="ahead"`)),
+		int(metricValue(metrics, "porchlight_clock_neighbors", `state="behind"`)),
+		time.Duration(metricValue(metrics, "porchlight_clock_offset_seconds", `stat="median"`)*float64(time.Second)))
+	d.add("clock", status, detail, fix)
+}
+
+// judgeClock says whose clock is off from how many neighbors were compared
+// and how many were more than record.MaxClockSkew ahead or behind. One
+// neighbor (or one stranger's record) never makes this clock the wrong one:
+// that takes most of at least two neighbors.
+func judgeClock(observed, ahead, behind int, median time.Duration) (status, detail, fix string) {
+	const ntp = "check `timedatectl` on this hub (enable NTP: timedatectl set-ntp true)"
+	skew := record.MaxClockSkew
+	switch {
+	case observed == 0:
+		return checkOK, "not compared yet: no neighbor has sent a record of its own in the last hour", ""
+	case observed >= 2 && 2*ahead > observed:
+		return checkWarn, fmt.Sprintf("%d of %d neighbors' clocks are more than %s ahead of this one (median %s): this clock is behind, and their records are refused as dated in the future", ahead, observed, skew, median.Round(time.Second)), ntp
+	case observed >= 2 && 2*behind > observed:
+		return checkWarn, fmt.Sprintf("%d of %d neighbors' clocks are more than %s behind this one (median %s): this clock is probably ahead, and neighbors refuse this home's records as dated in the future", behind, observed, skew, (-median).Round(time.Second)), ntp
+	case ahead+behind > 0:
+		return checkOK, fmt.Sprintf("this clock agrees with most of %d neighbors; %d of them are more than %s off (their clocks are wrong, not this one)", observed, ahead+behind, skew), "ask those neighbors to enable NTP"
 	}
-	d.add("clock", checkOK, fmt.Sprintf("no neighbor's record was refused as dated in the future (more than %s ahead). Nodes do not report their clocks, so a neighbor whose clock is behind is not detected", record.MaxClockSkew), "")
+	return checkOK, fmt.Sprintf("within %s of %d neighbor(s) (median offset %s)", skew, observed, median.Round(time.Millisecond)), ""
 }
 
 // metricValue sums a Prometheus text-format counter's samples whose labels
