@@ -44,7 +44,8 @@ var ErrExists = errors.New("data directory already has an identity")
 
 // Config is config.toml. Empty values mean the default.
 type Config struct {
-	// Name is shown to neighbors. Default: the hostname.
+	// Name is shown to neighbors. Default (Init): "Neighbor " and the end
+	// of the peer ID, which says nothing about the home; see DefaultName.
 	Name string `toml:"name"`
 	// Neighborhood ID; only nodes with the same ID talk. Default "default".
 	Neighborhood string `toml:"neighborhood"`
@@ -135,7 +136,7 @@ func (c *Config) Issuers() ([]peer.ID, error) {
 
 func (c *Config) applyDefaults() {
 	if c.Name == "" {
-		c.Name, _ = os.Hostname()
+		c.Name = "Neighbor"
 	}
 	if c.Neighborhood == "" {
 		c.Neighborhood = "default"
@@ -207,6 +208,17 @@ func ParseLocation(s string) (*mesh.Location, error) {
 // Init creates a data directory: identity, config and API token. It refuses
 // to touch a directory that already has an identity.
 func Init(dir string, cfg Config) error {
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return err
+	}
+	if cfg.Name == "" {
+		id, err := peer.IDFromPrivateKey(key)
+		if err != nil {
+			return err
+		}
+		cfg.Name = DefaultName(id)
+	}
 	cfg.applyDefaults()
 	if err := cfg.Check(); err != nil {
 		return err
@@ -216,10 +228,6 @@ func Init(dir string, cfg Config) error {
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
-	}
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		return err
 	}
 	kb, err := crypto.MarshalPrivateKey(key)
 	if err != nil {
@@ -236,6 +244,15 @@ func Init(dir string, cfg Config) error {
 		return err
 	}
 	return SaveConfig(dir, cfg)
+}
+
+// DefaultName is the name a home gets when none is chosen: "Neighbor" and
+// the last six characters of its peer ID. Not the hostname (often the
+// owner's name, or a device's model) nor anything about where the home is:
+// every member of the neighborhood sees it.
+func DefaultName(id peer.ID) string {
+	s := id.String()
+	return "Neighbor " + s[max(0, len(s)-6):]
 }
 
 // SaveConfig writes config.toml atomically.

@@ -33,11 +33,20 @@ func newInitCmd(g *globals) *cobra.Command {
 			if err := node.Init(g.dataDir, cfg); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "initialized %s\nstart the node with: porchlight --data %s run\n", g.dataDir, g.dataDir)
+			out := c.OutOrStdout()
+			fmt.Fprintf(out, "initialized %s\n", g.dataDir)
+			if cfg.Name == "" {
+				saved, err := node.LoadConfig(g.dataDir)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "every neighbor sees this home as %q: a neutral name, not the hostname or an address, so it tells nobody who or where you are (choose another with --name, or in config.toml)\n", saved.Name)
+			}
+			fmt.Fprintf(out, "start the node with: porchlight --data %s run\n", g.dataDir)
 			return nil
 		},
 	}
-	c.Flags().StringVar(&cfg.Name, "name", "", "this home's name as neighbors see it (default: the hostname)")
+	c.Flags().StringVar(&cfg.Name, "name", "", "this home's name as every neighbor sees it (default: \"Neighbor\" and the end of its peer ID; a street address tells every member where you live)")
 	c.Flags().StringVar(&cfg.Neighborhood, "neighborhood", "default", "neighborhood ID; only nodes with the same ID talk")
 	c.Flags().StringVar(&cfg.Location, "location", "", "home location LAT,LON (never leaves this node)")
 	c.Flags().StringVar(&cfg.API, "api", node.DefaultAPIAddr, "local API address (loopback only)")
@@ -64,7 +73,7 @@ func newRunCmd(g *globals) *cobra.Command {
 		Use:   "run",
 		Short: "Run the node in the foreground (logs to stderr; Ctrl-C stops it)",
 		Long: `Run the node in the foreground. On an empty data directory it first
-initializes one with defaults (the hostname as name, neighborhood "default").`,
+initializes one with defaults (a neutral name, neighborhood "default").`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			log, err := g.logger()

@@ -57,9 +57,9 @@ type readmeStep struct {
 
 var readmeSteps = []readmeStep{
 	{cmd: "porchlight issuer init --out county.issuer", role: "issuer", capture: "<ISSUER_ID>"},
-	{cmd: `porchlight init --name "12 Maple St" --neighborhood maple-st --location 40.7128,-74.0060`, role: "home"},
+	{cmd: `porchlight init --name "Blue door" --neighborhood maple-st --location 40.7128,-74.0060`, role: "home"},
 	{cmd: "porchlight run", role: "home", bg: true},
-	{cmd: "porchlight status", role: "home", want: "12 Maple St"},
+	{cmd: "porchlight status", role: "home", want: "Blue door"},
 	{cmd: "porchlight doctor", role: "home", want: "answers with the token"},
 	{cmd: `porchlight post "Street party Saturday" --kind event`, role: "home", capture: "<POST_ID>"},
 	{cmd: "porchlight feed", role: "home", want: "Street party Saturday"},
