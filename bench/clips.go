@@ -101,13 +101,6 @@ func writeRandomFile(path string, size int64, seed uint64) error {
 	return f.Close()
 }
 
-// clipNode is one side of the transfer: a host, its key and its database.
-type clipNode struct {
-	key crypto.PrivKey
-	h   host.Host
-	db  *store.DB
-}
-
 func newClipHost(key crypto.PrivKey) (host.Host, error) {
 	return libp2p.New(
 		libp2p.Identity(key),

@@ -296,7 +296,7 @@ func runRequests(ctx context.Context, e *env) (*section, error) {
 			items, err := svc.List(ag.id, lim)
 			d := time.Since(c0)
 			if err != nil {
-				return nil, fmt.Errorf("List: %w", err)
+				return nil, fmt.Errorf("list requests: %w", err)
 			}
 			if len(items) != min(lim, n) {
 				return nil, fmt.Errorf("List(%d) returned %d items, want %d", lim, len(items), min(lim, n))

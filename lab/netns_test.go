@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -57,7 +56,7 @@ func buildBinary(t *testing.T, dir string) string {
 	t.Helper()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("no go on PATH to build the binary with (go test puts its own first): %v", err)
 	}
 	bin := filepath.Join(dir, "porchlight")
 	start := time.Now()
@@ -461,9 +460,6 @@ func (h *host) post(ctx context.Context, text string, extra ...string) string {
 	}
 	return id
 }
-
-// errPending marks a poll condition that is not met yet.
-var errPending = errors.New("not yet")
 
 // poll calls cond every interval until it returns nil or timeout passes,
 // then fails the test with cond's last error. It returns how long it took.

@@ -34,7 +34,7 @@ func (m *Mesh) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pu
 	} else {
 		var s *record.Signed
 		var err error
-		s, v, err = m.ingestErr(msg.Data, "gossip")
+		s, v, err = m.ingest(msg.Data, "gossip")
 		m.clock.observe(from, s, msg.Data, err)
 	}
 	if v.gap {
@@ -73,13 +73,8 @@ type verdict struct {
 
 // ingest opens and stores one record from the network, counting and logging
 // the outcome. via names the path ("gossip" or "sync") for logs.
-func (m *Mesh) ingest(raw []byte, via string) (*record.Signed, verdict) {
-	s, v, _ := m.ingestErr(raw, via)
-	return s, v
-}
-
-// ingestErr is ingest that also returns why record.Open refused the record.
-func (m *Mesh) ingestErr(raw []byte, via string) (*record.Signed, verdict, error) {
+// The error is record.Open's, when it refused the record.
+func (m *Mesh) ingest(raw []byte, via string) (*record.Signed, verdict, error) {
 	s, err := record.Open(raw, m.cfg.Now())
 	if err != nil {
 		return nil, m.refuse(err, via, pubsub.ValidationReject), err

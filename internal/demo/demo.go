@@ -239,14 +239,16 @@ func (s *story) startNode(name, location string, trusted []string, api string, p
 	return &member{name: name, dir: dir, n: n}, nil
 }
 
+// addrOf is the first of a member's dialable addresses, with /p2p/ID.
 func addrOf(m *member) string {
-	for _, a := range m.n.Mesh().Addrs() {
-		if _, err := a.ValueForProtocol(ma.P_P2P); err == nil {
-			return a.String()
-		}
-		return a.String() + "/p2p/" + m.n.ID().String()
+	addrs := m.n.Mesh().Addrs()
+	if len(addrs) == 0 {
+		return ""
 	}
-	return ""
+	if _, err := addrs[0].ValueForProtocol(ma.P_P2P); err == nil {
+		return addrs[0].String()
+	}
+	return addrs[0].String() + "/p2p/" + m.n.ID().String()
 }
 
 // discover starts the nodes and waits until every node knows every other.
