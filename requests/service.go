@@ -1,6 +1,7 @@
 package requests
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,10 +96,15 @@ const (
 	tagDoc        = 'D'
 	tagAgencyCred = 'G'
 	tagRevocation = 'V'
+	tagRevokedSeq = 'S'
 )
 
 func docKey(id record.ID) []byte { return append([]byte{tagDoc}, id[:]...) }
 func revKey(id record.ID) []byte { return append([]byte{tagRevocation}, id[:]...) }
+
+// revSeqKey holds the least valid_through_seq named by any revocation of a
+// credential (8 bytes, big-endian).
+func revSeqKey(id record.ID) []byte { return append([]byte{tagRevokedSeq}, id[:]...) }
 func agencyPrefix(a peer.ID) []byte {
 	return append([]byte{tagAgencyCred, byte(len(a))}, a...)
 }
@@ -148,8 +154,25 @@ func (s *Service) doc(id record.ID) (d *record.Doc, err error) {
 // nil if this node has none with that ID.
 func (s *Service) Document(id record.ID) (*record.Doc, error) { return s.doc(id) }
 
-// revocation returns the revocation of a credential, or nil.
-func (s *Service) revocation(cred record.ID) (d *record.Doc, err error) {
+// revoked is what the revocations of one credential say, together: the
+// earliest revocation time, and the least log position named as the last
+// one the credential covers (0 if none names one). Both are minima over
+// the revocations, so every node that holds the same revocations judges
+// alike, whatever order they came in.
+type revoked struct {
+	doc     *record.Doc // the earliest revocation
+	at      int64       // its revoked_at, Unix ms
+	through uint64      // least valid_through_seq, or 0
+}
+
+// covers reports whether the revocation leaves a record at seq, made at
+// created (Unix ms), under the credential.
+func (r *revoked) covers(seq uint64, created int64) bool {
+	return r == nil || created < r.at && (r.through == 0 || seq <= r.through)
+}
+
+// revocation returns what the revocations of a credential say, or nil.
+func (s *Service) revocation(cred record.ID) (r *revoked, err error) {
 	err = s.db.Badger().View(func(txn *badger.Txn) error {
 		it, err := txn.Get(revKey(cred))
 		if errors.Is(err, badger.ErrKeyNotFound) {
@@ -164,10 +187,30 @@ func (s *Service) revocation(cred record.ID) (d *record.Doc, err error) {
 		}
 		var id record.ID
 		copy(id[:], v)
-		d, err = s.getDoc(txn, id)
+		d, err := s.getDoc(txn, id)
+		if err != nil || d == nil {
+			return err
+		}
+		r = &revoked{doc: d, at: d.Revocation.GetRevokedAt()}
+		r.through, err = getRevokedSeq(txn, cred)
 		return err
 	})
-	return d, err
+	return r, err
+}
+
+func getRevokedSeq(txn *badger.Txn, cred record.ID) (uint64, error) {
+	it, err := txn.Get(revSeqKey(cred))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	v, err := it.ValueCopy(nil)
+	if err != nil || len(v) != 8 {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(v), nil
 }
 
 // IngestDoc verifies and stores a credential or revocation. A credential of
@@ -203,7 +246,23 @@ func (s *Service) IngestDoc(raw []byte) (bool, error) {
 			if cred.Issuer != d.Issuer {
 				return record.Invalidf(record.ReasonUntrusted, "revocation is not signed by the credential's issuer")
 			}
-			// Keep the earliest revocation of a credential.
+			// Keep the earliest revocation time and the least position:
+			// each only ever tightens, and a revocation that tightens
+			// neither is stored but not relayed.
+			tightens := false
+			if v := r.GetValidThroughSeq(); v > 0 {
+				cur, err := getRevokedSeq(txn, cid)
+				if err != nil {
+					return err
+				}
+				if cur == 0 || v < cur {
+					if err := txn.Set(revSeqKey(cid), binary.BigEndian.AppendUint64(nil, v)); err != nil {
+						return err
+					}
+					tightens = true
+				}
+			}
+			earlier := true
 			if cur, err := txn.Get(revKey(cid)); err == nil {
 				v, err := cur.ValueCopy(nil)
 				if err != nil {
@@ -212,11 +271,17 @@ func (s *Service) IngestDoc(raw []byte) (bool, error) {
 				var prev record.ID
 				copy(prev[:], v)
 				if p, err := s.getDoc(txn, prev); err == nil && p != nil && p.Revocation.GetRevokedAt() <= r.GetRevokedAt() {
-					return txn.Set(docKey(d.ID), raw)
+					earlier = false
 				}
 			}
-			if err := txn.Set(revKey(cid), d.ID[:]); err != nil {
-				return err
+			if earlier {
+				if err := txn.Set(revKey(cid), d.ID[:]); err != nil {
+					return err
+				}
+				tightens = true
+			}
+			if !tightens {
+				return txn.Set(docKey(d.ID), raw)
 			}
 		}
 		if c := d.Credential; c != nil {
@@ -341,10 +406,29 @@ func (s *Service) credentialFor(sr *record.Signed, credID []byte) (*record.Doc, 
 	if err != nil {
 		return nil, err
 	}
-	if rev != nil && rev.Revocation.GetRevokedAt() <= sr.Entry.GetCreated() {
-		return nil, record.Invalidf(record.ReasonRevoked, "credential revoked %s", time.UnixMilli(rev.Revocation.GetRevokedAt()).UTC().Format(time.RFC3339))
+	switch {
+	case rev == nil:
+	case rev.at <= sr.Entry.GetCreated():
+		return nil, record.Invalidf(record.ReasonRevoked, "credential revoked %s", time.UnixMilli(rev.at).UTC().Format(time.RFC3339))
+	case rev.through > 0 && sr.Seq() > rev.through:
+		// Whatever time the record claims: the agency signs its own
+		// times, so only the position is beyond its reach.
+		return nil, record.Invalidf(record.ReasonRevoked, "credential revoked after seq %d of the agency's log; this request is seq %d", rev.through, sr.Seq())
 	}
 	return cred, nil
+}
+
+// checkTimeOrder refuses a request dated before any earlier record of its
+// log. The agency signs its own times; a credential judged at a claimed
+// time is only as good as the bound on that claim, and the log's past is
+// one. (Updates are not held to it: one may follow a gap, and closing or
+// annotating needs no credential.)
+func checkTimeOrder(sr *record.Signed, l *agencyLog) error {
+	if latest := l.latestThrough(sr.Seq() - 1); sr.Entry.GetCreated() < latest {
+		return record.Invalidf(record.ReasonTime, "record is dated %s, before %s, the time of an earlier record of the same log: times in an agency's log may not go backwards",
+			time.UnixMilli(sr.Entry.GetCreated()).UTC().Format(time.RFC3339Nano), time.UnixMilli(latest).UTC().Format(time.RFC3339Nano))
+	}
+	return nil
 }
 
 func (s *Service) checkRequest(sr *record.Signed, r *pb.Request) error {
@@ -360,6 +444,9 @@ func (s *Service) checkRequest(sr *record.Signed, r *pb.Request) error {
 	}
 	l, err := s.agencyLog(sr.Author, sr.Seq()-1)
 	if err != nil {
+		return err
+	}
+	if err := checkTimeOrder(sr, l); err != nil {
 		return err
 	}
 	if open := l.openAfter(sr.Seq() - 1); open >= s.limits.MaxOpen {
