@@ -34,8 +34,13 @@ func FuzzOpenDoc(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	through, err := requests.RevokeThrough(issuerKey, cred, time.Unix(1_750_000_000, 0), 42, "key compromised")
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add(cred.Raw)
 	f.Add(rev.Raw)
+	f.Add(through.Raw)
 	f.Add(cred.Raw[:len(cred.Raw)-1])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, raw []byte) {

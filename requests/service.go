@@ -30,6 +30,15 @@ type Config struct {
 	Home *Point
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// UntrustedDocs and UntrustedBytes cap the credentials of untrusted
+	// issuers held (in memory); UntrustedTTL forgets one that no request
+	// has named for that long. Defaults DefaultUntrustedDocs,
+	// DefaultUntrustedBytes, DefaultUntrustedTTL.
+	UntrustedDocs  int
+	UntrustedBytes int
+	UntrustedTTL   time.Duration
+	// Now is the clock for the untrusted-document TTL. Default time.Now.
+	Now func() time.Time
 }
 
 // Service judges, stores and lists requests. It implements mesh.Rules.
@@ -44,6 +53,8 @@ type Service struct {
 
 	docMu sync.Mutex
 	docs  map[record.ID]*record.Doc // opened documents: immutable by ID
+
+	untrusted *untrustedDocs
 }
 
 // maxCachedDocs bounds the opened-document cache; neighborhoods have a few
@@ -67,18 +78,106 @@ func New(cfg Config) (*Service, error) {
 	if len(looser) > 0 {
 		cfg.Logger.Warn("request limits LOOSER than the defaults, by explicit override", "looser", looser)
 	}
-	s := &Service{cfg: cfg, db: cfg.Store, limits: limits, trusted: map[peer.ID]bool{}, logs: map[peer.ID]*agencyLog{}}
+	if cfg.UntrustedDocs <= 0 {
+		cfg.UntrustedDocs = DefaultUntrustedDocs
+	}
+	if cfg.UntrustedBytes <= 0 {
+		cfg.UntrustedBytes = DefaultUntrustedBytes
+	}
+	if cfg.UntrustedTTL <= 0 {
+		cfg.UntrustedTTL = DefaultUntrustedTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{cfg: cfg, db: cfg.Store, limits: limits, trusted: map[peer.ID]bool{}, logs: map[peer.ID]*agencyLog{},
+		untrusted: newUntrustedDocs(cfg.UntrustedDocs, cfg.UntrustedBytes, cfg.UntrustedTTL, cfg.Now)}
 	for _, id := range cfg.Trusted {
 		s.trusted[id] = true
+	}
+	if err := s.dropUntrustedDocs(); err != nil {
+		return nil, fmt.Errorf("requests: remove untrusted issuers' documents from the database: %w", err)
 	}
 	return s, nil
 }
 
-// Trust adds an issuer to the trusted set (the caller persists it).
+// dropUntrustedDocs removes from the database, once, the documents of
+// issuers not trusted at the time: databases written before December 2026
+// stored them all, and a stranger could fill the disk with them. Their
+// credentials go to the bounded in-memory cache. (Once: a later start with
+// an issuer missing from the config must not delete its documents; sync
+// leaves out untrusted documents at any time anyway.)
+func (s *Service) dropUntrustedDocs() error {
+	var drop [][]byte
+	var keep []*record.Doc
+	done := false
+	err := s.db.Badger().View(func(txn *badger.Txn) error {
+		if _, err := txn.Get(metaUntrustedDropped); err == nil {
+			done = true
+			return nil
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagDoc}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			raw, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			d, err := record.OpenDoc(raw)
+			if err == nil && s.isTrusted(d.Issuer) {
+				continue
+			}
+			drop = append(drop, it.Item().KeyCopy(nil))
+			if d == nil {
+				continue
+			}
+			if c := d.Credential; c != nil {
+				keep = append(keep, d)
+				drop = append(drop, append(agencyPrefix(peer.ID(c.GetAgency())), d.ID[:]...), revKey(d.ID), revSeqKey(d.ID))
+			}
+		}
+		return nil
+	})
+	if err != nil || done {
+		return err
+	}
+	wb := s.db.Badger().NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range drop {
+		if err := wb.Delete(k); err != nil {
+			return err
+		}
+	}
+	if err := wb.Set(metaUntrustedDropped, nil); err != nil {
+		return err
+	}
+	if err := wb.Flush(); err != nil {
+		return err
+	}
+	for _, d := range keep {
+		s.untrusted.add(d)
+	}
+	if len(drop) > 0 {
+		s.cfg.Logger.Info("removed the documents of untrusted issuers from the database; they are no longer stored", "keys", len(drop), "credentials", len(keep))
+	}
+	return nil
+}
+
+// Trust adds an issuer to the trusted set (the caller persists it). Its
+// credentials already held in memory are stored as trusted ones.
 func (s *Service) Trust(id peer.ID) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.trusted[id] = true
+	s.mu.Unlock()
+	for _, d := range s.untrusted.take(func(d *record.Doc) bool { return d.Issuer == id }) {
+		if _, err := s.IngestDoc(d.Raw); err != nil {
+			s.cfg.Logger.Warn("store a credential of a newly trusted issuer", "id", d.ID, "err", err)
+		}
+	}
 }
 
 func (s *Service) isTrusted(id peer.ID) bool {
@@ -96,8 +195,13 @@ const (
 	tagDoc        = 'D'
 	tagAgencyCred = 'G'
 	tagRevocation = 'V'
-	tagRevokedSeq = 'S'
+	tagRevokedSeq = 'W'
+	tagMeta       = 'K'
 )
+
+// metaUntrustedDropped marks that dropUntrustedDocs has run on this
+// database.
+var metaUntrustedDropped = []byte{tagMeta, 1}
 
 func docKey(id record.ID) []byte { return append([]byte{tagDoc}, id[:]...) }
 func revKey(id record.ID) []byte { return append([]byte{tagRevocation}, id[:]...) }
@@ -221,10 +325,16 @@ func (s *Service) IngestDoc(raw []byte) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if err := checkStrict(d); err != nil {
+		return false, err
+	}
 	if c := d.Credential; c != nil {
 		if err := AreaFromPB(c.GetJurisdiction()).Check(); err != nil {
 			return false, record.Invalidf(record.ReasonArea, "credential jurisdiction: %v", err)
 		}
+	}
+	if !s.isTrusted(d.Issuer) {
+		return false, s.ingestUntrusted(d)
 	}
 	added := false
 	err = s.db.Badger().Update(func(txn *badger.Txn) error {
@@ -295,26 +405,38 @@ func (s *Service) IngestDoc(raw []byte) (bool, error) {
 	if err != nil || !added {
 		return false, err
 	}
-	if !s.isTrusted(d.Issuer) {
-		s.cfg.Logger.Debug("kept a document of an untrusted issuer; not relaying it", "issuer", d.Issuer)
-		return false, nil
-	}
 	return true, nil
 }
 
-// DocIDs lists every stored document.
+// ingestUntrusted keeps a credential of an untrusted issuer in memory, and
+// drops its revocations: it is never stored, relayed or offered in sync.
+func (s *Service) ingestUntrusted(d *record.Doc) error {
+	if r := d.Revocation; r != nil {
+		var cid record.ID
+		copy(cid[:], r.GetCredential())
+		cred, err := s.doc(cid)
+		if err != nil {
+			return err
+		}
+		if cred != nil {
+			// The credential's issuer is trusted, so it is not this one.
+			return record.Invalidf(record.ReasonUntrusted, "revocation is not signed by the credential's issuer")
+		}
+		s.untrusted.ignored()
+		return nil
+	}
+	if s.untrusted.add(d) {
+		s.cfg.Logger.Debug("kept a credential of an untrusted issuer in memory; not relaying it", "issuer", d.Issuer)
+	}
+	return nil
+}
+
+// DocIDs lists the stored documents of trusted issuers: only those are
+// offered in sync.
 func (s *Service) DocIDs() ([]record.ID, error) {
 	var ids []record.ID
-	err := s.db.Badger().View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix, opts.PrefetchValues = []byte{tagDoc}, false
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var id record.ID
-			copy(id[:], it.Item().Key()[1:])
-			ids = append(ids, id)
-		}
+	err := s.eachTrustedDoc(func(d *record.Doc) error {
+		ids = append(ids, d.ID)
 		return nil
 	})
 	return ids, err
@@ -323,32 +445,41 @@ func (s *Service) DocIDs() ([]record.ID, error) {
 // DocsNotIn returns the documents of trusted issuers not in have.
 func (s *Service) DocsNotIn(have map[record.ID]bool) ([][]byte, error) {
 	var out [][]byte
-	err := s.db.Badger().View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte{tagDoc}
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var id record.ID
-			copy(id[:], it.Item().Key()[1:])
-			if have[id] {
-				continue
-			}
-			raw, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			d, err := record.OpenDoc(raw)
-			if err != nil || !s.isTrusted(d.Issuer) {
-				continue
-			}
-			out = append(out, raw)
+	err := s.eachTrustedDoc(func(d *record.Doc) error {
+		if !have[d.ID] {
+			out = append(out, d.Raw)
 		}
 		return nil
 	})
 	// Credentials before revocations: a revocation needs its credential.
 	sort.SliceStable(out, func(i, j int) bool { return !record.IsRevocation(out[i]) && record.IsRevocation(out[j]) })
 	return out, err
+}
+
+// eachTrustedDoc calls f with each stored document of an issuer trusted
+// now, opened once per process (getDoc's cache).
+func (s *Service) eachTrustedDoc(f func(*record.Doc) error) error {
+	return s.db.Badger().View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix, opts.PrefetchValues = []byte{tagDoc}, false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var id record.ID
+			copy(id[:], it.Item().Key()[1:])
+			d, err := s.getDoc(txn, id)
+			if err != nil {
+				return err
+			}
+			if d == nil || !s.isTrusted(d.Issuer) {
+				continue
+			}
+			if err := f(d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // CheckEntry applies the request rules to a log record (see the package
@@ -384,6 +515,10 @@ func (s *Service) credentialFor(sr *record.Signed, credID []byte) (*record.Doc, 
 	cred, err := s.doc(id)
 	if err != nil {
 		return nil, err
+	}
+	if cred == nil {
+		// An untrusted issuer's, if held, so that the refusal says so.
+		cred = s.untrusted.get(id)
 	}
 	if cred == nil {
 		return nil, fmt.Errorf("credential %.12s not seen yet: %w", id, mesh.ErrHeld)
