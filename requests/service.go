@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -600,8 +601,32 @@ func CheckShape(area, jurisdiction *pb.Area, l Limits) error {
 	if sq := a.SquareMiles(); sq < l.MinArea || sq > l.MaxArea {
 		return record.Invalidf(record.ReasonAreaSize, "area is %.3f square miles; it must be %.3f to %.3f", sq, l.MinArea, l.MaxArea)
 	}
+	if err := checkExtent(a, l); err != nil {
+		return err
+	}
 	if !a.Within(AreaFromPB(jurisdiction)) {
 		return record.Invalidf(record.ReasonJurisdiction, "area is not entirely inside the agency's jurisdiction")
+	}
+	return nil
+}
+
+// ExtentFactor bounds how far a request's shape may reach: its diameter and
+// its perimeter may be at most this many times those of a circle of the
+// maximum area (at 0.5 sq mi: 2,568 m and 8,068 m). The area alone does
+// not bound reach: a comb or a sliver of legal area can span a town and
+// run along tens of kilometers of street. Twice leaves room for ordinary
+// blocks, an L or a 4:1 rectangle at the maximum area.
+const ExtentFactor = 2
+
+// checkExtent applies the reach rules (see ExtentFactor).
+func checkExtent(a Area, l Limits) error {
+	r := math.Sqrt(l.MaxArea * SquareMeterPerSquareMile / math.Pi)
+	maxDiameter, maxPerimeter := ExtentFactor*2*r, ExtentFactor*2*math.Pi*r
+	if d := a.Diameter(); d > maxDiameter+tolerance {
+		return record.Invalidf(record.ReasonAreaSize, "area spans %.0f m; at most %.0f m (twice the width of a circle of %.3f square miles): draw a more compact shape or make two requests", d, maxDiameter, l.MaxArea)
+	}
+	if p := a.Perimeter(); p > maxPerimeter+tolerance {
+		return record.Invalidf(record.ReasonAreaSize, "area's boundary is %.0f m long; at most %.0f m (twice that of a circle of %.3f square miles): draw a more compact shape or make two requests", p, maxPerimeter, l.MaxArea)
 	}
 	return nil
 }
