@@ -2,15 +2,18 @@ package requests_test
 
 import (
 	"crypto/rand"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/requests"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
 // appendBackdated signs by hand, with the agency's key, the next record of
@@ -197,4 +200,54 @@ func TestLapsedAgencyCannotBackdateOnTheNetwork(t *testing.T) {
 	far := requests.Area{Center: metersNorth(cityHall, 3000), Radius: 300} // only the old jurisdiction covers it
 	forged := appendBackdated(t, agency, wide, far, expires.Add(-time.Millisecond))
 	refusedEverywhere(t, agency, homes, forged, record.ReasonTime)
+}
+
+// TestAgencyClockSteppingBackStillWrites: times in an agency's log may not
+// go backwards, so an agency whose clock steps back (NTP, a dead RTC
+// battery) dates its next request as its latest record instead of writing
+// one every node would refuse.
+func TestAgencyClockSteppingBackStillWrites(t *testing.T) {
+	issuerKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	issuer, _ := peer.IDFromPrivateKey(issuerKey)
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	db, err := store.Open(store.Config{Dir: t.TempDir(), Neighborhood: "maple-st", Logger: netLog, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	svc, err := requests.New(requests.Config{Store: db, Trusted: []peer.ID{issuer}, Logger: netLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mesh.New(mesh.Config{Key: key, Store: db, Name: "Springfield PD", Rules: svc, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: netLog, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	cred, err := requests.Certify(issuerKey, m.ID(), "Springfield PD", mustArea(t, "circle:40.7128,-74.0060,5000"), clock.Add(-time.Hour), clock.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.PublishDoc(cred.Raw); err != nil {
+		t.Fatal(err)
+	}
+	in := requests.NewRequest{Case: "1", Incident: "theft", Contact: "desk", Area: requests.Area{Center: cityHall, Radius: 300}, From: clock.Add(-2 * time.Hour), To: clock.Add(-time.Hour)}
+	first, err := svc.Create(m, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	clock = clock.Add(-2 * time.Minute)
+	mu.Unlock()
+	in.Case = "2"
+	second, err := svc.Create(m, in)
+	if err != nil {
+		t.Fatalf("Create after the clock stepped back: %v", err)
+	}
+	if !second.Created().Equal(first.Created()) {
+		t.Fatalf("second request dated %v; want the first's time %v", second.Created(), first.Created())
+	}
 }
