@@ -107,14 +107,18 @@ func TestRevokedAgencyCannotBackdateOnTheNetwork(t *testing.T) {
 		waitFor(t, h.name+" sees the request", func() bool { return len(h.list(t)) == 1 })
 	}
 
-	// The issuer reads the agency's last position and revokes through it.
-	head, err := agency.db.Head(agency.m.ID())
-	if err != nil {
-		t.Fatal(err)
+	// The issuer reads the agency's last position from a home and revokes
+	// through it.
+	ag, ok, err := homes[2].svc.Agency(agency.m.ID(), time.Now())
+	if err != nil || !ok {
+		t.Fatalf("Agency = %v, %v", ok, err)
+	}
+	if own, _ := agency.db.Head(agency.m.ID()); ag.Head != own.Max {
+		t.Fatalf("a home shows the agency's head at seq %d; the agency's own is %d", ag.Head, own.Max)
 	}
 	agency.stop()
 	revokedAt := time.Now().Add(time.Minute) // the issuer's clock may run ahead; any time after the request
-	rev, err := requests.RevokeThrough(issuerKey, cred, revokedAt, head.Max, "key compromised")
+	rev, err := requests.RevokeThrough(issuerKey, cred, revokedAt, ag.Head, "key compromised")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,6 +111,9 @@ type Agency struct {
 	AreaHours        float64 // sum over requests of square miles x hours
 	Equivocation     bool
 	Proof            [][]byte // both envelopes, when Equivocation
+	// Head is the last seq of the agency's log this node holds without a
+	// gap: what an issuer names in RevokeThrough to pin a revocation.
+	Head uint64
 }
 
 // Agency returns one agency's history; ok is false if no trusted credential
@@ -145,6 +148,11 @@ func (s *Service) Agency(a peer.ID, now time.Time) (Agency, bool, error) {
 		return ag, false, err
 	}
 	ag.Equivocation, ag.Proof = flagged, proof
+	h, err := s.db.Head(a)
+	if err != nil {
+		return ag, false, err
+	}
+	ag.Head = h.Contig
 	return ag, true, nil
 }
 
