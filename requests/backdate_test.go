@@ -120,6 +120,13 @@ func TestRevokedAgencyCannotBackdateRequest(t *testing.T) {
 			f := newRuleFixture(t, requests.Config{})
 			f.request(ruleBase)
 			s := tt.story(f)
+			if tt.want == record.ReasonRevoked {
+				// The agency's page says so, at the time the request claims.
+				ag, _, err := f.svc.Agency(f.agency.id, s.Created())
+				if err != nil || ag.CredentialStatus != requests.StatusRevoked {
+					t.Errorf("Agency at %v: status %q, %v; want revoked", s.Created(), ag.CredentialStatus, err)
+				}
+			}
 			err := f.svc.CheckEntry(s)
 			ruleVerdict(t, "CheckEntry", err, tt.want, false)
 		})

@@ -54,6 +54,17 @@ func (s *Service) credentialStatus(d *record.Doc, t time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if rev != nil && rev.through > 0 {
+		// Past the last position the revocation covers, any new request
+		// is refused, whatever the time.
+		h, err := s.db.Head(peer.ID(d.Credential.GetAgency()))
+		if err != nil {
+			return "", err
+		}
+		if h.Max >= rev.through {
+			return StatusRevoked, nil
+		}
+	}
 	switch {
 	case rev != nil && rev.at <= t.UnixMilli():
 		return StatusRevoked, nil
