@@ -110,7 +110,7 @@ func New(cfg Config) (*Service, error) {
 // leaves out untrusted documents at any time anyway.)
 func (s *Service) dropUntrustedDocs() error {
 	var drop [][]byte
-	var keep []*record.Doc
+	kept := 0
 	done := false
 	err := s.db.Badger().View(func(txn *badger.Txn) error {
 		if _, err := txn.Get(metaUntrustedDropped); err == nil {
@@ -137,7 +137,8 @@ func (s *Service) dropUntrustedDocs() error {
 				continue
 			}
 			if c := d.Credential; c != nil {
-				keep = append(keep, d)
+				s.untrusted.add(d) // bounded: the flood's tail stays
+				kept++
 				drop = append(drop, append(agencyPrefix(peer.ID(c.GetAgency())), d.ID[:]...), revKey(d.ID), revSeqKey(d.ID))
 			}
 		}
@@ -159,11 +160,8 @@ func (s *Service) dropUntrustedDocs() error {
 	if err := wb.Flush(); err != nil {
 		return err
 	}
-	for _, d := range keep {
-		s.untrusted.add(d)
-	}
 	if len(drop) > 0 {
-		s.cfg.Logger.Info("removed the documents of untrusted issuers from the database; they are no longer stored", "keys", len(drop), "credentials", len(keep))
+		s.cfg.Logger.Info("removed the documents of untrusted issuers from the database; they are no longer stored", "keys", len(drop), "credentials", kept)
 	}
 	return nil
 }
@@ -318,9 +316,11 @@ func getRevokedSeq(txn *badger.Txn, cred record.ID) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
-// IngestDoc verifies and stores a credential or revocation. A credential of
-// an untrusted issuer is kept (so requests under it are refused with the
-// right reason) but not relayed: added is false.
+// IngestDoc verifies and stores a credential or revocation of a trusted
+// issuer. A document with protobuf fields this version does not know is
+// refused. A credential of an untrusted issuer is held in memory only (so
+// requests under it are refused with the right reason, see untrusted.go)
+// and not relayed, and its revocations are dropped: added is false.
 func (s *Service) IngestDoc(raw []byte) (bool, error) {
 	d, err := record.OpenDoc(raw)
 	if err != nil {
