@@ -262,6 +262,7 @@ func (n *Node) registerMetrics(reg *prometheus.Registry) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_clips_vlog_bytes", Help: "Size of the clip database's value log (the clips' chunks)."},
 			func() float64 { _, vlog := n.clipDB.Size(); return float64(vlog) }),
 	)
+	reg.MustRegister(n.reqs.Collectors()...)
 }
 
 // Clips is the node's clip store.

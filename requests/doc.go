@@ -22,11 +22,26 @@
 // names is known (else the request is held: ignored, and the sender synced
 // with), signed by a trusted issuer, names the request's author, is valid
 // and not revoked; the area is a circle or a simple polygon of 0.025 to 0.5
-// square miles lying inside the jurisdiction; the window lasts 15 minutes to
-// 12 hours and ends at most 1 hour after the request was made; the agency
-// has fewer than 10 open requests in the log before it. An update must name
-// a request of the same log. A neighborhood may tighten these limits; a
-// looser limit needs Limits.AllowLooser and is logged.
+// square miles lying inside the jurisdiction, whose diameter and perimeter
+// are at most twice those of a circle of the maximum area (ExtentFactor);
+// the window lasts 15 minutes to 12 hours and ends at most 1 hour after the
+// request was made; the agency has fewer than 10 open requests in the log
+// before it. An update must name a request of the same log. A neighborhood
+// may tighten these limits; a looser limit needs Limits.AllowLooser and is
+// logged.
+//
+// The created time is the agency's own claim, so it is pinned two ways. A
+// request may not be dated before any earlier record of its log. And a
+// revocation may name valid_through_seq, the last position of the agency's
+// log the credential covers: a request at a later position is refused
+// whatever time it claims (RevokeThrough; `porchlight issuer revoke
+// --through-seq`). Without a position, a revoked or lapsed agency can still
+// date a new request between its last record and the revocation or expiry
+// time; see docs/threat-model.md.
+//
+// Credentials of issuers this node does not trust are held only in memory
+// (UntrustedDocs, Collectors), never relayed or offered in sync; issuer
+// documents with unknown protobuf fields are refused.
 //
 // All checks depend only on the record, the documents and the agency's log
 // before it, so every node reaches the same verdict whatever order things
@@ -35,9 +50,13 @@
 //
 // # Tables (in the node's Badger database; see package store for the rest)
 //
-//	D I        issuer document (credential or revocation) by ID
+//	D I        issuer document (credential or revocation) of a trusted
+//	           issuer, by ID
 //	G A I      agency A holds credential I
-//	V I        revocation of credential I
+//	V I        the earliest revocation of credential I (its ID)
+//	W I        the least valid_through_seq any revocation of I names (8)
+//	K 1        marks that documents of untrusted issuers, which databases
+//	           written before December 2026 stored, were removed
 //
 // Matching is local: whether this home lies in a request's area is computed
 // here and shown only to its owner. Declining is doing nothing: no message

@@ -3,6 +3,7 @@ package requests_test
 import (
 	"bytes"
 	"crypto/rand"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
 // FuzzOpenDoc feeds record.OpenDoc, the decoder of issuer documents
@@ -34,8 +36,13 @@ func FuzzOpenDoc(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	through, err := requests.RevokeThrough(issuerKey, cred, time.Unix(1_750_000_000, 0), 42, "key compromised")
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add(cred.Raw)
 	f.Add(rev.Raw)
+	f.Add(through.Raw)
 	f.Add(cred.Raw[:len(cred.Raw)-1])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -56,6 +63,54 @@ func FuzzOpenDoc(f *testing.F) {
 		again, err := record.OpenDoc(d.Raw)
 		if err != nil || again.ID != d.ID || again.Issuer != d.Issuer {
 			t.Fatalf("reopened differently: %v", err)
+		}
+	})
+}
+
+// FuzzIngestDoc feeds IngestDoc, over a real store, arbitrary bytes and
+// mutated documents of a trusted and an untrusted issuer. It must never
+// panic; what it adds is offered in sync, and what it keeps of strangers
+// stays within the caps.
+func FuzzIngestDoc(f *testing.F) {
+	issuerKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	issuer, _ := peer.IDFromPrivateKey(issuerKey)
+	strangerKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	agencyKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	agency, _ := peer.IDFromPrivateKey(agencyKey)
+	area, err := requests.ParseArea("circle:40.71,-74.01,5000")
+	if err != nil {
+		f.Fatal(err)
+	}
+	cred, _ := requests.Certify(issuerKey, agency, "Springfield PD", area, time.Unix(1_700_000_000, 0), time.Unix(1_800_000_000, 0))
+	self, _ := requests.Certify(strangerKey, agency, "Totally Real PD", area, time.Unix(1_700_000_000, 0), time.Unix(1_800_000_000, 0))
+	rev, _ := requests.RevokeThrough(issuerKey, cred, time.Unix(1_750_000_000, 0), 7, "badge lost")
+	f.Add(cred.Raw)
+	f.Add(self.Raw)
+	f.Add(rev.Raw)
+	f.Add([]byte{})
+
+	db, err := store.Open(store.Config{Dir: f.TempDir(), Neighborhood: "maple-st", Logger: ruleQuiet})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { db.Close() })
+	svc, err := requests.New(requests.Config{Store: db, Trusted: []peer.ID{issuer}, Logger: ruleQuiet, UntrustedDocs: 8})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		added, err := svc.IngestDoc(raw)
+		if added && err != nil {
+			t.Fatalf("added and error %v", err)
+		}
+		if added {
+			ids, err := svc.DocIDs()
+			if err != nil || !slices.Contains(ids, record.IDOf(raw)) {
+				t.Fatalf("added but not offered in sync: %v", err)
+			}
+		}
+		if st := svc.UntrustedDocs(); st.Held > 8 || st.Bytes > requests.DefaultUntrustedBytes {
+			t.Fatalf("untrusted cache over its caps: %+v", st)
 		}
 	})
 }

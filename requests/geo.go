@@ -374,6 +374,35 @@ func sinc(x float64) float64 {
 	return math.Sin(x) / x
 }
 
+// Diameter is the greatest distance in meters between two points of the
+// area: twice the radius of a circle, the farthest pair of vertices of a
+// polygon. The result for an area that fails Check is meaningless.
+func (a Area) Diameter() float64 {
+	if a.Polygon == nil {
+		return 2 * a.Radius
+	}
+	var d float64
+	for i, p := range a.Polygon {
+		for _, q := range a.Polygon[i+1:] {
+			d = max(d, Distance(p, q))
+		}
+	}
+	return d
+}
+
+// Perimeter is the length in meters of the area's boundary. The result for
+// an area that fails Check is meaningless.
+func (a Area) Perimeter() float64 {
+	if a.Polygon == nil {
+		return 2 * math.Pi * a.Radius
+	}
+	var sum float64
+	for i, p := range a.Polygon {
+		sum += Distance(p, a.Polygon[(i+1)%len(a.Polygon)])
+	}
+	return sum
+}
+
 // SquareMiles is SquareMeters / SquareMeterPerSquareMile.
 func (a Area) SquareMiles() float64 {
 	return a.SquareMeters() / SquareMeterPerSquareMile

@@ -51,6 +51,14 @@ type agencyLog struct {
 	bySeq  map[uint64]*Item
 	open   int   // open requests now
 	opens  []int // opens[n]: open requests after seq n (opens[0] = 0)
+	// latest[n]: the latest created time (Unix ms) of the records at seq
+	// 1..n (latest[0] = 0). Times in an agency's log may not go backwards,
+	// so a record cannot claim a time before one its log already shows.
+	latest []int64
+}
+
+func newAgencyLog() *agencyLog {
+	return &agencyLog{bySeq: map[uint64]*Item{}, opens: []int{0}, latest: []int64{0}}
 }
 
 func (l *agencyLog) openAfter(seq uint64) int {
@@ -58,6 +66,14 @@ func (l *agencyLog) openAfter(seq uint64) int {
 		return l.opens[len(l.opens)-1]
 	}
 	return l.opens[seq]
+}
+
+// latestThrough is the latest time claimed by the records at seq 1..seq.
+func (l *agencyLog) latestThrough(seq uint64) int64 {
+	if seq >= uint64(len(l.latest)) {
+		return l.latest[len(l.latest)-1]
+	}
+	return l.latest[seq]
 }
 
 // agencyLog returns the agency's requests with its log read at least up to
@@ -74,7 +90,7 @@ func (s *Service) agencyLog(a peer.ID, need uint64) (*agencyLog, error) {
 	defer s.mu.Unlock()
 	l := s.logs[a]
 	if l == nil {
-		l = &agencyLog{bySeq: map[uint64]*Item{}, opens: []int{0}}
+		l = newAgencyLog()
 		s.logs[a] = l
 	}
 	for l.contig < h.Contig {
@@ -99,7 +115,7 @@ func (s *Service) agencyLog(a peer.ID, need uint64) (*agencyLog, error) {
 
 // buildAll reads every slot of a's log, equivocating versions included.
 func (s *Service) buildAll(a peer.ID) (*agencyLog, error) {
-	l := &agencyLog{bySeq: map[uint64]*Item{}, opens: []int{0}}
+	l := newAgencyLog()
 	seen := map[record.ID]bool{}
 	from := uint64(1)
 	for {
@@ -124,18 +140,23 @@ func (s *Service) buildAll(a peer.ID) (*agencyLog, error) {
 // add appends the next slot of the log (seq contig+1).
 func (l *agencyLog) add(a peer.ID, sl store.Slot) {
 	l.contig = sl.Seq
-	l.apply(a, sl)
+	latest := l.latest[len(l.latest)-1]
+	if s := l.apply(a, sl); s != nil {
+		latest = max(latest, s.Entry.GetCreated())
+	}
 	l.opens = append(l.opens, l.open)
+	l.latest = append(l.latest, latest)
 }
 
-// apply takes one record's effect on the requests.
-func (l *agencyLog) apply(a peer.ID, sl store.Slot) {
+// apply takes one record's effect on the requests. It returns the decoded
+// record, or nil for a purged slot.
+func (l *agencyLog) apply(a peer.ID, sl store.Slot) *record.Signed {
 	if sl.Raw == nil {
-		return
+		return nil
 	}
 	s, err := record.DecodeTrusted(sl.Raw)
 	if err != nil {
-		return
+		return nil
 	}
 	switch b := s.Entry.GetBody().(type) {
 	case *pb.Entry_Request:
@@ -156,6 +177,7 @@ func (l *agencyLog) apply(a peer.ID, sl store.Slot) {
 			}
 		}
 	}
+	return s
 }
 
 func itemOf(a peer.ID, s *record.Signed, r *pb.Request) *Item {

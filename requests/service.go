@@ -1,9 +1,11 @@
 package requests
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -29,6 +31,15 @@ type Config struct {
 	Home *Point
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// UntrustedDocs and UntrustedBytes cap the credentials of untrusted
+	// issuers held (in memory); UntrustedTTL forgets one that no request
+	// has named for that long. Defaults DefaultUntrustedDocs,
+	// DefaultUntrustedBytes, DefaultUntrustedTTL.
+	UntrustedDocs  int
+	UntrustedBytes int
+	UntrustedTTL   time.Duration
+	// Now is the clock for the untrusted-document TTL. Default time.Now.
+	Now func() time.Time
 }
 
 // Service judges, stores and lists requests. It implements mesh.Rules.
@@ -43,6 +54,8 @@ type Service struct {
 
 	docMu sync.Mutex
 	docs  map[record.ID]*record.Doc // opened documents: immutable by ID
+
+	untrusted *untrustedDocs
 }
 
 // maxCachedDocs bounds the opened-document cache; neighborhoods have a few
@@ -66,18 +79,104 @@ func New(cfg Config) (*Service, error) {
 	if len(looser) > 0 {
 		cfg.Logger.Warn("request limits LOOSER than the defaults, by explicit override", "looser", looser)
 	}
-	s := &Service{cfg: cfg, db: cfg.Store, limits: limits, trusted: map[peer.ID]bool{}, logs: map[peer.ID]*agencyLog{}}
+	if cfg.UntrustedDocs <= 0 {
+		cfg.UntrustedDocs = DefaultUntrustedDocs
+	}
+	if cfg.UntrustedBytes <= 0 {
+		cfg.UntrustedBytes = DefaultUntrustedBytes
+	}
+	if cfg.UntrustedTTL <= 0 {
+		cfg.UntrustedTTL = DefaultUntrustedTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{cfg: cfg, db: cfg.Store, limits: limits, trusted: map[peer.ID]bool{}, logs: map[peer.ID]*agencyLog{},
+		untrusted: newUntrustedDocs(cfg.UntrustedDocs, cfg.UntrustedBytes, cfg.UntrustedTTL, cfg.Now)}
 	for _, id := range cfg.Trusted {
 		s.trusted[id] = true
+	}
+	if err := s.dropUntrustedDocs(); err != nil {
+		return nil, fmt.Errorf("requests: remove untrusted issuers' documents from the database: %w", err)
 	}
 	return s, nil
 }
 
-// Trust adds an issuer to the trusted set (the caller persists it).
+// dropUntrustedDocs removes from the database, once, the documents of
+// issuers not trusted at the time: databases written before December 2026
+// stored them all, and a stranger could fill the disk with them. Their
+// credentials go to the bounded in-memory cache. (Once: a later start with
+// an issuer missing from the config must not delete its documents; sync
+// leaves out untrusted documents at any time anyway.)
+func (s *Service) dropUntrustedDocs() error {
+	var drop [][]byte
+	kept := 0
+	done := false
+	err := s.db.Badger().View(func(txn *badger.Txn) error {
+		if _, err := txn.Get(metaUntrustedDropped); err == nil {
+			done = true
+			return nil
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagDoc}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			raw, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			d, err := record.OpenDoc(raw)
+			if err == nil && s.isTrusted(d.Issuer) {
+				continue
+			}
+			drop = append(drop, it.Item().KeyCopy(nil))
+			if d == nil {
+				continue
+			}
+			if c := d.Credential; c != nil {
+				s.untrusted.add(d) // bounded: the flood's tail stays
+				kept++
+				drop = append(drop, append(agencyPrefix(peer.ID(c.GetAgency())), d.ID[:]...), revKey(d.ID), revSeqKey(d.ID))
+			}
+		}
+		return nil
+	})
+	if err != nil || done {
+		return err
+	}
+	wb := s.db.Badger().NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range drop {
+		if err := wb.Delete(k); err != nil {
+			return err
+		}
+	}
+	if err := wb.Set(metaUntrustedDropped, nil); err != nil {
+		return err
+	}
+	if err := wb.Flush(); err != nil {
+		return err
+	}
+	if len(drop) > 0 {
+		s.cfg.Logger.Info("removed the documents of untrusted issuers from the database; they are no longer stored", "keys", len(drop), "credentials", kept)
+	}
+	return nil
+}
+
+// Trust adds an issuer to the trusted set (the caller persists it). Its
+// credentials already held in memory are stored as trusted ones.
 func (s *Service) Trust(id peer.ID) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.trusted[id] = true
+	s.mu.Unlock()
+	for _, d := range s.untrusted.take(func(d *record.Doc) bool { return d.Issuer == id }) {
+		if _, err := s.IngestDoc(d.Raw); err != nil {
+			s.cfg.Logger.Warn("store a credential of a newly trusted issuer", "id", d.ID, "err", err)
+		}
+	}
 }
 
 func (s *Service) isTrusted(id peer.ID) bool {
@@ -95,10 +194,20 @@ const (
 	tagDoc        = 'D'
 	tagAgencyCred = 'G'
 	tagRevocation = 'V'
+	tagRevokedSeq = 'W'
+	tagMeta       = 'K'
 )
+
+// metaUntrustedDropped marks that dropUntrustedDocs has run on this
+// database.
+var metaUntrustedDropped = []byte{tagMeta, 1}
 
 func docKey(id record.ID) []byte { return append([]byte{tagDoc}, id[:]...) }
 func revKey(id record.ID) []byte { return append([]byte{tagRevocation}, id[:]...) }
+
+// revSeqKey holds the least valid_through_seq named by any revocation of a
+// credential (8 bytes, big-endian).
+func revSeqKey(id record.ID) []byte { return append([]byte{tagRevokedSeq}, id[:]...) }
 func agencyPrefix(a peer.ID) []byte {
 	return append([]byte{tagAgencyCred, byte(len(a))}, a...)
 }
@@ -148,8 +257,25 @@ func (s *Service) doc(id record.ID) (d *record.Doc, err error) {
 // nil if this node has none with that ID.
 func (s *Service) Document(id record.ID) (*record.Doc, error) { return s.doc(id) }
 
-// revocation returns the revocation of a credential, or nil.
-func (s *Service) revocation(cred record.ID) (d *record.Doc, err error) {
+// revoked is what the revocations of one credential say, together: the
+// earliest revocation time, and the least log position named as the last
+// one the credential covers (0 if none names one). Both are minima over
+// the revocations, so every node that holds the same revocations judges
+// alike, whatever order they came in.
+type revoked struct {
+	doc     *record.Doc // the earliest revocation
+	at      int64       // its revoked_at, Unix ms
+	through uint64      // least valid_through_seq, or 0
+}
+
+// covers reports whether the revocation leaves a record at seq, made at
+// created (Unix ms), under the credential.
+func (r *revoked) covers(seq uint64, created int64) bool {
+	return r == nil || created < r.at && (r.through == 0 || seq <= r.through)
+}
+
+// revocation returns what the revocations of a credential say, or nil.
+func (s *Service) revocation(cred record.ID) (r *revoked, err error) {
 	err = s.db.Badger().View(func(txn *badger.Txn) error {
 		it, err := txn.Get(revKey(cred))
 		if errors.Is(err, badger.ErrKeyNotFound) {
@@ -164,24 +290,52 @@ func (s *Service) revocation(cred record.ID) (d *record.Doc, err error) {
 		}
 		var id record.ID
 		copy(id[:], v)
-		d, err = s.getDoc(txn, id)
+		d, err := s.getDoc(txn, id)
+		if err != nil || d == nil {
+			return err
+		}
+		r = &revoked{doc: d, at: d.Revocation.GetRevokedAt()}
+		r.through, err = getRevokedSeq(txn, cred)
 		return err
 	})
-	return d, err
+	return r, err
 }
 
-// IngestDoc verifies and stores a credential or revocation. A credential of
-// an untrusted issuer is kept (so requests under it are refused with the
-// right reason) but not relayed: added is false.
+func getRevokedSeq(txn *badger.Txn, cred record.ID) (uint64, error) {
+	it, err := txn.Get(revSeqKey(cred))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	v, err := it.ValueCopy(nil)
+	if err != nil || len(v) != 8 {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// IngestDoc verifies and stores a credential or revocation of a trusted
+// issuer. A document with protobuf fields this version does not know is
+// refused. A credential of an untrusted issuer is held in memory only (so
+// requests under it are refused with the right reason, see untrusted.go)
+// and not relayed, and its revocations are dropped: added is false.
 func (s *Service) IngestDoc(raw []byte) (bool, error) {
 	d, err := record.OpenDoc(raw)
 	if err != nil {
+		return false, err
+	}
+	if err := checkStrict(d); err != nil {
 		return false, err
 	}
 	if c := d.Credential; c != nil {
 		if err := AreaFromPB(c.GetJurisdiction()).Check(); err != nil {
 			return false, record.Invalidf(record.ReasonArea, "credential jurisdiction: %v", err)
 		}
+	}
+	if !s.isTrusted(d.Issuer) {
+		return false, s.ingestUntrusted(d)
 	}
 	added := false
 	err = s.db.Badger().Update(func(txn *badger.Txn) error {
@@ -203,7 +357,23 @@ func (s *Service) IngestDoc(raw []byte) (bool, error) {
 			if cred.Issuer != d.Issuer {
 				return record.Invalidf(record.ReasonUntrusted, "revocation is not signed by the credential's issuer")
 			}
-			// Keep the earliest revocation of a credential.
+			// Keep the earliest revocation time and the least position:
+			// each only ever tightens, and a revocation that tightens
+			// neither is stored but not relayed.
+			tightens := false
+			if v := r.GetValidThroughSeq(); v > 0 {
+				cur, err := getRevokedSeq(txn, cid)
+				if err != nil {
+					return err
+				}
+				if cur == 0 || v < cur {
+					if err := txn.Set(revSeqKey(cid), binary.BigEndian.AppendUint64(nil, v)); err != nil {
+						return err
+					}
+					tightens = true
+				}
+			}
+			earlier := true
 			if cur, err := txn.Get(revKey(cid)); err == nil {
 				v, err := cur.ValueCopy(nil)
 				if err != nil {
@@ -212,11 +382,17 @@ func (s *Service) IngestDoc(raw []byte) (bool, error) {
 				var prev record.ID
 				copy(prev[:], v)
 				if p, err := s.getDoc(txn, prev); err == nil && p != nil && p.Revocation.GetRevokedAt() <= r.GetRevokedAt() {
-					return txn.Set(docKey(d.ID), raw)
+					earlier = false
 				}
 			}
-			if err := txn.Set(revKey(cid), d.ID[:]); err != nil {
-				return err
+			if earlier {
+				if err := txn.Set(revKey(cid), d.ID[:]); err != nil {
+					return err
+				}
+				tightens = true
+			}
+			if !tightens {
+				return txn.Set(docKey(d.ID), raw)
 			}
 		}
 		if c := d.Credential; c != nil {
@@ -230,26 +406,38 @@ func (s *Service) IngestDoc(raw []byte) (bool, error) {
 	if err != nil || !added {
 		return false, err
 	}
-	if !s.isTrusted(d.Issuer) {
-		s.cfg.Logger.Debug("kept a document of an untrusted issuer; not relaying it", "issuer", d.Issuer)
-		return false, nil
-	}
 	return true, nil
 }
 
-// DocIDs lists every stored document.
+// ingestUntrusted keeps a credential of an untrusted issuer in memory, and
+// drops its revocations: it is never stored, relayed or offered in sync.
+func (s *Service) ingestUntrusted(d *record.Doc) error {
+	if r := d.Revocation; r != nil {
+		var cid record.ID
+		copy(cid[:], r.GetCredential())
+		cred, err := s.doc(cid)
+		if err != nil {
+			return err
+		}
+		if cred != nil {
+			// The credential's issuer is trusted, so it is not this one.
+			return record.Invalidf(record.ReasonUntrusted, "revocation is not signed by the credential's issuer")
+		}
+		s.untrusted.ignored()
+		return nil
+	}
+	if s.untrusted.add(d) {
+		s.cfg.Logger.Debug("kept a credential of an untrusted issuer in memory; not relaying it", "issuer", d.Issuer)
+	}
+	return nil
+}
+
+// DocIDs lists the stored documents of trusted issuers: only those are
+// offered in sync.
 func (s *Service) DocIDs() ([]record.ID, error) {
 	var ids []record.ID
-	err := s.db.Badger().View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix, opts.PrefetchValues = []byte{tagDoc}, false
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var id record.ID
-			copy(id[:], it.Item().Key()[1:])
-			ids = append(ids, id)
-		}
+	err := s.eachTrustedDoc(func(d *record.Doc) error {
+		ids = append(ids, d.ID)
 		return nil
 	})
 	return ids, err
@@ -258,32 +446,41 @@ func (s *Service) DocIDs() ([]record.ID, error) {
 // DocsNotIn returns the documents of trusted issuers not in have.
 func (s *Service) DocsNotIn(have map[record.ID]bool) ([][]byte, error) {
 	var out [][]byte
-	err := s.db.Badger().View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte{tagDoc}
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var id record.ID
-			copy(id[:], it.Item().Key()[1:])
-			if have[id] {
-				continue
-			}
-			raw, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			d, err := record.OpenDoc(raw)
-			if err != nil || !s.isTrusted(d.Issuer) {
-				continue
-			}
-			out = append(out, raw)
+	err := s.eachTrustedDoc(func(d *record.Doc) error {
+		if !have[d.ID] {
+			out = append(out, d.Raw)
 		}
 		return nil
 	})
 	// Credentials before revocations: a revocation needs its credential.
 	sort.SliceStable(out, func(i, j int) bool { return !record.IsRevocation(out[i]) && record.IsRevocation(out[j]) })
 	return out, err
+}
+
+// eachTrustedDoc calls f with each stored document of an issuer trusted
+// now, opened once per process (getDoc's cache).
+func (s *Service) eachTrustedDoc(f func(*record.Doc) error) error {
+	return s.db.Badger().View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix, opts.PrefetchValues = []byte{tagDoc}, false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var id record.ID
+			copy(id[:], it.Item().Key()[1:])
+			d, err := s.getDoc(txn, id)
+			if err != nil {
+				return err
+			}
+			if d == nil || !s.isTrusted(d.Issuer) {
+				continue
+			}
+			if err := f(d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // CheckEntry applies the request rules to a log record (see the package
@@ -321,6 +518,10 @@ func (s *Service) credentialFor(sr *record.Signed, credID []byte) (*record.Doc, 
 		return nil, err
 	}
 	if cred == nil {
+		// An untrusted issuer's, if held, so that the refusal says so.
+		cred = s.untrusted.get(id)
+	}
+	if cred == nil {
 		return nil, fmt.Errorf("credential %.12s not seen yet: %w", id, mesh.ErrHeld)
 	}
 	c := cred.Credential
@@ -341,10 +542,29 @@ func (s *Service) credentialFor(sr *record.Signed, credID []byte) (*record.Doc, 
 	if err != nil {
 		return nil, err
 	}
-	if rev != nil && rev.Revocation.GetRevokedAt() <= sr.Entry.GetCreated() {
-		return nil, record.Invalidf(record.ReasonRevoked, "credential revoked %s", time.UnixMilli(rev.Revocation.GetRevokedAt()).UTC().Format(time.RFC3339))
+	switch {
+	case rev == nil:
+	case rev.at <= sr.Entry.GetCreated():
+		return nil, record.Invalidf(record.ReasonRevoked, "credential revoked %s", time.UnixMilli(rev.at).UTC().Format(time.RFC3339))
+	case rev.through > 0 && sr.Seq() > rev.through:
+		// Whatever time the record claims: the agency signs its own
+		// times, so only the position is beyond its reach.
+		return nil, record.Invalidf(record.ReasonRevoked, "credential revoked after seq %d of the agency's log; this request is seq %d", rev.through, sr.Seq())
 	}
 	return cred, nil
+}
+
+// checkTimeOrder refuses a request dated before any earlier record of its
+// log. The agency signs its own times; a credential judged at a claimed
+// time is only as good as the bound on that claim, and the log's past is
+// one. (Updates are not held to it: one may follow a gap, and closing or
+// annotating needs no credential.)
+func checkTimeOrder(sr *record.Signed, l *agencyLog) error {
+	if latest := l.latestThrough(sr.Seq() - 1); sr.Entry.GetCreated() < latest {
+		return record.Invalidf(record.ReasonTime, "record is dated %s, before %s, the time of an earlier record of the same log: times in an agency's log may not go backwards",
+			time.UnixMilli(sr.Entry.GetCreated()).UTC().Format(time.RFC3339Nano), time.UnixMilli(latest).UTC().Format(time.RFC3339Nano))
+	}
+	return nil
 }
 
 func (s *Service) checkRequest(sr *record.Signed, r *pb.Request) error {
@@ -360,6 +580,9 @@ func (s *Service) checkRequest(sr *record.Signed, r *pb.Request) error {
 	}
 	l, err := s.agencyLog(sr.Author, sr.Seq()-1)
 	if err != nil {
+		return err
+	}
+	if err := checkTimeOrder(sr, l); err != nil {
 		return err
 	}
 	if open := l.openAfter(sr.Seq() - 1); open >= s.limits.MaxOpen {
@@ -378,8 +601,32 @@ func CheckShape(area, jurisdiction *pb.Area, l Limits) error {
 	if sq := a.SquareMiles(); sq < l.MinArea || sq > l.MaxArea {
 		return record.Invalidf(record.ReasonAreaSize, "area is %.3f square miles; it must be %.3f to %.3f", sq, l.MinArea, l.MaxArea)
 	}
+	if err := checkExtent(a, l); err != nil {
+		return err
+	}
 	if !a.Within(AreaFromPB(jurisdiction)) {
 		return record.Invalidf(record.ReasonJurisdiction, "area is not entirely inside the agency's jurisdiction")
+	}
+	return nil
+}
+
+// ExtentFactor bounds how far a request's shape may reach: its diameter and
+// its perimeter may be at most this many times those of a circle of the
+// maximum area (at 0.5 sq mi: 2,568 m and 8,068 m). The area alone does
+// not bound reach: a comb or a sliver of legal area can span a town and
+// run along tens of kilometers of street. Twice leaves room for ordinary
+// blocks, an L or a 4:1 rectangle at the maximum area.
+const ExtentFactor = 2
+
+// checkExtent applies the reach rules (see ExtentFactor).
+func checkExtent(a Area, l Limits) error {
+	r := math.Sqrt(l.MaxArea * SquareMeterPerSquareMile / math.Pi)
+	maxDiameter, maxPerimeter := ExtentFactor*2*r, ExtentFactor*2*math.Pi*r
+	if d := a.Diameter(); d > maxDiameter+tolerance {
+		return record.Invalidf(record.ReasonAreaSize, "area spans %.0f m; at most %.0f m (twice the width of a circle of %.3f square miles): draw a more compact shape or make two requests", d, maxDiameter, l.MaxArea)
+	}
+	if p := a.Perimeter(); p > maxPerimeter+tolerance {
+		return record.Invalidf(record.ReasonAreaSize, "area's boundary is %.0f m long; at most %.0f m (twice that of a circle of %.3f square miles): draw a more compact shape or make two requests", p, maxPerimeter, l.MaxArea)
 	}
 	return nil
 }

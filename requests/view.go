@@ -54,8 +54,19 @@ func (s *Service) credentialStatus(d *record.Doc, t time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if rev != nil && rev.through > 0 {
+		// Past the last position the revocation covers, any new request
+		// is refused, whatever the time.
+		h, err := s.db.Head(peer.ID(d.Credential.GetAgency()))
+		if err != nil {
+			return "", err
+		}
+		if h.Max >= rev.through {
+			return StatusRevoked, nil
+		}
+	}
 	switch {
-	case rev != nil && rev.Revocation.GetRevokedAt() <= t.UnixMilli():
+	case rev != nil && rev.at <= t.UnixMilli():
 		return StatusRevoked, nil
 	case !d.Valid(t):
 		return StatusExpired, nil
@@ -111,6 +122,9 @@ type Agency struct {
 	AreaHours        float64 // sum over requests of square miles x hours
 	Equivocation     bool
 	Proof            [][]byte // both envelopes, when Equivocation
+	// Head is the last seq of the agency's log this node holds without a
+	// gap: what an issuer names in RevokeThrough to pin a revocation.
+	Head uint64
 }
 
 // Agency returns one agency's history; ok is false if no trusted credential
@@ -145,6 +159,11 @@ func (s *Service) Agency(a peer.ID, now time.Time) (Agency, bool, error) {
 		return ag, false, err
 	}
 	ag.Equivocation, ag.Proof = flagged, proof
+	h, err := s.db.Head(a)
+	if err != nil {
+		return ag, false, err
+	}
+	ag.Head = h.Contig
 	return ag, true, nil
 }
 
@@ -202,8 +221,9 @@ type Listed struct {
 	// Revoked: the request's credential has since been revoked. A request
 	// made before the revocation stays valid and visible, marked.
 	Revoked bool
-	// AfterRevocation: made after its credential's revocation time (this
-	// node stored it before the revocation arrived). Shown, never deleted.
+	// AfterRevocation: made after its credential's revocation time, or at
+	// a log position after the last one the revocation names (this node
+	// stored it before the revocation arrived). Shown, never deleted.
 	AfterRevocation bool
 }
 
@@ -240,7 +260,7 @@ func (s *Service) List(a peer.ID, limit int) ([]Listed, error) {
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
-	revs := map[record.ID]*record.Doc{} // one lookup per credential
+	revs := map[record.ID]*revoked{} // one lookup per credential
 	for i := range out {
 		l := &out[i]
 		if s.cfg.Home != nil {
@@ -256,7 +276,7 @@ func (s *Service) List(a peer.ID, limit int) ([]Listed, error) {
 		}
 		if rev != nil {
 			l.Revoked = true
-			l.AfterRevocation = rev.Revocation.GetRevokedAt() <= l.Created.UnixMilli()
+			l.AfterRevocation = !rev.covers(l.Seq, l.Created.UnixMilli())
 		}
 	}
 	return out, nil
@@ -301,7 +321,27 @@ func (s *Service) Create(m *mesh.Mesh, in NewRequest) (*record.Signed, error) {
 	if err := record.CheckRequest(r); err != nil {
 		return nil, err
 	}
-	return m.Append(func(e *pb.Entry) { e.Body = &pb.Entry_Request{Request: r} })
+	floor, err := s.ownLatest(m.ID())
+	if err != nil {
+		return nil, err
+	}
+	return m.Append(func(e *pb.Entry) {
+		// A request may not be dated before an earlier record of the log;
+		// if this clock stepped back, date it as the latest one.
+		e.Created = max(e.Created, floor)
+		e.Body = &pb.Entry_Request{Request: r}
+	})
+}
+
+// ownLatest is the latest time claimed in a's log as this node holds it.
+func (s *Service) ownLatest(a peer.ID) (int64, error) {
+	l, err := s.agencyLog(a, 0)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return l.latestThrough(l.contig), nil
 }
 
 // Close closes one of this agency's requests, with an optional note.
@@ -342,8 +382,18 @@ func Certify(key crypto.PrivKey, agency peer.ID, name string, jurisdiction Area,
 }
 
 // Revoke signs the revocation of a credential from time at (offline). The
-// key must be the credential's issuer's.
+// key must be the credential's issuer's. It names no log position, so a
+// revoked agency can still date a request between its last record and at;
+// prefer RevokeThrough.
 func Revoke(key crypto.PrivKey, cred *record.Doc, at time.Time, reason string) (*record.Doc, error) {
+	return RevokeThrough(key, cred, at, 0, reason)
+}
+
+// RevokeThrough is Revoke naming the last position of the agency's log
+// (its seq, as every node lists it) that the credential still covers:
+// requests at later positions are refused whatever time they claim. 0
+// names none.
+func RevokeThrough(key crypto.PrivKey, cred *record.Doc, at time.Time, throughSeq uint64, reason string) (*record.Doc, error) {
 	if cred.Credential == nil {
 		return nil, errors.New("not a credential")
 	}
@@ -354,5 +404,5 @@ func Revoke(key crypto.PrivKey, cred *record.Doc, at time.Time, reason string) (
 	if id != cred.Issuer {
 		return nil, fmt.Errorf("this key (%s) did not issue the credential (issuer %s)", id, cred.Issuer)
 	}
-	return record.SealRevocation(&pb.Revocation{Credential: cred.ID[:], RevokedAt: at.UnixMilli(), Reason: reason}, key)
+	return record.SealRevocation(&pb.Revocation{Credential: cred.ID[:], RevokedAt: at.UnixMilli(), Reason: reason, ValidThroughSeq: throughSeq}, key)
 }

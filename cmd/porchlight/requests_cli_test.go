@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/porchlight-mesh/porchlight/record"
 )
 
 func lastLine(s string) string {
@@ -123,8 +126,13 @@ func TestRequestsWorkflow(t *testing.T) {
 	}
 
 	revFile := filepath.Join(dir, "spd.revocation")
-	if _, stderr, code := cli(t, "issuer", "revoke", "--key", issuerKey, "--credential", credFile, "--out", revFile); code != 0 {
+	if _, stderr, code := cli(t, "issuer", "revoke", "--key", issuerKey, "--credential", credFile, "--through-seq", "3", "--out", revFile); code != 0 {
 		t.Fatalf("revoke: %s", stderr)
+	}
+	if raw, err := os.ReadFile(revFile); err != nil {
+		t.Fatal(err)
+	} else if d, err := record.OpenDoc(raw); err != nil || d.Revocation.GetValidThroughSeq() != 3 {
+		t.Fatalf("revocation file: %v; want valid_through_seq 3", err)
 	}
 	if _, stderr, code := cli(t, "--data", data, "publish", revFile); code != 0 {
 		t.Fatalf("publish: %s", stderr)

@@ -101,6 +101,7 @@ commands needs a running node.`,
 	initCmd.Flags().StringVar(&out, "out", "", "file to write the issuer key to")
 
 	var keyFile, agency, name, jur, valid, from, credFile, at, reason, certOut string
+	var throughSeq uint64
 	certify := &cobra.Command{
 		Use:   "certify",
 		Short: "Sign an agency credential for a jurisdiction",
@@ -178,7 +179,7 @@ commands needs a running node.`,
 			if err != nil {
 				return err
 			}
-			doc, err := requests.Revoke(key, cred, when, reason)
+			doc, err := requests.RevokeThrough(key, cred, when, throughSeq, reason)
 			if err != nil {
 				return usageError{err}
 			}
@@ -192,6 +193,7 @@ commands needs a running node.`,
 	revoke.Flags().StringVar(&keyFile, "key", "", "issuer key file")
 	revoke.Flags().StringVar(&credFile, "credential", "", "the credential file to revoke")
 	revoke.Flags().StringVar(&at, "at", "", "revocation time (RFC 3339; default now)")
+	revoke.Flags().Uint64Var(&throughSeq, "through-seq", 0, "the last position (seq) of the agency's log the credential still covers: later requests are refused whatever time they claim (without it, a revoked agency can date a new request before --at)")
 	revoke.Flags().StringVar(&reason, "reason", "", "why (public)")
 	revoke.Flags().StringVar(&certOut, "out", "", "file to write the revocation to")
 	c.AddCommand(initCmd, certify, revoke)

@@ -872,12 +872,16 @@ func (x *Credential) GetNotAfter() int64 {
 // Revocation withdraws a credential from revoked_at on. Signed by the
 // credential's issuer.
 type Revocation struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Credential    []byte                 `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
-	RevokedAt     int64                  `protobuf:"varint,2,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Credential []byte                 `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	RevokedAt  int64                  `protobuf:"varint,2,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	Reason     string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// valid_through_seq, if not 0, is the last position of the agency's log
+	// that the credential still covers: a request at a later seq is refused
+	// whatever time it claims, so a revoked agency cannot backdate one.
+	ValidThroughSeq uint64 `protobuf:"varint,4,opt,name=valid_through_seq,json=validThroughSeq,proto3" json:"valid_through_seq,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Revocation) Reset() {
@@ -929,6 +933,13 @@ func (x *Revocation) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Revocation) GetValidThroughSeq() uint64 {
+	if x != nil {
+		return x.ValidThroughSeq
+	}
+	return 0
 }
 
 var File_record_proto protoreflect.FileDescriptor
@@ -1004,7 +1015,7 @@ const file_record_proto_rawDesc = "" +
 	"\fjurisdiction\x18\x03 \x01(\v2\x17.porchlight.record.AreaR\fjurisdiction\x12\x1d\n" +
 	"\n" +
 	"not_before\x18\x04 \x01(\x03R\tnotBefore\x12\x1b\n" +
-	"\tnot_after\x18\x05 \x01(\x03R\bnotAfter\"c\n" +
+	"\tnot_after\x18\x05 \x01(\x03R\bnotAfter\"\x8f\x01\n" +
 	"\n" +
 	"Revocation\x12\x1e\n" +
 	"\n" +
@@ -1012,7 +1023,8 @@ const file_record_proto_rawDesc = "" +
 	"credential\x12\x1d\n" +
 	"\n" +
 	"revoked_at\x18\x02 \x01(\x03R\trevokedAt\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reasonB1Z/github.com/porchlight-mesh/porchlight/record/pbb\x06proto3"
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12*\n" +
+	"\x11valid_through_seq\x18\x04 \x01(\x04R\x0fvalidThroughSeqB1Z/github.com/porchlight-mesh/porchlight/record/pbb\x06proto3"
 
 var (
 	file_record_proto_rawDescOnce sync.Once
