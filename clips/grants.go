@@ -244,10 +244,10 @@ func (b *Grants) put(g *SignedGrant, received bool) error {
 		}
 		e := badger.NewEntry(k, g.Raw)
 		if received {
-			if n := countKeys(txn, ownerPrefix(g.Owner), b.cfg.MaxReceivedPerOwner); n >= b.cfg.MaxReceivedPerOwner {
+			if n := countExpiring(txn, ownerPrefix(g.Owner), b.cfg.MaxReceivedPerOwner); n >= b.cfg.MaxReceivedPerOwner {
 				return fmt.Errorf("%w: %d unexpired grants from %s already, the most kept from one owner", ErrTooManyGrants, n, g.Owner)
 			}
-			if n := b.countReceived(txn); n >= b.cfg.MaxReceived {
+			if n := countExpiring(txn, []byte{tagGrant}, b.cfg.MaxReceived); n >= b.cfg.MaxReceived {
 				return fmt.Errorf("%w: %d unexpired received grants already, the most kept", ErrTooManyGrants, n)
 			}
 			e.ExpiresAt = uint64(g.Expires().Add(time.Second).Unix())
@@ -256,28 +256,15 @@ func (b *Grants) put(g *SignedGrant, received bool) error {
 	})
 }
 
-// countKeys counts the keys under prefix, stopping at limit.
-func countKeys(txn *badger.Txn, prefix []byte, limit int) int {
+// countExpiring counts the entries under prefix that expire (received
+// grants not kept as evidence), stopping at limit.
+func countExpiring(txn *badger.Txn, prefix []byte, limit int) int {
 	opts := badger.DefaultIteratorOptions
 	opts.Prefix, opts.PrefetchValues = prefix, false
 	it := txn.NewIterator(opts)
 	defer it.Close()
 	n := 0
 	for it.Rewind(); it.Valid() && n < limit; it.Next() {
-		n++
-	}
-	return n
-}
-
-// countReceived counts the stored grants that expire (received ones not
-// kept), stopping at the total cap.
-func (b *Grants) countReceived(txn *badger.Txn) int {
-	opts := badger.DefaultIteratorOptions
-	opts.Prefix, opts.PrefetchValues = []byte{tagGrant}, false
-	it := txn.NewIterator(opts)
-	defer it.Close()
-	n := 0
-	for it.Rewind(); it.Valid() && n < b.cfg.MaxReceived; it.Next() {
 		if it.Item().ExpiresAt() != 0 {
 			n++
 		}

@@ -117,7 +117,7 @@ var errBusy = errors.New("too many grant deliveries at once; try again later")
 // within stallTimeout, as must the whole message before st's deadline.
 // budget, if set, is asked for each step first and told of the total when
 // readMsg returns.
-func readMsg(st network.Stream, r *bufio.Reader, limit int, m proto.Message, budget *byteBudget) error {
+func readMsg(st msgStream, r *bufio.Reader, limit int, m proto.Message, budget *byteBudget) error {
 	_ = st.SetReadDeadline(time.Now().Add(stallTimeout))
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
@@ -137,7 +137,7 @@ func readMsg(st network.Stream, r *bufio.Reader, limit int, m proto.Message, bud
 }
 
 // readN reads exactly n bytes in steps, reserving each step first.
-func readN(st network.Stream, r *bufio.Reader, n int, budget *byteBudget) ([]byte, error) {
+func readN(st msgStream, r *bufio.Reader, n int, budget *byteBudget) ([]byte, error) {
 	scope := st.Scope()
 	reserved := 0
 	defer func() {
@@ -166,6 +166,12 @@ func readN(st network.Stream, r *bufio.Reader, n int, budget *byteBudget) ([]byt
 		}
 	}
 	return buf, nil
+}
+
+// msgStream is what readMsg needs of a stream.
+type msgStream interface {
+	SetReadDeadline(time.Time) error
+	Scope() network.StreamScope
 }
 
 // byteBudget bounds bytes held across streams.
@@ -214,6 +220,7 @@ var (
 var reasons = []error{
 	ErrNoGrant, ErrNotGrantee, ErrClipNotGranted, ErrGrantExpired, ErrGrantRevoked,
 	ErrNotFound, ErrRange, ErrAccessLog, ErrNotOwnerGrant, ErrBadManifest,
+	ErrGrantExists, ErrTooManyGrants,
 }
 
 // reasonOf is the text a refusal for err carries: its sentinel's.
@@ -941,6 +948,9 @@ func (s *ShareServer) accept(req *pb.ShareRequest, from peer.ID) error {
 		ms = append(ms, m)
 	}
 	if err := s.cfg.OnGrant(g, ms, from); err != nil {
+		if errors.Is(err, ErrGrantExists) || errors.Is(err, ErrTooManyGrants) || errors.Is(err, ErrNotOwnerGrant) {
+			return err // the sender's doing: refused by name
+		}
 		s.cfg.Logger.Error("clips: cannot keep a delivered grant", "grant", g.GrantID(), "err", err)
 		return errors.New("the grantee could not keep the grant; try again later")
 	}
