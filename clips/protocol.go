@@ -41,7 +41,8 @@ package clips
 // announces a large message and stalls holds at most one step of memory,
 // for at most stallTimeout. A share server also takes at most
 // maxSharesPerPeer deliveries from one peer at a time and buffers at most
-// maxShareBuffered bytes of deliveries in all.
+// maxShareBuffered bytes of deliveries in all, and at most shareBurst
+// deliveries from one peer, then one every shareEvery.
 
 import (
 	"bufio"
@@ -105,6 +106,11 @@ const (
 	// maxShareBuffered bounds the bytes of deliveries a share server holds
 	// in all at once.
 	maxShareBuffered = 64 << 20
+	// shareBurst and shareEvery rate-limit deliveries per peer: a burst of
+	// shareBurst, then one every shareEvery (a home shares a handful of
+	// grants a day; the owner's node retries a refused delivery later).
+	shareBurst = 20
+	shareEvery = 2 * time.Second
 )
 
 // errBusy refuses a share stream over the server's limits.
@@ -826,7 +832,8 @@ type ShareServer struct {
 
 	buffered byteBudget
 	mu       sync.Mutex
-	perPeer  map[peer.ID]int // deliveries being read, by peer
+	perPeer  map[peer.ID]int       // deliveries being read, by peer
+	rate     map[peer.ID]time.Time // when each peer's bucket is full again
 }
 
 // NewShareServer registers the ShareProtocol handler on cfg.Host. Close
@@ -846,7 +853,7 @@ func NewShareServer(cfg ShareServerConfig) (*ShareServer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &ShareServer{cfg: cfg, buffered: byteBudget{max: maxShareBuffered}, perPeer: map[peer.ID]int{}}
+	s := &ShareServer{cfg: cfg, buffered: byteBudget{max: maxShareBuffered}, perPeer: map[peer.ID]int{}, rate: map[peer.ID]time.Time{}}
 	cfg.Host.SetStreamHandler(ShareProtocol, s.handle)
 	return s, nil
 }
@@ -874,7 +881,7 @@ func (s *ShareServer) handle(st network.Stream) {
 		return
 	}
 	if !s.enter(from) {
-		s.cfg.Logger.Info("clips: grant delivery refused: too many at once from this peer", "from", from)
+		s.cfg.Logger.Debug("clips: grant delivery refused: too many from this peer", "from", from)
 		_ = st.Reset()
 		return
 	}
@@ -898,12 +905,27 @@ func (s *ShareServer) handle(st network.Stream) {
 	_ = st.Close()
 }
 
-// enter counts a delivery from p, unless p has maxSharesPerPeer already.
+// enter counts a delivery from p, unless p has maxSharesPerPeer already
+// or is over its rate: a token bucket of shareBurst deliveries refilled one
+// per shareEvery, kept as the time the bucket is full again.
 func (s *ShareServer) enter(p peer.ID) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.perPeer[p] >= maxSharesPerPeer {
+	now := s.cfg.Now()
+	full := s.rate[p]
+	if full.Before(now) {
+		full = now
+	}
+	if full.Add(shareEvery).Sub(now) > shareBurst*shareEvery || s.perPeer[p] >= maxSharesPerPeer {
 		return false
+	}
+	s.rate[p] = full.Add(shareEvery)
+	if len(s.rate) > 4096 { // forget the peers whose buckets are full
+		for q, t := range s.rate {
+			if t.Before(now) {
+				delete(s.rate, q)
+			}
+		}
 	}
 	s.perPeer[p]++
 	return true

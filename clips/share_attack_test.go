@@ -491,3 +491,50 @@ func FuzzReadShareRequest(f *testing.F) {
 	})
 }
 
+// TestGrantDeliveriesAreRateLimited: one neighbor delivering grant after
+// grant is cut off after a burst, and let through again as time passes.
+func TestGrantDeliveriesAreRateLimited(t *testing.T) {
+	w := newWorld(t)
+	_ = w.b.Close()
+	c := &clock{now: time.Now()}
+	gb := newGranteeWithClock(t, w.bKey, c.Now)
+	knows(w.a.host, gb.host)
+	deliver := func() error {
+		now := time.Now()
+		g := w.a.grant(t, gb.host.ID(), now.Add(-time.Minute), now.Add(time.Hour), w.mv.ClipID())
+		return clips.Share(ctxT(t), w.a.host, gb.host.ID(), g, nil)
+	}
+	ok := 0
+	for range 40 {
+		if deliver() == nil {
+			ok++
+		}
+	}
+	if ok < 10 || ok > 25 {
+		t.Fatalf("%d of 40 back-to-back deliveries accepted, want a burst of about 20", ok)
+	}
+	c.Add(time.Minute)
+	if err := deliver(); err != nil {
+		t.Fatalf("a delivery a minute later: %v", err)
+	}
+}
+
+func newGranteeWithClock(t *testing.T, key crypto.PrivKey, now func() time.Time) *grantee {
+	t.Helper()
+	g := &grantee{host: p2pHost(t, key)}
+	var err error
+	g.server, err = clips.NewShareServer(clips.ShareServerConfig{
+		Host: g.host, Logger: quiet, Now: now, InNeighborhood: all,
+		OnGrant: func(sg *clips.SignedGrant, ms []*clips.SignedManifest, from peer.ID) error {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			g.got = append(g.got, sg)
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.server.Close() })
+	return g
+}
