@@ -303,7 +303,7 @@ func (noSharing) Share(context.Context, peer.ID, []record.ID, record.ID, time.Ti
 }
 func (noSharing) Grants() ([]*clips.SignedGrant, error) { return nil, nil }
 func (noSharing) RevokeGrant(clips.GrantID) error       { return clips.ErrGrantNotFound }
-func (noSharing) GrantRevoked(clips.GrantID) bool       { return false }
+func (noSharing) GrantRevoked(*clips.SignedGrant) bool  { return false }
 func (noSharing) Audit(int) ([]clips.Entry, error)      { return nil, nil }
 func (noSharing) FetchClip(context.Context, peer.ID, record.ID) (*clips.SignedManifest, error) {
 	return nil, clips.ErrNotFound

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,8 +26,10 @@ type Sharing interface {
 	Grants() ([]*clips.SignedGrant, error)
 	// RevokeGrant revokes one of this home's grants (clips.ErrGrantNotFound).
 	RevokeGrant(id clips.GrantID) error
-	// GrantRevoked reports whether a grant was revoked here.
-	GrantRevoked(id clips.GrantID) bool
+	// GrantRevoked reports whether g is this home's own grant and was
+	// revoked. (Grants are identified by owner and ID: another owner's grant
+	// may carry the same ID.)
+	GrantRevoked(g *clips.SignedGrant) bool
 	// Audit lists the access log, newest first.
 	Audit(limit int) ([]clips.Entry, error)
 	// FetchClip fetches a granted clip from its owner and stores it here.
@@ -34,7 +37,9 @@ type Sharing interface {
 	// Evidence lists clips received under grants, newest first.
 	Evidence() ([]EvidenceInfo, error)
 	// ExportEvidence writes the evidence bundle of a received clip
-	// (clips.ErrNotFound if there is none).
+	// (clips.ErrNotFound if there is none). It checks the bundle's
+	// documents before it writes a byte, so an error before the first
+	// write means w is untouched.
 	ExportEvidence(w io.Writer, clip record.ID) error
 }
 
@@ -146,18 +151,50 @@ func (s *Server) getBundle(w http.ResponseWriter, r *http.Request) error {
 	if !found {
 		return fmt.Errorf("no evidence for clip %.12s on this node: %w", id, clips.ErrNotFound)
 	}
-	w.Header().Set("Content-Type", "application/x-tar")
-	w.Header().Set("Content-Disposition", `attachment; filename="evidence-`+id.String()[:12]+`.tar"`)
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
-	if err := s.cfg.Sharing.ExportEvidence(w, id); err != nil {
-		s.cfg.Logger.Error("export evidence bundle", "clip", id, "err", err)
+	bw := &bundleWriter{w: w, name: "evidence-" + id.String()[:12] + ".tar"}
+	err = s.cfg.Sharing.ExportEvidence(bw, id)
+	switch {
+	case err == nil && bw.started:
+		return nil
+	case err == nil:
+		err = errors.New("the bundle came out empty")
+	case errors.Is(err, clips.ErrNotFound) && !bw.started:
+		return err
 	}
-	return nil
+	s.cfg.Logger.Error("export evidence bundle", "clip", id, "err", err)
+	if bw.started {
+		// The status line is out: break the transfer, so the client sees
+		// a failure rather than a short tar that looks complete.
+		panic(http.ErrAbortHandler)
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: "evidence_export_failed",
+		Msg: fmt.Sprintf("cannot export the evidence of clip %.12s: %v; the stored evidence is incomplete or damaged, see the node's log", id, err)}
+}
+
+// bundleWriter sends the bundle's headers and status with its first byte,
+// so that an export that fails before writing is still an HTTP error.
+type bundleWriter struct {
+	w       http.ResponseWriter
+	name    string
+	started bool
+}
+
+func (b *bundleWriter) Write(p []byte) (int, error) {
+	if !b.started && len(p) > 0 {
+		b.started = true
+		h := b.w.Header()
+		h.Set("Content-Type", "application/x-tar")
+		h.Set("Content-Disposition", `attachment; filename="`+b.name+`"`)
+		h.Set("X-Content-Type-Options", "nosniff")
+		b.w.WriteHeader(http.StatusOK)
+	}
+	return b.w.Write(p)
 }
 
 func (s *Server) grantJSON(g *clips.SignedGrant) GrantJSON {
 	j := GrantJSON{ID: g.GrantID().String(), Owner: g.Owner.String(), Issued: g.Issued().UTC(), Expires: g.Expires().UTC(),
-		Revoked: s.cfg.Sharing.GrantRevoked(g.GrantID()), Clips: []string{}}
+		Revoked: s.cfg.Sharing.GrantRevoked(g), Clips: []string{}}
 	if gr := g.Grantee(); gr != "" {
 		j.Grantee = gr.String()
 	}

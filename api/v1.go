@@ -1,6 +1,8 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -158,10 +160,39 @@ func orGeneral(k string) string {
 	return k
 }
 
+// revokePostGrant revokes the neighborhood grant of the clips attached to
+// this node's own post id, if any, before the post is retracted: the clips
+// must stop being served with the post. It runs first so that a failure
+// leaves the post up and the request can be retried.
+func (s *Server) revokePostGrant(id record.ID) error {
+	if s.cfg.Sharing == nil {
+		return nil
+	}
+	sr, err := s.cfg.Mesh.Store().Record(id)
+	if err != nil || sr.Author != s.cfg.Mesh.ID() {
+		return nil // Retract names the problem
+	}
+	raw := sr.Entry.GetPost().GetClipGrant()
+	if len(raw) == 0 {
+		return nil
+	}
+	g, err := clips.OpenGrant(raw)
+	if err != nil || g.Owner != sr.Author || s.cfg.Sharing.GrantRevoked(g) {
+		return nil
+	}
+	if err := s.cfg.Sharing.RevokeGrant(g.GrantID()); err != nil && !errors.Is(err, clips.ErrGrantNotFound) {
+		return fmt.Errorf("revoke the grant of the post's clips before retracting it: %w", err)
+	}
+	return nil
+}
+
 func (s *Server) retractPost(w http.ResponseWriter, r *http.Request) error {
 	id, err := record.ParseID(r.PathValue("id"))
 	if err != nil {
 		return badRequest("%v", err)
+	}
+	if err := s.revokePostGrant(id); err != nil {
+		return err
 	}
 	sr, err := s.cfg.Mesh.Retract(id)
 	if err != nil {

@@ -41,8 +41,15 @@
 // clip IDs, no repeats); request_id, the request for assistance it answers
 // (optional); issued and expires (the grant is valid in [issued, expires)).
 //
+// A grant is identified by its owner and grant_id together: the owner
+// chooses the ID, and its grantee (or, for a post's grant, every neighbor)
+// knows it, so an ID alone could be reused by someone else's grant.
+//
 // A GrantRevocation withdraws a grant: grant_id, owner (only the grant's
 // owner can revoke it), revoked.
+//
+// Intake turns the grants delivered to an agency's node into evidence,
+// within budgets; see its documentation for every condition.
 //
 // CanFetch is the one permission check the owner's node makes before
 // serving a clip: a grant of this owner, unrevoked, valid now, naming the
@@ -65,6 +72,11 @@
 //	        path; the value is the file's size, modification time, device,
 //	        inode and change time (8 bytes each, the last three on Linux
 //	        only), then the clip ID
+//
+// Grants, revocations, transfer records and the share outbox live in the
+// node's record database, under the keys listed in Grants (grants.go).
+// Their layout changed in December 2026 (grants keyed by owner and ID);
+// OpenGrants moves grants stored under the old keys.
 //
 // I is a clip ID (32 bytes). A blob ID B is 16 random bytes chosen when an
 // upload starts, because the clip ID, the hash of the whole file, is known

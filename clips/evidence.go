@@ -239,8 +239,10 @@ type Summary struct {
 	GrantExpires time.Time
 	Received     time.Time
 
-	// Request and CaseNumber are zero when the grant answers no request.
+	// Request, Agency (who signed the request) and CaseNumber are zero
+	// when the grant answers no request.
 	Request    record.ID
+	Agency     peer.ID
 	CaseNumber string
 	// AgencyName and Issuer come from credential.env, when there is one.
 	AgencyName string
@@ -343,7 +345,7 @@ func (d *docs) request(raw []byte) error {
 		return verr(MemberRequest, nil, "request %s is not the request %s that %s answers", r.ID, want, MemberGrant)
 	}
 	d.req = r
-	d.sum.Request, d.sum.CaseNumber = r.ID, body.GetCaseNumber()
+	d.sum.Request, d.sum.Agency, d.sum.CaseNumber = r.ID, r.Author, body.GetCaseNumber()
 	return nil
 }
 
@@ -393,6 +395,8 @@ func (d *docs) transfer(raw []byte) error {
 		return verr(MemberTransfer, nil, "transfer records SHA-256 %s of the bytes received, not the clip's %s", t.Sum(), m.ClipID())
 	case g.Grantee() != "" && g.Grantee() != t.Receiver:
 		return verr(MemberGrant, nil, "grant %s is for %s, not for %s who signed %s", g.GrantID(), g.Grantee(), t.Receiver, MemberTransfer)
+	case d.req != nil && d.req.Author != t.Receiver:
+		return verr(MemberTransfer, nil, "the clip was received by %s, not by the agency %s that signed %s", t.Receiver, d.req.Author, MemberRequest)
 	case t.Received().Before(g.Issued().Add(-MaxGrantSkew)) || !t.Received().Before(g.Expires()):
 		return verr(MemberTransfer, nil, "clip received %s, outside the grant's validity (%s to %s)", stamp(t.Received()), stamp(g.Issued()), stamp(g.Expires()))
 	}
@@ -476,8 +480,38 @@ func VerifyBundle(r io.Reader) (Summary, error) {
 	return sum, nil
 }
 
+// countingReader counts the bytes read through it: the archive's physical
+// bytes, which a sparse member's logical size exceeds.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// sparse says whether a member is a sparse file: GNU sparse, or a PAX
+// header with GNU.sparse records. Its data is mostly holes the archive
+// does not hold, so a small bundle could claim gigabytes.
+func sparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
 func verifyBundle(r io.Reader, sum *Summary, now time.Time) error {
 	d := &docs{now: now, sum: sum}
+	cr := &countingReader{r: r}
+	r = cr
 	tr := tar.NewReader(r)
 	var (
 		seen   [numSlots]bool
@@ -535,6 +569,9 @@ func verifyBundle(r io.Reader, sum *Summary, now time.Time) error {
 		if slot < 0 {
 			return verr(base, nil, "unexpected member: a version 1 bundle holds only %s", strings.Join(append(slotNames[:slotClip:slotClip], "clip.EXT"), ", "))
 		}
+		if sparse(hdr) {
+			return verr(base, nil, "a sparse file (its %d bytes are mostly holes the archive does not hold); a bundle's members are plain files", hdr.Size)
+		}
 		if hdr.Typeflag != tar.TypeReg {
 			return verr(base, nil, "not a regular file (tar type %q)", hdr.Typeflag)
 		}
@@ -556,12 +593,16 @@ func verifyBundle(r io.Reader, sum *Summary, now time.Time) error {
 				return verr(base, nil, "%d bytes, but %s gives %d", hdr.Size, MemberManifest, d.m.Size())
 			}
 			h := newClipHasher(d.m)
+			at := cr.n
 			if _, err := io.Copy(h, tr); err != nil {
 				var ve *VerifyError
 				if errors.As(err, &ve) {
 					return ve
 				}
 				return verr(base, err, "cannot read it (is the bundle truncated?): %v", err)
+			}
+			if cr.n-at < hdr.Size {
+				return verr(base, nil, "%d bytes, of which the archive holds only %d: a sparse file; a bundle's members are plain files", hdr.Size, cr.n-at)
 			}
 			if err := h.finish(); err != nil {
 				return err

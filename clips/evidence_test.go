@@ -268,7 +268,7 @@ func TestBundleVerifies(t *testing.T) {
 		Owner: e.owner, Receiver: e.agency, Clip: e.m.ClipID(), Camera: "front-door",
 		Start: t0, End: t0.Add(6 * time.Second), Size: int64(len(e.clip)), MediaType: "video/mp4",
 		Grant: e.g.GrantID(), GrantIssued: e.g.Issued(), GrantExpires: e.g.Expires(), Received: e.tr.Received(),
-		Request: e.req.ID, CaseNumber: "2026-11-0042", AgencyName: "Elm County Sheriff",
+		Request: e.req.ID, Agency: e.agency, CaseNumber: "2026-11-0042", AgencyName: "Elm County Sheriff",
 		Verified: true, Verdict: sum.Verdict,
 	}
 	want.Issuer, _ = peer.IDFromPrivateKey(e.issuerKey)

@@ -1,8 +1,14 @@
 package clips
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/porchlight-mesh/porchlight/clips/pb"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -25,3 +31,29 @@ func SetTimeouts(header, chunk time.Duration) func() {
 // OpenDBWithLogFiles is OpenDB with value-log files of the given size, so
 // that a test fills several.
 func OpenDBWithLogFiles(dir string, size int64) (*badger.DB, error) { return openDB(dir, nil, size) }
+
+// SetStallTimeout shortens the wait for each step of a message; the
+// returned function restores it.
+func SetStallTimeout(d time.Duration) func() {
+	old := stallTimeout
+	stallTimeout = d
+	return func() { stallTimeout = old }
+}
+
+// fakeStream is a msgStream with no deadlines and no resource limits.
+type fakeStream struct{ network.NullScope }
+
+func (fakeStream) SetReadDeadline(time.Time) error { return nil }
+func (f fakeStream) Scope() network.StreamScope    { return &f.NullScope }
+
+// ReadShareRequest runs the share server's reader over b: the request,
+// and how many bytes the budget held at most.
+func ReadShareRequest(b []byte) (*pb.ShareRequest, error) {
+	req := new(pb.ShareRequest)
+	budget := &byteBudget{max: maxShareBuffered}
+	err := readMsg(fakeStream{}, bufio.NewReader(bytes.NewReader(b)), maxShareRequest, req, budget)
+	if budget.used != 0 {
+		panic("readMsg left bytes reserved")
+	}
+	return req, err
+}

@@ -1,45 +1,186 @@
 package clips
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	lprecord "github.com/libp2p/go-libp2p/core/record"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/porchlight-mesh/porchlight/clips/pb"
 	"github.com/porchlight-mesh/porchlight/record"
 )
 
-// Grants keeps the grants this node issued or received, and the
-// revocations of the ones it issued, in the node's Badger database:
+// Grants keeps the grants this node issued or received, the revocations of
+// the ones it issued, and its transfer records, in the node's Badger
+// database:
 //
-//	R G   grant G (16 bytes): the signed grant envelope
-//	Y G   revocation of grant G: the signed revocation envelope
+//	R L O G   grant G (16 bytes) of owner O (a peer ID of L bytes, L one
+//	          byte): the signed grant envelope, verified before it was
+//	          written
+//	Y G       revocation of this node's own grant G: the signed revocation
+//	Z I       transfer record of clip I, signed by this node when it
+//	          received the clip; written once, never replaced
+//	O G       (empty): this node's grant G still to be delivered
 //
-// Entries never expire: a grant is part of the owner's consent record.
+// A grant is keyed by its owner and its ID, so a grant someone else signs
+// under the same ID can never take the place of another owner's: the grant
+// ID is chosen by its owner, and a grantee (or, for a post's grant, every
+// neighbor) knows it. An entry is never overwritten: a second delivery of
+// the same envelope is accepted and changes nothing, a different envelope
+// under the same key is refused (ErrGrantExists).
+//
+// This node's own grants and revocations never expire: they are the
+// owner's consent record. A received grant expires from the database when
+// the grant itself expires, unless a clip was received under it (Keep):
+// evidence keeps its grant for good. Received grants are capped per owner
+// and in total (GrantsConfig).
+//
+// Layout change (no release had the old one): until December 2026 grants
+// were keyed "R G" by ID alone, which let a colliding grant overwrite
+// another's. OpenGrants moves every such entry to its "R L O G" key.
 type Grants struct {
-	db *badger.DB
+	db   *badger.DB
+	self peer.ID
+	cfg  GrantsConfig
+	mu   sync.Mutex // serializes the check-then-write of Put* and PutTransfer
 }
 
 const (
 	tagGrant      = 'R'
 	tagRevocation = 'Y'
+	// tagTransfer keys the receiver's signed transfer records.
+	tagTransfer = 'Z'
+	// tagOutbox marks grants not yet delivered to their grantee.
+	tagOutbox = 'O'
 )
 
-// ErrGrantNotFound is returned for an unknown grant ID.
-var ErrGrantNotFound = errors.New("no such grant")
+// Defaults of GrantsConfig.
+const (
+	// DefaultMaxReceivedPerOwner is how many unexpired grants this node
+	// keeps from one owner: far more than a home shares with one peer.
+	DefaultMaxReceivedPerOwner = 256
+	// DefaultMaxReceived is how many unexpired received grants it keeps in
+	// all (at most 8 KiB each: 32 MiB).
+	DefaultMaxReceived = 4096
+)
 
-// NewGrants returns the grant book kept in db.
-func NewGrants(db *badger.DB) (*Grants, error) {
-	if db == nil {
+// Errors of the grant book.
+var (
+	// ErrGrantNotFound is returned for an unknown grant.
+	ErrGrantNotFound = errors.New("no such grant")
+	// ErrGrantExists: a different grant is stored under the same owner and
+	// ID; grants are never replaced.
+	ErrGrantExists = errors.New("a different grant with this owner and ID is already stored")
+	// ErrTooManyGrants: a received grant is over the per-owner or total cap.
+	ErrTooManyGrants = errors.New("too many grants received")
+	// ErrTransferExists: a transfer record of the clip is already stored;
+	// transfer records are written once per received clip.
+	ErrTransferExists = errors.New("a transfer record of this clip is already stored")
+)
+
+// GrantsConfig configures OpenGrants. Zero values mean "use the default".
+type GrantsConfig struct {
+	// DB holds the grants. Required.
+	DB *badger.DB
+	// Self is this node: grants it owns are its own consent record, the
+	// rest were received. Default: every grant counts as received for the
+	// caps except those stored with Issue.
+	Self peer.ID
+	// MaxReceivedPerOwner caps the unexpired grants kept from one owner.
+	// Default DefaultMaxReceivedPerOwner.
+	MaxReceivedPerOwner int
+	// MaxReceived caps the unexpired received grants in all. Default
+	// DefaultMaxReceived.
+	MaxReceived int
+}
+
+// NewGrants returns the grant book kept in db, with the default caps.
+func NewGrants(db *badger.DB) (*Grants, error) { return OpenGrants(GrantsConfig{DB: db}) }
+
+// OpenGrants returns the grant book kept in cfg.DB, moving grants stored
+// under the old layout to their new keys.
+func OpenGrants(cfg GrantsConfig) (*Grants, error) {
+	if cfg.DB == nil {
 		return nil, errors.New("clips: grants: DB is required")
 	}
-	return &Grants{db: db}, nil
+	if cfg.MaxReceivedPerOwner <= 0 {
+		cfg.MaxReceivedPerOwner = DefaultMaxReceivedPerOwner
+	}
+	if cfg.MaxReceived <= 0 {
+		cfg.MaxReceived = DefaultMaxReceived
+	}
+	b := &Grants{db: cfg.DB, self: cfg.Self, cfg: cfg}
+	if err := b.migrate(); err != nil {
+		return nil, fmt.Errorf("clips: grants: move grants to owner-and-ID keys: %w", err)
+	}
+	return b, nil
+}
+
+// legacyGrantKeyLen is the length of an old "R G" key.
+const legacyGrantKeyLen = 1 + GrantIDLen
+
+// migrate rewrites every "R G" entry under its "R L O G" key. An old entry
+// whose envelope does not verify is dropped: nothing could have used it.
+func (b *Grants) migrate() error {
+	var old [][]byte
+	var vals [][]byte
+	err := b.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagGrant}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if len(it.Item().Key()) != legacyGrantKeyLen {
+				continue
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			old, vals = append(old, it.Item().KeyCopy(nil)), append(vals, v)
+		}
+		return nil
+	})
+	if err != nil || len(old) == 0 {
+		return err
+	}
+	err = b.db.Update(func(txn *badger.Txn) error {
+		for i, k := range old {
+			if g, err := OpenGrant(vals[i]); err == nil {
+				nk := grantKey(g.Owner, g.GrantID())
+				if _, err := txn.Get(nk); errors.Is(err, badger.ErrKeyNotFound) {
+					if err := txn.Set(nk, vals[i]); err != nil {
+						return err
+					}
+				}
+			}
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return b.db.Sync()
+}
+
+func ownerPrefix(owner peer.ID) []byte {
+	return append([]byte{tagGrant, byte(len(owner))}, owner...)
+}
+
+func grantKey(owner peer.ID, id GrantID) []byte {
+	return append(ownerPrefix(owner), id[:]...)
 }
 
 // Issue builds, signs and stores a grant of key's owner.
@@ -66,24 +207,107 @@ func (b *Grants) Issue(key crypto.PrivKey, grantee peer.ID, clipIDs []record.ID,
 	if err != nil {
 		return nil, err
 	}
-	return sg, b.Put(sg)
+	return sg, b.put(sg, false)
 }
 
-// Put stores a verified grant (issued here or received).
-func (b *Grants) Put(g *SignedGrant) error {
-	id := g.GrantID()
+// Put stores a grant this node issued (or one it keeps for good), as
+// returned by SealGrant or OpenGrant. It never replaces a stored grant:
+// storing the same envelope again is a no-op, a different one under the
+// same owner and ID is ErrGrantExists.
+func (b *Grants) Put(g *SignedGrant) error { return b.put(g, false) }
+
+// PutReceived stores a grant delivered to this node, as returned by
+// OpenGrant: like Put, and within the caps on received grants
+// (ErrTooManyGrants); it expires from the database with the grant.
+func (b *Grants) PutReceived(g *SignedGrant) error { return b.put(g, true) }
+
+func (b *Grants) put(g *SignedGrant, received bool) error {
+	if g == nil || g.G == nil || g.Owner == "" {
+		return errors.New("store grant: not a verified grant")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := grantKey(g.Owner, g.GrantID())
 	return b.db.Update(func(txn *badger.Txn) error {
-		return txn.Set(append([]byte{tagGrant}, id[:]...), g.Raw)
+		switch it, err := txn.Get(k); {
+		case err == nil:
+			same := false
+			if err := it.Value(func(v []byte) error { same = bytes.Equal(v, g.Raw); return nil }); err != nil {
+				return err
+			}
+			if same {
+				return nil
+			}
+			return fmt.Errorf("grant %s of %s: %w", g.GrantID(), g.Owner, ErrGrantExists)
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return err
+		}
+		e := badger.NewEntry(k, g.Raw)
+		if received {
+			if n := countExpiring(txn, ownerPrefix(g.Owner), b.cfg.MaxReceivedPerOwner); n >= b.cfg.MaxReceivedPerOwner {
+				return fmt.Errorf("%w: %d unexpired grants from %s already, the most kept from one owner", ErrTooManyGrants, n, g.Owner)
+			}
+			if n := countExpiring(txn, []byte{tagGrant}, b.cfg.MaxReceived); n >= b.cfg.MaxReceived {
+				return fmt.Errorf("%w: %d unexpired received grants already, the most kept", ErrTooManyGrants, n)
+			}
+			e.ExpiresAt = uint64(g.Expires().Add(time.Second).Unix())
+		}
+		return txn.SetEntry(e)
 	})
 }
 
-// Get returns a stored grant.
-func (b *Grants) Get(id GrantID) (*SignedGrant, error) {
+// countExpiring counts the entries under prefix that expire (received
+// grants not kept as evidence), stopping at limit.
+func countExpiring(txn *badger.Txn, prefix []byte, limit int) int {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix, opts.PrefetchValues = prefix, false
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	n := 0
+	for it.Rewind(); it.Valid() && n < limit; it.Next() {
+		if it.Item().ExpiresAt() != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// Keep makes a received grant permanent: a clip was received under it, so
+// it is part of the evidence.
+func (b *Grants) Keep(owner peer.ID, id GrantID) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := grantKey(owner, id)
+	err := b.db.Update(func(txn *badger.Txn) error {
+		it, err := txn.Get(k)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return fmt.Errorf("grant %s of %s: %w", id, owner, ErrGrantNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if it.ExpiresAt() == 0 {
+			return nil
+		}
+		v, err := it.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		return txn.Set(k, v)
+	})
+	if err != nil {
+		return err
+	}
+	return b.db.Sync()
+}
+
+// Get returns a stored grant of owner.
+func (b *Grants) Get(owner peer.ID, id GrantID) (*SignedGrant, error) {
 	var raw []byte
 	err := b.db.View(func(txn *badger.Txn) error {
-		it, err := txn.Get(append([]byte{tagGrant}, id[:]...))
+		it, err := txn.Get(grantKey(owner, id))
 		if errors.Is(err, badger.ErrKeyNotFound) {
-			return fmt.Errorf("grant %s: %w", id, ErrGrantNotFound)
+			return fmt.Errorf("grant %s of %s: %w", id, owner, ErrGrantNotFound)
 		}
 		if err != nil {
 			return err
@@ -94,18 +318,37 @@ func (b *Grants) Get(id GrantID) (*SignedGrant, error) {
 	if err != nil {
 		return nil, err
 	}
-	return OpenGrant(raw)
+	return storedGrant(raw)
 }
 
-// Revoke signs and stores the revocation of one of key's grants.
+// storedGrant decodes a grant read back from the database. Its signature
+// was verified before it was written (Put takes only a SignedGrant), so it
+// is not verified again: listing thousands of grants costs a protobuf
+// decode each, not a signature check.
+func storedGrant(raw []byte) (*SignedGrant, error) {
+	env, err := lprecord.UnmarshalEnvelope(raw)
+	if err != nil {
+		return nil, fmt.Errorf("stored grant: %w", err)
+	}
+	signer, err := peer.IDFromPublicKey(env.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("stored grant: %w", err)
+	}
+	g := new(pb.Grant)
+	if err := proto.Unmarshal(env.RawPayload, g); err != nil {
+		return nil, fmt.Errorf("stored grant: %w", err)
+	}
+	return &SignedGrant{Raw: raw, ID: record.IDOf(raw), Owner: signer, G: g}, nil
+}
+
+// Revoke signs and stores the revocation of one of key's own grants.
 func (b *Grants) Revoke(key crypto.PrivKey, id GrantID) error {
-	g, err := b.Get(id)
+	owner, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return err
 	}
-	owner, _ := peer.IDFromPrivateKey(key)
-	if g.Owner != owner {
-		return fmt.Errorf("grant %s was issued by %s: only its owner can revoke it", id, g.Owner)
+	if _, err := b.Get(owner, id); err != nil {
+		return err
 	}
 	r, err := SealRevocation(&pb.GrantRevocation{GrantId: id[:], Owner: []byte(owner), Revoked: time.Now().UnixMilli()}, key)
 	if err != nil {
@@ -120,7 +363,8 @@ func (b *Grants) Revoke(key crypto.PrivKey, id GrantID) error {
 	return b.db.Sync() // revocation is immediate, and must survive a crash
 }
 
-// Revoked reports whether a grant was revoked here.
+// Revoked reports whether this node revoked its own grant id. (Only an
+// owner revokes, so a grant of another owner is never revoked here.)
 func (b *Grants) Revoked(id GrantID) bool {
 	err := b.db.View(func(txn *badger.Txn) error {
 		_, err := txn.Get(append([]byte{tagRevocation}, id[:]...))
@@ -129,12 +373,23 @@ func (b *Grants) Revoked(id GrantID) bool {
 	return err == nil
 }
 
+// RevokedGrant reports whether g is this node's own grant and revoked.
+func (b *Grants) RevokedGrant(g *SignedGrant) bool {
+	return b.self != "" && g.Owner == b.self && b.Revoked(g.GrantID())
+}
+
 // List returns every stored grant, newest first.
 func (b *Grants) List() ([]*SignedGrant, error) {
+	out, err := b.list([]byte{tagGrant})
+	sort.Slice(out, func(i, j int) bool { return out[i].Issued().After(out[j].Issued()) })
+	return out, err
+}
+
+func (b *Grants) list(prefix []byte) ([]*SignedGrant, error) {
 	var out []*SignedGrant
 	err := b.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte{tagGrant}
+		opts.Prefix = prefix
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -142,7 +397,7 @@ func (b *Grants) List() ([]*SignedGrant, error) {
 			if err != nil {
 				return err
 			}
-			g, err := OpenGrant(raw)
+			g, err := storedGrant(raw)
 			if err != nil {
 				return err
 			}
@@ -150,13 +405,12 @@ func (b *Grants) List() ([]*SignedGrant, error) {
 		}
 		return nil
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Issued().After(out[j].Issued()) })
 	return out, err
 }
 
 // For returns a stored grant from owner that lets self fetch clip now.
 func (b *Grants) For(owner, self peer.ID, clip record.ID, now time.Time) (*SignedGrant, error) {
-	gs, err := b.List()
+	gs, err := b.list(ownerPrefix(owner))
 	if err != nil {
 		return nil, err
 	}
@@ -168,21 +422,35 @@ func (b *Grants) For(owner, self peer.ID, clip record.ID, now time.Time) (*Signe
 	return nil, fmt.Errorf("no grant from %s for clip %.12s: %w", owner, clip, ErrNoGrant)
 }
 
-// tagTransfer keys the receiver's signed transfer records:
-//
-//	Z I   transfer record of clip I, signed by this node when it received it
-const tagTransfer = 'Z'
-
-// PutTransfer stores a transfer record this node signed on receipt.
+// PutTransfer stores a transfer record this node signed on receipt, once
+// per clip: a record of the clip already stored is ErrTransferExists, and
+// the stored one stays.
 func (b *Grants) PutTransfer(t *SignedTransfer) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	id := t.ClipID()
+	k := append([]byte{tagTransfer}, id[:]...)
 	err := b.db.Update(func(txn *badger.Txn) error {
-		return txn.Set(append([]byte{tagTransfer}, id[:]...), t.Raw)
+		if _, err := txn.Get(k); err == nil {
+			return fmt.Errorf("clip %s: %w", id, ErrTransferExists)
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		return txn.Set(k, t.Raw)
 	})
 	if err != nil {
 		return err
 	}
 	return b.db.Sync()
+}
+
+// HasTransfer reports whether a transfer record of clip is stored.
+func (b *Grants) HasTransfer(clip record.ID) bool {
+	err := b.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(append([]byte{tagTransfer}, clip[:]...))
+		return err
+	})
+	return err == nil
 }
 
 // Transfers lists the stored transfer records.
@@ -209,12 +477,8 @@ func (b *Grants) Transfers() ([]*SignedTransfer, error) {
 	return out, err
 }
 
-// tagOutbox marks grants not yet delivered to their grantee:
-//
-//	O G   (empty): grant G still to be delivered over /porchlight/share/1
-const tagOutbox = 'O'
-
-// SetUndelivered records whether grant id still has to be delivered.
+// SetUndelivered records whether this node's grant id still has to be
+// delivered over /porchlight/share/1.
 func (b *Grants) SetUndelivered(id GrantID, pending bool) error {
 	k := append([]byte{tagOutbox}, id[:]...)
 	return b.db.Update(func(txn *badger.Txn) error {

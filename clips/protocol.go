@@ -31,12 +31,25 @@ package clips
 // The grantee accepts a grant only from its owner (the stream's remote
 // peer), naming itself as grantee, valid now, with at most one manifest per
 // clip the grant names, each signed by the grant's owner.
+//
+// Both servers accept streams only from neighbors (InNeighborhood; any
+// other peer's stream is reset before a byte is read), and read every
+// message incrementally (readMsg): the length prefix is checked against the
+// message's bound, and memory is reserved through the stream's libp2p
+// resource scope and allocated only as the bytes arrive, in steps of
+// readStep, each of which must arrive within stallTimeout. A peer that
+// announces a large message and stalls holds at most one step of memory,
+// for at most stallTimeout. A share server also takes at most
+// maxSharesPerPeer deliveries from one peer at a time and buffers at most
+// maxShareBuffered bytes of deliveries in all, and at most shareBurst
+// deliveries from one peer, then one every shareEvery.
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -78,7 +91,116 @@ var (
 	// chunkTimeout bounds the transfer of each chunk (16 MiB at most), so a
 	// large clip gets as long as it needs while a stalled peer does not.
 	chunkTimeout = 60 * time.Second
+	// stallTimeout bounds the wait for each readStep of a message.
+	stallTimeout = 5 * time.Second
 )
+
+// Memory bounds of reading messages.
+const (
+	// readStep is how much of a message is allocated (and reserved) at a
+	// time, as its bytes arrive.
+	readStep = 64 << 10
+	// maxSharesPerPeer is how many deliveries a share server takes from
+	// one peer at once.
+	maxSharesPerPeer = 2
+	// maxShareBuffered bounds the bytes of deliveries a share server holds
+	// in all at once.
+	maxShareBuffered = 64 << 20
+	// shareBurst and shareEvery rate-limit deliveries per peer: a burst of
+	// shareBurst, then one every shareEvery (a home shares a handful of
+	// grants a day; the owner's node retries a refused delivery later).
+	shareBurst = 20
+	shareEvery = 2 * time.Second
+)
+
+// errBusy refuses a share stream over the server's limits.
+var errBusy = errors.New("too many grant deliveries at once; try again later")
+
+// readMsg reads one varint-length-delimited message of at most limit bytes
+// from r, which reads st, into m. It never allocates or reserves more than
+// has arrived plus one readStep: each step's memory is reserved through
+// st's resource scope first (refused: an error), and each step must arrive
+// within stallTimeout, as must the whole message before st's deadline.
+// budget, if set, is asked for each step first and told of the total when
+// readMsg returns.
+func readMsg(st msgStream, r *bufio.Reader, limit int, m proto.Message, budget *byteBudget) error {
+	_ = st.SetReadDeadline(time.Now().Add(stallTimeout))
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return fmt.Errorf("read message length: %w", err)
+	}
+	if n > uint64(limit) {
+		return fmt.Errorf("message of %d bytes announced, limit %d", n, limit)
+	}
+	buf, err := readN(st, r, int(n), budget)
+	if err != nil {
+		return err
+	}
+	if err := proto.Unmarshal(buf, m); err != nil {
+		return fmt.Errorf("decode message: %w", err)
+	}
+	return nil
+}
+
+// readN reads exactly n bytes in steps, reserving each step first.
+func readN(st msgStream, r *bufio.Reader, n int, budget *byteBudget) ([]byte, error) {
+	scope := st.Scope()
+	reserved := 0
+	defer func() {
+		scope.ReleaseMemory(reserved)
+		if budget != nil {
+			budget.release(reserved)
+		}
+	}()
+	var buf []byte
+	for len(buf) < n {
+		step := min(readStep, n-len(buf))
+		if budget != nil && !budget.take(step) {
+			return nil, errBusy
+		}
+		if err := scope.ReserveMemory(step, network.ReservationPriorityLow); err != nil {
+			if budget != nil {
+				budget.release(step)
+			}
+			return nil, fmt.Errorf("reserve memory for a message: %w", err)
+		}
+		reserved += step
+		buf = append(buf, make([]byte, step)...)
+		_ = st.SetReadDeadline(time.Now().Add(stallTimeout))
+		if _, err := io.ReadFull(r, buf[len(buf)-step:]); err != nil {
+			return nil, fmt.Errorf("read message: %w", err)
+		}
+	}
+	return buf, nil
+}
+
+// msgStream is what readMsg needs of a stream.
+type msgStream interface {
+	SetReadDeadline(time.Time) error
+	Scope() network.StreamScope
+}
+
+// byteBudget bounds bytes held across streams.
+type byteBudget struct {
+	mu        sync.Mutex
+	used, max int
+}
+
+func (b *byteBudget) take(n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.max {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *byteBudget) release(n int) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+}
 
 // Errors callers test for. A refusal by the owner's node wraps ErrRefused
 // and, when the owner gave one of the reasons CanFetch or the server
@@ -104,6 +226,7 @@ var (
 var reasons = []error{
 	ErrNoGrant, ErrNotGrantee, ErrClipNotGranted, ErrGrantExpired, ErrGrantRevoked,
 	ErrNotFound, ErrRange, ErrAccessLog, ErrNotOwnerGrant, ErrBadManifest,
+	ErrGrantExists, ErrTooManyGrants,
 }
 
 // reasonOf is the text a refusal for err carries: its sentinel's.
@@ -180,9 +303,9 @@ type ServerConfig struct {
 	// Revoked reports whether the owner revoked a grant. Required: a server
 	// that cannot tell must not serve.
 	Revoked func(GrantID) bool
-	// InNeighborhood reports whether a peer belongs to the neighborhood, for
-	// grants that name no grantee (clips attached to a public post). Nil:
-	// such grants are refused (ErrNotGrantee).
+	// InNeighborhood reports whether a peer belongs to the neighborhood.
+	// Streams of any other peer are reset unread, and it decides grants
+	// that name no grantee (clips attached to a public post). Required.
 	InNeighborhood func(peer.ID) bool
 	// Now is the clock grants are checked against. Default time.Now.
 	Now func() time.Time
@@ -215,6 +338,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, errors.New("clips: server: Audit is required")
 	case cfg.Revoked == nil:
 		return nil, errors.New("clips: server: Revoked is required")
+	case cfg.InNeighborhood == nil:
+		return nil, errors.New("clips: server: InNeighborhood is required: only neighbors may open clip streams")
 	case cfg.Host.ID() != cfg.Store.Owner():
 		return nil, fmt.Errorf("clips: server: host %s is not the store's owner %s; requesters would refuse its manifests", cfg.Host.ID(), cfg.Store.Owner())
 	}
@@ -253,9 +378,14 @@ func (s *Server) handle(st network.Stream) {
 	}
 	defer s.streams.done(st)
 	remote := st.Conn().RemotePeer()
+	if !s.cfg.InNeighborhood(remote) {
+		s.cfg.Logger.Debug("clips: clip stream from a peer outside the neighborhood reset", "peer", remote)
+		_ = st.Reset()
+		return
+	}
 	_ = st.SetDeadline(time.Now().Add(headerTimeout))
 	req := new(pb.ClipRequest)
-	if err := (protodelim.UnmarshalOptions{MaxSize: maxClipRequest}).UnmarshalFrom(bufio.NewReader(st), req); err != nil {
+	if err := readMsg(st, bufio.NewReaderSize(st, 4<<10), maxClipRequest, req, nil); err != nil {
 		// Still an attempt: the log shows a peer probing.
 		if err := s.cfg.Audit.Record(Entry{Time: s.cfg.Now(), Peer: remote, Reason: "malformed request"}); err != nil {
 			s.cfg.Logger.Error("clips: access log", "err", err)
@@ -318,7 +448,7 @@ func (s *Server) decide(remote peer.ID, clip record.ID, req *pb.ClipRequest) (*p
 	if err := CanFetch(g, s.cfg.Revoked(g.GrantID()), remote, s.owner, clip, s.cfg.Now()); err != nil {
 		return nil, g, err
 	}
-	if g.Grantee() == "" && (s.cfg.InNeighborhood == nil || !s.cfg.InNeighborhood(remote)) {
+	if g.Grantee() == "" && !s.cfg.InNeighborhood(remote) {
 		return nil, g, fmt.Errorf("%w: grant %s is for the neighborhood, and %s is not known to be in it", ErrNotGrantee, g.GrantID(), remote)
 	}
 	l, err := s.cfg.Store.load(clip)
@@ -402,7 +532,7 @@ func (t *transfer) start(grant []byte, clip record.ID, offset, length uint64) er
 		return fmt.Errorf("send clip request: %w", err)
 	}
 	resp := new(pb.ClipResponse)
-	if err := (protodelim.UnmarshalOptions{MaxSize: maxClipResponse}).UnmarshalFrom(t.r, resp); err != nil {
+	if err := readMsg(t.st, t.r, maxClipResponse, resp, nil); err != nil {
 		return fmt.Errorf("read clip response: %w", err)
 	}
 	return t.accept(resp, t.st.Conn().RemotePeer(), clip, offset, length)
@@ -539,7 +669,7 @@ func FetchAndStore(ctx context.Context, h host.Host, owner peer.ID, grant []byte
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	m, err := fetchAndStore(ctx, h, owner, grant, clip, s)
+	m, err := fetchAndStore(ctx, h, owner, grant, clip, s, nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch clip %s from %s: %w", clip, owner, err)
 	}
@@ -555,12 +685,18 @@ func WithProgress(ctx context.Context, f func(done, total int64)) context.Contex
 	return context.WithValue(ctx, progressKey{}, f)
 }
 
-func fetchAndStore(ctx context.Context, h host.Host, owner peer.ID, grant []byte, clip record.ID, s *Store) (m *SignedManifest, err error) {
+// fetchAndStore is FetchAndStore; with want set, the owner must serve
+// exactly that manifest (whose size the caller budgeted for), or nothing is
+// read past it.
+func fetchAndStore(ctx context.Context, h host.Host, owner peer.ID, grant []byte, clip record.ID, s *Store, want *SignedManifest) (m *SignedManifest, err error) {
 	t, err := request(ctx, h, owner, grant, clip, 0, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { t.finish(err) }()
+	if want != nil && t.m.ID != want.ID {
+		return nil, fmt.Errorf("%w: the owner serves a manifest other than the one it delivered with the grant", ErrChunkMismatch)
+	}
 	src := &chunkSource{pool: newBufPool(int(t.m.M.GetChunkSize()), pipelineDepth)}
 	chunks := t.chunks(src.pool)
 	if f, ok := ctx.Value(progressKey{}).(func(done, total int64)); ok && f != nil {
@@ -663,7 +799,7 @@ func exchange(st network.Stream, req, resp proto.Message, limit int) error {
 	if err := st.CloseWrite(); err != nil {
 		return fmt.Errorf("send request: %w", err)
 	}
-	if err := (protodelim.UnmarshalOptions{MaxSize: int64(limit)}).UnmarshalFrom(bufio.NewReader(st), resp); err != nil {
+	if err := readMsg(st, bufio.NewReaderSize(st, 4<<10), limit, resp, nil); err != nil {
 		return fmt.Errorf("read response: %w", err)
 	}
 	return nil
@@ -679,6 +815,9 @@ type ShareServerConfig struct {
 	// owner), which is from: both are verified before it is called. An
 	// error refuses the delivery, so the owner tries again. Required.
 	OnGrant func(g *SignedGrant, manifests []*SignedManifest, from peer.ID) error
+	// InNeighborhood reports whether a peer belongs to the neighborhood;
+	// streams of any other peer are reset unread. Required.
+	InNeighborhood func(peer.ID) bool
 	// Now is the clock grants are checked against. Default time.Now.
 	Now func() time.Time
 	// Logger reports refused deliveries. Default slog.Default().
@@ -690,6 +829,11 @@ type ShareServer struct {
 	cfg     ShareServerConfig
 	streams streams
 	once    sync.Once
+
+	buffered byteBudget
+	mu       sync.Mutex
+	perPeer  map[peer.ID]int       // deliveries being read, by peer
+	rate     map[peer.ID]time.Time // when each peer's bucket is full again
 }
 
 // NewShareServer registers the ShareProtocol handler on cfg.Host. Close
@@ -700,6 +844,8 @@ func NewShareServer(cfg ShareServerConfig) (*ShareServer, error) {
 		return nil, errors.New("clips: share server: Host is required")
 	case cfg.OnGrant == nil:
 		return nil, errors.New("clips: share server: OnGrant is required")
+	case cfg.InNeighborhood == nil:
+		return nil, errors.New("clips: share server: InNeighborhood is required: only neighbors may deliver grants")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -707,7 +853,7 @@ func NewShareServer(cfg ShareServerConfig) (*ShareServer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &ShareServer{cfg: cfg}
+	s := &ShareServer{cfg: cfg, buffered: byteBudget{max: maxShareBuffered}, perPeer: map[peer.ID]int{}, rate: map[peer.ID]time.Time{}}
 	cfg.Host.SetStreamHandler(ShareProtocol, s.handle)
 	return s, nil
 }
@@ -729,9 +875,21 @@ func (s *ShareServer) handle(st network.Stream) {
 	}
 	defer s.streams.done(st)
 	from := st.Conn().RemotePeer()
+	if !s.cfg.InNeighborhood(from) {
+		s.cfg.Logger.Debug("clips: share stream from a peer outside the neighborhood reset", "peer", from)
+		_ = st.Reset()
+		return
+	}
+	if !s.enter(from) {
+		s.cfg.Logger.Debug("clips: grant delivery refused: too many from this peer", "from", from)
+		_ = st.Reset()
+		return
+	}
+	defer s.leave(from)
 	_ = st.SetDeadline(time.Now().Add(headerTimeout))
 	req := new(pb.ShareRequest)
-	if err := (protodelim.UnmarshalOptions{MaxSize: maxShareRequest}).UnmarshalFrom(bufio.NewReader(st), req); err != nil {
+	if err := readMsg(st, bufio.NewReaderSize(st, 4<<10), maxShareRequest, req, &s.buffered); err != nil {
+		s.cfg.Logger.Info("clips: grant delivery not read", "from", from, "err", err)
 		_ = st.Reset()
 		return
 	}
@@ -745,6 +903,40 @@ func (s *ShareServer) handle(st network.Stream) {
 		return
 	}
 	_ = st.Close()
+}
+
+// enter counts a delivery from p, unless p has maxSharesPerPeer already
+// or is over its rate: a token bucket of shareBurst deliveries refilled one
+// per shareEvery, kept as the time the bucket is full again.
+func (s *ShareServer) enter(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	full := s.rate[p]
+	if full.Before(now) {
+		full = now
+	}
+	if full.Add(shareEvery).Sub(now) > shareBurst*shareEvery || s.perPeer[p] >= maxSharesPerPeer {
+		return false
+	}
+	s.rate[p] = full.Add(shareEvery)
+	if len(s.rate) > 4096 { // forget the peers whose buckets are full
+		for q, t := range s.rate {
+			if t.Before(now) {
+				delete(s.rate, q)
+			}
+		}
+	}
+	s.perPeer[p]++
+	return true
+}
+
+func (s *ShareServer) leave(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perPeer[p]--; s.perPeer[p] <= 0 {
+		delete(s.perPeer, p)
+	}
 }
 
 func (s *ShareServer) accept(req *pb.ShareRequest, from peer.ID) error {
@@ -778,6 +970,9 @@ func (s *ShareServer) accept(req *pb.ShareRequest, from peer.ID) error {
 		ms = append(ms, m)
 	}
 	if err := s.cfg.OnGrant(g, ms, from); err != nil {
+		if errors.Is(err, ErrGrantExists) || errors.Is(err, ErrTooManyGrants) || errors.Is(err, ErrNotOwnerGrant) {
+			return err // the sender's doing: refused by name
+		}
 		s.cfg.Logger.Error("clips: cannot keep a delivered grant", "grant", g.GrantID(), "err", err)
 		return errors.New("the grantee could not keep the grant; try again later")
 	}

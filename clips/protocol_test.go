@@ -51,20 +51,28 @@ func knows(h host.Host, others ...host.Host) {
 // ownerNode is a clip owner's node: a store, its access log and a clip
 // server on a real host.
 type ownerNode struct {
-	key     crypto.PrivKey
-	id      peer.ID
-	db      *badger.DB
-	store   *clips.Store
-	audit   *clips.Audit
-	host    host.Host
-	server  *clips.Server
-	mu      sync.Mutex
-	revoked map[clips.GrantID]bool
+	key       crypto.PrivKey
+	id        peer.ID
+	db        *badger.DB
+	store     *clips.Store
+	audit     *clips.Audit
+	host      host.Host
+	server    *clips.Server
+	mu        sync.Mutex
+	revoked   map[clips.GrantID]bool
+	strangers map[peer.ID]bool // peers outside the neighborhood
+}
+
+// inNeighborhood: every peer but the strangers.
+func (o *ownerNode) inNeighborhood(p peer.ID) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return !o.strangers[p]
 }
 
 func newOwnerNode(t testing.TB, seed byte) *ownerNode {
 	t.Helper()
-	o := &ownerNode{revoked: map[clips.GrantID]bool{}}
+	o := &ownerNode{revoked: map[clips.GrantID]bool{}, strangers: map[peer.ID]bool{}}
 	o.key, o.id = edKey(t, seed)
 	o.db = openBadger(t)
 	o.store = newStore(t, seed, clips.Config{DB: o.db, Key: o.key, ChunkSize: clips.MinChunkSize})
@@ -74,10 +82,11 @@ func newOwnerNode(t testing.TB, seed byte) *ownerNode {
 	}
 	o.host = p2pHost(t, o.key)
 	o.server, err = clips.NewServer(clips.ServerConfig{
-		Host:   o.host,
-		Store:  o.store,
-		Audit:  o.audit,
-		Logger: quiet,
+		Host:           o.host,
+		Store:          o.store,
+		Audit:          o.audit,
+		Logger:         quiet,
+		InNeighborhood: o.inNeighborhood,
 		Revoked: func(id clips.GrantID) bool {
 			o.mu.Lock()
 			defer o.mu.Unlock()
@@ -224,7 +233,6 @@ func TestFetchRefusals(t *testing.T) {
 		{"forged owner signature", w.b, forge(t, clips.GrantType, forged, xKey), clip, 0, 0, clips.ErrNoGrant},
 		{"another owner's grant", w.b, signGrant(t, xKey, xID, b, now.Add(-time.Minute), now.Add(time.Hour), clip).Raw, clip, 0, 0, clips.ErrNoGrant},
 		{"grant replayed by a third peer", w.c, valid.Raw, clip, 0, 0, clips.ErrNotGrantee},
-		{"neighborhood grant, membership unknown", w.c, a.grant(t, "", now.Add(-time.Minute), now.Add(time.Hour), clip).Raw, clip, 0, 0, clips.ErrNotGrantee},
 		{"clip not stored", w.b, a.grant(t, b, now.Add(-time.Minute), now.Add(time.Hour), record.ID{42}).Raw, record.ID{42}, 0, 0, clips.ErrNotFound},
 		{"offset at the end", w.b, valid.Raw, clip, size, 0, clips.ErrRange},
 		{"range past the end", w.b, valid.Raw, clip, size - 10, 11, clips.ErrRange},
@@ -469,21 +477,23 @@ func TestNewServerConfig(t *testing.T) {
 	otherKey, _ := edKey(t, 5)
 	other := p2pHost(t, otherKey)
 	never := func(clips.GrantID) bool { return false }
+	all := func(peer.ID) bool { return true }
 	for _, tc := range []struct {
 		name string
 		cfg  clips.ServerConfig
 	}{
-		{"no host", clips.ServerConfig{Store: s, Audit: a, Revoked: never}},
-		{"no store", clips.ServerConfig{Host: h, Audit: a, Revoked: never}},
-		{"no audit", clips.ServerConfig{Host: h, Store: s, Revoked: never}},
-		{"no revocation check", clips.ServerConfig{Host: h, Store: s, Audit: a}},
-		{"host is not the owner", clips.ServerConfig{Host: other, Store: s, Audit: a, Revoked: never}},
+		{"no host", clips.ServerConfig{Store: s, Audit: a, Revoked: never, InNeighborhood: all}},
+		{"no store", clips.ServerConfig{Host: h, Audit: a, Revoked: never, InNeighborhood: all}},
+		{"no audit", clips.ServerConfig{Host: h, Store: s, Revoked: never, InNeighborhood: all}},
+		{"no revocation check", clips.ServerConfig{Host: h, Store: s, Audit: a, InNeighborhood: all}},
+		{"no neighborhood check", clips.ServerConfig{Host: h, Store: s, Audit: a, Revoked: never}},
+		{"host is not the owner", clips.ServerConfig{Host: other, Store: s, Audit: a, Revoked: never, InNeighborhood: all}},
 	} {
 		if _, err := clips.NewServer(tc.cfg); err == nil {
 			t.Errorf("%s: NewServer succeeded", tc.name)
 		}
 	}
-	srv, err := clips.NewServer(clips.ServerConfig{Host: h, Store: s, Audit: a, Revoked: never})
+	srv, err := clips.NewServer(clips.ServerConfig{Host: h, Store: s, Audit: a, Revoked: never, InNeighborhood: all})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,8 +520,9 @@ func newGrantee(t testing.TB, key crypto.PrivKey) *grantee {
 	g := &grantee{host: p2pHost(t, key)}
 	var err error
 	g.server, err = clips.NewShareServer(clips.ShareServerConfig{
-		Host:   g.host,
-		Logger: quiet,
+		Host:           g.host,
+		Logger:         quiet,
+		InNeighborhood: func(peer.ID) bool { return true },
 		OnGrant: func(sg *clips.SignedGrant, ms []*clips.SignedManifest, from peer.ID) error {
 			g.mu.Lock()
 			defer g.mu.Unlock()
@@ -618,8 +629,11 @@ func TestShare(t *testing.T) {
 func TestNewShareServerConfig(t *testing.T) {
 	key, _ := edKey(t, 1)
 	h := p2pHost(t, key)
-	if _, err := clips.NewShareServer(clips.ShareServerConfig{Host: h}); err == nil {
+	if _, err := clips.NewShareServer(clips.ShareServerConfig{Host: h, InNeighborhood: func(peer.ID) bool { return true }}); err == nil {
 		t.Error("NewShareServer without OnGrant succeeded")
+	}
+	if _, err := clips.NewShareServer(clips.ShareServerConfig{Host: h, OnGrant: func(*clips.SignedGrant, []*clips.SignedManifest, peer.ID) error { return nil }}); err == nil {
+		t.Error("NewShareServer without InNeighborhood succeeded")
 	}
 	if _, err := clips.NewShareServer(clips.ShareServerConfig{OnGrant: func(*clips.SignedGrant, []*clips.SignedManifest, peer.ID) error { return nil }}); err == nil {
 		t.Error("NewShareServer without Host succeeded")

@@ -62,6 +62,7 @@ type Node struct {
 	clips    *clips.Store
 	audit    *clips.Audit
 	grants   *clips.Grants
+	intake   *clips.Intake
 	clipSrv  *clips.Server
 	shareSrv *clips.ShareServer
 	mesh     *mesh.Mesh
@@ -342,6 +343,9 @@ func (n *Node) Close() error {
 		}
 		if n.shareSrv != nil {
 			errs = append(errs, n.shareSrv.Close())
+		}
+		if n.intake != nil {
+			errs = append(errs, n.intake.Close())
 		}
 		if n.api != nil {
 			errs = append(errs, n.api.Close())

@@ -12,7 +12,6 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/clips"
-	clipspb "github.com/porchlight-mesh/porchlight/clips/pb"
 	"github.com/porchlight-mesh/porchlight/record"
 )
 
@@ -20,14 +19,16 @@ import (
 var shareRetry = 10 * time.Second
 
 // startClipProtocols serves /porchlight/clip/1 (this home's clips, to
-// grantees only) and /porchlight/share/1 (grants sent to this node). An
-// agency node fetches, verifies and stores every clip of a grant as soon as
-// it arrives, so evidence does not depend on the owner staying online.
+// grantees only) and /porchlight/share/1 (grants sent to this node), to
+// neighbors only. Grants delivered go to the intake, which, on an agency's
+// node, fetches, verifies and holds the clips of grants that answer the
+// agency's own open requests, so evidence does not depend on the owner
+// staying online (see clips.Intake for every condition and budget).
 func (n *Node) startClipProtocols(ctx context.Context, log *slog.Logger) (err error) {
 	if n.audit, err = clips.NewAudit(n.db.Badger()); err != nil {
 		return err
 	}
-	if n.grants, err = clips.NewGrants(n.db.Badger()); err != nil {
+	if n.grants, err = clips.OpenGrants(clips.GrantsConfig{DB: n.db.Badger(), Self: n.mesh.ID()}); err != nil {
 		return err
 	}
 	h := n.mesh.Host()
@@ -45,49 +46,58 @@ func (n *Node) startClipProtocols(ctx context.Context, log *slog.Logger) (err er
 		OnAccess: func(e clips.Entry) {
 			n.events.Publish(api.Event{Type: "access", Data: map[string]any{"peer": e.Peer.String(), "clip": e.Clip.String(), "served": e.Served, "reason": e.Reason}})
 		},
-		InNeighborhood: func(p peer.ID) bool {
-			for _, q := range n.mesh.Peers() {
-				if q.ID == p {
-					return true
-				}
-			}
-			return false
+		InNeighborhood: n.inNeighborhood,
+	})
+	if err != nil {
+		return err
+	}
+	n.intake, err = clips.NewIntake(clips.IntakeConfig{
+		Host: h, Key: n.key, Store: n.clips, Grants: n.grants, Logger: log,
+		OpenRequest:    n.openRequest,
+		InNeighborhood: n.inNeighborhood,
+		OnEvidence: func(id record.ID) {
+			n.events.Publish(api.Event{Type: "evidence", Data: map[string]string{"clip": id.String()}})
 		},
 	})
 	if err != nil {
 		return err
 	}
 	n.shareSrv, err = clips.NewShareServer(clips.ShareServerConfig{
-		Host: h, Logger: log,
-		OnGrant: func(g *clips.SignedGrant, _ []*clips.SignedManifest, from peer.ID) error {
-			if err := n.grants.Put(g); err != nil {
+		Host: h, Logger: log, InNeighborhood: n.inNeighborhood,
+		OnGrant: func(g *clips.SignedGrant, ms []*clips.SignedManifest, from peer.ID) error {
+			if err := n.intake.OnGrant(g, ms, from); err != nil {
 				return err
 			}
 			n.events.Publish(api.Event{Type: "grant", Data: map[string]string{"id": g.GrantID().String(), "from": from.String()}})
-			if !n.reqs.Purgeable(n.mesh.ID()) { // an agency: fetch the evidence now
-				n.wg.Add(1)
-				go func() {
-					defer n.wg.Done()
-					for _, id := range g.ClipIDs() {
-						fctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-						m, err := clips.FetchAndStore(fctx, h, g.Owner, g.Raw, id, n.clips)
-						cancel()
-						if err == nil {
-							err = n.recordTransfer(g, m)
-						}
-						if err != nil {
-							log.Warn("fetch shared clip", "clip", id, "owner", g.Owner, "err", err)
-							continue
-						}
-						_ = n.clips.Hold(ctx, id)
-						n.events.Publish(api.Event{Type: "evidence", Data: map[string]string{"clip": id.String()}})
-					}
-				}()
-			}
 			return nil
 		},
 	})
 	return err
+}
+
+// inNeighborhood reports whether p is a connected neighbor.
+func (n *Node) inNeighborhood(p peer.ID) bool {
+	for _, q := range n.mesh.Peers() {
+		if q.ID == p {
+			return true
+		}
+	}
+	return false
+}
+
+// openRequest reports whether id is one of this node's own requests for
+// assistance, still open.
+func (n *Node) openRequest(id record.ID) bool {
+	items, err := n.reqs.List(n.mesh.ID(), 0)
+	if err != nil {
+		return false // not an agency (requests.ErrUnknownAgency), or unreadable
+	}
+	for _, it := range items {
+		if it.ID == id {
+			return it.Agency == n.mesh.ID() && !it.Closed && !it.AfterRevocation
+		}
+	}
+	return false
 }
 
 // Share grants clipIDs to grantee until expires (answering request, if
@@ -158,7 +168,7 @@ func (n *Node) retryShares(ctx context.Context, interval time.Duration) {
 			continue
 		}
 		for _, id := range ids {
-			g, err := n.grants.Get(id)
+			g, err := n.grants.Get(n.mesh.ID(), id)
 			if err != nil || time.Now().After(g.Expires()) || n.grants.Revoked(id) {
 				_ = n.grants.SetUndelivered(id, false) // nothing left to deliver
 				continue
@@ -257,8 +267,8 @@ func (n *Node) holdKeeper(ctx context.Context) {
 	}
 }
 
-// GrantRevoked reports whether a grant was revoked here.
-func (n *Node) GrantRevoked(id clips.GrantID) bool { return n.grants.Revoked(id) }
+// GrantRevoked reports whether g is this home's grant and was revoked.
+func (n *Node) GrantRevoked(g *clips.SignedGrant) bool { return n.grants.RevokedGrant(g) }
 
 // Audit lists the owner's access log, newest first.
 func (n *Node) Audit(limit int) ([]clips.Entry, error) { return n.audit.List(limit) }
@@ -301,21 +311,6 @@ func (n *Node) postGrant(owner peer.ID, clip record.ID) *clips.SignedGrant {
 	return nil
 }
 
-// recordTransfer signs and keeps this node's record of receiving a clip
-// under a grant: the last piece of an evidence bundle.
-func (n *Node) recordTransfer(g *clips.SignedGrant, m *clips.SignedManifest) error {
-	id := m.ClipID()
-	gid := g.GrantID()
-	t, err := clips.SealTransfer(&clipspb.Transfer{
-		ClipId: id[:], GrantId: gid[:], Owner: []byte(g.Owner), Receiver: []byte(n.mesh.ID()),
-		Received: time.Now().UnixMilli(), Sha256: id[:], Size: m.M.GetSize(),
-	}, n.key)
-	if err != nil {
-		return err
-	}
-	return n.grants.PutTransfer(t)
-}
-
 // Evidence lists the clips received under grants, newest first.
 func (n *Node) Evidence() ([]api.EvidenceInfo, error) {
 	ts, err := n.grants.Transfers()
@@ -325,8 +320,8 @@ func (n *Node) Evidence() ([]api.EvidenceInfo, error) {
 	var out []api.EvidenceInfo
 	for _, t := range ts {
 		e := api.EvidenceInfo{Transfer: t}
-		if e.Grant, err = n.grants.Get(t.GrantID()); err != nil {
-			return nil, err
+		if e.Grant, err = n.grants.Get(t.Owner(), t.GrantID()); err != nil {
+			return nil, fmt.Errorf("evidence of clip %.12s: %w", t.ClipID(), err)
 		}
 		if m, err := n.clips.Manifest(t.ClipID()); err == nil {
 			e.Manifest = m
