@@ -444,8 +444,8 @@ type ImportMeta struct {
 	Start time.Time
 	// End of the recording; zero when unknown.
 	End time.Time
-	// MediaType of the file, e.g. "video/mp4". Empty: sniffed from the
-	// first bytes.
+	// MediaType of the file, e.g. "video/mp4": one CheckMediaType
+	// accepts. Empty: sniffed from the first bytes.
 	MediaType string
 }
 
@@ -460,7 +460,7 @@ func (meta ImportMeta) check() error {
 		return fmt.Errorf("camera name must be UTF-8 of at most %d characters", MaxCameraLen)
 	}
 	if meta.MediaType != "" {
-		if err := checkMediaType(meta.MediaType); err != nil {
+		if err := CheckMediaType(meta.MediaType); err != nil {
 			return err
 		}
 	}
@@ -614,11 +614,12 @@ func (s *Store) checkOwn(stored *SignedManifest) error {
 	return nil
 }
 
-// sniff names the media type of a file from its first bytes.
+// sniff names the media type of a file from its first bytes: one of the
+// allow-listed types, else application/octet-stream (never text/html).
 func sniff(b []byte) string {
 	t := http.DetectContentType(b)
-	if checkMediaType(t) != nil {
-		return "application/octet-stream"
+	if !Playable(t) {
+		return octetStream
 	}
 	return t
 }
