@@ -157,7 +157,9 @@ func Listen(cfg Config) (*Server, error) {
 	s.routesSharing()
 	s.handle("GET /api/v1/events", s.getEvents)
 	s.handle("POST /api/v1/login-links", s.createLoginLink)
+	s.handle("GET /api/v1/login-links/{id}", s.getLoginLink)
 	s.handlePublic("GET /login", s.login)
+	s.handlePublic("POST /login", s.loginForm)
 	s.routesUI()
 	s.handle("GET /api/v1/openapi.json", s.getOpenAPI)
 	if cfg.Metrics != nil {
@@ -190,7 +192,8 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // route is guarded.
 func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 
-// PublicRoutes lists the routes that need no token (only the login link).
+// PublicRoutes lists the routes that need no token (only the login link
+// and its form).
 func (s *Server) PublicRoutes() []string { return append([]string(nil), s.public...) }
 
 // Close stops the server, letting requests in flight finish for a moment.

@@ -64,6 +64,34 @@ func TestLoginLinkAndReload(t *testing.T) {
 	}
 }
 
+// TestLoginFromPrivatePage: the page `porchlight ui` writes (a local file
+// that POSTs the one-time code) logs a real browser in: the UI opens at /
+// with the session, survives a reload, and the page's code works once.
+func TestLoginFromPrivatePage(t *testing.T) {
+	b := browser(t)
+	n := startNode(t, nodeOpts{name: "12 Maple St", location: "40.7148,-74.0060"})
+	ctx := tab(t, b)
+
+	var link struct{ Login, Code string }
+	n.call(t, "POST", "/api/v1/login-links", struct{}{}, &link)
+	page := filepath.Join(t.TempDir(), "login.html")
+	if err := os.WriteFile(page, []byte(api.LoginPage(link.Login, link.Code)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "open the login page", chromedp.Navigate("file://"+page))
+	waitJS(t, ctx, "the feed screen", `location.protocol === 'http:' && document.getElementById('who').textContent.includes('12 Maple St') && document.querySelector('main').dataset.screen === 'feed'`, 15*time.Second)
+	if loc := eval[string](t, ctx, "location.pathname + location.search"); loc != "/" {
+		t.Fatalf("after the login page the address is %q, want /", loc)
+	}
+	n.noToken(t, ctx)
+	step(t, ctx, "reload", chromedp.Reload())
+	waitJS(t, ctx, "the UI after a reload", `document.getElementById('who').textContent.includes('12 Maple St') && document.querySelector('main').dataset.screen === 'feed'`, 10*time.Second)
+
+	other := tab(t, b)
+	step(t, other, "reuse the login page", chromedp.Navigate("file://"+page))
+	waitJS(t, other, "the refusal", `location.protocol === 'http:' && document.body.innerText.includes('already used')`, 10*time.Second)
+}
+
 // TestPostReachesNeighborLive: a post made in node A's UI appears in node
 // B's open UI through the mesh and the event stream, without a reload; the
 // author can retract it from the UI, and B's UI drops it, live too.
