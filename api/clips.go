@@ -178,6 +178,9 @@ func (s *Server) handleUpload(pattern string, h func(w http.ResponseWriter, r *h
 			s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "foreign_origin", Msg: "cross-origin requests are refused"})
 			return
 		}
+		if !s.writable(w, r) {
+			return
+		}
 		if r.Header.Get(uploadHeader) != "1" {
 			s.writeError(w, r, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
 				Msg: fmt.Sprintf("an upload needs the header %s: 1 and the clip's bytes as the body", uploadHeader)})

@@ -25,6 +25,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/clips/pb"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
 // Errors callers test for.
@@ -61,6 +62,11 @@ type Config struct {
 	// Logger reports clean-up failures that callers cannot act on. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Health, when set, watches the disk: while it reports a failure,
+	// imports and received clips are refused with an error wrapping
+	// store.ErrStorage, and a clip is acknowledged only if the disk still
+	// holds the database after its sync.
+	Health *store.Health
 }
 
 // Store keeps clips in Badger: fixed-size chunks plus a signed manifest.
@@ -73,6 +79,7 @@ type Store struct {
 	retention time.Duration
 	now       func() time.Time
 	log       *slog.Logger
+	health    *store.Health // nil: the disk is not watched
 
 	// mu serializes changes to which chunks a manifest points at and to
 	// their expiry: the manifest commit of Import and PutVerified, Hold,
@@ -123,6 +130,7 @@ func New(cfg Config) (*Store, error) {
 		cfg.Logger = slog.Default()
 	}
 	return &Store{
+		health:    cfg.Health,
 		gate:      gateOf(cfg.DB),
 		db:        cfg.DB,
 		key:       cfg.Key,
@@ -431,6 +439,10 @@ func (u *upload) commit(m *SignedManifest) (stored *SignedManifest, err error) {
 	// Acknowledged means durable: Badger writes through a memory mapping,
 	// which survives the process crashing but not the power failing.
 	if err := s.db.Sync(); err != nil {
+		s.health.Report(s.db.Opts().Dir, err)
+		return nil, fmt.Errorf("sync clip %s to disk: %w", id, err)
+	}
+	if err := s.health.Verify(); err != nil {
 		return nil, fmt.Errorf("sync clip %s to disk: %w", id, err)
 	}
 	return stored, nil
@@ -488,6 +500,9 @@ func (s *Store) Import(ctx context.Context, r io.Reader, meta ImportMeta) (*Sign
 // stored and before the manifest is: an error from it discards the upload.
 func (s *Store) importStream(ctx context.Context, r io.Reader, meta ImportMeta, check func(id record.ID, size uint64) error) (*SignedManifest, error) {
 	if err := meta.check(); err != nil {
+		return nil, err
+	}
+	if err := s.health.Err(); err != nil {
 		return nil, err
 	}
 	u, err := s.newUpload()
@@ -828,6 +843,9 @@ func (s *Store) putVerified(ctx context.Context, m *SignedManifest, chunks iter.
 		return nil
 	case !errors.Is(err, ErrNotFound):
 		return err
+	}
+	if err := s.health.Err(); err != nil {
+		return fmt.Errorf("store received clip %s: %w", id, err)
 	}
 	u, err := s.newUpload()
 	if err != nil {
