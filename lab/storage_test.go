@@ -365,6 +365,15 @@ func TestStorageDiskFull(t *testing.T) {
 	st := n.waitStorage(false)
 	t.Logf("status says: %s", st.Error)
 	n.checkRefusesWrites(t, acked...)
+	// The CLI shows it too.
+	out, _ := exec.Command(n.bin, "--data", n.data, "status", "--json").Output()
+	if !strings.Contains(string(out), `"ok": false`) || !strings.Contains(string(out), "full") {
+		t.Errorf("status --json on a full disk: %s", out)
+	}
+	out, err := exec.Command(n.bin, "--data", n.data, "doctor").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "storage") || !strings.Contains(string(out), "full") {
+		t.Errorf("doctor on a full disk: %v\n%s", err, out)
+	}
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)

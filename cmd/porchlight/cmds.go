@@ -305,6 +305,13 @@ func newStatusCmd(g *globals) *cobra.Command {
 			for _, a := range st.Addrs {
 				fmt.Fprintf(w, "address:       %s\n", a)
 			}
+			switch {
+			case st.Storage == nil:
+			case st.Storage.OK:
+				fmt.Fprintf(w, "storage:       ok (%d MiB free)\n", st.Storage.FreeBytes>>20)
+			default:
+				fmt.Fprintf(w, "storage:       FAILED, writes are refused: %s\n", st.Storage.Error)
+			}
 			return nil
 		},
 	}
