@@ -439,7 +439,9 @@ func (u *upload) commit(m *SignedManifest) (stored *SignedManifest, err error) {
 	// Acknowledged means durable: Badger writes through a memory mapping,
 	// which survives the process crashing but not the power failing.
 	if err := s.db.Sync(); err != nil {
-		s.health.Report(s.db.Opts().Dir, err)
+		if se := s.health.Report(s.db.Opts().Dir, err); se != nil {
+			err = se
+		}
 		return nil, fmt.Errorf("sync clip %s to disk: %w", id, err)
 	}
 	if err := s.health.Verify(); err != nil {

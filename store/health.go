@@ -54,20 +54,28 @@ type HealthConfig struct {
 // refused with a clear error instead of acknowledged, and reads go on.
 // Each check stats every directory (removed or replaced: the databases'
 // open files are gone with it, which only a restart mends), reads the free
-// space (below Reserve: writes resume once space returns), and creates,
-// fsyncs and removes a probe file (a read-only or failing file system). A
+// space (below Reserve: writes resume once space returns), and, every
+// probeEvery-th time, creates, fsyncs and removes a probe file (a
+// read-only or failing file system). A
 // write or sync error reported with Report counts until the next check
 // passes.
 //
 // The methods of a nil *Health report a healthy disk.
 type Health struct {
-	cfg  HealthConfig
-	ids  []fileID
-	mu   sync.Mutex
-	err  *StorageError // from the last check, or reported since
-	gone *StorageError // a directory removed or replaced: sticky
-	free uint64        // least free space among the directories
+	cfg    HealthConfig
+	ids    []fileID
+	mu     sync.Mutex
+	err    *StorageError // from the last check, or reported since
+	gone   *StorageError // a directory removed or replaced: sticky
+	free   uint64        // least free space among the directories
+	checks int
 }
+
+// probeEvery: a check creates, fsyncs and removes a probe file only every
+// probeEvery-th time (every 10 s by default). Nothing else shows an ext4
+// that turned itself read-only after an I/O error (its mount flags do not
+// change), but each probe is a journal commit, and an SD card wears.
+const probeEvery = 5
 
 // NewHealth creates the directories if needed and records which they are.
 func NewHealth(cfg HealthConfig) (*Health, error) {
@@ -120,6 +128,12 @@ func (h *Health) Check() {
 	if h == nil {
 		return
 	}
+	h.mu.Lock()
+	// Probe on the first check, every probeEvery-th after, and while
+	// failing (to see the disk come back).
+	doProbe := h.checks%probeEvery == 0 || h.err != nil
+	h.checks++
+	h.mu.Unlock()
 	var found *StorageError
 	free := ^uint64(0)
 	for i, d := range h.cfg.Dirs {
@@ -147,7 +161,13 @@ func (h *Health) Check() {
 				fmt.Sprintf("free space with df -h %s and delete files or old clips; writing resumes by itself", d))
 			continue
 		}
-		if err := probe(d); err != nil {
+		if !doProbe {
+			continue
+		}
+		switch err := probe(d); {
+		case errors.Is(err, syscall.EROFS):
+			found = h.failure(d, "its file system turned read-only (the kernel does that after an I/O error)", "the kernel log (dmesg) for I/O errors, then repair (fsck) and remount the disk read-write or replace it, and restart the node")
+		case err != nil:
 			found = h.failure(d, fmt.Sprintf("a test write failed (%v)", err), "that the disk is mounted read-write, that it has free space (df -h), and the kernel log (dmesg) for I/O errors")
 		}
 	}
@@ -247,12 +267,13 @@ func (h *Health) Err() error {
 }
 
 // Report records a failed write or sync of dir's database: writes are
-// refused until the next check passes. Errors that are not the disk's
-// (anything but an OS error) are ignored.
-func (h *Health) Report(dir string, err error) {
+// refused until the next check passes. It returns the failure (wrapping
+// ErrStorage), or nil for an error that is not the disk's (anything but
+// an OS error), which it ignores.
+func (h *Health) Report(dir string, err error) error {
 	var errno syscall.Errno
 	if h == nil || err == nil || !errors.As(err, &errno) {
-		return
+		return nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -260,6 +281,7 @@ func (h *Health) Report(dir string, err error) {
 		h.err = h.failure(dir, fmt.Sprintf("a write failed (%v)", err), "that the disk is mounted read-write, that it has free space (df -h), and the kernel log (dmesg) for I/O errors")
 		h.cfg.Logger.Error("storage failed: writes are refused", "err", h.err)
 	}
+	return h.err
 }
 
 // FreeBytes is the least free space among the directories at the last check.

@@ -381,7 +381,9 @@ func (d *DB) Ingest(s *record.Signed) (Result, error) {
 		res, err = d.ingest(txn, s)
 		return err
 	})
-	d.cfg.Health.Report(d.cfg.Dir, err)
+	if se := d.cfg.Health.Report(d.cfg.Dir, err); se != nil {
+		return res, fmt.Errorf("%w (%w)", se, err)
+	}
 	return res, err
 }
 
@@ -638,7 +640,9 @@ func (d *DB) AppendOwnUnsynced(key crypto.PrivKey, body func(*pb.Entry), check f
 		return err
 	})
 	if err != nil {
-		d.cfg.Health.Report(d.cfg.Dir, err)
+		if se := d.cfg.Health.Report(d.cfg.Dir, err); se != nil {
+			return nil, fmt.Errorf("%w (%w)", se, err)
+		}
 		return nil, err
 	}
 	return s, nil
@@ -648,7 +652,9 @@ func (d *DB) AppendOwnUnsynced(key crypto.PrivKey, body func(*pb.Entry), check f
 // caller must not acknowledge them, when the disk does.
 func (d *DB) SyncOwn() error {
 	if err := d.bdb.Sync(); err != nil {
-		d.cfg.Health.Report(d.cfg.Dir, err)
+		if se := d.cfg.Health.Report(d.cfg.Dir, err); se != nil {
+			return fmt.Errorf("sync own record: %w", se)
+		}
 		return fmt.Errorf("sync own record: %w", err)
 	}
 	if err := d.cfg.Health.Verify(); err != nil {
