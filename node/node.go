@@ -166,10 +166,12 @@ func Start(opts Options) (n *Node, err error) {
 	n.registerMetrics(reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.wg.Add(1)
+	// Not n: "return nil, err" sets n to nil while this runs.
+	health := n.health
+	started.wg.Add(1)
 	go func() {
-		defer n.wg.Done()
-		_ = n.health.Run(ctx)
+		defer started.wg.Done()
+		_ = health.Run(ctx)
 	}()
 	if err := n.startClipProtocols(ctx, opts.Logger); err != nil {
 		return nil, err
