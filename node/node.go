@@ -357,8 +357,13 @@ func (n *Node) Status() api.Status {
 	return st
 }
 
-// dbCloseTimeout bounds the close of each database (see store.CloseBadger).
-const dbCloseTimeout = 3 * time.Second
+// dbCloseTimeout and dbCloseTimeoutFailed bound the close of each
+// database (see store.CloseBadger), on a disk that works and on one that
+// failed. cmd/porchlight's run exits 8 s after SIGTERM in any case.
+const (
+	dbCloseTimeout       = 6 * time.Second
+	dbCloseTimeoutFailed = 3 * time.Second
+)
 
 // Close stops the API, the mesh and the store, in that order, and returns
 // the first error. It is safe to call more than once.
@@ -383,23 +388,30 @@ func (n *Node) Close() error {
 		if n.mesh != nil {
 			errs = append(errs, n.mesh.Close())
 		}
-		// The two databases close side by side, each within
-		// dbCloseTimeout: on a failed disk Badger's Close never returns,
-		// and a node must still stop when asked.
+		// The two databases close side by side, each within a bound: on a
+		// failed disk Badger's Close never returns, and a node must still
+		// stop when asked. A healthy disk gets longer (a flush and a
+		// compaction in progress on a slow SD card take seconds); giving
+		// up is safe either way (acknowledged writes are in the synced
+		// write-ahead log, which the next start replays).
+		timeout := dbCloseTimeout
+		if n.health.Err() != nil {
+			timeout = dbCloseTimeoutFailed
+		}
 		var dbErrs [2]error
 		var dbs sync.WaitGroup
 		if n.clipDB != nil {
 			dbs.Add(1)
 			go func() {
 				defer dbs.Done()
-				dbErrs[0] = store.CloseBadger(n.clipDB, dbCloseTimeout)
+				dbErrs[0] = store.CloseBadger(n.clipDB, timeout)
 			}()
 		}
 		if n.db != nil {
 			dbs.Add(1)
 			go func() {
 				defer dbs.Done()
-				dbErrs[1] = n.db.Close()
+				dbErrs[1] = n.db.CloseWithin(timeout)
 			}()
 		}
 		dbs.Wait()

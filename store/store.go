@@ -40,8 +40,7 @@ type Config struct {
 	// writes are refused with an error wrapping ErrStorage (reads go on),
 	// and a write or sync that fails on the disk is reported to it.
 	Health *Health
-	// CloseTimeout bounds Close: Badger's Close retries a failing memtable
-	// flush forever, so on a dead disk it never returns. Default 3 s.
+	// CloseTimeout bounds Close (see CloseWithin); zero: unbounded.
 	CloseTimeout time.Duration
 }
 
@@ -75,9 +74,6 @@ func Open(cfg Config) (*DB, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.CloseTimeout <= 0 {
-		cfg.CloseTimeout = 3 * time.Second
 	}
 	if err := RemoveEmptyLogFiles(cfg.Dir); err != nil {
 		return nil, err
@@ -159,11 +155,17 @@ func homeHubOptions(dir string, log *slog.Logger) badger.Options {
 		WithDetectConflicts(false) // writes are serialized by DB.mu
 }
 
-// Close closes the database, waiting at most Config.CloseTimeout. It is
-// safe to call more than once.
-func (d *DB) Close() error {
+// Close closes the database, waiting at most Config.CloseTimeout (when
+// set). It is safe to call more than once.
+func (d *DB) Close() error { return d.CloseWithin(d.cfg.CloseTimeout) }
+
+// CloseWithin is Close waiting at most timeout (zero: unbounded), for a
+// caller that must stop in time whatever the disk does (see CloseBadger).
+// Only the first call of Close or CloseWithin closes; later ones return
+// its error.
+func (d *DB) CloseWithin(timeout time.Duration) error {
 	d.closeOnce.Do(func() {
-		d.closeErr = CloseBadger(d.bdb, d.cfg.CloseTimeout)
+		d.closeErr = CloseBadger(d.bdb, timeout)
 		if d.closeErr == nil {
 			d.closeErr = os.WriteFile(filepath.Join(d.cfg.Dir, cleanMarker), nil, 0o600)
 		}
@@ -177,11 +179,14 @@ var ErrCloseTimeout = errors.New("database did not close in time")
 // CloseBadger closes db, waiting at most timeout. Badger's Close flushes
 // the memtable and, when the disk fails, retries the flush every second
 // forever: a node stopping on a dead or unplugged disk would never exit.
-// After timeout CloseBadger gives up and returns an error wrapping
+// After timeout (zero: never) CloseBadger gives up and returns an error wrapping
 // ErrCloseTimeout; Close goes on in the background, and the process
 // should exit (nothing is lost that was acknowledged: acknowledged writes
 // were synced to the write-ahead log, which the next Open replays).
 func CloseBadger(db *badger.DB, timeout time.Duration) error {
+	if timeout <= 0 {
+		return db.Close()
+	}
 	done := make(chan error, 1)
 	go func() { done <- db.Close() }()
 	select {
