@@ -25,6 +25,11 @@ import (
 
 // newClipServer is newServer that also returns its clip store.
 func newClipServer(t *testing.T) (*api.Server, *clips.Store) {
+	return newServerWith(t, nil)
+}
+
+// newServerWith is newClipServer with edit applied to the API's config.
+func newServerWith(t *testing.T, edit func(*api.Config)) (*api.Server, *clips.Store) {
 	t.Helper()
 	db, err := store.Open(store.Config{Dir: t.TempDir(), Neighborhood: "maple-st", Logger: quiet})
 	if err != nil {
@@ -43,10 +48,14 @@ func newClipServer(t *testing.T) (*api.Server, *clips.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := api.Listen(api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Logger: quiet, Requests: reqs, Clips: cs, Sharing: noSharing{},
+	cfg := api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Logger: quiet, Requests: reqs, Clips: cs, Sharing: noSharing{},
 		Trust: func(peer.ID) error { return nil }, TrustedIssuers: func() []string { return nil },
 		Metrics: promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}),
-		Status:  func() api.Status { return api.Status{Name: "test"} }})
+		Status:  func() api.Status { return api.Status{Name: "test"} }}
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := api.Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
