@@ -357,13 +357,10 @@ func (n *Node) Status() api.Status {
 	return st
 }
 
-// dbCloseTimeout and dbCloseTimeoutFailed bound the close of each
-// database (see store.CloseBadger), on a disk that works and on one that
-// failed. cmd/porchlight's run exits 8 s after SIGTERM in any case.
-const (
-	dbCloseTimeout       = 6 * time.Second
-	dbCloseTimeoutFailed = 3 * time.Second
-)
+// dbCloseTimeout bounds the close of each database on a failed disk (see
+// store.CloseBadger). cmd/porchlight's run exits 8 s after SIGTERM in any
+// case.
+const dbCloseTimeout = 3 * time.Second
 
 // Close stops the API, the mesh and the store, in that order, and returns
 // the first error. It is safe to call more than once.
@@ -388,15 +385,16 @@ func (n *Node) Close() error {
 		if n.mesh != nil {
 			errs = append(errs, n.mesh.Close())
 		}
-		// The two databases close side by side, each within a bound: on a
-		// failed disk Badger's Close never returns, and a node must still
-		// stop when asked. A healthy disk gets longer (a flush and a
-		// compaction in progress on a slow SD card take seconds); giving
-		// up is safe either way (acknowledged writes are in the synced
-		// write-ahead log, which the next start replays).
-		timeout := dbCloseTimeout
-		if n.health.Err() != nil {
-			timeout = dbCloseTimeoutFailed
+		// The two databases close side by side. On a failed disk Badger's
+		// Close never returns, and a node must still stop when asked: then
+		// each gets dbCloseTimeout, and giving up is safe (acknowledged
+		// writes are in the synced write-ahead log, which the next start
+		// replays). A working disk gets the time it takes (a flush and a
+		// compaction on a slow SD card take seconds); `porchlight run`
+		// bounds the whole stop in any case.
+		var timeout time.Duration
+		if n.health.Verify() != nil {
+			timeout = dbCloseTimeout
 		}
 		var dbErrs [2]error
 		var dbs sync.WaitGroup
