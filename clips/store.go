@@ -530,6 +530,10 @@ func (s *Store) importStream(ctx context.Context, r io.Reader, meta ImportMeta, 
 		if err := ctx.Err(); err != nil {
 			return fail(err)
 		}
+		// As in receive: a disk that failed or filled up stops an import.
+		if err := s.health.Err(); err != nil {
+			return fail(err)
+		}
 		buf := pool.get()
 		n, rerr := fill(r, buf)
 		if n > 0 {
@@ -882,6 +886,12 @@ func (s *Store) receive(ctx context.Context, u *upload, m *SignedManifest, chunk
 			return fmt.Errorf("chunk %d: %w", i, err)
 		}
 		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// A disk that filled up or failed during a long transfer stops
+		// it (Badger writes through mappings: writing on a full disk
+		// kills the process).
+		if err := s.health.Err(); err != nil {
 			return err
 		}
 		if i >= n {

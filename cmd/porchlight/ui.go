@@ -89,6 +89,7 @@ func openLogin(ctx context.Context, c *cobra.Command, cl *client, link loginLink
 	// The browser may run for as long as it is open; it is not ours to wait for.
 	_ = cmd.Process.Release()
 	fmt.Fprintln(c.OutOrStdout(), "Opening the web UI in the browser; waiting for it to log in (Ctrl-C to stop).")
+	fmt.Fprintln(c.OutOrStdout(), "If no browser window opens (a confined browser may not read the login page), stop and run `porchlight ui --print`.")
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
