@@ -40,6 +40,14 @@ type Status struct {
 	Peers        int            `json:"peers"`
 	Addrs        []string       `json:"addrs"`
 	Location     *mesh.Location `json:"location,omitempty"`
+	Storage      *StorageStatus `json:"storage,omitempty"`
+}
+
+// StorageStatus is the state of the disk under the node's databases.
+type StorageStatus struct {
+	OK        bool   `json:"ok"`              // false: writes are refused
+	Error     string `json:"error,omitempty"` // what failed and what to check
+	FreeBytes uint64 `json:"free_bytes"`
 }
 
 // Config configures Listen. Zero values mean the default.
@@ -60,6 +68,10 @@ type Config struct {
 	Mesh *mesh.Mesh
 	// Status describes the node. Required.
 	Status func() Status
+	// Storage reports whether the disk under the databases works: while it
+	// returns an error, requests that write are refused with 503 and that
+	// error (reads go on). Nil: always works.
+	Storage func() error
 	// Requests serves requests and agencies. Required.
 	Requests *requests.Service
 	// Trust adds a trusted issuer (and persists it). Required.
@@ -157,7 +169,9 @@ func Listen(cfg Config) (*Server, error) {
 	s.routesSharing()
 	s.handle("GET /api/v1/events", s.getEvents)
 	s.handle("POST /api/v1/login-links", s.createLoginLink)
+	s.handle("GET /api/v1/login-links/{id}", s.getLoginLink)
 	s.handlePublic("GET /login", s.login)
+	s.handlePublic("POST /login", s.loginForm)
 	s.routesUI()
 	s.handle("GET /api/v1/openapi.json", s.getOpenAPI)
 	if cfg.Metrics != nil {
@@ -190,7 +204,8 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // route is guarded.
 func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 
-// PublicRoutes lists the routes that need no token (only the login link).
+// PublicRoutes lists the routes that need no token (only the login link
+// and its form).
 func (s *Server) PublicRoutes() []string { return append([]string(nil), s.public...) }
 
 // Close stops the server, letting requests in flight finish for a moment.
@@ -293,6 +308,9 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "foreign_origin", Msg: "cross-origin requests are refused"})
 				return
 			}
+			if !s.writable(w, r) {
+				return
+			}
 			if r.Method == http.MethodPost || r.Method == http.MethodPut {
 				if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 					s.writeError(w, r, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Msg: "send the body as Content-Type: application/json"})
@@ -303,6 +321,20 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// writable refuses (and answers) a request that would write while the
+// disk has failed: an acknowledged write must be on disk. A login link
+// writes nothing, and is how the user gets to see the failure in the UI.
+func (s *Server) writable(w http.ResponseWriter, r *http.Request) bool {
+	if s.cfg.Storage == nil || r.URL.Path == "/api/v1/login-links" {
+		return true
+	}
+	if err := s.cfg.Storage(); err != nil {
+		s.writeError(w, r, err)
+		return false
+	}
+	return true
 }
 
 func (s *Server) authorized(r *http.Request) bool {
@@ -342,6 +374,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		apiErr = &Error{Status: http.StatusBadRequest, Code: string(inv.Reason), Msg: inv.Detail}
 	case errors.As(err, &tooBig):
 		apiErr = &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: fmt.Sprintf("request body over %d bytes", maxBody)}
+	case errors.Is(err, store.ErrStorage):
+		apiErr = &Error{Status: http.StatusServiceUnavailable, Code: "storage_failed", Msg: err.Error()}
 	case errors.Is(err, store.ErrNotFound):
 		apiErr = &Error{Status: http.StatusNotFound, Code: "not_found", Msg: err.Error()}
 	case errors.Is(err, mesh.ErrNotOwnPost):

@@ -226,8 +226,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // The only token-less route still refuses a rebinding Host.
 func TestLoginLink(t *testing.T) {
 	s := newServer(t)
-	if pub := s.PublicRoutes(); len(pub) != 1 || pub[0] != "GET /login" {
-		t.Fatalf("public routes = %v, want only GET /login", pub)
+	if pub := s.PublicRoutes(); len(pub) != 2 || pub[0] != "GET /login" || pub[1] != "POST /login" {
+		t.Fatalf("public routes = %v, want only GET and POST /login", pub)
 	}
 	code, body, _ := do(t, request(t, s, "POST /api/v1/login-links"))
 	if code != 201 {

@@ -132,11 +132,33 @@ func (s *Server) getVideo(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", m.M.GetMediaType())
+	setDownloadHeaders(w.Header())
+	if mt := m.M.GetMediaType(); clips.Playable(mt) {
+		w.Header().Set("Content-Type", mt)
+	} else {
+		// Stored before media types were allow-listed, or
+		// application/octet-stream: never rendered in the UI's origin.
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", `attachment; filename="clip-`+id.String()[:12]+`.bin"`)
+	}
 	w.Header().Set("Cache-Control", "private, no-store")
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{}) // long videos
 	http.ServeContent(w, r, "", time.UnixMilli(m.M.GetImported()), rs)
 	return nil
+}
+
+// clipCSP sandboxes a clip or bundle opened as a page of its own: no
+// script, no requests, a unique origin. A <video> element that plays the
+// clip is not affected (a media response's CSP does not apply to the page
+// that embeds it).
+const clipCSP = "sandbox; default-src 'none'"
+
+// setDownloadHeaders marks a response that carries a clip's or a bundle's
+// bytes (content a stranger may have chosen): the browser must take its
+// Content-Type as given and run nothing from it.
+func setDownloadHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", clipCSP)
 }
 
 // handleUpload registers a streaming upload route: the full guard, except
@@ -154,6 +176,9 @@ func (s *Server) handleUpload(pattern string, h func(w http.ResponseWriter, r *h
 		}
 		if o := r.Header.Get("Origin"); o != "" && !s.sameOrigin(o) {
 			s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "foreign_origin", Msg: "cross-origin requests are refused"})
+			return
+		}
+		if !s.writable(w, r) {
 			return
 		}
 		if r.Header.Get(uploadHeader) != "1" {

@@ -135,6 +135,7 @@ func (s *Server) getEvidence(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getBundle(w http.ResponseWriter, r *http.Request) error {
+	setDownloadHeaders(w.Header())
 	id, err := record.ParseID(r.PathValue("id"))
 	if err != nil {
 		return badRequest("%v", err)

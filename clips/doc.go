@@ -26,7 +26,10 @@
 // (the clip's identity; grants name clips by it); camera (at most 64
 // characters); start and end of the recording (end 0 when unknown, else
 // not before start); size (> 0); media_type (a Content-Type value, at most
-// 100 characters); chunk_size (64 KiB to 16 MiB); chunk_sha256, the SHA-256
+// 100 characters; a node imports, accepts from a peer and serves as such
+// only the video and image types of CheckMediaType, or
+// application/octet-stream, and serves any other stored type as a
+// download); chunk_size (64 KiB to 16 MiB); chunk_sha256, the SHA-256
 // of each chunk, exactly ceil(size/chunk_size) of them and at most
 // MaxChunks; owner; imported. Every chunk but the last is chunk_size bytes.
 // A receiver verifies each chunk against its hash as it arrives; one that

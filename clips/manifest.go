@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"mime"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -293,6 +295,66 @@ func checkMediaType(t string) error {
 		return record.Invalidf(record.ReasonMalformed, "media type %q: %v", truncate(t, 40), err)
 	}
 	return nil
+}
+
+// servedMediaTypes are the media types a clip may carry: those the importer
+// names (see mediaTypes in importfile.go) and PNG stills. None of them is
+// one a browser runs script from. application/octet-stream (what an import
+// of an unknown file is named) is accepted too: it is served as a download.
+var servedMediaTypes = map[string]bool{
+	"video/mp4":        true,
+	"video/webm":       true,
+	"video/quicktime":  true,
+	"video/x-matroska": true,
+	"video/x-msvideo":  true,
+	"video/mp2t":       true,
+	"image/jpeg":       true,
+	"image/png":        true,
+}
+
+// ReasonMediaType is the reason a clip with a media type off the allow-list
+// is refused.
+const ReasonMediaType record.Reason = "media_type"
+
+// octetStream is the media type of a clip whose kind is unknown.
+const octetStream = "application/octet-stream"
+
+// Playable reports whether a clip of media type t may be served as t to a
+// browser: t is well formed and its type (parameters aside) is on the
+// allow-list. Anything else, such as a clip stored before the list
+// existed, is served as a download.
+func Playable(t string) bool {
+	if checkMediaType(t) != nil {
+		return false
+	}
+	base, _, err := mime.ParseMediaType(t)
+	return err == nil && servedMediaTypes[base]
+}
+
+// CheckMediaType refuses a clip media type that is not on the allow-list,
+// so that a clip a node imports or receives can never be served as HTML,
+// SVG or script in the UI's origin. It is checked on import and on receipt,
+// not by OpenManifest, so that a clip stored before the allow-list existed
+// still loads (and is served as a download). A non-nil error is a
+// *record.Invalid.
+func CheckMediaType(t string) error {
+	if err := checkMediaType(t); err != nil {
+		return err
+	}
+	if base, _, _ := mime.ParseMediaType(t); base == octetStream || Playable(t) {
+		return nil
+	}
+	return record.Invalidf(ReasonMediaType, "media type %q is not a video or image type a clip may have (%s, or %s)",
+		truncate(t, 40), allowedList(), octetStream)
+}
+
+func allowedList() string {
+	ts := make([]string, 0, len(servedMediaTypes))
+	for t := range servedMediaTypes {
+		ts = append(ts, t)
+	}
+	slices.Sort(ts)
+	return strings.Join(ts, ", ")
 }
 
 // SealGrant signs g with the owner's key, checking it as OpenGrant does.

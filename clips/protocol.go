@@ -545,6 +545,9 @@ func (t *transfer) accept(resp *pb.ClipResponse, owner peer.ID, clip record.ID, 
 		return refusal(r)
 	}
 	m, err := OpenManifest(resp.GetManifest())
+	if err == nil {
+		err = CheckMediaType(m.M.GetMediaType())
+	}
 	if err != nil {
 		return fmt.Errorf("owner's manifest: %w", err)
 	}
@@ -960,6 +963,9 @@ func (s *ShareServer) accept(req *pb.ShareRequest, from peer.ID) error {
 	seen := map[record.ID]bool{}
 	for i, raw := range req.GetManifests() {
 		m, err := OpenManifest(raw)
+		if err == nil {
+			err = CheckMediaType(m.M.GetMediaType())
+		}
 		if err != nil {
 			return fmt.Errorf("%w: manifest %d: %w", ErrBadManifest, i, err)
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/clips/pb"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
 // Errors callers test for.
@@ -61,6 +62,11 @@ type Config struct {
 	// Logger reports clean-up failures that callers cannot act on. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Health, when set, watches the disk: while it reports a failure,
+	// imports and received clips are refused with an error wrapping
+	// store.ErrStorage, and a clip is acknowledged only if the disk still
+	// holds the database after its sync.
+	Health *store.Health
 }
 
 // Store keeps clips in Badger: fixed-size chunks plus a signed manifest.
@@ -73,6 +79,7 @@ type Store struct {
 	retention time.Duration
 	now       func() time.Time
 	log       *slog.Logger
+	health    *store.Health // nil: the disk is not watched
 
 	// mu serializes changes to which chunks a manifest points at and to
 	// their expiry: the manifest commit of Import and PutVerified, Hold,
@@ -123,6 +130,7 @@ func New(cfg Config) (*Store, error) {
 		cfg.Logger = slog.Default()
 	}
 	return &Store{
+		health:    cfg.Health,
 		gate:      gateOf(cfg.DB),
 		db:        cfg.DB,
 		key:       cfg.Key,
@@ -431,6 +439,12 @@ func (u *upload) commit(m *SignedManifest) (stored *SignedManifest, err error) {
 	// Acknowledged means durable: Badger writes through a memory mapping,
 	// which survives the process crashing but not the power failing.
 	if err := s.db.Sync(); err != nil {
+		if se := s.health.Report(s.db.Opts().Dir, err); se != nil {
+			err = se
+		}
+		return nil, fmt.Errorf("sync clip %s to disk: %w", id, err)
+	}
+	if err := s.health.Verify(); err != nil {
 		return nil, fmt.Errorf("sync clip %s to disk: %w", id, err)
 	}
 	return stored, nil
@@ -444,8 +458,8 @@ type ImportMeta struct {
 	Start time.Time
 	// End of the recording; zero when unknown.
 	End time.Time
-	// MediaType of the file, e.g. "video/mp4". Empty: sniffed from the
-	// first bytes.
+	// MediaType of the file, e.g. "video/mp4": one CheckMediaType
+	// accepts. Empty: sniffed from the first bytes.
 	MediaType string
 }
 
@@ -460,7 +474,7 @@ func (meta ImportMeta) check() error {
 		return fmt.Errorf("camera name must be UTF-8 of at most %d characters", MaxCameraLen)
 	}
 	if meta.MediaType != "" {
-		if err := checkMediaType(meta.MediaType); err != nil {
+		if err := CheckMediaType(meta.MediaType); err != nil {
 			return err
 		}
 	}
@@ -490,6 +504,9 @@ func (s *Store) importStream(ctx context.Context, r io.Reader, meta ImportMeta, 
 	if err := meta.check(); err != nil {
 		return nil, err
 	}
+	if err := s.health.Err(); err != nil {
+		return nil, err
+	}
 	u, err := s.newUpload()
 	if err != nil {
 		return nil, err
@@ -511,6 +528,10 @@ func (s *Store) importStream(ctx context.Context, r io.Reader, meta ImportMeta, 
 	)
 	for {
 		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		// As in receive: a disk that failed or filled up stops an import.
+		if err := s.health.Err(); err != nil {
 			return fail(err)
 		}
 		buf := pool.get()
@@ -614,11 +635,12 @@ func (s *Store) checkOwn(stored *SignedManifest) error {
 	return nil
 }
 
-// sniff names the media type of a file from its first bytes.
+// sniff names the media type of a file from its first bytes: one of the
+// allow-listed types, else application/octet-stream (never text/html).
 func sniff(b []byte) string {
 	t := http.DetectContentType(b)
-	if checkMediaType(t) != nil {
-		return "application/octet-stream"
+	if !Playable(t) {
+		return octetStream
 	}
 	return t
 }
@@ -828,6 +850,9 @@ func (s *Store) putVerified(ctx context.Context, m *SignedManifest, chunks iter.
 	case !errors.Is(err, ErrNotFound):
 		return err
 	}
+	if err := s.health.Err(); err != nil {
+		return fmt.Errorf("store received clip %s: %w", id, err)
+	}
 	u, err := s.newUpload()
 	if err != nil {
 		return fmt.Errorf("store received clip %s: %w", id, err)
@@ -861,6 +886,12 @@ func (s *Store) receive(ctx context.Context, u *upload, m *SignedManifest, chunk
 			return fmt.Errorf("chunk %d: %w", i, err)
 		}
 		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// A disk that filled up or failed during a long transfer stops
+		// it (Badger writes through mappings: writing on a full disk
+		// kills the process).
+		if err := s.health.Err(); err != nil {
 			return err
 		}
 		if i >= n {

@@ -300,13 +300,25 @@ func (r *pausingReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// pngHeader is the start of a PNG file.
+var pngHeader = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+
 func TestImportSniffsMediaType(t *testing.T) {
 	s := newStore(t, 1, clips.Config{})
-	m, err := s.Import(context.Background(), strings.NewReader("just some text\n"), clips.ImportMeta{Start: t0})
+	m, err := s.Import(context.Background(), bytes.NewReader(pngHeader), clips.ImportMeta{Start: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := m.M.GetMediaType(); got != "text/plain; charset=utf-8" {
+	if got := m.M.GetMediaType(); got != "image/png" {
+		t.Errorf("media type %q", got)
+	}
+	// Text is not a clip type: it is kept as a download (see
+	// TestHTMLClipRefusedOnImport).
+	m, err = s.Import(context.Background(), strings.NewReader("just some text\n"), clips.ImportMeta{Start: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.M.GetMediaType(); got != "application/octet-stream" {
 		t.Errorf("media type %q", got)
 	}
 }

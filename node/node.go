@@ -57,7 +57,8 @@ type Node struct {
 	Config   Config
 	dir      string
 	db       *store.DB
-	clipDB   *badger.DB // clips.OpenDB: the clips' chunks and manifests
+	clipDB   *badger.DB    // clips.OpenDB: the clips' chunks and manifests
+	health   *store.Health // watches the disk under db and clipDB
 	reqs     *requests.Service
 	clips    *clips.Store
 	audit    *clips.Audit
@@ -108,10 +109,18 @@ func Start(opts Options) (n *Node, err error) {
 			started.Close()
 		}
 	}()
+	n.health, err = store.NewHealth(store.HealthConfig{
+		Dirs:   []string{filepath.Join(opts.Dir, DBDir), filepath.Join(opts.Dir, ClipDBDir)},
+		Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	n.db, err = store.Open(store.Config{
 		Dir:          filepath.Join(opts.Dir, DBDir),
 		Neighborhood: cfg.Neighborhood,
 		Logger:       opts.Logger,
+		Health:       n.health,
 	})
 	if err != nil {
 		return nil, err
@@ -134,7 +143,7 @@ func Start(opts Options) (n *Node, err error) {
 	if n.clipDB, err = clips.OpenDB(filepath.Join(opts.Dir, ClipDBDir), opts.Logger); err != nil {
 		return nil, err
 	}
-	if n.clips, err = clips.New(clips.Config{DB: n.clipDB, Key: key, Retention: retention, Logger: opts.Logger}); err != nil {
+	if n.clips, err = clips.New(clips.Config{DB: n.clipDB, Key: key, Retention: retention, Logger: opts.Logger, Health: n.health}); err != nil {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
@@ -158,6 +167,13 @@ func Start(opts Options) (n *Node, err error) {
 	n.registerMetrics(reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	// Not n: "return nil, err" sets n to nil while this runs.
+	health := n.health
+	started.wg.Add(1)
+	go func() {
+		defer started.wg.Done()
+		_ = health.Run(ctx)
+	}()
 	if err := n.startClipProtocols(ctx, opts.Logger); err != nil {
 		return nil, err
 	}
@@ -202,8 +218,9 @@ func Start(opts Options) (n *Node, err error) {
 				defer n.cfgMu.Unlock()
 				return append([]string{}, n.Config.TrustedIssuers...)
 			},
-			Status: n.Status,
-			Logger: opts.Logger,
+			Status:  n.Status,
+			Storage: n.health.Err,
+			Logger:  opts.Logger,
 		})
 		if err != nil {
 			return nil, err
@@ -252,6 +269,15 @@ func (n *Node) registerMetrics(reg *prometheus.Registry) {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_storage_ok", Help: "1 while the disk under the databases works, 0 while it has failed (writes are refused; see status)."},
+			func() float64 {
+				if n.health.Err() != nil {
+					return 0
+				}
+				return 1
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_storage_free_bytes", Help: "Free space on the disk under the databases (the least of the two) at the last check."},
+			func() float64 { return float64(n.health.FreeBytes()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_peers", Help: "Connected neighbors."},
 			func() float64 { return float64(len(n.mesh.Peers())) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_badger_lsm_bytes", Help: "Size of the Badger LSM tree."},
@@ -326,8 +352,17 @@ func (n *Node) Status() api.Status {
 		st.Addrs = append(st.Addrs, a.String())
 	}
 	st.Location, _ = ParseLocation(n.Config.Location)
+	st.Storage = &api.StorageStatus{OK: true, FreeBytes: n.health.FreeBytes()}
+	if err := n.health.Err(); err != nil {
+		st.Storage.OK, st.Storage.Error = false, err.Error()
+	}
 	return st
 }
+
+// dbCloseTimeout bounds the close of each database on a failed disk (see
+// store.CloseBadger). cmd/porchlight's run exits 8 s after SIGTERM in any
+// case.
+const dbCloseTimeout = 3 * time.Second
 
 // Close stops the API, the mesh and the store, in that order, and returns
 // the first error. It is safe to call more than once.
@@ -355,12 +390,35 @@ func (n *Node) Close() error {
 		if n.mesh != nil {
 			errs = append(errs, n.mesh.Close())
 		}
+		// The two databases close side by side. On a failed disk Badger's
+		// Close never returns, and a node must still stop when asked: then
+		// each gets dbCloseTimeout, and giving up is safe (acknowledged
+		// writes are in the synced write-ahead log, which the next start
+		// replays). A working disk gets the time it takes (a flush and a
+		// compaction on a slow SD card take seconds); `porchlight run`
+		// bounds the whole stop in any case.
+		var timeout time.Duration
+		if n.health.Verify() != nil {
+			timeout = dbCloseTimeout
+		}
+		var dbErrs [2]error
+		var dbs sync.WaitGroup
 		if n.clipDB != nil {
-			errs = append(errs, n.clipDB.Close())
+			dbs.Add(1)
+			go func() {
+				defer dbs.Done()
+				dbErrs[0] = store.CloseBadger(n.clipDB, timeout)
+			}()
 		}
 		if n.db != nil {
-			errs = append(errs, n.db.Close())
+			dbs.Add(1)
+			go func() {
+				defer dbs.Done()
+				dbErrs[1] = n.db.CloseWithin(timeout)
+			}()
 		}
+		dbs.Wait()
+		errs = append(errs, dbErrs[:]...)
 		for _, e := range errs {
 			if e != nil {
 				n.closeErr = e

@@ -36,6 +36,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Health, when set, watches the disk: while it reports a failure,
+	// writes are refused with an error wrapping ErrStorage (reads go on),
+	// and a write or sync that fails on the disk is reported to it.
+	Health *Health
+	// CloseTimeout bounds Close (see CloseWithin); zero: unbounded.
+	CloseTimeout time.Duration
 }
 
 // DB is a node's database.
@@ -149,15 +155,46 @@ func homeHubOptions(dir string, log *slog.Logger) badger.Options {
 		WithDetectConflicts(false) // writes are serialized by DB.mu
 }
 
-// Close closes the database. It is safe to call more than once.
-func (d *DB) Close() error {
+// Close closes the database, waiting at most Config.CloseTimeout (when
+// set). It is safe to call more than once.
+func (d *DB) Close() error { return d.CloseWithin(d.cfg.CloseTimeout) }
+
+// CloseWithin is Close waiting at most timeout (zero: unbounded), for a
+// caller that must stop in time whatever the disk does (see CloseBadger).
+// Only the first call of Close or CloseWithin closes; later ones return
+// its error.
+func (d *DB) CloseWithin(timeout time.Duration) error {
 	d.closeOnce.Do(func() {
-		d.closeErr = d.bdb.Close()
+		d.closeErr = CloseBadger(d.bdb, timeout)
 		if d.closeErr == nil {
 			d.closeErr = os.WriteFile(filepath.Join(d.cfg.Dir, cleanMarker), nil, 0o600)
 		}
 	})
 	return d.closeErr
+}
+
+// ErrCloseTimeout is wrapped by the error of a close that gave up.
+var ErrCloseTimeout = errors.New("database did not close in time")
+
+// CloseBadger closes db, waiting at most timeout. Badger's Close flushes
+// the memtable and, when the disk fails, retries the flush every second
+// forever: a node stopping on a dead or unplugged disk would never exit.
+// After timeout (zero: never) CloseBadger gives up and returns an error wrapping
+// ErrCloseTimeout; Close goes on in the background, and the process
+// should exit (nothing is lost that was acknowledged: acknowledged writes
+// were synced to the write-ahead log, which the next Open replays).
+func CloseBadger(db *badger.DB, timeout time.Duration) error {
+	if timeout <= 0 {
+		return db.Close()
+	}
+	done := make(chan error, 1)
+	go func() { done <- db.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		return fmt.Errorf("%w: %v (the disk may have failed; check that the data directory %s exists and is writable)", ErrCloseTimeout, timeout, db.Opts().Dir)
+	}
 }
 
 // Badger returns the underlying database, for packages that keep their own
@@ -338,6 +375,9 @@ func putHead(txn *badger.Txn, h Head) error {
 // log. A rule violation returns a *record.Invalid (see record.ReasonOf) and
 // stores nothing; any other error is the database's.
 func (d *DB) Ingest(s *record.Signed) (Result, error) {
+	if err := d.cfg.Health.Err(); err != nil {
+		return Result{}, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var res Result
@@ -346,6 +386,9 @@ func (d *DB) Ingest(s *record.Signed) (Result, error) {
 		res, err = d.ingest(txn, s)
 		return err
 	})
+	if se := d.cfg.Health.Report(d.cfg.Dir, err); se != nil {
+		return res, fmt.Errorf("%w (%w)", se, err)
+	}
 	return res, err
 }
 
@@ -552,6 +595,9 @@ func (d *DB) AppendOwn(key crypto.PrivKey, body func(*pb.Entry)) (*record.Signed
 // it. The caller must call SyncOwn before it tells anyone the record is
 // written: the mesh gossips the record while the disk syncs.
 func (d *DB) AppendOwnUnsynced(key crypto.PrivKey, body func(*pb.Entry), check func(*record.Signed) error) (*record.Signed, error) {
+	if err := d.cfg.Health.Err(); err != nil {
+		return nil, err
+	}
 	self, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, err
@@ -599,14 +645,24 @@ func (d *DB) AppendOwnUnsynced(key crypto.PrivKey, body func(*pb.Entry), check f
 		return err
 	})
 	if err != nil {
+		if se := d.cfg.Health.Report(d.cfg.Dir, err); se != nil {
+			return nil, fmt.Errorf("%w (%w)", se, err)
+		}
 		return nil, err
 	}
 	return s, nil
 }
 
-// SyncOwn makes own records written so far durable.
+// SyncOwn makes own records written so far durable. It fails, and the
+// caller must not acknowledge them, when the disk does.
 func (d *DB) SyncOwn() error {
 	if err := d.bdb.Sync(); err != nil {
+		if se := d.cfg.Health.Report(d.cfg.Dir, err); se != nil {
+			return fmt.Errorf("sync own record: %w", se)
+		}
+		return fmt.Errorf("sync own record: %w", err)
+	}
+	if err := d.cfg.Health.Verify(); err != nil {
 		return fmt.Errorf("sync own record: %w", err)
 	}
 	return nil

@@ -23,6 +23,19 @@ function nodeDown() {
   offline = true;
   showBanner("Your Porchlight node is not answering. It may have stopped: start it again (porchlight run), and this page reconnects by itself. Nothing you typed here has been lost.");
 }
+// The node reports a failed disk in its status (and as 503 storage_failed
+// to a write): it refuses writes and still serves what it has.
+let diskFailed = false;
+function storageState(st) {
+  if (st && !st.ok) {
+    diskFailed = true;
+    showBanner("Your node's disk has failed: " + st.error + ". Posts, clips and shares are refused until it is fixed; everything already here can still be read.");
+  } else if (diskFailed) {
+    diskFailed = false;
+    banner.hidden = true;
+    banner.textContent = "";
+  }
+}
 function nodeUp() {
   if (offline) {
     offline = false;
@@ -54,6 +67,9 @@ async function api(method, path, body, headers) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
   if (!r.ok) {
+    if (r.status === 503 && data && data.code === "storage_failed") {
+      storageState({ ok: false, error: data.error });
+    }
     if (r.status === 401) {
       showBanner("This browser is no longer signed in to your node. Run `porchlight ui` for a new login link.");
     }
@@ -598,6 +614,7 @@ function soon() {
 async function loadStatus() {
   try {
     me = await get("/api/v1/status");
+    storageState(me.storage);
     document.getElementById("who").textContent = `${me.name} · ${me.neighborhood} · ${me.peers} neighbor${me.peers === 1 ? "" : "s"} connected`;
   } catch (err) { /* the banner says it */ }
 }

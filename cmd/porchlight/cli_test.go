@@ -16,6 +16,9 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(fakeBrowserEnv) != "" {
+		os.Exit(fakeBrowser(os.Args[1:]))
+	}
 	dir, err := os.MkdirTemp("", "porchlight-cli-test")
 	if err != nil {
 		panic(err)

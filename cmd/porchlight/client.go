@@ -130,15 +130,23 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 			if resp.StatusCode == http.StatusBadRequest {
 				return usagef("%s", e.Error)
 			}
-			return errors.New(e.Error)
+			return &apiError{Status: resp.StatusCode, Msg: e.Error}
 		}
-		return fmt.Errorf("node answered %s", resp.Status)
+		return &apiError{Status: resp.StatusCode, Msg: "node answered " + resp.Status}
 	}
 	if out == nil {
 		return nil
 	}
 	return json.Unmarshal(b, out)
 }
+
+// apiError is an error the node answered, with its HTTP status.
+type apiError struct {
+	Status int
+	Msg    string
+}
+
+func (e *apiError) Error() string { return e.Msg }
 
 // getJSON fetches path from the running node into out.
 func (g *globals) getJSON(c *cobra.Command, path string, out any) error {

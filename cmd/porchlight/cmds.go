@@ -67,6 +67,10 @@ func checkConfigInput(cfg node.Config) error {
 	return nil
 }
 
+// stopTimeout bounds `run`'s shutdown after SIGTERM; service managers
+// kill after 10 s or more.
+const stopTimeout = 8 * time.Second
+
 func newRunCmd(g *globals) *cobra.Command {
 	var opts node.Options
 	c := &cobra.Command{
@@ -102,8 +106,18 @@ initializes one with defaults (a neutral name, neighborhood "default").`,
 			}
 			<-ctx.Done()
 			log.Info("shutting down")
-			if err := n.Close(); err != nil {
-				return fmt.Errorf("shut down: %w", err)
+			// A stop must end the process whatever the disk does: Close
+			// bounds each part, and this bounds the whole (the process
+			// exits, abandoning what is still closing).
+			closed := make(chan error, 1)
+			go func() { closed <- n.Close() }()
+			select {
+			case err := <-closed:
+				if err != nil {
+					return fmt.Errorf("shut down: %w", err)
+				}
+			case <-time.After(stopTimeout):
+				return fmt.Errorf("shut down: still closing after %v; exiting anyway (if the disk failed, check that %s exists and is writable)", stopTimeout, g.dataDir)
 			}
 			log.Info("stopped")
 			return nil
@@ -299,6 +313,13 @@ func newStatusCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(w, "name:          %s\npeer ID:       %s\nneighborhood:  %s\npeers:         %d\napi:           %s\n", st.Name, st.PeerID, st.Neighborhood, st.Peers, st.API)
 			for _, a := range st.Addrs {
 				fmt.Fprintf(w, "address:       %s\n", a)
+			}
+			switch {
+			case st.Storage == nil:
+			case st.Storage.OK:
+				fmt.Fprintf(w, "storage:       ok (%d MiB free)\n", st.Storage.FreeBytes>>20)
+			default:
+				fmt.Fprintf(w, "storage:       FAILED, writes are refused: %s\n", st.Storage.Error)
 			}
 			return nil
 		},

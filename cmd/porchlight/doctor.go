@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
+	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
 )
@@ -45,6 +47,7 @@ type doctor struct {
 	ifaces  []string // only these interfaces; all when empty
 	results []checkResult
 	cfg     *node.Config
+	status  string // the running node's /api/v1/status, "" when unreachable
 }
 
 func (d *doctor) add(name, status, detail, fix string) {
@@ -112,7 +115,27 @@ func (d *doctor) run(ctx context.Context) {
 	d.checkConfig()
 	d.checkMulticast()
 	metrics := d.checkAPI(ctx)
+	d.checkStorage()
 	d.checkClock(metrics)
+}
+
+// checkStorage reports the running node's view of its disk: a failed disk
+// (removed, full, read-only, failing writes) makes it refuse writes.
+func (d *doctor) checkStorage() {
+	if d.status == "" {
+		return
+	}
+	var st struct{ Storage *api.StorageStatus }
+	if err := json.Unmarshal([]byte(d.status), &st); err != nil || st.Storage == nil {
+		d.add("storage", checkWarn, "the node does not report its disk's state", "upgrade the node")
+		return
+	}
+	if !st.Storage.OK {
+		d.add("storage", checkFail, st.Storage.Error+"; the node refuses writes (posts, clips, shares) and still serves reads",
+			"fix the disk as the detail says; a directory that was removed or replaced needs a restart of the node")
+		return
+	}
+	d.add("storage", checkOK, fmt.Sprintf("the disk under the databases takes writes (%d MiB free)", st.Storage.FreeBytes>>20), "")
 }
 
 // checkDir reports whether the rest of the checks can run.
@@ -226,7 +249,7 @@ func (d *doctor) checkAPI(ctx context.Context) string {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 		return resp.StatusCode, string(body), err
 	}
-	code, _, err := get("/api/v1/status", tok)
+	code, status, err := get("/api/v1/status", tok)
 	switch {
 	case err != nil:
 		d.add("API", checkFail, fmt.Sprintf("%s (from %s) does not answer: %v", base, node.AddrFile, err),
@@ -244,6 +267,7 @@ func (d *doctor) checkAPI(ctx context.Context) string {
 		return ""
 	}
 	d.add("API", checkOK, base+" answers with the token, and refuses requests without it", "")
+	d.status = status
 	code, metrics, err := get("/metrics", tok)
 	if err != nil || code != http.StatusOK {
 		return ""

@@ -64,7 +64,7 @@ var readmeSteps = []readmeStep{
 	{cmd: `porchlight post "Street party Saturday" --kind event`, role: "home", capture: "<POST_ID>"},
 	{cmd: "porchlight feed", role: "home", want: "Street party Saturday"},
 	{cmd: "porchlight peers --json", role: "home", want: "["},
-	{cmd: "porchlight ui", role: "home", want: "/login?code="},
+	{cmd: "porchlight ui", role: "home", want: "Logged in"},
 	{cmd: "porchlight trust add <ISSUER_ID>", role: "home"},
 	{cmd: "porchlight clips import front-door-2026-11-27T19-42-10Z.mp4 --camera front-door", role: "home", capture: "<CLIP_ID>"},
 	{cmd: "porchlight clips ls", role: "home", want: "front-door"},
@@ -207,7 +207,9 @@ func TestREADMECommands(t *testing.T) {
 		}
 		c := exec.Command(binary, words[1:]...)
 		c.Dir = work
-		c.Env = append(os.Environ(), "PORCHLIGHT_DATA="+data[step.role], "PATH="+noPath)
+		c.Env = append(os.Environ(), "PORCHLIGHT_DATA="+data[step.role])
+		c.Env = append(c.Env, fakeBrowserEnviron(t)[:2]...)
+		c.Env = append(c.Env, "PATH="+noPath)
 		return c
 	}
 	var homeAddr string

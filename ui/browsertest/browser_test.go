@@ -64,6 +64,55 @@ func TestLoginLinkAndReload(t *testing.T) {
 	}
 }
 
+// TestLoginFromPrivatePage: the page `porchlight ui` writes (a local file
+// that POSTs the one-time code) logs a real browser in: the UI opens at /
+// with the session, survives a reload, and the page's code works once.
+func TestLoginFromPrivatePage(t *testing.T) {
+	b := browser(t)
+	n := startNode(t, nodeOpts{name: "12 Maple St", location: "40.7148,-74.0060"})
+	ctx := tab(t, b)
+
+	var link struct{ Login, Code string }
+	n.call(t, "POST", "/api/v1/login-links", struct{}{}, &link)
+	page := filepath.Join(t.TempDir(), "login.html")
+	if err := os.WriteFile(page, []byte(api.LoginPage(link.Login, link.Code)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "open the login page", chromedp.Navigate("file://"+page))
+	// The page posts the form and the answer moves on to /: two
+	// navigations, during which an evaluation may find no page.
+	waitAcrossNavigations(t, ctx, "the UI's origin", `location.protocol === 'http:' && location.pathname === '/'`, 15*time.Second)
+	waitJS(t, ctx, "the feed screen", `document.getElementById('who').textContent.includes('12 Maple St') && document.querySelector('main').dataset.screen === 'feed'`, 15*time.Second)
+	if loc := eval[string](t, ctx, "location.pathname + location.search"); loc != "/" {
+		t.Fatalf("after the login page the address is %q, want /", loc)
+	}
+	n.noToken(t, ctx)
+	step(t, ctx, "reload", chromedp.Reload())
+	waitJS(t, ctx, "the UI after a reload", `document.getElementById('who').textContent.includes('12 Maple St') && document.querySelector('main').dataset.screen === 'feed'`, 10*time.Second)
+
+	other := tab(t, b)
+	step(t, other, "reuse the login page", chromedp.Navigate("file://"+page))
+	waitAcrossNavigations(t, other, "the refusal", `location.protocol === 'http:' && document.body.innerText.includes('already used')`, 10*time.Second)
+}
+
+// waitAcrossNavigations polls predicate until it holds, taking an
+// evaluation that fails (the page is being replaced) as false.
+func waitAcrossNavigations(t testing.TB, ctx context.Context, what, predicate string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ok, err := chromedp.Run(c, chromedp.Evaluate[bool]("!!("+predicate+")"))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	page, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("location.href + '\\n' + (document.body ? document.body.innerText : '')"))
+	t.Fatalf("waiting for %s (%s): not within %v\n--- the page says:\n%s", what, predicate, timeout, page)
+}
+
 // TestPostReachesNeighborLive: a post made in node A's UI appears in node
 // B's open UI through the mesh and the event stream, without a reload; the
 // author can retract it from the UI, and B's UI drops it, live too.
@@ -373,6 +422,33 @@ func TestErrorWhenNodeStops(t *testing.T) {
 	waitJS(t, ctx, "the banner still there", "!document.getElementById('banner').hidden && document.querySelector('nav')", 5*time.Second)
 	labelled(t, ctx, "node-stopped")
 	shot(t, ctx, "node-stopped")
+}
+
+// TestBannerWhenDiskFails: when the disk under the node's database fails
+// (here its directory is replaced under the running node), the open UI says
+// so in the alert banner: writes are refused, reads go on.
+func TestBannerWhenDiskFails(t *testing.T) {
+	b := browser(t)
+	n := startNode(t, nodeOpts{name: "12 Maple St", location: "40.7148,-74.0060"})
+	ctx := tab(t, b)
+	n.login(t, ctx)
+	if !eval[bool](t, ctx, "document.getElementById('banner').hidden") {
+		t.Fatal("the error banner shows while the disk works")
+	}
+	db := filepath.Join(n.dir, node.DBDir)
+	if err := os.Rename(db, db+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(db, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Back in place, so the node closes normally.
+		_ = os.RemoveAll(db)
+		_ = os.Rename(db+".moved", db)
+	})
+	waitJS(t, ctx, "the disk banner", "!document.getElementById('banner').hidden && document.getElementById('banner').textContent.includes('disk has failed') && document.getElementById('banner').textContent.includes('restart')", 15*time.Second)
+	shot(t, ctx, "disk-failed")
 }
 
 // TestAgencyEquivocationWarning: when an agency signs two different records
