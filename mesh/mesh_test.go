@@ -372,7 +372,7 @@ func TestRestoredKeyDoesNotEquivocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.configure = func(c *mesh.Config) { c.KeyMayHaveLog = true }
-	a.start() // same key, empty database, no neighbor yet
+	a.start()                   // same key, empty database, no neighbor yet
 	time.Sleep(4 * time.Second) // longer than the 3 s a lone node waits before writing its profile
 	if h, _ := a.db.Head(a.m.ID()); h.Max != 0 {
 		t.Fatalf("a wrote seq %d before any neighbor returned its log", h.Max)
