@@ -666,7 +666,10 @@ func TestControlSpamIsPenalized(t *testing.T) {
 			}
 			ctl.Graft = append(ctl.Graft, &pubsubpb.ControlGraft{TopicID: ptr("porchlight/elsewhere/feed/1")})
 			if err := att.write(victim.m.ID(), &pubsubpb.RPC{Control: ctl}); err != nil {
-				spamErr = err
+				// Once graylisted, the spammer is disconnected: that ends it.
+				if !waitUntil(5*time.Second, func() bool { return att.h.Network().Connectedness(victim.m.ID()) != network.Connected }) {
+					spamErr = err
+				}
 				return
 			}
 			sent.Add(1)
@@ -686,6 +689,9 @@ func TestControlSpamIsPenalized(t *testing.T) {
 	})
 	score, _ := victim.m.PeerScore(att.h.ID())
 	iwantAfter = att.iwantIDs.Load()
+	eventually(t, 10*time.Second, "the victim disconnects the graylisted spammer", func() bool {
+		return victim.m.Host().Network().Connectedness(att.h.ID()) != network.Connected
+	})
 	// Honest traffic still flows through the victim while it is spammed.
 	lat := ring.postAndWait(t, ring.nodes[2], "posted during control spam", 15*time.Second)
 	close(stop)
