@@ -26,8 +26,8 @@ func (m *Mesh) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pu
 		return pubsub.ValidationAccept // our own publish: stored by AppendOwn
 	}
 	if !m.peers.has(from) {
-		// inspectRPC drops strangers' messages; this catches one that
-		// raced the end of a handshake... or a neighbor that just left.
+		// inspectRPC drops strangers' messages; this catches one that came
+		// in before pubsub scored the peer, or from a neighbor that just left.
 		m.metrics.rejected.WithLabelValues(ReasonNotNeighbor).Inc()
 		return pubsub.ValidationIgnore
 	}
