@@ -286,11 +286,11 @@ func New(cfg Config) (m *Mesh, err error) {
 		}
 	}()
 	if cfg.KeyMayHaveLog {
-		h, err := cfg.Store.Head(self)
+		own, err := cfg.Store.Head(self)
 		if err != nil {
 			return nil, fmt.Errorf("mesh: read own log: %w", err)
 		}
-		m.mustRecover = h.Max == 0
+		m.mustRecover = own.Max == 0
 	}
 	m.syncer = newSyncer(m)
 	h.SetStreamHandler(SyncProtocol, m.syncer.serve)

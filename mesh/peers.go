@@ -194,12 +194,17 @@ type pendingSet struct {
 	tried map[peer.ID]bool // pulled from again after handshakeRetry
 }
 
-func (s *pendingSet) add(p peer.ID, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// initLocked makes the maps; s.mu is held.
+func (s *pendingSet) initLocked() {
 	if s.since == nil {
 		s.since, s.tried = map[peer.ID]time.Time{}, map[peer.ID]bool{}
 	}
+}
+
+func (s *pendingSet) add(p peer.ID, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
 	if _, ok := s.since[p]; !ok {
 		s.since[p] = now
 	}
@@ -217,6 +222,7 @@ func (s *pendingSet) remove(p peer.ID) {
 func (s *pendingSet) connectedFor(p peer.ID, now time.Time) (time.Duration, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.initLocked()
 	at, ok := s.since[p]
 	if !ok {
 		s.since[p] = now // connected before we noticed

@@ -77,3 +77,46 @@ func TestPeerBudget(t *testing.T) {
 }
 
 func timeZero() time.Time { return time.Unix(1_800_000_000, 0) }
+
+// TestRefusalsLogOnceAndExpire: a refusal is reported new once (so it is
+// logged once), lasts its time, and can be renewed after it ends.
+func TestRefusalsLogOnceAndExpire(t *testing.T) {
+	var r refusals
+	now := timeZero()
+	if !r.refuse("p", now, time.Minute) {
+		t.Fatal("first refusal not reported as new")
+	}
+	if r.refuse("p", now.Add(time.Second), time.Minute) {
+		t.Fatal("a refusal in force reported as new again")
+	}
+	if !r.has("p", now.Add(59*time.Second)) || r.has("q", now) {
+		t.Fatal("has is wrong while the refusal is in force")
+	}
+	// Renewed by the second call: in force until 61 s.
+	if !r.has("p", now.Add(60500*time.Millisecond)) {
+		t.Fatal("the renewed refusal ended early")
+	}
+	if r.has("p", now.Add(62*time.Second)) {
+		t.Fatal("the refusal outlived its time")
+	}
+	if !r.refuse("p", now.Add(63*time.Second), time.Minute) {
+		t.Fatal("a refusal after the last one ended is not new")
+	}
+}
+
+// TestPendingSetZeroValue: a peer that connected before the notifier was
+// registered is first seen by guard.
+func TestPendingSetZeroValue(t *testing.T) {
+	var s pendingSet
+	now := timeZero()
+	if d, retry := s.connectedFor("p", now); d != 0 || retry {
+		t.Fatalf("unseen peer: %v, %v", d, retry)
+	}
+	d, retry := s.connectedFor("p", now.Add(3*time.Second))
+	if d != 3*time.Second || !retry {
+		t.Fatalf("after 3 s: %v, retry %v; want 3s and a retry", d, retry)
+	}
+	if _, retry := s.connectedFor("p", now.Add(4*time.Second)); retry {
+		t.Fatal("retried twice")
+	}
+}
