@@ -2,6 +2,7 @@ package mesh_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -372,8 +373,12 @@ func TestRestoredKeyDoesNotEquivocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.configure = func(c *mesh.Config) { c.KeyMayHaveLog = true }
-	a.start()                   // same key, empty database, no neighbor yet
-	time.Sleep(4 * time.Second) // longer than the 3 s a lone node waits before writing its profile
+	a.start() // same key, empty database, no neighbor yet
+	// A post while alone waits 10 s, longer than the 3 s a lone node waits
+	// before writing its profile, then fails.
+	if _, err := a.m.Post(mesh.NewPost{Text: "too early"}); !errors.Is(err, mesh.ErrAwaitingLog) {
+		t.Fatalf("post before any neighbor returned the log: err = %v, want ErrAwaitingLog", err)
+	}
 	if h, _ := a.db.Head(a.m.ID()); h.Max != 0 {
 		t.Fatalf("a wrote seq %d before any neighbor returned its log", h.Max)
 	}
