@@ -31,10 +31,6 @@ func (m *Mesh) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pu
 		m.metrics.rejected.WithLabelValues(ReasonNotNeighbor).Inc()
 		return pubsub.ValidationIgnore
 	}
-	if !m.budget.allow(from, len(msg.Data), m.cfg.Now()) {
-		m.metrics.rejected.WithLabelValues(ReasonPeerRateLimited).Inc()
-		return pubsub.ValidationIgnore
-	}
 	if !m.enter() {
 		return pubsub.ValidationIgnore // shutting down
 	}
@@ -246,7 +242,10 @@ func (m *Mesh) publish(s *record.Signed) {
 // A peer that has not completed the handshake keeps only its subscriptions
 // (so that traffic flows once it completes); its messages and control
 // messages are dropped and counted. Messages from a graylisted neighbor are
-// counted here, since pubsub drops them without a trace.
+// counted here, since pubsub drops them without a trace. A neighbor's
+// messages beyond its budget (see PeerRecordBurst) are dropped here, before
+// they can fill gossipsub's validation queue (shared by all peers) or be
+// marked seen.
 //
 // Messages from nodes of the previous release carry from and seqno (it
 // published with author fields); pubsub in no-author mode would reject them
@@ -265,13 +264,22 @@ func (m *Mesh) inspectRPC(p peer.ID, rpc *pubsub.RPC) error {
 	if n := len(rpc.Publish); n > 0 {
 		if s, ok := m.behaviourScore(p); ok && s < GraylistThreshold {
 			m.metrics.rejected.WithLabelValues(ReasonGraylisted).Add(float64(n))
+			return nil // pubsub drops the whole RPC
 		}
 	}
+	now := m.cfg.Now()
+	kept := rpc.Publish[:0]
 	for _, msg := range rpc.Publish {
+		if !m.budget.allow(p, len(msg.GetData()), now) {
+			m.metrics.rejected.WithLabelValues(ReasonPeerRateLimited).Inc()
+			continue
+		}
 		if msg.Signature == nil && (msg.From != nil || msg.Seqno != nil || msg.Key != nil) {
 			msg.From, msg.Seqno, msg.Key = nil, nil, nil
 		}
+		kept = append(kept, msg)
 	}
+	rpc.Publish = kept
 	return nil
 }
 
@@ -348,13 +356,16 @@ func scoreParams(appScore func(peer.ID) float64, topics ...string) *pubsub.PeerS
 	return p
 }
 
-// Per-peer gossip budget: records a peer delivers first (the validator
-// runs once per message, for the first peer that delivers it). Beyond it,
-// records are ignored (no penalty: the peer may be an honest relay of a
-// burst) and counted as peer_rate_limited; catch-up sync fetches whatever
-// was ignored. A neighborhood's honest traffic is a few records a minute,
-// a few hundred bytes each: these bounds are 100 times that and more, yet
-// cap one peer at about 2 MB a minute (it could push 400 MB a minute).
+// Per-peer gossip budget: every message a neighbor sends, duplicates
+// included, checked in inspectRPC before gossipsub queues it for
+// validation. Beyond it, messages are dropped (no penalty: the peer may be
+// an honest relay of a burst) and counted as peer_rate_limited; they are
+// not marked seen, so another peer's copy still gets through, and catch-up
+// sync fetches whatever was lost. A neighborhood's honest traffic is a few
+// records a minute, a few hundred bytes each: these bounds are 100 times
+// that and more, yet cap one peer at about 2 MB a minute (it could push
+// 400 MB a minute) and keep one flooding peer from filling gossipsub's
+// validation queue, which all peers share.
 const (
 	PeerRecordBurst      = 200
 	PeerRecordsPerSecond = 20
@@ -363,6 +374,10 @@ const (
 	// maxBudgets bounds the budget map; full buckets are forgotten first
 	// (a fresh bucket is a full one).
 	maxBudgets = 1024
+	// validateQueueSize: messages waiting for a validation worker, from all
+	// peers; a few bursts' worth. Each entry points at a message already
+	// read (at most record.MaxSize of data).
+	validateQueueSize = 4 * PeerRecordBurst
 )
 
 // peerBudget is a token bucket per peer, in records and bytes. Buckets

@@ -318,6 +318,10 @@ func New(cfg Config) (m *Mesh, err error) {
 		pubsub.WithPeerScore(scoreParams(m.appScore, topic, reqTopic), scoreThresholds()),
 		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(m.inspectScores), scoreInspectEvery),
 		pubsub.WithMaxMessageSize(maxRPCSize),
+		// The validation queue is shared by all peers; gossipsub's default
+		// (32) overflows on one neighbor's burst (PeerRecordBurst), and an
+		// honest message arriving then would be lost to gossip.
+		pubsub.WithValidateQueueSize(validateQueueSize),
 		pubsub.WithRawTracer(dropTracer{m.metrics}),
 		pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
 		pubsub.WithRPCLogger(slog.New(rpcDropLog{cfg.Logger.Handler(), m.metrics}).With("component", "pubsub", "system", "pubsub/rpc")),
