@@ -15,8 +15,8 @@
 // fields (StrictNoSign, WithNoAuthor): every record already carries its
 // author's signature. Topic traffic flows only with neighbors: peers that
 // completed the handshake (below); see notNeighborScore and inspectRPC.
-// Each peer has a budget of records it delivers first (PeerRecordBurst and
-// the like). The topic validator opens
+// Each neighbor has a budget of messages, charged before validation
+// (PeerRecordBurst and the like). The topic validator opens
 // the record (signature, author, limits), applies the Rules (package
 // requests) and ingests it into the store before it is relayed:
 //
