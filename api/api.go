@@ -394,6 +394,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		apiErr = &Error{Status: http.StatusConflict, Code: "no_credential", Msg: err.Error()}
 	case errors.Is(err, requests.ErrUnknownAgency):
 		apiErr = &Error{Status: http.StatusNotFound, Code: "unknown_agency", Msg: err.Error()}
+	case errors.Is(err, mesh.ErrAwaitingLog):
+		apiErr = &Error{Status: http.StatusServiceUnavailable, Code: "awaiting_log", Msg: err.Error()}
 	case errors.Is(err, mesh.ErrHeld):
 		apiErr = &Error{Status: http.StatusConflict, Code: "held", Msg: err.Error()}
 	default:

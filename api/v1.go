@@ -19,6 +19,9 @@ type PeerJSON struct {
 	Addrs       []string  `json:"addrs"`
 	Since       time.Time `json:"since"`
 	Equivocated bool      `json:"equivocated"`
+	// Score is gossipsub's score of the peer as of the last second; below
+	// mesh.GraylistThreshold the node disconnects it.
+	Score float64 `json:"score"`
 }
 
 // PostJSON is one post of GET /api/v1/feed.
@@ -62,7 +65,7 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) getPeers(w http.ResponseWriter, r *http.Request) error {
 	out := []PeerJSON{}
 	for _, p := range s.cfg.Mesh.Peers() {
-		out = append(out, PeerJSON{PeerID: p.ID.String(), Name: p.Name, Addrs: p.Addrs, Since: p.Since.UTC(), Equivocated: p.Flagged})
+		out = append(out, PeerJSON{PeerID: p.ID.String(), Name: p.Name, Addrs: p.Addrs, Since: p.Since.UTC(), Equivocated: p.Flagged, Score: p.Score})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

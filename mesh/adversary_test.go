@@ -58,6 +58,10 @@ func (r *rawPeer) connect(t *testing.T, n *testNode) {
 	if err := r.h.Connect(context.Background(), n.info()); err != nil {
 		t.Fatal(err)
 	}
+	// An attacker inside the neighborhood: it knows the name, so it passes
+	// the handshake (TestStrangerWithoutHandshakeGetsNoFeed covers one
+	// that does not).
+	handshake(t, r.h, n.m.ID(), n.nb)
 	// Publishing only reaches peers whose subscription we have seen.
 	eventually(t, 10*time.Second, "attacker sees the node on the topic", func() bool {
 		for _, p := range r.topic.ListPeers() {

@@ -11,8 +11,12 @@
 //
 // A message's data is exactly one marshaled envelope (see package record);
 // the message ID is the SHA-256 of the data, so a record relayed twice is
-// one message, and gossipsub messages are unsigned (StrictNoSign): every
-// record already carries its author's signature. The topic validator opens
+// one message, and gossipsub messages are unsigned and carry no author
+// fields (StrictNoSign, WithNoAuthor): every record already carries its
+// author's signature. Topic traffic flows only with neighbors: peers that
+// completed the handshake (below); see notNeighborScore and inspectRPC.
+// Each neighbor has a budget of messages, charged before validation
+// (PeerRecordBurst and the like). The topic validator opens
 // the record (signature, author, limits), applies the Rules (package
 // requests) and ingests it into the store before it is relayed:
 //
@@ -45,9 +49,14 @@
 // log order (plus conflicting versions), stubs for retracted records, and
 // "more" if the round was cut at MaxSyncRecords records or MaxSyncBytes. The
 // requester verifies every envelope exactly as gossip does, and asks again
-// while it makes progress. A responder of another neighborhood refuses and
-// the connection is closed; only peers that completed a round with the same
-// neighborhood are listed as neighbors.
+// while it makes progress.
+//
+// A round is the neighborhood handshake: a request naming this
+// neighborhood, or an answer naming it, makes the peer a neighbor
+// (IsNeighbor). A peer that is not one within HandshakeTimeout is
+// disconnected; a responder of another neighborhood refuses, and a
+// graylisted neighbor is disconnected too. Each such peer is refused for a
+// while by the connection gater, and logged once.
 //
 // # Discovery
 //

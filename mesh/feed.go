@@ -94,11 +94,30 @@ func (m *Mesh) append(body func(*pb.Entry)) (*record.Signed, error) {
 	return s, nil
 }
 
+// ErrAwaitingLog is returned by writes of a node whose key was restored
+// onto an empty database (Config.KeyMayHaveLog) before any neighbor has
+// returned its log.
+var ErrAwaitingLog = errors.New("this home's identity was restored onto an empty database, and no neighbor has returned its log yet; " +
+	"writing now would fork the log and get the home flagged as an equivocator: connect to a neighbor (check the network, or add one with --peer) and try again")
+
 // awaitRecovery holds this node's first write after an unclean shutdown
 // until it has synced with a neighbor (or recoveryWait passed alone), so
 // that own records that reached neighbors but not this disk come back
-// first.
+// first. A restored key with an empty log (mustRecover) waits for the sync
+// however long it takes: the write fails with ErrAwaitingLog meanwhile.
 func (m *Mesh) awaitRecovery() error {
+	if m.mustRecover {
+		t := time.NewTimer(recoveryWait)
+		defer t.Stop()
+		select {
+		case <-m.firstSynced:
+			return nil
+		case <-t.C:
+			return ErrAwaitingLog
+		case <-m.ctx.Done():
+			return m.ctx.Err()
+		}
+	}
 	if m.cfg.Store.CleanStart() {
 		return nil
 	}

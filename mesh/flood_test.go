@@ -233,6 +233,16 @@ type gsAttacker struct {
 
 	iwantIDs atomic.Int64 // message IDs victims asked for with IWANT
 	ready    chan peer.ID
+
+	keepMessages bool                // set before join: keep every message read
+	msgs         []*pubsubpb.Message // with keepMessages
+}
+
+// messages returns the messages read from victims (with keepMessages).
+func (a *gsAttacker) messages() []*pubsubpb.Message {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.msgs)
 }
 
 var gossipsubIDs = []protocol.ID{"/meshsub/1.2.0", "/meshsub/1.1.0"}
@@ -269,9 +279,8 @@ func (a *gsAttacker) handle(in network.Stream) {
 	a.mu.Unlock()
 	a.ready <- p
 	r := pbio.NewDelimitedReader(in, 1<<20)
-	var rpc pubsubpb.RPC
 	for {
-		rpc.Reset()
+		var rpc pubsubpb.RPC
 		if err := r.ReadMsg(&rpc); err != nil {
 			return
 		}
@@ -279,6 +288,9 @@ func (a *gsAttacker) handle(in network.Stream) {
 		for _, m := range rpc.GetPublish() {
 			if len(a.seen) < 256 {
 				a.seen = append(a.seen, m.GetData())
+			}
+			if a.keepMessages {
+				a.msgs = append(a.msgs, m)
 			}
 		}
 		a.mu.Unlock()
@@ -288,12 +300,16 @@ func (a *gsAttacker) handle(in network.Stream) {
 	}
 }
 
-// join connects to a victim and subscribes to and grafts both topics.
+// join connects to a victim, completes the neighborhood handshake (the
+// attacker is inside the neighborhood) and subscribes to and grafts both
+// topics.
 func (a *gsAttacker) join(t *testing.T, victim peer.AddrInfo, topics []string) {
 	t.Helper()
 	if err := a.h.Connect(context.Background(), victim); err != nil {
 		t.Fatal(err)
 	}
+	nb := strings.Split(topics[0], "/")[1] // porchlight/<neighborhood>/<kind>/1
+	handshake(t, a.h, victim.ID, nb)
 	select {
 	case <-a.ready:
 	case <-time.After(10 * time.Second):
@@ -401,30 +417,45 @@ func mustArea(s string) requests.Area {
 }
 
 // flood sends rate messages a second to each victim for d, one per RPC, and
-// returns how many it wrote.
-func (a *gsAttacker) flood(ctx context.Context, victims []peer.ID, rate int, d time.Duration, mk func(i int) (*pubsubpb.Message, error)) (int, error) {
+// returns how many it wrote and for how long it could: a victim that
+// disconnects the attacker (graylisted) is dropped from the flood, which
+// ends when none is left.
+func (a *gsAttacker) flood(ctx context.Context, victims []peer.ID, rate int, d time.Duration, mk func(i int) (*pubsubpb.Message, error)) (int, time.Duration, error) {
 	start := time.Now()
 	sent := 0
+	closed := map[peer.ID]bool{}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for time.Since(start) < d {
 		due := int(time.Since(start).Seconds()*float64(rate)) * len(victims)
-		for ; sent < due; sent++ {
+		for i := sent; i < due; i++ {
+			v := victims[i%len(victims)]
+			if closed[v] {
+				continue
+			}
 			m, err := mk(sent)
 			if err != nil {
-				return sent, err
+				return sent, time.Since(start), err
 			}
-			if err := a.write(victims[sent%len(victims)], &pubsubpb.RPC{Publish: []*pubsubpb.Message{m}}); err != nil {
-				return sent, err
+			if err := a.write(v, &pubsubpb.RPC{Publish: []*pubsubpb.Message{m}}); err != nil {
+				if a.h.Network().Connectedness(v) == network.Connected {
+					return sent, time.Since(start), err
+				}
+				closed[v] = true
+				if len(closed) == len(victims) {
+					return sent, time.Since(start), nil
+				}
+				continue
 			}
+			sent++
 		}
 		select {
 		case <-ctx.Done():
-			return sent, ctx.Err()
+			return sent, time.Since(start), ctx.Err()
 		case <-tick.C:
 		}
 	}
-	return sent, nil
+	return sent, time.Since(start), nil
 }
 
 func floodDuration() time.Duration {
@@ -475,19 +506,20 @@ func TestInvalidFloodGraylistsAttackerAndHonestPostsFlow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
 	defer cancel()
 	type result struct {
-		sent int
-		err  error
+		sent   int
+		active time.Duration // until both victims disconnected the attacker
+		err    error
 	}
 	done := make(chan result, 1)
 	floodStart := time.Now()
 	go func() {
-		n, err := att.flood(ctx, ids, rate, d, func(i int) (*pubsubpb.Message, error) {
+		n, active, err := att.flood(ctx, ids, rate, d, func(i int) (*pubsubpb.Message, error) {
 			att.mu.Lock()
 			replays := att.seen
 			att.mu.Unlock()
 			return mix.next(i, replays)
 		})
-		done <- result{n, err}
+		done <- result{n, active, err}
 	}()
 	// Graylisted: below the threshold on both victims, within seconds.
 	var graylistedAfter time.Duration
@@ -503,11 +535,11 @@ func TestInvalidFloodGraylistsAttackerAndHonestPostsFlow(t *testing.T) {
 	count := 40
 	under := ring.measure(t, count, max(left/time.Duration(count), 10*time.Millisecond), "under attack")
 	res := <-done
-	elapsed := time.Since(floodStart)
+	_ = time.Since(floodStart)
 	if res.err != nil {
 		t.Fatalf("flood stopped after %d messages: %v", res.sent, res.err)
 	}
-	achieved := float64(res.sent) / elapsed.Seconds()
+	achieved := float64(res.sent) / res.active.Seconds()
 	if achieved < 1000 {
 		t.Fatalf("the attacker sent only %.0f messages/s, want ≥ 1000", achieved)
 	}
@@ -515,6 +547,10 @@ func TestInvalidFloodGraylistsAttackerAndHonestPostsFlow(t *testing.T) {
 		s, _ := v.m.PeerScore(att.h.ID())
 		if s >= mesh.GraylistThreshold {
 			t.Errorf("%s: attacker score %.0f at the end of the flood, want < %d", v.name, s, mesh.GraylistThreshold)
+		}
+		// Graylisted neighbors are disconnected and refused for a while.
+		if v.m.Host().Network().Connectedness(att.h.ID()) == network.Connected {
+			t.Errorf("%s: the graylisted attacker is still connected", v.name)
 		}
 		after := v.rejectedTotal()
 		// After graylisting the victim drops the attacker's RPCs unread: at
@@ -537,8 +573,8 @@ func TestInvalidFloodGraylistsAttackerAndHonestPostsFlow(t *testing.T) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rss := peakRSS(t)
-	t.Logf("flood: %d messages in %s (%.0f/s, mix %v); graylisted on both victims after %s",
-		res.sent, elapsed.Round(time.Millisecond), achieved, mix.counts, graylistedAfter.Round(time.Millisecond))
+	t.Logf("flood: %d messages in %s (%.0f/s, mix %v) until both victims disconnected it; graylisted on both victims after %s",
+		res.sent, res.active.Round(time.Millisecond), achieved, mix.counts, graylistedAfter.Round(time.Millisecond))
 	t.Logf("honest p99: baseline %s (%d samples), under attack %s (%d samples), limit %s",
 		pb.Round(time.Microsecond), len(base), pa.Round(time.Microsecond), len(under), limit)
 	t.Logf("memory (whole test process: 4 nodes and the attacker): peak RSS %d MB, Go heap in use %d MB", rss>>20, ms.HeapInuse>>20)
@@ -630,7 +666,10 @@ func TestControlSpamIsPenalized(t *testing.T) {
 			}
 			ctl.Graft = append(ctl.Graft, &pubsubpb.ControlGraft{TopicID: ptr("porchlight/elsewhere/feed/1")})
 			if err := att.write(victim.m.ID(), &pubsubpb.RPC{Control: ctl}); err != nil {
-				spamErr = err
+				// Once graylisted, the spammer is disconnected: that ends it.
+				if !waitUntil(5*time.Second, func() bool { return att.h.Network().Connectedness(victim.m.ID()) != network.Connected }) {
+					spamErr = err
+				}
 				return
 			}
 			sent.Add(1)
@@ -650,6 +689,9 @@ func TestControlSpamIsPenalized(t *testing.T) {
 	})
 	score, _ := victim.m.PeerScore(att.h.ID())
 	iwantAfter = att.iwantIDs.Load()
+	eventually(t, 10*time.Second, "the victim disconnects the graylisted spammer", func() bool {
+		return victim.m.Host().Network().Connectedness(att.h.ID()) != network.Connected
+	})
 	// Honest traffic still flows through the victim while it is spammed.
 	lat := ring.postAndWait(t, ring.nodes[2], "posted during control spam", 15*time.Second)
 	close(stop)

@@ -20,9 +20,16 @@ const maxRPCSize = 256 << 10
 
 // validate is the feed topic's validator. It verifies and stores each
 // record before gossipsub relays it; see the package doc for the verdicts.
+// from is the peer that delivered the message first.
 func (m *Mesh) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	if from == m.self {
 		return pubsub.ValidationAccept // our own publish: stored by AppendOwn
+	}
+	if !m.peers.has(from) {
+		// inspectRPC drops strangers' messages; this catches one that came
+		// in before pubsub scored the peer, or from a neighbor that just left.
+		m.metrics.rejected.WithLabelValues(ReasonNotNeighbor).Inc()
+		return pubsub.ValidationIgnore
 	}
 	if !m.enter() {
 		return pubsub.ValidationIgnore // shutting down
@@ -233,6 +240,69 @@ func (m *Mesh) publish(s *record.Signed) {
 	}
 }
 
+// inspectRPC sees every inbound gossipsub RPC before pubsub handles it
+// (pubsub.WithAppSpecificRpcInspector).
+//
+// A peer that has not completed the handshake keeps only its subscriptions
+// (so that traffic flows once it completes); its messages and control
+// messages are dropped and counted. Messages from a graylisted neighbor are
+// counted here, since pubsub drops them without a trace. A neighbor's
+// messages beyond its budget (see PeerRecordBurst) are dropped here, before
+// they can fill gossipsub's validation queue (shared by all peers) or be
+// marked seen.
+//
+// Messages from nodes of the previous release carry from and seqno (it
+// published with author fields); pubsub in no-author mode would reject them
+// and penalize the relayer. They mean nothing to us (the record carries its
+// signature and the message ID is the hash of the data), so they are
+// cleared. See docs/protocol.md, "Author fields": the next release drops
+// this and refuses them like any StrictNoSign client.
+func (m *Mesh) inspectRPC(p peer.ID, rpc *pubsub.RPC) error {
+	if !m.peers.has(p) {
+		if n := len(rpc.Publish); n > 0 {
+			m.metrics.rejected.WithLabelValues(ReasonNotNeighbor).Add(float64(n))
+		}
+		rpc.Publish, rpc.Control = nil, nil
+		return nil
+	}
+	if n := len(rpc.Publish); n > 0 {
+		if s, ok := m.behaviourScore(p); ok && s < GraylistThreshold {
+			m.metrics.rejected.WithLabelValues(ReasonGraylisted).Add(float64(n))
+			return nil // pubsub drops the whole RPC
+		}
+	}
+	now := m.cfg.Now()
+	kept := rpc.Publish[:0]
+	for _, msg := range rpc.Publish {
+		if !m.budget.allow(p, len(msg.GetData()), now) {
+			m.metrics.rejected.WithLabelValues(ReasonPeerRateLimited).Inc()
+			continue
+		}
+		if msg.Signature == nil && (msg.From != nil || msg.Seqno != nil || msg.Key != nil) {
+			msg.From, msg.Seqno, msg.Key = nil, nil, nil
+		}
+		kept = append(kept, msg)
+	}
+	rpc.Publish = kept
+	return nil
+}
+
+// notNeighborScore is the application-specific score of a peer that has
+// not completed the handshake: far below GraylistThreshold, so gossipsub
+// ignores its RPCs, never publishes or relays to it, never grafts it and
+// sends it no gossip. Scores are computed when used, so a peer that
+// completes the handshake counts as a normal peer at once; its
+// subscriptions, which pubsub records before the graylist check, are known
+// already.
+const notNeighborScore = -10_000
+
+func (m *Mesh) appScore(p peer.ID) float64 {
+	if m.peers.has(p) {
+		return 0
+	}
+	return notNeighborScore
+}
+
 // GraylistThreshold is the peer score below which a node ignores every
 // gossipsub RPC of the peer (see PeerScore).
 const GraylistThreshold = -400
@@ -255,13 +325,15 @@ func scoreThresholds() *pubsub.PeerScoreThresholds {
 // mesh message delivery rates (a neighborhood topic is silent for hours, and
 // the penalty would punish honest peers for it). On: a large, squared penalty
 // for invalid messages, a bounded reward for first deliveries, and the
-// behaviour penalty for broken promises (IHAVE spam and the like).
-func scoreParams(topics ...string) *pubsub.PeerScoreParams {
+// behaviour penalty for broken promises (IHAVE spam and the like). appScore
+// keeps peers that have not completed the handshake out (see
+// notNeighborScore).
+func scoreParams(appScore func(peer.ID) float64, topics ...string) *pubsub.PeerScoreParams {
 	p := &pubsub.PeerScoreParams{
 		SkipAtomicValidation:      true,
 		Topics:                    map[string]*pubsub.TopicScoreParams{},
 		TopicScoreCap:             50,
-		AppSpecificScore:          func(peer.ID) float64 { return 0 },
+		AppSpecificScore:          appScore,
 		AppSpecificWeight:         1,
 		IPColocationFactorWeight:  0,
 		BehaviourPenaltyWeight:    -10,
@@ -286,4 +358,78 @@ func scoreParams(topics ...string) *pubsub.PeerScoreParams {
 		}
 	}
 	return p
+}
+
+// Per-peer gossip budget: every message a neighbor sends, duplicates
+// included, checked in inspectRPC before gossipsub queues it for
+// validation. Beyond it, messages are dropped (no penalty: the peer may be
+// an honest relay of a burst) and counted as peer_rate_limited; they are
+// not marked seen, so another peer's copy still gets through, and catch-up
+// sync fetches whatever was lost. A neighborhood's honest traffic is a few
+// records a minute, a few hundred bytes each: these bounds are 100 times
+// that and more, yet cap one peer at about 2 MB a minute (it could push
+// 400 MB a minute) and keep one flooding peer from filling gossipsub's
+// validation queue, which all peers share.
+const (
+	PeerRecordBurst      = 200
+	PeerRecordsPerSecond = 20
+	PeerBytesBurst       = 512 << 10
+	PeerBytesPerSecond   = 32 << 10
+	// maxBudgets bounds the budget map; full buckets are forgotten first
+	// (a fresh bucket is a full one).
+	maxBudgets = 1024
+	// validateQueueSize: messages waiting for a validation worker, from all
+	// peers; a few bursts' worth. Each entry points at a message already
+	// read (at most record.MaxSize of data).
+	validateQueueSize = 4 * PeerRecordBurst
+)
+
+// peerBudget is a token bucket per peer, in records and bytes. Buckets
+// outlive connections, so reconnecting does not refill one.
+type peerBudget struct {
+	mu    sync.Mutex
+	peers map[peer.ID]*bucket
+}
+
+type bucket struct {
+	records, bytes float64
+	at             time.Time
+}
+
+func (b *bucket) refill(now time.Time) {
+	if el := now.Sub(b.at).Seconds(); el > 0 {
+		b.records = min(PeerRecordBurst, b.records+el*PeerRecordsPerSecond)
+		b.bytes = min(PeerBytesBurst, b.bytes+el*PeerBytesPerSecond)
+		b.at = now
+	}
+}
+
+// allow takes one record of size bytes from p's budget, if it has them.
+func (pb *peerBudget) allow(p peer.ID, size int, now time.Time) bool {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	if pb.peers == nil {
+		pb.peers = map[peer.ID]*bucket{}
+	}
+	b := pb.peers[p]
+	if b == nil {
+		if len(pb.peers) >= maxBudgets {
+			for q, o := range pb.peers {
+				if o.refill(now); o.records >= PeerRecordBurst && o.bytes >= PeerBytesBurst {
+					delete(pb.peers, q)
+				}
+			}
+		}
+		b = &bucket{records: PeerRecordBurst, bytes: PeerBytesBurst, at: now}
+		if len(pb.peers) < maxBudgets {
+			pb.peers[p] = b
+		}
+	}
+	b.refill(now)
+	if b.records < 1 || b.bytes < float64(size) {
+		return false
+	}
+	b.records--
+	b.bytes -= float64(size)
+	return true
 }

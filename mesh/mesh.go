@@ -70,6 +70,19 @@ type Config struct {
 	// Rules, if set, judges log records beyond record.Open's checks and
 	// carries issuer documents (package requests).
 	Rules Rules
+	// HandshakeTimeout is how long a connected peer may take to complete
+	// the neighborhood handshake (a sync round naming this neighborhood)
+	// before it is disconnected and refused for a while. Until then no
+	// gossip flows to or from it. Default DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// KeyMayHaveLog says the identity may have written a log before this
+	// database existed: a key restored onto a fresh database. While this
+	// node's own log is empty it then writes nothing, its profile
+	// included, until it has synced with a neighbor, however long that
+	// takes: writing seq 1 again would fork its log, and every neighbor
+	// would flag the home as an equivocator for good. Package node sets it
+	// unless init has just made the key.
+	KeyMayHaveLog bool
 }
 
 // ErrHeld is returned (wrapped) by Rules.CheckEntry for a record that cannot
@@ -131,7 +144,15 @@ type Mesh struct {
 	closeErr  error
 
 	scoreMu sync.Mutex
-	scores  map[peer.ID]float64 // gossipsub's peer scores, refreshed every scoreInspectEvery
+	scores  map[peer.ID]*pubsub.PeerScoreSnapshot // gossipsub's peer scores, refreshed every scoreInspectEvery
+
+	refused refusals   // peers disconnected and refused for a while (gater)
+	pending pendingSet // connected peers that have not completed the handshake
+	budget  peerBudget // per-peer gossip budget
+
+	// mustRecover: KeyMayHaveLog and the own log was empty at start; no
+	// write until firstSynced.
+	mustRecover bool
 }
 
 // scoreInspectEvery is how often gossipsub reports its peer scores to
@@ -142,14 +163,32 @@ const scoreInspectEvery = time.Second
 // and whether the peer was scored. A score below the graylist threshold
 // (-400, see scoreThresholds) means this node ignores everything the peer
 // sends on gossipsub.
+//
+// A peer that has not completed the neighborhood handshake scores far
+// below the threshold (see notNeighborScore).
 func (m *Mesh) PeerScore(p peer.ID) (float64, bool) {
 	m.scoreMu.Lock()
 	defer m.scoreMu.Unlock()
 	s, ok := m.scores[p]
-	return s, ok
+	if !ok {
+		return 0, false
+	}
+	return s.Score, true
 }
 
-func (m *Mesh) inspectScores(scores map[peer.ID]float64) {
+// behaviourScore is the peer's score without the handshake term: what it
+// earned by what it sent.
+func (m *Mesh) behaviourScore(p peer.ID) (float64, bool) {
+	m.scoreMu.Lock()
+	defer m.scoreMu.Unlock()
+	s, ok := m.scores[p]
+	if !ok {
+		return 0, false
+	}
+	return s.Score - s.AppSpecificScore, true
+}
+
+func (m *Mesh) inspectScores(scores map[peer.ID]*pubsub.PeerScoreSnapshot) {
 	m.scoreMu.Lock()
 	defer m.scoreMu.Unlock()
 	m.scores = scores
@@ -195,6 +234,9 @@ func New(cfg Config) (m *Mesh, err error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
 	static, err := parsePeers(cfg.StaticPeers)
 	if err != nil {
 		return nil, err
@@ -211,6 +253,16 @@ func New(cfg Config) (m *Mesh, err error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m = &Mesh{
+		cfg:         cfg,
+		self:        self,
+		metrics:     newMetrics(cfg.Registerer),
+		peers:       newPeerSet(cfg.OnPeers),
+		firstSynced: make(chan struct{}),
+		ctx:         ctx,
+		cancel:      cancel,
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(cfg.Key),
 		libp2p.ResourceManager(rm),
@@ -220,27 +272,27 @@ func New(cfg Config) (m *Mesh, err error) {
 		// neighborhoods.
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.ConnectionManager(cm),
+		libp2p.ConnectionGater(gater{m}),
 		libp2p.DisableMetrics(),
 	)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("mesh: start libp2p host on %v: %w", cfg.ListenAddrs, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m = &Mesh{
-		cfg:         cfg,
-		self:        self,
-		host:        h,
-		metrics:     newMetrics(cfg.Registerer),
-		peers:       newPeerSet(cfg.OnPeers),
-		firstSynced: make(chan struct{}),
-		ctx:         ctx,
-		cancel:      cancel,
-	}
+	m.host = h
+	_ = cfg.Registerer.Register(newScoreCollector(m))
 	defer func() {
 		if err != nil {
 			m.Close()
 		}
 	}()
+	if cfg.KeyMayHaveLog {
+		own, err := cfg.Store.Head(self)
+		if err != nil {
+			return nil, fmt.Errorf("mesh: read own log: %w", err)
+		}
+		m.mustRecover = own.Max == 0
+	}
 	m.syncer = newSyncer(m)
 	m.clock = newClockWatch(m, cfg.Registerer)
 	h.SetStreamHandler(SyncProtocol, m.syncer.serve)
@@ -254,12 +306,27 @@ func New(cfg Config) (m *Mesh, err error) {
 		}),
 		// Every record carries its author's signature and the message ID is
 		// the hash of the data, so gossipsub's own per-message signature
-		// would be a second Ed25519 sign and verify per hop for nothing.
+		// would be a second Ed25519 sign and verify per hop for nothing;
+		// and without author fields (from, seqno) any StrictNoSign client
+		// reads our messages, and the seqno no longer tells when we started.
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
-		pubsub.WithPeerScore(scoreParams(topic, reqTopic), scoreThresholds()),
-		pubsub.WithPeerScoreInspect(m.inspectScores, scoreInspectEvery),
+		pubsub.WithNoAuthor(),
+		// Only neighbors (handshake completed) exchange topic traffic: the
+		// filter covers grafts, IHAVE/IWANT and mesh and fanout choices,
+		// appScore the rest (own publishes, inbound RPCs), and inspectRPC
+		// drops strangers' messages before pubsub looks at them.
+		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return m.peers.has(p) }),
+		pubsub.WithAppSpecificRpcInspector(m.inspectRPC),
+		pubsub.WithPeerScore(scoreParams(m.appScore, topic, reqTopic), scoreThresholds()),
+		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(m.inspectScores), scoreInspectEvery),
 		pubsub.WithMaxMessageSize(maxRPCSize),
+		// The validation queue is shared by all peers; gossipsub's default
+		// (32) overflows on one neighbor's burst (PeerRecordBurst), and an
+		// honest message arriving then would be lost to gossip.
+		pubsub.WithValidateQueueSize(validateQueueSize),
+		pubsub.WithRawTracer(dropTracer{m.metrics}),
 		pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
+		pubsub.WithRPCLogger(slog.New(rpcDropLog{cfg.Logger.Handler(), m.metrics}).With("component", "pubsub", "system", "pubsub/rpc")),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("mesh: start gossipsub: %w", err)
@@ -272,10 +339,16 @@ func New(cfg Config) (m *Mesh, err error) {
 	}
 
 	h.Network().Notify(&network.NotifyBundle{
-		ConnectedF: func(_ network.Network, c network.Conn) { m.syncer.schedule(c.RemotePeer(), true) },
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			if !m.peers.has(c.RemotePeer()) {
+				m.pending.add(c.RemotePeer(), m.cfg.Now())
+			}
+			m.syncer.schedule(c.RemotePeer(), true)
+		},
 		DisconnectedF: func(n network.Network, c network.Conn) {
 			if n.Connectedness(c.RemotePeer()) != network.Connected {
 				m.peers.remove(c.RemotePeer())
+				m.pending.remove(c.RemotePeer())
 			}
 		},
 	})
@@ -286,6 +359,7 @@ func New(cfg Config) (m *Mesh, err error) {
 		m.goLoop(func(ctx context.Context) error { return m.topicEvents(ctx, t) })
 	}
 	m.goLoop(m.syncer.run)
+	m.goLoop(m.guard)
 	if len(static) > 0 {
 		m.goLoop(func(ctx context.Context) error { return m.dialStatic(ctx, static) })
 	}
@@ -439,8 +513,18 @@ func (m *Mesh) dialStatic(ctx context.Context, peers []peer.AddrInfo) error {
 }
 
 // profileAfterSync publishes the profile once the node has caught up with
-// a first peer, or after a few seconds alone.
+// a first peer, or after a few seconds alone; a node that must recover its
+// log (KeyMayHaveLog, empty log) waits for the sync however long it takes.
 func (m *Mesh) profileAfterSync(ctx context.Context) error {
+	if m.mustRecover {
+		m.cfg.Logger.Info("this home's key was restored onto an empty database: it writes nothing until a neighbor returns its log")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.firstSynced:
+		}
+		return m.ensureProfile()
+	}
 	t := time.NewTimer(3 * time.Second)
 	defer t.Stop()
 	select {

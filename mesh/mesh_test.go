@@ -2,6 +2,7 @@ package mesh_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,15 +48,23 @@ type testNode struct {
 	nb   string
 	db   *store.DB
 	m    *mesh.Mesh
+
+	configure func(*mesh.Config) // optional
 }
 
 func newTestNode(t *testing.T, name, nb string) *testNode {
+	t.Helper()
+	return newTestNodeWith(t, name, nb, nil)
+}
+
+// newTestNodeWith is newTestNode with a hook that adjusts the mesh config.
+func newTestNodeWith(t *testing.T, name, nb string, configure func(*mesh.Config)) *testNode {
 	t.Helper()
 	key, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &testNode{t: t, dir: t.TempDir(), key: key, name: name, nb: nb}
+	n := &testNode{t: t, dir: t.TempDir(), key: key, name: name, nb: nb, configure: configure}
 	n.start()
 	t.Cleanup(n.stop)
 	return n
@@ -67,11 +76,15 @@ func (n *testNode) start() {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	m, err := mesh.New(mesh.Config{
+	cfg := mesh.Config{
 		Key: n.key, Store: db, Name: n.name,
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
 		Logger:      quiet,
-	})
+	}
+	if n.configure != nil {
+		n.configure(&cfg)
+	}
+	m, err := mesh.New(cfg)
 	if err != nil {
 		db.Close()
 		n.t.Fatal(err)
@@ -336,5 +349,50 @@ func TestUncleanRestartContinuesLog(t *testing.T) {
 	eventually(t, 10*time.Second, "b accepts the continuation", func() bool { return has(b, next) })
 	if hb, _ := b.db.Head(a.m.ID()); hb.Flagged {
 		t.Fatal("a forked its own log after the outage")
+	}
+}
+
+// TestRestoredKeyDoesNotEquivocate: a home restores only its key onto a
+// fresh database and restarts before any neighbor is reachable. It used to
+// write its profile as seq 1 again after 3 s alone, forking its own log:
+// every neighbor flagged it as an equivocator for good. It now waits for a
+// neighbor to return its log, however long that takes.
+func TestRestoredKeyDoesNotEquivocate(t *testing.T) {
+	a := newTestNode(t, "a", "maple-st")
+	b := newTestNode(t, "b", "maple-st")
+	connect(t, a, b)
+	var ids []record.ID
+	for i := range 3 {
+		ids = append(ids, post(t, a, fmt.Sprintf("history %d", i)))
+	}
+	eventually(t, 10*time.Second, "b holds a's posts", func() bool { return has(b, ids[2]) })
+	before, _ := a.db.Head(a.m.ID())
+
+	a.stop()
+	if err := os.RemoveAll(a.dir); err != nil {
+		t.Fatal(err)
+	}
+	a.configure = func(c *mesh.Config) { c.KeyMayHaveLog = true }
+	a.start() // same key, empty database, no neighbor yet
+	// A post while alone waits 10 s, longer than the 3 s a lone node waits
+	// before writing its profile, then fails.
+	if _, err := a.m.Post(mesh.NewPost{Text: "too early"}); !errors.Is(err, mesh.ErrAwaitingLog) {
+		t.Fatalf("post before any neighbor returned the log: err = %v, want ErrAwaitingLog", err)
+	}
+	if h, _ := a.db.Head(a.m.ID()); h.Max != 0 {
+		t.Fatalf("a wrote seq %d before any neighbor returned its log", h.Max)
+	}
+	connect(t, a, b)
+	eventually(t, 10*time.Second, "a gets its own log back", func() bool {
+		h, _ := a.db.Head(a.m.ID())
+		return h.Contig >= before.Max
+	})
+	next := post(t, a, "back again")
+	eventually(t, 10*time.Second, "b accepts the continuation", func() bool { return has(b, next) })
+	if h, _ := b.db.Head(a.m.ID()); h.Flagged {
+		t.Fatal("a forked its own log after the restore: b flags it")
+	}
+	if s, _ := a.db.Record(next); s.Seq() != before.Max+1 {
+		t.Fatalf("a wrote seq %d after the restore, want %d", s.Seq(), before.Max+1)
 	}
 }

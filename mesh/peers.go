@@ -1,16 +1,19 @@
 package mesh
 
 import (
+	"context"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // peerSet tracks connected peers that proved they are of this neighborhood
-// by completing a sync round.
+// by completing the handshake: a sync round naming this neighborhood.
 type peerSet struct {
 	mu       sync.Mutex
 	since    map[peer.ID]time.Time
@@ -67,6 +70,9 @@ type Peer struct {
 	Addrs   []string // of the live connections
 	Since   time.Time
 	Flagged bool // equivocated
+	// Score is gossipsub's score of the peer as of the last second (0 until
+	// scored). Below GraylistThreshold the peer is disconnected.
+	Score float64
 }
 
 // Peers returns the connected peers of this neighborhood, sorted by ID.
@@ -81,6 +87,7 @@ func (m *Mesh) Peers() []Peer {
 		if h, err := m.cfg.Store.Head(id); err == nil {
 			p.Flagged = h.Flagged
 		}
+		p.Score, _ = m.PeerScore(id)
 		for _, c := range m.host.Network().ConnsToPeer(id) {
 			p.Addrs = append(p.Addrs, c.RemoteMultiaddr().String())
 		}
@@ -88,4 +95,218 @@ func (m *Mesh) Peers() []Peer {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// IsNeighbor reports whether p is connected and has completed the
+// neighborhood handshake (a sync round naming this neighborhood, in either
+// direction). Only neighbors exchange gossip with this node; other
+// packages use it to serve their protocols to neighbors only.
+func (m *Mesh) IsNeighbor(p peer.ID) bool {
+	return m.peers.has(p) && m.host.Network().Connectedness(p) == network.Connected
+}
+
+// completeHandshake records that p named this neighborhood in a sync round.
+// From then on gossip flows to and from it (see notNeighborScore).
+func (m *Mesh) completeHandshake(p peer.ID) {
+	if m.refused.has(p, m.cfg.Now()) {
+		return // shunned (graylisted) and not yet disconnected
+	}
+	m.peers.add(p, m.cfg.Now())
+	m.pending.remove(p)
+}
+
+// Admission timings.
+const (
+	// DefaultHandshakeTimeout is how long a connected peer may take to
+	// complete the handshake before it is disconnected (Config.HandshakeTimeout).
+	DefaultHandshakeTimeout = 5 * time.Second
+	// handshakeRetry: a peer still not a neighbor after this long is pulled
+	// from again (the first round may have lost a race with the connection).
+	handshakeRetry = 2 * time.Second
+	// Back-offs: how long a disconnected peer is refused (connection gater,
+	// both directions).
+	noHandshakeBackoff   = 30 * time.Second
+	otherNeighborhoodFor = 10 * time.Minute
+	graylistBackoff      = 10 * time.Minute // as long as gossipsub retains the score
+	guardEvery           = 500 * time.Millisecond
+	// maxRefused bounds the refusal map; beyond it refusals are not
+	// remembered (the peer is still disconnected).
+	maxRefused = 4096
+)
+
+// Reasons a peer is disconnected, as metric labels.
+const (
+	shunNoHandshake       = "no_handshake"
+	shunOtherNeighborhood = "other_neighborhood"
+	shunGraylisted        = "graylisted"
+)
+
+// refusals remembers peers refused until a time; the connection gater
+// consults it on every dial and accepted connection.
+type refusals struct {
+	mu    sync.Mutex
+	until map[peer.ID]time.Time
+}
+
+// refuse refuses p until now+d. It reports whether p was not refused
+// already, so that each refusal is logged once.
+func (r *refusals) refuse(p peer.ID, now time.Time, d time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.until == nil {
+		r.until = map[peer.ID]time.Time{}
+	}
+	if u, ok := r.until[p]; ok && now.Before(u) {
+		if now.Add(d).After(u) {
+			r.until[p] = now.Add(d)
+		}
+		return false
+	}
+	if len(r.until) >= maxRefused {
+		for q, u := range r.until {
+			if !now.Before(u) {
+				delete(r.until, q)
+			}
+		}
+		if len(r.until) >= maxRefused {
+			return true
+		}
+	}
+	r.until[p] = now.Add(d)
+	return true
+}
+
+func (r *refusals) has(p peer.ID, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u, ok := r.until[p]
+	if ok && !now.Before(u) {
+		delete(r.until, p)
+		return false
+	}
+	return ok
+}
+
+// pendingSet remembers when each connected non-neighbor connected.
+type pendingSet struct {
+	mu    sync.Mutex
+	since map[peer.ID]time.Time
+	tried map[peer.ID]bool // pulled from again after handshakeRetry
+}
+
+// initLocked makes the maps; s.mu is held.
+func (s *pendingSet) initLocked() {
+	if s.since == nil {
+		s.since, s.tried = map[peer.ID]time.Time{}, map[peer.ID]bool{}
+	}
+}
+
+func (s *pendingSet) add(p peer.ID, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	if _, ok := s.since[p]; !ok {
+		s.since[p] = now
+	}
+}
+
+func (s *pendingSet) remove(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.since, p)
+	delete(s.tried, p)
+}
+
+// connectedFor returns how long ago p connected, and whether it is due a
+// retry pull (true once).
+func (s *pendingSet) connectedFor(p peer.ID, now time.Time) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	at, ok := s.since[p]
+	if !ok {
+		s.since[p] = now // connected before we noticed
+		return 0, false
+	}
+	d := now.Sub(at)
+	retry := d > handshakeRetry && !s.tried[p]
+	if retry {
+		s.tried[p] = true
+	}
+	return d, retry
+}
+
+// shun disconnects p and refuses it for d; the first refusal is logged.
+func (m *Mesh) shun(p peer.ID, reason string, d time.Duration, detail any) {
+	m.refusePeer(p, reason, d, detail)
+	_ = m.host.Network().ClosePeer(p)
+}
+
+// refusePeer refuses p for d and drops it from the neighbors; guard closes its
+// connections within guardEvery (time for a refusal we answered to reach it).
+func (m *Mesh) refusePeer(p peer.ID, reason string, d time.Duration, detail any) {
+	if m.refused.refuse(p, m.cfg.Now(), d) {
+		m.cfg.Logger.Info("disconnecting peer and refusing it for a while", "peer", p, "reason", reason, "for", d, "detail", detail)
+		m.metrics.shunned.WithLabelValues(reason).Inc()
+	}
+	m.peers.remove(p)
+	m.pending.remove(p)
+}
+
+// guard enforces admission every guardEvery: a peer that has not completed
+// the handshake within HandshakeTimeout, a neighbor gossipsub graylisted,
+// and a refused peer still connected (a refusal we answered) are
+// disconnected and refused for a while.
+func (m *Mesh) guard(ctx context.Context) error {
+	t := time.NewTicker(guardEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		now := m.cfg.Now()
+		for _, p := range m.host.Network().Peers() {
+			switch {
+			case m.refused.has(p, now):
+				m.peers.remove(p)
+				_ = m.host.Network().ClosePeer(p)
+			case m.peers.has(p):
+				if s, ok := m.behaviourScore(p); ok && s < GraylistThreshold {
+					m.shun(p, shunGraylisted, graylistBackoff, s)
+				}
+			default:
+				d, retry := m.pending.connectedFor(p, now)
+				if d > m.cfg.HandshakeTimeout {
+					m.shun(p, shunNoHandshake, noHandshakeBackoff, d.Round(time.Millisecond).String())
+				} else if retry {
+					m.syncer.schedule(p, true)
+				}
+			}
+		}
+	}
+}
+
+// gater is the host's connection gater: refused peers can neither connect
+// nor be dialled until their refusal ends.
+type gater struct{ m *Mesh }
+
+func (g gater) ok(p peer.ID) bool {
+	if g.m == nil || g.m.cfg.Now == nil {
+		return true
+	}
+	if g.m.refused.has(p, g.m.cfg.Now()) {
+		g.m.metrics.gated.Inc()
+		return false
+	}
+	return true
+}
+
+func (g gater) InterceptPeerDial(p peer.ID) bool                                { return g.ok(p) }
+func (g gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool                    { return true }
+func (g gater) InterceptAccept(network.ConnMultiaddrs) bool                     { return true }
+func (g gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+func (g gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	return g.ok(p)
 }

@@ -154,14 +154,12 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 		if err != nil {
 			s.m.metrics.syncRounds.WithLabelValues("client", "error").Inc()
 			if errors.Is(err, errRefused) {
-				s.m.cfg.Logger.Info("peer is not of this neighborhood; disconnecting", "peer", p, "reason", err)
-				s.m.peers.remove(p)
-				_ = s.m.host.Network().ClosePeer(p)
+				s.m.shun(p, shunOtherNeighborhood, otherNeighborhoodFor, err.Error())
 			}
 			return err
 		}
 		s.m.metrics.syncRounds.WithLabelValues("client", "ok").Inc()
-		s.m.peers.add(p, s.m.cfg.Now())
+		s.m.completeHandshake(p)
 		added := s.apply(resp)
 		total += added
 		s.m.cfg.Logger.Debug("sync round", "peer", p, "records", len(resp.GetRecords()), "stubs", len(resp.GetStubs()), "new", added, "more", resp.GetMore())
@@ -370,7 +368,11 @@ func (s *syncer) serve(st network.Stream) {
 	if req.GetNeighborhood() != nb {
 		resp = &pb.SyncResponse{Neighborhood: nb, Refused: fmt.Sprintf("this node is in neighborhood %q, not %q", nb, req.GetNeighborhood())}
 		s.m.metrics.syncRounds.WithLabelValues("server", "refused").Inc()
+		s.m.refusePeer(remote, shunOtherNeighborhood, otherNeighborhoodFor, fmt.Sprintf("it asked to sync neighborhood %q", req.GetNeighborhood()))
 	} else {
+		// The handshake is the request naming our neighborhood; mark it
+		// before building the answer, which may take a while.
+		s.m.completeHandshake(remote)
 		var err error
 		if resp, err = s.respond(req); err != nil {
 			s.m.cfg.Logger.Error("answer sync request", "peer", remote, "err", err)
@@ -378,7 +380,6 @@ func (s *syncer) serve(st network.Stream) {
 			return
 		}
 		s.m.metrics.syncRounds.WithLabelValues("server", "ok").Inc()
-		s.m.peers.add(remote, s.m.cfg.Now())
 		if req.GetReciprocate() {
 			s.schedule(remote, false)
 		}
@@ -386,8 +387,8 @@ func (s *syncer) serve(st network.Stream) {
 	if _, err := protodelim.MarshalTo(st, resp); err != nil {
 		st.Reset()
 	}
-	// After a refusal the requester hangs up (see pull), and so do we when
-	// our own pull to it is refused in turn.
+	// After a refusal the requester hangs up (see pull); guard closes the
+	// connection on our side within guardEvery in any case.
 }
 
 // respond collects what the requester lacks, bounded by MaxSyncRecords and

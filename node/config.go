@@ -24,7 +24,13 @@ import (
 
 // Files in the data directory.
 const (
-	KeyFile    = "identity.key"
+	KeyFile = "identity.key"
+	// NewKeyFile is written by Init next to a brand-new identity.key and
+	// removed once the home's own log has a record. A data directory with a
+	// key but neither this file nor its own log holds a restored key: the
+	// node then writes nothing until a neighbor has returned its log
+	// (mesh.Config.KeyMayHaveLog).
+	NewKeyFile = "identity.new"
 	ConfigFile = "config.toml"
 	TokenFile  = "api.token"
 	AddrFile   = "api.addr"
@@ -231,6 +237,9 @@ func Init(dir string, cfg Config) error {
 	}
 	kb, err := crypto.MarshalPrivateKey(key)
 	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, NewKeyFile), nil, 0o600); err != nil {
 		return err
 	}
 	if err := WriteNewFile(filepath.Join(dir, KeyFile), kb); err != nil {

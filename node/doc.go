@@ -5,6 +5,9 @@
 // # Data directory
 //
 //	identity.key   Ed25519 libp2p private key (0600)
+//	identity.new   written by init with a brand-new key, removed once the
+//	               home's log has a record; without it, a key with an empty
+//	               database is taken as restored (see NewKeyFile)
 //	config.toml    settings (see Config)
 //	api.token      bearer token of the local API (0600)
 //	api.addr       address the running node's API listens on (while running)

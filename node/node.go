@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -160,10 +161,14 @@ func Start(opts Options) (n *Node, err error) {
 		SyncInterval: opts.SyncInterval,
 		Registerer:   reg,
 		Logger:       opts.Logger,
+		// Without init's marker the key may have written a log before this
+		// database existed (restored from a backup): wait for it.
+		KeyMayHaveLog: !fileExists(filepath.Join(opts.Dir, NewKeyFile)),
 	})
 	if err != nil {
 		return nil, err
 	}
+	n.dropNewKeyMarker()
 	n.registerMetrics(reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -389,6 +394,7 @@ func (n *Node) Close() error {
 		}
 		if n.mesh != nil {
 			errs = append(errs, n.mesh.Close())
+			n.dropNewKeyMarker()
 		}
 		// The two databases close side by side. On a failed disk Badger's
 		// Close never returns, and a node must still stop when asked: then
@@ -427,4 +433,20 @@ func (n *Node) Close() error {
 		}
 	})
 	return n.closeErr
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// dropNewKeyMarker removes init's marker of a brand-new key once the home's
+// own log has a record: from then on, an empty database with this key means
+// a restore.
+func (n *Node) dropNewKeyMarker() {
+	if h, err := n.db.Head(n.mesh.ID()); err == nil && h.Max > 0 {
+		if err := os.Remove(filepath.Join(n.dir, NewKeyFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			n.log.Warn("remove the new-key marker", "err", err)
+		}
+	}
 }

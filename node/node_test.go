@@ -189,6 +189,11 @@ func TestTwoNodesThroughTheAPI(t *testing.T) {
 	if len(peers) != 1 || peers[0].PeerID != n1.ID().String() || peers[0].Name != "12 Maple St" || len(peers[0].Addrs) == 0 {
 		t.Fatalf("peers = %+v", peers)
 	}
+	var raw []map[string]any
+	apiCall(t, n2, d2, "GET", "/api/v1/peers", nil, &raw)
+	if _, ok := raw[0]["score"].(float64); !ok || peers[0].Score < 0 {
+		t.Fatalf("peers lack an honest neighbor's score: %v", raw)
+	}
 
 	// Bad input: a clear error, nothing written.
 	cases := []struct {
@@ -702,5 +707,54 @@ func waitEvent(t *testing.T, events <-chan string, want string) {
 		case <-timeout:
 			t.Fatalf("no %q event within 10 s", want)
 		}
+	}
+}
+
+// TestRestoredKeyWaitsForItsLog: only identity.key (and the settings) are
+// restored onto a new data directory. Without init's new-key marker the
+// node writes nothing, its profile included, until a neighbor returns its
+// log (mesh's TestRestoredKeyDoesNotEquivocate has the neighbor).
+func TestRestoredKeyWaitsForItsLog(t *testing.T) {
+	dir := initDir(t, "home")
+	if _, err := os.Stat(filepath.Join(dir, node.NewKeyFile)); err != nil {
+		t.Fatalf("init left no new-key marker: %v", err)
+	}
+	n := start(t, dir)
+	id := n.Mesh().ID()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if h, _ := n.Store().Head(id); h.Max > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a new home wrote no profile within 15 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, node.NewKeyFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the new-key marker outlived the first record: %v", err)
+	}
+
+	restored := filepath.Join(t.TempDir(), "restored")
+	if err := os.MkdirAll(restored, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{node.KeyFile, node.ConfigFile, node.TokenFile} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(restored, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := start(t, restored)
+	defer r.Close()
+	time.Sleep(4 * time.Second) // a lone new home writes its profile after 3 s
+	if h, _ := r.Store().Head(id); h.Max != 0 {
+		t.Fatalf("the restored home wrote seq %d with no neighbor in reach", h.Max)
 	}
 }

@@ -281,13 +281,13 @@ func newPeersCmd(g *globals) *cobra.Command {
 				return printJSON(c, peers)
 			}
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tPEER ID\tADDRESS\tSINCE")
+			fmt.Fprintln(tw, "NAME\tPEER ID\tADDRESS\tSINCE\tSCORE")
 			for _, p := range peers {
 				name := p.Name
 				if p.Equivocated {
 					name += " (!equivocated)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, p.PeerID, strings.Join(p.Addrs, ","), p.Since.Local().Format(time.DateTime))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\n", name, p.PeerID, strings.Join(p.Addrs, ","), p.Since.Local().Format(time.DateTime), p.Score)
 			}
 			return tw.Flush()
 		},
