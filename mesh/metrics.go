@@ -51,3 +51,9 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return d.GetCounter().GetValue()
 }
+
+// SyncRounds returns how many sync rounds this node ran as role ("client"
+// or "server") with the given result ("ok", "error", "refused", ...).
+func (m *Mesh) SyncRounds(role, result string) float64 {
+	return counterValue(m.metrics.syncRounds.WithLabelValues(role, result))
+}
