@@ -243,14 +243,16 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 		}
 		s.m.metrics.syncRounds.WithLabelValues("client", "ok").Inc()
 		s.m.peers.add(p, s.m.cfg.Now())
-		added := s.apply(resp)
+		added, held := s.apply(resp)
 		total += added
+		c.heldDocs = c.heldDocs || held
 		s.m.cfg.Logger.Debug("sync round", "peer", p, "records", len(resp.GetRecords()), "stubs", len(resp.GetStubs()), "docs", len(resp.GetDocs()), "new", added, "more", resp.GetMore())
 		moved, err := c.advance(req, resp)
 		if err != nil {
 			s.m.metrics.syncRounds.WithLabelValues("client", "error").Inc()
 			return fmt.Errorf("sync with %s: %w", p, err)
 		}
+		moved = c.againForHeld() || moved
 		if c.done() || added == 0 && !moved {
 			s.m.firstSyncSet.Do(func() { close(s.m.firstSynced) })
 			return nil
@@ -263,9 +265,23 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 type cursor struct {
 	after, docsAfter    []byte // exclusive; nil: from the start
 	headsDone, docsDone bool
+	// heldDocs: a document of this pull was held (a revocation whose
+	// credential is on a later page); docsAgain: the one second pass over
+	// the documents that brings it has begun.
+	heldDocs, docsAgain bool
 }
 
 func (c *cursor) done() bool { return c.headsDone && c.docsDone }
+
+// againForHeld starts the second pass over the documents once the first is
+// done, if a document was held in it.
+func (c *cursor) againForHeld() bool {
+	if !c.docsDone || !c.heldDocs || c.docsAgain {
+		return false
+	}
+	c.docsDone, c.docsAfter, c.docsAgain, c.heldDocs = false, nil, true, false
+	return true
+}
 
 // advance moves c past what resp answered of req. moved reports whether
 // the cursor went forward. A response whose cursors go backwards or out of
@@ -401,6 +417,9 @@ func (s *syncer) request(c *cursor) (*pb.SyncRequest, error) {
 		if len(ids) > MaxSyncDocIDs {
 			ids = ids[:MaxSyncDocIDs]
 			req.DocsUntil = bytes.Clone(ids[len(ids)-1][:])
+			// Records may depend on documents of later pages: ask for
+			// heads once the last page of documents is under way.
+			req.SkipHeads = true
 		}
 		req.DocsAfter = c.docsAfter
 		for _, id := range ids {
@@ -410,12 +429,14 @@ func (s *syncer) request(c *cursor) (*pb.SyncRequest, error) {
 	return req, nil
 }
 
-// apply verifies and stores a response; it returns how many records and
-// stubs were new.
-func (s *syncer) apply(resp *pb.SyncResponse) int {
-	added := 0
+// apply verifies and stores a response; it returns how many documents,
+// records and stubs were new, and whether a document was held (it depends
+// on one not yet here).
+func (s *syncer) apply(resp *pb.SyncResponse) (added int, heldDocs bool) {
 	for _, raw := range resp.GetDocs() {
-		if v := s.m.ingestDoc(raw, "sync"); v.added {
+		v := s.m.ingestDoc(raw, "sync")
+		heldDocs = heldDocs || v.gap
+		if v.added {
 			added++
 			if s.m.held.take(record.IDOf(raw)) {
 				s.m.relay(raw, s.m.reqs)
@@ -458,7 +479,7 @@ func (s *syncer) apply(resp *pb.SyncResponse) int {
 			added++
 		}
 	}
-	return added
+	return added, heldDocs
 }
 
 type opened struct {
@@ -615,11 +636,19 @@ func (s *syncer) respond(req *pb.SyncRequest, maxBytes int) (*pb.SyncResponse, e
 		for _, d := range page {
 			if full() {
 				resp.More, resp.DocsCut = true, true
-				return resp, nil
+				break
 			}
 			resp.Docs = append(resp.Docs, d.raw)
 			resp.DocsNextAfter = bytes.Clone(d.id[:])
 			count, size = count+1, size+len(d.raw)
+		}
+		// The cut is in ID order; within the round, credentials go first,
+		// since a revocation is held until its credential is stored.
+		sort.SliceStable(resp.Docs, func(i, j int) bool {
+			return !record.IsRevocation(resp.Docs[i]) && record.IsRevocation(resp.Docs[j])
+		})
+		if resp.DocsCut {
+			return resp, nil
 		}
 		resp.DocsNextAfter = nil
 	}

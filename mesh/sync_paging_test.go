@@ -199,3 +199,49 @@ func TestPagedSyncConverges(t *testing.T) {
 		}
 	}
 }
+
+// TestCursorWalksPagesAndRefusesBadResumes: the requester's cursor follows
+// uncut pages to their end, resumes where a cut response says, refuses a
+// resume point outside the page, and makes one second pass over the
+// documents when one was held.
+func TestCursorWalksPagesAndRefusesBadResumes(t *testing.T) {
+	a, m, z := bytes.Repeat([]byte{'a'}, 38), bytes.Repeat([]byte{'m'}, 38), bytes.Repeat([]byte{'z'}, 38)
+	tests := []struct {
+		name      string
+		req       *pb.SyncRequest
+		resp      *pb.SyncResponse
+		wantAfter []byte
+		wantDone  bool
+		wantErr   bool
+	}{
+		{"uncut page moves to its end", &pb.SyncRequest{After: a, Until: m, SkipDocs: true}, &pb.SyncResponse{}, m, false, false},
+		{"uncut open page ends the heads", &pb.SyncRequest{After: m, SkipDocs: true}, &pb.SyncResponse{}, m, true, false},
+		{"cut page resumes after the last author answered", &pb.SyncRequest{After: a, Until: z, SkipDocs: true}, &pb.SyncResponse{More: true, NextAfter: m}, m, false, false},
+		{"cut page with no author answered stays", &pb.SyncRequest{After: a, Until: z, SkipDocs: true}, &pb.SyncResponse{More: true}, a, false, false},
+		{"resume before the page is refused", &pb.SyncRequest{After: m, Until: z, SkipDocs: true}, &pb.SyncResponse{More: true, NextAfter: a}, m, false, true},
+		{"resume beyond the page is refused", &pb.SyncRequest{After: a, Until: m, SkipDocs: true}, &pb.SyncResponse{More: true, NextAfter: z}, a, false, true},
+		{"resume at the page's start is refused", &pb.SyncRequest{After: m, Until: z, SkipDocs: true}, &pb.SyncResponse{More: true, NextAfter: m}, m, false, true},
+		{"documents cut: heads untouched", &pb.SyncRequest{After: a, Until: z}, &pb.SyncResponse{More: true, DocsCut: true, DocsNextAfter: []byte{5}}, a, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := cursor{after: tt.req.GetAfter(), docsDone: tt.req.GetSkipDocs()}
+			_, err := c.advance(tt.req, tt.resp)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("advance error = %v, want error %v", err, tt.wantErr)
+			}
+			if err == nil && (!bytes.Equal(c.after, tt.wantAfter) || c.headsDone != tt.wantDone) {
+				t.Fatalf("cursor after %q done %v, want %q done %v", c.after, c.headsDone, tt.wantAfter, tt.wantDone)
+			}
+		})
+	}
+
+	c := cursor{headsDone: true, docsDone: true, heldDocs: true, docsAfter: []byte{9}}
+	if !c.againForHeld() || c.docsDone || c.docsAfter != nil || c.done() {
+		t.Fatalf("a held document does not start a second pass over the documents: %+v", c)
+	}
+	c.docsDone, c.heldDocs = true, true
+	if c.againForHeld() || !c.done() {
+		t.Fatalf("a second held document starts a third pass: %+v", c)
+	}
+}
