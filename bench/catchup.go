@@ -121,7 +121,7 @@ func runCatchup(ctx context.Context, e *env) (*section, error) {
 	s.add(row{metric: "catch-up rate", result: fmt.Sprintf("%.0f posts/s", rate)})
 	s.printf("A bench-side node's store holds %d posts (%d authors × %d, signed, %d-byte text, %d-byte envelopes). ",
 		total, len(d.authors), d.perAuthor, e.p.textLen, len(d.recs[0].Raw))
-	s.printf("A fresh node (empty Badger store, same process, TCP on 127.0.0.1) connects to it; `/porchlight/sync/1` starts on connect. ")
+	s.printf("A fresh node (empty Badger store, same process, TCP on 127.0.0.1) connects to it; `/porchlight/sync/2` starts on connect. ")
 	s.printf("Time is from `Connect` until `OnRecord` (verified and stored) fired for the last of the %d posts.\n\n", total)
 	s.printf("| | |\n|---|---:|\n")
 	s.printf("| time to all posts | %.2f s |\n", elapsed.Seconds())

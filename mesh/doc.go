@@ -36,20 +36,35 @@
 // penalties are off, since many homes share one address behind NAT and a
 // quiet neighborhood topic would punish honest peers for silence.
 //
-// # Catch-up: /porchlight/sync/1
+// # Catch-up: /porchlight/sync/2
 //
 // Gossip carries live traffic only. On every new connection and topic join
 // (asking the peer to pull back), two heartbeats later, whenever a record
 // arrives ahead of a gap or is held, after any pull that brought news (from
 // every other neighbor, so news travels on hop by hop), and every
-// SyncInterval, a node pulls from connected peers in rounds. A round is one stream: the requester writes
-// a varint-length-delimited SyncRequest (its neighborhood, and per author the
+// SyncInterval, a node pulls from connected peers in rounds. A round is one
+// stream: the requester writes a varint-length-delimited SyncRequest and
+// reads one SyncResponse.
+//
+// A request carries one page: its neighborhood, a range of authors (after,
+// until] with every head the requester holds in it (per author the
 // contiguous seq it holds, that record's ID and whether it holds an
-// equivocation proof) and reads one SyncResponse: the envelopes it lacks in
-// log order (plus conflicting versions), stubs for retracted records, and
-// "more" if the round was cut at MaxSyncRecords records or MaxSyncBytes. The
-// requester verifies every envelope exactly as gossip does, and asks again
-// while it makes progress.
+// equivocation proof), and a range of issuer-document IDs with every ID it
+// holds in it; at most MaxSyncHeads heads and MaxSyncDocIDs IDs, so a
+// request stays under half a MiB however large the neighborhood. Authors are
+// ordered as store.HeadsAfter returns them, document IDs bytewise. The
+// responder answers for the page only, including authors and documents the
+// requester lacks in it: the documents, then per author the envelopes the
+// requester lacks in log order (plus conflicting versions) and stubs for
+// retracted records, and "more" with the cursor to resume from if the round
+// was cut at MaxSyncRecords records or MaxSyncBytes. The requester verifies
+// every envelope exactly as gossip does and walks the pages, asking again
+// while it makes progress (see docs/protocol.md for the fields).
+//
+// Sync is the one protocol where a small request earns a large answer, so
+// each peer has a budget of rounds (SyncRoundsPerSecond) and response bytes
+// (SyncBytesPerSecond, SyncBurstBytes); a round waits for its peer's budget.
+// A peer that has not yet completed a round gets at most StrangerSyncBytes.
 //
 // A round is the neighborhood handshake: a request naming this
 // neighborhood, or an answer naming it, makes the peer a neighbor

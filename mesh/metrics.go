@@ -200,3 +200,9 @@ func (c *scoreCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, p.Score, p.ID.String())
 	}
 }
+
+// SyncRounds returns how many sync rounds this node ran as role ("client"
+// or "server") with the given result ("ok", "error", "refused", ...).
+func (m *Mesh) SyncRounds(role, result string) float64 {
+	return counterValue(m.metrics.syncRounds.WithLabelValues(role, result))
+}

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,28 +16,62 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/porchlight-mesh/porchlight/mesh/pb"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
-// SyncProtocol is the catch-up protocol ID.
-const SyncProtocol = protocol.ID("/porchlight/sync/1")
+// SyncProtocol is the catch-up protocol ID. Version 2 pages heads and
+// document IDs across rounds (version 1 listed them all in every request).
+const SyncProtocol = protocol.ID("/porchlight/sync/2")
 
 // Bounds of one sync round.
 const (
 	MaxSyncRecords = 2000
 	MaxSyncBytes   = 2 << 20
-	// maxSyncMsg bounds any one sync message on the wire: a response's
-	// records plus framing, or a request's heads (about 60,000 authors).
+	// MaxSyncHeads and MaxSyncDocIDs bound one request's page of heads and
+	// of document IDs; a requester with more sends them over several rounds.
+	MaxSyncHeads  = 4096
+	MaxSyncDocIDs = 4096
+	// maxSyncRequest bounds a request on the wire: a full page of heads
+	// (about 85 bytes each) and of document IDs (34 bytes) is under 0.5 MiB.
+	maxSyncRequest = 1 << 20
+	// maxSyncMsg bounds a response on the wire: its records plus framing.
 	maxSyncMsg = MaxSyncBytes + 2*record.MaxSize + 64<<10
 	// maxRounds bounds one pull, so a peer that keeps saying "more" cannot
-	// hold us forever: 200 x 2,000 records.
+	// hold us forever: 200 x 2,000 records, or 200 x 4,096 heads walked.
+	// A larger neighborhood finishes over the next pulls.
 	maxRounds    = 200
 	roundTimeout = 30 * time.Second
 	// followUpDelay: two gossipsub heartbeats.
 	followUpDelay = 2 * time.Second
+)
+
+// What one peer may pull from this node (see budget): sync is the one
+// protocol where a small request earns a large answer.
+const (
+	// SyncBytesPerSecond and SyncBurstBytes are a token bucket of response
+	// bytes per peer: an honest newcomer catches up on 10 MB of records from
+	// one neighbor in about 5 s, a peer hammering sync gets no more.
+	SyncBytesPerSecond = 2 << 20
+	SyncBurstBytes     = 2*MaxSyncBytes + 4*record.MaxSize
+	// SyncRoundsPerSecond and SyncRoundBurst bound rounds per peer: a pull
+	// of a 40,000-author neighborhood is about ten rounds.
+	SyncRoundsPerSecond = 20
+	SyncRoundBurst      = 40
+	// StrangerSyncBytes bounds the answer to a peer that has not yet
+	// completed a round with this node: the round is the neighborhood
+	// handshake, so it is answered, but small.
+	StrangerSyncBytes = 256 << 10
+	// budgetWait is the longest a round waits for its peer's budget before
+	// it is reset; budgetIdle is how long an idle peer's budget is kept (a
+	// peer that reconnects does not get a fresh burst).
+	budgetWait = 10 * time.Second
+	budgetIdle = time.Minute
 )
 
 type syncer struct {
@@ -48,10 +83,48 @@ type syncer struct {
 	later    map[peer.ID]time.Time // mutual pulls due at a time
 	wg       sync.WaitGroup        // pulls
 	wake     chan struct{}
+
+	budgetMu sync.Mutex
+	budgets  map[peer.ID]*budget // what each peer may still pull
+}
+
+// budget is one peer's allowance of sync rounds and response bytes.
+type budget struct {
+	rounds, bytes *rate.Limiter
+	used          time.Time
 }
 
 func newSyncer(m *Mesh) *syncer {
-	return &syncer{m: m, inflight: map[peer.ID]bool{}, pending: map[peer.ID]bool{}, later: map[peer.ID]time.Time{}, wake: make(chan struct{}, 1)}
+	return &syncer{m: m, inflight: map[peer.ID]bool{}, pending: map[peer.ID]bool{}, later: map[peer.ID]time.Time{}, wake: make(chan struct{}, 1),
+		budgets: map[peer.ID]*budget{}}
+}
+
+// budgetOf returns p's budget, creating it full.
+func (s *syncer) budgetOf(p peer.ID) *budget {
+	s.budgetMu.Lock()
+	defer s.budgetMu.Unlock()
+	b := s.budgets[p]
+	if b == nil {
+		b = &budget{
+			rounds: rate.NewLimiter(SyncRoundsPerSecond, SyncRoundBurst),
+			bytes:  rate.NewLimiter(SyncBytesPerSecond, SyncBurstBytes),
+		}
+		s.budgets[p] = b
+	}
+	b.used = time.Now()
+	return b
+}
+
+// pruneBudgets forgets the budgets of peers idle for budgetIdle: by then
+// their buckets are full again anyway.
+func (s *syncer) pruneBudgets(now time.Time) {
+	s.budgetMu.Lock()
+	defer s.budgetMu.Unlock()
+	for p, b := range s.budgets {
+		if now.Sub(b.used) > budgetIdle {
+			delete(s.budgets, p)
+		}
+	}
 }
 
 // schedule asks for a pull from p soon; with mutual, p is asked to pull
@@ -92,10 +165,11 @@ func (s *syncer) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case now := <-t.C:
 			for _, p := range s.m.host.Network().Peers() {
 				s.schedule(p, false)
 			}
+			s.pruneBudgets(now)
 		case now := <-due.C:
 			s.mu.Lock()
 			for p, at := range s.later {
@@ -141,7 +215,8 @@ func (s *syncer) pullLoop(ctx context.Context, p peer.ID) {
 // errRefused is a responder's refusal (another neighborhood).
 var errRefused = errors.New("sync refused")
 
-// pull runs rounds against p until it has nothing new for us.
+// pull runs rounds against p until it has walked every page of heads and
+// document IDs, or a round brings nothing new.
 func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 	total := 0
 	defer func() {
@@ -149,8 +224,14 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 			s.nudgeOthers(p)
 		}
 	}()
+	var c cursor
 	for round := 0; round < maxRounds; round++ {
-		resp, err := s.round(ctx, p, mutual && round == 0)
+		req, err := s.request(&c)
+		if err != nil {
+			return err
+		}
+		req.Reciprocate = mutual && round == 0
+		resp, err := s.round(ctx, p, req)
 		if err != nil {
 			s.m.metrics.syncRounds.WithLabelValues("client", "error").Inc()
 			if errors.Is(err, errRefused) {
@@ -160,17 +241,99 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 		}
 		s.m.metrics.syncRounds.WithLabelValues("client", "ok").Inc()
 		s.m.completeHandshake(p)
-		added := s.apply(resp)
+		added, held := s.apply(resp)
 		total += added
-		s.m.cfg.Logger.Debug("sync round", "peer", p, "records", len(resp.GetRecords()), "stubs", len(resp.GetStubs()), "new", added, "more", resp.GetMore())
-		if !resp.GetMore() || added == 0 {
-			s.m.firstSyncSet.Do(func() { close(s.m.firstSynced) })
+		c.heldDocs = c.heldDocs || held
+		s.m.cfg.Logger.Debug("sync round", "peer", p, "records", len(resp.GetRecords()), "stubs", len(resp.GetStubs()), "docs", len(resp.GetDocs()), "new", added, "more", resp.GetMore())
+		moved, err := c.advance(req, resp)
+		if err != nil {
+			s.m.metrics.syncRounds.WithLabelValues("client", "error").Inc()
+			return fmt.Errorf("sync with %s: %w", p, err)
 		}
-		if !resp.GetMore() || added == 0 {
+		moved = c.againForHeld() || moved
+		if c.done() || added == 0 && !moved {
+			s.m.firstSyncSet.Do(func() { close(s.m.firstSynced) })
 			return nil
 		}
 	}
 	return nil
+}
+
+// cursor is where a pull is in the author and document orders.
+type cursor struct {
+	after, docsAfter    []byte // exclusive; nil: from the start
+	headsDone, docsDone bool
+	// heldDocs: a document of this pull was held (a revocation whose
+	// credential is on a later page); docsAgain: the one second pass over
+	// the documents that brings it has begun.
+	heldDocs, docsAgain bool
+}
+
+func (c *cursor) done() bool { return c.headsDone && c.docsDone }
+
+// againForHeld starts the second pass over the documents once the first is
+// done, if a document was held in it.
+func (c *cursor) againForHeld() bool {
+	if !c.docsDone || !c.heldDocs || c.docsAgain {
+		return false
+	}
+	c.docsDone, c.docsAfter, c.docsAgain, c.heldDocs = false, nil, true, false
+	return true
+}
+
+// advance moves c past what resp answered of req. moved reports whether
+// the cursor went forward. A response whose cursors go backwards or out of
+// the requested range is an error: it could keep us pulling forever.
+func (c *cursor) advance(req *pb.SyncRequest, resp *pb.SyncResponse) (moved bool, err error) {
+	if !req.GetSkipDocs() {
+		switch {
+		case resp.GetDocsCut():
+			n := resp.GetDocsNextAfter()
+			if !inRange(n, req.GetDocsAfter(), req.GetDocsUntil(), bytes.Compare) {
+				return false, fmt.Errorf("documents cut at %x, outside the requested range", n)
+			}
+			moved, c.docsAfter = true, n
+		case len(req.GetDocsUntil()) == 0:
+			moved, c.docsDone = true, true
+		default:
+			moved, c.docsAfter = true, req.GetDocsUntil()
+		}
+	}
+	if req.GetSkipHeads() {
+		return moved, nil
+	}
+	switch {
+	case resp.GetDocsCut():
+		// The responder ran out of room in the documents: no heads answered.
+	case resp.GetMore():
+		if n := resp.GetNextAfter(); len(n) > 0 {
+			if !inRange(n, req.GetAfter(), req.GetUntil(), authorCompare) {
+				return false, fmt.Errorf("heads cut at %x, outside the requested range", n)
+			}
+			moved, c.after = true, n
+		}
+	case len(req.GetUntil()) == 0:
+		moved, c.headsDone = true, true
+	default:
+		moved, c.after = true, req.GetUntil()
+	}
+	return moved, nil
+}
+
+// inRange reports whether after < x <= until (until empty: no upper bound).
+func inRange(x, after, until []byte, cmp func(a, b []byte) int) bool {
+	return cmp(x, after) > 0 && (len(until) == 0 || cmp(x, until) <= 0)
+}
+
+// authorCompare orders authors as the store does (store.AuthorLess).
+func authorCompare(a, b []byte) int {
+	switch {
+	case store.AuthorLess(peer.ID(a), peer.ID(b)):
+		return -1
+	case store.AuthorLess(peer.ID(b), peer.ID(a)):
+		return 1
+	}
+	return 0
 }
 
 // nudgeOthers asks every other connected peer to pull from us: records we
@@ -186,14 +349,9 @@ func (s *syncer) nudgeOthers(from peer.ID) {
 }
 
 // round performs one request/response exchange.
-func (s *syncer) round(ctx context.Context, p peer.ID, reciprocate bool) (*pb.SyncResponse, error) {
+func (s *syncer) round(ctx context.Context, p peer.ID, req *pb.SyncRequest) (*pb.SyncResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, roundTimeout)
 	defer cancel()
-	req, err := s.request()
-	if err != nil {
-		return nil, err
-	}
-	req.Reciprocate = reciprocate
 	st, err := s.m.host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, SyncProtocol)
 	if err != nil {
 		return nil, fmt.Errorf("open sync stream: %w", err)
@@ -222,37 +380,61 @@ func (s *syncer) round(ctx context.Context, p peer.ID, reciprocate bool) (*pb.Sy
 	return resp, nil
 }
 
-func (s *syncer) request() (*pb.SyncRequest, error) {
-	heads, err := s.m.cfg.Store.Heads()
-	if err != nil {
-		return nil, err
-	}
-	req := &pb.SyncRequest{Neighborhood: s.m.cfg.Store.Neighborhood()}
-	for _, h := range heads {
-		ph := &pb.Head{Author: []byte(h.Author), Contig: h.Contig, Flagged: h.Flagged}
-		if h.Contig > 0 {
-			ph.Id = h.ID[:]
+// request builds the next round's request from c: the next page of heads
+// and of document IDs, each at most MaxSyncHeads / MaxSyncDocIDs long.
+func (s *syncer) request(c *cursor) (*pb.SyncRequest, error) {
+	req := &pb.SyncRequest{Neighborhood: s.m.cfg.Store.Neighborhood(), SkipHeads: c.headsDone, SkipDocs: c.docsDone}
+	if !c.headsDone {
+		heads, err := s.m.cfg.Store.HeadsAfter(peer.ID(c.after), MaxSyncHeads+1)
+		if err != nil {
+			return nil, err
 		}
-		req.Heads = append(req.Heads, ph)
+		if len(heads) > MaxSyncHeads {
+			heads = heads[:MaxSyncHeads]
+			req.Until = []byte(heads[len(heads)-1].Author)
+		}
+		req.After = c.after
+		for _, h := range heads {
+			ph := &pb.Head{Author: []byte(h.Author), Contig: h.Contig, Flagged: h.Flagged}
+			if h.Contig > 0 {
+				ph.Id = h.ID[:]
+			}
+			req.Heads = append(req.Heads, ph)
+		}
 	}
-	if r := s.m.cfg.Rules; r != nil {
+	if r := s.m.cfg.Rules; r == nil {
+		req.SkipDocs, c.docsDone = true, true
+	} else if !c.docsDone {
 		ids, err := r.DocIDs()
 		if err != nil {
 			return nil, err
 		}
+		sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
+		i := sort.Search(len(ids), func(i int) bool { return bytes.Compare(ids[i][:], c.docsAfter) > 0 })
+		ids = ids[i:]
+		if len(ids) > MaxSyncDocIDs {
+			ids = ids[:MaxSyncDocIDs]
+			req.DocsUntil = bytes.Clone(ids[len(ids)-1][:])
+			// Records may depend on documents of later pages: ask for
+			// heads once the last page of documents is under way.
+			req.SkipHeads = true
+		}
+		req.DocsAfter = c.docsAfter
 		for _, id := range ids {
-			req.DocsHave = append(req.DocsHave, id[:])
+			req.DocsHave = append(req.DocsHave, bytes.Clone(id[:]))
 		}
 	}
 	return req, nil
 }
 
-// apply verifies and stores a response; it returns how many records and
-// stubs were new.
-func (s *syncer) apply(resp *pb.SyncResponse) int {
-	added := 0
+// apply verifies and stores a response; it returns how many documents,
+// records and stubs were new, and whether a document was held (it depends
+// on one not yet here).
+func (s *syncer) apply(resp *pb.SyncResponse) (added int, heldDocs bool) {
 	for _, raw := range resp.GetDocs() {
-		if v := s.m.ingestDoc(raw, "sync"); v.added {
+		v := s.m.ingestDoc(raw, "sync")
+		heldDocs = heldDocs || v.gap
+		if v.added {
 			added++
 			if s.m.held.take(record.IDOf(raw)) {
 				s.m.relay(raw, s.m.reqs)
@@ -295,7 +477,7 @@ func (s *syncer) apply(resp *pb.SyncResponse) int {
 			added++
 		}
 	}
-	return added
+	return added, heldDocs
 }
 
 type opened struct {
@@ -347,7 +529,7 @@ func (m *Mesh) openAll(raws [][]byte) iter.Seq[opened] {
 	}
 }
 
-// serve answers one round.
+// serve answers one round, within the peer's budget.
 func (s *syncer) serve(st network.Stream) {
 	if !s.m.enter() {
 		st.Reset()
@@ -356,13 +538,21 @@ func (s *syncer) serve(st network.Stream) {
 	defer s.m.leave()
 	defer st.Close()
 	_ = st.SetDeadline(time.Now().Add(roundTimeout))
+	remote := st.Conn().RemotePeer()
+	b := s.budgetOf(remote)
+	ctx, cancel := context.WithTimeout(s.m.ctx, budgetWait)
+	defer cancel()
+	if err := b.rounds.Wait(ctx); err != nil {
+		s.m.metrics.syncRounds.WithLabelValues("server", "rate_limited").Inc()
+		st.Reset()
+		return
+	}
 	req := new(pb.SyncRequest)
-	if err := (protodelim.UnmarshalOptions{MaxSize: maxSyncMsg}).UnmarshalFrom(bufio.NewReader(st), req); err != nil {
+	if err := (protodelim.UnmarshalOptions{MaxSize: maxSyncRequest}).UnmarshalFrom(bufio.NewReader(st), req); err != nil {
 		s.m.metrics.syncRounds.WithLabelValues("server", "bad_request").Inc()
 		st.Reset()
 		return
 	}
-	remote := st.Conn().RemotePeer()
 	nb := s.m.cfg.Store.Neighborhood()
 	var resp *pb.SyncResponse
 	if req.GetNeighborhood() != nb {
@@ -370,12 +560,27 @@ func (s *syncer) serve(st network.Stream) {
 		s.m.metrics.syncRounds.WithLabelValues("server", "refused").Inc()
 		s.m.refusePeer(remote, shunOtherNeighborhood, otherNeighborhoodFor, fmt.Sprintf("it asked to sync neighborhood %q", req.GetNeighborhood()))
 	} else {
+		// A peer's first round is its neighborhood handshake: answered,
+		// but small, so a stranger cannot pull much before it is known.
+		maxBytes := MaxSyncBytes
+		if !s.neighbor(remote) {
+			maxBytes = StrangerSyncBytes
+		}
 		// The handshake is the request naming our neighborhood; mark it
 		// before building the answer, which may take a while.
 		s.m.completeHandshake(remote)
 		var err error
-		if resp, err = s.respond(req); err != nil {
+		if resp, err = s.respond(req, maxBytes); err != nil {
 			s.m.cfg.Logger.Error("answer sync request", "peer", remote, "err", err)
+			st.Reset()
+			return
+		}
+		// Wait for the bytes before sending them. A response never exceeds
+		// the burst, so the wait is at most about a second.
+		ctx, cancel := context.WithTimeout(s.m.ctx, budgetWait)
+		defer cancel()
+		if err := b.bytes.WaitN(ctx, min(proto.Size(resp), SyncBurstBytes)); err != nil {
+			s.m.metrics.syncRounds.WithLabelValues("server", "rate_limited").Inc()
 			st.Reset()
 			return
 		}
@@ -391,25 +596,19 @@ func (s *syncer) serve(st network.Stream) {
 	// connection on our side within guardEvery in any case.
 }
 
-// respond collects what the requester lacks, bounded by MaxSyncRecords and
-// MaxSyncBytes.
-func (s *syncer) respond(req *pb.SyncRequest) (*pb.SyncResponse, error) {
-	theirs := make(map[peer.ID]*pb.Head, len(req.GetHeads()))
-	for _, h := range req.GetHeads() {
-		theirs[peer.ID(h.GetAuthor())] = h
-	}
-	heads, err := s.m.cfg.Store.Heads()
-	if err != nil {
-		return nil, err
-	}
-	// Authors the requester knows least about first, so a newcomer gets
-	// every log started even when rounds are cut.
-	sort.SliceStable(heads, func(i, j int) bool {
-		return theirs[heads[i].Author].GetContig() < theirs[heads[j].Author].GetContig()
-	})
+// neighbor reports whether p has completed a sync round with this node.
+func (s *syncer) neighbor(p peer.ID) bool { return s.m.peers.has(p) }
+
+// respond collects what the requester lacks in the requested page, bounded
+// by MaxSyncRecords and maxBytes (at most MaxSyncBytes): documents first,
+// then authors in order. Its work is bounded by the page: every author it
+// walks is either listed in the request or gets at least one record.
+func (s *syncer) respond(req *pb.SyncRequest, maxBytes int) (*pb.SyncResponse, error) {
+	maxBytes = min(maxBytes, MaxSyncBytes)
 	resp := &pb.SyncResponse{Neighborhood: s.m.cfg.Store.Neighborhood()}
 	count, size := 0, 0
-	if r := s.m.cfg.Rules; r != nil {
+	full := func() bool { return count >= MaxSyncRecords || size >= maxBytes }
+	if r := s.m.cfg.Rules; r != nil && !req.GetSkipDocs() {
 		have := make(map[record.ID]bool, len(req.GetDocsHave()))
 		for _, b := range req.GetDocsHave() {
 			var id record.ID
@@ -420,55 +619,115 @@ func (s *syncer) respond(req *pb.SyncRequest) (*pb.SyncResponse, error) {
 		if err != nil {
 			return nil, err
 		}
+		type doc struct {
+			id  record.ID
+			raw []byte
+		}
+		var page []doc
 		for _, d := range docs {
-			if count >= MaxSyncRecords || size >= MaxSyncBytes {
-				resp.More = true
-				return resp, nil
+			id := record.IDOf(d)
+			if inRange(id[:], req.GetDocsAfter(), req.GetDocsUntil(), bytes.Compare) {
+				page = append(page, doc{id, d})
 			}
-			resp.Docs = append(resp.Docs, d)
-			count, size = count+1, size+len(d)
 		}
+		sort.Slice(page, func(i, j int) bool { return bytes.Compare(page[i].id[:], page[j].id[:]) < 0 })
+		for _, d := range page {
+			if full() {
+				resp.More, resp.DocsCut = true, true
+				break
+			}
+			resp.Docs = append(resp.Docs, d.raw)
+			resp.DocsNextAfter = bytes.Clone(d.id[:])
+			count, size = count+1, size+len(d.raw)
+		}
+		// The cut is in ID order; within the round, credentials go first,
+		// since a revocation is held until its credential is stored.
+		sort.SliceStable(resp.Docs, func(i, j int) bool {
+			return !record.IsRevocation(resp.Docs[i]) && record.IsRevocation(resp.Docs[j])
+		})
+		if resp.DocsCut {
+			return resp, nil
+		}
+		resp.DocsNextAfter = nil
 	}
-	for _, h := range heads {
-		th := theirs[h.Author]
-		from := th.GetContig() + 1
-		if th.GetContig() > 0 && th.GetContig() <= h.Max {
-			from = th.GetContig() // resend their head slot: a fork there shows up as a different ID
-		}
-		if h.Max < from && !(h.Flagged && !th.GetFlagged()) {
-			continue
-		}
-		if h.Flagged && !th.GetFlagged() {
-			_, proof, _, err := s.m.cfg.Store.Equivocation(h.Author)
-			if err != nil {
-				return nil, err
-			}
-			for _, raw := range proof {
-				resp.Records = append(resp.Records, raw)
-				count, size = count+1, size+len(raw)
-			}
-		}
-		slots, more, err := s.m.cfg.Store.Slots(h.Author, from, MaxSyncRecords-count, MaxSyncBytes-size)
+	if req.GetSkipHeads() {
+		return resp, nil
+	}
+	theirs := make(map[peer.ID]*pb.Head, len(req.GetHeads()))
+	for _, h := range req.GetHeads() {
+		theirs[peer.ID(h.GetAuthor())] = h
+	}
+	until := req.GetUntil()
+	after := peer.ID(req.GetAfter())
+	for {
+		heads, err := s.m.cfg.Store.HeadsAfter(after, 256)
 		if err != nil {
 			return nil, err
 		}
-		for _, sl := range slots {
-			if sl.Seq == th.GetContig() && string(sl.ID[:]) == string(th.GetId()) {
-				continue // they have exactly this one
-			}
-			if sl.Raw == nil {
-				resp.Stubs = append(resp.Stubs, &pb.Stub{Author: []byte(h.Author), Seq: sl.Seq, Id: sl.ID[:]})
-				size += 48
-			} else {
-				resp.Records = append(resp.Records, sl.Raw)
-				size += len(sl.Raw)
-			}
-			count++
+		if len(heads) == 0 {
+			return resp, nil
 		}
-		if more || count >= MaxSyncRecords || size >= MaxSyncBytes {
-			resp.More = true
-			break
+		for _, h := range heads {
+			if len(until) > 0 && authorCompare([]byte(h.Author), until) > 0 {
+				return resp, nil
+			}
+			if full() {
+				resp.More = true
+				return resp, nil
+			}
+			cut, err := s.respondAuthor(resp, h, theirs[h.Author], &count, &size, maxBytes)
+			if err != nil {
+				return nil, err
+			}
+			if cut {
+				resp.More = true
+				return resp, nil
+			}
+			// Everything of h.Author that fits was sent: a cut after this
+			// point resumes after it.
+			resp.NextAfter = []byte(h.Author)
+			after = h.Author
 		}
 	}
-	return resp, nil
+}
+
+// respondAuthor adds what the requester (holding th, nil if nothing) lacks
+// of one author's log; cut reports that it did not all fit.
+func (s *syncer) respondAuthor(resp *pb.SyncResponse, h store.Head, th *pb.Head, count, size *int, maxBytes int) (cut bool, err error) {
+	from := th.GetContig() + 1
+	if th.GetContig() > 0 && th.GetContig() <= h.Max {
+		from = th.GetContig() // resend their head slot: a fork there shows up as a different ID
+	}
+	sendProof := h.Flagged && !th.GetFlagged()
+	if h.Max < from && !sendProof {
+		return false, nil
+	}
+	if sendProof {
+		_, proof, _, err := s.m.cfg.Store.Equivocation(h.Author)
+		if err != nil {
+			return false, err
+		}
+		for _, raw := range proof {
+			resp.Records = append(resp.Records, raw)
+			*count, *size = *count+1, *size+len(raw)
+		}
+	}
+	slots, more, err := s.m.cfg.Store.Slots(h.Author, from, MaxSyncRecords-*count, maxBytes-*size)
+	if err != nil {
+		return false, err
+	}
+	for _, sl := range slots {
+		if sl.Seq == th.GetContig() && string(sl.ID[:]) == string(th.GetId()) {
+			continue // they have exactly this one
+		}
+		if sl.Raw == nil {
+			resp.Stubs = append(resp.Stubs, &pb.Stub{Author: []byte(h.Author), Seq: sl.Seq, Id: sl.ID[:]})
+			*size += 48
+		} else {
+			resp.Records = append(resp.Records, sl.Raw)
+			*size += len(sl.Raw)
+		}
+		*count++
+	}
+	return more, nil
 }

@@ -11,8 +11,10 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/porchlight-mesh/porchlight/mesh/pb"
+	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -46,7 +48,7 @@ func fuzzMesh(f *testing.F) *Mesh {
 // answer: it must never panic, and an answer stays within its bounds.
 func FuzzSyncRequest(f *testing.F) {
 	m := fuzzMesh(f)
-	req, _ := m.syncer.request()
+	req, _ := m.syncer.request(&cursor{})
 	var buf bytes.Buffer
 	protodelim.MarshalTo(&buf, req)
 	f.Add(buf.Bytes())
@@ -54,17 +56,31 @@ func FuzzSyncRequest(f *testing.F) {
 	protodelim.MarshalTo(&buf, &pb.SyncRequest{Neighborhood: "maple-st"})
 	f.Add(buf.Bytes())
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	buf.Reset()
+	protodelim.MarshalTo(&buf, &pb.SyncRequest{Neighborhood: "maple-st", After: []byte{0xff}, Until: []byte{0x00}, DocsAfter: make([]byte, 300)})
+	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := new(pb.SyncRequest)
-		if err := (protodelim.UnmarshalOptions{MaxSize: maxSyncMsg}).UnmarshalFrom(bufio.NewReader(bytes.NewReader(data)), r); err != nil {
+		if err := (protodelim.UnmarshalOptions{MaxSize: maxSyncRequest}).UnmarshalFrom(bufio.NewReader(bytes.NewReader(data)), r); err != nil {
 			return
 		}
-		resp, err := m.syncer.respond(r)
-		if err != nil {
-			t.Fatalf("respond: %v", err)
-		}
-		if len(resp.GetRecords())+len(resp.GetStubs()) > MaxSyncRecords+4 {
-			t.Fatalf("response of %d records exceeds the bound", len(resp.GetRecords()))
+		for _, maxBytes := range []int{MaxSyncBytes, StrangerSyncBytes} {
+			resp, err := m.syncer.respond(r, maxBytes)
+			if err != nil {
+				t.Fatalf("respond: %v", err)
+			}
+			if len(resp.GetRecords())+len(resp.GetStubs()) > MaxSyncRecords+4 {
+				t.Fatalf("response of %d records exceeds the bound", len(resp.GetRecords()))
+			}
+			if n := proto.Size(resp); n > maxBytes+4*record.MaxSize {
+				t.Fatalf("response of %d bytes exceeds the %d-byte bound", n, maxBytes)
+			}
+			// The requester's cursor never goes backwards, and a response
+			// for a page always moves it or ends the pull.
+			var c cursor
+			if _, err := c.advance(r, resp); err != nil {
+				t.Fatalf("our own response to %v is refused by our cursor: %v", r, err)
+			}
 		}
 	})
 }
@@ -74,7 +90,7 @@ func FuzzSyncRequest(f *testing.F) {
 func FuzzSyncResponse(f *testing.F) {
 	m := fuzzMesh(f)
 	req := &pb.SyncRequest{Neighborhood: "maple-st"}
-	resp, _ := m.syncer.respond(req)
+	resp, _ := m.syncer.respond(req, MaxSyncBytes)
 	var buf bytes.Buffer
 	protodelim.MarshalTo(&buf, resp)
 	f.Add(buf.Bytes())
@@ -88,6 +104,15 @@ func FuzzSyncResponse(f *testing.F) {
 		}
 		before, _ := m.cfg.Store.Heads()
 		m.syncer.apply(r)
+		// No response moves a cursor backwards or out of its page.
+		req := &pb.SyncRequest{After: []byte("m"), Until: []byte("t"), DocsAfter: []byte("m"), DocsUntil: []byte("t")}
+		c := cursor{after: req.After, docsAfter: req.DocsAfter}
+		if _, err := c.advance(req, r); err == nil {
+			if bytes.Compare(c.after, req.After) < 0 || bytes.Compare(c.docsAfter, req.DocsAfter) < 0 ||
+				bytes.Compare(c.after, req.Until) > 0 || bytes.Compare(c.docsAfter, req.DocsUntil) > 0 {
+				t.Fatalf("cursor moved to %x / %x outside its page", c.after, c.docsAfter)
+			}
+		}
 		after, _ := m.cfg.Store.Heads()
 		// The fuzzer cannot sign for a new author, so no head may appear
 		// that the input did not carry a valid envelope for; re-applying our

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	lprecord "github.com/libp2p/go-libp2p/core/record"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // The one way Porchlight seals and opens a signed envelope: log records,
@@ -43,13 +44,17 @@ func SealEnvelope(domain, payloadType string, m proto.Message, key crypto.PrivKe
 // OpenEnvelope checks everything about an envelope that does not depend on
 // its payload — at most limit bytes, a payload type that payload accepts,
 // an Ed25519 key, canonical encoding, a signature valid in domain — decodes
-// the payload into the message payload returns for its type, and returns
+// the payload into the message payload returns for its type, refuses it if
+// it carries fields the schema does not know (at any depth), and returns
 // the signer. payload returns an *Invalid error for a type it does not take.
 // A non-nil error is always an *Invalid.
 //
 // The envelope must be canonical because the signature covers only the
 // payload: otherwise anyone could re-wrap a signed document under a second
-// ID (for a log record: frame its author as an equivocator).
+// ID (for a log record: frame its author as an equivocator). Unknown fields
+// are refused because they are signed but mean nothing: they would let an
+// author pad every record to the size limit, stored and relayed by every
+// node, with nothing a reader could see.
 func OpenEnvelope(raw []byte, limit int, domain string, payload func(payloadType string) (proto.Message, error)) (peer.ID, error) {
 	if len(raw) > limit {
 		return "", invalid(ReasonOversized, "%d bytes, limit %d", len(raw), limit)
@@ -75,6 +80,9 @@ func OpenEnvelope(raw []byte, limit int, domain string, payload func(payloadType
 		}
 		return "", invalid(ReasonMalformed, "%v", err)
 	}
+	if err := CheckKnownFields(m); err != nil {
+		return "", err
+	}
 	signer, err := peer.IDFromPublicKey(env.PublicKey)
 	if err != nil {
 		return "", invalid(ReasonMalformed, "signer key: %v", err)
@@ -90,4 +98,61 @@ func Only(payloadType string, m proto.Message) func(string) (proto.Message, erro
 		}
 		return m, nil
 	}
+}
+
+// CheckKnownFields refuses a decoded message, or any message nested in it,
+// that carries fields its schema does not define. A non-nil error is an
+// *Invalid with ReasonUnknownFields. OpenEnvelope applies it to every
+// payload; it is exported for decoders of signed bytes outside envelopes.
+func CheckKnownFields(m proto.Message) error {
+	if m == nil {
+		return nil
+	}
+	if path := unknownFieldsAt(m.ProtoReflect(), 0); path != "" {
+		return invalid(ReasonUnknownFields, "%s carries fields this version does not know; a record must hold only defined fields (upgrade if the sender is newer)", path)
+	}
+	return nil
+}
+
+// maxNesting bounds the recursion; protobuf's own decoder stops at 10,000.
+const maxNesting = 100
+
+// unknownFieldsAt returns the path of the first message under m holding
+// unknown fields, or "".
+func unknownFieldsAt(m protoreflect.Message, depth int) string {
+	name := string(m.Descriptor().Name())
+	if len(m.GetUnknown()) > 0 {
+		return name
+	}
+	if depth > maxNesting {
+		return name + " (nested too deep)"
+	}
+	var found string
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap():
+			if fd.MapValue().Message() == nil {
+				return true
+			}
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				found = unknownFieldsAt(mv.Message(), depth+1)
+				return found == ""
+			})
+		case fd.IsList():
+			if fd.Message() == nil {
+				return true
+			}
+			l := v.List()
+			for i := 0; i < l.Len() && found == ""; i++ {
+				found = unknownFieldsAt(l.Get(i).Message(), depth+1)
+			}
+		case fd.Message() != nil:
+			found = unknownFieldsAt(v.Message(), depth+1)
+		}
+		if found != "" {
+			found = name + "." + string(fd.Name()) + ": " + found
+		}
+		return found == ""
+	})
+	return found
 }

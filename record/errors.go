@@ -27,6 +27,9 @@ const (
 	ReasonRetraction  Reason = "bad_retraction"
 	ReasonMissing     Reason = "missing_field"
 	ReasonArea        Reason = "bad_area"
+	// ReasonUnknownFields: the signed payload carries protobuf fields the
+	// schema does not define (see CheckKnownFields).
+	ReasonUnknownFields Reason = "unknown_fields"
 )
 
 // Reasons found against local state (by the store).

@@ -16,20 +16,21 @@ import (
 
 // openReasons are the reasons Open may give; anything else is a bug.
 var openReasons = map[record.Reason]bool{
-	record.ReasonOversized:   true,
-	record.ReasonMalformed:   true,
-	record.ReasonPayloadType: true,
-	record.ReasonKeyType:     true,
-	record.ReasonSignature:   true,
-	record.ReasonAuthor:      true,
-	record.ReasonSeq:         true,
-	record.ReasonPrev:        true,
-	record.ReasonTime:        true,
-	record.ReasonFuture:      true,
-	record.ReasonKind:        true,
-	record.ReasonEmpty:       true,
-	record.ReasonTooLong:     true,
-	record.ReasonRetraction:  true,
+	record.ReasonOversized:     true,
+	record.ReasonMalformed:     true,
+	record.ReasonPayloadType:   true,
+	record.ReasonKeyType:       true,
+	record.ReasonSignature:     true,
+	record.ReasonAuthor:        true,
+	record.ReasonSeq:           true,
+	record.ReasonPrev:          true,
+	record.ReasonTime:          true,
+	record.ReasonFuture:        true,
+	record.ReasonKind:          true,
+	record.ReasonEmpty:         true,
+	record.ReasonTooLong:       true,
+	record.ReasonRetraction:    true,
+	record.ReasonUnknownFields: true,
 }
 
 // FuzzOpen feeds Open arbitrary bytes. Open must never panic, must refuse

@@ -129,24 +129,76 @@ func editEnvelope(t testing.TB, raw []byte, edit func(*envpb.Envelope)) []byte {
 	return out
 }
 
-// padTo signs a valid post padded with an unknown protobuf field so that the
-// marshaled envelope is exactly size bytes.
+// padTo signs a valid post padded to exactly size bytes of envelope: text of
+// MaxPostText four-byte characters and an attached clip grant of the length
+// that makes up the rest (known fields only: unknown ones are refused).
 func padTo(t testing.TB, size int, key crypto.PrivKey, author peer.ID) []byte {
 	t.Helper()
-	base, err := proto.Marshal(postEntry(author, "padded"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for pad := size - 300; pad < size; pad++ {
-		payload := protowire.AppendTag(bytes.Clone(base), 99, protowire.BytesType)
-		payload = protowire.AppendBytes(payload, bytes.Repeat([]byte{'x'}, pad))
-		raw := forgeRecord(t, &forged{record.Domain, record.PayloadType, payload}, key)
-		if len(raw) == size {
+	for pad := 0; pad <= record.MaxClipGrant+300; pad++ {
+		e := postEntry(author, strings.Repeat("🪑", record.MaxPostText))
+		e.GetPost().ClipGrant = bytes.Repeat([]byte{'g'}, pad)
+		if raw := forge(t, e, key); len(raw) == size {
 			return raw
 		}
 	}
 	t.Fatalf("no padding gives an envelope of %d bytes", size)
 	return nil
+}
+
+// withUnknown signs e with an unknown field (number 99, n bytes) appended to
+// the message that at picks out of the marshaled entry: "" for the entry
+// itself, "post" or "location" for a nested one.
+func withUnknown(t testing.TB, e *pb.Entry, at string, n int, key crypto.PrivKey) []byte {
+	t.Helper()
+	junk := protowire.AppendTag(nil, 99, protowire.BytesType)
+	junk = protowire.AppendBytes(junk, bytes.Repeat([]byte{'x'}, n))
+	var payload []byte
+	switch at {
+	case "":
+		payload = append(mustMarshal(t, e), junk...)
+	case "post", "location":
+		p := e.GetPost()
+		if at == "location" {
+			loc, err := proto.Marshal(p.GetLocation())
+			if err != nil {
+				t.Fatal(err)
+			}
+			p = proto.Clone(p).(*pb.Post)
+			p.Location = nil
+			pb2, err := proto.Marshal(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			loc = append(loc, junk...)
+			// Location is field 3 of Post.
+			pb2 = protowire.AppendTag(pb2, 3, protowire.BytesType)
+			junk = protowire.AppendBytes(pb2, loc)
+		} else {
+			pm, err := proto.Marshal(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			junk = append(pm, junk...)
+		}
+		outer := proto.Clone(e).(*pb.Entry)
+		outer.Body = nil
+		payload = mustMarshal(t, outer)
+		payload = protowire.AppendTag(payload, postFieldNumber(t), protowire.BytesType)
+		payload = protowire.AppendBytes(payload, junk)
+	default:
+		t.Fatalf("withUnknown: unknown place %q", at)
+	}
+	return forgeRecord(t, &forged{record.Domain, record.PayloadType, payload}, key)
+}
+
+// postFieldNumber is the field number of Entry.post.
+func postFieldNumber(t testing.TB) protowire.Number {
+	t.Helper()
+	fd := (&pb.Entry{}).ProtoReflect().Descriptor().Fields().ByName("post")
+	if fd == nil {
+		t.Fatal("Entry has no post field")
+	}
+	return fd.Number()
 }
 
 func TestOpen(t *testing.T) {
@@ -211,6 +263,14 @@ func TestOpen(t *testing.T) {
 		{"retraction", seal(t, retraction(2, 1, hash(4)), keyA), ""},
 		{"retraction of an earlier seq", seal(t, retraction(9, 3, hash(4)), keyA), ""},
 		{"envelope of exactly MaxSize bytes", padTo(t, record.MaxSize, keyA, idA), ""},
+
+		// Fields the schema does not define: signed padding nobody can see.
+		{"post padded with an unknown field", withUnknown(t, post(nil), "", 12000, keyA), record.ReasonUnknownFields},
+		{"post with one unknown byte field", withUnknown(t, post(nil), "", 0, keyA), record.ReasonUnknownFields},
+		{"post body with an unknown field", withUnknown(t, post(nil), "post", 100, keyA), record.ReasonUnknownFields},
+		{"post location with an unknown field", withUnknown(t, post(func(e *pb.Entry) {
+			e.GetPost().Location = &pb.Location{LatE6: 1, LonE6: 2}
+		}), "location", 100, keyA), record.ReasonUnknownFields},
 
 		// Size.
 		{"envelope of MaxSize+1 bytes", padTo(t, record.MaxSize+1, keyA, idA), record.ReasonOversized},

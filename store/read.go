@@ -35,6 +35,54 @@ func (d *DB) Heads() ([]Head, error) {
 	return heads, err
 }
 
+// HeadsAfter returns up to limit heads of the authors after the given one,
+// in author order: by the length of the ID's bytes, then bytewise (every
+// author is an Ed25519 ID of the same length, so in practice bytewise).
+// after "" starts at the first author. Sync pages through the heads with it.
+func (d *DB) HeadsAfter(after peer.ID, limit int) ([]Head, error) {
+	var heads []Head
+	if limit <= 0 || len(after) > 255 { // no stored ID is that long: none sorts after it
+		return nil, nil
+	}
+	err := d.bdb.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagHead}
+		opts.PrefetchValues = false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		start := opts.Prefix
+		if after != "" {
+			start = authorKey(tagHead, after)
+		}
+		for it.Seek(start); it.Valid() && len(heads) < limit; it.Next() {
+			k := it.Item().Key()
+			if len(k) < 2 || len(k) != 2+int(k[1]) {
+				return errors.New("corrupt head key")
+			}
+			a := peer.ID(k[2:])
+			if a == after {
+				continue
+			}
+			h, err := getHead(txn, a)
+			if err != nil {
+				return err
+			}
+			heads = append(heads, h)
+		}
+		return nil
+	})
+	return heads, err
+}
+
+// AuthorLess reports whether author a sorts before b in the order of
+// HeadsAfter.
+func AuthorLess(a, b peer.ID) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
 // Head returns the head of one author's log (all zero if none is stored).
 func (d *DB) Head(a peer.ID) (Head, error) {
 	var h Head
