@@ -54,6 +54,10 @@ type AgencyJSON struct {
 	AreaHours        float64   `json:"area_hours"`
 	Equivocation     bool      `json:"equivocation"`
 	Proof            []string  `json:"proof,omitempty"` // base64 envelopes
+	// LogHead is the last position of the agency's log this node holds
+	// without a gap: what an issuer pins a revocation to
+	// (`issuer revoke --through-seq`).
+	LogHead uint64 `json:"log_head"`
 }
 
 // NewRequestJSON is the body of POST /api/v1/requests.
@@ -200,7 +204,7 @@ func (s *Server) getAgencies(w http.ResponseWriter, r *http.Request) error {
 		j := AgencyJSON{
 			PeerID: a.ID.String(), Name: a.Name, Issuer: a.Issuer.String(), CredentialStatus: a.CredentialStatus,
 			ValidUntil: a.ValidUntil.UTC(), Requests: a.Requests, Open: a.Open, Closed: a.Closed,
-			AreaHours: a.AreaHours, Equivocation: a.Equivocation,
+			AreaHours: a.AreaHours, Equivocation: a.Equivocation, LogHead: a.Head,
 		}
 		for _, p := range a.Proof {
 			j.Proof = append(j.Proof, base64.StdEncoding.EncodeToString(p))

@@ -49,8 +49,12 @@ func TestStrangerGossipsCredentialFlood(t *testing.T) {
 	if err := stranger.m.PublishDoc(forgedCred.Raw); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the home receives most of the flood", func() bool {
-		return home.svc.UntrustedDocs().Received >= flood/2
+	// The home takes a peer's gossip at a bounded rate (mesh's per-peer
+	// budget: a burst of 200 messages, then 20 a second, and what is over
+	// it is dropped, not queued), so it sees about 200 of the flood; what
+	// matters here is what it does with what it sees.
+	waitFor(t, "the home receives a good part of the flood", func() bool {
+		return home.svc.UntrustedDocs().Received >= 150
 	})
 	st := home.svc.UntrustedDocs()
 	n, bytes := storedDocs(t, home.db)

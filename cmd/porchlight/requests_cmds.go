@@ -193,7 +193,7 @@ commands needs a running node.`,
 	revoke.Flags().StringVar(&keyFile, "key", "", "issuer key file")
 	revoke.Flags().StringVar(&credFile, "credential", "", "the credential file to revoke")
 	revoke.Flags().StringVar(&at, "at", "", "revocation time (RFC 3339; default now)")
-	revoke.Flags().Uint64Var(&throughSeq, "through-seq", 0, "the last position (seq) of the agency's log the credential still covers: later requests are refused whatever time they claim (without it, a revoked agency can date a new request before --at)")
+	revoke.Flags().Uint64Var(&throughSeq, "through-seq", 0, "the last position (seq) of the agency's log the credential still covers: later requests are refused whatever time they claim (read it from `porchlight agencies --json`, log_head; without it, a revoked agency can date a new request before --at)")
 	revoke.Flags().StringVar(&reason, "reason", "", "why (public)")
 	revoke.Flags().StringVar(&certOut, "out", "", "file to write the revocation to")
 	c.AddCommand(initCmd, certify, revoke)
