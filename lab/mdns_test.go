@@ -20,12 +20,22 @@ import (
 
 // inNetns runs f on a goroutine whose OS thread has entered namespace ns:
 // sockets f opens live there (and keep living there when other goroutines
-// use them). The thread is never returned to the scheduler, so it dies with
-// the goroutine and nothing else ever runs in the namespace by accident.
+// use them). Afterwards the thread goes back to the namespace it came from;
+// if it cannot, it stays locked and dies with the goroutine, so nothing else
+// ever runs in the namespace by accident. (A goroutine that exits locked on
+// the main thread wedges that thread instead of ending it: left in the lab's
+// namespace, it would make the whole test process one of the namespace's
+// pids, which the lab's cleanup kills.)
 func inNetns(ns string, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- fmt.Errorf("open own namespace: %w", err)
+			return
+		}
+		defer unix.Close(home)
 		fd, err := unix.Open("/var/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			errc <- fmt.Errorf("open namespace %s: %w", ns, err)
@@ -37,7 +47,11 @@ func inNetns(ns string, f func() error) error {
 			errc <- fmt.Errorf("enter namespace %s: %w", ns, err)
 			return
 		}
-		errc <- f()
+		err = f()
+		if unix.Setns(home, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
 	}()
 	return <-errc
 }

@@ -223,7 +223,7 @@ func (l *lab) close() {
 		}
 		for _, f := range strings.Fields(string(out)) {
 			var pid int
-			if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 {
+			if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 && pid != os.Getpid() {
 				t.Logf("killing leftover process %d in %s", pid, h.ns)
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
