@@ -1,10 +1,11 @@
-# Porchlight build targets. Only Go is needed (and docker for `make docker`).
+# Porchlight build targets. Only Go is needed (and docker for `make docker`,
+# protoc for `make proto`).
 GO      ?= go
 BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GOBUILD  = CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w"
 
-.PHONY: build test pi docker service demo docs clean
+.PHONY: build test pi docker service demo docs proto fuzz vulncheck clean
 
 # A static binary for this machine.
 build:
@@ -38,6 +39,19 @@ demo:
 # Regenerate docs/cli from the commands' help.
 docs:
 	$(GO) generate ./cmd/porchlight
+
+# Regenerate the protobuf code (needs protoc 3.21.12: docs/protocol.md,
+# Generated code).
+proto:
+	$(GO) generate ./record/pb ./mesh/pb ./clips/pb
+
+# Every fuzz target for 10 s each (FUZZTIME=1m make fuzz for longer).
+fuzz:
+	.ci/fuzz
+
+# govulncheck against the pinned vulnerability database snapshot.
+vulncheck:
+	.ci/vulncheck
 
 clean:
 	rm -rf $(BIN)

@@ -116,3 +116,5 @@ require (
 	golang.org/x/tools v0.49.0 // indirect
 	lukechampine.com/blake3 v1.4.1 // indirect
 )
+
+tool google.golang.org/protobuf/cmd/protoc-gen-go

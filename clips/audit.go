@@ -17,8 +17,8 @@ import (
 	"github.com/porchlight-mesh/porchlight/record"
 )
 
-// The owner's access log lives in the node's Badger database next to the
-// clips, under its own uppercase tag:
+// The owner's access log lives in the node's record database (package
+// store's), not in the clips' own database, under its own uppercase tag:
 //
 //	A T R   one attempt to fetch a clip: T is the attempt's time (8 bytes,
 //	        Unix nanoseconds, big-endian), R 8 random bytes so that two

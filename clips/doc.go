@@ -60,11 +60,10 @@
 //
 // # Storage
 //
-// Store keeps clips in a Badger database; a node gives them one of their
-// own (OpenDB: every chunk in the value log, values checked against their
-// CRC32-C on every read). Keys start with a one-byte tag; clips use
-// uppercase tags that no other package uses (package store uses lowercase
-// tags; package requests uses 'D', 'G', 'V'):
+// Store keeps clips in a Badger database of their own, apart from the
+// node's record database (OpenDB: every chunk in the value log, values
+// checked against their CRC32-C on every read). Keys start with a one-byte
+// tag:
 //
 //	M I     manifest: version (1 byte, 1), blob B (16), stored-at time
 //	        (8, Unix ms, big-endian), then the signed manifest envelope
@@ -76,8 +75,11 @@
 //	        inode and change time (8 bytes each, the last three on Linux
 //	        only), then the clip ID
 //
-// Grants, revocations, transfer records and the share outbox live in the
-// node's record database, under the keys listed in Grants (grants.go).
+// Grants, revocations, transfer records, the share outbox and the access
+// log live in the node's record database, under the keys listed in Grants
+// (grants.go) and Audit (audit.go): uppercase tags that no other package
+// there uses (package store uses lowercase tags; package requests uses
+// 'D', 'G', 'V').
 // Their layout changed in December 2026 (grants keyed by owner and ID);
 // OpenGrants moves grants stored under the old keys.
 //

@@ -20,8 +20,8 @@ import (
 )
 
 // Grants keeps the grants this node issued or received, the revocations of
-// the ones it issued, and its transfer records, in the node's Badger
-// database:
+// the ones it issued, and its transfer records, in the node's record
+// database (package store's; not the clips' own):
 //
 //	R L O G   grant G (16 bytes) of owner O (a peer ID of L bytes, L one
 //	          byte): the signed grant envelope, verified before it was

@@ -44,8 +44,8 @@ const DefaultRetention = 30 * 24 * time.Hour
 
 // Config configures New. Zero values mean "use the default".
 type Config struct {
-	// DB is the node's database; clips keep their tables in it under the
-	// tags listed in doc.go. Required. The Store does not close it.
+	// DB is the clips' own database (OpenDB); clips keep their tables in it
+	// under the tags listed in doc.go. Required. The Store does not close it.
 	DB *badger.DB
 	// Key is the owner's key, which signs the manifests of imported clips.
 	// Required.

@@ -1,8 +1,8 @@
 // Package lab runs real porchlight processes in Linux network namespaces
 // joined by a bridge: real mDNS discovery, gossip and catch-up sync between
-// separate "homes", as DESIGN.md's testing lab describes. It needs root and
-// iproute2; without them the tests skip, unless PORCHLIGHT_REQUIRE_LAB=1
-// (set in CI), which makes them fail instead.
+// separate "homes" (README, Tests; docs/reliability.md lists what each test
+// checks). It needs root and iproute2; without them the tests skip, unless
+// PORCHLIGHT_REQUIRE_LAB=1 (set in CI), which makes them fail instead.
 //
 //	PORCHLIGHT_REQUIRE_LAB=1 go test -count=1 -v ./lab/   # as root
 package lab

@@ -164,9 +164,9 @@ func (l *lab) must(args ...string) {
 	}
 }
 
-// addHost creates namespace number len(hosts)+1 per DESIGN.md's recipe and
-// runs `porchlight init` for it, with initArgs added; the node is not
-// started.
+// addHost creates namespace number len(hosts)+1, joined to the lab's bridge
+// by a veth pair (the ip commands below are the whole recipe), and runs
+// `porchlight init` for it, with initArgs added; the node is not started.
 func (l *lab) addHost(name, neighborhood string, initArgs ...string) *host {
 	l.t.Helper()
 	n := len(l.hosts) + 1

@@ -1,5 +1,5 @@
 // Package mesh connects a node to its neighborhood: the libp2p host, mDNS
-// discovery, the gossipsub feed topic with its validator, and the catch-up
+// discovery, the two gossipsub topics with their validator, and the catch-up
 // sync protocol that makes logs converge after restarts and partitions.
 //
 // # Topics

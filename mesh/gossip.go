@@ -18,7 +18,7 @@ import (
 // control messages). A single record is bounded by record.MaxSize.
 const maxRPCSize = 256 << 10
 
-// validate is the feed topic's validator. It verifies and stores each
+// validate is the validator of both topics. It verifies and stores each
 // record before gossipsub relays it; see the package doc for the verdicts.
 // from is the peer that delivered the message first.
 func (m *Mesh) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
@@ -159,7 +159,7 @@ func readLoop(ctx context.Context, sub *pubsub.Subscription) error {
 	}
 }
 
-// topicEvents pulls (mutually) from every peer that joins the feed topic:
+// topicEvents pulls (mutually) from every peer that joins topic t:
 // from then on our flood publishes reach it, and the pull covers whatever
 // either side published before.
 func (m *Mesh) topicEvents(ctx context.Context, t *pubsub.Topic) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
@@ -78,10 +79,27 @@ type Config struct {
 	WatchDir string `toml:"watch_dir,omitempty"`
 }
 
-// RetentionPeriod parses Retention ("" is 30 days).
-func (c *Config) RetentionPeriod() (time.Duration, error) {
+// Settings are config.toml parsed: the file as written, which SaveConfig
+// writes back unchanged, and the values its text fields stand for. Config.Parse
+// (and so LoadConfig) parses every field once; nothing after it parses a
+// field again or has an error to drop.
+type Settings struct {
+	Config
+	// Home is Location parsed; nil when the home has no location.
+	Home *mesh.Location
+	// Issuers are TrustedIssuers parsed, in the same order.
+	Issuers []peer.ID
+	// Limits are [requests] parsed.
+	Limits requests.Limits
+	// RetentionPeriod is how long clips are kept: Retention parsed, or
+	// clips.DefaultRetention when it is empty.
+	RetentionPeriod time.Duration
+}
+
+// retentionPeriod parses Retention ("" is clips.DefaultRetention).
+func (c *Config) retentionPeriod() (time.Duration, error) {
 	if c.Retention == "" {
-		return 30 * 24 * time.Hour, nil
+		return clips.DefaultRetention, nil
 	}
 	if d, ok := strings.CutSuffix(c.Retention, "d"); ok {
 		n, err := strconv.Atoi(d)
@@ -108,8 +126,8 @@ type RequestLimits struct {
 	AllowLooserLimits bool    `toml:"allow_looser_limits,omitempty"`
 }
 
-// Limits converts to the requests package's limits.
-func (r RequestLimits) Limits() (requests.Limits, error) {
+// limits converts to the requests package's limits.
+func (r RequestLimits) limits() (requests.Limits, error) {
 	l := requests.Limits{MinArea: r.MinAreaSqMi, MaxArea: r.MaxAreaSqMi, MaxOpen: r.MaxOpen, AllowLooser: r.AllowLooserLimits}
 	for _, d := range []struct {
 		s   string
@@ -127,8 +145,8 @@ func (r RequestLimits) Limits() (requests.Limits, error) {
 	return l, nil
 }
 
-// Issuers parses TrustedIssuers.
-func (c *Config) Issuers() ([]peer.ID, error) {
+// issuers parses TrustedIssuers.
+func (c *Config) issuers() ([]peer.ID, error) {
 	var out []peer.ID
 	for _, s := range c.TrustedIssuers {
 		id, err := peer.Decode(s)
@@ -154,30 +172,40 @@ func (c *Config) applyDefaults() {
 
 // Check reports the first invalid setting, in words a user can act on.
 func (c *Config) Check() error {
-	if _, err := ParseLocation(c.Location); err != nil {
-		return err
+	_, err := c.Parse()
+	return err
+}
+
+// Parse checks every setting and returns them parsed. The error is the
+// first invalid setting, in words a user can act on. Defaults are not
+// applied: LoadConfig does that before it parses.
+func (c *Config) Parse() (Settings, error) {
+	s := Settings{Config: *c}
+	var err error
+	if s.Home, err = ParseLocation(c.Location); err != nil {
+		return Settings{}, err
 	}
 	if err := CheckNeighborhood(c.Neighborhood); err != nil {
-		return err
+		return Settings{}, err
 	}
 	if len([]rune(c.Name)) > record.MaxNameLen {
-		return fmt.Errorf("name is longer than %d characters", record.MaxNameLen)
+		return Settings{}, fmt.Errorf("name is longer than %d characters", record.MaxNameLen)
 	}
-	if _, err := c.Issuers(); err != nil {
-		return err
+	if s.Issuers, err = c.issuers(); err != nil {
+		return Settings{}, err
 	}
-	if _, err := c.Requests.Limits(); err != nil {
-		return err
+	if s.Limits, err = c.Requests.limits(); err != nil {
+		return Settings{}, err
 	}
-	if _, err := c.RetentionPeriod(); err != nil {
-		return err
+	if s.RetentionPeriod, err = c.retentionPeriod(); err != nil {
+		return Settings{}, err
 	}
 	for _, p := range c.Peers {
 		if _, err := peer.AddrInfoFromString(p); err != nil {
-			return fmt.Errorf("peer %q: want a multiaddr ending in /p2p/<peer ID>: %v", p, err)
+			return Settings{}, fmt.Errorf("peer %q: want a multiaddr ending in /p2p/<peer ID>: %v", p, err)
 		}
 	}
-	return nil
+	return s, nil
 }
 
 // CheckNeighborhood checks a neighborhood ID: 1-64 of a-z, 0-9, '-', '_', '.'.
@@ -274,24 +302,27 @@ func SaveConfig(dir string, cfg Config) error {
 	return writeFileAtomic(filepath.Join(dir, ConfigFile), b, 0o600)
 }
 
-// LoadConfig reads config.toml, with defaults applied.
-func LoadConfig(dir string) (Config, error) {
+// LoadConfig reads config.toml, applies the defaults and parses it: an
+// invalid setting is an error here, naming the file, and never later.
+func LoadConfig(dir string) (Settings, error) {
 	var cfg Config
-	b, err := ReadBounded(filepath.Join(dir, ConfigFile), maxConfigSize)
+	path := filepath.Join(dir, ConfigFile)
+	b, err := ReadBounded(path, maxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
-		return cfg, fmt.Errorf("%s: %w", dir, ErrNotInitialized)
+		return Settings{}, fmt.Errorf("%s: %w", dir, ErrNotInitialized)
 	}
 	if err != nil {
-		return cfg, err
+		return Settings{}, err
 	}
 	if err := toml.Unmarshal(b, &cfg); err != nil {
-		return cfg, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+		return Settings{}, fmt.Errorf("%s: %w", path, err)
 	}
 	cfg.applyDefaults()
-	if err := cfg.Check(); err != nil {
-		return cfg, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	s, err := cfg.Parse()
+	if err != nil {
+		return Settings{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return cfg, nil
+	return s, nil
 }
 
 // LoadKey reads the identity, refusing a key file others can read.

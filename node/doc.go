@@ -8,8 +8,12 @@
 //	identity.new   written by init with a brand-new key, removed once the
 //	               home's log has a record; without it, a key with an empty
 //	               database is taken as restored (see NewKeyFile)
-//	config.toml    settings (see Config)
+//	config.toml    settings (see Config; LoadConfig parses it into Settings)
 //	api.token      bearer token of the local API (0600)
 //	api.addr       address the running node's API listens on (while running)
-//	db/            the Badger database (see package store)
+//	api.crt        the API's TLS certificate, which the CLI pins (while the
+//	               API serves HTTPS)
+//	db/            the record database: logs, requests, grants, the access
+//	               log (see package store)
+//	clips/         the clips' own Badger database (see clips.OpenDB)
 package node

@@ -55,7 +55,9 @@ type Options struct {
 
 // Node is a running node.
 type Node struct {
-	Config   Config
+	// Config is config.toml as Start loaded it, parsed; Trust adds to its
+	// trusted issuers.
+	Config   Settings
 	dir      string
 	db       *store.DB
 	clipDB   *badger.DB    // clips.OpenDB: the clips' chunks and manifests
@@ -130,21 +132,17 @@ func Start(opts Options) (n *Node, err error) {
 	if len(opts.Listen) > 0 {
 		listen = opts.Listen
 	}
-	issuers, _ := cfg.Issuers() // checked by LoadConfig
-	limits, _ := cfg.Requests.Limits()
-	home, _ := ParseLocation(cfg.Location)
-	rcfg := requests.Config{Store: n.db, Trusted: issuers, Limits: limits, Logger: opts.Logger}
-	if home != nil {
-		rcfg.Home = &requests.Point{Lat: home.Lat, Lon: home.Lon}
+	rcfg := requests.Config{Store: n.db, Trusted: cfg.Issuers, Limits: cfg.Limits, Logger: opts.Logger}
+	if cfg.Home != nil {
+		rcfg.Home = &requests.Point{Lat: cfg.Home.Lat, Lon: cfg.Home.Lon}
 	}
 	if n.reqs, err = requests.New(rcfg); err != nil {
 		return nil, err
 	}
-	retention, _ := cfg.RetentionPeriod()
 	if n.clipDB, err = clips.OpenDB(filepath.Join(opts.Dir, ClipDBDir), opts.Logger); err != nil {
 		return nil, err
 	}
-	if n.clips, err = clips.New(clips.Config{DB: n.clipDB, Key: key, Retention: retention, Logger: opts.Logger, Health: n.health}); err != nil {
+	if n.clips, err = clips.New(clips.Config{DB: n.clipDB, Key: key, Retention: cfg.RetentionPeriod, Logger: opts.Logger, Health: n.health}); err != nil {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
@@ -312,12 +310,13 @@ func (n *Node) Trust(id peer.ID) error {
 			return nil
 		}
 	}
-	cfg := n.Config
+	cfg := n.Config.Config
 	cfg.TrustedIssuers = append(append([]string(nil), cfg.TrustedIssuers...), id.String())
 	if err := SaveConfig(n.dir, cfg); err != nil {
 		return err
 	}
 	n.Config.TrustedIssuers = cfg.TrustedIssuers
+	n.Config.Issuers = append(append([]peer.ID(nil), n.Config.Issuers...), id)
 	n.reqs.Trust(id)
 	return nil
 }
@@ -356,7 +355,10 @@ func (n *Node) Status() api.Status {
 	for _, a := range n.mesh.Addrs() {
 		st.Addrs = append(st.Addrs, a.String())
 	}
-	st.Location, _ = ParseLocation(n.Config.Location)
+	if h := n.Config.Home; h != nil {
+		loc := *h // the caller's to keep
+		st.Location = &loc
+	}
 	st.Storage = &api.StorageStatus{OK: true, FreeBytes: n.health.FreeBytes()}
 	if err := n.health.Err(); err != nil {
 		st.Storage.OK, st.Storage.Error = false, err.Error()

@@ -6,7 +6,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: clips.proto
+// source: porchlight/clips/clips.proto
 
 package pb
 
@@ -54,7 +54,7 @@ type Manifest struct {
 
 func (x *Manifest) Reset() {
 	*x = Manifest{}
-	mi := &file_clips_proto_msgTypes[0]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -66,7 +66,7 @@ func (x *Manifest) String() string {
 func (*Manifest) ProtoMessage() {}
 
 func (x *Manifest) ProtoReflect() protoreflect.Message {
-	mi := &file_clips_proto_msgTypes[0]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -79,7 +79,7 @@ func (x *Manifest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Manifest.ProtoReflect.Descriptor instead.
 func (*Manifest) Descriptor() ([]byte, []int) {
-	return file_clips_proto_rawDescGZIP(), []int{0}
+	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Manifest) GetClipId() []byte {
@@ -177,7 +177,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_clips_proto_msgTypes[1]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -189,7 +189,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_clips_proto_msgTypes[1]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -202,7 +202,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_clips_proto_rawDescGZIP(), []int{1}
+	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Grant) GetGrantId() []byte {
@@ -268,7 +268,7 @@ type GrantRevocation struct {
 
 func (x *GrantRevocation) Reset() {
 	*x = GrantRevocation{}
-	mi := &file_clips_proto_msgTypes[2]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -280,7 +280,7 @@ func (x *GrantRevocation) String() string {
 func (*GrantRevocation) ProtoMessage() {}
 
 func (x *GrantRevocation) ProtoReflect() protoreflect.Message {
-	mi := &file_clips_proto_msgTypes[2]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -293,7 +293,7 @@ func (x *GrantRevocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantRevocation.ProtoReflect.Descriptor instead.
 func (*GrantRevocation) Descriptor() ([]byte, []int) {
-	return file_clips_proto_rawDescGZIP(), []int{2}
+	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GrantRevocation) GetGrantId() []byte {
@@ -334,7 +334,7 @@ type ClipRequest struct {
 
 func (x *ClipRequest) Reset() {
 	*x = ClipRequest{}
-	mi := &file_clips_proto_msgTypes[3]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -346,7 +346,7 @@ func (x *ClipRequest) String() string {
 func (*ClipRequest) ProtoMessage() {}
 
 func (x *ClipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clips_proto_msgTypes[3]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -359,7 +359,7 @@ func (x *ClipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClipRequest.ProtoReflect.Descriptor instead.
 func (*ClipRequest) Descriptor() ([]byte, []int) {
-	return file_clips_proto_rawDescGZIP(), []int{3}
+	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ClipRequest) GetGrant() []byte {
@@ -410,7 +410,7 @@ type ClipResponse struct {
 
 func (x *ClipResponse) Reset() {
 	*x = ClipResponse{}
-	mi := &file_clips_proto_msgTypes[4]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +422,7 @@ func (x *ClipResponse) String() string {
 func (*ClipResponse) ProtoMessage() {}
 
 func (x *ClipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clips_proto_msgTypes[4]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +435,7 @@ func (x *ClipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClipResponse.ProtoReflect.Descriptor instead.
 func (*ClipResponse) Descriptor() ([]byte, []int) {
-	return file_clips_proto_rawDescGZIP(), []int{4}
+	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ClipResponse) GetRefused() string {
@@ -480,7 +480,7 @@ type ShareRequest struct {
 
 func (x *ShareRequest) Reset() {
 	*x = ShareRequest{}
-	mi := &file_clips_proto_msgTypes[5]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +492,7 @@ func (x *ShareRequest) String() string {
 func (*ShareRequest) ProtoMessage() {}
 
 func (x *ShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clips_proto_msgTypes[5]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +505,7 @@ func (x *ShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareRequest.ProtoReflect.Descriptor instead.
 func (*ShareRequest) Descriptor() ([]byte, []int) {
-	return file_clips_proto_rawDescGZIP(), []int{5}
+	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ShareRequest) GetGrant() []byte {
@@ -533,7 +533,7 @@ type ShareResponse struct {
 
 func (x *ShareResponse) Reset() {
 	*x = ShareResponse{}
-	mi := &file_clips_proto_msgTypes[6]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -545,7 +545,7 @@ func (x *ShareResponse) String() string {
 func (*ShareResponse) ProtoMessage() {}
 
 func (x *ShareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clips_proto_msgTypes[6]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,7 +558,7 @@ func (x *ShareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareResponse.ProtoReflect.Descriptor instead.
 func (*ShareResponse) Descriptor() ([]byte, []int) {
-	return file_clips_proto_rawDescGZIP(), []int{6}
+	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ShareResponse) GetRefused() string {
@@ -590,7 +590,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_clips_proto_msgTypes[7]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +602,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_clips_proto_msgTypes[7]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +615,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_clips_proto_rawDescGZIP(), []int{7}
+	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AuditEntry) GetPeer() []byte {
@@ -685,7 +685,7 @@ type Transfer struct {
 
 func (x *Transfer) Reset() {
 	*x = Transfer{}
-	mi := &file_clips_proto_msgTypes[8]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +697,7 @@ func (x *Transfer) String() string {
 func (*Transfer) ProtoMessage() {}
 
 func (x *Transfer) ProtoReflect() protoreflect.Message {
-	mi := &file_clips_proto_msgTypes[8]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +710,7 @@ func (x *Transfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transfer.ProtoReflect.Descriptor instead.
 func (*Transfer) Descriptor() ([]byte, []int) {
-	return file_clips_proto_rawDescGZIP(), []int{8}
+	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Transfer) GetClipId() []byte {
@@ -762,11 +762,11 @@ func (x *Transfer) GetSize() uint64 {
 	return 0
 }
 
-var File_clips_proto protoreflect.FileDescriptor
+var File_porchlight_clips_clips_proto protoreflect.FileDescriptor
 
-const file_clips_proto_rawDesc = "" +
+const file_porchlight_clips_clips_proto_rawDesc = "" +
 	"\n" +
-	"\vclips.proto\x12\x10porchlight.clips\"\x8a\x02\n" +
+	"\x1cporchlight/clips/clips.proto\x12\x10porchlight.clips\"\x8a\x02\n" +
 	"\bManifest\x12\x17\n" +
 	"\aclip_id\x18\x01 \x01(\fR\x06clipId\x12\x16\n" +
 	"\x06camera\x18\x02 \x01(\tR\x06camera\x12\x14\n" +
@@ -827,19 +827,19 @@ const file_clips_proto_rawDesc = "" +
 	"\x04size\x18\a \x01(\x04R\x04sizeB0Z.github.com/porchlight-mesh/porchlight/clips/pbb\x06proto3"
 
 var (
-	file_clips_proto_rawDescOnce sync.Once
-	file_clips_proto_rawDescData []byte
+	file_porchlight_clips_clips_proto_rawDescOnce sync.Once
+	file_porchlight_clips_clips_proto_rawDescData []byte
 )
 
-func file_clips_proto_rawDescGZIP() []byte {
-	file_clips_proto_rawDescOnce.Do(func() {
-		file_clips_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_clips_proto_rawDesc), len(file_clips_proto_rawDesc)))
+func file_porchlight_clips_clips_proto_rawDescGZIP() []byte {
+	file_porchlight_clips_clips_proto_rawDescOnce.Do(func() {
+		file_porchlight_clips_clips_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_porchlight_clips_clips_proto_rawDesc), len(file_porchlight_clips_clips_proto_rawDesc)))
 	})
-	return file_clips_proto_rawDescData
+	return file_porchlight_clips_clips_proto_rawDescData
 }
 
-var file_clips_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
-var file_clips_proto_goTypes = []any{
+var file_porchlight_clips_clips_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_porchlight_clips_clips_proto_goTypes = []any{
 	(*Manifest)(nil),        // 0: porchlight.clips.Manifest
 	(*Grant)(nil),           // 1: porchlight.clips.Grant
 	(*GrantRevocation)(nil), // 2: porchlight.clips.GrantRevocation
@@ -850,7 +850,7 @@ var file_clips_proto_goTypes = []any{
 	(*AuditEntry)(nil),      // 7: porchlight.clips.AuditEntry
 	(*Transfer)(nil),        // 8: porchlight.clips.Transfer
 }
-var file_clips_proto_depIdxs = []int32{
+var file_porchlight_clips_clips_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
 	0, // [0:0] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
@@ -858,26 +858,26 @@ var file_clips_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for field type_name
 }
 
-func init() { file_clips_proto_init() }
-func file_clips_proto_init() {
-	if File_clips_proto != nil {
+func init() { file_porchlight_clips_clips_proto_init() }
+func file_porchlight_clips_clips_proto_init() {
+	if File_porchlight_clips_clips_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clips_proto_rawDesc), len(file_clips_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_porchlight_clips_clips_proto_rawDesc), len(file_porchlight_clips_clips_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_clips_proto_goTypes,
-		DependencyIndexes: file_clips_proto_depIdxs,
-		MessageInfos:      file_clips_proto_msgTypes,
+		GoTypes:           file_porchlight_clips_clips_proto_goTypes,
+		DependencyIndexes: file_porchlight_clips_clips_proto_depIdxs,
+		MessageInfos:      file_porchlight_clips_clips_proto_msgTypes,
 	}.Build()
-	File_clips_proto = out.File
-	file_clips_proto_goTypes = nil
-	file_clips_proto_depIdxs = nil
+	File_porchlight_clips_clips_proto = out.File
+	file_porchlight_clips_clips_proto_goTypes = nil
+	file_porchlight_clips_clips_proto_depIdxs = nil
 }

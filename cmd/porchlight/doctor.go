@@ -201,7 +201,7 @@ func (d *doctor) checkConfig() {
 		d.add("config", checkFail, err.Error(), "edit "+filepath.Join(d.dir, node.ConfigFile)+" (keys and defaults: README, Configuration)")
 		return
 	}
-	d.cfg = &cfg
+	d.cfg = &cfg.Config
 	detail := fmt.Sprintf("name %q, neighborhood %q, API %s", cfg.Name, cfg.Neighborhood, cfg.API)
 	if cfg.Location == "" {
 		d.add("config", checkWarn, detail+"; no location", "set location = \"LAT,LON\" in config.toml, or requests can never be matched to this home")

@@ -296,7 +296,7 @@ func testOnlyConfig(t *testing.T, dir, role, homeAddr string) {
 	if role == "agency" {
 		cfg.Peers = []string{homeAddr}
 	}
-	if err := node.SaveConfig(dir, cfg); err != nil {
+	if err := node.SaveConfig(dir, cfg.Config); err != nil {
 		t.Fatal(err)
 	}
 }

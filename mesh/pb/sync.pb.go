@@ -4,7 +4,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: sync.proto
+// source: porchlight/mesh/sync.proto
 
 package pb
 
@@ -39,7 +39,7 @@ type Head struct {
 
 func (x *Head) Reset() {
 	*x = Head{}
-	mi := &file_sync_proto_msgTypes[0]
+	mi := &file_porchlight_mesh_sync_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -51,7 +51,7 @@ func (x *Head) String() string {
 func (*Head) ProtoMessage() {}
 
 func (x *Head) ProtoReflect() protoreflect.Message {
-	mi := &file_sync_proto_msgTypes[0]
+	mi := &file_porchlight_mesh_sync_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -64,7 +64,7 @@ func (x *Head) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Head.ProtoReflect.Descriptor instead.
 func (*Head) Descriptor() ([]byte, []int) {
-	return file_sync_proto_rawDescGZIP(), []int{0}
+	return file_porchlight_mesh_sync_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Head) GetAuthor() []byte {
@@ -130,7 +130,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_sync_proto_msgTypes[1]
+	mi := &file_porchlight_mesh_sync_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -142,7 +142,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sync_proto_msgTypes[1]
+	mi := &file_porchlight_mesh_sync_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -155,7 +155,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_sync_proto_rawDescGZIP(), []int{1}
+	return file_porchlight_mesh_sync_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *SyncRequest) GetNeighborhood() string {
@@ -242,7 +242,7 @@ type Stub struct {
 
 func (x *Stub) Reset() {
 	*x = Stub{}
-	mi := &file_sync_proto_msgTypes[2]
+	mi := &file_porchlight_mesh_sync_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -254,7 +254,7 @@ func (x *Stub) String() string {
 func (*Stub) ProtoMessage() {}
 
 func (x *Stub) ProtoReflect() protoreflect.Message {
-	mi := &file_sync_proto_msgTypes[2]
+	mi := &file_porchlight_mesh_sync_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -267,7 +267,7 @@ func (x *Stub) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stub.ProtoReflect.Descriptor instead.
 func (*Stub) Descriptor() ([]byte, []int) {
-	return file_sync_proto_rawDescGZIP(), []int{2}
+	return file_porchlight_mesh_sync_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Stub) GetAuthor() []byte {
@@ -320,7 +320,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_sync_proto_msgTypes[3]
+	mi := &file_porchlight_mesh_sync_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +332,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sync_proto_msgTypes[3]
+	mi := &file_porchlight_mesh_sync_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +345,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_sync_proto_rawDescGZIP(), []int{3}
+	return file_porchlight_mesh_sync_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SyncResponse) GetNeighborhood() string {
@@ -411,12 +411,11 @@ func (x *SyncResponse) GetDocsNextAfter() []byte {
 	return nil
 }
 
-var File_sync_proto protoreflect.FileDescriptor
+var File_porchlight_mesh_sync_proto protoreflect.FileDescriptor
 
-const file_sync_proto_rawDesc = "" +
+const file_porchlight_mesh_sync_proto_rawDesc = "" +
 	"\n" +
-	"\n" +
-	"sync.proto\x12\x0fporchlight.mesh\"`\n" +
+	"\x1aporchlight/mesh/sync.proto\x12\x0fporchlight.mesh\"`\n" +
 	"\x04Head\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x16\n" +
 	"\x06contig\x18\x02 \x01(\x04R\x06contig\x12\x0e\n" +
@@ -454,25 +453,25 @@ const file_sync_proto_rawDesc = "" +
 	"\x0fdocs_next_after\x18\t \x01(\fR\rdocsNextAfterB/Z-github.com/porchlight-mesh/porchlight/mesh/pbb\x06proto3"
 
 var (
-	file_sync_proto_rawDescOnce sync.Once
-	file_sync_proto_rawDescData []byte
+	file_porchlight_mesh_sync_proto_rawDescOnce sync.Once
+	file_porchlight_mesh_sync_proto_rawDescData []byte
 )
 
-func file_sync_proto_rawDescGZIP() []byte {
-	file_sync_proto_rawDescOnce.Do(func() {
-		file_sync_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_sync_proto_rawDesc), len(file_sync_proto_rawDesc)))
+func file_porchlight_mesh_sync_proto_rawDescGZIP() []byte {
+	file_porchlight_mesh_sync_proto_rawDescOnce.Do(func() {
+		file_porchlight_mesh_sync_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_porchlight_mesh_sync_proto_rawDesc), len(file_porchlight_mesh_sync_proto_rawDesc)))
 	})
-	return file_sync_proto_rawDescData
+	return file_porchlight_mesh_sync_proto_rawDescData
 }
 
-var file_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
-var file_sync_proto_goTypes = []any{
+var file_porchlight_mesh_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_porchlight_mesh_sync_proto_goTypes = []any{
 	(*Head)(nil),         // 0: porchlight.mesh.Head
 	(*SyncRequest)(nil),  // 1: porchlight.mesh.SyncRequest
 	(*Stub)(nil),         // 2: porchlight.mesh.Stub
 	(*SyncResponse)(nil), // 3: porchlight.mesh.SyncResponse
 }
-var file_sync_proto_depIdxs = []int32{
+var file_porchlight_mesh_sync_proto_depIdxs = []int32{
 	0, // 0: porchlight.mesh.SyncRequest.heads:type_name -> porchlight.mesh.Head
 	2, // 1: porchlight.mesh.SyncResponse.stubs:type_name -> porchlight.mesh.Stub
 	2, // [2:2] is the sub-list for method output_type
@@ -482,26 +481,26 @@ var file_sync_proto_depIdxs = []int32{
 	0, // [0:2] is the sub-list for field type_name
 }
 
-func init() { file_sync_proto_init() }
-func file_sync_proto_init() {
-	if File_sync_proto != nil {
+func init() { file_porchlight_mesh_sync_proto_init() }
+func file_porchlight_mesh_sync_proto_init() {
+	if File_porchlight_mesh_sync_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sync_proto_rawDesc), len(file_sync_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_porchlight_mesh_sync_proto_rawDesc), len(file_porchlight_mesh_sync_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_sync_proto_goTypes,
-		DependencyIndexes: file_sync_proto_depIdxs,
-		MessageInfos:      file_sync_proto_msgTypes,
+		GoTypes:           file_porchlight_mesh_sync_proto_goTypes,
+		DependencyIndexes: file_porchlight_mesh_sync_proto_depIdxs,
+		MessageInfos:      file_porchlight_mesh_sync_proto_msgTypes,
 	}.Build()
-	File_sync_proto = out.File
-	file_sync_proto_goTypes = nil
-	file_sync_proto_depIdxs = nil
+	File_porchlight_mesh_sync_proto = out.File
+	file_porchlight_mesh_sync_proto_goTypes = nil
+	file_porchlight_mesh_sync_proto_depIdxs = nil
 }

@@ -4,7 +4,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: record.proto
+// source: porchlight/record/record.proto
 
 package pb
 
@@ -51,7 +51,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_record_proto_msgTypes[0]
+	mi := &file_porchlight_record_record_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -63,7 +63,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_record_proto_msgTypes[0]
+	mi := &file_porchlight_record_record_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -76,7 +76,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_record_proto_rawDescGZIP(), []int{0}
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Entry) GetAuthor() []byte {
@@ -210,7 +210,7 @@ type Profile struct {
 
 func (x *Profile) Reset() {
 	*x = Profile{}
-	mi := &file_record_proto_msgTypes[1]
+	mi := &file_porchlight_record_record_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -222,7 +222,7 @@ func (x *Profile) String() string {
 func (*Profile) ProtoMessage() {}
 
 func (x *Profile) ProtoReflect() protoreflect.Message {
-	mi := &file_record_proto_msgTypes[1]
+	mi := &file_porchlight_record_record_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -235,7 +235,7 @@ func (x *Profile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Profile.ProtoReflect.Descriptor instead.
 func (*Profile) Descriptor() ([]byte, []int) {
-	return file_record_proto_rawDescGZIP(), []int{1}
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Profile) GetName() string {
@@ -256,7 +256,7 @@ type Location struct {
 
 func (x *Location) Reset() {
 	*x = Location{}
-	mi := &file_record_proto_msgTypes[2]
+	mi := &file_porchlight_record_record_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -268,7 +268,7 @@ func (x *Location) String() string {
 func (*Location) ProtoMessage() {}
 
 func (x *Location) ProtoReflect() protoreflect.Message {
-	mi := &file_record_proto_msgTypes[2]
+	mi := &file_porchlight_record_record_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -281,7 +281,7 @@ func (x *Location) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Location.ProtoReflect.Descriptor instead.
 func (*Location) Descriptor() ([]byte, []int) {
-	return file_record_proto_rawDescGZIP(), []int{2}
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Location) GetLatE6() int32 {
@@ -316,7 +316,7 @@ type Post struct {
 
 func (x *Post) Reset() {
 	*x = Post{}
-	mi := &file_record_proto_msgTypes[3]
+	mi := &file_porchlight_record_record_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +328,7 @@ func (x *Post) String() string {
 func (*Post) ProtoMessage() {}
 
 func (x *Post) ProtoReflect() protoreflect.Message {
-	mi := &file_record_proto_msgTypes[3]
+	mi := &file_porchlight_record_record_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +341,7 @@ func (x *Post) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Post.ProtoReflect.Descriptor instead.
 func (*Post) Descriptor() ([]byte, []int) {
-	return file_record_proto_rawDescGZIP(), []int{3}
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Post) GetKind() string {
@@ -392,7 +392,7 @@ type Retraction struct {
 
 func (x *Retraction) Reset() {
 	*x = Retraction{}
-	mi := &file_record_proto_msgTypes[4]
+	mi := &file_porchlight_record_record_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +404,7 @@ func (x *Retraction) String() string {
 func (*Retraction) ProtoMessage() {}
 
 func (x *Retraction) ProtoReflect() protoreflect.Message {
-	mi := &file_record_proto_msgTypes[4]
+	mi := &file_porchlight_record_record_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +417,7 @@ func (x *Retraction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Retraction.ProtoReflect.Descriptor instead.
 func (*Retraction) Descriptor() ([]byte, []int) {
-	return file_record_proto_rawDescGZIP(), []int{4}
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Retraction) GetTargetSeq() uint64 {
@@ -445,7 +445,7 @@ type Circle struct {
 
 func (x *Circle) Reset() {
 	*x = Circle{}
-	mi := &file_record_proto_msgTypes[5]
+	mi := &file_porchlight_record_record_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -457,7 +457,7 @@ func (x *Circle) String() string {
 func (*Circle) ProtoMessage() {}
 
 func (x *Circle) ProtoReflect() protoreflect.Message {
-	mi := &file_record_proto_msgTypes[5]
+	mi := &file_porchlight_record_record_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -470,7 +470,7 @@ func (x *Circle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Circle.ProtoReflect.Descriptor instead.
 func (*Circle) Descriptor() ([]byte, []int) {
-	return file_record_proto_rawDescGZIP(), []int{5}
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Circle) GetCenter() *Location {
@@ -497,7 +497,7 @@ type Polygon struct {
 
 func (x *Polygon) Reset() {
 	*x = Polygon{}
-	mi := &file_record_proto_msgTypes[6]
+	mi := &file_porchlight_record_record_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +509,7 @@ func (x *Polygon) String() string {
 func (*Polygon) ProtoMessage() {}
 
 func (x *Polygon) ProtoReflect() protoreflect.Message {
-	mi := &file_record_proto_msgTypes[6]
+	mi := &file_porchlight_record_record_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +522,7 @@ func (x *Polygon) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Polygon.ProtoReflect.Descriptor instead.
 func (*Polygon) Descriptor() ([]byte, []int) {
-	return file_record_proto_rawDescGZIP(), []int{6}
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Polygon) GetPoints() []*Location {
@@ -546,7 +546,7 @@ type Area struct {
 
 func (x *Area) Reset() {
 	*x = Area{}
-	mi := &file_record_proto_msgTypes[7]
+	mi := &file_porchlight_record_record_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +558,7 @@ func (x *Area) String() string {
 func (*Area) ProtoMessage() {}
 
 func (x *Area) ProtoReflect() protoreflect.Message {
-	mi := &file_record_proto_msgTypes[7]
+	mi := &file_porchlight_record_record_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +571,7 @@ func (x *Area) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Area.ProtoReflect.Descriptor instead.
 func (*Area) Descriptor() ([]byte, []int) {
-	return file_record_proto_rawDescGZIP(), []int{7}
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Area) GetShape() isArea_Shape {
@@ -637,7 +637,7 @@ type Request struct {
 
 func (x *Request) Reset() {
 	*x = Request{}
-	mi := &file_record_proto_msgTypes[8]
+	mi := &file_porchlight_record_record_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +649,7 @@ func (x *Request) String() string {
 func (*Request) ProtoMessage() {}
 
 func (x *Request) ProtoReflect() protoreflect.Message {
-	mi := &file_record_proto_msgTypes[8]
+	mi := &file_porchlight_record_record_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +662,7 @@ func (x *Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Request.ProtoReflect.Descriptor instead.
 func (*Request) Descriptor() ([]byte, []int) {
-	return file_record_proto_rawDescGZIP(), []int{8}
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Request) GetCredential() []byte {
@@ -735,7 +735,7 @@ type RequestUpdate struct {
 
 func (x *RequestUpdate) Reset() {
 	*x = RequestUpdate{}
-	mi := &file_record_proto_msgTypes[9]
+	mi := &file_porchlight_record_record_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +747,7 @@ func (x *RequestUpdate) String() string {
 func (*RequestUpdate) ProtoMessage() {}
 
 func (x *RequestUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_record_proto_msgTypes[9]
+	mi := &file_porchlight_record_record_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +760,7 @@ func (x *RequestUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestUpdate.ProtoReflect.Descriptor instead.
 func (*RequestUpdate) Descriptor() ([]byte, []int) {
-	return file_record_proto_rawDescGZIP(), []int{9}
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RequestUpdate) GetRequestSeq() uint64 {
@@ -806,7 +806,7 @@ type Credential struct {
 
 func (x *Credential) Reset() {
 	*x = Credential{}
-	mi := &file_record_proto_msgTypes[10]
+	mi := &file_porchlight_record_record_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +818,7 @@ func (x *Credential) String() string {
 func (*Credential) ProtoMessage() {}
 
 func (x *Credential) ProtoReflect() protoreflect.Message {
-	mi := &file_record_proto_msgTypes[10]
+	mi := &file_porchlight_record_record_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +831,7 @@ func (x *Credential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credential.ProtoReflect.Descriptor instead.
 func (*Credential) Descriptor() ([]byte, []int) {
-	return file_record_proto_rawDescGZIP(), []int{10}
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Credential) GetAgency() []byte {
@@ -886,7 +886,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_record_proto_msgTypes[11]
+	mi := &file_porchlight_record_record_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +898,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_record_proto_msgTypes[11]
+	mi := &file_porchlight_record_record_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +911,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_record_proto_rawDescGZIP(), []int{11}
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Revocation) GetCredential() []byte {
@@ -942,11 +942,11 @@ func (x *Revocation) GetValidThroughSeq() uint64 {
 	return 0
 }
 
-var File_record_proto protoreflect.FileDescriptor
+var File_porchlight_record_record_proto protoreflect.FileDescriptor
 
-const file_record_proto_rawDesc = "" +
+const file_porchlight_record_record_proto_rawDesc = "" +
 	"\n" +
-	"\frecord.proto\x12\x11porchlight.record\"\xa7\x03\n" +
+	"\x1eporchlight/record/record.proto\x12\x11porchlight.record\"\xa7\x03\n" +
 	"\x05Entry\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
@@ -1027,19 +1027,19 @@ const file_record_proto_rawDesc = "" +
 	"\x11valid_through_seq\x18\x04 \x01(\x04R\x0fvalidThroughSeqB1Z/github.com/porchlight-mesh/porchlight/record/pbb\x06proto3"
 
 var (
-	file_record_proto_rawDescOnce sync.Once
-	file_record_proto_rawDescData []byte
+	file_porchlight_record_record_proto_rawDescOnce sync.Once
+	file_porchlight_record_record_proto_rawDescData []byte
 )
 
-func file_record_proto_rawDescGZIP() []byte {
-	file_record_proto_rawDescOnce.Do(func() {
-		file_record_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_record_proto_rawDesc), len(file_record_proto_rawDesc)))
+func file_porchlight_record_record_proto_rawDescGZIP() []byte {
+	file_porchlight_record_record_proto_rawDescOnce.Do(func() {
+		file_porchlight_record_record_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_porchlight_record_record_proto_rawDesc), len(file_porchlight_record_record_proto_rawDesc)))
 	})
-	return file_record_proto_rawDescData
+	return file_porchlight_record_record_proto_rawDescData
 }
 
-var file_record_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
-var file_record_proto_goTypes = []any{
+var file_porchlight_record_record_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_porchlight_record_record_proto_goTypes = []any{
 	(*Entry)(nil),         // 0: porchlight.record.Entry
 	(*Profile)(nil),       // 1: porchlight.record.Profile
 	(*Location)(nil),      // 2: porchlight.record.Location
@@ -1053,7 +1053,7 @@ var file_record_proto_goTypes = []any{
 	(*Credential)(nil),    // 10: porchlight.record.Credential
 	(*Revocation)(nil),    // 11: porchlight.record.Revocation
 }
-var file_record_proto_depIdxs = []int32{
+var file_porchlight_record_record_proto_depIdxs = []int32{
 	1,  // 0: porchlight.record.Entry.profile:type_name -> porchlight.record.Profile
 	3,  // 1: porchlight.record.Entry.post:type_name -> porchlight.record.Post
 	4,  // 2: porchlight.record.Entry.retraction:type_name -> porchlight.record.Retraction
@@ -1073,19 +1073,19 @@ var file_record_proto_depIdxs = []int32{
 	0,  // [0:12] is the sub-list for field type_name
 }
 
-func init() { file_record_proto_init() }
-func file_record_proto_init() {
-	if File_record_proto != nil {
+func init() { file_porchlight_record_record_proto_init() }
+func file_porchlight_record_record_proto_init() {
+	if File_porchlight_record_record_proto != nil {
 		return
 	}
-	file_record_proto_msgTypes[0].OneofWrappers = []any{
+	file_porchlight_record_record_proto_msgTypes[0].OneofWrappers = []any{
 		(*Entry_Profile)(nil),
 		(*Entry_Post)(nil),
 		(*Entry_Retraction)(nil),
 		(*Entry_Request)(nil),
 		(*Entry_Update)(nil),
 	}
-	file_record_proto_msgTypes[7].OneofWrappers = []any{
+	file_porchlight_record_record_proto_msgTypes[7].OneofWrappers = []any{
 		(*Area_Circle)(nil),
 		(*Area_Polygon)(nil),
 	}
@@ -1093,17 +1093,17 @@ func file_record_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_record_proto_rawDesc), len(file_record_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_porchlight_record_record_proto_rawDesc), len(file_porchlight_record_record_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_record_proto_goTypes,
-		DependencyIndexes: file_record_proto_depIdxs,
-		MessageInfos:      file_record_proto_msgTypes,
+		GoTypes:           file_porchlight_record_record_proto_goTypes,
+		DependencyIndexes: file_porchlight_record_record_proto_depIdxs,
+		MessageInfos:      file_porchlight_record_record_proto_msgTypes,
 	}.Build()
-	File_record_proto = out.File
-	file_record_proto_goTypes = nil
-	file_record_proto_depIdxs = nil
+	File_porchlight_record_record_proto = out.File
+	file_porchlight_record_record_proto_goTypes = nil
+	file_porchlight_record_record_proto_depIdxs = nil
 }
