@@ -10,7 +10,7 @@ import (
 )
 
 func TestAuditListNewestFirst(t *testing.T) {
-	a, err := clips.NewAudit(openBadger(t))
+	a, err := clips.NewAudit(openBadger(t).Badger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func randBytes(seed uint64, n int) []byte {
 
 // openBadger opens a clip database the way a node does (OpenDB), in a
 // fresh directory, and closes it when the test ends.
-func openBadger(t testing.TB) *badger.DB {
+func openBadger(t testing.TB) *clips.DB {
 	t.Helper()
 	db, err := clips.OpenDB(t.TempDir(), quiet)
 	if err != nil {
@@ -89,10 +89,10 @@ func newStore(t testing.TB, seed byte, cfg clips.Config) *clips.Store {
 }
 
 // countKeys counts the live keys of db starting with prefix.
-func countKeys(t testing.TB, db *badger.DB, prefix byte) int {
+func countKeys(t testing.TB, db *clips.DB, prefix byte) int {
 	t.Helper()
 	n := 0
-	err := db.View(func(txn *badger.Txn) error {
+	err := db.Badger().View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte{prefix}
 		opts.PrefetchValues = false
@@ -110,10 +110,10 @@ func countKeys(t testing.TB, db *badger.DB, prefix byte) int {
 }
 
 // expiries returns the Badger expiry of every live key starting with prefix.
-func expiries(t testing.TB, db *badger.DB, prefix byte) []uint64 {
+func expiries(t testing.TB, db *clips.DB, prefix byte) []uint64 {
 	t.Helper()
 	var out []uint64
-	err := db.View(func(txn *badger.Txn) error {
+	err := db.Badger().View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte{prefix}
 		opts.PrefetchValues = false
@@ -131,7 +131,7 @@ func expiries(t testing.TB, db *badger.DB, prefix byte) []uint64 {
 }
 
 // assertEmpty fails unless db holds no clip entries at all.
-func assertEmpty(t testing.TB, db *badger.DB) {
+func assertEmpty(t testing.TB, db *clips.DB) {
 	t.Helper()
 	if m, c := countKeys(t, db, 'M'), countKeys(t, db, 'C'); m != 0 || c != 0 {
 		t.Errorf("database holds %d manifests and %d chunks, want none", m, c)

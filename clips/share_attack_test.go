@@ -54,7 +54,7 @@ func someClip(seed byte) record.ID {
 // envelope under the same owner and ID is refused; the same one again is
 // accepted and changes nothing; revocation is by owner.
 func TestGrantIDCollisionIsKeptApart(t *testing.T) {
-	db := openBadger(t)
+	db := openBadger(t).Badger()
 	aKey, a := edKey(t, 1)
 	bKey, b := edKey(t, 2)
 	gs, err := clips.OpenGrants(clips.GrantsConfig{DB: db, Self: a})
@@ -96,7 +96,7 @@ func TestGrantIDCollisionIsKeptApart(t *testing.T) {
 // TestOldGrantKeysAreMoved: grants stored under the old "R G" keys are
 // readable by owner and ID after OpenGrants, and the old keys are gone.
 func TestOldGrantKeysAreMoved(t *testing.T) {
-	db := openBadger(t)
+	db := openBadger(t).Badger()
 	aKey, a := edKey(t, 1)
 	_, b := edKey(t, 2)
 	g := grantWithID(t, aKey, b, clips.GrantID{7}, record.ID{}, someClip(1))
@@ -137,7 +137,7 @@ func TestOldGrantKeysAreMoved(t *testing.T) {
 // and from many, stops at the caps; received grants expire with the grant
 // unless kept as evidence.
 func TestReceivedGrantsAreCappedAndExpire(t *testing.T) {
-	db := openBadger(t)
+	db := openBadger(t).Badger()
 	_, self := edKey(t, 1)
 	gs, err := clips.OpenGrants(clips.GrantsConfig{DB: db, Self: self, MaxReceivedPerOwner: 3, MaxReceived: 5})
 	if err != nil {
@@ -195,7 +195,7 @@ func TestReceivedGrantsAreCappedAndExpire(t *testing.T) {
 // TestTransferRecordIsWrittenOnce: a second transfer record of the same
 // clip is refused and the first one stays.
 func TestTransferRecordIsWrittenOnce(t *testing.T) {
-	db := openBadger(t)
+	db := openBadger(t).Badger()
 	gs, err := clips.NewGrants(db)
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +228,7 @@ func TestTransferRecordIsWrittenOnce(t *testing.T) {
 // TestListingManyGrantsIsFast: listing the most received grants kept
 // decodes them without checking every signature again.
 func TestListingManyGrantsIsFast(t *testing.T) {
-	db := openBadger(t)
+	db := openBadger(t).Badger()
 	_, self := edKey(t, 1)
 	gs, err := clips.OpenGrants(clips.GrantsConfig{DB: db, Self: self})
 	if err != nil {
@@ -285,8 +285,8 @@ func newIntake(t *testing.T, ownerBudget, requestBudget int64, neighbor func(pee
 	}
 	w.key, _ = edKey(t, 50)
 	w.host = p2pHost(t, w.key)
-	db := openBadger(t)
-	w.store = newStore(t, 50, clips.Config{DB: db, Key: w.key})
+	db := openBadger(t).Badger()
+	w.store = newStore(t, 50, clips.Config{Key: w.key})
 	var err error
 	if w.grants, err = clips.OpenGrants(clips.GrantsConfig{DB: db, Self: w.host.ID()}); err != nil {
 		t.Fatal(err)

@@ -32,9 +32,9 @@ const DefaultRetention = 30 * 24 * time.Hour
 
 // Config configures New. Zero values mean "use the default".
 type Config struct {
-	// DB is the node's database; clips keep their tables in it under the
-	// tags listed in doc.go. Required. The Store does not close it.
-	DB *badger.DB
+	// DB is the node's clip database (OpenDB). Required. The Store does
+	// not close it.
+	DB *DB
 	// Key is the owner's key, which signs the manifests of imported clips.
 	// Required.
 	Key crypto.PrivKey
@@ -74,12 +74,8 @@ type Store struct {
 	// Release and Sweep. Chunk uploads run outside it.
 	mu sync.Mutex
 
-	// gate lets CollectGarbage's DropPrefix run alone: Badger refuses every
-	// write while a DropPrefix runs (ErrBlockedWrites) rather than wait.
-	// Every write to the database holds it shared (update, batch; a chunk
-	// commit from put until its callback); CollectGarbage holds it
-	// exclusively for the milliseconds of the drop. It is the database's
-	// (gateOf), shared by every Store on it.
+	// gate is the database's write gate (DB.gate), shared by every Store
+	// on it.
 	gate *sync.RWMutex
 
 	// afterRead, set by tests, runs between the last read of a file that
@@ -119,8 +115,8 @@ func New(cfg Config) (*Store, error) {
 	}
 	return &Store{
 		health:    cfg.Health,
-		gate:      gateOf(cfg.DB),
-		db:        cfg.DB,
+		gate:      &cfg.DB.gate,
+		db:        cfg.DB.bdb,
 		key:       cfg.Key,
 		self:      self,
 		chunkSize: cfg.ChunkSize,
@@ -255,12 +251,4 @@ func (s *Store) deleteKeys(keys [][]byte) error {
 		}
 	}
 	return wb.Flush()
-}
-
-// gates holds each clip database's write gate (Store.gate).
-var gates sync.Map // *badger.DB -> *sync.RWMutex
-
-func gateOf(db *badger.DB) *sync.RWMutex {
-	g, _ := gates.LoadOrStore(db, new(sync.RWMutex))
-	return g.(*sync.RWMutex)
 }

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,7 +57,7 @@ type Node struct {
 	Config   Config
 	dir      string
 	db       *store.DB
-	clipDB   *badger.DB    // clips.OpenDB: the clips' chunks and manifests
+	clipDB   *clips.DB     // clips.OpenDB: the clips' chunks and manifests
 	health   *store.Health // watches the disk under db and clipDB
 	reqs     *requests.Service
 	clips    *clips.Store
@@ -413,7 +412,7 @@ func (n *Node) Close() error {
 			dbs.Add(1)
 			go func() {
 				defer dbs.Done()
-				dbErrs[0] = store.CloseBadger(n.clipDB, timeout)
+				dbErrs[0] = n.clipDB.CloseWithin(timeout)
 			}()
 		}
 		if n.db != nil {

@@ -183,7 +183,11 @@ func newOutsider(t *testing.T) *outsider {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.store, err = clips.New(clips.Config{DB: db, Key: o.key, Logger: quiet}); err != nil {
+	cdb, err := clips.OpenDB(t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.store, err = clips.New(clips.Config{DB: cdb, Key: o.key, Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	audit, err := clips.NewAudit(db)
@@ -199,6 +203,7 @@ func newOutsider(t *testing.T) *outsider {
 		_ = srv.Close()
 		_ = h.Close()
 		_ = db.Close()
+		_ = cdb.Close()
 	})
 	return o
 }
