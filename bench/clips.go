@@ -238,11 +238,11 @@ func clipTransfer(ctx context.Context, e *env, s *section, root string) error {
 		return err
 	}
 	clipID := m.ClipID()
-	audit, err := clips.NewAudit(ownerDB.records.Badger())
+	audit, err := clips.NewAudit(ownerDB.records)
 	if err != nil {
 		return err
 	}
-	grants, err := clips.NewGrants(ownerDB.records.Badger())
+	grants, err := clips.NewGrants(ownerDB.records)
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,24 @@ func openDB(dir string, logger *slog.Logger, vlogFileSize int64) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open clip database in %s: %w", dir, err)
 	}
+	if _, err := dbSchema.Apply(db, logger); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return &DB{bdb: db}, nil
+}
+
+// DBVersion is the schema version of the clip database that this release
+// reads and writes. The rule is store's (store/doc.go): a layout change
+// adds a step to dbSchema and bumps DBVersion.
+const DBVersion = 1
+
+// dbSchema is the clip database's schema. Version 1 is the layout of the
+// releases of December 2026, which wrote no version key.
+var dbSchema = store.Schema{
+	Name:    "clip database",
+	Key:     []byte{tagVersion},
+	Version: DBVersion,
 }
 
 // Close closes the database. It is safe to call more than once.

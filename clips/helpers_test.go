@@ -22,6 +22,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/clips/pb"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -59,6 +60,23 @@ func randBytes(seed uint64, n int) []byte {
 func openBadger(t testing.TB) *clips.DB {
 	t.Helper()
 	db, err := clips.OpenDB(t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("close database: %v", err)
+		}
+	})
+	return db
+}
+
+// openRecords opens a records database (store.Open), where a node keeps
+// its grants and access log, in a fresh directory, and closes it when the
+// test ends.
+func openRecords(t testing.TB) *store.DB {
+	t.Helper()
+	db, err := store.Open(store.Config{Dir: t.TempDir(), Neighborhood: "elm-street", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func newOwnerNode(t testing.TB, seed byte) *ownerNode {
 	o.db = openBadger(t)
 	o.store = newStore(t, seed, clips.Config{DB: o.db, Key: o.key, ChunkSize: clips.MinChunkSize})
 	var err error
-	if o.audit, err = clips.NewAudit(openBadger(t).Badger()); err != nil {
+	if o.audit, err = clips.NewAudit(openRecords(t)); err != nil {
 		t.Fatal(err)
 	}
 	o.host = p2pHost(t, o.key)
@@ -470,7 +470,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func TestNewServerConfig(t *testing.T) {
 	key, _ := edKey(t, 1)
 	s := newStore(t, 1, clips.Config{Key: key})
-	a, err := clips.NewAudit(openBadger(t).Badger())
+	a, err := clips.NewAudit(openRecords(t))
 	if err != nil {
 		t.Fatal(err)
 	}

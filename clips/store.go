@@ -135,6 +135,7 @@ const (
 	tagManifest = 'M'
 	tagChunk    = 'C'
 	tagBlob     = 'B' // blob index for CollectGarbage: B E B -> nothing
+	tagVersion  = 'v' // the schema version (dbSchema): the key is the tag alone
 )
 
 // blobKey indexes blob b under its first expiry e (Badger seconds,

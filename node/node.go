@@ -116,11 +116,13 @@ func Start(opts Options) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	issuers, _ := cfg.Issuers() // checked by LoadConfig
 	n.db, err = store.Open(store.Config{
-		Dir:          filepath.Join(opts.Dir, DBDir),
-		Neighborhood: cfg.Neighborhood,
-		Logger:       opts.Logger,
-		Health:       n.health,
+		Dir:            filepath.Join(opts.Dir, DBDir),
+		Neighborhood:   cfg.Neighborhood,
+		Logger:         opts.Logger,
+		Health:         n.health,
+		TrustedIssuers: issuers,
 	})
 	if err != nil {
 		return nil, err
@@ -129,7 +131,6 @@ func Start(opts Options) (n *Node, err error) {
 	if len(opts.Listen) > 0 {
 		listen = opts.Listen
 	}
-	issuers, _ := cfg.Issuers() // checked by LoadConfig
 	limits, _ := cfg.Requests.Limits()
 	home, _ := ParseLocation(cfg.Location)
 	rcfg := requests.Config{Store: n.db, Trusted: issuers, Limits: limits, Logger: opts.Logger}
@@ -285,9 +286,9 @@ func (n *Node) registerMetrics(reg *prometheus.Registry) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_peers", Help: "Connected neighbors."},
 			func() float64 { return float64(len(n.mesh.Peers())) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_badger_lsm_bytes", Help: "Size of the Badger LSM tree."},
-			func() float64 { lsm, _ := n.db.Badger().Size(); return float64(lsm) }),
+			func() float64 { lsm, _ := n.db.Size(); return float64(lsm) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_badger_vlog_bytes", Help: "Size of the Badger value log."},
-			func() float64 { _, vlog := n.db.Badger().Size(); return float64(vlog) }),
+			func() float64 { _, vlog := n.db.Size(); return float64(vlog) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_clips_lsm_bytes", Help: "Size of the clip database's LSM tree (keys and manifests)."},
 			func() float64 { lsm, _ := n.clipDB.Size(); return float64(lsm) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_clips_vlog_bytes", Help: "Size of the clip database's value log (the clips' chunks)."},
