@@ -21,14 +21,13 @@
 //	           created time in Unix ms (8 bytes big-endian), so a reverse
 //	           scan is newest first
 //	p A        profile: S (8) + the author's name
+//	v          the schema version, in decimal (see below)
 //
 // The tags of every table, store's and those it lends to other packages
 // (requests' issuer documents, clips' grants and access log), are declared
 // in keys.go, and no package but this one gets the Badger handle: the
 // others read and write their tables through Table, Txn and ScanAll, and
 // document their own key layouts.
-//
-//	v          the schema version, in decimal (see below)
 //
 // # Schema version and migrations
 //
@@ -66,9 +65,13 @@
 // testdata/mkdatadir.sh with it, commit the archive under testdata (a few
 // KB) and open it in a test (see schema_test.go and storetest). A step
 // reads the old layout as it was, so it never changes once released; it
-// may use record but no package above store. A new table that starts
-// empty needs no step: declare its tag in keys.go (the test
-// TestTagsDistinct checks that no two tables share one).
+// may use record but no package above store. A step whose work needs a
+// package above store (decoding grants to build an index, say) writes a
+// mark in that package's table instead; the package does the work when it
+// opens and then clears the mark, so that a crash in between does it
+// again. A new table that starts empty needs no step: declare its tag in
+// keys.go (a const, an entry of tables and a Table var; the test
+// TestTagsDistinct checks that no two tables share a tag).
 //
 // Records received from the network are written without fsync (a crash can
 // lose the last few, and catch-up sync fetches them again); a node's own
