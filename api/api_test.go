@@ -44,7 +44,12 @@ func newServer(t *testing.T) *api.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := clips.New(clips.Config{DB: db.Badger(), Key: key, Logger: quiet})
+	cdb, err := clips.OpenDB(t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cdb.Close() })
+	cs, err := clips.New(clips.Config{DB: cdb, Key: key, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,12 @@ func newSharingServer(t *testing.T, sh api.Sharing) *api.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := clips.New(clips.Config{DB: db.Badger(), Key: key, Logger: quiet})
+	cdb, err := clips.OpenDB(t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cdb.Close() })
+	cs, err := clips.New(clips.Config{DB: cdb, Key: key, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +91,12 @@ func evidenceItem(t *testing.T) api.EvidenceInfo {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	cs, err := clips.New(clips.Config{DB: db.Badger(), Key: key, Logger: quiet})
+	cdb, err := clips.OpenDB(t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cdb.Close() })
+	cs, err := clips.New(clips.Config{DB: cdb, Key: key, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

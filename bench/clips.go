@@ -25,7 +25,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -114,7 +113,7 @@ func newClipHost(key crypto.PrivKey) (host.Host, error) {
 // (for the access log and grants) and clips.
 type clipDBs struct {
 	records *store.DB
-	clips   *badger.DB
+	clips   *clips.DB
 }
 
 func (d clipDBs) Close() {
@@ -239,11 +238,11 @@ func clipTransfer(ctx context.Context, e *env, s *section, root string) error {
 		return err
 	}
 	clipID := m.ClipID()
-	audit, err := clips.NewAudit(ownerDB.records.Badger())
+	audit, err := clips.NewAudit(ownerDB.records)
 	if err != nil {
 		return err
 	}
-	grants, err := clips.NewGrants(ownerDB.records.Badger())
+	grants, err := clips.NewGrants(ownerDB.records)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package clips
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -9,16 +8,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/porchlight-mesh/porchlight/clips/pb"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
-// The owner's access log lives in the node's record database (package
-// store's), not in the clips' own database, under its own uppercase tag:
+// The owner's access log lives in the node's records database, in the
+// table store.AccessLog (tag A):
 //
 //	A T R   one attempt to fetch a clip: T is the attempt's time (8 bytes,
 //	        Unix nanoseconds, big-endian), R 8 random bytes so that two
@@ -29,9 +28,8 @@ import (
 // reverse. Entries carry no expiry: the log is the owner's record of who
 // got what, and outlives the clips it mentions.
 
-const tagAudit = 'A'
-
-const auditKeyLen = 1 + 8 + 8
+// auditKeyLen is the length of a key after its tag.
+const auditKeyLen = 8 + 8
 
 // MaxAuditList bounds one List call.
 const MaxAuditList = 10_000
@@ -54,12 +52,13 @@ type Entry struct {
 // owner's clips, served or refused. Its methods are safe for concurrent
 // use.
 type Audit struct {
-	db *badger.DB
+	db *store.DB
 	mu sync.Mutex // serializes Sync calls so each Record waits for its own
 }
 
-// NewAudit returns the access log kept in db. The Audit does not close db.
-func NewAudit(db *badger.DB) (*Audit, error) {
+// NewAudit returns the access log kept in db, the node's records
+// database. The Audit does not close db.
+func NewAudit(db *store.DB) (*Audit, error) {
 	if db == nil {
 		return nil, errors.New("clips: audit: DB is required")
 	}
@@ -75,9 +74,8 @@ func (a *Audit) Record(e Entry) error {
 		e.Time = time.Now()
 	}
 	k := make([]byte, auditKeyLen)
-	k[0] = tagAudit
-	binary.BigEndian.PutUint64(k[1:9], uint64(max(e.Time.UnixNano(), 0)))
-	if _, err := rand.Read(k[9:]); err != nil {
+	binary.BigEndian.PutUint64(k[:8], uint64(max(e.Time.UnixNano(), 0)))
+	if _, err := rand.Read(k[8:]); err != nil {
 		return fmt.Errorf("record access: %w", err)
 	}
 	pe := &pb.AuditEntry{
@@ -96,7 +94,7 @@ func (a *Audit) Record(e Entry) error {
 	if err != nil {
 		return fmt.Errorf("record access: %w", err)
 	}
-	if err := a.db.Update(func(txn *badger.Txn) error { return txn.Set(k, v) }); err != nil {
+	if err := a.db.Put(store.AccessLog, k, v); err != nil {
 		return fmt.Errorf("record access: %w", err)
 	}
 	// The database is opened without synchronous writes (records are
@@ -116,25 +114,25 @@ func (a *Audit) List(limit int) ([]Entry, error) {
 		limit = MaxAuditList
 	}
 	var out []Entry
-	err := a.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte{tagAudit}
-		opts.Reverse = true
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(append([]byte{tagAudit}, bytes.Repeat([]byte{0xff}, auditKeyLen)...)); it.Valid() && len(out) < limit; it.Next() {
-			item := it.Item()
+	err := a.db.View(func(txn *store.Txn) error {
+		return txn.Scan(store.AccessLog, nil, store.ScanOptions{Reverse: true}, func(item store.Item) error {
+			if len(out) >= limit {
+				return store.ErrStop
+			}
 			k := item.Key()
 			if len(k) != auditKeyLen {
-				continue
+				return nil
+			}
+			v, err := item.Value()
+			if err != nil {
+				return err
 			}
 			var pe pb.AuditEntry
-			err := item.Value(func(v []byte) error { return proto.Unmarshal(v, &pe) })
-			if err != nil {
+			if err := proto.Unmarshal(v, &pe); err != nil {
 				return fmt.Errorf("entry %x: %w", k, err)
 			}
 			e := Entry{
-				Time:   time.Unix(0, int64(binary.BigEndian.Uint64(k[1:9]))),
+				Time:   time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))),
 				Peer:   peer.ID(pe.GetPeer()),
 				Served: pe.GetServed(),
 				Reason: pe.GetReason(),
@@ -143,8 +141,8 @@ func (a *Audit) List(limit int) ([]Entry, error) {
 			copy(e.Clip[:], pe.GetClipId())
 			copy(e.Grant[:], pe.GetGrantId())
 			out = append(out, e)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list access log: %w", err)

@@ -10,7 +10,7 @@ import (
 )
 
 func TestAuditListNewestFirst(t *testing.T) {
-	a, err := clips.NewAudit(openBadger(t))
+	a, err := clips.NewAudit(openRecords(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestAuditSurvivesReopen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := clips.NewAudit(db.Badger())
+		a, err := clips.NewAudit(db)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,8 @@ package clips
 import (
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -19,8 +21,24 @@ const valueThreshold = 1 << 10
 // maps each at twice this size; see preallocate).
 const vlogFileSize = 128 << 20
 
-// OpenDB opens (creating it if needed) a Badger database tuned for clips,
-// to pass as Config.DB. A node keeps its clips in a database of their own,
+// DB is a node's clip database: a Badger database tuned for clips (see
+// OpenDB), and the write gate that every Store on it shares.
+type DB struct {
+	bdb *badger.DB
+
+	// gate lets CollectGarbage's DropPrefix run alone: Badger refuses every
+	// write while a DropPrefix runs (ErrBlockedWrites) rather than wait.
+	// Every write to the database holds it shared (update, batch; a chunk
+	// commit from put until its callback); CollectGarbage holds it
+	// exclusively for the milliseconds of the drop.
+	gate sync.RWMutex
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenDB opens (creating it if needed) a clip database, to pass as
+// Config.DB. A node keeps its clips in a database of their own,
 // apart from its records, because the two have nothing in common:
 //
 //   - clip chunks are large, incompressible and written once, so they all
@@ -35,11 +53,11 @@ const vlogFileSize = 128 << 20
 //     caches to itself.
 //
 // The caller closes the database.
-func OpenDB(dir string, logger *slog.Logger) (*badger.DB, error) {
+func OpenDB(dir string, logger *slog.Logger) (*DB, error) {
 	return openDB(dir, logger, vlogFileSize)
 }
 
-func openDB(dir string, logger *slog.Logger, vlogFileSize int64) (*badger.DB, error) {
+func openDB(dir string, logger *slog.Logger, vlogFileSize int64) (*DB, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -66,5 +84,40 @@ func openDB(dir string, logger *slog.Logger, vlogFileSize int64) (*badger.DB, er
 	if err != nil {
 		return nil, fmt.Errorf("open clip database in %s: %w", dir, err)
 	}
-	return db, nil
+	if _, err := dbSchema.Apply(db, logger); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &DB{bdb: db}, nil
 }
+
+// DBVersion is the schema version of the clip database that this release
+// reads and writes. The rule is store's (store/doc.go): a layout change
+// adds a step to dbSchema and bumps DBVersion.
+const DBVersion = 1
+
+// dbSchema is the clip database's schema. Version 1 is the layout of the
+// releases of December 2026, which wrote no version key.
+var dbSchema = store.Schema{
+	Name:    "clip database",
+	Key:     []byte{tagVersion},
+	Version: DBVersion,
+}
+
+// Close closes the database. It is safe to call more than once.
+func (d *DB) Close() error { return d.CloseWithin(0) }
+
+// CloseWithin is Close waiting at most timeout (zero: unbounded), as
+// store.CloseBadger. Only the first call closes; later ones return its
+// error.
+func (d *DB) CloseWithin(timeout time.Duration) error {
+	d.closeOnce.Do(func() { d.closeErr = store.CloseBadger(d.bdb, timeout) })
+	return d.closeErr
+}
+
+// Size returns the size of the database's LSM tree and value log, in
+// bytes.
+func (d *DB) Size() (lsm, vlog int64) { return d.bdb.Size() }
+
+// Sync flushes written data to disk.
+func (d *DB) Sync() error { return d.bdb.Sync() }

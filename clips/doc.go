@@ -74,14 +74,14 @@
 //	        path; the value is the file's size, modification time, device,
 //	        inode and change time (8 bytes each, the last three on Linux
 //	        only), then the clip ID
+//	v       the schema version (DBVersion, in decimal; see store/doc.go)
 //
 // Grants, revocations, transfer records, the share outbox and the access
-// log live in the node's record database, under the keys listed in Grants
-// (grants.go) and Audit (audit.go): uppercase tags that no other package
-// there uses (package store uses lowercase tags; package requests uses
-// 'D', 'G', 'V').
+// log live in the node's records database, in tables declared in
+// store/keys.go, under the keys listed in Grants (grants.go) and audit.go.
 // Their layout changed in December 2026 (grants keyed by owner and ID);
-// OpenGrants moves grants stored under the old keys.
+// the records database's migration to schema version 2 moved grants
+// stored under the old keys.
 //
 // I is a clip ID (32 bytes). A blob ID B is 16 random bytes chosen when an
 // upload starts, because the clip ID, the hash of the whole file, is known

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/clips/pb"
-	"github.com/porchlight-mesh/porchlight/store"
 )
 
 // A home imports a clip, consents to share it with an agency, and its node
@@ -27,17 +27,17 @@ func Example() {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	db, err := store.Open(store.Config{Dir: dir, Neighborhood: "elm-street", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		panic(err)
-	}
-	defer db.Close()
 	homeKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	home, _ := peer.IDFromPrivateKey(homeKey)
 	_, agencyPub, _ := crypto.GenerateEd25519Key(rand.Reader)
 	agency, _ := peer.IDFromPublicKey(agencyPub)
 
-	clipStore, err := clips.New(clips.Config{DB: db.Badger(), Key: homeKey})
+	clipDB, err := clips.OpenDB(filepath.Join(dir, "clips"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		panic(err)
+	}
+	defer clipDB.Close()
+	clipStore, err := clips.New(clips.Config{DB: clipDB, Key: homeKey})
 	if err != nil {
 		panic(err)
 	}

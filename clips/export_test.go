@@ -30,7 +30,11 @@ func SetTimeouts(header, chunk time.Duration) func() {
 
 // OpenDBWithLogFiles is OpenDB with value-log files of the given size, so
 // that a test fills several.
-func OpenDBWithLogFiles(dir string, size int64) (*badger.DB, error) { return openDB(dir, nil, size) }
+func OpenDBWithLogFiles(dir string, size int64) (*DB, error) { return openDB(dir, nil, size) }
+
+// Badger is the database's Badger handle, for tests that look at or
+// damage its entries directly.
+func (d *DB) Badger() *badger.DB { return d.bdb }
 
 // SetStallTimeout shortens the wait for each step of a message; the
 // returned function restores it.

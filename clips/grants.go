@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	lprecord "github.com/libp2p/go-libp2p/core/record"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/clips/pb"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
 // Grants keeps the grants this node issued or received, the revocations of
@@ -44,24 +44,16 @@ import (
 // evidence keeps its grant for good. Received grants are capped per owner
 // and in total (GrantsConfig).
 //
-// Layout change (no release had the old one): until December 2026 grants
-// were keyed "R G" by ID alone, which let a colliding grant overwrite
-// another's. OpenGrants moves every such entry to its "R L O G" key.
+// The tags are declared in store/keys.go (store.Grants, ...); until
+// December 2026 grants were keyed "R G" by ID alone, which let a colliding
+// grant overwrite another's, and store's migration to schema version 2
+// moved every such entry to its "R L O G" key.
 type Grants struct {
-	db   *badger.DB
+	db   *store.DB
 	self peer.ID
 	cfg  GrantsConfig
 	mu   sync.Mutex // serializes the check-then-write of Put* and PutTransfer
 }
-
-const (
-	tagGrant      = 'R'
-	tagRevocation = 'Y'
-	// tagTransfer keys the receiver's signed transfer records.
-	tagTransfer = 'Z'
-	// tagOutbox marks grants not yet delivered to their grantee.
-	tagOutbox = 'O'
-)
 
 // Defaults of GrantsConfig.
 const (
@@ -89,8 +81,8 @@ var (
 
 // GrantsConfig configures OpenGrants. Zero values mean "use the default".
 type GrantsConfig struct {
-	// DB holds the grants. Required.
-	DB *badger.DB
+	// DB holds the grants: the node's records database. Required.
+	DB *store.DB
 	// Self is this node: grants it owns are its own consent record, the
 	// rest were received. Default: every grant counts as received for the
 	// caps except those stored with Issue.
@@ -104,10 +96,9 @@ type GrantsConfig struct {
 }
 
 // NewGrants returns the grant book kept in db, with the default caps.
-func NewGrants(db *badger.DB) (*Grants, error) { return OpenGrants(GrantsConfig{DB: db}) }
+func NewGrants(db *store.DB) (*Grants, error) { return OpenGrants(GrantsConfig{DB: db}) }
 
-// OpenGrants returns the grant book kept in cfg.DB, moving grants stored
-// under the old layout to their new keys.
+// OpenGrants returns the grant book kept in cfg.DB.
 func OpenGrants(cfg GrantsConfig) (*Grants, error) {
 	if cfg.DB == nil {
 		return nil, errors.New("clips: grants: DB is required")
@@ -118,65 +109,11 @@ func OpenGrants(cfg GrantsConfig) (*Grants, error) {
 	if cfg.MaxReceived <= 0 {
 		cfg.MaxReceived = DefaultMaxReceived
 	}
-	b := &Grants{db: cfg.DB, self: cfg.Self, cfg: cfg}
-	if err := b.migrate(); err != nil {
-		return nil, fmt.Errorf("clips: grants: move grants to owner-and-ID keys: %w", err)
-	}
-	return b, nil
-}
-
-// legacyGrantKeyLen is the length of an old "R G" key.
-const legacyGrantKeyLen = 1 + GrantIDLen
-
-// migrate rewrites every "R G" entry under its "R L O G" key. An old entry
-// whose envelope does not verify is dropped: nothing could have used it.
-func (b *Grants) migrate() error {
-	var old [][]byte
-	var vals [][]byte
-	err := b.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte{tagGrant}
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if len(it.Item().Key()) != legacyGrantKeyLen {
-				continue
-			}
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			old, vals = append(old, it.Item().KeyCopy(nil)), append(vals, v)
-		}
-		return nil
-	})
-	if err != nil || len(old) == 0 {
-		return err
-	}
-	err = b.db.Update(func(txn *badger.Txn) error {
-		for i, k := range old {
-			if g, err := OpenGrant(vals[i]); err == nil {
-				nk := grantKey(g.Owner, g.GrantID())
-				if _, err := txn.Get(nk); errors.Is(err, badger.ErrKeyNotFound) {
-					if err := txn.Set(nk, vals[i]); err != nil {
-						return err
-					}
-				}
-			}
-			if err := txn.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return b.db.Sync()
+	return &Grants{db: cfg.DB, self: cfg.Self, cfg: cfg}, nil
 }
 
 func ownerPrefix(owner peer.ID) []byte {
-	return append([]byte{tagGrant, byte(len(owner))}, owner...)
+	return append([]byte{byte(len(owner))}, owner...)
 }
 
 func grantKey(owner peer.ID, id GrantID) []byte {
@@ -228,48 +165,47 @@ func (b *Grants) put(g *SignedGrant, received bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	k := grantKey(g.Owner, g.GrantID())
-	return b.db.Update(func(txn *badger.Txn) error {
-		switch it, err := txn.Get(k); {
+	return b.db.Update(func(txn *store.Txn) error {
+		switch v, err := txn.Get(store.Grants, k); {
 		case err == nil:
-			same := false
-			if err := it.Value(func(v []byte) error { same = bytes.Equal(v, g.Raw); return nil }); err != nil {
-				return err
-			}
-			if same {
+			if bytes.Equal(v, g.Raw) {
 				return nil
 			}
 			return fmt.Errorf("grant %s of %s: %w", g.GrantID(), g.Owner, ErrGrantExists)
-		case !errors.Is(err, badger.ErrKeyNotFound):
+		case !errors.Is(err, store.ErrNotFound):
 			return err
 		}
-		e := badger.NewEntry(k, g.Raw)
-		if received {
-			if n := countExpiring(txn, ownerPrefix(g.Owner), b.cfg.MaxReceivedPerOwner); n >= b.cfg.MaxReceivedPerOwner {
-				return fmt.Errorf("%w: %d unexpired grants from %s already, the most kept from one owner", ErrTooManyGrants, n, g.Owner)
-			}
-			if n := countExpiring(txn, []byte{tagGrant}, b.cfg.MaxReceived); n >= b.cfg.MaxReceived {
-				return fmt.Errorf("%w: %d unexpired received grants already, the most kept", ErrTooManyGrants, n)
-			}
-			e.ExpiresAt = uint64(g.Expires().Add(time.Second).Unix())
+		if !received {
+			return txn.Put(store.Grants, k, g.Raw)
 		}
-		return txn.SetEntry(e)
+		if n, err := countExpiring(txn, ownerPrefix(g.Owner), b.cfg.MaxReceivedPerOwner); err != nil {
+			return err
+		} else if n >= b.cfg.MaxReceivedPerOwner {
+			return fmt.Errorf("%w: %d unexpired grants from %s already, the most kept from one owner", ErrTooManyGrants, n, g.Owner)
+		}
+		if n, err := countExpiring(txn, nil, b.cfg.MaxReceived); err != nil {
+			return err
+		} else if n >= b.cfg.MaxReceived {
+			return fmt.Errorf("%w: %d unexpired received grants already, the most kept", ErrTooManyGrants, n)
+		}
+		return txn.PutExpiring(store.Grants, k, g.Raw, g.Expires().Add(time.Second))
 	})
 }
 
 // countExpiring counts the entries under prefix that expire (received
 // grants not kept as evidence), stopping at limit.
-func countExpiring(txn *badger.Txn, prefix []byte, limit int) int {
-	opts := badger.DefaultIteratorOptions
-	opts.Prefix, opts.PrefetchValues = prefix, false
-	it := txn.NewIterator(opts)
-	defer it.Close()
+func countExpiring(txn *store.Txn, prefix []byte, limit int) (int, error) {
 	n := 0
-	for it.Rewind(); it.Valid() && n < limit; it.Next() {
-		if it.Item().ExpiresAt() != 0 {
+	err := txn.Scan(store.Grants, prefix, store.ScanOptions{KeysOnly: true}, func(it store.Item) error {
+		if n >= limit {
+			return store.ErrStop
+		}
+		if !it.Expires().IsZero() {
 			n++
 		}
-	}
-	return n
+		return nil
+	})
+	return n, err
 }
 
 // Keep makes a received grant permanent: a clip was received under it, so
@@ -278,22 +214,19 @@ func (b *Grants) Keep(owner peer.ID, id GrantID) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	k := grantKey(owner, id)
-	err := b.db.Update(func(txn *badger.Txn) error {
-		it, err := txn.Get(k)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+	err := b.db.Update(func(txn *store.Txn) error {
+		exp, err := txn.Expires(store.Grants, k)
+		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("grant %s of %s: %w", id, owner, ErrGrantNotFound)
 		}
+		if err != nil || exp.IsZero() {
+			return err
+		}
+		v, err := txn.Get(store.Grants, k)
 		if err != nil {
 			return err
 		}
-		if it.ExpiresAt() == 0 {
-			return nil
-		}
-		v, err := it.ValueCopy(nil)
-		if err != nil {
-			return err
-		}
-		return txn.Set(k, v)
+		return txn.Put(store.Grants, k, v)
 	})
 	if err != nil {
 		return err
@@ -303,18 +236,10 @@ func (b *Grants) Keep(owner peer.ID, id GrantID) error {
 
 // Get returns a stored grant of owner.
 func (b *Grants) Get(owner peer.ID, id GrantID) (*SignedGrant, error) {
-	var raw []byte
-	err := b.db.View(func(txn *badger.Txn) error {
-		it, err := txn.Get(grantKey(owner, id))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return fmt.Errorf("grant %s of %s: %w", id, owner, ErrGrantNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		raw, err = it.ValueCopy(nil)
-		return err
-	})
+	raw, err := b.db.Get(store.Grants, grantKey(owner, id))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("grant %s of %s: %w", id, owner, ErrGrantNotFound)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -354,10 +279,7 @@ func (b *Grants) Revoke(key crypto.PrivKey, id GrantID) error {
 	if err != nil {
 		return err
 	}
-	err = b.db.Update(func(txn *badger.Txn) error {
-		return txn.Set(append([]byte{tagRevocation}, id[:]...), r.Raw)
-	})
-	if err != nil {
+	if err := b.db.Put(store.GrantRevocations, id[:], r.Raw); err != nil {
 		return err
 	}
 	return b.db.Sync() // revocation is immediate, and must survive a crash
@@ -366,11 +288,8 @@ func (b *Grants) Revoke(key crypto.PrivKey, id GrantID) error {
 // Revoked reports whether this node revoked its own grant id. (Only an
 // owner revokes, so a grant of another owner is never revoked here.)
 func (b *Grants) Revoked(id GrantID) bool {
-	err := b.db.View(func(txn *badger.Txn) error {
-		_, err := txn.Get(append([]byte{tagRevocation}, id[:]...))
-		return err
-	})
-	return err == nil
+	ok, err := b.db.Has(store.GrantRevocations, id[:])
+	return ok && err == nil
 }
 
 // RevokedGrant reports whether g is this node's own grant and revoked.
@@ -380,32 +299,13 @@ func (b *Grants) RevokedGrant(g *SignedGrant) bool {
 
 // List returns every stored grant, newest first.
 func (b *Grants) List() ([]*SignedGrant, error) {
-	out, err := b.list([]byte{tagGrant})
+	out, err := b.list(nil)
 	sort.Slice(out, func(i, j int) bool { return out[i].Issued().After(out[j].Issued()) })
 	return out, err
 }
 
 func (b *Grants) list(prefix []byte) ([]*SignedGrant, error) {
-	var out []*SignedGrant
-	err := b.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefix
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			raw, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			g, err := storedGrant(raw)
-			if err != nil {
-				return err
-			}
-			out = append(out, g)
-		}
-		return nil
-	})
-	return out, err
+	return store.ScanAll(b.db, store.Grants, prefix, func(_, raw []byte) (*SignedGrant, error) { return storedGrant(raw) })
 }
 
 // For returns a stored grant from owner that lets self fetch clip now.
@@ -429,14 +329,13 @@ func (b *Grants) PutTransfer(t *SignedTransfer) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	id := t.ClipID()
-	k := append([]byte{tagTransfer}, id[:]...)
-	err := b.db.Update(func(txn *badger.Txn) error {
-		if _, err := txn.Get(k); err == nil {
-			return fmt.Errorf("clip %s: %w", id, ErrTransferExists)
-		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+	err := b.db.Update(func(txn *store.Txn) error {
+		if ok, err := txn.Has(store.Transfers, id[:]); err != nil {
 			return err
+		} else if ok {
+			return fmt.Errorf("clip %s: %w", id, ErrTransferExists)
 		}
-		return txn.Set(k, t.Raw)
+		return txn.Put(store.Transfers, id[:], t.Raw)
 	})
 	if err != nil {
 		return err
@@ -446,63 +345,28 @@ func (b *Grants) PutTransfer(t *SignedTransfer) error {
 
 // HasTransfer reports whether a transfer record of clip is stored.
 func (b *Grants) HasTransfer(clip record.ID) bool {
-	err := b.db.View(func(txn *badger.Txn) error {
-		_, err := txn.Get(append([]byte{tagTransfer}, clip[:]...))
-		return err
-	})
-	return err == nil
+	ok, err := b.db.Has(store.Transfers, clip[:])
+	return ok && err == nil
 }
 
 // Transfers lists the stored transfer records.
 func (b *Grants) Transfers() ([]*SignedTransfer, error) {
-	var out []*SignedTransfer
-	err := b.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte{tagTransfer}
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			raw, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			t, err := OpenTransfer(raw)
-			if err != nil {
-				return err
-			}
-			out = append(out, t)
-		}
-		return nil
-	})
-	return out, err
+	return store.ScanAll(b.db, store.Transfers, nil, func(_, raw []byte) (*SignedTransfer, error) { return OpenTransfer(raw) })
 }
 
 // SetUndelivered records whether this node's grant id still has to be
 // delivered over /porchlight/share/1.
 func (b *Grants) SetUndelivered(id GrantID, pending bool) error {
-	k := append([]byte{tagOutbox}, id[:]...)
-	return b.db.Update(func(txn *badger.Txn) error {
-		if pending {
-			return txn.Set(k, nil)
-		}
-		return txn.Delete(k)
-	})
+	if pending {
+		return b.db.Put(store.GrantOutbox, id[:], nil)
+	}
+	return b.db.Delete(store.GrantOutbox, id[:])
 }
 
 // Undelivered lists the grants still to be delivered.
 func (b *Grants) Undelivered() ([]GrantID, error) {
-	var out []GrantID
-	err := b.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix, opts.PrefetchValues = []byte{tagOutbox}, false
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var id GrantID
-			copy(id[:], it.Item().Key()[1:])
-			out = append(out, id)
-		}
-		return nil
+	return store.ScanAll(b.db, store.GrantOutbox, nil, func(k, _ []byte) (id GrantID, err error) {
+		copy(id[:], k)
+		return id, nil
 	})
-	return out, err
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/clips/pb"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -56,9 +57,26 @@ func randBytes(seed uint64, n int) []byte {
 
 // openBadger opens a clip database the way a node does (OpenDB), in a
 // fresh directory, and closes it when the test ends.
-func openBadger(t testing.TB) *badger.DB {
+func openBadger(t testing.TB) *clips.DB {
 	t.Helper()
 	db, err := clips.OpenDB(t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("close database: %v", err)
+		}
+	})
+	return db
+}
+
+// openRecords opens a records database (store.Open), where a node keeps
+// its grants and access log, in a fresh directory, and closes it when the
+// test ends.
+func openRecords(t testing.TB) *store.DB {
+	t.Helper()
+	db, err := store.Open(store.Config{Dir: t.TempDir(), Neighborhood: "elm-street", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,10 +107,10 @@ func newStore(t testing.TB, seed byte, cfg clips.Config) *clips.Store {
 }
 
 // countKeys counts the live keys of db starting with prefix.
-func countKeys(t testing.TB, db *badger.DB, prefix byte) int {
+func countKeys(t testing.TB, db *clips.DB, prefix byte) int {
 	t.Helper()
 	n := 0
-	err := db.View(func(txn *badger.Txn) error {
+	err := db.Badger().View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte{prefix}
 		opts.PrefetchValues = false
@@ -110,10 +128,10 @@ func countKeys(t testing.TB, db *badger.DB, prefix byte) int {
 }
 
 // expiries returns the Badger expiry of every live key starting with prefix.
-func expiries(t testing.TB, db *badger.DB, prefix byte) []uint64 {
+func expiries(t testing.TB, db *clips.DB, prefix byte) []uint64 {
 	t.Helper()
 	var out []uint64
-	err := db.View(func(txn *badger.Txn) error {
+	err := db.Badger().View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte{prefix}
 		opts.PrefetchValues = false
@@ -131,7 +149,7 @@ func expiries(t testing.TB, db *badger.DB, prefix byte) []uint64 {
 }
 
 // assertEmpty fails unless db holds no clip entries at all.
-func assertEmpty(t testing.TB, db *badger.DB) {
+func assertEmpty(t testing.TB, db *clips.DB) {
 	t.Helper()
 	if m, c := countKeys(t, db, 'M'), countKeys(t, db, 'C'); m != 0 || c != 0 {
 		t.Errorf("database holds %d manifests and %d chunks, want none", m, c)

@@ -53,7 +53,7 @@ func knows(h host.Host, others ...host.Host) {
 type ownerNode struct {
 	key       crypto.PrivKey
 	id        peer.ID
-	db        *badger.DB
+	db        *clips.DB
 	store     *clips.Store
 	audit     *clips.Audit
 	host      host.Host
@@ -77,7 +77,7 @@ func newOwnerNode(t testing.TB, seed byte) *ownerNode {
 	o.db = openBadger(t)
 	o.store = newStore(t, seed, clips.Config{DB: o.db, Key: o.key, ChunkSize: clips.MinChunkSize})
 	var err error
-	if o.audit, err = clips.NewAudit(o.db); err != nil {
+	if o.audit, err = clips.NewAudit(openRecords(t)); err != nil {
 		t.Fatal(err)
 	}
 	o.host = p2pHost(t, o.key)
@@ -330,7 +330,8 @@ func TestFetchServes(t *testing.T) {
 // tamperChunk overwrites chunk i of a stored clip in Badger, through the
 // key layout documented in doc.go: M I holds the blob B at bytes 1 to 16,
 // C B N holds chunk N.
-func tamperChunk(t testing.TB, db *badger.DB, clip record.ID, i int) {
+func tamperChunk(t testing.TB, cdb *clips.DB, clip record.ID, i int) {
+	db := cdb.Badger()
 	t.Helper()
 	err := db.Update(func(txn *badger.Txn) error {
 		item, err := txn.Get(append([]byte{'M'}, clip[:]...))
@@ -469,7 +470,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func TestNewServerConfig(t *testing.T) {
 	key, _ := edKey(t, 1)
 	s := newStore(t, 1, clips.Config{Key: key})
-	a, err := clips.NewAudit(openBadger(t))
+	a, err := clips.NewAudit(openRecords(t))
 	if err != nil {
 		t.Fatal(err)
 	}

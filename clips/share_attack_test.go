@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -22,6 +21,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/clips/pb"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
 // grantWithID signs a grant of key's owner under a chosen ID.
@@ -54,7 +54,7 @@ func someClip(seed byte) record.ID {
 // envelope under the same owner and ID is refused; the same one again is
 // accepted and changes nothing; revocation is by owner.
 func TestGrantIDCollisionIsKeptApart(t *testing.T) {
-	db := openBadger(t)
+	db := openRecords(t)
 	aKey, a := edKey(t, 1)
 	bKey, b := edKey(t, 2)
 	gs, err := clips.OpenGrants(clips.GrantsConfig{DB: db, Self: a})
@@ -93,51 +93,11 @@ func TestGrantIDCollisionIsKeptApart(t *testing.T) {
 	}
 }
 
-// TestOldGrantKeysAreMoved: grants stored under the old "R G" keys are
-// readable by owner and ID after OpenGrants, and the old keys are gone.
-func TestOldGrantKeysAreMoved(t *testing.T) {
-	db := openBadger(t)
-	aKey, a := edKey(t, 1)
-	_, b := edKey(t, 2)
-	g := grantWithID(t, aKey, b, clips.GrantID{7}, record.ID{}, someClip(1))
-	id := g.GrantID()
-	if err := db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set(append([]byte{'R'}, id[:]...), g.Raw); err != nil {
-			return err
-		}
-		return txn.Set(append([]byte{'R'}, bytes.Repeat([]byte{8}, 16)...), []byte("not an envelope"))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	gs, err := clips.OpenGrants(clips.GrantsConfig{DB: db, Self: a})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := gs.Get(a, id); err != nil || got.ID != g.ID {
-		t.Fatalf("old grant after the move: %v", err)
-	}
-	list, err := gs.List()
-	if err != nil || len(list) != 1 {
-		t.Fatalf("List after the move: %d grants, %v", len(list), err)
-	}
-	err = db.View(func(txn *badger.Txn) error {
-		for _, k := range [][]byte{append([]byte{'R'}, id[:]...), append([]byte{'R'}, bytes.Repeat([]byte{8}, 16)...)} {
-			if _, err := txn.Get(k); err == nil {
-				t.Errorf("old key %x still there", k)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestReceivedGrantsAreCappedAndExpire: a flood of grants from one owner,
 // and from many, stops at the caps; received grants expire with the grant
 // unless kept as evidence.
 func TestReceivedGrantsAreCappedAndExpire(t *testing.T) {
-	db := openBadger(t)
+	db := openRecords(t)
 	_, self := edKey(t, 1)
 	gs, err := clips.OpenGrants(clips.GrantsConfig{DB: db, Self: self, MaxReceivedPerOwner: 3, MaxReceived: 5})
 	if err != nil {
@@ -169,15 +129,13 @@ func TestReceivedGrantsAreCappedAndExpire(t *testing.T) {
 	_ = kept
 	first, _ := gs.List()
 	expiring := 0
-	err = db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{'R'}})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if it.Item().ExpiresAt() != 0 {
+	err = db.View(func(txn *store.Txn) error {
+		return txn.Scan(store.Grants, nil, store.ScanOptions{KeysOnly: true}, func(it store.Item) error {
+			if !it.Expires().IsZero() {
 				expiring++
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil || expiring != 5 || len(first) != 5 {
 		t.Fatalf("%d of %d received grants expire, want all 5 (%v)", expiring, len(first), err)
@@ -195,7 +153,7 @@ func TestReceivedGrantsAreCappedAndExpire(t *testing.T) {
 // TestTransferRecordIsWrittenOnce: a second transfer record of the same
 // clip is refused and the first one stays.
 func TestTransferRecordIsWrittenOnce(t *testing.T) {
-	db := openBadger(t)
+	db := openRecords(t)
 	gs, err := clips.NewGrants(db)
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +186,7 @@ func TestTransferRecordIsWrittenOnce(t *testing.T) {
 // TestListingManyGrantsIsFast: listing the most received grants kept
 // decodes them without checking every signature again.
 func TestListingManyGrantsIsFast(t *testing.T) {
-	db := openBadger(t)
+	db := openRecords(t)
 	_, self := edKey(t, 1)
 	gs, err := clips.OpenGrants(clips.GrantsConfig{DB: db, Self: self})
 	if err != nil {
@@ -285,8 +243,8 @@ func newIntake(t *testing.T, ownerBudget, requestBudget int64, neighbor func(pee
 	}
 	w.key, _ = edKey(t, 50)
 	w.host = p2pHost(t, w.key)
-	db := openBadger(t)
-	w.store = newStore(t, 50, clips.Config{DB: db, Key: w.key})
+	db := openRecords(t)
+	w.store = newStore(t, 50, clips.Config{Key: w.key})
 	var err error
 	if w.grants, err = clips.OpenGrants(clips.GrantsConfig{DB: db, Self: w.host.ID()}); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ func TestFailedDiskRefusesClips(t *testing.T) {
 	db := openBadger(t)
 	s := newStore(t, 1, clips.Config{DB: db})
 	kept := importBytes(t, s, randBytes(1, 100<<10))
-	full, err := store.NewHealth(store.HealthConfig{Dirs: []string{db.Opts().Dir}, Reserve: 1 << 62, Logger: quiet})
+	full, err := store.NewHealth(store.HealthConfig{Dirs: []string{db.Badger().Opts().Dir}, Reserve: 1 << 62, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

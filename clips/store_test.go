@@ -351,7 +351,7 @@ func TestListNewestFirst(t *testing.T) {
 }
 
 // receiver returns an empty store of another node, and the owner's clip.
-func ownerAndReceiver(t *testing.T) (owner *clips.Store, m *clips.SignedManifest, data []byte, recvDB *badger.DB, recv *clips.Store) {
+func ownerAndReceiver(t *testing.T) (owner *clips.Store, m *clips.SignedManifest, data []byte, recvDB *clips.DB, recv *clips.Store) {
 	owner = newStore(t, 1, clips.Config{ChunkSize: clips.MinChunkSize})
 	data = randBytes(7, 4*clips.MinChunkSize+99)
 	m = importBytes(t, owner, data)
@@ -660,7 +660,7 @@ func TestInterruptedHoldAndSweep(t *testing.T) {
 	}
 
 	// The manifest expires (here: is deleted, as Badger would).
-	err = db.Update(func(txn *badger.Txn) error { return txn.Delete(append([]byte{'M'}, id[:]...)) })
+	err = db.Badger().Update(func(txn *badger.Txn) error { return txn.Delete(append([]byte{'M'}, id[:]...)) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -679,7 +679,7 @@ func TestReadDetectsDamage(t *testing.T) {
 	db := openBadger(t)
 	s := newStore(t, 1, clips.Config{DB: db, ChunkSize: clips.MinChunkSize})
 	m := importBytes(t, s, randBytes(12, 2*clips.MinChunkSize))
-	err := db.Update(func(txn *badger.Txn) error {
+	err := db.Badger().Update(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte{'C'}
 		it := txn.NewIterator(opts)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -333,7 +334,11 @@ func TestUncleanRestartContinuesLog(t *testing.T) {
 	if err := a.m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.db.Badger().Close(); err != nil {
+	if err := a.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The marker of a clean shutdown that Close wrote would not be there.
+	if err := os.Remove(filepath.Join(a.dir, "porchlight-clean-shutdown")); err != nil {
 		t.Fatal(err)
 	}
 	a.m, a.db = nil, nil

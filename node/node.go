@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,7 +59,7 @@ type Node struct {
 	Config   Settings
 	dir      string
 	db       *store.DB
-	clipDB   *badger.DB    // clips.OpenDB: the clips' chunks and manifests
+	clipDB   *clips.DB     // clips.OpenDB: the clips' chunks and manifests
 	health   *store.Health // watches the disk under db and clipDB
 	reqs     *requests.Service
 	clips    *clips.Store
@@ -120,10 +119,11 @@ func Start(opts Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.db, err = store.Open(store.Config{
-		Dir:          filepath.Join(opts.Dir, DBDir),
-		Neighborhood: cfg.Neighborhood,
-		Logger:       opts.Logger,
-		Health:       n.health,
+		Dir:            filepath.Join(opts.Dir, DBDir),
+		Neighborhood:   cfg.Neighborhood,
+		Logger:         opts.Logger,
+		Health:         n.health,
+		TrustedIssuers: cfg.Issuers,
 	})
 	if err != nil {
 		return nil, err
@@ -284,9 +284,9 @@ func (n *Node) registerMetrics(reg *prometheus.Registry) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_peers", Help: "Connected neighbors."},
 			func() float64 { return float64(len(n.mesh.Peers())) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_badger_lsm_bytes", Help: "Size of the Badger LSM tree."},
-			func() float64 { lsm, _ := n.db.Badger().Size(); return float64(lsm) }),
+			func() float64 { lsm, _ := n.db.Size(); return float64(lsm) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_badger_vlog_bytes", Help: "Size of the Badger value log."},
-			func() float64 { _, vlog := n.db.Badger().Size(); return float64(vlog) }),
+			func() float64 { _, vlog := n.db.Size(); return float64(vlog) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_clips_lsm_bytes", Help: "Size of the clip database's LSM tree (keys and manifests)."},
 			func() float64 { lsm, _ := n.clipDB.Size(); return float64(lsm) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "porchlight_clips_vlog_bytes", Help: "Size of the clip database's value log (the clips' chunks)."},
@@ -415,7 +415,7 @@ func (n *Node) Close() error {
 			dbs.Add(1)
 			go func() {
 				defer dbs.Done()
-				dbErrs[0] = store.CloseBadger(n.clipDB, timeout)
+				dbErrs[0] = n.clipDB.CloseWithin(timeout)
 			}()
 		}
 		if n.db != nil {

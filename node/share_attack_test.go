@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -29,6 +28,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
 // caseWorld is an agency with one open request and a home next door, both
@@ -179,14 +179,18 @@ func newOutsider(t *testing.T) *outsider {
 		t.Fatal(err)
 	}
 	o.host = h
-	db, err := badger.Open(badger.DefaultOptions(t.TempDir()).WithLogger(nil))
+	db, err := clips.OpenDB(t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := store.Open(store.Config{Dir: t.TempDir(), Neighborhood: "maple-st", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.store, err = clips.New(clips.Config{DB: db, Key: o.key, Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
-	audit, err := clips.NewAudit(db)
+	audit, err := clips.NewAudit(records)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +203,7 @@ func newOutsider(t *testing.T) *outsider {
 		_ = srv.Close()
 		_ = h.Close()
 		_ = db.Close()
+		_ = records.Close()
 	})
 	return o
 }

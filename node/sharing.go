@@ -25,10 +25,10 @@ var shareRetry = 10 * time.Second
 // agency's own open requests, so evidence does not depend on the owner
 // staying online (see clips.Intake for every condition and budget).
 func (n *Node) startClipProtocols(ctx context.Context, log *slog.Logger) (err error) {
-	if n.audit, err = clips.NewAudit(n.db.Badger()); err != nil {
+	if n.audit, err = clips.NewAudit(n.db); err != nil {
 		return err
 	}
-	if n.grants, err = clips.OpenGrants(clips.GrantsConfig{DB: n.db.Badger(), Self: n.mesh.ID()}); err != nil {
+	if n.grants, err = clips.OpenGrants(clips.GrantsConfig{DB: n.db, Self: n.mesh.ID()}); err != nil {
 		return err
 	}
 	h := n.mesh.Host()

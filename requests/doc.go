@@ -48,15 +48,17 @@
 // arrive in (a revocation that arrives after a request it invalidates marks
 // the request as made under a revoked credential; it is never deleted).
 //
-// # Tables (in the node's Badger database; see package store for the rest)
+// # Tables (in the node's records database, declared in store/keys.go)
 //
 //	D I        issuer document (credential or revocation) of a trusted
 //	           issuer, by ID
 //	G A I      agency A holds credential I
 //	V I        the earliest revocation of credential I (its ID)
 //	W I        the least valid_through_seq any revocation of I names (8)
-//	K 1        marks that documents of untrusted issuers, which databases
-//	           written before December 2026 stored, were removed
+//
+// Databases written before December 2026 also stored the documents of
+// untrusted issuers; the records database's migration to schema version 2
+// removes them (store/migrate.go).
 //
 // Matching is local: whether this home lies in a request's area is computed
 // here and shown only to its owner. Declining is doing nothing: no message

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/mesh"
@@ -96,74 +95,7 @@ func New(cfg Config) (*Service, error) {
 	for _, id := range cfg.Trusted {
 		s.trusted[id] = true
 	}
-	if err := s.dropUntrustedDocs(); err != nil {
-		return nil, fmt.Errorf("requests: remove untrusted issuers' documents from the database: %w", err)
-	}
 	return s, nil
-}
-
-// dropUntrustedDocs removes from the database, once, the documents of
-// issuers not trusted at the time: databases written before December 2026
-// stored them all, and a stranger could fill the disk with them. Their
-// credentials go to the bounded in-memory cache. (Once: a later start with
-// an issuer missing from the config must not delete its documents; sync
-// leaves out untrusted documents at any time anyway.)
-func (s *Service) dropUntrustedDocs() error {
-	var drop [][]byte
-	kept := 0
-	done := false
-	err := s.db.Badger().View(func(txn *badger.Txn) error {
-		if _, err := txn.Get(metaUntrustedDropped); err == nil {
-			done = true
-			return nil
-		} else if !errors.Is(err, badger.ErrKeyNotFound) {
-			return err
-		}
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte{tagDoc}
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			raw, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			d, err := record.OpenDoc(raw)
-			if err == nil && s.isTrusted(d.Issuer) {
-				continue
-			}
-			drop = append(drop, it.Item().KeyCopy(nil))
-			if d == nil {
-				continue
-			}
-			if c := d.Credential; c != nil {
-				s.untrusted.add(d) // bounded: the flood's tail stays
-				kept++
-				drop = append(drop, append(agencyPrefix(peer.ID(c.GetAgency())), d.ID[:]...), revKey(d.ID), revSeqKey(d.ID))
-			}
-		}
-		return nil
-	})
-	if err != nil || done {
-		return err
-	}
-	wb := s.db.Badger().NewWriteBatch()
-	defer wb.Cancel()
-	for _, k := range drop {
-		if err := wb.Delete(k); err != nil {
-			return err
-		}
-	}
-	if err := wb.Set(metaUntrustedDropped, nil); err != nil {
-		return err
-	}
-	if err := wb.Flush(); err != nil {
-		return err
-	}
-	if len(drop) > 0 {
-		s.cfg.Logger.Info("removed the documents of untrusted issuers from the database; they are no longer stored", "keys", len(drop), "credentials", kept)
-	}
-	return nil
 }
 
 // Trust adds an issuer to the trusted set (the caller persists it). Its
@@ -188,45 +120,35 @@ func (s *Service) isTrusted(id peer.ID) bool {
 // Limits are the rules in force.
 func (s *Service) Limits() Limits { return s.limits }
 
-// keys
+// keys: the service keeps its documents in tables of the records database
+// (tags declared in store/keys.go):
+//
+//	store.IssuerDocs             D I      a trusted issuer's document (credential
+//	                                      or revocation), verified when stored
+//	store.AgencyCredentials      G L A I  (empty) credential I certifies agency A
+//	                                      (a peer ID of L bytes, L one byte)
+//	store.CredentialRevocations  V I      ID of credential I's earliest revocation
+//	store.CredentialRevokedSeqs  W I      least valid_through_seq named by any
+//	                                      revocation of I (8 bytes, big-endian)
+//
+// Databases written before December 2026 also stored untrusted issuers'
+// documents; store's migration to schema version 2 removed them.
 
-const (
-	tagDoc        = 'D'
-	tagAgencyCred = 'G'
-	tagRevocation = 'V'
-	tagRevokedSeq = 'W'
-	tagMeta       = 'K'
-)
-
-// metaUntrustedDropped marks that dropUntrustedDocs has run on this
-// database.
-var metaUntrustedDropped = []byte{tagMeta, 1}
-
-func docKey(id record.ID) []byte { return append([]byte{tagDoc}, id[:]...) }
-func revKey(id record.ID) []byte { return append([]byte{tagRevocation}, id[:]...) }
-
-// revSeqKey holds the least valid_through_seq named by any revocation of a
-// credential (8 bytes, big-endian).
-func revSeqKey(id record.ID) []byte { return append([]byte{tagRevokedSeq}, id[:]...) }
 func agencyPrefix(a peer.ID) []byte {
-	return append([]byte{tagAgencyCred, byte(len(a))}, a...)
+	return append([]byte{byte(len(a))}, a...)
 }
 
-func (s *Service) getDoc(txn *badger.Txn, id record.ID) (*record.Doc, error) {
+func (s *Service) getDoc(txn *store.Txn, id record.ID) (*record.Doc, error) {
 	s.docMu.Lock()
 	d, ok := s.docs[id]
 	s.docMu.Unlock()
 	if ok {
 		return d, nil
 	}
-	it, err := txn.Get(docKey(id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	raw, err := txn.Get(store.IssuerDocs, id[:])
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	raw, err := it.ValueCopy(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +168,7 @@ func (s *Service) getDoc(txn *badger.Txn, id record.ID) (*record.Doc, error) {
 
 // doc returns a stored document, or nil.
 func (s *Service) doc(id record.ID) (d *record.Doc, err error) {
-	err = s.db.Badger().View(func(txn *badger.Txn) error {
+	err = s.db.View(func(txn *store.Txn) error {
 		d, err = s.getDoc(txn, id)
 		return err
 	})
@@ -276,15 +198,11 @@ func (r *revoked) covers(seq uint64, created int64) bool {
 
 // revocation returns what the revocations of a credential say, or nil.
 func (s *Service) revocation(cred record.ID) (r *revoked, err error) {
-	err = s.db.Badger().View(func(txn *badger.Txn) error {
-		it, err := txn.Get(revKey(cred))
-		if errors.Is(err, badger.ErrKeyNotFound) {
+	err = s.db.View(func(txn *store.Txn) error {
+		v, err := txn.Get(store.CredentialRevocations, cred[:])
+		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
-		if err != nil {
-			return err
-		}
-		v, err := it.ValueCopy(nil)
 		if err != nil {
 			return err
 		}
@@ -301,15 +219,11 @@ func (s *Service) revocation(cred record.ID) (r *revoked, err error) {
 	return r, err
 }
 
-func getRevokedSeq(txn *badger.Txn, cred record.ID) (uint64, error) {
-	it, err := txn.Get(revSeqKey(cred))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+func getRevokedSeq(txn *store.Txn, cred record.ID) (uint64, error) {
+	v, err := txn.Get(store.CredentialRevokedSeqs, cred[:])
+	if errors.Is(err, store.ErrNotFound) {
 		return 0, nil
 	}
-	if err != nil {
-		return 0, err
-	}
-	v, err := it.ValueCopy(nil)
 	if err != nil || len(v) != 8 {
 		return 0, err
 	}
@@ -338,10 +252,8 @@ func (s *Service) IngestDoc(raw []byte) (bool, error) {
 		return false, s.ingestUntrusted(d)
 	}
 	added := false
-	err = s.db.Badger().Update(func(txn *badger.Txn) error {
-		if _, err := txn.Get(docKey(d.ID)); err == nil {
-			return nil
-		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+	err = s.db.Update(func(txn *store.Txn) error {
+		if ok, err := txn.Has(store.IssuerDocs, d.ID[:]); err != nil || ok {
 			return err
 		}
 		if r := d.Revocation; r != nil {
@@ -367,18 +279,14 @@ func (s *Service) IngestDoc(raw []byte) (bool, error) {
 					return err
 				}
 				if cur == 0 || v < cur {
-					if err := txn.Set(revSeqKey(cid), binary.BigEndian.AppendUint64(nil, v)); err != nil {
+					if err := txn.Put(store.CredentialRevokedSeqs, cid[:], binary.BigEndian.AppendUint64(nil, v)); err != nil {
 						return err
 					}
 					tightens = true
 				}
 			}
 			earlier := true
-			if cur, err := txn.Get(revKey(cid)); err == nil {
-				v, err := cur.ValueCopy(nil)
-				if err != nil {
-					return err
-				}
+			if v, err := txn.Get(store.CredentialRevocations, cid[:]); err == nil {
 				var prev record.ID
 				copy(prev[:], v)
 				if p, err := s.getDoc(txn, prev); err == nil && p != nil && p.Revocation.GetRevokedAt() <= r.GetRevokedAt() {
@@ -386,22 +294,22 @@ func (s *Service) IngestDoc(raw []byte) (bool, error) {
 				}
 			}
 			if earlier {
-				if err := txn.Set(revKey(cid), d.ID[:]); err != nil {
+				if err := txn.Put(store.CredentialRevocations, cid[:], d.ID[:]); err != nil {
 					return err
 				}
 				tightens = true
 			}
 			if !tightens {
-				return txn.Set(docKey(d.ID), raw)
+				return txn.Put(store.IssuerDocs, d.ID[:], raw)
 			}
 		}
 		if c := d.Credential; c != nil {
-			if err := txn.Set(append(agencyPrefix(peer.ID(c.GetAgency())), d.ID[:]...), nil); err != nil {
+			if err := txn.Put(store.AgencyCredentials, append(agencyPrefix(peer.ID(c.GetAgency())), d.ID[:]...), nil); err != nil {
 				return err
 			}
 		}
 		added = true
-		return txn.Set(docKey(d.ID), raw)
+		return txn.Put(store.IssuerDocs, d.ID[:], raw)
 	})
 	if err != nil || !added {
 		return false, err
@@ -460,26 +368,16 @@ func (s *Service) DocsNotIn(have map[record.ID]bool) ([][]byte, error) {
 // eachTrustedDoc calls f with each stored document of an issuer trusted
 // now, opened once per process (getDoc's cache).
 func (s *Service) eachTrustedDoc(f func(*record.Doc) error) error {
-	return s.db.Badger().View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix, opts.PrefetchValues = []byte{tagDoc}, false
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
+	return s.db.View(func(txn *store.Txn) error {
+		return txn.Scan(store.IssuerDocs, nil, store.ScanOptions{KeysOnly: true}, func(it store.Item) error {
 			var id record.ID
-			copy(id[:], it.Item().Key()[1:])
+			copy(id[:], it.Key())
 			d, err := s.getDoc(txn, id)
-			if err != nil {
+			if err != nil || d == nil || !s.isTrusted(d.Issuer) {
 				return err
 			}
-			if d == nil || !s.isTrusted(d.Issuer) {
-				continue
-			}
-			if err := f(d); err != nil {
-				return err
-			}
-		}
-		return nil
+			return f(d)
+		})
 	})
 }
 

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -44,16 +43,12 @@ func selfMadeCredentials(t testing.TB, n int) [][]byte {
 // storedDocs counts the issuer documents in the database and their bytes.
 func storedDocs(t *testing.T, db *store.DB) (n, bytes int) {
 	t.Helper()
-	err := db.Badger().View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte{'D'}
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
+	err := db.View(func(txn *store.Txn) error {
+		return txn.Scan(store.IssuerDocs, nil, store.ScanOptions{KeysOnly: true}, func(it store.Item) error {
 			n++
-			bytes += int(it.Item().ValueSize())
-		}
-		return nil
+			bytes += it.ValueSize()
+			return nil
+		})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -174,53 +169,5 @@ func TestTrustingAnIssuerKeepsItsHeldCredentials(t *testing.T) {
 	}
 	if ags, _ := f.svc.Agencies(ruleBase); len(ags) != 2 {
 		t.Fatalf("Agencies = %d; want 2", len(ags))
-	}
-}
-
-// TestOldDatabaseUntrustedDocsRemoved: a database written before untrusted
-// documents were kept out of it holds them all; opening the service removes
-// them, and keeps the trusted ones.
-func TestOldDatabaseUntrustedDocsRemoved(t *testing.T) {
-	f := newRuleFixture(t, requests.Config{})
-	docs := selfMadeCredentials(t, 500)
-	err := f.db.Badger().Update(func(txn *badger.Txn) error {
-		// A database of an earlier version has no mark that the
-		// removal ran.
-		if err := txn.Delete([]byte{'K', 1}); err != nil {
-			return err
-		}
-		for _, raw := range docs {
-			id := record.IDOf(raw)
-			if err := txn.Set(append([]byte{'D'}, id[:]...), raw); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := storedDocs(t, f.db); n != 501 {
-		t.Fatalf("set up %d documents", n)
-	}
-	svc, err := requests.New(requests.Config{Store: f.db, Trusted: []peer.ID{f.issuer}, Logger: ruleQuiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := storedDocs(t, f.db); n != 1 {
-		t.Fatalf("after New: %d documents stored; want 1", n)
-	}
-	if st := svc.UntrustedDocs(); st.Held != 500 {
-		t.Fatalf("after New: %+v; want the 500 credentials held in memory", st)
-	}
-	s := f.mustSign(f.agency, ruleBase, ruleRequestBody(ruleRequest(f.cred, ruleBase)))
-	ruleVerdict(t, "CheckEntry(request under the trusted credential)", svc.CheckEntry(s), "", false)
-
-	// Once: a later start that trusts nobody deletes nothing.
-	if _, err := requests.New(requests.Config{Store: f.db, Logger: ruleQuiet}); err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := storedDocs(t, f.db); n != 1 {
-		t.Fatalf("a start without the issuer in the config left %d documents; want 1", n)
 	}
 }

@@ -6,13 +6,13 @@ import (
 	"sort"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
 // Credential statuses.
@@ -26,14 +26,11 @@ const (
 // newest validity first.
 func (s *Service) credentials(a peer.ID) ([]*record.Doc, error) {
 	var out []*record.Doc
-	err := s.db.Badger().View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix, opts.PrefetchValues = agencyPrefix(a), false
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
+	prefix := agencyPrefix(a)
+	err := s.db.View(func(txn *store.Txn) error {
+		return txn.Scan(store.AgencyCredentials, prefix, store.ScanOptions{KeysOnly: true}, func(it store.Item) error {
 			var id record.ID
-			copy(id[:], it.Item().Key()[len(opts.Prefix):])
+			copy(id[:], it.Key()[len(prefix):])
 			d, err := s.getDoc(txn, id)
 			if err != nil {
 				return err
@@ -41,8 +38,8 @@ func (s *Service) credentials(a peer.ID) ([]*record.Doc, error) {
 			if d != nil && s.isTrusted(d.Issuer) {
 				out = append(out, d)
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Credential.GetNotAfter() > out[j].Credential.GetNotAfter() })
 	return out, err
@@ -77,18 +74,13 @@ func (s *Service) credentialStatus(d *record.Doc, t time.Time) (string, error) {
 // Agencies lists every agency with a credential from a trusted issuer.
 func (s *Service) Agencies(now time.Time) ([]Agency, error) {
 	seen := map[peer.ID]bool{}
-	err := s.db.Badger().View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix, opts.PrefetchValues = []byte{tagAgencyCred}, false
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			if len(k) > 2 && len(k) >= 2+int(k[1]) {
-				seen[peer.ID(k[2:2+int(k[1])])] = true
+	err := s.db.View(func(txn *store.Txn) error {
+		return txn.Scan(store.AgencyCredentials, nil, store.ScanOptions{KeysOnly: true}, func(it store.Item) error {
+			if k := it.Key(); len(k) > 1 && len(k) >= 1+int(k[0]) {
+				seen[peer.ID(k[1:1+int(k[0])])] = true
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err

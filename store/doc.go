@@ -21,6 +21,57 @@
 //	           created time in Unix ms (8 bytes big-endian), so a reverse
 //	           scan is newest first
 //	p A        profile: S (8) + the author's name
+//	v          the schema version, in decimal (see below)
+//
+// The tags of every table, store's and those it lends to other packages
+// (requests' issuer documents, clips' grants and access log), are declared
+// in keys.go, and no package but this one gets the Badger handle: the
+// others read and write their tables through Table, Txn and ScanAll, and
+// document their own key layouts.
+//
+// # Schema version and migrations
+//
+// Both databases of a node carry a schema version under the key "v": the
+// records database (this package, Version, migrate.go) and the clip
+// database (clips.DBVersion, clips/db.go). Open, and clips.OpenDB, apply
+// the database's Schema before anything else reads it:
+//
+//   - a new, empty database gets the current version;
+//   - an older one is migrated one step at a time, each step a function
+//     that turns version n-1 into n; the version key is written (and
+//     synced) after each step, so a crash mid-way runs that step again,
+//     and every step must be safe to run twice;
+//   - a newer one is refused with an error wrapping ErrNewerSchema that
+//     names both versions: a release never reads a layout it does not
+//     know, and there is no downgrade (restore a backup instead).
+//
+// The records database's versions:
+//
+//	1  before December 2026: grants keyed "R G" by ID alone; the
+//	   documents of untrusted issuers stored
+//	2  December 2026: grants keyed "R L O G"; only trusted issuers'
+//	   documents. Releases up to 2026-12-03 wrote no version key: a
+//	   database without one is version 2 if it holds requests' mark
+//	   "K 1" (the removal of untrusted documents ran), else version 1;
+//	   an empty one is new.
+//
+// The clip database's: 1, December 2026 (written without a version key
+// until 2026-12-03).
+//
+// To change a layout: add a step to the database's schema (recordsSchema
+// in migrate.go, dbSchema in clips/db.go) with To one more than the
+// current version, bump Version (or clips.DBVersion), and test the step
+// from a data directory the previous release made: build it, run
+// testdata/mkdatadir.sh with it, commit the archive under testdata (a few
+// KB) and open it in a test (see schema_test.go and storetest). A step
+// reads the old layout as it was, so it never changes once released; it
+// may use record but no package above store. A step whose work needs a
+// package above store (decoding grants to build an index, say) writes a
+// mark in that package's table instead; the package does the work when it
+// opens and then clears the mark, so that a crash in between does it
+// again. A new table that starts empty needs no step: declare its tag in
+// keys.go (a const, an entry of tables and a Table var; the test
+// TestTagsDistinct checks that no two tables share a tag).
 //
 // Records received from the network are written without fsync (a crash can
 // lose the last few, and catch-up sync fetches them again); a node's own

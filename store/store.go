@@ -42,6 +42,10 @@ type Config struct {
 	Health *Health
 	// CloseTimeout bounds Close (see CloseWithin); zero: unbounded.
 	CloseTimeout time.Duration
+	// TrustedIssuers are the issuers this node trusts, for the migration
+	// to schema version 2, which removes the documents of the others (see
+	// migrate.go). A database at version 2 or later does not use them.
+	TrustedIssuers []peer.ID
 }
 
 // DB is a node's database.
@@ -58,7 +62,9 @@ type DB struct {
 	cleanStart bool
 }
 
-// Open opens (creating if needed) the database in cfg.Dir.
+// Open opens (creating if needed) the database in cfg.Dir, and brings it
+// to schema Version first (see doc.go): an older database is migrated
+// step by step, a newer one refused with an error wrapping ErrNewerSchema.
 func Open(cfg Config) (*DB, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("store: Dir is required")
@@ -85,6 +91,10 @@ func Open(cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("open database in %s: %w", cfg.Dir, err)
 	}
 	d := &DB{cfg: cfg, bdb: bdb, cleanStart: errors.Is(errManifest, os.ErrNotExist) || errMarker == nil}
+	if _, err := recordsSchema(cfg).Apply(bdb, cfg.Logger); err != nil {
+		bdb.Close()
+		return nil, err
+	}
 	// From now on, a crash leaves no marker behind.
 	if err := os.Remove(filepath.Join(cfg.Dir, cleanMarker)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		bdb.Close()
@@ -197,9 +207,9 @@ func CloseBadger(db *badger.DB, timeout time.Duration) error {
 	}
 }
 
-// Badger returns the underlying database, for packages that keep their own
-// tables in it (under tags not used here).
-func (d *DB) Badger() *badger.DB { return d.bdb }
+// Size returns the size of the database's LSM tree and value log, in
+// bytes.
+func (d *DB) Size() (lsm, vlog int64) { return d.bdb.Size() }
 
 // Sync flushes written data to disk.
 func (d *DB) Sync() error { return d.bdb.Sync() }
@@ -255,18 +265,7 @@ type Result struct {
 	Ignored record.Reason
 }
 
-// keys
-
-const (
-	tagLog     = 'l'
-	tagIndex   = 'i'
-	tagHead    = 'h'
-	tagExtra   = 'x'
-	tagFlag    = 'e'
-	tagTomb    = 't'
-	tagFeed    = 'f'
-	tagProfile = 'p'
-)
+// keys (the tags are declared in keys.go)
 
 const (
 	slotLive   = 0x00

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -31,7 +30,7 @@ func writeBundle(t *testing.T, path string) {
 	receiver, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	ownerID, _ := peer.IDFromPrivateKey(owner)
 	receiverID, _ := peer.IDFromPrivateKey(receiver)
-	db, err := badger.Open(badger.DefaultOptions(t.TempDir()).WithLogger(nil))
+	db, err := clips.OpenDB(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +176,7 @@ func TestVerifyRefusesSparseMembers(t *testing.T) {
 	receiver, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	ownerID, _ := peer.IDFromPrivateKey(owner)
 	receiverID, _ := peer.IDFromPrivateKey(receiver)
-	db, err := badger.Open(badger.DefaultOptions(t.TempDir()).WithLogger(nil))
+	db, err := clips.OpenDB(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
