@@ -22,6 +22,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/clips"
+	"github.com/porchlight-mesh/porchlight/feed"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
@@ -68,6 +69,7 @@ type Node struct {
 	clipSrv  *clips.Server
 	shareSrv *clips.ShareServer
 	mesh     *mesh.Mesh
+	feed     *feed.Service
 
 	cancel context.CancelFunc // stops the node's own loops (the clip watcher)
 	wg     sync.WaitGroup
@@ -133,10 +135,7 @@ func Start(opts Options) (n *Node, err error) {
 	issuers, _ := cfg.Issuers() // checked by LoadConfig
 	limits, _ := cfg.Requests.Limits()
 	home, _ := ParseLocation(cfg.Location)
-	rcfg := requests.Config{Store: n.db, Trusted: issuers, Limits: limits, Logger: opts.Logger}
-	if home != nil {
-		rcfg.Home = &requests.Point{Lat: home.Lat, Lon: home.Lon}
-	}
+	rcfg := requests.Config{Store: n.db, Trusted: issuers, Limits: limits, Home: home, Logger: opts.Logger}
 	if n.reqs, err = requests.New(rcfg); err != nil {
 		return nil, err
 	}
@@ -166,6 +165,14 @@ func Start(opts Options) (n *Node, err error) {
 		KeyMayHaveLog: !fileExists(filepath.Join(opts.Dir, NewKeyFile)),
 	})
 	if err != nil {
+		return nil, err
+	}
+	// The requests service judged the mesh's records from the start; it
+	// writes to the mesh from now on (see requests.Service.SetAppender).
+	if err := n.reqs.SetAppender(n.mesh); err != nil {
+		return nil, err
+	}
+	if n.feed, err = feed.New(feed.Config{Log: n.mesh, Store: n.db, Sharer: n}); err != nil {
 		return nil, err
 	}
 	n.dropNewKeyMarker()
@@ -212,6 +219,7 @@ func Start(opts Options) (n *Node, err error) {
 			TLSKey:      opts.APITLSKey,
 			Token:       token,
 			Mesh:        n.mesh,
+			Feed:        n.feed,
 			Requests:    n.reqs,
 			Events:      &n.events,
 			Clips:       n.clips,
@@ -321,6 +329,9 @@ func (n *Node) Trust(id peer.ID) error {
 	n.reqs.Trust(id)
 	return nil
 }
+
+// Feed is the node's feed service.
+func (n *Node) Feed() *feed.Service { return n.feed }
 
 // Mesh is the node's network side.
 func (n *Node) Mesh() *mesh.Mesh { return n.mesh }

@@ -295,20 +295,7 @@ func (n *Node) FetchClip(ctx context.Context, owner peer.ID, clip record.ID) (*c
 
 // postGrant finds a grant for clip in owner's posts.
 func (n *Node) postGrant(owner peer.ID, clip record.ID) *clips.SignedGrant {
-	posts, err := n.mesh.Feed(1000)
-	if err != nil {
-		return nil
-	}
-	for _, p := range posts {
-		if p.Author != owner || len(p.ClipGrant) == 0 {
-			continue
-		}
-		g, err := clips.OpenGrant(p.ClipGrant)
-		if err == nil && g.Owner == owner && clips.CanFetch(g, false, n.mesh.ID(), owner, clip, time.Now()) == nil {
-			return g
-		}
-	}
-	return nil
+	return n.feed.PostGrant(owner, clip)
 }
 
 // Evidence lists the clips received under grants, newest first.

@@ -8,11 +8,13 @@ import (
 	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
@@ -28,7 +30,7 @@ type Config struct {
 	// Limits tighten the rules; zero fields are the defaults.
 	Limits Limits
 	// Home is this home's location, for covers_home; nil if unknown.
-	Home *Point
+	Home *geo.Point
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// UntrustedDocs and UntrustedBytes cap the credentials of untrusted
@@ -40,6 +42,20 @@ type Config struct {
 	UntrustedTTL   time.Duration
 	// Now is the clock for the untrusted-document TTL. Default time.Now.
 	Now func() time.Time
+	// Appender writes this node's requests and updates (Create, Close):
+	// the node's mesh. It may be left nil here and set once with
+	// SetAppender (see there); until then Create and Close fail.
+	Appender Appender
+}
+
+// Appender appends to this node's own signed log; *mesh.Mesh is one.
+type Appender interface {
+	// ID is the author of the log: this node.
+	ID() peer.ID
+	// Append signs, stores and sends one record whose body the function
+	// fills in. The mesh's rules (this Service's CheckEntry) run first;
+	// a violation is a *record.Invalid.
+	Append(body func(*pb.Entry)) (*record.Signed, error)
 }
 
 // Service judges, stores and lists requests. It implements mesh.Rules.
@@ -56,6 +72,8 @@ type Service struct {
 	docs  map[record.ID]*record.Doc // opened documents: immutable by ID
 
 	untrusted *untrustedDocs
+
+	appender atomic.Pointer[Appender] // Config.Appender, or SetAppender's
 }
 
 // maxCachedDocs bounds the opened-document cache; neighborhoods have a few
@@ -95,6 +113,9 @@ func New(cfg Config) (*Service, error) {
 		untrusted: newUntrustedDocs(cfg.UntrustedDocs, cfg.UntrustedBytes, cfg.UntrustedTTL, cfg.Now)}
 	for _, id := range cfg.Trusted {
 		s.trusted[id] = true
+	}
+	if cfg.Appender != nil {
+		s.appender.Store(&cfg.Appender)
 	}
 	if err := s.dropUntrustedDocs(); err != nil {
 		return nil, fmt.Errorf("requests: remove untrusted issuers' documents from the database: %w", err)
