@@ -22,6 +22,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/clips"
+	"github.com/porchlight-mesh/porchlight/events"
 	"github.com/porchlight-mesh/porchlight/feed"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
@@ -135,7 +136,7 @@ func Start(opts Options) (n *Node, err error) {
 	issuers, _ := cfg.Issuers() // checked by LoadConfig
 	limits, _ := cfg.Requests.Limits()
 	home, _ := ParseLocation(cfg.Location)
-	rcfg := requests.Config{Store: n.db, Trusted: issuers, Limits: limits, Home: home, Logger: opts.Logger}
+	rcfg := requests.Config{Store: n.db, Trusted: issuers, Limits: limits, Home: home, Logger: opts.Logger, OnDocument: n.documentEvent}
 	if n.reqs, err = requests.New(rcfg); err != nil {
 		return nil, err
 	}
@@ -150,7 +151,7 @@ func Start(opts Options) (n *Node, err error) {
 	n.mesh, err = mesh.New(mesh.Config{
 		Rules:        n.reqs,
 		OnRecord:     n.recordEvent,
-		OnPeers:      func() { n.events.Publish(api.Event{Type: "peers", Data: map[string]any{}}) },
+		OnPeers:      func() { n.events.Publish(api.Event{Type: events.Peers, Data: map[string]any{}}) },
 		Key:          key,
 		Store:        n.db,
 		Name:         cfg.Name,
@@ -193,7 +194,7 @@ func Start(opts Options) (n *Node, err error) {
 		w, err := clips.NewWatcher(clips.WatcherConfig{
 			Dir: cfg.WatchDir, Store: n.clips, Logger: opts.Logger,
 			OnImport: func(m *clips.SignedManifest) {
-				n.events.Publish(api.Event{Type: "clip", Data: map[string]string{"id": m.ClipID().String()}})
+				n.events.Publish(api.Event{Type: events.Clip, Data: map[string]string{"id": m.ClipID().String()}})
 			},
 		})
 		if err != nil {
@@ -264,17 +265,27 @@ func (n *Node) recordEvent(s *record.Signed) {
 	ev := api.Event{Data: map[string]string{"id": s.ID.String(), "author": s.Author.String()}}
 	switch s.Entry.GetBody().(type) {
 	case *pb.Entry_Post:
-		ev.Type = "post"
+		ev.Type = events.Post
 	case *pb.Entry_Retraction:
-		ev.Type = "retraction"
+		ev.Type = events.Retraction
 	case *pb.Entry_Request:
-		ev.Type = "request"
+		ev.Type = events.Request
 	case *pb.Entry_Update:
-		ev.Type = "update"
+		ev.Type = events.Update
 	default:
 		return
 	}
 	n.events.Publish(ev)
+}
+
+// documentEvent tells event-stream clients about a newly stored issuer
+// document: the agencies' credential status may have changed.
+func (n *Node) documentEvent(d *record.Doc) {
+	kind := "credential"
+	if d.Revocation != nil {
+		kind = "revocation"
+	}
+	n.events.Publish(api.Event{Type: events.Document, Data: map[string]string{"id": d.ID.String(), "kind": kind, "issuer": d.Issuer.String()}})
 }
 
 // registerMetrics adds node-level gauges and Go runtime metrics.

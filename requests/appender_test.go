@@ -43,3 +43,23 @@ func TestWritesNeedAnAppenderSetOnce(t *testing.T) {
 		t.Fatalf("Create with an appender = %v, want a rule's error", err)
 	}
 }
+
+// OnDocument hears of each trusted document once, when it is first stored;
+// an untrusted issuer's is not stored, and not announced.
+func TestOnDocumentOncePerStoredDocument(t *testing.T) {
+	var got []record.ID
+	f := newRuleFixture(t, requests.Config{OnDocument: func(d *record.Doc) { got = append(got, d.ID) }})
+	if len(got) != 1 || got[0] != f.cred.ID {
+		t.Fatalf("after the credential: OnDocument saw %v, want [%s]", got, f.cred.ID)
+	}
+	if _, err := f.svc.IngestDoc(f.cred.Raw); err != nil {
+		t.Fatal(err)
+	}
+	strangerKey, _ := ruleNewKey(t)
+	if _, err := f.svc.IngestDoc(f.certify(strangerKey, f.agency.id, ruleJurisdiction).Raw); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("OnDocument saw %v, want only the first credential", got)
+	}
+}

@@ -46,6 +46,10 @@ type Config struct {
 	// the node's mesh. It may be left nil here and set once with
 	// SetAppender (see there); until then Create and Close fail.
 	Appender Appender
+	// OnDocument, if set, is called after a trusted issuer's document (a
+	// credential or a revocation) is stored for the first time, from
+	// whichever path brought it: gossip, sync or this node's own publish.
+	OnDocument func(*record.Doc)
 }
 
 // Appender appends to this node's own signed log; *mesh.Mesh is one.
@@ -343,6 +347,18 @@ func getRevokedSeq(txn *badger.Txn, cred record.ID) (uint64, error) {
 // requests under it are refused with the right reason, see untrusted.go)
 // and not relayed, and its revocations are dropped: added is false.
 func (s *Service) IngestDoc(raw []byte) (bool, error) {
+	added, err := s.ingestDoc(raw)
+	if added && err == nil && s.cfg.OnDocument != nil {
+		// Opened again only when new: documents are few, and ingestDoc's
+		// many returns stay as they are.
+		if d, err := record.OpenDoc(raw); err == nil {
+			s.cfg.OnDocument(d)
+		}
+	}
+	return added, err
+}
+
+func (s *Service) ingestDoc(raw []byte) (bool, error) {
 	d, err := record.OpenDoc(raw)
 	if err != nil {
 		return false, err
