@@ -50,6 +50,7 @@ type memSharer struct {
 	holdFail error // Share issues the grant, then fails to hold
 
 	mu      sync.Mutex
+	revokes int // RevokeGrant calls
 	grants  []*clips.SignedGrant
 	revoked map[clips.GrantID]bool
 	held    map[record.ID]bool
@@ -82,6 +83,7 @@ func (s *memSharer) Share(ctx context.Context, grantee peer.ID, clipIDs []record
 func (s *memSharer) RevokeGrant(id clips.GrantID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.revokes++
 	found := false
 	for _, g := range s.grants {
 		found = found || g.GrantID() == id
@@ -273,6 +275,25 @@ func TestPostWithClipsNeedsASharer(t *testing.T) {
 	}
 	if _, err := svc.Post(context.Background(), feed.NewPost{Text: "x", Clips: []record.ID{clipID(1)}}); !errors.Is(err, feed.ErrCannotShare) {
 		t.Fatalf("Post = %v, want ErrCannotShare", err)
+	}
+}
+
+// A grant the owner already revoked is not revoked again by Retract (a
+// second revocation would be signed with a later time, and announced).
+func TestRetractAfterTheGrantWasRevoked(t *testing.T) {
+	f := newFixture(t)
+	p, err := f.svc.Post(context.Background(), feed.NewPost{Text: "Someone tried our door", Clips: []record.ID{clipID(1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sharer.RevokeGrant(feed.SharedGrant(p).GrantID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Retract(p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if f.sharer.revokes != 1 {
+		t.Fatalf("RevokeGrant called %d times, want once (by the owner)", f.sharer.revokes)
 	}
 }
 
