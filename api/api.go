@@ -22,6 +22,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/clips"
+	"github.com/porchlight-mesh/porchlight/feed"
+	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
@@ -39,7 +41,7 @@ type Status struct {
 	API          string         `json:"api"`
 	Peers        int            `json:"peers"`
 	Addrs        []string       `json:"addrs"`
-	Location     *mesh.Location `json:"location,omitempty"`
+	Location     *geo.Point     `json:"location,omitempty"`
 	Storage      *StorageStatus `json:"storage,omitempty"`
 }
 
@@ -64,8 +66,10 @@ type Config struct {
 	TLSCert, TLSKey string
 	// Token every request must carry. Required.
 	Token string
-	// Mesh serves the feed and peers. Required.
+	// Mesh serves the peers and takes issuer documents. Required.
 	Mesh *mesh.Mesh
+	// Feed serves the feed: posts and retractions. Required.
+	Feed *feed.Service
 	// Status describes the node. Required.
 	Status func() Status
 	// Storage reports whether the disk under the databases works: while it
@@ -111,8 +115,8 @@ type Server struct {
 
 // Listen checks cfg, listens and starts serving.
 func Listen(cfg Config) (*Server, error) {
-	if cfg.Token == "" || cfg.Mesh == nil || cfg.Status == nil || cfg.Requests == nil || cfg.Trust == nil || cfg.TrustedIssuers == nil {
-		return nil, errors.New("api: Token, Mesh, Status, Requests, Trust and TrustedIssuers are required")
+	if cfg.Token == "" || cfg.Mesh == nil || cfg.Feed == nil || cfg.Status == nil || cfg.Requests == nil || cfg.Trust == nil || cfg.TrustedIssuers == nil {
+		return nil, errors.New("api: Token, Mesh, Feed, Status, Requests, Trust and TrustedIssuers are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -378,8 +382,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		apiErr = &Error{Status: http.StatusServiceUnavailable, Code: "storage_failed", Msg: err.Error()}
 	case errors.Is(err, store.ErrNotFound):
 		apiErr = &Error{Status: http.StatusNotFound, Code: "not_found", Msg: err.Error()}
-	case errors.Is(err, mesh.ErrNotOwnPost):
+	case errors.Is(err, feed.ErrNotOwnPost):
 		apiErr = &Error{Status: http.StatusForbidden, Code: "not_author", Msg: err.Error()}
+	case errors.Is(err, feed.ErrCannotShare):
+		apiErr = &Error{Status: http.StatusBadRequest, Code: "bad_request", Msg: err.Error()}
 	case errors.Is(err, clips.ErrNotFound):
 		apiErr = &Error{Status: http.StatusNotFound, Code: "not_found", Msg: err.Error()}
 	case errors.Is(err, clips.ErrGrantNotFound):

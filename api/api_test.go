@@ -19,6 +19,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/clips"
+	"github.com/porchlight-mesh/porchlight/feed"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
@@ -53,7 +54,7 @@ func newServer(t *testing.T) *api.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := api.Listen(api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Logger: quiet, Requests: reqs, Clips: cs, Sharing: noSharing{},
+	s, err := api.Listen(api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Feed: newFeed(t, m, db, noSharing{}), Logger: quiet, Requests: reqs, Clips: cs, Sharing: noSharing{},
 		Trust: func(peer.ID) error { return nil }, TrustedIssuers: func() []string { return nil },
 		Metrics: promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}),
 		Status:  func() api.Status { return api.Status{Name: "test"} }})
@@ -68,9 +69,19 @@ func newServer(t *testing.T) *api.Server {
 	return s
 }
 
+// newFeed is the feed service over m, sharing clips with sh.
+func newFeed(t *testing.T, m *mesh.Mesh, db *store.DB, sh feed.Sharer) *feed.Service {
+	t.Helper()
+	f, err := feed.New(feed.Config{Log: m, Store: db, Sharer: sh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func TestListenRefusesNonLoopback(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", "[::]:0", "192.0.2.1:7780", "example.com:7780", "7780"} {
-		_, err := api.Listen(api.Config{Addr: addr, Token: token, Mesh: &mesh.Mesh{}, Status: func() api.Status { return api.Status{} },
+		_, err := api.Listen(api.Config{Addr: addr, Token: token, Mesh: &mesh.Mesh{}, Feed: &feed.Service{}, Status: func() api.Status { return api.Status{} },
 			Requests: &requests.Service{}, Trust: func(peer.ID) error { return nil }, TrustedIssuers: func() []string { return nil }})
 		if err == nil {
 			t.Errorf("Listen(%q) succeeded, want a refusal", addr)

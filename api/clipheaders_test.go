@@ -53,7 +53,7 @@ func newServerWith(t *testing.T, edit func(*api.Config)) (*api.Server, *clips.St
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Logger: quiet, Requests: reqs, Clips: cs, Sharing: noSharing{},
+	cfg := api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Feed: newFeed(t, m, db, noSharing{}), Logger: quiet, Requests: reqs, Clips: cs, Sharing: noSharing{},
 		Trust: func(peer.ID) error { return nil }, TrustedIssuers: func() []string { return nil },
 		Metrics: promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}),
 		Status:  func() api.Status { return api.Status{Name: "test"} }}

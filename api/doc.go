@@ -23,7 +23,7 @@
 //	POST   /api/v1/documents     store and publish a credential or revocation {document: base64}
 //	GET    /api/v1/trust         trusted issuer IDs
 //	POST   /api/v1/trust         trust an issuer {issuer}
-//	GET    /api/v1/events        server-sent events (post, retraction, request, update, peers)
+//	GET    /api/v1/events        server-sent events (names in package events)
 //	POST   /api/v1/login-links   a one-time browser login link (porchlight ui)
 //	GET    /login?code=          redeem it: HttpOnly SameSite=Strict session cookie; no token, works once
 //	GET    /                     the web UI page (api/ui/index.html)

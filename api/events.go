@@ -8,13 +8,8 @@ import (
 	"time"
 )
 
-// Event is one server-sent event: a type and its JSON data. Types: post,
-// retraction, request, update, document (a new record or issuer document),
-// peers (the peer list changed), clip (a clip was imported), share (this
-// home shared clips), grant (a grant arrived from an owner), revoke (this
-// home revoked a grant), access (a peer asked for one of this home's clips:
-// served or refused), evidence (a shared clip was fetched and stored),
-// fetch (progress of a fetch).
+// Event is one server-sent event: a type, one of package events' names,
+// and its JSON data (docs/protocol.md, "Local API events").
 type Event struct {
 	Type string
 	Data any

@@ -67,7 +67,7 @@ func newSharingServer(t *testing.T, sh api.Sharing) *api.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := api.Listen(api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Logger: quiet, Requests: reqs, Clips: cs, Sharing: sh,
+	s, err := api.Listen(api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Feed: newFeed(t, m, db, sh), Logger: quiet, Requests: reqs, Clips: cs, Sharing: sh,
 		Trust: func(peer.ID) error { return nil }, TrustedIssuers: func() []string { return nil },
 		Metrics: promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}),
 		Status:  func() api.Status { return api.Status{Name: "test"} }})

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/feed"
 	"github.com/porchlight-mesh/porchlight/internal/testcert"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/requests"
@@ -22,7 +23,7 @@ import (
 func TestAllowRemote(t *testing.T) {
 	cert, key := testcert.Write(t, net.ParseIP("127.0.0.1"))
 	base := func() api.Config {
-		return api.Config{Token: token, Mesh: &mesh.Mesh{}, Status: func() api.Status { return api.Status{} },
+		return api.Config{Token: token, Mesh: &mesh.Mesh{}, Feed: &feed.Service{}, Status: func() api.Status { return api.Status{} },
 			Requests: &requests.Service{}, Trust: func(peer.ID) error { return nil }, TrustedIssuers: func() []string { return nil }, Logger: quiet}
 	}
 	refusals := []struct {

@@ -164,7 +164,7 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request) error {
 	if in.From.IsZero() || in.To.IsZero() {
 		return badRequest("from and to are required (RFC 3339 times)")
 	}
-	sr, err := s.cfg.Requests.Create(s.cfg.Mesh, requests.NewRequest{
+	sr, err := s.cfg.Requests.Create(requests.NewRequest{
 		Case: in.Case, Incident: in.Incident, Description: in.Description, Contact: in.Contact,
 		Area: area, From: in.From, To: in.To,
 	})
@@ -186,7 +186,7 @@ func (s *Server) closeRequest(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	sr, err := s.cfg.Requests.Close(s.cfg.Mesh, id, in.Note)
+	sr, err := s.cfg.Requests.Close(id, in.Note)
 	if err != nil {
 		return err
 	}

@@ -1,15 +1,12 @@
 package api
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
-	"github.com/porchlight-mesh/porchlight/clips"
-	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/feed"
+	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/record"
-	"github.com/porchlight-mesh/porchlight/record/pb"
 )
 
 // PeerJSON is one entry of GET /api/v1/peers.
@@ -26,26 +23,26 @@ type PeerJSON struct {
 
 // PostJSON is one post of GET /api/v1/feed.
 type PostJSON struct {
-	ID                string         `json:"id"`
-	Author            string         `json:"author"`
-	AuthorName        string         `json:"author_name"`
-	AuthorEquivocated bool           `json:"author_equivocated"`
-	Kind              string         `json:"kind"`
-	Text              string         `json:"text"`
-	Created           time.Time      `json:"created"`
-	Location          *mesh.Location `json:"location,omitempty"`
-	ReplyTo           string         `json:"reply_to,omitempty"`
-	Clips             []string       `json:"clips,omitempty"` // attached; fetch from the author
+	ID                string     `json:"id"`
+	Author            string     `json:"author"`
+	AuthorName        string     `json:"author_name"`
+	AuthorEquivocated bool       `json:"author_equivocated"`
+	Kind              string     `json:"kind"`
+	Text              string     `json:"text"`
+	Created           time.Time  `json:"created"`
+	Location          *geo.Point `json:"location,omitempty"`
+	ReplyTo           string     `json:"reply_to,omitempty"`
+	Clips             []string   `json:"clips,omitempty"` // attached; fetch from the author
 }
 
 // NewPostJSON is the body of POST /api/v1/posts.
 type NewPostJSON struct {
-	Kind     string         `json:"kind"`
-	Text     string         `json:"text"`
-	Location *mesh.Location `json:"location,omitempty"`
-	ReplyTo  string         `json:"reply_to,omitempty"`
+	Kind     string     `json:"kind"`
+	Text     string     `json:"text"`
+	Location *geo.Point `json:"location,omitempty"`
+	ReplyTo  string     `json:"reply_to,omitempty"`
 	// Clips of this home to attach: shared with the whole neighborhood
-	// for 30 days.
+	// for 30 days (feed.ClipGrantPeriod).
 	Clips []string `json:"clips,omitempty"`
 }
 
@@ -76,7 +73,7 @@ func (s *Server) getFeed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	posts, err := s.cfg.Mesh.Feed(limit)
+	posts, err := s.cfg.Feed.List(limit)
 	if err != nil {
 		return err
 	}
@@ -88,7 +85,7 @@ func (s *Server) getFeed(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func postJSON(p mesh.FeedPost) PostJSON {
+func postJSON(p feed.Post) PostJSON {
 	j := PostJSON{
 		ID: p.ID.String(), Author: p.Author.String(), AuthorName: p.AuthorName, AuthorEquivocated: p.AuthorFlagged,
 		Kind: p.Kind, Text: p.Text, Created: p.Created.UTC(), Location: p.Location,
@@ -96,12 +93,9 @@ func postJSON(p mesh.FeedPost) PostJSON {
 	if !p.ReplyTo.IsZero() {
 		j.ReplyTo = p.ReplyTo.String()
 	}
-	if len(p.ClipGrant) > 0 {
-		// Only a grant the author signed for the whole neighborhood counts.
-		if g, err := clips.OpenGrant(p.ClipGrant); err == nil && g.Owner == p.Author && g.Grantee() == "" {
-			for _, id := range g.ClipIDs() {
-				j.Clips = append(j.Clips, id.String())
-			}
+	if g := feed.SharedGrant(p); g != nil {
+		for _, id := range g.ClipIDs() {
+			j.Clips = append(j.Clips, id.String())
 		}
 	}
 	return j
@@ -112,27 +106,13 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	np := mesh.NewPost{Kind: in.Kind, Text: in.Text, Location: in.Location}
-	if len(in.Clips) > 0 {
-		if s.cfg.Sharing == nil {
-			return badRequest("this node cannot share clips")
-		}
-		var ids []record.ID
-		for _, c := range in.Clips {
-			id, err := record.ParseID(c)
-			if err != nil {
-				return badRequest("clips: %v", err)
-			}
-			ids = append(ids, id)
-		}
-		if err := record.CheckPost(&pb.Post{Kind: orGeneral(in.Kind), Text: in.Text}); err != nil {
-			return err // refuse before anything is shared
-		}
-		g, _, err := s.cfg.Sharing.Share(r.Context(), "", ids, record.ID{}, time.Now().Add(postClipGrant))
+	np := feed.NewPost{Kind: in.Kind, Text: in.Text, Location: in.Location}
+	for _, c := range in.Clips {
+		id, err := record.ParseID(c)
 		if err != nil {
-			return err
+			return badRequest("clips: %v", err)
 		}
-		np.ClipGrant = g.Raw
+		np.Clips = append(np.Clips, id)
 	}
 	if in.ReplyTo != "" {
 		id, err := record.ParseID(in.ReplyTo)
@@ -141,51 +121,11 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) error {
 		}
 		np.ReplyTo = id
 	}
-	sr, err := s.cfg.Mesh.Post(np)
+	p, err := s.cfg.Feed.Post(r.Context(), np)
 	if err != nil {
 		return err
 	}
-	posts, err := mesh.FeedPosts(s.cfg.Mesh.Store(), []*record.Signed{sr})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, postJSON(posts[0]))
-	return nil
-}
-
-// postClipGrant is how long clips attached to a post stay fetchable.
-const postClipGrant = 30 * 24 * time.Hour
-
-func orGeneral(k string) string {
-	if k == "" {
-		return "general"
-	}
-	return k
-}
-
-// revokePostGrant revokes the neighborhood grant of the clips attached to
-// this node's own post id, if any, before the post is retracted: the clips
-// must stop being served with the post. It runs first so that a failure
-// leaves the post up and the request can be retried.
-func (s *Server) revokePostGrant(id record.ID) error {
-	if s.cfg.Sharing == nil {
-		return nil
-	}
-	sr, err := s.cfg.Mesh.Store().Record(id)
-	if err != nil || sr.Author != s.cfg.Mesh.ID() {
-		return nil // Retract names the problem
-	}
-	raw := sr.Entry.GetPost().GetClipGrant()
-	if len(raw) == 0 {
-		return nil
-	}
-	g, err := clips.OpenGrant(raw)
-	if err != nil || g.Owner != sr.Author || s.cfg.Sharing.GrantRevoked(g) {
-		return nil
-	}
-	if err := s.cfg.Sharing.RevokeGrant(g.GrantID()); err != nil && !errors.Is(err, clips.ErrGrantNotFound) {
-		return fmt.Errorf("revoke the grant of the post's clips before retracting it: %w", err)
-	}
+	writeJSON(w, http.StatusCreated, postJSON(p))
 	return nil
 }
 
@@ -194,10 +134,7 @@ func (s *Server) retractPost(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest("%v", err)
 	}
-	if err := s.revokePostGrant(id); err != nil {
-		return err
-	}
-	sr, err := s.cfg.Mesh.Retract(id)
+	sr, err := s.cfg.Feed.Retract(id)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ import (
 //	A real node (in this process: Badger on disk, libp2p, the API on
 //	127.0.0.1) whose store holds -api-posts posts. Timed, in turns:
 //	GET /api/v1/feed?limit=50 over HTTP (keep-alive), the same read
-//	without HTTP ((*mesh.Mesh).Feed(50)), and GET /api/v1/status (a
+//	without HTTP ((*feed.Service).List(50)), and GET /api/v1/status (a
 //	trivial handler behind the same guard). Then the web UI's first page
 //	in headless Chromium: from navigating a fresh login link until the
 //	feed shows 50 posts; baseline: a one-line page in the same browser.
@@ -114,7 +114,7 @@ func runAPI(ctx context.Context, e *env) (*section, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := n.Mesh().Feed(50); err != nil {
+		if _, err := n.Feed().List(50); err != nil {
 			return nil, err
 		}
 		t2 := time.Now()
@@ -136,7 +136,7 @@ func runAPI(ctx context.Context, e *env) (*section, error) {
 		target:   "≤ 10 ms", met: met(fh.p99 <= targetFeedP99)})
 	s.printf("A node started in the bench process (`node.Start`: Badger on disk, libp2p on 127.0.0.1, the API) on a data directory whose store holds %d posts (%d authors × %d, %d-byte text), stored with `store.Ingest` before the start. ",
 		stored, authors, p.apiPosts/authors, p.textLen)
-	s.printf("Each turn times, one after the other: `GET /api/v1/feed?limit=50` over HTTP with the token (keep-alive; %d-byte JSON answer), the same store read without HTTP or JSON (`(*mesh.Mesh).Feed(50)`), and `GET /api/v1/status` (a trivial handler behind the same guard). %d warm-up turns, then %d timed.\n\n",
+	s.printf("Each turn times, one after the other: `GET /api/v1/feed?limit=50` over HTTP with the token (keep-alive; %d-byte JSON answer), the same store read without HTTP or JSON (`(*feed.Service).List(50)`), and `GET /api/v1/status` (a trivial handler behind the same guard). %d warm-up turns, then %d timed.\n\n",
 		size, p.apiWarmup, p.apiGets)
 	var b strings.Builder
 	distTable(&b, []string{"feed over HTTP", "feed, no HTTP", "status over HTTP"}, []dist{fh, fd, st})

@@ -26,6 +26,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -290,7 +291,8 @@ func startPorchlight(ctx context.Context, e *env, topo *topology) (sd *side, sto
 	}
 	sd = &side{arr: arr}
 	sd.send = func(_ context.Context, i, from, _ int) (string, int, error) {
-		s, err := nodes[from].m.Post(mesh.NewPost{Kind: "general", Text: postText(fmt.Sprintf("propagation %d from %d", i, from), e.p.textLen)})
+		post := &pb.Post{Kind: "general", Text: postText(fmt.Sprintf("propagation %d from %d", i, from), e.p.textLen)}
+		s, err := nodes[from].m.Append(func(en *pb.Entry) { en.Body = &pb.Entry_Post{Post: post} })
 		if err != nil {
 			return "", 0, err
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
@@ -46,7 +47,7 @@ const (
 // reqCenter is the middle of the agency's jurisdiction, a square of
 // reqJurisdictionSide meters; every request is a circle of reqRadius
 // meters inside it.
-var reqCenter = requests.Point{Lat: 39.7817, Lon: -89.6501}
+var reqCenter = geo.Point{Lat: 39.7817, Lon: -89.6501}
 
 const (
 	reqJurisdictionSide = 5000.0
@@ -54,9 +55,9 @@ const (
 )
 
 // reqAt is the point north and east meters from reqCenter.
-func reqAt(north, east float64) requests.Point {
+func reqAt(north, east float64) geo.Point {
 	const perDegree = 6_371_008.8 * math.Pi / 180
-	return requests.Point{
+	return geo.Point{
 		Lat: reqCenter.Lat + north/perDegree,
 		Lon: reqCenter.Lon + east/(perDegree*math.Cos(reqCenter.Lat*math.Pi/180)),
 	}
@@ -86,7 +87,7 @@ func newAgencyData(n int, base time.Time) (*agencyData, error) {
 		return nil, err
 	}
 	h := reqJurisdictionSide / 2
-	jur := requests.Area{Polygon: []requests.Point{reqAt(-h, -h), reqAt(-h, h), reqAt(h, h), reqAt(h, -h)}}
+	jur := requests.Area{Polygon: []geo.Point{reqAt(-h, -h), reqAt(-h, h), reqAt(h, h), reqAt(h, -h)}}
 	// Valid over every created time, and for a year from now.
 	a.cred, err = requests.Certify(a.issuerKey, a.id, "Springfield PD", jur, base.Add(-24*time.Hour), time.Now().Add(365*24*time.Hour))
 	if err != nil {

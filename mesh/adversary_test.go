@@ -188,7 +188,7 @@ func TestEquivocationIsFlaggedEverywhere(t *testing.T) {
 		h, _ := c.db.Head(author)
 		return h.Flagged
 	})
-	feed, _ := c.m.Feed(10)
+	feed := feedOf(t, c)
 	for _, p := range feed {
 		if p.Author == author && !p.AuthorFlagged {
 			t.Fatalf("feed shows the equivocating author unflagged: %+v", p)

@@ -2,6 +2,11 @@
 // discovery, the two gossipsub topics with their validator, and the catch-up
 // sync protocol that makes logs converge after restarts and partitions.
 //
+// It carries signed logs and knows no record's meaning: the domain
+// packages build the records a node writes (Mesh.Append) and judge the
+// ones it receives (Rules). Posts and the feed are package feed's;
+// agency requests and issuer documents, package requests'.
+//
 // # Topics
 //
 //	porchlight/<neighborhood>/feed/1      profiles, posts, retractions

@@ -156,7 +156,7 @@ func newFloodRing(t *testing.T) *floodRing {
 func (r *floodRing) postAndWait(t *testing.T, n *floodNode, text string, timeout time.Duration) []time.Duration {
 	t.Helper()
 	start := time.Now()
-	s, err := n.m.Post(mesh.NewPost{Text: text})
+	s, err := appendPost(n.m, text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func (r *floodRing) measure(t *testing.T, count int, gap time.Duration, tag stri
 	for i := range count {
 		n := r.nodes[i%len(r.nodes)]
 		start := time.Now()
-		s, err := n.m.Post(mesh.NewPost{Text: fmt.Sprintf("%s post %d from %s", tag, i, n.name)})
+		s, err := appendPost(n.m, fmt.Sprintf("%s post %d from %s", tag, i, n.name))
 		if err != nil {
 			t.Fatal(err)
 		}

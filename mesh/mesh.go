@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/porchlight-mesh/porchlight/record"
-	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -538,10 +537,6 @@ func (m *Mesh) profileAfterSync(ctx context.Context) error {
 
 // Store is the mesh's database.
 func (m *Mesh) Store() *store.DB { return m.cfg.Store }
-
-// Append writes a record to this node's own log (durably) and gossips it on
-// the topic of its kind. Domain packages build the body.
-func (m *Mesh) Append(body func(*pb.Entry)) (*record.Signed, error) { return m.append(body) }
 
 // PublishDoc stores an issuer document (verified by Rules) and gossips it.
 func (m *Mesh) PublishDoc(raw []byte) error {

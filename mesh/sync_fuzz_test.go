@@ -15,6 +15,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/mesh/pb"
 	"github.com/porchlight-mesh/porchlight/record"
+	rpb "github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -37,7 +38,7 @@ func fuzzMesh(f *testing.F) *Mesh {
 		db.Close()
 	})
 	for _, text := range []string{"one", "two", "three"} {
-		if _, err := m.Post(NewPost{Text: text}); err != nil {
+		if _, err := m.Append(func(e *rpb.Entry) { e.Body = &rpb.Entry_Post{Post: &rpb.Post{Kind: "general", Text: text}} }); err != nil {
 			f.Fatal(err)
 		}
 	}

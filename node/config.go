@@ -18,7 +18,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/porchlight-mesh/porchlight/clips"
-	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
 )
@@ -86,7 +86,7 @@ type Config struct {
 type Settings struct {
 	Config
 	// Home is Location parsed; nil when the home has no location.
-	Home *mesh.Location
+	Home *geo.Point
 	// Issuers are TrustedIssuers parsed, in the same order.
 	Issuers []peer.ID
 	// Limits are [requests] parsed.
@@ -222,22 +222,7 @@ func CheckNeighborhood(n string) error {
 }
 
 // ParseLocation parses "lat,lon" in decimal degrees; "" is no location.
-func ParseLocation(s string) (*mesh.Location, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
-	}
-	la, lo, ok := strings.Cut(s, ",")
-	lat, err1 := strconv.ParseFloat(strings.TrimSpace(la), 64)
-	lon, err2 := strconv.ParseFloat(strings.TrimSpace(lo), 64)
-	if !ok || err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("location %q: want LAT,LON in decimal degrees, e.g. 40.7128,-74.0060", s)
-	}
-	// Written so that NaN, which every comparison fails, is refused too.
-	if !(lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180) {
-		return nil, fmt.Errorf("location %q: latitude must be within ±90 and longitude within ±180", s)
-	}
-	return &mesh.Location{Lat: lat, Lon: lon}, nil
-}
+func ParseLocation(s string) (*geo.Point, error) { return geo.Parse(s) }
 
 // Init creates a data directory: identity, config and API token. It refuses
 // to touch a directory that already has an identity.

@@ -12,7 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/clips"
-	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/requests"
 )
@@ -44,7 +44,7 @@ func TestLoadConfigParsesEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Home == nil || *s.Home != (mesh.Location{Lat: 40.7128, Lon: -74.0060}) {
+	if s.Home == nil || *s.Home != (geo.Point{Lat: 40.7128, Lon: -74.0060}) {
 		t.Errorf("Home = %+v, want 40.7128,-74.0060", s.Home)
 	}
 	if !reflect.DeepEqual(s.Issuers, []peer.ID{issuer}) {
@@ -121,7 +121,7 @@ func TestTrustKeepsSettingsAndFileTogether(t *testing.T) {
 	dir := initDir(t, "12 Maple St")
 	n := start(t, dir)
 	defer n.Close()
-	if st := n.Status(); st.Location == nil || *st.Location != (mesh.Location{Lat: 40.7128, Lon: -74.0060}) {
+	if st := n.Status(); st.Location == nil || *st.Location != (geo.Point{Lat: 40.7128, Lon: -74.0060}) {
 		t.Errorf("Status().Location = %+v, want the configured home", st.Location)
 	}
 	issuer, err := peer.Decode("12D3KooWAW9tBdPrXbawMf4AR1XJtezdVtL6FHRtXCw3XAbPTkFL")

@@ -23,9 +23,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/clips"
-	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/feed"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -64,7 +65,7 @@ func crashChild() int {
 		defer wg.Done()
 		for i := 0; ; i++ {
 			text := fmt.Sprintf("crash-test post %d of pid %d", i, os.Getpid())
-			s, err := n.Mesh().Post(mesh.NewPost{Text: text})
+			s, err := n.Mesh().Append(func(e *pb.Entry) { e.Body = &pb.Entry_Post{Post: &pb.Post{Kind: feed.DefaultKind, Text: text}} })
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "post:", err)
 				os.Exit(1)

@@ -21,6 +21,8 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/clips"
+	"github.com/porchlight-mesh/porchlight/events"
+	"github.com/porchlight-mesh/porchlight/feed"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
@@ -69,6 +71,7 @@ type Node struct {
 	clipSrv  *clips.Server
 	shareSrv *clips.ShareServer
 	mesh     *mesh.Mesh
+	feed     *feed.Service
 
 	cancel context.CancelFunc // stops the node's own loops (the clip watcher)
 	wg     sync.WaitGroup
@@ -132,10 +135,7 @@ func Start(opts Options) (n *Node, err error) {
 	if len(opts.Listen) > 0 {
 		listen = opts.Listen
 	}
-	rcfg := requests.Config{Store: n.db, Trusted: cfg.Issuers, Limits: cfg.Limits, Logger: opts.Logger}
-	if cfg.Home != nil {
-		rcfg.Home = &requests.Point{Lat: cfg.Home.Lat, Lon: cfg.Home.Lon}
-	}
+	rcfg := requests.Config{Store: n.db, Trusted: cfg.Issuers, Limits: cfg.Limits, Home: cfg.Home, Logger: opts.Logger, OnDocument: n.documentEvent}
 	if n.reqs, err = requests.New(rcfg); err != nil {
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func Start(opts Options) (n *Node, err error) {
 	n.mesh, err = mesh.New(mesh.Config{
 		Rules:        n.reqs,
 		OnRecord:     n.recordEvent,
-		OnPeers:      func() { n.events.Publish(api.Event{Type: "peers", Data: map[string]any{}}) },
+		OnPeers:      func() { n.events.Publish(api.Event{Type: events.Peers, Data: map[string]any{}}) },
 		Key:          key,
 		Store:        n.db,
 		Name:         cfg.Name,
@@ -164,6 +164,14 @@ func Start(opts Options) (n *Node, err error) {
 		KeyMayHaveLog: !fileExists(filepath.Join(opts.Dir, NewKeyFile)),
 	})
 	if err != nil {
+		return nil, err
+	}
+	// The requests service judged the mesh's records from the start; it
+	// writes to the mesh from now on (see requests.Service.SetAppender).
+	if err := n.reqs.SetAppender(n.mesh); err != nil {
+		return nil, err
+	}
+	if n.feed, err = feed.New(feed.Config{Log: n.mesh, Store: n.db, Sharer: n}); err != nil {
 		return nil, err
 	}
 	n.dropNewKeyMarker()
@@ -184,7 +192,7 @@ func Start(opts Options) (n *Node, err error) {
 		w, err := clips.NewWatcher(clips.WatcherConfig{
 			Dir: cfg.WatchDir, Store: n.clips, Logger: opts.Logger,
 			OnImport: func(m *clips.SignedManifest) {
-				n.events.Publish(api.Event{Type: "clip", Data: map[string]string{"id": m.ClipID().String()}})
+				n.events.Publish(api.Event{Type: events.Clip, Data: map[string]string{"id": m.ClipID().String()}})
 			},
 		})
 		if err != nil {
@@ -210,6 +218,7 @@ func Start(opts Options) (n *Node, err error) {
 			TLSKey:      opts.APITLSKey,
 			Token:       token,
 			Mesh:        n.mesh,
+			Feed:        n.feed,
 			Requests:    n.reqs,
 			Events:      &n.events,
 			Clips:       n.clips,
@@ -254,17 +263,27 @@ func (n *Node) recordEvent(s *record.Signed) {
 	ev := api.Event{Data: map[string]string{"id": s.ID.String(), "author": s.Author.String()}}
 	switch s.Entry.GetBody().(type) {
 	case *pb.Entry_Post:
-		ev.Type = "post"
+		ev.Type = events.Post
 	case *pb.Entry_Retraction:
-		ev.Type = "retraction"
+		ev.Type = events.Retraction
 	case *pb.Entry_Request:
-		ev.Type = "request"
+		ev.Type = events.Request
 	case *pb.Entry_Update:
-		ev.Type = "update"
+		ev.Type = events.Update
 	default:
 		return
 	}
 	n.events.Publish(ev)
+}
+
+// documentEvent tells event-stream clients about a newly stored issuer
+// document: the agencies' credential status may have changed.
+func (n *Node) documentEvent(d *record.Doc) {
+	kind := "credential"
+	if d.Revocation != nil {
+		kind = "revocation"
+	}
+	n.events.Publish(api.Event{Type: events.Document, Data: map[string]string{"id": d.ID.String(), "kind": kind, "issuer": d.Issuer.String()}})
 }
 
 // registerMetrics adds node-level gauges and Go runtime metrics.
@@ -320,6 +339,9 @@ func (n *Node) Trust(id peer.ID) error {
 	n.reqs.Trust(id)
 	return nil
 }
+
+// Feed is the node's feed service.
+func (n *Node) Feed() *feed.Service { return n.feed }
 
 // Mesh is the node's network side.
 func (n *Node) Mesh() *mesh.Mesh { return n.mesh }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/clips"
+	"github.com/porchlight-mesh/porchlight/events"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
@@ -302,6 +304,40 @@ func TestEventsAndMetrics(t *testing.T) {
 			}
 		case <-timeout:
 			t.Fatal("no post event within 10s")
+		}
+	}
+
+	// A trusted issuer's document, once stored, is a "document" event:
+	// the agencies' credential status may have changed.
+	issuerKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	issuer, _ := peer.IDFromPrivateKey(issuerKey)
+	if code := apiCall(t, n, dir, "POST", "/api/v1/trust", map[string]string{"issuer": issuer.String()}, nil); code != http.StatusOK {
+		t.Fatalf("trust: %d", code)
+	}
+	jur, _ := requests.ParseArea("circle:40.7128,-74.0060,5000")
+	cred, err := requests.Certify(issuerKey, n.ID(), "Springfield PD", jur, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := apiCall(t, n, dir, "POST", "/api/v1/documents", api.DocumentJSON{Document: base64.StdEncoding.EncodeToString(cred.Raw)}, nil); code != http.StatusOK {
+		t.Fatalf("document: %d", code)
+	}
+	typ := ""
+wait:
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("event stream ended")
+			}
+			if v, ok := strings.CutPrefix(l, "event: "); ok {
+				typ = v
+			}
+			if typ == events.Document && strings.HasPrefix(l, "data: ") && strings.Contains(l, cred.ID.String()) {
+				break wait
+			}
+		case <-timeout:
+			t.Fatal("no document event within 10s")
 		}
 	}
 

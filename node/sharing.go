@@ -12,6 +12,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/clips"
+	"github.com/porchlight-mesh/porchlight/events"
 	"github.com/porchlight-mesh/porchlight/record"
 )
 
@@ -44,7 +45,7 @@ func (n *Node) startClipProtocols(ctx context.Context, log *slog.Logger) (err er
 	n.clipSrv, err = clips.NewServer(clips.ServerConfig{
 		Host: h, Store: n.clips, Audit: n.audit, Revoked: n.grants.Revoked, Logger: log,
 		OnAccess: func(e clips.Entry) {
-			n.events.Publish(api.Event{Type: "access", Data: map[string]any{"peer": e.Peer.String(), "clip": e.Clip.String(), "served": e.Served, "reason": e.Reason}})
+			n.events.Publish(api.Event{Type: events.Access, Data: map[string]any{"peer": e.Peer.String(), "clip": e.Clip.String(), "served": e.Served, "reason": e.Reason}})
 		},
 		InNeighborhood: n.inNeighborhood,
 	})
@@ -56,7 +57,7 @@ func (n *Node) startClipProtocols(ctx context.Context, log *slog.Logger) (err er
 		OpenRequest:    n.openRequest,
 		InNeighborhood: n.inNeighborhood,
 		OnEvidence: func(id record.ID) {
-			n.events.Publish(api.Event{Type: "evidence", Data: map[string]string{"clip": id.String()}})
+			n.events.Publish(api.Event{Type: events.Evidence, Data: map[string]string{"clip": id.String()}})
 		},
 	})
 	if err != nil {
@@ -68,7 +69,7 @@ func (n *Node) startClipProtocols(ctx context.Context, log *slog.Logger) (err er
 			if err := n.intake.OnGrant(g, ms, from); err != nil {
 				return err
 			}
-			n.events.Publish(api.Event{Type: "grant", Data: map[string]string{"id": g.GrantID().String(), "from": from.String()}})
+			n.events.Publish(api.Event{Type: events.Grant, Data: map[string]string{"id": g.GrantID().String(), "from": from.String()}})
 			return nil
 		},
 	})
@@ -106,7 +107,7 @@ func (n *Node) openRequest(id record.ID) bool {
 func (n *Node) Share(ctx context.Context, grantee peer.ID, clipIDs []record.ID, request record.ID, expires time.Time) (*clips.SignedGrant, bool, error) {
 	g, delivered, err := n.share(ctx, grantee, clipIDs, request, expires)
 	if g != nil {
-		n.events.Publish(api.Event{Type: "share", Data: map[string]any{"grant": g.GrantID().String(), "to": grantee.String(), "delivered": delivered}})
+		n.events.Publish(api.Event{Type: events.Share, Data: map[string]any{"grant": g.GrantID().String(), "to": grantee.String(), "delivered": delivered}})
 	}
 	return g, delivered, err
 }
@@ -198,7 +199,7 @@ func (n *Node) RevokeGrant(id clips.GrantID) error {
 	if err := n.grants.Revoke(n.key, id); err != nil {
 		return err
 	}
-	n.events.Publish(api.Event{Type: "revoke", Data: map[string]string{"grant": id.String()}})
+	n.events.Publish(api.Event{Type: events.Revoke, Data: map[string]string{"grant": id.String()}})
 	return n.releaseHolds(context.Background(), time.Now())
 }
 
@@ -288,27 +289,14 @@ func (n *Node) FetchClip(ctx context.Context, owner peer.ID, clip record.ID) (*c
 		return nil, err
 	}
 	ctx = clips.WithProgress(ctx, func(done, total int64) {
-		n.events.Publish(api.Event{Type: "fetch", Data: map[string]any{"clip": clip.String(), "done": done, "total": total}})
+		n.events.Publish(api.Event{Type: events.Fetch, Data: map[string]any{"clip": clip.String(), "done": done, "total": total}})
 	})
 	return clips.FetchAndStore(ctx, n.mesh.Host(), owner, g.Raw, clip, n.clips)
 }
 
 // postGrant finds a grant for clip in owner's posts.
 func (n *Node) postGrant(owner peer.ID, clip record.ID) *clips.SignedGrant {
-	posts, err := n.mesh.Feed(1000)
-	if err != nil {
-		return nil
-	}
-	for _, p := range posts {
-		if p.Author != owner || len(p.ClipGrant) == 0 {
-			continue
-		}
-		g, err := clips.OpenGrant(p.ClipGrant)
-		if err == nil && g.Owner == owner && clips.CanFetch(g, false, n.mesh.ID(), owner, clip, time.Now()) == nil {
-			return g
-		}
-	}
-	return nil
+	return n.feed.PostGrant(owner, clip)
 }
 
 // Evidence lists the clips received under grants, newest first.

@@ -3,14 +3,13 @@ package requests
 import (
 	"math"
 
+	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/record/pb"
 )
 
 // AreaFromPB converts a wire area (micro-degrees, meters).
 func AreaFromPB(a *pb.Area) Area {
-	pt := func(l *pb.Location) Point {
-		return Point{Lat: float64(l.GetLatE6()) / 1e6, Lon: float64(l.GetLonE6()) / 1e6}
-	}
+	pt := func(l *pb.Location) geo.Point { return geo.FromE6(l.GetLatE6(), l.GetLonE6()) }
 	switch s := a.GetShape().(type) {
 	case *pb.Area_Circle:
 		return Area{Center: pt(s.Circle.GetCenter()), Radius: float64(s.Circle.GetRadiusM())}
@@ -26,8 +25,9 @@ func AreaFromPB(a *pb.Area) Area {
 
 // ToPB converts an area to its wire form: micro-degrees and whole meters.
 func (a Area) ToPB() *pb.Area {
-	loc := func(p Point) *pb.Location {
-		return &pb.Location{LatE6: int32(math.Round(p.Lat * 1e6)), LonE6: int32(math.Round(p.Lon * 1e6))}
+	loc := func(p geo.Point) *pb.Location {
+		lat, lon := p.E6()
+		return &pb.Location{LatE6: lat, LonE6: lon}
 	}
 	if len(a.Polygon) > 0 {
 		poly := &pb.Polygon{}

@@ -96,7 +96,7 @@ func TestRevokedAgencyCannotBackdateOnTheNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	area := requests.Area{Center: center, Radius: 300}
-	req, err := agency.svc.Create(agency.m, requests.NewRequest{
+	req, err := agency.svc.Create(requests.NewRequest{
 		Case: "2026-1142", Incident: "package theft", Contact: "desk",
 		Area: area, From: now.Add(-3 * time.Hour), To: now.Add(-time.Hour),
 	})
@@ -186,7 +186,7 @@ func TestLapsedAgencyCannotBackdateOnTheNetwork(t *testing.T) {
 	for time.Now().Before(expires.Add(10 * time.Millisecond)) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	renewed, err := agency.svc.Create(agency.m, requests.NewRequest{
+	renewed, err := agency.svc.Create(requests.NewRequest{
 		Case: "2026-1142", Incident: "package theft", Contact: "desk",
 		Area: requests.Area{Center: cityHall, Radius: 300}, From: time.Now().Add(-3 * time.Hour), To: time.Now().Add(-time.Hour),
 	})
@@ -231,6 +231,9 @@ func TestAgencyClockSteppingBackStillWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
+	if err := svc.SetAppender(m); err != nil {
+		t.Fatal(err)
+	}
 	cred, err := requests.Certify(issuerKey, m.ID(), "Springfield PD", mustArea(t, "circle:40.7128,-74.0060,5000"), clock.Add(-time.Hour), clock.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +242,7 @@ func TestAgencyClockSteppingBackStillWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := requests.NewRequest{Case: "1", Incident: "theft", Contact: "desk", Area: requests.Area{Center: cityHall, Radius: 300}, From: clock.Add(-2 * time.Hour), To: clock.Add(-time.Hour)}
-	first, err := svc.Create(m, in)
+	first, err := svc.Create(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +250,7 @@ func TestAgencyClockSteppingBackStillWrites(t *testing.T) {
 	clock = clock.Add(-2 * time.Minute)
 	mu.Unlock()
 	in.Case = "2"
-	second, err := svc.Create(m, in)
+	second, err := svc.Create(in)
 	if err != nil {
 		t.Fatalf("Create after the clock stepped back: %v", err)
 	}

@@ -11,10 +11,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-)
 
-// Point is a position in degrees.
-type Point struct{ Lat, Lon float64 }
+	"github.com/porchlight-mesh/porchlight/geo"
+)
 
 // Area is a circle (Radius > 0, Polygon nil) or a simple polygon (Radius 0,
 // 3..MaxPolygonPoints vertices, not closed: the last vertex is not a repeat
@@ -27,9 +26,9 @@ type Point struct{ Lat, Lon float64 }
 // Center is ignored for polygons. Polygons may not cross the antimeridian or
 // enclose a pole.
 type Area struct {
-	Center  Point   // circle center
-	Radius  float64 // meters
-	Polygon []Point
+	Center  geo.Point // circle center
+	Radius  float64   // meters
+	Polygon []geo.Point
 }
 
 // MaxPolygonPoints is the most vertices a polygon may have.
@@ -123,7 +122,7 @@ func parsePolygon(s string) (Area, error) {
 	if n < 3 {
 		return Area{}, fmt.Errorf("polygon has %d vertices, want at least 3: %s", n, polygonForm)
 	}
-	pts := make([]Point, 0, n)
+	pts := make([]geo.Point, 0, n)
 	for i, v := range strings.Split(s, ";") {
 		what := fmt.Sprintf("polygon vertex %d", i+1)
 		if strings.TrimSpace(v) == "" {
@@ -133,7 +132,7 @@ func parsePolygon(s string) (Area, error) {
 		if !ok || strings.Contains(lon, ",") {
 			return Area{}, fmt.Errorf("%s %s is not LAT,LON; want %s", what, quote(strings.TrimSpace(v)), polygonForm)
 		}
-		var p Point
+		var p geo.Point
 		var err error
 		if p.Lat, err = parseNumber(what+" latitude", lat, polygonForm); err != nil {
 			return Area{}, err
@@ -201,7 +200,7 @@ func (a Area) String() string {
 	return string(b)
 }
 
-func appendPoint(b []byte, p Point) []byte {
+func appendPoint(b []byte, p geo.Point) []byte {
 	b = strconv.AppendFloat(b, p.Lat, 'f', -1, 64)
 	b = append(b, ',')
 	return strconv.AppendFloat(b, p.Lon, 'f', -1, 64)
@@ -238,7 +237,7 @@ func (a Area) checkCircle() error {
 	return nil
 }
 
-func checkPoint(what string, p Point) error {
+func checkPoint(what string, p geo.Point) error {
 	switch {
 	case math.IsNaN(p.Lat) || math.IsInf(p.Lat, 0):
 		return fmt.Errorf("%s latitude %s is not a finite number", what, num(p.Lat))
@@ -252,7 +251,7 @@ func checkPoint(what string, p Point) error {
 	return nil
 }
 
-func checkPolygon(pts []Point) error {
+func checkPolygon(pts []geo.Point) error {
 	n := len(pts)
 	if n < 3 || n > MaxPolygonPoints {
 		return fmt.Errorf("polygon has %d vertices; want 3 to %d", n, MaxPolygonPoints)
@@ -352,7 +351,7 @@ func (a Area) SquareMeters() float64 {
 // Subtracting sin of a reference latitude from every term changes nothing
 // (the Δlon of a closed ring sum to zero) but keeps the terms as small as the
 // polygon, so rounding stays small next to its area.
-func polygonArea(pts []Point) float64 {
+func polygonArea(pts []geo.Point) float64 {
 	if len(pts) < 3 {
 		return 0
 	}
@@ -412,14 +411,14 @@ func (a Area) SquareMiles() float64 {
 // Radius of Center along the great circle; for a polygon, by ray casting.
 // Points on the boundary, or within 0.5 m of it, count as inside. The
 // result for an area that fails Check is meaningless.
-func (a Area) Contains(p Point) bool {
+func (a Area) Contains(p geo.Point) bool {
 	if a.Polygon == nil {
 		return Distance(a.Center, p) <= a.Radius+tolerance
 	}
 	return polygonContains(a.Polygon, p)
 }
 
-func polygonContains(pts []Point, p Point) bool {
+func polygonContains(pts []geo.Point, p geo.Point) bool {
 	pl := newPlane(p) // p is the origin
 	inside := false
 	for i := range pts {
@@ -475,7 +474,7 @@ func (a Area) Within(outer Area) bool {
 // and outside outer, then checks a point of every piece. Checking only that
 // vertices are inside and no edges cross would miss an edge that leaves
 // through outer's vertices or along one of its edges.
-func polygonWithin(inner, outer []Point) bool {
+func polygonWithin(inner, outer []geo.Point) bool {
 	var cuts []float64
 	for i, p := range inner {
 		q := inner[(i+1)%len(inner)]
@@ -518,7 +517,7 @@ func polygonWithin(inner, outer []Point) bool {
 // distance from c to a point of the edge a-b. The distance along an edge is
 // smooth with a single extreme inside, if any, so sampling finds the right
 // neighborhood and a golden-section search refines it.
-func edgeDistance(c, a, b Point, farthest bool) float64 {
+func edgeDistance(c, a, b geo.Point, farthest bool) float64 {
 	sign := 1.0
 	if farthest {
 		sign = -1
@@ -553,7 +552,7 @@ func edgeDistance(c, a, b Point, farthest bool) float64 {
 
 // Distance returns the great-circle distance in meters between p and q
 // (haversine, Earth radius 6,371,008.8 m).
-func Distance(p, q Point) float64 {
+func Distance(p, q geo.Point) float64 {
 	sLat := math.Sin(rad(q.Lat-p.Lat) / 2)
 	sLon := math.Sin(rad(q.Lon-p.Lon) / 2)
 	h := sLat*sLat + math.Cos(rad(p.Lat))*math.Cos(rad(q.Lat))*sLon*sLon
@@ -563,8 +562,8 @@ func Distance(p, q Point) float64 {
 func rad(deg float64) float64 { return deg * (math.Pi / 180) }
 
 // lerp is the point a fraction t of the way along the edge a-b.
-func lerp(a, b Point, t float64) Point {
-	return Point{a.Lat + t*(b.Lat-a.Lat), a.Lon + t*(b.Lon-a.Lon)}
+func lerp(a, b geo.Point, t float64) geo.Point {
+	return geo.Point{Lat: a.Lat + t*(b.Lat-a.Lat), Lon: a.Lon + t*(b.Lon-a.Lon)}
 }
 
 type vec struct{ x, y float64 }
@@ -596,15 +595,15 @@ func inBox(a, b, p vec) bool {
 // plane is an equirectangular projection to meters around an origin: true to
 // scale near the origin, which is where Contains measures distances.
 type plane struct {
-	origin Point
+	origin geo.Point
 	kx     float64 // meters per degree of longitude at the origin
 }
 
-func newPlane(origin Point) plane {
+func newPlane(origin geo.Point) plane {
 	return plane{origin, metersPerDegree * math.Cos(rad(origin.Lat))}
 }
 
-func (pl plane) project(p Point) vec {
+func (pl plane) project(p geo.Point) vec {
 	return vec{(p.Lon - pl.origin.Lon) * pl.kx, (p.Lat - pl.origin.Lat) * metersPerDegree}
 }
 

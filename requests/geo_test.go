@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/requests"
 )
 
@@ -20,21 +21,21 @@ const metersPerDegree = 6_371_008.8 * math.Pi / 180
 func rad(deg float64) float64 { return deg * math.Pi / 180 }
 
 // north is the point d meters due north of p.
-func north(p requests.Point, d float64) requests.Point {
-	return requests.Point{Lat: p.Lat + d/metersPerDegree, Lon: p.Lon}
+func north(p geo.Point, d float64) geo.Point {
+	return geo.Point{Lat: p.Lat + d/metersPerDegree, Lon: p.Lon}
 }
 
 // ngon is a regular polygon of n vertices, r degrees from (lat, lon).
-func ngon(n int, lat, lon, r float64) []requests.Point {
-	pts := make([]requests.Point, n)
+func ngon(n int, lat, lon, r float64) []geo.Point {
+	pts := make([]geo.Point, n)
 	for i := range pts {
 		a := 2 * math.Pi * float64(i) / float64(n)
-		pts[i] = requests.Point{Lat: lat + r*math.Sin(a), Lon: lon + r*math.Cos(a)}
+		pts[i] = geo.Point{Lat: lat + r*math.Sin(a), Lon: lon + r*math.Cos(a)}
 	}
 	return pts
 }
 
-func polygonString(pts []requests.Point) string {
+func polygonString(pts []geo.Point) string {
 	var parts []string
 	for _, p := range pts {
 		parts = append(parts, strconv.FormatFloat(p.Lat, 'f', -1, 64)+","+strconv.FormatFloat(p.Lon, 'f', -1, 64))
@@ -43,15 +44,15 @@ func polygonString(pts []requests.Point) string {
 }
 
 func poly(latLon ...float64) requests.Area {
-	var pts []requests.Point
+	var pts []geo.Point
 	for i := 0; i+1 < len(latLon); i += 2 {
-		pts = append(pts, requests.Point{Lat: latLon[i], Lon: latLon[i+1]})
+		pts = append(pts, geo.Point{Lat: latLon[i], Lon: latLon[i+1]})
 	}
 	return requests.Area{Polygon: pts}
 }
 
 func circle(lat, lon, r float64) requests.Area {
-	return requests.Area{Center: requests.Point{Lat: lat, Lon: lon}, Radius: r}
+	return requests.Area{Center: geo.Point{Lat: lat, Lon: lon}, Radius: r}
 }
 
 // Shapes shared by several tests. Points are (lat, lon).
@@ -206,7 +207,7 @@ func TestCheck(t *testing.T) {
 		{name: "latitude too small", area: circle(-91, 0, 1), wantErr: "circle center latitude -91 is outside [-90, 90]"},
 		{name: "longitude out of range", area: circle(0, -180.5, 1), wantErr: "circle center longitude -180.5 is outside [-180, 180]"},
 		{name: "radius and polygon", area: requests.Area{Radius: 10, Polygon: unitSquare.Polygon}, wantErr: "area has both a radius (10 m) and a polygon"},
-		{name: "empty polygon", area: requests.Area{Polygon: []requests.Point{}}, wantErr: "polygon has 0 vertices; want 3 to 64"},
+		{name: "empty polygon", area: requests.Area{Polygon: []geo.Point{}}, wantErr: "polygon has 0 vertices; want 3 to 64"},
 		{name: "two vertices", area: poly(0, 0, 1, 1), wantErr: "polygon has 2 vertices; want 3 to 64"},
 		{name: "too many vertices", area: requests.Area{Polygon: ngon(65, 0, 0, 1)}, wantErr: "polygon has 65 vertices; want 3 to 64"},
 		{name: "vertex NaN", area: poly(0, 0, nan, 1, 1, 0), wantErr: "polygon vertex 2 latitude NaN is not a finite number"},
@@ -261,9 +262,9 @@ func TestSquareMiles(t *testing.T) {
 	// edge, would overstate the area by 1.3%.
 	clustered := poly(lat1, lon1)
 	for i := range 62 {
-		clustered.Polygon = append(clustered.Polygon, requests.Point{Lat: lat2, Lon: lon1 + (lon2-lon1)*float64(i)/61})
+		clustered.Polygon = append(clustered.Polygon, geo.Point{Lat: lat2, Lon: lon1 + (lon2-lon1)*float64(i)/61})
 	}
-	clustered.Polygon = append(clustered.Polygon, requests.Point{Lat: lat1, Lon: lon2})
+	clustered.Polygon = append(clustered.Polygon, geo.Point{Lat: lat1, Lon: lon2})
 
 	tests := []struct {
 		name   string
@@ -305,15 +306,15 @@ func TestSquareMiles(t *testing.T) {
 }
 
 func TestContains(t *testing.T) {
-	nyc := requests.Point{Lat: 40.713, Lon: -74.0055}
+	nyc := geo.Point{Lat: 40.713, Lon: -74.0055}
 	c := requests.Area{Center: nyc, Radius: 300}
-	east := func(p requests.Point, d float64) requests.Point {
-		return requests.Point{Lat: p.Lat, Lon: p.Lon + d/(metersPerDegree*math.Cos(rad(p.Lat)))}
+	east := func(p geo.Point, d float64) geo.Point {
+		return geo.Point{Lat: p.Lat, Lon: p.Lon + d/(metersPerDegree*math.Cos(rad(p.Lat)))}
 	}
 	tests := []struct {
 		name string
 		area requests.Area
-		p    requests.Point
+		p    geo.Point
 		want bool
 	}{
 		{name: "circle center", area: c, p: nyc, want: true},
@@ -323,28 +324,28 @@ func TestContains(t *testing.T) {
 		{name: "circle just outside", area: c, p: north(nyc, 301), want: false},
 		{name: "circle inside to the east", area: c, p: east(nyc, 295), want: true},
 		{name: "circle outside to the east", area: c, p: east(nyc, 305), want: false},
-		{name: "circle far away", area: c, p: requests.Point{Lat: -40.713, Lon: 105.9945}, want: false},
+		{name: "circle far away", area: c, p: geo.Point{Lat: -40.713, Lon: 105.9945}, want: false},
 
-		{name: "square inside", area: unitSquare, p: requests.Point{Lat: 0.5, Lon: 0.5}, want: true},
-		{name: "square outside", area: unitSquare, p: requests.Point{Lat: 1.5, Lon: 0.5}, want: false},
-		{name: "square outside in line with an edge", area: unitSquare, p: requests.Point{Lat: 0, Lon: 2}, want: false},
-		{name: "square on an edge", area: unitSquare, p: requests.Point{Lat: 0, Lon: 0.5}, want: true},
-		{name: "square on the east edge", area: unitSquare, p: requests.Point{Lat: 0.5, Lon: 1}, want: true},
-		{name: "square on a vertex", area: unitSquare, p: requests.Point{Lat: 1, Lon: 1}, want: true},
-		{name: "square 1 m inside", area: unitSquare, p: north(requests.Point{Lat: 0, Lon: 0.5}, 1), want: true},
-		{name: "square rounding outside the boundary", area: unitSquare, p: north(requests.Point{Lat: 0, Lon: 0.5}, -0.3), want: true},
-		{name: "square 1 m outside", area: unitSquare, p: north(requests.Point{Lat: 0, Lon: 0.5}, -1), want: false},
+		{name: "square inside", area: unitSquare, p: geo.Point{Lat: 0.5, Lon: 0.5}, want: true},
+		{name: "square outside", area: unitSquare, p: geo.Point{Lat: 1.5, Lon: 0.5}, want: false},
+		{name: "square outside in line with an edge", area: unitSquare, p: geo.Point{Lat: 0, Lon: 2}, want: false},
+		{name: "square on an edge", area: unitSquare, p: geo.Point{Lat: 0, Lon: 0.5}, want: true},
+		{name: "square on the east edge", area: unitSquare, p: geo.Point{Lat: 0.5, Lon: 1}, want: true},
+		{name: "square on a vertex", area: unitSquare, p: geo.Point{Lat: 1, Lon: 1}, want: true},
+		{name: "square 1 m inside", area: unitSquare, p: north(geo.Point{Lat: 0, Lon: 0.5}, 1), want: true},
+		{name: "square rounding outside the boundary", area: unitSquare, p: north(geo.Point{Lat: 0, Lon: 0.5}, -0.3), want: true},
+		{name: "square 1 m outside", area: unitSquare, p: north(geo.Point{Lat: 0, Lon: 0.5}, -1), want: false},
 
-		{name: "U in an arm", area: uShape, p: requests.Point{Lat: 2, Lon: 0.5}, want: true},
-		{name: "U in the base", area: uShape, p: requests.Point{Lat: 0.5, Lon: 1.5}, want: true},
-		{name: "U in the notch", area: uShape, p: requests.Point{Lat: 2, Lon: 1.5}, want: false},
-		{name: "U level with the notch floor", area: uShape, p: requests.Point{Lat: 1, Lon: 0.5}, want: true},
-		{name: "U level with the top", area: uShape, p: requests.Point{Lat: 3, Lon: -0.5}, want: false},
-		{name: "U across the notch mouth", area: uShape, p: requests.Point{Lat: 3, Lon: 1.5}, want: false},
-		{name: "U on the notch floor", area: uShape, p: requests.Point{Lat: 1, Lon: 1.5}, want: true},
+		{name: "U in an arm", area: uShape, p: geo.Point{Lat: 2, Lon: 0.5}, want: true},
+		{name: "U in the base", area: uShape, p: geo.Point{Lat: 0.5, Lon: 1.5}, want: true},
+		{name: "U in the notch", area: uShape, p: geo.Point{Lat: 2, Lon: 1.5}, want: false},
+		{name: "U level with the notch floor", area: uShape, p: geo.Point{Lat: 1, Lon: 0.5}, want: true},
+		{name: "U level with the top", area: uShape, p: geo.Point{Lat: 3, Lon: -0.5}, want: false},
+		{name: "U across the notch mouth", area: uShape, p: geo.Point{Lat: 3, Lon: 1.5}, want: false},
+		{name: "U on the notch floor", area: uShape, p: geo.Point{Lat: 1, Lon: 1.5}, want: true},
 
-		{name: "Arctic triangle inside", area: poly(70, 20, 70.5, 20, 70, 21), p: requests.Point{Lat: 70.1, Lon: 20.1}, want: true},
-		{name: "Arctic triangle outside", area: poly(70, 20, 70.5, 20, 70, 21), p: requests.Point{Lat: 70.4, Lon: 20.9}, want: false},
+		{name: "Arctic triangle inside", area: poly(70, 20, 70.5, 20, 70, 21), p: geo.Point{Lat: 70.1, Lon: 20.1}, want: true},
+		{name: "Arctic triangle outside", area: poly(70, 20, 70.5, 20, 70, 21), p: geo.Point{Lat: 70.4, Lon: 20.9}, want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -356,9 +357,9 @@ func TestContains(t *testing.T) {
 }
 
 func TestWithin(t *testing.T) {
-	center := requests.Point{Lat: 40, Lon: -74}
+	center := geo.Point{Lat: 40, Lon: -74}
 	big := requests.Area{Center: center, Radius: 1000}
-	at := func(p requests.Point, r float64) requests.Area { return requests.Area{Center: p, Radius: r} }
+	at := func(p geo.Point, r float64) requests.Area { return requests.Area{Center: p, Radius: r} }
 
 	// A diamond whose vertices lie exactly 50 km from (0, 0), along the
 	// equator and the prime meridian where degrees are easy.
@@ -371,7 +372,7 @@ func TestWithin(t *testing.T) {
 	// circle, so a circle at (0.5, 0.5) touches it at this radius; the
 	// others are farther.
 	tangent := 6_371_008.8 * math.Asin(math.Sin(rad(0.5))*math.Cos(rad(0.5)))
-	mid := requests.Point{Lat: 0.5, Lon: 0.5}
+	mid := geo.Point{Lat: 0.5, Lon: 0.5}
 
 	tests := []struct {
 		name     string
@@ -427,17 +428,17 @@ func TestWithin(t *testing.T) {
 func TestDistance(t *testing.T) {
 	tests := []struct {
 		name   string
-		p, q   requests.Point
+		p, q   geo.Point
 		want   float64 // meters
 		within float64 // meters
 	}{
-		{name: "same point", p: requests.Point{Lat: 40, Lon: -74}, q: requests.Point{Lat: 40, Lon: -74}, want: 0, within: 0},
-		{name: "one degree of latitude", p: requests.Point{}, q: requests.Point{Lat: 1}, want: 111_195.08, within: 0.01},
-		{name: "one degree of longitude on the equator", p: requests.Point{Lon: 10}, q: requests.Point{Lon: 11}, want: 111_195.08, within: 0.01},
-		{name: "one degree of longitude at 60 degrees", p: requests.Point{Lat: 60}, q: requests.Point{Lat: 60, Lon: 1}, want: 55_597.01, within: 0.01},
-		{name: "New York to London", p: requests.Point{Lat: 40.7128, Lon: -74.006}, q: requests.Point{Lat: 51.5074, Lon: -0.1278}, want: 5_570_000, within: 1000},
-		{name: "antipodes", p: requests.Point{Lat: 0, Lon: 0}, q: requests.Point{Lat: 0, Lon: 180}, want: math.Pi * 6_371_008.8, within: 1e-6},
-		{name: "pole to pole", p: requests.Point{Lat: 90}, q: requests.Point{Lat: -90}, want: math.Pi * 6_371_008.8, within: 1e-6},
+		{name: "same point", p: geo.Point{Lat: 40, Lon: -74}, q: geo.Point{Lat: 40, Lon: -74}, want: 0, within: 0},
+		{name: "one degree of latitude", p: geo.Point{}, q: geo.Point{Lat: 1}, want: 111_195.08, within: 0.01},
+		{name: "one degree of longitude on the equator", p: geo.Point{Lon: 10}, q: geo.Point{Lon: 11}, want: 111_195.08, within: 0.01},
+		{name: "one degree of longitude at 60 degrees", p: geo.Point{Lat: 60}, q: geo.Point{Lat: 60, Lon: 1}, want: 55_597.01, within: 0.01},
+		{name: "New York to London", p: geo.Point{Lat: 40.7128, Lon: -74.006}, q: geo.Point{Lat: 51.5074, Lon: -0.1278}, want: 5_570_000, within: 1000},
+		{name: "antipodes", p: geo.Point{Lat: 0, Lon: 0}, q: geo.Point{Lat: 0, Lon: 180}, want: math.Pi * 6_371_008.8, within: 1e-6},
+		{name: "pole to pole", p: geo.Point{Lat: 90}, q: geo.Point{Lat: -90}, want: math.Pi * 6_371_008.8, within: 1e-6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -465,7 +466,7 @@ func ExampleArea_Within() {
 	district, _ := requests.ParseArea("polygon:40.70,-74.02;40.70,-73.99;40.73,-73.99;40.73,-74.02")
 	request, _ := requests.ParseArea("circle:40.7130,-74.0055,300")
 	fmt.Println(request.Within(district))
-	fmt.Println(district.Contains(requests.Point{Lat: 40.75, Lon: -74}))
+	fmt.Println(district.Contains(geo.Point{Lat: 40.75, Lon: -74}))
 	// Output:
 	// true
 	// false

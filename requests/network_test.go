@@ -13,8 +13,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/requests"
 	"github.com/porchlight-mesh/porchlight/store"
 )
@@ -35,14 +37,14 @@ type netNode struct {
 	name    string
 	dir     string
 	key     crypto.PrivKey
-	home    *requests.Point
+	home    *geo.Point
 	trusted []peer.ID
 	db      *store.DB
 	svc     *requests.Service
 	m       *mesh.Mesh
 }
 
-func newNetNode(t *testing.T, name string, home *requests.Point, trusted ...peer.ID) *netNode {
+func newNetNode(t *testing.T, name string, home *geo.Point, trusted ...peer.ID) *netNode {
 	t.Helper()
 	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	n := &netNode{t: t, name: name, dir: t.TempDir(), key: key, home: home, trusted: trusted}
@@ -63,6 +65,9 @@ func (n *netNode) start() {
 	n.m, err = mesh.New(mesh.Config{Key: n.key, Store: n.db, Name: n.name, Rules: n.svc,
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: netLog})
 	if err != nil {
+		n.t.Fatal(err)
+	}
+	if err := n.svc.SetAppender(n.m); err != nil {
 		n.t.Fatal(err)
 	}
 }
@@ -105,9 +110,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 var (
-	cityHall    = requests.Point{Lat: 40.7128, Lon: -74.0060}
-	metersNorth = func(p requests.Point, m float64) requests.Point {
-		return requests.Point{Lat: p.Lat + m/111_195, Lon: p.Lon}
+	cityHall    = geo.Point{Lat: 40.7128, Lon: -74.0060}
+	metersNorth = func(p geo.Point, m float64) geo.Point {
+		return geo.Point{Lat: p.Lat + m/111_195, Lon: p.Lon}
 	}
 )
 
@@ -152,7 +157,7 @@ func TestNeighborhoodSeesCertifiedRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	area := requests.Area{Center: center, Radius: 300}
-	req, err := agency.svc.Create(agency.m, requests.NewRequest{
+	req, err := agency.svc.Create(requests.NewRequest{
 		Case: "2026-1142", Incident: "package theft", Contact: "det. desk 555-0100",
 		Area: area, From: now.Add(-3 * time.Hour), To: now.Add(-time.Hour),
 	})
@@ -177,7 +182,7 @@ func TestNeighborhoodSeesCertifiedRequests(t *testing.T) {
 	if err := rogue.m.PublishDoc(forged.Raw); err != nil {
 		t.Fatal(err)
 	}
-	fake, err := rogue.svc.Create(rogue.m, requests.NewRequest{
+	fake, err := rogue.svc.Create(requests.NewRequest{
 		Case: "X-1", Incident: "phishing for video", Contact: "trust me",
 		Area: area, From: now.Add(-2 * time.Hour), To: now.Add(-time.Hour),
 	})
@@ -214,7 +219,7 @@ func TestNeighborhoodSeesCertifiedRequests(t *testing.T) {
 		})
 	}
 	agency.start() // alone: it has not heard of the revocation
-	late, err := agency.svc.Create(agency.m, requests.NewRequest{
+	late, err := agency.svc.Create(requests.NewRequest{
 		Case: "2026-1150", Incident: "after revocation", Contact: "desk",
 		Area: area, From: time.Now().Add(-2 * time.Hour), To: time.Now().Add(-time.Hour),
 	})
@@ -237,7 +242,7 @@ func TestNeighborhoodSeesCertifiedRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	agency.start()
-	if _, err := agency.m.Post(mesh.NewPost{Text: "a fresh start"}); err != nil {
+	if _, err := agency.m.Append(func(e *pb.Entry) { e.Body = &pb.Entry_Post{Post: &pb.Post{Kind: "general", Text: "a fresh start"}} }); err != nil {
 		t.Fatal(err)
 	}
 	agency.connect(homes[4])

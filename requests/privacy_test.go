@@ -44,7 +44,7 @@ func TestMatchingSendsNothing(t *testing.T) {
 	if err := agency.m.PublishDoc(cred.Raw); err != nil {
 		t.Fatal(err)
 	}
-	req, err := agency.svc.Create(agency.m, requests.NewRequest{
+	req, err := agency.svc.Create(requests.NewRequest{
 		Case: "2026-1142", Incident: "package theft", Contact: "desk",
 		Area: requests.Area{Center: center, Radius: 300}, From: now.Add(-2 * time.Hour), To: now.Add(-time.Hour),
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
@@ -42,13 +43,13 @@ var (
 var ruleQuiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // ruleCenter is downtown Springfield; every shape is placed in meters from it.
-var ruleCenter = requests.Point{Lat: 39.7817, Lon: -89.6501}
+var ruleCenter = geo.Point{Lat: 39.7817, Lon: -89.6501}
 
 // ruleAt is the point north and east meters from ruleCenter, on a local flat
 // map (good to centimeters over the few km used here).
-func ruleAt(north, east float64) requests.Point {
+func ruleAt(north, east float64) geo.Point {
 	const perDegree = 6_371_008.8 * math.Pi / 180
-	return requests.Point{
+	return geo.Point{
 		Lat: ruleCenter.Lat + north/perDegree,
 		Lon: ruleCenter.Lon + east/(perDegree*math.Cos(ruleCenter.Lat*math.Pi/180)),
 	}

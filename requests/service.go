@@ -8,10 +8,12 @@ import (
 	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
@@ -27,7 +29,7 @@ type Config struct {
 	// Limits tighten the rules; zero fields are the defaults.
 	Limits Limits
 	// Home is this home's location, for covers_home; nil if unknown.
-	Home *Point
+	Home *geo.Point
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// UntrustedDocs and UntrustedBytes cap the credentials of untrusted
@@ -39,6 +41,24 @@ type Config struct {
 	UntrustedTTL   time.Duration
 	// Now is the clock for the untrusted-document TTL. Default time.Now.
 	Now func() time.Time
+	// Appender writes this node's requests and updates (Create, Close):
+	// the node's mesh. It may be left nil here and set once with
+	// SetAppender (see there); until then Create and Close fail.
+	Appender Appender
+	// OnDocument, if set, is called after a trusted issuer's document (a
+	// credential or a revocation) is stored for the first time, from
+	// whichever path brought it: gossip, sync or this node's own publish.
+	OnDocument func(*record.Doc)
+}
+
+// Appender appends to this node's own signed log; *mesh.Mesh is one.
+type Appender interface {
+	// ID is the author of the log: this node.
+	ID() peer.ID
+	// Append signs, stores and sends one record whose body the function
+	// fills in. The mesh's rules (this Service's CheckEntry) run first;
+	// a violation is a *record.Invalid.
+	Append(body func(*pb.Entry)) (*record.Signed, error)
 }
 
 // Service judges, stores and lists requests. It implements mesh.Rules.
@@ -55,6 +75,8 @@ type Service struct {
 	docs  map[record.ID]*record.Doc // opened documents: immutable by ID
 
 	untrusted *untrustedDocs
+
+	appender atomic.Pointer[Appender] // Config.Appender, or SetAppender's
 }
 
 // maxCachedDocs bounds the opened-document cache; neighborhoods have a few
@@ -94,6 +116,9 @@ func New(cfg Config) (*Service, error) {
 		untrusted: newUntrustedDocs(cfg.UntrustedDocs, cfg.UntrustedBytes, cfg.UntrustedTTL, cfg.Now)}
 	for _, id := range cfg.Trusted {
 		s.trusted[id] = true
+	}
+	if cfg.Appender != nil {
+		s.appender.Store(&cfg.Appender)
 	}
 	return s, nil
 }
@@ -236,6 +261,18 @@ func getRevokedSeq(txn *store.Txn, cred record.ID) (uint64, error) {
 // requests under it are refused with the right reason, see untrusted.go)
 // and not relayed, and its revocations are dropped: added is false.
 func (s *Service) IngestDoc(raw []byte) (bool, error) {
+	added, err := s.ingestDoc(raw)
+	if added && err == nil && s.cfg.OnDocument != nil {
+		// Opened again only when new: documents are few, and ingestDoc's
+		// many returns stay as they are.
+		if d, err := record.OpenDoc(raw); err == nil {
+			s.cfg.OnDocument(d)
+		}
+	}
+	return added, err
+}
+
+func (s *Service) ingestDoc(raw []byte) (bool, error) {
 	d, err := record.OpenDoc(raw)
 	if err != nil {
 		return false, err

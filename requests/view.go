@@ -9,7 +9,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/store"
@@ -288,10 +287,45 @@ type NewRequest struct {
 	From, To                             time.Time
 }
 
+// SetAppender sets the log Create and Close write to, once, when it was
+// not in Config.
+//
+// The Service judges every record the mesh receives (it is the mesh's
+// Rules), so it must exist before the mesh does, while the mesh is the
+// log it writes its own requests to. Of the two directions the write is
+// the one that can wait: nothing is written before the node has started,
+// whereas the first record may arrive the moment the mesh listens. So the
+// Service is built first and handed the mesh here, rather than the mesh
+// taking its rules late and judging its first records by none.
+func (s *Service) SetAppender(a Appender) error {
+	if a == nil {
+		return errors.New("requests: SetAppender(nil)")
+	}
+	if !s.appender.CompareAndSwap(nil, &a) {
+		return errors.New("requests: the appender is already set")
+	}
+	return nil
+}
+
+// errNoAppender is returned by writes of a Service no appender was set on:
+// a bug of the code that assembled it.
+var errNoAppender = errors.New("requests: this service has no log to write to (Config.Appender or SetAppender)")
+
+func (s *Service) log() (Appender, error) {
+	if a := s.appender.Load(); a != nil {
+		return *a, nil
+	}
+	return nil, errNoAppender
+}
+
 // Create makes a request from this node (an agency), under its newest valid
 // credential. The rules run before anything is written or sent; a violation
 // is a *record.Invalid naming the rule.
-func (s *Service) Create(m *mesh.Mesh, in NewRequest) (*record.Signed, error) {
+func (s *Service) Create(in NewRequest) (*record.Signed, error) {
+	m, err := s.log()
+	if err != nil {
+		return nil, err
+	}
 	creds, err := s.credentials(m.ID())
 	if err != nil {
 		return nil, err
@@ -337,9 +371,13 @@ func (s *Service) ownLatest(a peer.ID) (int64, error) {
 }
 
 // Close closes one of this agency's requests, with an optional note.
-func (s *Service) Close(m *mesh.Mesh, id record.ID, note string) (*record.Signed, error) {
+func (s *Service) Close(id record.ID, note string) (*record.Signed, error) {
+	m, err := s.log()
+	if err != nil {
+		return nil, err
+	}
 	var found *Item
-	err := s.withItems(m.ID(), func(items []*Item) {
+	err = s.withItems(m.ID(), func(items []*Item) {
 		for _, it := range items {
 			if it.ID == id {
 				c := *it

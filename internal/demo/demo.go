@@ -26,8 +26,9 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/clips"
+	"github.com/porchlight-mesh/porchlight/feed"
+	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/internal/sampleclips"
-	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
@@ -62,13 +63,13 @@ const Neighborhood = "maple-st"
 
 // The street runs north from here; homes stand at these distances (meters).
 var (
-	streetStart = requests.Point{Lat: 40.7128, Lon: -74.0060}
+	streetStart = geo.Point{Lat: 40.7128, Lon: -74.0060}
 	homeMeters  = []float64{0, 90, 180, 420, 510, 600}
 	homeNames   = []string{"2 Maple St", "4 Maple St", "6 Maple St", "8 Maple St", "10 Maple St", "12 Maple St"}
 )
 
-func north(p requests.Point, m float64) requests.Point {
-	return requests.Point{Lat: p.Lat + m/111_195, Lon: p.Lon}
+func north(p geo.Point, m float64) geo.Point {
+	return geo.Point{Lat: p.Lat + m/111_195, Lon: p.Lon}
 }
 
 // member is one running node of the demo.
@@ -322,7 +323,7 @@ func (s *story) discover() error {
 // post has a neighbor write to the feed and waits until everyone has it.
 func (s *story) post() error {
 	author := s.homes[4]
-	p, err := author.n.Mesh().Post(mesh.NewPost{Kind: "safety", Text: "Someone was trying car doors on Maple St around 7pm. Lock up tonight!"})
+	p, err := author.n.Feed().Post(context.Background(), feed.NewPost{Kind: "safety", Text: "Someone was trying car doors on Maple St around 7pm. Lock up tonight!"})
 	if err != nil {
 		return err
 	}
@@ -385,7 +386,7 @@ func (s *story) request() error {
 		return err
 	}
 	s.area = requests.Area{Center: north(streetStart, 90), Radius: 200}
-	s.req, err = s.agency.n.Requests().Create(s.agency.n.Mesh(), requests.NewRequest{
+	s.req, err = s.agency.n.Requests().Create(requests.NewRequest{
 		Case: "2026-1142", Incident: "vehicle break-ins", Contact: "det. desk 555-0100",
 		Description: "Car doors tried on Maple St; looking for video of a person on foot.",
 		Area:        s.area, From: s.from, To: s.to,
@@ -603,7 +604,7 @@ func (s *story) forged() error {
 	if err := s.rogue.n.Mesh().PublishDoc(cred.Raw); err != nil {
 		return err
 	}
-	fake, err := s.rogue.n.Requests().Create(s.rogue.n.Mesh(), requests.NewRequest{
+	fake, err := s.rogue.n.Requests().Create(requests.NewRequest{
 		Case: "X-1", Incident: "urgent", Contact: "reply with all your video",
 		Area: s.area, From: s.from, To: s.to,
 	})
@@ -639,7 +640,7 @@ func (s *story) forged() error {
 // history closes the request and prints the agency's public record as a
 // home that was not even covered sees it.
 func (s *story) history() error {
-	if _, err := s.agency.n.Requests().Close(s.agency.n.Mesh(), s.req.ID, "suspect identified; thank you, Maple St"); err != nil {
+	if _, err := s.agency.n.Requests().Close(s.req.ID, "suspect identified; thank you, Maple St"); err != nil {
 		return err
 	}
 	s.printf("   Springfield PD closes the request with a note; requests are never deleted, only closed.\n")
