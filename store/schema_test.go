@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
 	"github.com/porchlight-mesh/porchlight/store"
@@ -136,7 +137,7 @@ func makeV1(t *testing.T, f *storetest.Fixture) (untrusted record.ID, junkGrant 
 	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	_, agency, _ := crypto.GenerateEd25519Key(rand.Reader)
 	agencyID, _ := peer.IDFromPublicKey(agency)
-	cred, err := requests.Certify(key, agencyID, "Self-made PD", requests.Area{Center: requests.Point{Lat: 40.7, Lon: -74}, Radius: 1000},
+	cred, err := requests.Certify(key, agencyID, "Self-made PD", requests.Area{Center: geo.Point{Lat: 40.7, Lon: -74}, Radius: 1000},
 		time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
