@@ -100,8 +100,8 @@ func (c *Client) Agencies(ctx context.Context) ([]api.AgencyJSON, error) {
 // Published is the answer of PublishDocument.
 type Published struct {
 	ID     string `json:"id"`
-	Kind   string `json:"kind"` // credential or revocation
 	Issuer string `json:"issuer"`
+	Kind   string `json:"kind"` // credential or revocation
 }
 
 // PublishDocument publishes a credential or revocation file (its raw
