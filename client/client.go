@@ -225,6 +225,18 @@ func (e *NoNodeError) Unwrap() error { return e.Err }
 
 func (e *NoNodeError) Is(target error) bool { return target == ErrNoNode }
 
+// NewRequest makes a request to path that carries the token, for what
+// the typed methods do not cover (a browser's Range request, a request a
+// test takes apart); send it with DoRequest.
+func (c *Client) NewRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	return c.request(ctx, method, path, body)
+}
+
+// DoRequest sends req through the client's transport (and pinned
+// certificate). An answer of 300 or more becomes an *Error; otherwise the
+// caller closes the answer's body.
+func (c *Client) DoRequest(req *http.Request) (*http.Response, error) { return c.send(req) }
+
 // request builds a request with the token.
 func (c *Client) request(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
