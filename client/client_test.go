@@ -232,6 +232,23 @@ func TestUploadDownloadWithProgress(t *testing.T) {
 		t.Fatalf("download progress ended at %d/%d", down.done, down.total)
 	}
 
+	// A request the typed methods do not cover (a <video>'s Range read)
+	// carries the token too.
+	req, err := c.NewRequest(ctx, "GET", "/api/v1/clips/"+m.ID+"/video", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Range", "bytes=100-199")
+	resp, err := c.DoRequest(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(part, clip[100:200]) {
+		t.Fatalf("Range read: %d, %d bytes", resp.StatusCode, len(part))
+	}
+
 	// Size unknown: sent chunked, progress total -1.
 	other := append([]byte("another clip "), clip[:1<<20]...)
 	up2 := &progressLog{t: t}
