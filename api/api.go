@@ -225,10 +225,31 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// handle registers a guarded route. It is the only way routes are added.
+// body says what a guarded route's request body must be.
+type body int
+
+const (
+	jsonBody body = iota // JSON (Content-Type application/json), up to maxBody
+	// clipBody is a clip's raw bytes (video/*, image/* or
+	// application/octet-stream), up to maxUpload, with the uploadHeader,
+	// which a cross-site form cannot send; no read deadline.
+	clipBody
+)
+
+// handle registers a guarded route taking a JSON body (if any). With
+// handleUpload it is the only way token-guarded routes are added.
 func (s *Server) handle(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+	s.handleBody(pattern, jsonBody, h)
+}
+
+// handleUpload registers a guarded route whose body is a clip's bytes.
+func (s *Server) handleUpload(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+	s.handleBody(pattern, clipBody, h)
+}
+
+func (s *Server) handleBody(pattern string, b body, h func(w http.ResponseWriter, r *http.Request) error) {
 	s.routes = append(s.routes, pattern)
-	s.mux.Handle(pattern, s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.mux.Handle(pattern, s.guard(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, err)
 		}
@@ -296,8 +317,10 @@ func loopbackHost(h string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// guard enforces token, Host and (for mutations) Origin and content type.
-func (s *Server) guard(next http.Handler) http.Handler {
+// guard enforces, on every token-guarded route: the Host, the token (or
+// session), and for mutations the Origin, a working disk and the body's
+// type (b); then it bounds the body.
+func (s *Server) guard(b body, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.loopbackRequest(w, r) {
 			return
@@ -315,16 +338,42 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			if !s.writable(w, r) {
 				return
 			}
-			if r.Method == http.MethodPost || r.Method == http.MethodPut {
-				if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-					s.writeError(w, r, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Msg: "send the body as Content-Type: application/json"})
-					return
-				}
+			if err := bodyType(b, r); err != nil {
+				s.writeError(w, r, err)
+				return
 			}
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		limit := int64(maxBody)
+		if b == clipBody {
+			limit = maxUpload
+			_ = http.NewResponseController(w).SetReadDeadline(time.Time{}) // long uploads
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bodyType refuses a POST or PUT whose body is not of the route's type: a
+// cross-site form can send neither JSON nor the upload header.
+func bodyType(b body, r *http.Request) error {
+	if r.Method != http.MethodPost && r.Method != http.MethodPut {
+		return nil
+	}
+	ct := r.Header.Get("Content-Type")
+	if b == clipBody {
+		if r.Header.Get(uploadHeader) != "1" {
+			return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+				Msg: fmt.Sprintf("an upload needs the header %s: 1 and the clip's bytes as the body", uploadHeader)}
+		}
+		if !strings.HasPrefix(ct, "video/") && !strings.HasPrefix(ct, "image/") && ct != "application/octet-stream" {
+			return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Msg: "send the clip as video/*, image/* or application/octet-stream"}
+		}
+		return nil
+	}
+	if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" {
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Msg: "send the body as Content-Type: application/json"}
+	}
+	return nil
 }
 
 // writable refuses (and answers) a request that would write while the

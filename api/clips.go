@@ -2,10 +2,8 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/porchlight-mesh/porchlight/clips"
@@ -159,41 +157,4 @@ const clipCSP = "sandbox; default-src 'none'"
 func setDownloadHeaders(h http.Header) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", clipCSP)
-}
-
-// handleUpload registers a streaming upload route: the full guard, except
-// that the body is raw bytes (not JSON) of up to maxUpload, and the
-// uploadHeader is required instead, which a cross-origin form cannot send.
-func (s *Server) handleUpload(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
-	s.routes = append(s.routes, pattern)
-	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.loopbackRequest(w, r) {
-			return
-		}
-		if !s.authorized(r) {
-			s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: "missing or wrong API token"})
-			return
-		}
-		if o := r.Header.Get("Origin"); o != "" && !s.sameOrigin(o) {
-			s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "foreign_origin", Msg: "cross-origin requests are refused"})
-			return
-		}
-		if !s.writable(w, r) {
-			return
-		}
-		if r.Header.Get(uploadHeader) != "1" {
-			s.writeError(w, r, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
-				Msg: fmt.Sprintf("an upload needs the header %s: 1 and the clip's bytes as the body", uploadHeader)})
-			return
-		}
-		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "video/") && !strings.HasPrefix(ct, "image/") && ct != "application/octet-stream" {
-			s.writeError(w, r, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Msg: "send the clip as video/*, image/* or application/octet-stream"})
-			return
-		}
-		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
-		r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
-		if err := h(w, r); err != nil {
-			s.writeError(w, r, err)
-		}
-	}))
 }

@@ -1,12 +1,15 @@
 // Package api is the node's local HTTP API, on 127.0.0.1 only (unless
-// Config.AllowRemote, which requires TLS). The CLI and the web UI are its
-// clients.
+// Config.AllowRemote, which requires TLS). Its clients are the web UI and
+// package client (github.com/porchlight-mesh/porchlight/client), which the
+// CLI, the demo, the bench and the tests use.
 //
 // Every route passes through guard: the bearer token (Authorization:
 // Bearer) or a session cookie, a Host header that names a loopback host,
 // or with AllowRemote a name the TLS certificate covers (against DNS
-// rebinding), and for mutating methods a JSON body and no foreign Origin
-// (against CSRF). No CORS headers are sent. Errors are JSON objects
+// rebinding), and for mutating methods no foreign Origin, a disk that
+// takes writes, and a JSON body (against CSRF) or, for the clip upload
+// alone, the clip's bytes with the X-Porchlight-Upload header, which a
+// cross-site form cannot send either. No CORS headers are sent. Errors are JSON objects
 // {"error": "...", "code": "..."}, mapped from Go errors in writeError only.
 //
 // Routes (v1):

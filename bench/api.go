@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/store"
 )
@@ -69,40 +67,18 @@ func runAPI(ctx context.Context, e *env) (*section, error) {
 		return nil, err
 	}
 	defer n.Close()
-	tok, err := node.LoadToken(dir)
+	cl, err := client.FromDataDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	base := "http://" + n.APIAddr().String()
-	client := &http.Client{Timeout: 10 * time.Second}
 	get := func(path string) (int, error) {
-		req, _ := http.NewRequestWithContext(ctx, "GET", base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return 0, fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
-		}
+		var b []byte
+		err := cl.Do(ctx, "GET", path, nil, &b)
 		return len(b), err
 	}
 	// Check the answer once: 50 posts, newest first.
-	{
-		req, _ := http.NewRequest("GET", base+"/api/v1/feed?limit=50", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		var posts []struct{ ID string }
-		err = json.NewDecoder(resp.Body).Decode(&posts)
-		resp.Body.Close()
-		if err != nil || len(posts) != 50 {
-			return nil, fmt.Errorf("feed answered %d posts (%v), want 50", len(posts), err)
-		}
+	if posts, err := cl.Feed(ctx, 50); err != nil || len(posts) != 50 {
+		return nil, fmt.Errorf("feed answered %d posts (%v), want 50", len(posts), err)
 	}
 	var feedHTTP, feedDirect, status []time.Duration
 	var size int
@@ -144,14 +120,14 @@ func runAPI(ctx context.Context, e *env) (*section, error) {
 	s.printf("Ratios of p99: feed over HTTP / the same read without HTTP = %s; feed / status = %s.\n\n",
 		ratio(float64(fh.p99), float64(fd.p99)), ratio(float64(fh.p99), float64(st.p99)))
 
-	if err := benchUI(ctx, e, s, n, tok); err != nil {
+	if err := benchUI(ctx, e, s, cl); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
 // benchUI times the UI's first page in headless Chromium.
-func benchUI(ctx context.Context, e *env, s *section, n *node.Node, tok string) error {
+func benchUI(ctx context.Context, e *env, s *section, cl *client.Client) error {
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		s.printf("UI first page: not measured (no chromium on PATH).\n\n")
@@ -173,18 +149,9 @@ func benchUI(ctx context.Context, e *env, s *section, n *node.Node, tok string) 
 		return fmt.Errorf("start chromium: %w", err)
 	}
 	version, _ := exec.Command(path, "--version").Output()
-	base := "http://" + n.APIAddr().String()
 	link := func() (string, error) {
-		req, _ := http.NewRequest("POST", base+"/api/v1/login-links", strings.NewReader("{}"))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		var l struct{ URL string }
-		return l.URL, json.NewDecoder(resp.Body).Decode(&l)
+		l, err := cl.CreateLoginLink(ctx)
+		return l.URL, err
 	}
 	// load opens url in a fresh tab with its own cookie jar and returns the
 	// wall time until ready is true, and the page's own clock then.

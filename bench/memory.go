@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/store"
@@ -216,33 +216,16 @@ func (c *child) waitStatus(ctx context.Context, timeout time.Duration) (time.Dur
 // waitFeed polls the node's feed until its newest posts are exactly every
 // author's last post, and returns how long after exec that was.
 func (c *child) waitFeed(ctx context.Context, d *dataset, timeout time.Duration) (time.Duration, error) {
-	addr, err := os.ReadFile(filepath.Join(c.data, node.AddrFile))
+	cl, err := client.FromDataDir(c.data)
 	if err != nil {
 		return 0, err
 	}
-	tok, err := node.LoadToken(c.data)
-	if err != nil {
-		return 0, err
-	}
-	url := fmt.Sprintf("http://%s/api/v1/feed?limit=%d", strings.TrimSpace(string(addr)), len(d.authors))
-	hc := &http.Client{Timeout: 10 * time.Second}
 	deadline := time.Now().Add(timeout)
 	have := 0
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return 0, err
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := hc.Do(req)
+		posts, err := cl.Feed(ctx, len(d.authors))
 		if err != nil {
 			return 0, fmt.Errorf("GET feed: %w", err)
-		}
-		var posts []api.PostJSON
-		err = json.NewDecoder(resp.Body).Decode(&posts)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || err != nil {
-			return 0, fmt.Errorf("GET feed: %s %v", resp.Status, err)
 		}
 		have = 0
 		for _, p := range posts {

@@ -7,11 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	mrand "math/rand/v2"
-	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -23,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
@@ -545,46 +543,25 @@ func (cr checkRun) report(s *section) {
 }
 
 // apiClient calls a running node's API.
-type apiClient struct {
-	base, token string
-	hc          *http.Client
-}
+type apiClient struct{ cl *client.Client }
 
 func newAPIClient(data string) (*apiClient, error) {
-	addr, err := os.ReadFile(filepath.Join(data, node.AddrFile))
+	cl, err := client.FromDataDir(data)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := node.LoadToken(data)
-	if err != nil {
-		return nil, err
-	}
-	return &apiClient{base: "http://" + strings.TrimSpace(string(addr)), token: tok, hc: &http.Client{Timeout: 30 * time.Second}}, nil
+	return &apiClient{cl}, nil
 }
 
 // get returns the body of a 200 response and the time from sending the
 // request to having read the whole body.
 func (c *apiClient) get(ctx context.Context, path string) ([]byte, time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return nil, 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
 	start := time.Now()
-	resp, err := c.hc.Do(req)
-	if err != nil {
+	var body []byte
+	if err := c.cl.Do(ctx, "GET", path, nil, &body); err != nil {
 		return nil, 0, fmt.Errorf("GET %s: %w", path, err)
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	d := time.Since(start)
-	if err != nil {
-		return nil, 0, fmt.Errorf("GET %s: %w", path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("GET %s: %s: %.300s", path, resp.Status, body)
-	}
-	return body, d, nil
+	return body, time.Since(start), nil
 }
 
 // checkListing checks a requests listing: want items, newest first, the

@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -23,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/events"
 	"github.com/porchlight-mesh/porchlight/node"
@@ -109,25 +109,45 @@ func TestConfigChecks(t *testing.T) {
 	}
 }
 
-// apiCall talks to a node's API as the CLI does.
-func apiCall(t *testing.T, n *node.Node, dir, method, path string, in, out any) int {
+// apiClient is the typed client of the node running on dir, as the CLI
+// makes it.
+func apiClient(t *testing.T, dir string) *client.Client {
 	t.Helper()
-	tok, err := node.LoadToken(dir)
+	c, err := client.FromDataDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// apiCall calls a node's API with the client's token and transport, as
+// the CLI does, and returns the HTTP status (success or refusal); no
+// answer may carry the API token.
+func apiCall(t *testing.T, n *node.Node, dir, method, path string, in, out any) int {
+	t.Helper()
+	c := apiClient(t, dir)
 	var body io.Reader
 	if in != nil {
 		b, _ := json.Marshal(in)
 		body = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, "http://"+n.APIAddr().String()+path, body)
-	req.Header.Set("Authorization", "Bearer "+tok)
+	req, err := c.NewRequest(context.Background(), method, path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	tok, _ := node.LoadToken(dir)
+	resp, err := c.DoRequest(req)
+	var refused *client.Error
+	switch {
+	case errors.As(err, &refused):
+		if strings.Contains(refused.Message, tok) {
+			t.Fatalf("%s %s: the refusal carries the API token", method, path)
+		}
+		return refused.Status
+	case err != nil:
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
@@ -135,7 +155,7 @@ func apiCall(t *testing.T, n *node.Node, dir, method, path string, in, out any) 
 	if bytes.Contains(b, []byte(tok)) {
 		t.Fatalf("%s %s: response contains the API token", method, path)
 	}
-	if out != nil && resp.StatusCode < 300 {
+	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
 			t.Fatalf("%s %s: %v in %s", method, path, err, b)
 		}
@@ -268,42 +288,25 @@ func TestEventsAndMetrics(t *testing.T) {
 	dir := initDir(t, "12 Maple St")
 	n := start(t, dir)
 	defer n.Close()
-	tok, _ := node.LoadToken(dir)
-
-	req, _ := http.NewRequest("GET", "http://"+n.APIAddr().String()+"/api/v1/events", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
+	c := apiClient(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	evs, err := c.Events(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Fatalf("events Content-Type %q", ct)
-	}
-	lines := make(chan string, 16)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
+	defer evs.Close()
 	var p api.PostJSON
 	if code := apiCall(t, n, dir, "POST", "/api/v1/posts", api.NewPostJSON{Kind: "general", Text: "live"}, &p); code != http.StatusCreated {
 		t.Fatalf("post: %d", code)
 	}
-	timeout := time.After(10 * time.Second)
-	for seen := false; !seen; {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatal("event stream ended")
-			}
-			if strings.HasPrefix(l, "data: ") && strings.Contains(l, p.ID) {
-				seen = true
-			}
-		case <-timeout:
-			t.Fatal("no post event within 10s")
+	for {
+		ev, err := evs.Next()
+		if err != nil {
+			t.Fatalf("no post event: %v", err)
+		}
+		if ev.Type == "post" && strings.Contains(string(ev.Data), p.ID) {
+			break
 		}
 	}
 
@@ -322,35 +325,22 @@ func TestEventsAndMetrics(t *testing.T) {
 	if code := apiCall(t, n, dir, "POST", "/api/v1/documents", api.DocumentJSON{Document: base64.StdEncoding.EncodeToString(cred.Raw)}, nil); code != http.StatusOK {
 		t.Fatalf("document: %d", code)
 	}
-	typ := ""
-wait:
 	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatal("event stream ended")
-			}
-			if v, ok := strings.CutPrefix(l, "event: "); ok {
-				typ = v
-			}
-			if typ == events.Document && strings.HasPrefix(l, "data: ") && strings.Contains(l, cred.ID.String()) {
-				break wait
-			}
-		case <-timeout:
-			t.Fatal("no document event within 10s")
+		ev, err := evs.Next()
+		if err != nil {
+			t.Fatalf("no document event: %v", err)
+		}
+		if ev.Type == events.Document && strings.Contains(string(ev.Data), cred.ID.String()) {
+			break
 		}
 	}
 
-	mreq, _ := http.NewRequest("GET", "http://"+n.APIAddr().String()+"/metrics", nil)
-	mreq.Header.Set("Authorization", "Bearer "+tok)
-	mresp, err := http.DefaultClient.Do(mreq)
+	body, err := c.Metrics(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(mresp.Body)
-	mresp.Body.Close()
 	for _, want := range []string{"porchlight_peers 0", "porchlight_records_validated_total{outcome=\"own\"}", "porchlight_badger_lsm_bytes", "go_goroutines"} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
@@ -370,46 +360,34 @@ func TestClipsThroughTheAPI(t *testing.T) {
 	dir := initDir(t, "12 Maple St")
 	n := start(t, dir)
 	defer n.Close()
-	tok, _ := node.LoadToken(dir)
 	clip, err := os.ReadFile("../clips/testdata/front-door-2026-11-27T19-42-10Z.mp4")
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + n.APIAddr().String()
-	upload := func(header bool) *http.Response {
-		req, _ := http.NewRequest("POST", base+"/api/v1/clips?camera=front-door&start=2026-11-27T19:42:10Z", bytes.NewReader(clip))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "video/mp4")
-		if header {
-			req.Header.Set("X-Porchlight-Upload", "1")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
+	c := apiClient(t, dir)
+	ctx := context.Background()
+	// Without the upload header (which a cross-site form cannot send) the
+	// upload is refused.
+	req, _ := c.NewRequest(ctx, "POST", "/api/v1/clips?camera=front-door&start=2026-11-27T19:42:10Z", bytes.NewReader(clip))
+	req.Header.Set("Content-Type", "video/mp4")
+	var refused *client.Error
+	if _, err := c.DoRequest(req); !errors.As(err, &refused) || refused.Status != http.StatusUnsupportedMediaType {
+		t.Fatalf("upload without %s: %v", "X-Porchlight-Upload", err)
 	}
-	resp := upload(false)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnsupportedMediaType {
-		t.Fatalf("upload without %s: %d", "X-Porchlight-Upload", resp.StatusCode)
-	}
-	resp = upload(true)
-	var got api.ClipJSON
-	json.NewDecoder(resp.Body).Decode(&got)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || got.Size != uint64(len(clip)) || got.Camera != "front-door" || got.Hold || got.Expires == nil {
-		t.Fatalf("upload: %d %+v", resp.StatusCode, got)
+	start, _ := time.Parse(time.RFC3339, "2026-11-27T19:42:10Z")
+	got, err := c.UploadClip(ctx, bytes.NewReader(clip), client.Upload{Camera: "front-door", Start: start, MediaType: "video/mp4", Size: int64(len(clip))})
+	if err != nil || got.Size != uint64(len(clip)) || got.Camera != "front-door" || got.Hold || got.Expires == nil {
+		t.Fatalf("upload: %v %+v", err, got)
 	}
 	var list []api.ClipJSON
 	apiCall(t, n, dir, "GET", "/api/v1/clips", nil, &list)
 	if len(list) != 1 || list[0].ID != got.ID {
 		t.Fatalf("clips = %+v", list)
 	}
-	req, _ := http.NewRequest("GET", base+"/api/v1/clips/"+got.ID+"/video", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
+	// A browser's <video> reads by range.
+	req, _ = c.NewRequest(ctx, "GET", "/api/v1/clips/"+got.ID+"/video", nil)
 	req.Header.Set("Range", "bytes=1000-1999")
-	resp, err = http.DefaultClient.Do(req)
+	resp, err := c.DoRequest(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,6 +395,10 @@ func TestClipsThroughTheAPI(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(part, clip[1000:2000]) || resp.Header.Get("Content-Type") != "video/mp4" {
 		t.Fatalf("range: %d, %d bytes, %s", resp.StatusCode, len(part), resp.Header.Get("Content-Type"))
+	}
+	var whole bytes.Buffer
+	if _, err := c.Download(ctx, got.ID, &whole, nil); err != nil || !bytes.Equal(whole.Bytes(), clip) {
+		t.Fatalf("download: %v, %d bytes", err, whole.Len())
 	}
 }
 
@@ -573,16 +555,11 @@ func TestAgencyEvidence(t *testing.T) {
 	}
 	// The home can go away: the evidence is the agency's now.
 	home.Close()
-	tok, _ := node.LoadToken(da)
-	req, _ := http.NewRequest("GET", "http://"+agency.APIAddr().String()+"/api/v1/evidence/"+ev[0].ID+"/bundle", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	var bundle bytes.Buffer
+	if _, err := apiClient(t, da).ExportEvidence(context.Background(), ev[0].ID, &bundle, nil); err != nil {
 		t.Fatal(err)
 	}
-	bundle, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	sum, err := clips.VerifyBundle(bytes.NewReader(bundle))
+	sum, err := clips.VerifyBundle(&bundle)
 	if err != nil {
 		t.Fatalf("exported bundle does not verify: %v", err)
 	}
@@ -696,14 +673,8 @@ func TestStartFailureCleansUp(t *testing.T) {
 // sends the type of each event it reads.
 func sseEvents(t *testing.T, n *node.Node, dir string) <-chan string {
 	t.Helper()
-	tok, err := node.LoadToken(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+n.APIAddr().String()+"/api/v1/events", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
+	events, err := apiClient(t, dir).Events(ctx)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -712,18 +683,19 @@ func sseEvents(t *testing.T, n *node.Node, dir string) <-chan string {
 	done := make(chan struct{})
 	t.Cleanup(func() {
 		cancel()
-		resp.Body.Close()
+		events.Close()
 		<-done
 	})
 	go func() {
 		defer close(done)
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			if typ, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
-				select {
-				case ch <- typ:
-				default:
-				}
+		for {
+			ev, err := events.Next()
+			if err != nil {
+				return
+			}
+			select {
+			case ch <- ev.Type:
+			default:
 			}
 		}
 	}()

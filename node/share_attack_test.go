@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/clips/pb"
 	"github.com/porchlight-mesh/porchlight/node"
@@ -148,16 +150,16 @@ func (w *caseWorld) homeShares(t *testing.T) (*clips.SignedManifest, []byte) {
 // bundle exports the agency's bundle of clip: the status and the body.
 func (w *caseWorld) bundle(t *testing.T, clip record.ID) (int, []byte) {
 	t.Helper()
-	tok, _ := node.LoadToken(w.da)
-	req, _ := http.NewRequest("GET", "http://"+w.agency.APIAddr().String()+"/api/v1/evidence/"+clip.String()+"/bundle", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	var b bytes.Buffer
+	_, err := apiClient(t, w.da).ExportEvidence(context.Background(), clip.String(), &b, nil)
+	var refused *client.Error
+	switch {
+	case errors.As(err, &refused):
+		return refused.Status, []byte(refused.Message)
+	case err != nil:
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return http.StatusOK, b.Bytes()
 }
 
 // outsider is a libp2p peer that never joins the neighborhood, with a clip

@@ -1,20 +1,16 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"text/tabwriter"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/clips"
 )
 
@@ -46,12 +42,10 @@ front-door-2026-11-27T19-42-10Z.mp4, else the file's modification time.`,
 			if fi.Size() == 0 {
 				return usagef("%s is empty: nothing to import", path)
 			}
-			q := url.Values{}
 			cam, st, ok := clips.ParseFileName(filepath.Base(path))
 			if camera != "" {
 				cam = camera
 			}
-			q.Set("camera", cam)
 			switch {
 			case start != "":
 				t, err := time.Parse(time.RFC3339, start)
@@ -62,42 +56,21 @@ front-door-2026-11-27T19-42-10Z.mp4, else the file's modification time.`,
 			case !ok:
 				st = fi.ModTime()
 			}
-			q.Set("start", st.UTC().Format(time.RFC3339))
+			up := client.Upload{Camera: cam, Start: st, MediaType: mediaTypeOf(path), Size: fi.Size()}
 			if end != "" {
-				if _, err := time.Parse(time.RFC3339, end); err != nil {
+				if up.End, err = time.Parse(time.RFC3339, end); err != nil {
 					return usagef("--end %q: want an RFC 3339 time", end)
 				}
-				q.Set("end", end)
 			}
 			cl, err := g.client()
 			if err != nil {
 				return err
 			}
-			body, finish := withProgress(f, fi.Size(), os.Stderr)
-			defer finish()
-			req, err := http.NewRequestWithContext(c.Context(), "POST", cl.base+"/api/v1/clips?"+q.Encode(), body)
+			var finish func()
+			up.Progress, finish = progressOn(os.Stderr)
+			out, err := cl.UploadClip(c.Context(), f, up)
+			finish()
 			if err != nil {
-				return err
-			}
-			req.ContentLength = fi.Size()
-			req.Header.Set("Authorization", "Bearer "+cl.token)
-			req.Header.Set("Content-Type", mediaTypeOf(path))
-			req.Header.Set("X-Porchlight-Upload", "1")
-			resp, err := cl.stream.Do(req)
-			if err != nil {
-				return fmt.Errorf("upload to the node: %w", err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-			if resp.StatusCode != http.StatusCreated {
-				var e struct{ Error string }
-				if json.Unmarshal(b, &e) == nil && e.Error != "" {
-					return errors.New(e.Error)
-				}
-				return fmt.Errorf("node answered %s", resp.Status)
-			}
-			var out api.ClipJSON
-			if err := json.Unmarshal(b, &out); err != nil {
 				return err
 			}
 			if g.jsonOut {
@@ -117,23 +90,25 @@ front-door-2026-11-27T19-42-10Z.mp4, else the file's modification time.`,
 		Short: "List this home's clips, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var out []api.ClipJSON
-			if err := g.getJSON(c, "/api/v1/clips", &out); err != nil {
+			cl, err := g.client()
+			if err != nil {
 				return err
 			}
-			if g.jsonOut {
-				return printJSON(c, out)
+			out, err := cl.Clips(c.Context())
+			if err != nil {
+				return err
 			}
-			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CAMERA\tSTART\tSIZE\tKEPT UNTIL\tID")
-			for _, m := range out {
-				kept := "held (shared)"
-				if m.Expires != nil {
-					kept = m.Expires.Local().Format(time.DateOnly)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", m.Camera, m.Start.Local().Format(time.DateTime), m.Size, kept, m.ID[:12])
-			}
-			return tw.Flush()
+			return printList(c, g, out,
+				col("CAMERA", func(m api.ClipJSON) string { return m.Camera }),
+				col("START", func(m api.ClipJSON) string { return m.Start.Local().Format(time.DateTime) }),
+				col("SIZE", func(m api.ClipJSON) string { return strconv.FormatUint(m.Size, 10) }),
+				col("KEPT UNTIL", func(m api.ClipJSON) string {
+					if m.Expires != nil {
+						return m.Expires.Local().Format(time.DateOnly)
+					}
+					return "held (shared)"
+				}),
+				col("ID", func(m api.ClipJSON) string { return m.ID[:12] }))
 		},
 	}
 	addJSONFlag(ls, g)

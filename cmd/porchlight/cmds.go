@@ -7,7 +7,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -170,8 +169,8 @@ func newPostCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out api.PostJSON
-			if err := cl.do(c.Context(), "POST", "/api/v1/posts", api.NewPostJSON{Kind: kind, Text: text, Location: loc, ReplyTo: replyTo, Clips: clipIDs}, &out); err != nil {
+			out, err := cl.Post(c.Context(), api.NewPostJSON{Kind: kind, Text: text, Location: loc, ReplyTo: replyTo, Clips: clipIDs})
+			if err != nil {
 				return err
 			}
 			if g.jsonOut {
@@ -211,8 +210,8 @@ func newRetractCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out map[string]string
-			if err := cl.do(c.Context(), "DELETE", "/api/v1/posts/"+args[0], nil, &out); err != nil {
+			out, err := cl.Retract(c.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			if g.jsonOut {
@@ -240,26 +239,25 @@ func newFeedCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var posts []api.PostJSON
-			if err := cl.do(c.Context(), "GET", fmt.Sprintf("/api/v1/feed?limit=%d", limit), nil, &posts); err != nil {
+			posts, err := cl.Feed(c.Context(), limit)
+			if err != nil {
 				return err
 			}
-			if g.jsonOut {
-				return printJSON(c, posts)
-			}
-			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "WHEN\tFROM\tKIND\tTEXT\tID")
-			for _, p := range posts {
-				from := p.AuthorName
-				if from == "" {
-					from = shortID(p.Author)
-				}
-				if p.AuthorEquivocated {
-					from += " (!equivocated)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Created.Local().Format(time.DateTime), from, p.Kind, oneLine(p.Text, 60), p.ID[:12])
-			}
-			return tw.Flush()
+			return printList(c, g, posts,
+				col("WHEN", func(p api.PostJSON) string { return p.Created.Local().Format(time.DateTime) }),
+				col("FROM", func(p api.PostJSON) string {
+					from := p.AuthorName
+					if from == "" {
+						from = shortID(p.Author)
+					}
+					if p.AuthorEquivocated {
+						from += " (!equivocated)"
+					}
+					return from
+				}),
+				col("KIND", func(p api.PostJSON) string { return p.Kind }),
+				col("TEXT", func(p api.PostJSON) string { return oneLine(p.Text, 60) }),
+				col("ID", func(p api.PostJSON) string { return p.ID[:12] }))
 		},
 	}
 	c.Flags().IntVar(&limit, "limit", 100, "how many posts")
@@ -273,23 +271,25 @@ func newPeersCmd(g *globals) *cobra.Command {
 		Short: "List connected neighbors",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var peers []api.PeerJSON
-			if err := g.getJSON(c, "/api/v1/peers", &peers); err != nil {
+			cl, err := g.client()
+			if err != nil {
 				return err
 			}
-			if g.jsonOut {
-				return printJSON(c, peers)
+			peers, err := cl.Peers(c.Context())
+			if err != nil {
+				return err
 			}
-			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tPEER ID\tADDRESS\tSINCE\tSCORE")
-			for _, p := range peers {
-				name := p.Name
-				if p.Equivocated {
-					name += " (!equivocated)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\n", name, p.PeerID, strings.Join(p.Addrs, ","), p.Since.Local().Format(time.DateTime), p.Score)
-			}
-			return tw.Flush()
+			return printList(c, g, peers,
+				col("NAME", func(p api.PeerJSON) string {
+					if p.Equivocated {
+						return p.Name + " (!equivocated)"
+					}
+					return p.Name
+				}),
+				col("PEER ID", func(p api.PeerJSON) string { return p.PeerID }),
+				col("ADDRESS", func(p api.PeerJSON) string { return strings.Join(p.Addrs, ",") }),
+				col("SINCE", func(p api.PeerJSON) string { return p.Since.Local().Format(time.DateTime) }),
+				col("SCORE", func(p api.PeerJSON) string { return fmt.Sprintf("%.1f", p.Score) }))
 		},
 	}
 	addJSONFlag(c, g)
@@ -302,8 +302,12 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show this node's identity, neighborhood and peer count",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var st api.Status
-			if err := g.getJSON(c, "/api/v1/status", &st); err != nil {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			st, err := cl.Status(c.Context())
+			if err != nil {
 				return err
 			}
 			if g.jsonOut {

@@ -3,13 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,6 +19,7 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
 )
@@ -47,7 +45,7 @@ type doctor struct {
 	ifaces  []string // only these interfaces; all when empty
 	results []checkResult
 	cfg     *node.Config
-	status  string // the running node's /api/v1/status, "" when unreachable
+	status  *api.Status // the running node's status, nil when unreachable
 }
 
 func (d *doctor) add(name, status, detail, fix string) {
@@ -122,11 +120,11 @@ func (d *doctor) run(ctx context.Context) {
 // checkStorage reports the running node's view of its disk: a failed disk
 // (removed, full, read-only, failing writes) makes it refuse writes.
 func (d *doctor) checkStorage() {
-	if d.status == "" {
+	if d.status == nil {
 		return
 	}
-	var st struct{ Storage *api.StorageStatus }
-	if err := json.Unmarshal([]byte(d.status), &st); err != nil || st.Storage == nil {
+	st := d.status
+	if st.Storage == nil {
 		d.add("storage", checkWarn, "the node does not report its disk's state", "upgrade the node")
 		return
 	}
@@ -218,58 +216,45 @@ func (d *doctor) checkConfig() {
 // that the API refuses a request without it. It returns the node's
 // /metrics text, or "" when the node cannot be reached.
 func (d *doctor) checkAPI(ctx context.Context) string {
-	b, err := os.ReadFile(filepath.Join(d.dir, node.AddrFile))
-	if errors.Is(err, fs.ErrNotExist) {
+	cl, err := client.FromDataDir(d.dir)
+	switch {
+	case errors.Is(err, client.ErrNoNode):
 		d.add("API", checkWarn, "no node is running for this data directory", fmt.Sprintf("porchlight --data %s run (or: systemctl start porchlight)", d.dir))
 		return ""
-	}
-	if err != nil {
+	case err != nil && errors.Is(err, fs.ErrNotExist):
+		return "" // no token: reported by the files check
+	case err != nil:
 		d.add("API", checkFail, err.Error(), "")
 		return ""
 	}
-	tok, err := node.LoadToken(d.dir)
-	if err != nil {
-		return ""
-	}
-	base := "http://" + strings.TrimSpace(string(b))
-	cl := &http.Client{Timeout: 5 * time.Second}
-	get := func(path, token string) (int, string, error) {
-		req, err := http.NewRequestWithContext(ctx, "GET", base+path, nil)
-		if err != nil {
-			return 0, "", err
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := cl.Do(req)
-		if err != nil {
-			return 0, "", err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-		return resp.StatusCode, string(body), err
-	}
-	code, status, err := get("/api/v1/status", tok)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	base := cl.URL()
+	var refused *client.Error
+	st, err := cl.Status(ctx)
 	switch {
+	case errors.Is(err, client.ErrUnauthorized):
+		d.add("API", checkFail, base+" refused this data dir's token: another node (or another data dir) owns that address", "check `api` in config.toml; stop the other node or give this one another port")
+		return ""
+	case errors.As(err, &refused):
+		d.add("API", checkFail, fmt.Sprintf("%s/api/v1/status answered %d", base, refused.Status), "see the node's log")
+		return ""
 	case err != nil:
+		if nn := new(client.NoNodeError); errors.As(err, &nn) {
+			err = nn.Err // the dial error
+		}
 		d.add("API", checkFail, fmt.Sprintf("%s (from %s) does not answer: %v", base, node.AddrFile, err),
 			fmt.Sprintf("the node crashed or was killed, leaving a stale %s: start it again with porchlight --data %s run", node.AddrFile, d.dir))
 		return ""
-	case code == http.StatusUnauthorized:
-		d.add("API", checkFail, base+" refused this data dir's token: another node (or another data dir) owns that address", "check `api` in config.toml; stop the other node or give this one another port")
-		return ""
-	case code != http.StatusOK:
-		d.add("API", checkFail, fmt.Sprintf("%s/api/v1/status answered %d", base, code), "see the node's log")
-		return ""
 	}
-	if code, _, err := get("/api/v1/status", ""); err != nil || code != http.StatusUnauthorized {
-		d.add("API", checkFail, fmt.Sprintf("%s answered %d to a request without the token", base, code), "upgrade: the local API must require its token")
+	if _, err := cl.WithToken("").Status(ctx); !errors.Is(err, client.ErrUnauthorized) {
+		d.add("API", checkFail, fmt.Sprintf("%s answered %v to a request without the token", base, err), "upgrade: the local API must require its token")
 		return ""
 	}
 	d.add("API", checkOK, base+" answers with the token, and refuses requests without it", "")
-	d.status = status
-	code, metrics, err := get("/metrics", tok)
-	if err != nil || code != http.StatusOK {
+	d.status = &st
+	metrics, err := cl.Metrics(ctx)
+	if err != nil {
 		return ""
 	}
 	return metrics

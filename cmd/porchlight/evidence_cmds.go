@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"text/tabwriter"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,23 +18,27 @@ func newEvidenceCmd(g *globals) *cobra.Command {
 		Short: "Clips shared with this node (agencies: evidence), with verification status",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var es []api.EvidenceJSON
-			if err := g.getJSON(c, "/api/v1/evidence", &es); err != nil {
+			cl, err := g.client()
+			if err != nil {
 				return err
 			}
-			if g.jsonOut {
-				return printJSON(c, es)
+			es, err := cl.Evidence(c.Context())
+			if err != nil {
+				return err
 			}
-			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RECEIVED\tREQUEST\tFROM\tCAMERA\tSIZE\tVERIFIED\tID")
-			for _, e := range es {
-				req := "-"
-				if e.Request != "" {
-					req = e.Request[:12]
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%v\t%s\n", e.Received.Local().Format(time.DateTime), req, shortID(e.Owner), e.Camera, e.Size, e.Verified, e.ID)
-			}
-			return tw.Flush()
+			return printList(c, g, es,
+				col("RECEIVED", func(e api.EvidenceJSON) string { return e.Received.Local().Format(time.DateTime) }),
+				col("REQUEST", func(e api.EvidenceJSON) string {
+					if e.Request == "" {
+						return "-"
+					}
+					return e.Request[:12]
+				}),
+				col("FROM", func(e api.EvidenceJSON) string { return shortID(e.Owner) }),
+				col("CAMERA", func(e api.EvidenceJSON) string { return e.Camera }),
+				col("SIZE", func(e api.EvidenceJSON) string { return strconv.FormatUint(e.Size, 10) }),
+				col("VERIFIED", func(e api.EvidenceJSON) string { return strconv.FormatBool(e.Verified) }),
+				col("ID", func(e api.EvidenceJSON) string { return e.ID }))
 		},
 	}
 	addJSONFlag(c, g)
@@ -56,22 +58,12 @@ func newEvidenceCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req, _ := http.NewRequestWithContext(c.Context(), "GET", cl.base+"/api/v1/evidence/"+args[0]+"/bundle", nil)
-			req.Header.Set("Authorization", "Bearer "+cl.token)
-			resp, err := cl.stream.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("export: %s", resp.Status)
-			}
 			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 			if err != nil {
 				return usageError{err}
 			}
-			body, finish := withProgress(resp.Body, resp.ContentLength, os.Stderr)
-			n, err := io.Copy(f, body)
+			progress, finish := progressOn(os.Stderr)
+			n, err := cl.ExportEvidence(c.Context(), args[0], f, progress)
 			finish()
 			if cerr := f.Close(); err == nil {
 				err = cerr

@@ -5,8 +5,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
+
+	"github.com/porchlight-mesh/porchlight/client"
 )
 
 func main() {
@@ -16,7 +19,12 @@ func main() {
 	}
 	fmt.Fprintln(os.Stderr, "porchlight:", err)
 	var ue usageError
-	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command ") {
+	var refused *client.Error
+	switch {
+	case errors.As(err, &ue), strings.HasPrefix(err.Error(), "unknown command "):
+		os.Exit(2)
+	case errors.As(err, &refused) && refused.Status == http.StatusBadRequest:
+		// The node found the input wrong: a usage error too.
 		os.Exit(2)
 	}
 	os.Exit(1)

@@ -1,15 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/porchlight-mesh/porchlight/client"
 )
 
 // isTerminal reports whether f is a character device (a terminal).
@@ -20,34 +20,25 @@ func isTerminal(f *os.File) bool {
 
 // fetchProgress draws a progress bar on w for the node's "fetch" events of
 // clip until ctx ends. It is only used when w is a terminal.
-func fetchProgress(ctx context.Context, cl *client, clip string, w io.Writer) {
-	req, err := http.NewRequestWithContext(ctx, "GET", cl.base+"/api/v1/events", nil)
+func fetchProgress(ctx context.Context, cl *client.Client, clip string, w io.Writer) {
+	events, err := cl.Events(ctx)
 	if err != nil {
 		return
 	}
-	req.Header.Set("Authorization", "Bearer "+cl.token)
-	resp, err := cl.stream.Do(req)
-	if err != nil {
-		return
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	event := ""
-	for sc.Scan() {
-		line := sc.Text()
-		if e, ok := strings.CutPrefix(line, "event: "); ok {
-			event = e
-			continue
+	defer events.Close()
+	for {
+		ev, err := events.Next()
+		if err != nil {
+			return
 		}
-		data, ok := strings.CutPrefix(line, "data: ")
-		if !ok || event != "fetch" {
+		if ev.Type != "fetch" {
 			continue
 		}
 		var p struct {
 			Clip        string
 			Done, Total int64
 		}
-		if json.Unmarshal([]byte(data), &p) != nil || p.Clip != clip || p.Total <= 0 {
+		if json.Unmarshal(ev.Data, &p) != nil || p.Clip != clip || p.Total <= 0 {
 			continue
 		}
 		fmt.Fprint(w, progressBar(p.Done, p.Total, 30))
@@ -61,35 +52,34 @@ func progressBar(done, total int64, width int) string {
 		done*100/total, float64(done)/(1<<20), float64(total)/(1<<20))
 }
 
-// progressReader draws a progress bar on w as r is read, at most every
-// 100 ms and once at the end.
-type progressReader struct {
-	r           io.Reader
-	w           io.Writer
-	done, total int64
-	last        time.Time
+// barDrawer draws a transfer's progress bar on w, at most every 100 ms
+// and once at the end.
+type barDrawer struct {
+	w     io.Writer
+	last  time.Time
+	drawn bool
 }
 
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.done += int64(n)
-	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond || p.done >= p.total {
-		p.last = now
-		fmt.Fprint(p.w, progressBar(min(p.done, p.total), p.total, 30))
+func (b *barDrawer) progress(done, total int64) {
+	if total <= 0 {
+		return
 	}
-	return n, err
+	if now := time.Now(); now.Sub(b.last) >= 100*time.Millisecond || done >= total {
+		b.last, b.drawn = now, true
+		fmt.Fprint(b.w, progressBar(min(done, total), total, 30))
+	}
 }
 
-// withProgress wraps r (of total bytes) so that reading it draws a progress
-// bar on term, when term is a terminal; otherwise it returns r unchanged
-// and stays quiet. Call finish when done.
-func withProgress(r io.Reader, total int64, term *os.File) (wrapped io.Reader, finish func()) {
-	if total <= 0 || !isTerminal(term) {
-		return r, func() {}
+// progressOn is a client.Progress that draws a bar on term when term is a
+// terminal; otherwise it is nil and nothing is drawn. Call finish when the
+// transfer is done.
+func progressOn(term *os.File) (fn client.Progress, finish func()) {
+	if !isTerminal(term) {
+		return nil, func() {}
 	}
-	p := &progressReader{r: r, w: term, total: total}
-	return p, func() {
-		if p.done > 0 {
+	b := &barDrawer{w: term}
+	return b.progress, func() {
+		if b.drawn {
 			fmt.Fprintln(term)
 		}
 	}

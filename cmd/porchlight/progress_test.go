@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"strings"
 	"testing"
@@ -24,30 +23,32 @@ func TestProgressBar(t *testing.T) {
 	}
 }
 
-func TestProgressReader(t *testing.T) {
-	src := bytes.Repeat([]byte("x"), 3<<20)
+// TestProgressDrawer: a transfer's bar ends at 100%, and nothing is drawn
+// on a file that is not a terminal.
+func TestProgressDrawer(t *testing.T) {
 	var bar bytes.Buffer
-	p := &progressReader{r: bytes.NewReader(src), w: &bar, total: int64(len(src))}
-	got, err := io.ReadAll(p)
-	if err != nil || !bytes.Equal(got, src) {
-		t.Fatalf("read %d bytes, %v", len(got), err)
+	b := &barDrawer{w: &bar}
+	const total = 3 << 20
+	for done := int64(0); done <= total; done += 64 << 10 {
+		b.progress(done, total)
 	}
 	if !strings.HasSuffix(bar.String(), "\r[##############################] 100%  3.0 / 3.0 MiB") {
 		t.Errorf("bar ends %q", bar.String()[max(0, bar.Len()-80):])
 	}
+	if n := strings.Count(bar.String(), "\r"); n > 3 {
+		t.Errorf("%d bars drawn for a transfer of a moment; want at most one per 100 ms and the last", n)
+	}
 
-	// Not a terminal: the reader is returned as is, and nothing is drawn.
 	f, err := os.CreateTemp(t.TempDir(), "not-a-terminal")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r := bytes.NewReader(src)
-	if w, finish := withProgress(r, int64(len(src)), f); w != io.Reader(r) {
-		t.Error("withProgress wrapped a reader for a file that is not a terminal")
-	} else {
-		finish()
+	fn, finish := progressOn(f)
+	if fn != nil {
+		t.Error("progressOn gave a progress function for a file that is not a terminal")
 	}
+	finish()
 	if fi, _ := f.Stat(); fi.Size() != 0 {
 		t.Errorf("%d bytes drawn on a non-terminal", fi.Size())
 	}

@@ -15,8 +15,8 @@ import (
 
 // TestRunAPIAllowRemote: `run` refuses a non-loopback API address without
 // --api-allow-remote, and with it but without TLS; with a certificate the
-// node serves HTTPS, warns in its log, and the CLI still works (it pins
-// the certificate the node wrote to the data directory).
+// node serves HTTPS, warns in its log, and the CLI still works, doctor
+// included (it pins the certificate the node wrote to the data directory).
 func TestRunAPIAllowRemote(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "node")
 	if _, _, code := cli(t, "--data", data, "init", "--name", "12 Maple St", "--neighborhood", "maple-st",
@@ -58,6 +58,10 @@ func TestRunAPIAllowRemote(t *testing.T) {
 	out, _, code := cli(t, "--data", data, "ui", "--print")
 	if code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "https://") {
 		t.Errorf("ui --print: exit %d, %q; want an https link", code, out)
+	}
+	// doctor reaches the HTTPS API through the pinned certificate too.
+	if out, _, _ := cli(t, "--data", data, "doctor"); !strings.HasPrefix(doctorLine(out, "API"), "OK") || !strings.Contains(doctorLine(out, "API"), "https://") {
+		t.Errorf("doctor on an HTTPS API: %q", doctorLine(out, "API"))
 	}
 	if !strings.Contains(logs.String(), "accepts connections from other computers") {
 		t.Errorf("no warning in the log:\n%s", logs.String())

@@ -2,13 +2,11 @@ package main
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -16,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
@@ -214,8 +213,8 @@ func newTrustCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out []string
-			if err := cl.do(c.Context(), "POST", "/api/v1/trust", map[string]string{"issuer": args[0]}, &out); err != nil {
+			out, err := cl.Trust(c.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "trusting %d issuer(s)\n", len(out))
@@ -227,17 +226,15 @@ func newTrustCmd(g *globals) *cobra.Command {
 		Short: "List trusted issuers",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var out []string
-			if err := g.getJSON(c, "/api/v1/trust", &out); err != nil {
+			cl, err := g.client()
+			if err != nil {
 				return err
 			}
-			if g.jsonOut {
-				return printJSON(c, out)
+			out, err := cl.TrustedIssuers(c.Context())
+			if err != nil {
+				return err
 			}
-			for _, id := range out {
-				fmt.Fprintln(c.OutOrStdout(), id)
-			}
-			return nil
+			return printList(c, g, out, col("", func(id string) string { return id }))
 		},
 	}
 	addJSONFlag(ls, g)
@@ -251,14 +248,14 @@ func publishDoc(c *cobra.Command, g *globals, d *record.Doc) error {
 	if err != nil {
 		return err
 	}
-	var out map[string]string
-	if err := cl.do(c.Context(), "POST", "/api/v1/documents", api.DocumentJSON{Document: base64.StdEncoding.EncodeToString(d.Raw)}, &out); err != nil {
+	out, err := cl.PublishDocument(c.Context(), d.Raw)
+	if err != nil {
 		return err
 	}
 	if g.jsonOut {
 		return printJSON(c, out)
 	}
-	fmt.Fprintf(c.OutOrStdout(), "published %s %s\n", out["kind"], out["id"])
+	fmt.Fprintf(c.OutOrStdout(), "published %s %s\n", out.Kind, out.ID)
 	return nil
 }
 
@@ -293,8 +290,12 @@ func newAgencyCmd(g *globals) *cobra.Command {
 			if d.Credential == nil {
 				return usagef("%s is a revocation, not a credential", args[0])
 			}
-			var st api.Status
-			if err := g.getJSON(c, "/api/v1/status", &st); err != nil {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			st, err := cl.Status(c.Context())
+			if err != nil {
 				return err
 			}
 			if got := peer.ID(d.Credential.GetAgency()).String(); got != st.PeerID {
@@ -334,11 +335,11 @@ func newRequestCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out map[string]string
-			if err := cl.do(c.Context(), "POST", "/api/v1/requests", in, &out); err != nil {
+			id, err := cl.CreateRequest(c.Context(), in)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(c.OutOrStdout(), out["id"])
+			fmt.Fprintln(c.OutOrStdout(), id)
 			return nil
 		},
 	}
@@ -361,8 +362,7 @@ func newRequestCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out map[string]string
-			if err := cl.do(c.Context(), "POST", "/api/v1/requests/"+args[0]+"/close", map[string]string{"note": note}, &out); err != nil {
+			if _, err := cl.CloseRequest(c.Context(), args[0], note); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "closed %s\n", args[0])
@@ -385,35 +385,41 @@ func newRequestsCmd(g *globals) *cobra.Command {
 			if limit < 1 || limit > 10000 {
 				return usagef("--limit must be from 1 to 10000")
 			}
-			path := fmt.Sprintf("/api/v1/requests?limit=%d", limit)
 			if agency != "" {
 				if _, err := peer.Decode(agency); err != nil {
 					return usagef("--agency %q is not a peer ID", agency)
 				}
-				path += "&agency=" + agency
 			}
-			var items []api.RequestJSON
-			if err := g.getJSON(c, path, &items); err != nil {
+			cl, err := g.client()
+			if err != nil {
 				return err
 			}
-			if g.jsonOut {
-				return printJSON(c, items)
+			items, err := cl.Requests(c.Context(), client.RequestsQuery{Agency: agency, Limit: limit})
+			if err != nil {
+				return err
 			}
-			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "AGENCY\tCASE\tINCIDENT\tSTATUS\tWINDOW\tAREA\tYOUR HOME\tID")
-			for _, it := range items {
-				home := "-"
-				if it.CoversHome {
-					home = fmt.Sprintf("covered, %d clip(s) in window", it.MatchingClips)
-				}
-				status := it.Status
-				if it.AfterRevocation {
-					status += " (credential revoked before)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s – %s\t%.3f sq mi\t%s\t%s\n", it.AgencyName, it.Case, oneLine(it.Incident, 30), status,
-					it.From.Local().Format("Jan 2 15:04"), it.To.Local().Format("15:04"), it.AreaSqMi, home, it.ID[:12])
-			}
-			return tw.Flush()
+			type R = api.RequestJSON
+			return printList(c, g, items,
+				col("AGENCY", func(it R) string { return it.AgencyName }),
+				col("CASE", func(it R) string { return it.Case }),
+				col("INCIDENT", func(it R) string { return oneLine(it.Incident, 30) }),
+				col("STATUS", func(it R) string {
+					if it.AfterRevocation {
+						return it.Status + " (credential revoked before)"
+					}
+					return it.Status
+				}),
+				col("WINDOW", func(it R) string {
+					return it.From.Local().Format("Jan 2 15:04") + " – " + it.To.Local().Format("15:04")
+				}),
+				col("AREA", func(it R) string { return fmt.Sprintf("%.3f sq mi", it.AreaSqMi) }),
+				col("YOUR HOME", func(it R) string {
+					if it.CoversHome {
+						return fmt.Sprintf("covered, %d clip(s) in window", it.MatchingClips)
+					}
+					return "-"
+				}),
+				col("ID", func(it R) string { return it.ID[:12] }))
 		},
 	}
 	c.Flags().StringVar(&agency, "agency", "", "only this agency's requests (peer ID)")
@@ -428,23 +434,28 @@ func newAgenciesCmd(g *globals) *cobra.Command {
 		Short: "List agencies with their credential status and public history",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var ags []api.AgencyJSON
-			if err := g.getJSON(c, "/api/v1/agencies", &ags); err != nil {
+			cl, err := g.client()
+			if err != nil {
 				return err
 			}
-			if g.jsonOut {
-				return printJSON(c, ags)
+			ags, err := cl.Agencies(c.Context())
+			if err != nil {
+				return err
 			}
-			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tCREDENTIAL\tREQUESTS\tOPEN\tCLOSED\tAREA×HOURS\tPEER ID")
-			for _, a := range ags {
-				name := a.Name
-				if a.Equivocation {
-					name += " (!EQUIVOCATED: rewrote its public log)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.2f\t%s\n", name, a.CredentialStatus, a.Requests, a.Open, a.Closed, a.AreaHours, a.PeerID)
-			}
-			return tw.Flush()
+			type A = api.AgencyJSON
+			return printList(c, g, ags,
+				col("NAME", func(a A) string {
+					if a.Equivocation {
+						return a.Name + " (!EQUIVOCATED: rewrote its public log)"
+					}
+					return a.Name
+				}),
+				col("CREDENTIAL", func(a A) string { return a.CredentialStatus }),
+				col("REQUESTS", func(a A) string { return strconv.Itoa(a.Requests) }),
+				col("OPEN", func(a A) string { return strconv.Itoa(a.Open) }),
+				col("CLOSED", func(a A) string { return strconv.Itoa(a.Closed) }),
+				col("AREA×HOURS", func(a A) string { return fmt.Sprintf("%.2f", a.AreaHours) }),
+				col("PEER ID", func(a A) string { return a.PeerID }))
 		},
 	}
 	addJSONFlag(c, g)

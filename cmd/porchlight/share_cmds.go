@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -52,8 +50,12 @@ clips are kept (on hold) until the grant ends; revoke it at any time with
 					return usagef("--clips: %v", err)
 				}
 			}
-			var mine []api.ClipJSON
-			if err := g.getJSON(c, "/api/v1/clips", &mine); err != nil {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			mine, err := cl.Clips(c.Context())
+			if err != nil {
 				return err
 			}
 			byID := map[string]api.ClipJSON{}
@@ -81,12 +83,8 @@ clips are kept (on hold) until the grant ends; revoke it at any time with
 					return nil
 				}
 			}
-			cl, err := g.client()
+			out, err := cl.Share(c.Context(), api.NewGrantJSON{To: to, Request: request, Clips: ids, Expires: expires})
 			if err != nil {
-				return err
-			}
-			var out api.GrantJSON
-			if err := cl.do(c.Context(), "POST", "/api/v1/grants", api.NewGrantJSON{To: to, Request: request, Clips: ids, Expires: expires}, &out); err != nil {
 				return err
 			}
 			if out.Delivered != nil && !*out.Delivered {
@@ -110,29 +108,34 @@ func newGrantsCmd(g *globals) *cobra.Command {
 		Short: "Grants this home issued or received",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var gs []api.GrantJSON
-			if err := g.getJSON(c, "/api/v1/grants", &gs); err != nil {
+			cl, err := g.client()
+			if err != nil {
 				return err
 			}
-			if g.jsonOut {
-				return printJSON(c, gs)
+			gs, err := cl.Grants(c.Context())
+			if err != nil {
+				return err
 			}
-			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "GRANT\tFROM\tTO\tCLIPS\tUNTIL\tSTATE")
-			for _, x := range gs {
-				state := "active"
-				if x.Revoked {
-					state = "revoked"
-				} else if time.Now().After(x.Expires) {
-					state = "expired"
-				}
-				to := x.Grantee
-				if to == "" {
-					to = "neighborhood"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", x.ID, shortID(x.Owner), shortID(to), len(x.Clips), x.Expires.Local().Format(time.DateTime), state)
-			}
-			return tw.Flush()
+			return printList(c, g, gs,
+				col("GRANT", func(x api.GrantJSON) string { return x.ID }),
+				col("FROM", func(x api.GrantJSON) string { return shortID(x.Owner) }),
+				col("TO", func(x api.GrantJSON) string {
+					if x.Grantee == "" {
+						return "neighborhood"
+					}
+					return shortID(x.Grantee)
+				}),
+				col("CLIPS", func(x api.GrantJSON) string { return strconv.Itoa(len(x.Clips)) }),
+				col("UNTIL", func(x api.GrantJSON) string { return x.Expires.Local().Format(time.DateTime) }),
+				col("STATE", func(x api.GrantJSON) string {
+					switch {
+					case x.Revoked:
+						return "revoked"
+					case time.Now().After(x.Expires):
+						return "expired"
+					}
+					return "active"
+				}))
 		},
 	}
 	addJSONFlag(c, g)
@@ -145,7 +148,7 @@ func newGrantsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := cl.do(c.Context(), "POST", "/api/v1/grants/"+args[0]+"/revoke", struct{}{}, nil); err != nil {
+			if err := cl.RevokeGrant(c.Context(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.OutOrStdout(), "revoked", args[0])
@@ -161,23 +164,25 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Short: "The access log: every fetch of this home's clips, served or refused, and why",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var es []api.AuditJSON
-			if err := g.getJSON(c, "/api/v1/audit", &es); err != nil {
+			cl, err := g.client()
+			if err != nil {
 				return err
 			}
-			if g.jsonOut {
-				return printJSON(c, es)
+			es, err := cl.Audit(c.Context())
+			if err != nil {
+				return err
 			}
-			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "WHEN\tPEER\tCLIP\tRESULT\tREASON")
-			for _, e := range es {
-				res := "refused"
-				if e.Served {
-					res = fmt.Sprintf("served %d bytes", e.Bytes)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%.12s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), shortID(e.Peer), e.Clip, res, e.Reason)
-			}
-			return tw.Flush()
+			return printList(c, g, es,
+				col("WHEN", func(e api.AuditJSON) string { return e.Time.Local().Format(time.DateTime) }),
+				col("PEER", func(e api.AuditJSON) string { return shortID(e.Peer) }),
+				col("CLIP", func(e api.AuditJSON) string { return fmt.Sprintf("%.12s", e.Clip) }),
+				col("RESULT", func(e api.AuditJSON) string {
+					if e.Served {
+						return fmt.Sprintf("served %d bytes", e.Bytes)
+					}
+					return "refused"
+				}),
+				col("REASON", func(e api.AuditJSON) string { return e.Reason }))
 		},
 	}
 	addJSONFlag(c, g)
@@ -206,7 +211,6 @@ func newClipsFetchCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var m api.ClipJSON
 			var stop func()
 			if isTerminal(os.Stderr) {
 				pctx, cancel := context.WithCancel(c.Context())
@@ -221,32 +225,22 @@ func newClipsFetchCmd(g *globals) *cobra.Command {
 					fmt.Fprintln(c.ErrOrStderr())
 				}
 			}
-			err = cl.do(c.Context(), "POST", "/api/v1/clips/fetch", map[string]string{"from": from, "clip": clip}, &m)
+			m, err := cl.Fetch(c.Context(), from, clip)
 			if stop != nil {
 				stop()
 			}
 			if err != nil {
 				return err
 			}
-			req, _ := http.NewRequestWithContext(c.Context(), "GET", cl.base+"/api/v1/clips/"+clip+"/video", nil)
-			req.Header.Set("Authorization", "Bearer "+cl.token)
-			resp, err := cl.stream.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("read the fetched clip: %s", resp.Status)
-			}
 			tmp := out + ".part"
 			f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 			if err != nil {
 				return err
 			}
-			if _, err := io.Copy(f, resp.Body); err != nil {
+			if _, err := cl.Download(c.Context(), clip, f, nil); err != nil {
 				f.Close()
 				os.Remove(tmp)
-				return err
+				return fmt.Errorf("read the fetched clip: %w", err)
 			}
 			if err := f.Close(); err != nil {
 				os.Remove(tmp)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -18,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/client"
 )
 
 func newUICmd(g *globals) *cobra.Command {
@@ -43,8 +43,8 @@ first, so use it at once (it works once, for two minutes).`,
 			if err != nil {
 				return err
 			}
-			var link loginLink
-			if err := cl.do(c.Context(), "POST", "/api/v1/login-links", struct{}{}, &link); err != nil {
+			link, err := cl.CreateLoginLink(c.Context())
+			if err != nil {
 				return err
 			}
 			if printOnly {
@@ -61,18 +61,9 @@ first, so use it at once (it works once, for two minutes).`,
 	return c
 }
 
-// loginLink is the answer of POST /api/v1/login-links.
-type loginLink struct {
-	URL     string    // the link with the code in its query: printed on request only
-	Login   string    // where the code is POSTed as a form
-	Code    string    // the one-time code
-	ID      string    // names the code for GET /api/v1/login-links/{id}
-	Expires time.Time // when the code stops working
-}
-
 // openLogin writes the private login page, opens the browser on it, waits
 // until the code is used or expires, and deletes the page.
-func openLogin(ctx context.Context, c *cobra.Command, cl *client, link loginLink) error {
+func openLogin(ctx context.Context, c *cobra.Command, cl *client.Client, link client.LoginLink) error {
 	page, cleanup, err := writeLoginPage(link)
 	if err != nil {
 		return err
@@ -93,14 +84,12 @@ func openLogin(ctx context.Context, c *cobra.Command, cl *client, link loginLink
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		var pending struct{ Pending bool }
-		err := cl.do(ctx, "GET", "/api/v1/login-links/"+link.ID, nil, &pending)
-		var ae *apiError
+		pending, err := cl.LoginLinkPending(ctx, link.ID)
 		switch {
-		case errors.As(err, &ae) && ae.Status == http.StatusNotFound && time.Now().Before(link.Expires):
+		case err == nil && !pending && time.Now().Before(link.Expires):
 			fmt.Fprintln(c.OutOrStdout(), "Logged in; the login page is deleted.")
 			return nil
-		case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+		case err == nil && !pending:
 			return errors.New("the browser did not log in within two minutes; the login page is deleted. Run `porchlight ui` again")
 		case ctx.Err() != nil:
 			return errors.New("stopped; the login page is deleted")
@@ -118,7 +107,7 @@ func openLogin(ctx context.Context, c *cobra.Command, cl *client, link loginLink
 // a new directory of mode 0700 (in $XDG_RUNTIME_DIR when set, a per-user
 // directory, else the temporary directory), as a file of mode 0600.
 // cleanup deletes both.
-func writeLoginPage(link loginLink) (path string, cleanup func(), err error) {
+func writeLoginPage(link client.LoginLink) (path string, cleanup func(), err error) {
 	base := os.Getenv("XDG_RUNTIME_DIR")
 	if fi, err := os.Stat(base); base == "" || err != nil || !fi.IsDir() {
 		base = os.TempDir()

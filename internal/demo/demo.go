@@ -9,12 +9,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +23,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/feed"
 	"github.com/porchlight-mesh/porchlight/geo"
@@ -77,8 +76,12 @@ type member struct {
 	name string
 	dir  string
 	n    *node.Node
-	clip record.ID // the home's camera clip (homes only)
+	clip record.ID      // the home's camera clip (homes only)
+	cl   *client.Client // its local API, as its web UI and CLI use it (nil: no API)
 }
+
+// api is the member's local API client.
+func (m *member) api() *client.Client { return m.cl }
 
 // Demo is a finished story whose nodes are still running.
 type Demo struct {
@@ -153,8 +156,8 @@ type Link struct {
 func (d *Demo) LoginLinks(ctx context.Context) ([]Link, error) {
 	var out []Link
 	for _, m := range []*member{d.homes[0], d.homes[3], d.agency} {
-		var res struct{ URL string }
-		if err := call(ctx, m, "POST", "/api/v1/login-links", struct{}{}, &res); err != nil {
+		res, err := m.api().CreateLoginLink(ctx)
+		if err != nil {
 			return nil, fmt.Errorf("login link for %s: %w", m.name, err)
 		}
 		out = append(out, Link{Name: m.name, URL: res.URL, DataDir: m.dir})
@@ -237,7 +240,14 @@ func (s *story) startNode(name, location string, trusted []string, api string, p
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	return &member{name: name, dir: dir, n: n}, nil
+	m := &member{name: name, dir: dir, n: n}
+	if api != "off" {
+		if m.cl, err = client.FromDataDir(dir); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("%s's API: %w", name, err)
+		}
+	}
+	return m, nil
 }
 
 // addrOf is the first of a member's dialable addresses, with /p2p/ID.
@@ -413,8 +423,8 @@ func (s *story) match() error {
 	for i, h := range s.homes {
 		var got api.RequestJSON
 		if err := s.waitFor(h.name+" lists the request", func() (bool, error) {
-			var list []api.RequestJSON
-			if err := call(s.ctx, h, "GET", "/api/v1/requests", nil, &list); err != nil {
+			list, err := h.api().Requests(s.ctx, client.RequestsQuery{})
+			if err != nil {
 				return false, err
 			}
 			for _, r := range list {
@@ -684,50 +694,6 @@ func (s *story) nameOf(id peer.ID) string {
 		}
 	}
 	return id.String()
-}
-
-// call talks to a member's local API with its token, as the CLI does.
-func call(ctx context.Context, m *member, method, path string, in, out any) error {
-	tok, err := node.LoadToken(m.dir)
-	if err != nil {
-		return err
-	}
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	a := m.n.APIAddr()
-	if a == nil {
-		return fmt.Errorf("%s has no API", m.name)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+a.String()+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(b, out)
 }
 
 func hm(t time.Time) string { return t.Local().Format("15:04 MST") }

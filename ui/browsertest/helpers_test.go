@@ -1,13 +1,11 @@
 package browsertest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/node"
 )
 
@@ -209,29 +208,12 @@ func (n *testNode) addr() string { return n.Mesh().Addrs()[0].String() }
 // call uses the API as the CLI does (for setup that is not under test).
 func (n *testNode) call(t testing.TB, method, path string, in, out any) {
 	t.Helper()
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, n.base()+path, body)
-	req.Header.Set("Authorization", "Bearer "+n.token)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
+	c, err := client.FromDataDir(n.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatal(err)
-		}
+	if err := c.Do(context.Background(), method, path, in, out); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 }
 
