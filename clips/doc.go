@@ -76,8 +76,8 @@
 //	        inode and change time (8 bytes each, the last three on Linux
 //	        only), then the clip ID
 //
-// Grants, revocations, transfer records and the share outbox live in the
-// node's record database, under the keys listed in Grants (grants.go).
+// Grants, revocations, transfer records, the share outbox and the inbox
+// of grants to fetch live in the node's record database, under the keys listed in Grants (grants.go).
 // Their layout changed in December 2026 (grants keyed by owner and ID);
 // OpenGrants moves grants stored under the old keys.
 //

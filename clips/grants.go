@@ -30,6 +30,10 @@ import (
 //	Z I       transfer record of clip I, signed by this node when it
 //	          received the clip; written once, never replaced
 //	O G       (empty): this node's grant G still to be delivered
+//	T L O G   the "to fetch" inbox: grant G of owner O, delivered to this
+//	          node, whose clips the Intake still has to fetch; the value is
+//	          the delivery (a pb.ShareRequest: the grant and the manifests
+//	          that came with it); it expires with the grant
 //
 // A grant is keyed by its owner and its ID, so a grant someone else signs
 // under the same ID can never take the place of another owner's: the grant
@@ -61,6 +65,8 @@ const (
 	tagTransfer = 'Z'
 	// tagOutbox marks grants not yet delivered to their grantee.
 	tagOutbox = 'O'
+	// tagInbox keeps delivered grants whose clips are still to be fetched.
+	tagInbox = 'T'
 )
 
 // Defaults of GrantsConfig.
@@ -85,6 +91,9 @@ var (
 	// ErrTransferExists: a transfer record of the clip is already stored;
 	// transfer records are written once per received clip.
 	ErrTransferExists = errors.New("a transfer record of this clip is already stored")
+	// ErrInboxFull: too many delivered grants wait for their clips to be
+	// fetched; the owner delivers the grant again later.
+	ErrInboxFull = errors.New("too many grants waiting for their clips to be fetched; deliver it again later")
 )
 
 // GrantsConfig configures OpenGrants. Zero values mean "use the default".
@@ -444,6 +453,27 @@ func (b *Grants) PutTransfer(t *SignedTransfer) error {
 	return b.db.Sync()
 }
 
+// Transfer returns the transfer record of clip (ErrNotFound if there is
+// none).
+func (b *Grants) Transfer(clip record.ID) (*SignedTransfer, error) {
+	var raw []byte
+	err := b.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(append([]byte{tagTransfer}, clip[:]...))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return fmt.Errorf("transfer record of clip %s: %w", clip, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		raw, err = it.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return OpenTransfer(raw)
+}
+
 // HasTransfer reports whether a transfer record of clip is stored.
 func (b *Grants) HasTransfer(clip record.ID) bool {
 	err := b.db.View(func(txn *badger.Txn) error {
@@ -505,4 +535,116 @@ func (b *Grants) Undelivered() ([]GrantID, error) {
 		return nil
 	})
 	return out, err
+}
+
+// Waiting is a grant delivered to this node whose clips are still to be
+// fetched, with the manifests delivered with it.
+type Waiting struct {
+	Grant     *SignedGrant
+	Manifests []*SignedManifest
+}
+
+func inboxKey(owner peer.ID, id GrantID) []byte {
+	k := append([]byte{tagInbox, byte(len(owner))}, owner...)
+	return append(k, id[:]...)
+}
+
+// AddToFetch puts a grant delivered to this node in the "to fetch" inbox,
+// with the manifests that came with it, and syncs: the owner does not
+// deliver an accepted grant again, so the inbox must survive a crash. The
+// entry expires with the grant. With limit grants waiting already it is
+// ErrInboxFull; adding a grant that waits already changes nothing.
+func (b *Grants) AddToFetch(g *SignedGrant, ms []*SignedManifest, limit int) error {
+	if g == nil || g.G == nil || g.Owner == "" {
+		return errors.New("add to the inbox: not a verified grant")
+	}
+	req := &pb.ShareRequest{Grant: g.Raw}
+	for _, m := range ms {
+		req.Manifests = append(req.Manifests, m.Raw)
+	}
+	v, err := proto.Marshal(req)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := inboxKey(g.Owner, g.GrantID())
+	err = b.db.Update(func(txn *badger.Txn) error {
+		if _, err := txn.Get(k); err == nil {
+			return nil
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		if n := countExpiring(txn, []byte{tagInbox}, limit); n >= limit {
+			return fmt.Errorf("%w (%d waiting)", ErrInboxFull, n)
+		}
+		e := badger.NewEntry(k, v)
+		e.ExpiresAt = uint64(g.Expires().Add(time.Second).Unix())
+		return txn.SetEntry(e)
+	})
+	if err != nil {
+		return err
+	}
+	return b.db.Sync()
+}
+
+// Fetched removes a grant from the inbox: its clips are fetched, refused
+// for good, or no longer wanted. Removing one that is not there does
+// nothing.
+func (b *Grants) Fetched(owner peer.ID, id GrantID) error {
+	return b.db.Update(func(txn *badger.Txn) error { return txn.Delete(inboxKey(owner, id)) })
+}
+
+// ToFetch lists the inbox, by owner and grant ID. An entry that no longer
+// decodes is dropped from the inbox and skipped.
+func (b *Grants) ToFetch() ([]Waiting, error) {
+	var out []Waiting
+	var bad [][]byte
+	err := b.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagInbox}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			req := new(pb.ShareRequest)
+			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, req) }); err != nil {
+				return err
+			}
+			w, err := openWaiting(req)
+			if err != nil {
+				bad = append(bad, it.Item().KeyCopy(nil))
+				continue
+			}
+			out = append(out, w)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range bad {
+		if err := b.db.Update(func(txn *badger.Txn) error { return txn.Delete(k) }); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// openWaiting decodes an inbox entry. Its grant and manifests were
+// verified before they were written; the manifests are verified again
+// (they are few, and the intake trusts their sizes).
+func openWaiting(req *pb.ShareRequest) (Waiting, error) {
+	g, err := storedGrant(req.GetGrant())
+	if err != nil {
+		return Waiting{}, err
+	}
+	w := Waiting{Grant: g}
+	for _, raw := range req.GetManifests() {
+		m, err := OpenManifest(raw)
+		if err != nil {
+			return Waiting{}, fmt.Errorf("inbox manifest: %w", err)
+		}
+		w.Manifests = append(w.Manifests, m)
+	}
+	return w, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/clips/pb"
@@ -293,7 +294,7 @@ func newIntake(t *testing.T, ownerBudget, requestBudget int64, neighbor func(pee
 	}
 	w.intake, err = clips.NewIntake(clips.IntakeConfig{
 		Host: w.host, Key: w.key, Store: w.store, Grants: w.grants, Logger: quiet,
-		OwnerBudget: ownerBudget, RequestBudget: requestBudget,
+		OwnerBudget: ownerBudget, RequestBudget: requestBudget, Retry: 100 * time.Millisecond,
 		OpenRequest:    func(id record.ID) bool { return w.open[id] },
 		InNeighborhood: neighbor,
 		OnEvidence:     func(id record.ID) { w.stored <- id },
@@ -362,6 +363,48 @@ func TestIntakeFetchesOnlyWithinBudgets(t *testing.T) {
 	}
 }
 
+// TestIntakeRetriesUntilTheOwnerIsReachable: a grant whose owner cannot
+// be reached when it arrives waits in the inbox, on disk, and its clip is
+// fetched once the owner can be reached; then it leaves the inbox.
+func TestIntakeRetriesUntilTheOwnerIsReachable(t *testing.T) {
+	a := newOwnerNode(t, 1)
+	video := importBytes(t, a.store, randBytes(1, 123328))
+	req := someClip(90)
+	w := newIntake(t, 0, 0, all, req)
+	// w does not know where a listens yet: every dial fails.
+	g := grantWithID(t, a.key, w.host.ID(), clips.GrantID{7}, req, video.ClipID())
+	if err := w.intake.OnGrant(g, []*clips.SignedManifest{video}, a.id); err != nil {
+		t.Fatal(err)
+	}
+	// Several attempts (every 100 ms) fail meanwhile; the grant stays.
+	for start := time.Now(); time.Since(start) < 500*time.Millisecond; time.Sleep(50 * time.Millisecond) {
+		ws, err := w.grants.ToFetch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ws) != 1 || ws[0].Grant.GrantID() != g.GrantID() || len(ws[0].Manifests) != 1 {
+			t.Fatalf("inbox = %+v, want the grant with its manifest", ws)
+		}
+	}
+	knows(w.host, a.host)
+	w.waitStored(t, video.ClipID())
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ws, err := w.grants.ToFetch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ws) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the grant stayed in the inbox after its clip was fetched")
+		}
+	}
+	if _, held, err := w.store.Expires(video.ClipID()); err != nil || !held {
+		t.Fatalf("evidence held = %v, %v", held, err)
+	}
+}
+
 // TestIntakeIgnoresGrantsOutsideItsCases: grants that answer no open
 // request of the agency, or come from outside the neighborhood, or whose
 // owner serves a manifest other than the one delivered, are not fetched.
@@ -393,10 +436,16 @@ func TestIntakeIgnoresGrantsOutsideItsCases(t *testing.T) {
 	}
 	// A manifest other than the one served: the fetch stops at the header.
 	stranger = ""
-	forged := *video
-	forged.ID = other.ID
+	// (The owner signs a second manifest of the same clip: the one served
+	// is not the one whose size was budgeted.)
+	pm := proto.Clone(video.M).(*pb.Manifest)
+	pm.Camera = "another camera"
+	forged, err := clips.SealManifest(pm, a.key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g := grantWithID(t, a.key, w.host.ID(), clips.GrantID{200}, req, video.ClipID(), other.ClipID())
-	if err := w.intake.OnGrant(g, []*clips.SignedManifest{&forged, other}, a.id); err != nil {
+	if err := w.intake.OnGrant(g, []*clips.SignedManifest{forged, other}, a.id); err != nil {
 		t.Fatal(err)
 	}
 	w.waitStored(t, other.ClipID())
