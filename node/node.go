@@ -26,6 +26,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/requests"
+	"github.com/porchlight-mesh/porchlight/sharing"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -55,19 +56,15 @@ type Options struct {
 
 // Node is a running node.
 type Node struct {
-	Config   Config
-	dir      string
-	db       *store.DB
-	clipDB   *badger.DB    // clips.OpenDB: the clips' chunks and manifests
-	health   *store.Health // watches the disk under db and clipDB
-	reqs     *requests.Service
-	clips    *clips.Store
-	audit    *clips.Audit
-	grants   *clips.Grants
-	intake   *clips.Intake
-	clipSrv  *clips.Server
-	shareSrv *clips.ShareServer
-	mesh     *mesh.Mesh
+	Config Config
+	dir    string
+	db     *store.DB
+	clipDB *badger.DB    // clips.OpenDB: the clips' chunks and manifests
+	health *store.Health // watches the disk under db and clipDB
+	reqs   *requests.Service
+	clips  *clips.Store
+	shares *sharing.Service // grants, the clip and share protocols, evidence
+	mesh   *mesh.Mesh
 
 	cancel context.CancelFunc // stops the node's own loops (the clip watcher)
 	wg     sync.WaitGroup
@@ -179,7 +176,7 @@ func Start(opts Options) (n *Node, err error) {
 		defer started.wg.Done()
 		_ = health.Run(ctx)
 	}()
-	if err := n.startClipProtocols(ctx, opts.Logger); err != nil {
+	if err := n.startSharing(opts.Logger); err != nil {
 		return nil, err
 	}
 	if cfg.WatchDir != "" {
@@ -215,7 +212,7 @@ func Start(opts Options) (n *Node, err error) {
 			Requests:    n.reqs,
 			Events:      &n.events,
 			Clips:       n.clips,
-			Sharing:     n,
+			Sharing:     n.shares,
 			Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			Trust:       n.Trust,
 			TrustedIssuers: func() []string {
@@ -378,14 +375,9 @@ func (n *Node) Close() error {
 			n.cancel()
 			n.wg.Wait()
 		}
-		if n.clipSrv != nil {
-			errs = append(errs, n.clipSrv.Close())
-		}
-		if n.shareSrv != nil {
-			errs = append(errs, n.shareSrv.Close())
-		}
-		if n.intake != nil {
-			errs = append(errs, n.intake.Close())
+		if n.shares != nil {
+			// Before the mesh's host and the databases it uses.
+			errs = append(errs, n.shares.Close())
 		}
 		if n.api != nil {
 			errs = append(errs, n.api.Close())
