@@ -12,10 +12,6 @@ import (
 	"github.com/porchlight-mesh/porchlight/sharing"
 )
 
-// shareRetry is how often undelivered grants are retried (0: the
-// service's default); tests shorten it.
-var shareRetry time.Duration
-
 // startSharing starts the sharing service (package sharing): grants, the
 // clip and share protocols, evidence.
 func (n *Node) startSharing(log *slog.Logger) (err error) {
@@ -29,7 +25,6 @@ func (n *Node) startSharing(log *slog.Logger) (err error) {
 		InNeighborhood: n.inNeighborhood,
 		PostGrant:      n.postGrant,
 		OnEvent:        func(kind string, data any) { n.events.Publish(api.Event{Type: kind, Data: data}) },
-		ShareRetry:     shareRetry,
 		Logger:         log,
 	})
 	return err

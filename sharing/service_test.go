@@ -183,3 +183,31 @@ func TestCloseWhileSharing(t *testing.T) {
 		t.Fatalf("%d grants issued, %d shares returned one", own, shares.Load())
 	}
 }
+
+// TestShareOutboxDeliversWhenGranteeIsBack: a grant to a neighbor that is
+// offline is issued (its clips held) but not delivered; it waits in the
+// outbox and reaches the neighbor once it is back, and leaves the outbox.
+func TestShareOutboxDeliversWhenGranteeIsBack(t *testing.T) {
+	owner := newHome(t, nil)
+	grantee := newParts(t, nil)
+	grantee.stop() // offline, never seen
+	m := owner.importClip(1, 70_000)
+	g, delivered, err := owner.svc.Share(context.Background(), grantee.id, ids(m), record.ID{}, time.Now().Add(time.Hour))
+	if err != nil || delivered {
+		t.Fatalf("share with an offline peer = %v, delivered %v; want kept, not delivered", err, delivered)
+	}
+	if !owner.held(m.ClipID()) {
+		t.Fatal("a clip shared with an offline peer is not held")
+	}
+	grantee.openParts()
+	grantee.startService()
+	owner.connect(grantee)
+	waitFor(t, "the grant to reach the grantee", func() bool {
+		gs, err := grantee.svc.Grants()
+		return err == nil && len(gs) == 1 && gs[0].GrantID() == g.GrantID()
+	})
+	waitFor(t, "the outbox to empty", func() bool {
+		ids, err := owner.svc.grants.Undelivered()
+		return err == nil && len(ids) == 0
+	})
+}
