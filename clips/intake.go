@@ -258,11 +258,11 @@ func (in *Intake) attempt(ctx context.Context, w Waiting) {
 	case !in.cfg.Now().Before(g.Expires()):
 		done("the grant expired")
 		return
+	case !in.cfg.InNeighborhood(g.Owner):
+		return // not connected now: tried again later (the cheap check first)
 	case !in.cfg.OpenRequest(requestOf(g)):
 		done("its request is no longer open")
 		return
-	case !in.cfg.InNeighborhood(g.Owner):
-		return // not connected now: tried again later
 	}
 	ms := map[record.ID]*SignedManifest{}
 	for _, m := range w.Manifests {

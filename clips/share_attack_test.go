@@ -405,6 +405,45 @@ func TestIntakeRetriesUntilTheOwnerIsReachable(t *testing.T) {
 	}
 }
 
+func idBytes(id record.ID) []byte { return id[:] }
+
+// TestIntakeInboxDropsExpiredGrants: a grant whose owner never becomes
+// reachable leaves the inbox once it expires; nothing is fetched.
+func TestIntakeInboxDropsExpiredGrants(t *testing.T) {
+	a := newOwnerNode(t, 1)
+	video := importBytes(t, a.store, randBytes(1, 5000))
+	req := someClip(90)
+	w := newIntake(t, 0, 0, all, req)
+	now := time.Now()
+	pg := &pb.Grant{GrantId: make([]byte, clips.GrantIDLen), Owner: []byte(a.id), Grantee: []byte(w.host.ID()), ClipIds: [][]byte{idBytes(video.ClipID())},
+		RequestId: req[:], Issued: now.Add(-time.Minute).UnixMilli(), Expires: now.Add(time.Second).UnixMilli()}
+	g, err := clips.SealGrant(pg, a.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.intake.OnGrant(g, []*clips.SignedManifest{video}, a.id); err != nil {
+		t.Fatal(err)
+	}
+	if ws, err := w.grants.ToFetch(); err != nil || len(ws) != 1 {
+		t.Fatalf("inbox = %v, %v; want the grant", ws, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ws, err := w.grants.ToFetch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ws) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an expired grant stayed in the inbox")
+		}
+	}
+	if _, err := w.store.Manifest(video.ClipID()); err == nil {
+		t.Fatal("fetched, though the owner was never reachable")
+	}
+}
+
 // TestIntakeIgnoresGrantsOutsideItsCases: grants that answer no open
 // request of the agency, or come from outside the neighborhood, or whose
 // owner serves a manifest other than the one delivered, are not fetched.
