@@ -319,7 +319,11 @@ func (in *Intake) fetch(ctx context.Context, g *SignedGrant, m *SignedManifest, 
 		if t, terr := in.cfg.Grants.Transfer(id); err == nil && terr == nil && t.Owner() == g.Owner && t.GrantID() == g.GrantID() {
 			// Received under this very grant by an earlier attempt that
 			// failed to hold it: hold it now.
-			return in.cfg.Hold(ctx, g, id)
+			if err := in.cfg.Hold(ctx, g, id); err != nil {
+				in.cfg.Logger.Warn("clips: evidence received but not held; trying again", "clip", id, "grant", g.GrantID(), "err", err)
+				return fmt.Errorf("hold clip %s received as evidence: %w", id, err)
+			}
+			return nil
 		}
 		return errStoredHere
 	} else if !errors.Is(err, ErrNotFound) {
@@ -351,6 +355,7 @@ func (in *Intake) fetch(ctx context.Context, g *SignedGrant, m *SignedManifest, 
 		return err
 	}
 	if err := in.cfg.Hold(ctx, g, id); err != nil {
+		in.cfg.Logger.Warn("clips: evidence received but not held; trying again", "clip", id, "grant", gid, "err", err)
 		return fmt.Errorf("hold clip %s received as evidence: %w", id, err)
 	}
 	if in.cfg.OnEvidence != nil {

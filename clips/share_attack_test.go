@@ -6,6 +6,7 @@ package clips_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -280,6 +281,12 @@ type intakeWorld struct {
 
 func newIntake(t *testing.T, ownerBudget, requestBudget int64, neighbor func(peer.ID) bool, open ...record.ID) *intakeWorld {
 	t.Helper()
+	return newIntakeWith(t, func(*clips.IntakeConfig) {}, ownerBudget, requestBudget, neighbor, open...)
+}
+
+// newIntakeWith is newIntake with edit applied to the intake's config.
+func newIntakeWith(t *testing.T, edit func(*clips.IntakeConfig), ownerBudget, requestBudget int64, neighbor func(peer.ID) bool, open ...record.ID) *intakeWorld {
+	t.Helper()
 	w := &intakeWorld{open: map[record.ID]bool{}, stored: make(chan record.ID, 16)}
 	for _, id := range open {
 		w.open[id] = true
@@ -292,13 +299,15 @@ func newIntake(t *testing.T, ownerBudget, requestBudget int64, neighbor func(pee
 	if w.grants, err = clips.OpenGrants(clips.GrantsConfig{DB: db, Self: w.host.ID()}); err != nil {
 		t.Fatal(err)
 	}
-	w.intake, err = clips.NewIntake(clips.IntakeConfig{
+	cfg := clips.IntakeConfig{
 		Host: w.host, Key: w.key, Store: w.store, Grants: w.grants, Logger: quiet,
 		OwnerBudget: ownerBudget, RequestBudget: requestBudget, Retry: 100 * time.Millisecond,
 		OpenRequest:    func(id record.ID) bool { return w.open[id] },
 		InNeighborhood: neighbor,
 		OnEvidence:     func(id record.ID) { w.stored <- id },
-	})
+	}
+	edit(&cfg)
+	w.intake, err = clips.NewIntake(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,15 +372,16 @@ func TestIntakeFetchesOnlyWithinBudgets(t *testing.T) {
 	}
 }
 
-// TestIntakeRetriesUntilTheOwnerIsReachable: a grant whose owner cannot
-// be reached when it arrives waits in the inbox, on disk, and its clip is
-// fetched once the owner can be reached; then it leaves the inbox.
+// TestIntakeRetriesUntilTheOwnerIsReachable: a grant whose owner's node
+// serves no clips when it arrives waits in the inbox, on disk, and its
+// clip is fetched once the owner serves again; then it leaves the inbox.
 func TestIntakeRetriesUntilTheOwnerIsReachable(t *testing.T) {
 	a := newOwnerNode(t, 1)
 	video := importBytes(t, a.store, randBytes(1, 123328))
 	req := someClip(90)
 	w := newIntake(t, 0, 0, all, req)
-	// w does not know where a listens yet: every dial fails.
+	knows(w.host, a.host)
+	_ = a.server.Close() // the owner's node serves nothing for now
 	g := grantWithID(t, a.key, w.host.ID(), clips.GrantID{7}, req, video.ClipID())
 	if err := w.intake.OnGrant(g, []*clips.SignedManifest{video}, a.id); err != nil {
 		t.Fatal(err)
@@ -386,7 +396,12 @@ func TestIntakeRetriesUntilTheOwnerIsReachable(t *testing.T) {
 			t.Fatalf("inbox = %+v, want the grant with its manifest", ws)
 		}
 	}
-	knows(w.host, a.host)
+	server, err := clips.NewServer(clips.ServerConfig{Host: a.host, Store: a.store, Audit: a.audit, Logger: quiet,
+		InNeighborhood: a.inNeighborhood, Revoked: func(clips.GrantID) bool { return false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = server.Close() })
 	w.waitStored(t, video.ClipID())
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		ws, err := w.grants.ToFetch()
@@ -402,6 +417,51 @@ func TestIntakeRetriesUntilTheOwnerIsReachable(t *testing.T) {
 	}
 	if _, held, err := w.store.Expires(video.ClipID()); err != nil || !held {
 		t.Fatalf("evidence held = %v, %v", held, err)
+	}
+}
+
+// TestIntakeRetriesAFailedHold: evidence whose hold fails is not left to
+// expire: the grant stays in the inbox and the hold is tried again (the
+// clip is not fetched twice) until it succeeds.
+func TestIntakeRetriesAFailedHold(t *testing.T) {
+	a := newOwnerNode(t, 1)
+	video := importBytes(t, a.store, randBytes(1, 123328))
+	req := someClip(90)
+	var mu sync.Mutex
+	calls := 0
+	var w *intakeWorld
+	w = newIntakeWith(t, func(c *clips.IntakeConfig) {
+		c.Hold = func(ctx context.Context, _ *clips.SignedGrant, clip record.ID) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if calls++; calls < 3 {
+				return errors.New("disk trouble")
+			}
+			return w.store.Hold(ctx, clip)
+		}
+	}, 0, 0, all, req)
+	knows(w.host, a.host)
+	g := grantWithID(t, a.key, w.host.ID(), clips.GrantID{3}, req, video.ClipID())
+	if err := w.intake.OnGrant(g, []*clips.SignedManifest{video}, a.id); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ws, err := w.grants.ToFetch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, held, err := w.store.Expires(video.ClipID()); err == nil && held && len(ws) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the evidence was never held")
+		}
+	}
+	if a.entries(t) != 1 {
+		t.Fatalf("the owner served %d fetches, want 1", a.entries(t))
+	}
+	if !w.grants.HasTransfer(video.ClipID()) {
+		t.Fatal("no transfer record")
 	}
 }
 

@@ -248,7 +248,8 @@ func hasHoldIndex(db *badger.DB) (bool, error) {
 // unrevoked) and for each clip with a transfer record, marked pending when
 // the clip is not held (a Hold that failed: the keeper holds it); it
 // releases self's held clips that no live grant covers (what the keeper
-// used to do every minute); then it writes the marker. Clips that are
+// used to do every minute); then it writes the marker, unless a release
+// failed (the error is returned; the holds written stand). Clips that are
 // gone get no hold. Running it again changes nothing.
 //
 // It is the index's migration step: it reads only the grants, the
@@ -300,6 +301,7 @@ func buildHoldIndex(ctx context.Context, db *badger.DB, self peer.ID, grants *cl
 	if err != nil {
 		return err
 	}
+	var unreleased []error
 	for _, m := range ms {
 		id := m.ClipID()
 		if m.Owner != self || covered[id] {
@@ -307,7 +309,7 @@ func buildHoldIndex(ctx context.Context, db *badger.DB, self peer.ID, grants *cl
 		}
 		if _, held, err := store.Expires(id); err == nil && held {
 			if err := store.Release(ctx, id); err != nil && !errors.Is(err, clips.ErrNotFound) {
-				return fmt.Errorf("release clip %s, which no grant covers: %w", id, err)
+				unreleased = append(unreleased, fmt.Errorf("release clip %s, which no grant covers: %w", id, err))
 			}
 		}
 	}
@@ -318,11 +320,18 @@ func buildHoldIndex(ctx context.Context, db *badger.DB, self peer.ID, grants *cl
 			return err
 		}
 	}
-	if err := wb.Set(keyHoldIndexBuilt, []byte{1}); err != nil {
-		return err
+	// Without the marker the next open builds the index again, and tries
+	// the releases that failed again.
+	if len(unreleased) == 0 {
+		if err := wb.Set(keyHoldIndexBuilt, []byte{1}); err != nil {
+			return err
+		}
 	}
 	if err := wb.Flush(); err != nil {
 		return err
 	}
-	return db.Sync()
+	if err := db.Sync(); err != nil {
+		return err
+	}
+	return errors.Join(unreleased...)
 }

@@ -170,8 +170,10 @@ func New(cfg Config) (_ *Service, err error) {
 		return nil, fmt.Errorf("sharing: read the hold index marker: %w", err)
 	}
 	if !built {
+		// A clip left held too long is no loss; a node that does not
+		// start is: on an error, the next start builds it again.
 		if err := buildHoldIndex(s.ctx, cfg.DB, s.self, s.grants, cfg.Clips, time.Now()); err != nil {
-			return nil, fmt.Errorf("sharing: build the hold index: %w", err)
+			cfg.Logger.Warn("sharing: the hold index of this data directory is not complete; building it again at the next start", "err", err)
 		}
 	}
 	s.intake, err = clips.NewIntake(clips.IntakeConfig{
