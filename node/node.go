@@ -366,8 +366,9 @@ func (n *Node) Status() api.Status {
 // case.
 const dbCloseTimeout = 3 * time.Second
 
-// Close stops the API, the mesh and the store, in that order, and returns
-// the first error. It is safe to call more than once.
+// Close stops the node's own loops, the sharing service (before the host
+// and the databases it uses), the API, the mesh and the databases, in that
+// order, and returns the first error. It is safe to call more than once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		var errs []error
