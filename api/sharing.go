@@ -22,7 +22,9 @@ import (
 type Sharing interface {
 	// Share issues a grant of clipIDs to grantee (empty: the neighborhood)
 	// until expires, holds the clips and delivers the grant; delivered is
-	// false if the grantee could not be reached now.
+	// false if the grantee could not be reached now (the grant is
+	// delivered later). A clip that could not be held is an error returned
+	// with the grant.
 	Share(ctx context.Context, grantee peer.ID, clipIDs []record.ID, request record.ID, expires time.Time) (g *clips.SignedGrant, delivered bool, err error)
 	// Grants lists grants issued or received, newest first.
 	Grants() ([]*clips.SignedGrant, error)

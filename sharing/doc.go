@@ -39,8 +39,9 @@
 // Close stops the inbound protocols first (no grant arrives and no clip is
 // served after), then ends the service's context (the outbox, the keeper
 // and the operations in progress stop), waits for them, and closes the
-// intake last. An operation called after Close has begun returns
-// ErrClosed.
+// intake last. Share, RevokeGrant and FetchClip are the operations it
+// waits for (it cuts their contexts short); called after Close has begun,
+// they return ErrClosed.
 //
 // Package sharing does not import the local API (package api imports it):
 // events go out through Config.OnEvent, with the names of package events.

@@ -224,8 +224,9 @@ func New(cfg Config) (_ *Service, err error) {
 // or clip request arrives after, and those being handled are finished or
 // reset), then its context (its loops, and the operations in progress,
 // stop), then it waits for them, and last the intake, whose fetches may
-// still hold clips. Operations called from then on return ErrClosed. It
-// does not close the databases or the host. It is safe to call twice.
+// still hold clips. Share, RevokeGrant and FetchClip called from then on
+// return ErrClosed. It does not close the databases or the host. It is
+// safe to call twice.
 func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
