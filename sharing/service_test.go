@@ -149,6 +149,13 @@ func TestCloseWhileSharing(t *testing.T) {
 	if _, _, err := a.svc.Share(context.Background(), grantee.id, ids(clip), record.ID{}, time.Now().Add(time.Hour)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("share after close = %v, want ErrClosed", err)
 	}
+	// The inbound protocols are gone: a neighbor's first delivery is not
+	// taken.
+	late := newHome(t, nil)
+	late.connect(a)
+	if _, delivered, err := late.svc.Share(context.Background(), a.id, ids(late.importClip(3, 70_000)), record.ID{}, time.Now().Add(time.Hour)); err != nil || delivered {
+		t.Fatalf("delivery to a closed service: delivered %v, %v", delivered, err)
+	}
 
 	a.restart()
 	waitFor(t, "the keeper to settle every hold", func() bool {
