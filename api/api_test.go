@@ -23,6 +23,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
+	"github.com/porchlight-mesh/porchlight/sharing"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -324,7 +325,7 @@ func (noSharing) Audit(int) ([]clips.Entry, error)      { return nil, nil }
 func (noSharing) FetchClip(context.Context, peer.ID, record.ID) (*clips.SignedManifest, error) {
 	return nil, clips.ErrNotFound
 }
-func (noSharing) Evidence() ([]api.EvidenceInfo, error)     { return nil, nil }
+func (noSharing) Evidence() ([]sharing.EvidenceInfo, error) { return nil, nil }
 func (noSharing) ExportEvidence(io.Writer, record.ID) error { return clips.ErrNotFound }
 
 // TestUIIsServed: the page, its script and style come from the binary with

@@ -22,6 +22,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
+	"github.com/porchlight-mesh/porchlight/sharing"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -29,11 +30,13 @@ import (
 // after its first byte.
 type brokenExport struct {
 	noSharing
-	ev         api.EvidenceInfo
+	ev         sharing.EvidenceInfo
 	writeFirst bool
 }
 
-func (b brokenExport) Evidence() ([]api.EvidenceInfo, error) { return []api.EvidenceInfo{b.ev}, nil }
+func (b brokenExport) Evidence() ([]sharing.EvidenceInfo, error) {
+	return []sharing.EvidenceInfo{b.ev}, nil
+}
 func (b brokenExport) ExportEvidence(w io.Writer, _ record.ID) error {
 	if b.writeFirst {
 		if _, err := w.Write(make([]byte, 4096)); err != nil {
@@ -83,7 +86,7 @@ func newSharingServer(t *testing.T, sh api.Sharing) *api.Server {
 }
 
 // evidenceItem is a received clip's manifest and transfer record.
-func evidenceItem(t *testing.T) api.EvidenceInfo {
+func evidenceItem(t *testing.T) sharing.EvidenceInfo {
 	t.Helper()
 	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	db, err := store.Open(store.Config{Dir: t.TempDir(), Neighborhood: "maple-st", Logger: quiet})
@@ -112,7 +115,7 @@ func evidenceItem(t *testing.T) api.EvidenceInfo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return api.EvidenceInfo{Transfer: tr, Manifest: m}
+	return sharing.EvidenceInfo{Transfer: tr, Manifest: m}
 }
 
 // TestFailedEvidenceExportIsAnError: an evidence bundle that cannot be

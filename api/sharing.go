@@ -14,13 +14,17 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/sharing"
 )
 
-// Sharing is the node's consent side: grants, the access log, fetching.
+// Sharing is the node's consent side: grants, the access log, fetching
+// (package sharing).
 type Sharing interface {
 	// Share issues a grant of clipIDs to grantee (empty: the neighborhood)
 	// until expires, holds the clips and delivers the grant; delivered is
-	// false if the grantee could not be reached now.
+	// false if the grantee could not be reached now (the grant is
+	// delivered later). A clip that could not be held is an error returned
+	// with the grant.
 	Share(ctx context.Context, grantee peer.ID, clipIDs []record.ID, request record.ID, expires time.Time) (g *clips.SignedGrant, delivered bool, err error)
 	// Grants lists grants issued or received, newest first.
 	Grants() ([]*clips.SignedGrant, error)
@@ -35,7 +39,7 @@ type Sharing interface {
 	// FetchClip fetches a granted clip from its owner and stores it here.
 	FetchClip(ctx context.Context, owner peer.ID, clip record.ID) (*clips.SignedManifest, error)
 	// Evidence lists clips received under grants, newest first.
-	Evidence() ([]EvidenceInfo, error)
+	Evidence() ([]sharing.EvidenceInfo, error)
 	// ExportEvidence writes the evidence bundle of a received clip
 	// (clips.ErrNotFound if there is none). It checks the bundle's
 	// documents before it writes a byte, so an error before the first
@@ -43,12 +47,8 @@ type Sharing interface {
 	ExportEvidence(w io.Writer, clip record.ID) error
 }
 
-// EvidenceInfo is a clip received under a grant.
-type EvidenceInfo struct {
-	Transfer *clips.SignedTransfer
-	Grant    *clips.SignedGrant
-	Manifest *clips.SignedManifest // nil if the clip is gone
-}
+// The node's sharing.Service is the Sharing the API is handed.
+var _ Sharing = (*sharing.Service)(nil)
 
 // EvidenceJSON is one item of GET /api/v1/evidence.
 type EvidenceJSON struct {

@@ -76,9 +76,10 @@
 //	        only), then the clip ID
 //	v       the schema version (DBVersion, in decimal; see store/doc.go)
 //
-// Grants, revocations, transfer records, the share outbox and the access
-// log live in the node's records database, in tables declared in
-// store/keys.go, under the keys listed in Grants (grants.go) and audit.go.
+// Grants, revocations, transfer records, the share outbox, the inbox of
+// grants to fetch and the access log live in the node's records database,
+// in tables declared in store/keys.go, under the keys listed in Grants
+// (grants.go) and audit.go.
 // Their layout changed in December 2026 (grants keyed by owner and ID);
 // the records database's migration to schema version 2 moved grants
 // stored under the old keys.

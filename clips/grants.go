@@ -30,6 +30,10 @@ import (
 //	Z I       transfer record of clip I, signed by this node when it
 //	          received the clip; written once, never replaced
 //	O G       (empty): this node's grant G still to be delivered
+//	T L O G   the "to fetch" inbox: grant G of owner O, delivered to this
+//	          node, whose clips the Intake still has to fetch; the value is
+//	          the delivery (a pb.ShareRequest: the grant and the manifests
+//	          that came with it); it expires with the grant
 //
 // A grant is keyed by its owner and its ID, so a grant someone else signs
 // under the same ID can never take the place of another owner's: the grant
@@ -77,6 +81,9 @@ var (
 	// ErrTransferExists: a transfer record of the clip is already stored;
 	// transfer records are written once per received clip.
 	ErrTransferExists = errors.New("a transfer record of this clip is already stored")
+	// ErrInboxFull: too many delivered grants wait for their clips to be
+	// fetched; the owner delivers the grant again later.
+	ErrInboxFull = errors.New("too many grants waiting for their clips to be fetched; deliver it again later")
 )
 
 // GrantsConfig configures OpenGrants. Zero values mean "use the default".
@@ -178,12 +185,12 @@ func (b *Grants) put(g *SignedGrant, received bool) error {
 		if !received {
 			return txn.Put(store.Grants, k, g.Raw)
 		}
-		if n, err := countExpiring(txn, ownerPrefix(g.Owner), b.cfg.MaxReceivedPerOwner); err != nil {
+		if n, err := countExpiring(txn, store.Grants, ownerPrefix(g.Owner), b.cfg.MaxReceivedPerOwner); err != nil {
 			return err
 		} else if n >= b.cfg.MaxReceivedPerOwner {
 			return fmt.Errorf("%w: %d unexpired grants from %s already, the most kept from one owner", ErrTooManyGrants, n, g.Owner)
 		}
-		if n, err := countExpiring(txn, nil, b.cfg.MaxReceived); err != nil {
+		if n, err := countExpiring(txn, store.Grants, nil, b.cfg.MaxReceived); err != nil {
 			return err
 		} else if n >= b.cfg.MaxReceived {
 			return fmt.Errorf("%w: %d unexpired received grants already, the most kept", ErrTooManyGrants, n)
@@ -194,9 +201,9 @@ func (b *Grants) put(g *SignedGrant, received bool) error {
 
 // countExpiring counts the entries under prefix that expire (received
 // grants not kept as evidence), stopping at limit.
-func countExpiring(txn *store.Txn, prefix []byte, limit int) (int, error) {
+func countExpiring(txn *store.Txn, t store.Table, prefix []byte, limit int) (int, error) {
 	n := 0
-	err := txn.Scan(store.Grants, prefix, store.ScanOptions{KeysOnly: true}, func(it store.Item) error {
+	err := txn.Scan(t, prefix, store.ScanOptions{KeysOnly: true}, func(it store.Item) error {
 		if n >= limit {
 			return store.ErrStop
 		}
@@ -343,6 +350,19 @@ func (b *Grants) PutTransfer(t *SignedTransfer) error {
 	return b.db.Sync()
 }
 
+// Transfer returns the transfer record of clip (ErrNotFound if there is
+// none).
+func (b *Grants) Transfer(clip record.ID) (*SignedTransfer, error) {
+	raw, err := b.db.Get(store.Transfers, clip[:])
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("transfer record of clip %s: %w", clip, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return OpenTransfer(raw)
+}
+
 // HasTransfer reports whether a transfer record of clip is stored.
 func (b *Grants) HasTransfer(clip record.ID) bool {
 	ok, err := b.db.Has(store.Transfers, clip[:])
@@ -369,4 +389,116 @@ func (b *Grants) Undelivered() ([]GrantID, error) {
 		copy(id[:], k)
 		return id, nil
 	})
+}
+
+// Waiting is a grant delivered to this node whose clips are still to be
+// fetched, with the manifests delivered with it.
+type Waiting struct {
+	Grant     *SignedGrant
+	Manifests []*SignedManifest
+}
+
+func inboxKey(owner peer.ID, id GrantID) []byte {
+	k := append([]byte{byte(len(owner))}, owner...)
+	return append(k, id[:]...)
+}
+
+// AddToFetch puts a grant delivered to this node in the "to fetch" inbox,
+// with the manifests that came with it, and syncs: the owner does not
+// deliver an accepted grant again, so the inbox must survive a crash. The
+// entry expires with the grant. With limit grants waiting already it is
+// ErrInboxFull; adding a grant that waits already changes nothing.
+func (b *Grants) AddToFetch(g *SignedGrant, ms []*SignedManifest, limit int) error {
+	if g == nil || g.G == nil || g.Owner == "" {
+		return errors.New("add to the inbox: not a verified grant")
+	}
+	req := &pb.ShareRequest{Grant: g.Raw}
+	for _, m := range ms {
+		req.Manifests = append(req.Manifests, m.Raw)
+	}
+	v, err := proto.Marshal(req)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := inboxKey(g.Owner, g.GrantID())
+	err = b.db.Update(func(txn *store.Txn) error {
+		if ok, err := txn.Has(store.FetchInbox, k); err != nil || ok {
+			return err
+		}
+		n, err := countExpiring(txn, store.FetchInbox, nil, limit)
+		if err != nil {
+			return err
+		}
+		if n >= limit {
+			return fmt.Errorf("%w (%d waiting)", ErrInboxFull, n)
+		}
+		return txn.PutExpiring(store.FetchInbox, k, v, g.Expires().Add(time.Second))
+	})
+	if err != nil {
+		return err
+	}
+	return b.db.Sync()
+}
+
+// Fetched removes a grant from the inbox: its clips are fetched, refused
+// for good, or no longer wanted. Removing one that is not there does
+// nothing.
+func (b *Grants) Fetched(owner peer.ID, id GrantID) error {
+	return b.db.Delete(store.FetchInbox, inboxKey(owner, id))
+}
+
+// ToFetch lists the inbox, by owner and grant ID. An entry that no longer
+// decodes is dropped from the inbox and skipped.
+func (b *Grants) ToFetch() ([]Waiting, error) {
+	var out []Waiting
+	var bad [][]byte
+	err := b.db.View(func(txn *store.Txn) error {
+		return txn.Scan(store.FetchInbox, nil, store.ScanOptions{}, func(it store.Item) error {
+			v, err := it.Value()
+			if err != nil {
+				return err
+			}
+			req := new(pb.ShareRequest)
+			if err := proto.Unmarshal(v, req); err != nil {
+				return err
+			}
+			w, err := openWaiting(req)
+			if err != nil {
+				bad = append(bad, bytes.Clone(it.Key()))
+				return nil
+			}
+			out = append(out, w)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range bad {
+		if err := b.db.Delete(store.FetchInbox, k); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// openWaiting decodes an inbox entry. Its grant and manifests were
+// verified before they were written; the manifests are verified again
+// (they are few, and the intake trusts their sizes).
+func openWaiting(req *pb.ShareRequest) (Waiting, error) {
+	g, err := storedGrant(req.GetGrant())
+	if err != nil {
+		return Waiting{}, err
+	}
+	w := Waiting{Grant: g}
+	for _, raw := range req.GetManifests() {
+		m, err := OpenManifest(raw)
+		if err != nil {
+			return Waiting{}, fmt.Errorf("inbox manifest: %w", err)
+		}
+		w.Manifests = append(w.Manifests, m)
+	}
+	return w, nil
 }

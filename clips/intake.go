@@ -27,8 +27,12 @@ const (
 	DefaultRequestBudget = 16 << 30
 	// DefaultFetchTimeout bounds the fetch of one clip.
 	DefaultFetchTimeout = 10 * time.Minute
-	// intakeQueue is how many delivered grants may wait for their fetch; a
-	// delivery past it is refused, and its owner delivers it again later.
+	// DefaultFetchRetry is how often the grants of the inbox whose fetch
+	// failed are tried again.
+	DefaultFetchRetry = 30 * time.Second
+	// intakeQueue is how many delivered grants may wait in the inbox for
+	// their fetch; a delivery past it is refused, and its owner delivers it
+	// again later.
 	intakeQueue = 64
 )
 
@@ -62,6 +66,14 @@ type IntakeConfig struct {
 	RequestBudget int64
 	// FetchTimeout bounds each clip's fetch. Default DefaultFetchTimeout.
 	FetchTimeout time.Duration
+	// Retry is how often the grants whose fetch failed (the owner offline,
+	// a fetch cut short) are tried again, until they expire. Default
+	// DefaultFetchRetry.
+	Retry time.Duration
+	// Hold keeps a clip received under g for good. Default Store.Hold. Its
+	// error fails the fetch, and the next attempt of the grant calls it
+	// again (the clip, received and recorded, is not fetched twice).
+	Hold func(ctx context.Context, g *SignedGrant, clip record.ID) error
 	// Now is the clock of transfer records. Default time.Now.
 	Now func() time.Time
 	// OnEvidence, if set, is called once a clip is stored with its transfer
@@ -85,20 +97,23 @@ type IntakeConfig struct {
 // the owner's and the request's remaining budgets, counting what was
 // received before and what is being fetched. Anything else is kept as a
 // grant (within Grants' caps) and can be fetched by hand.
+//
+// A grant to fetch waits in Grants' "to fetch" inbox (AddToFetch), on
+// disk, until each of its clips is received, or refused for good (over a
+// budget, refused by the owner, served with other bytes than its
+// manifest's), or until the grant expires or its request closes. A fetch
+// that fails otherwise (the owner offline, the connection cut, this node
+// stopping) is tried again every Retry while the owner is a connected
+// neighbor, also after a restart.
 type Intake struct {
 	cfg    IntakeConfig
-	jobs   chan intakeJob
+	wake   chan struct{}
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
 
 	mu       sync.Mutex // guards inflight and the budget check-and-reserve
 	inflight map[record.ID]inflight
-}
-
-type intakeJob struct {
-	g  *SignedGrant
-	ms map[record.ID]*SignedManifest
 }
 
 type inflight struct {
@@ -132,6 +147,13 @@ func NewIntake(cfg IntakeConfig) (*Intake, error) {
 	if cfg.FetchTimeout <= 0 {
 		cfg.FetchTimeout = DefaultFetchTimeout
 	}
+	if cfg.Retry <= 0 {
+		cfg.Retry = DefaultFetchRetry
+	}
+	if cfg.Hold == nil {
+		s := cfg.Store
+		cfg.Hold = func(ctx context.Context, _ *SignedGrant, clip record.ID) error { return s.Hold(ctx, clip) }
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -139,7 +161,7 @@ func NewIntake(cfg IntakeConfig) (*Intake, error) {
 		cfg.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	in := &Intake{cfg: cfg, jobs: make(chan intakeJob, intakeQueue), cancel: cancel, inflight: map[record.ID]inflight{}}
+	in := &Intake{cfg: cfg, wake: make(chan struct{}, 1), cancel: cancel, inflight: map[record.ID]inflight{}}
 	in.wg.Add(1)
 	go func() {
 		defer in.wg.Done()
@@ -159,9 +181,9 @@ func (in *Intake) Close() error {
 }
 
 // OnGrant keeps a grant delivered by from, with the manifests that came
-// with it (as a ShareServer verified them), and queues its clips for
-// fetching when the grant is evidence for one of this node's open
-// requests. An error refuses the delivery.
+// with it (as a ShareServer verified them), and, when the grant is evidence
+// for one of this node's open requests, puts it in the inbox for its clips
+// to be fetched. An error refuses the delivery.
 func (in *Intake) OnGrant(g *SignedGrant, ms []*SignedManifest, from peer.ID) error {
 	if g.Owner != from {
 		return fmt.Errorf("%w: grant %s is %s's", ErrNotOwnerGrant, g.GrantID(), g.Owner)
@@ -180,44 +202,130 @@ func (in *Intake) OnGrant(g *SignedGrant, ms []*SignedManifest, from peer.ID) er
 		in.cfg.Logger.Info("clips: a grant comes from a peer outside the neighborhood; not fetching it", "grant", g.GrantID(), "owner", g.Owner)
 		return nil
 	}
-	job := intakeJob{g: g, ms: map[record.ID]*SignedManifest{}}
-	for _, m := range ms {
-		job.ms[m.ClipID()] = m
+	if err := in.cfg.Grants.AddToFetch(g, ms, intakeQueue); err != nil {
+		return err
 	}
 	select {
-	case in.jobs <- job:
-		return nil
-	default:
-		return errors.New("too many grants waiting for their clips to be fetched; deliver it again later")
+	case in.wake <- struct{}{}:
+	default: // a pass is due already
 	}
+	return nil
 }
 
 func (in *Intake) run(ctx context.Context) {
+	t := time.NewTicker(in.cfg.Retry)
+	defer t.Stop()
 	for {
+		in.drain(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case j := <-in.jobs:
-			for _, id := range j.g.ClipIDs() {
-				if ctx.Err() != nil {
-					return
-				}
-				if err := in.fetch(ctx, j.g, j.ms[id], id); err != nil {
-					in.cfg.Logger.Warn("clips: evidence not fetched", "clip", id, "owner", j.g.Owner, "grant", j.g.GrantID(), "err", err)
-				}
-			}
+		case <-in.wake:
+		case <-t.C:
 		}
 	}
+}
+
+// drain tries every grant of the inbox once.
+func (in *Intake) drain(ctx context.Context) {
+	ws, err := in.cfg.Grants.ToFetch()
+	if err != nil {
+		in.cfg.Logger.Warn("clips: read the inbox of grants to fetch", "err", err)
+		return
+	}
+	for _, w := range ws {
+		if ctx.Err() != nil {
+			return
+		}
+		in.attempt(ctx, w)
+	}
+}
+
+// attempt fetches the clips of one waiting grant and takes it out of the
+// inbox unless one of them should be tried again.
+func (in *Intake) attempt(ctx context.Context, w Waiting) {
+	g := w.Grant
+	log := in.cfg.Logger.With("grant", g.GrantID(), "owner", g.Owner)
+	done := func(why string) {
+		if why != "" {
+			log.Info("clips: not fetching a grant's clips any more: " + why)
+		}
+		if err := in.cfg.Grants.Fetched(g.Owner, g.GrantID()); err != nil {
+			log.Warn("clips: take a grant out of the inbox", "err", err)
+		}
+	}
+	switch {
+	case !in.cfg.Now().Before(g.Expires()):
+		done("the grant expired")
+		return
+	case !in.cfg.InNeighborhood(g.Owner):
+		return // not connected now: tried again later (the cheap check first)
+	case !in.cfg.OpenRequest(requestOf(g)):
+		done("its request is no longer open")
+		return
+	}
+	ms := map[record.ID]*SignedManifest{}
+	for _, m := range w.Manifests {
+		ms[m.ClipID()] = m
+	}
+	again := false
+	for _, id := range g.ClipIDs() {
+		err := in.fetch(ctx, g, ms[id], id)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return // stopping: the grant stays in the inbox
+		case retryable(err):
+			again = true
+			log.Info("clips: evidence not fetched yet; trying again while the grant is valid", "clip", id, "err", err)
+		default:
+			log.Warn("clips: evidence not fetched", "clip", id, "err", err)
+		}
+	}
+	if !again {
+		done("")
+	}
+}
+
+// Errors of fetch that no later attempt changes.
+var (
+	errNoManifest = errors.New("the grant came without the clip's manifest, so its size is unknown; fetch it by hand")
+	errStoredHere = errors.New("the clip is stored here already; it keeps its first transfer record")
+)
+
+// retryable reports whether a failed fetch of a grant's clip may succeed
+// later: anything but a refusal by the owner (it has said no, or revoked
+// the grant), a budget, a clip already here, or an owner serving bytes
+// other than its manifest's. A refusal because the owner could not write
+// its access log is its disk's trouble, and worth another try.
+func retryable(err error) bool {
+	switch {
+	case errors.Is(err, ErrRefused):
+		return errors.Is(err, ErrAccessLog)
+	case errors.Is(err, ErrBudget), errors.Is(err, ErrChunkMismatch),
+		errors.Is(err, errNoManifest), errors.Is(err, errStoredHere):
+		return false
+	}
+	return true
 }
 
 // fetch fetches, stores and records one clip of grant g, whose owner's
 // manifest m came with the grant.
 func (in *Intake) fetch(ctx context.Context, g *SignedGrant, m *SignedManifest, id record.ID) error {
 	if m == nil {
-		return errors.New("the grant came without the clip's manifest, so its size is unknown; fetch it by hand")
+		return errNoManifest
 	}
 	if _, err := in.cfg.Store.Manifest(id); err == nil || in.cfg.Grants.HasTransfer(id) {
-		return errors.New("the clip is stored here already; it keeps its first transfer record")
+		if t, terr := in.cfg.Grants.Transfer(id); err == nil && terr == nil && t.Owner() == g.Owner && t.GrantID() == g.GrantID() {
+			// Received under this very grant by an earlier attempt that
+			// failed to hold it: hold it now.
+			if err := in.cfg.Hold(ctx, g, id); err != nil {
+				in.cfg.Logger.Warn("clips: evidence received but not held; trying again", "clip", id, "grant", g.GrantID(), "err", err)
+				return fmt.Errorf("hold clip %s received as evidence: %w", id, err)
+			}
+			return nil
+		}
+		return errStoredHere
 	} else if !errors.Is(err, ErrNotFound) {
 		return err
 	}
@@ -246,8 +354,9 @@ func (in *Intake) fetch(ctx context.Context, g *SignedGrant, m *SignedManifest, 
 	if err := in.cfg.Grants.PutTransfer(t); err != nil {
 		return err
 	}
-	if err := in.cfg.Store.Hold(ctx, id); err != nil {
-		return err
+	if err := in.cfg.Hold(ctx, g, id); err != nil {
+		in.cfg.Logger.Warn("clips: evidence received but not held; trying again", "clip", id, "grant", gid, "err", err)
+		return fmt.Errorf("hold clip %s received as evidence: %w", id, err)
 	}
 	if in.cfg.OnEvidence != nil {
 		in.cfg.OnEvidence(id)

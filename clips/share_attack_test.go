@@ -6,6 +6,7 @@ package clips_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/clips/pb"
@@ -237,6 +239,12 @@ type intakeWorld struct {
 
 func newIntake(t *testing.T, ownerBudget, requestBudget int64, neighbor func(peer.ID) bool, open ...record.ID) *intakeWorld {
 	t.Helper()
+	return newIntakeWith(t, func(*clips.IntakeConfig) {}, ownerBudget, requestBudget, neighbor, open...)
+}
+
+// newIntakeWith is newIntake with edit applied to the intake's config.
+func newIntakeWith(t *testing.T, edit func(*clips.IntakeConfig), ownerBudget, requestBudget int64, neighbor func(peer.ID) bool, open ...record.ID) *intakeWorld {
+	t.Helper()
 	w := &intakeWorld{open: map[record.ID]bool{}, stored: make(chan record.ID, 16)}
 	for _, id := range open {
 		w.open[id] = true
@@ -249,13 +257,15 @@ func newIntake(t *testing.T, ownerBudget, requestBudget int64, neighbor func(pee
 	if w.grants, err = clips.OpenGrants(clips.GrantsConfig{DB: db, Self: w.host.ID()}); err != nil {
 		t.Fatal(err)
 	}
-	w.intake, err = clips.NewIntake(clips.IntakeConfig{
+	cfg := clips.IntakeConfig{
 		Host: w.host, Key: w.key, Store: w.store, Grants: w.grants, Logger: quiet,
-		OwnerBudget: ownerBudget, RequestBudget: requestBudget,
+		OwnerBudget: ownerBudget, RequestBudget: requestBudget, Retry: 100 * time.Millisecond,
 		OpenRequest:    func(id record.ID) bool { return w.open[id] },
 		InNeighborhood: neighbor,
 		OnEvidence:     func(id record.ID) { w.stored <- id },
-	})
+	}
+	edit(&cfg)
+	w.intake, err = clips.NewIntake(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,6 +330,138 @@ func TestIntakeFetchesOnlyWithinBudgets(t *testing.T) {
 	}
 }
 
+// TestIntakeRetriesUntilTheOwnerIsReachable: a grant whose owner's node
+// serves no clips when it arrives waits in the inbox, on disk, and its
+// clip is fetched once the owner serves again; then it leaves the inbox.
+func TestIntakeRetriesUntilTheOwnerIsReachable(t *testing.T) {
+	a := newOwnerNode(t, 1)
+	video := importBytes(t, a.store, randBytes(1, 123328))
+	req := someClip(90)
+	w := newIntake(t, 0, 0, all, req)
+	knows(w.host, a.host)
+	_ = a.server.Close() // the owner's node serves nothing for now
+	g := grantWithID(t, a.key, w.host.ID(), clips.GrantID{7}, req, video.ClipID())
+	if err := w.intake.OnGrant(g, []*clips.SignedManifest{video}, a.id); err != nil {
+		t.Fatal(err)
+	}
+	// Several attempts (every 100 ms) fail meanwhile; the grant stays.
+	for start := time.Now(); time.Since(start) < 500*time.Millisecond; time.Sleep(50 * time.Millisecond) {
+		ws, err := w.grants.ToFetch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ws) != 1 || ws[0].Grant.GrantID() != g.GrantID() || len(ws[0].Manifests) != 1 {
+			t.Fatalf("inbox = %+v, want the grant with its manifest", ws)
+		}
+	}
+	server, err := clips.NewServer(clips.ServerConfig{Host: a.host, Store: a.store, Audit: a.audit, Logger: quiet,
+		InNeighborhood: a.inNeighborhood, Revoked: func(clips.GrantID) bool { return false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = server.Close() })
+	w.waitStored(t, video.ClipID())
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ws, err := w.grants.ToFetch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ws) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the grant stayed in the inbox after its clip was fetched")
+		}
+	}
+	if _, held, err := w.store.Expires(video.ClipID()); err != nil || !held {
+		t.Fatalf("evidence held = %v, %v", held, err)
+	}
+}
+
+// TestIntakeRetriesAFailedHold: evidence whose hold fails is not left to
+// expire: the grant stays in the inbox and the hold is tried again (the
+// clip is not fetched twice) until it succeeds.
+func TestIntakeRetriesAFailedHold(t *testing.T) {
+	a := newOwnerNode(t, 1)
+	video := importBytes(t, a.store, randBytes(1, 123328))
+	req := someClip(90)
+	var mu sync.Mutex
+	calls := 0
+	var w *intakeWorld
+	w = newIntakeWith(t, func(c *clips.IntakeConfig) {
+		c.Hold = func(ctx context.Context, _ *clips.SignedGrant, clip record.ID) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if calls++; calls < 3 {
+				return errors.New("disk trouble")
+			}
+			return w.store.Hold(ctx, clip)
+		}
+	}, 0, 0, all, req)
+	knows(w.host, a.host)
+	g := grantWithID(t, a.key, w.host.ID(), clips.GrantID{3}, req, video.ClipID())
+	if err := w.intake.OnGrant(g, []*clips.SignedManifest{video}, a.id); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ws, err := w.grants.ToFetch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, held, err := w.store.Expires(video.ClipID()); err == nil && held && len(ws) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the evidence was never held")
+		}
+	}
+	if a.entries(t) != 1 {
+		t.Fatalf("the owner served %d fetches, want 1", a.entries(t))
+	}
+	if !w.grants.HasTransfer(video.ClipID()) {
+		t.Fatal("no transfer record")
+	}
+}
+
+func idBytes(id record.ID) []byte { return id[:] }
+
+// TestIntakeInboxDropsExpiredGrants: a grant whose owner never becomes
+// reachable leaves the inbox once it expires; nothing is fetched.
+func TestIntakeInboxDropsExpiredGrants(t *testing.T) {
+	a := newOwnerNode(t, 1)
+	video := importBytes(t, a.store, randBytes(1, 5000))
+	req := someClip(90)
+	w := newIntake(t, 0, 0, all, req)
+	now := time.Now()
+	pg := &pb.Grant{GrantId: make([]byte, clips.GrantIDLen), Owner: []byte(a.id), Grantee: []byte(w.host.ID()), ClipIds: [][]byte{idBytes(video.ClipID())},
+		RequestId: req[:], Issued: now.Add(-time.Minute).UnixMilli(), Expires: now.Add(time.Second).UnixMilli()}
+	g, err := clips.SealGrant(pg, a.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.intake.OnGrant(g, []*clips.SignedManifest{video}, a.id); err != nil {
+		t.Fatal(err)
+	}
+	if ws, err := w.grants.ToFetch(); err != nil || len(ws) != 1 {
+		t.Fatalf("inbox = %v, %v; want the grant", ws, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ws, err := w.grants.ToFetch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ws) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an expired grant stayed in the inbox")
+		}
+	}
+	if _, err := w.store.Manifest(video.ClipID()); err == nil {
+		t.Fatal("fetched, though the owner was never reachable")
+	}
+}
+
 // TestIntakeIgnoresGrantsOutsideItsCases: grants that answer no open
 // request of the agency, or come from outside the neighborhood, or whose
 // owner serves a manifest other than the one delivered, are not fetched.
@@ -351,10 +493,16 @@ func TestIntakeIgnoresGrantsOutsideItsCases(t *testing.T) {
 	}
 	// A manifest other than the one served: the fetch stops at the header.
 	stranger = ""
-	forged := *video
-	forged.ID = other.ID
+	// (The owner signs a second manifest of the same clip: the one served
+	// is not the one whose size was budgeted.)
+	pm := proto.Clone(video.M).(*pb.Manifest)
+	pm.Camera = "another camera"
+	forged, err := clips.SealManifest(pm, a.key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g := grantWithID(t, a.key, w.host.ID(), clips.GrantID{200}, req, video.ClipID(), other.ClipID())
-	if err := w.intake.OnGrant(g, []*clips.SignedManifest{&forged, other}, a.id); err != nil {
+	if err := w.intake.OnGrant(g, []*clips.SignedManifest{forged, other}, a.id); err != nil {
 		t.Fatal(err)
 	}
 	w.waitStored(t, other.ClipID())

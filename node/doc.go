@@ -1,6 +1,8 @@
 // Package node assembles a Porchlight node from its data directory: the
-// identity, the store, the mesh and the local API; Start runs it and Close
-// stops everything Start started.
+// identity, the two databases, the mesh, the services (requests, and
+// sharing: grants, the clip and share protocols, evidence) and the local
+// API; Start runs it and Close stops everything Start started. Each
+// workflow belongs to its own package; node only wires them.
 //
 // # Data directory
 //

@@ -27,6 +27,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/requests"
+	"github.com/porchlight-mesh/porchlight/sharing"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -58,20 +59,16 @@ type Options struct {
 type Node struct {
 	// Config is config.toml as Start loaded it, parsed; Trust adds to its
 	// trusted issuers.
-	Config   Settings
-	dir      string
-	db       *store.DB
-	clipDB   *clips.DB     // clips.OpenDB: the clips' chunks and manifests
-	health   *store.Health // watches the disk under db and clipDB
-	reqs     *requests.Service
-	clips    *clips.Store
-	audit    *clips.Audit
-	grants   *clips.Grants
-	intake   *clips.Intake
-	clipSrv  *clips.Server
-	shareSrv *clips.ShareServer
-	mesh     *mesh.Mesh
-	feed     *feed.Service
+	Config Settings
+	dir    string
+	db     *store.DB
+	clipDB *clips.DB     // clips.OpenDB: the clips' chunks and manifests
+	health *store.Health // watches the disk under db and clipDB
+	reqs   *requests.Service
+	clips  *clips.Store
+	shares *sharing.Service // grants, the clip and share protocols, evidence
+	mesh   *mesh.Mesh
+	feed   *feed.Service
 
 	cancel context.CancelFunc // stops the node's own loops (the clip watcher)
 	wg     sync.WaitGroup
@@ -171,7 +168,7 @@ func Start(opts Options) (n *Node, err error) {
 	if err := n.reqs.SetAppender(n.mesh); err != nil {
 		return nil, err
 	}
-	if n.feed, err = feed.New(feed.Config{Log: n.mesh, Store: n.db, Sharer: n}); err != nil {
+	if n.feed, err = feed.New(feed.Config{Log: n.mesh, Store: n.db, Sharer: feedSharer{n}}); err != nil {
 		return nil, err
 	}
 	n.dropNewKeyMarker()
@@ -185,7 +182,7 @@ func Start(opts Options) (n *Node, err error) {
 		defer started.wg.Done()
 		_ = health.Run(ctx)
 	}()
-	if err := n.startClipProtocols(ctx, opts.Logger); err != nil {
+	if err := n.startSharing(opts.Logger); err != nil {
 		return nil, err
 	}
 	if cfg.WatchDir != "" {
@@ -222,7 +219,7 @@ func Start(opts Options) (n *Node, err error) {
 			Requests:    n.reqs,
 			Events:      &n.events,
 			Clips:       n.clips,
-			Sharing:     n,
+			Sharing:     n.shares,
 			Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			Trust:       n.Trust,
 			TrustedIssuers: func() []string {
@@ -393,8 +390,9 @@ func (n *Node) Status() api.Status {
 // case.
 const dbCloseTimeout = 3 * time.Second
 
-// Close stops the API, the mesh and the store, in that order, and returns
-// the first error. It is safe to call more than once.
+// Close stops the node's own loops, the sharing service (before the host
+// and the databases it uses), the API, the mesh and the databases, in that
+// order, and returns the first error. It is safe to call more than once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		var errs []error
@@ -402,14 +400,9 @@ func (n *Node) Close() error {
 			n.cancel()
 			n.wg.Wait()
 		}
-		if n.clipSrv != nil {
-			errs = append(errs, n.clipSrv.Close())
-		}
-		if n.shareSrv != nil {
-			errs = append(errs, n.shareSrv.Close())
-		}
-		if n.intake != nil {
-			errs = append(errs, n.intake.Close())
+		if n.shares != nil {
+			// Before the mesh's host and the databases it uses.
+			errs = append(errs, n.shares.Close())
 		}
 		if n.api != nil {
 			errs = append(errs, n.api.Close())

@@ -568,46 +568,6 @@ func TestAgencyEvidence(t *testing.T) {
 	}
 }
 
-// TestShareRetriesWhileOffline: a grant to a neighbor that is offline is
-// kept and delivered once the neighbor is back.
-func TestShareRetriesWhileOffline(t *testing.T) {
-	defer node.SetShareRetry(100 * time.Millisecond)()
-	d1, d2 := initDir(t, "owner"), initDir(t, "neighbor")
-	owner := start(t, d1)
-	defer owner.Close()
-	key, err := node.LoadKey(d2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	neighborID, _ := peer.IDFromPrivateKey(key)
-	clip, _ := os.ReadFile("../clips/testdata/front-door-2026-11-27T19-42-10Z.mp4")
-	m, err := owner.Clips().Import(context.Background(), bytes.NewReader(clip), clips.ImportMeta{Camera: "front-door", Start: time.Now().Add(-time.Hour), MediaType: "video/mp4"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var g api.GrantJSON
-	if code := apiCall(t, owner, d1, "POST", "/api/v1/grants", api.NewGrantJSON{To: neighborID.String(), Clips: []string{m.ClipID().String()}}, &g); code != http.StatusCreated {
-		t.Fatalf("share: %d", code)
-	}
-	if g.Delivered == nil || *g.Delivered {
-		t.Fatalf("a grant to an offline peer reported delivered: %+v", g)
-	}
-	neighbor := start(t, d2, owner.Mesh().Addrs()[0].String())
-	defer neighbor.Close()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var gs []api.GrantJSON
-		apiCall(t, neighbor, d2, "GET", "/api/v1/grants", nil, &gs)
-		if len(gs) == 1 && gs[0].ID == g.ID {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the grant never reached the neighbor after it came online")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestPostWithClip: a clip attached to a post is fetchable by a neighbor
 // of the neighborhood, through the grant the post carries.
 func TestPostWithClip(t *testing.T) {

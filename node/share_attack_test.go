@@ -375,7 +375,7 @@ func TestGrantIDCollisionCannotBlockRevoke(t *testing.T) {
 	if code := apiCall(t, owner, d1, "POST", "/api/v1/grants", api.NewGrantJSON{To: grantee.ID().String(), Clips: []string{m.ClipID().String()}}, &gj); code != http.StatusCreated {
 		t.Fatalf("share: %d", code)
 	}
-	gs, err := grantee.Grants()
+	gs, err := grantee.Sharing().Grants()
 	if err != nil || len(gs) != 1 {
 		t.Fatalf("grantee's grants: %d, %v", len(gs), err)
 	}
@@ -476,7 +476,7 @@ func TestGrantFloodIsCapped(t *testing.T) {
 			accepted++
 		}
 	}
-	gs, err := target.Grants()
+	gs, err := target.Sharing().Grants()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -427,7 +427,7 @@ func (s *Service) CheckEntry(sr *record.Signed) error {
 	case *pb.Entry_Update:
 		return s.checkUpdate(sr, b.Update)
 	case *pb.Entry_Retraction:
-		if s.isAgency(sr.Author) {
+		if s.IsAgency(sr.Author) {
 			return record.Invalidf(record.ReasonRetraction, "an agency's log is public and append-only: it cannot retract anything")
 		}
 	}
@@ -436,10 +436,14 @@ func (s *Service) CheckEntry(sr *record.Signed) error {
 
 // Purgeable reports whether a's log may hold purged (retracted) slots. An
 // agency's may not, so a peer cannot blank a request with a stub.
-func (s *Service) Purgeable(a peer.ID) bool { return !s.isAgency(a) }
+func (s *Service) Purgeable(a peer.ID) bool { return !s.IsAgency(a) }
 
-// isAgency reports whether a trusted issuer has certified a.
-func (s *Service) isAgency(a peer.ID) bool {
+// IsAgency reports whether a trusted issuer has certified a as an agency
+// (a credential from a trusted issuer names it, valid or not: an agency's
+// log stays an agency's). On a read error it answers true, the safe side
+// for the log rules; a caller that acts only for agencies checks again
+// with List, which returns the error.
+func (s *Service) IsAgency(a peer.ID) bool {
 	creds, err := s.credentials(a)
 	return err != nil || len(creds) > 0 // on a read error, err on the safe side
 }

@@ -46,6 +46,11 @@ const (
 	tagTransfer        = 'Z' // Z I: transfer record of received clip I
 	tagGrantOutbox     = 'O' // O G (empty): grant G still to deliver
 	tagAccessLog       = 'A' // A T R: one attempt to fetch a clip
+	tagFetchInbox      = 'T' // T L O G: grant G of owner O, its clips still to fetch
+
+	// sharing (sharing/holds.go)
+	tagHoldIndex   = 'H' // H I L O G: clip I held for grant G of owner O
+	tagSharingMeta = 'S' // S "hold-index": the hold index is built
 )
 
 // The tables of other packages. Each package documents its key layout;
@@ -61,6 +66,10 @@ var (
 	Transfers        = Table{tagTransfer}
 	GrantOutbox      = Table{tagGrantOutbox}
 	AccessLog        = Table{tagAccessLog}
+	FetchInbox       = Table{tagFetchInbox}
+
+	HoldIndex   = Table{tagHoldIndex}
+	SharingMeta = Table{tagSharingMeta}
 )
 
 // tables is every tag of the records database, with its owner.
@@ -90,4 +99,8 @@ var tables = []struct {
 	{tagTransfer, "transfer records", "clips"},
 	{tagGrantOutbox, "grant outbox", "clips"},
 	{tagAccessLog, "access log", "clips"},
+	{tagFetchInbox, "grants to fetch (an agency's inbox)", "clips"},
+
+	{tagHoldIndex, "hold index", "sharing"},
+	{tagSharingMeta, "sharing's marks", "sharing"},
 }

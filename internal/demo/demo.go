@@ -31,6 +31,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
+	"github.com/porchlight-mesh/porchlight/sharing"
 )
 
 // Config configures Run. Zero values mean the default.
@@ -458,7 +459,7 @@ func (s *story) share() error {
 	s.shared = []*member{s.homes[0], s.homes[1]}
 	s.declined = s.homes[2]
 	for _, h := range s.shared {
-		g, delivered, err := h.n.Share(s.ctx, s.Agency, []record.ID{h.clip}, s.req.ID, time.Now().Add(7*24*time.Hour))
+		g, delivered, err := h.n.Sharing().Share(s.ctx, s.Agency, []record.ID{h.clip}, s.req.ID, time.Now().Add(7*24*time.Hour))
 		if err != nil {
 			return fmt.Errorf("%s shares: %w", h.name, err)
 		}
@@ -468,7 +469,7 @@ func (s *story) share() error {
 		s.printf("   %-12s shares its clip with Springfield PD for 7 days (signed grant %.12s, sent privately)\n", h.name, g.GrantID())
 	}
 	s.printf("   %-12s declines: it does nothing, so no message is sent and the agency cannot tell.\n", s.declined.name)
-	gs, err := s.declined.n.Grants()
+	gs, err := s.declined.n.Sharing().Grants()
 	if err != nil {
 		return err
 	}
@@ -481,10 +482,10 @@ func (s *story) share() error {
 // evidence waits for the agency to fetch the shared clips, then exports
 // and verifies each bundle offline.
 func (s *story) evidence() error {
-	var es []api.EvidenceInfo
+	var es []sharing.EvidenceInfo
 	if err := s.waitFor("the agency has both shared clips, verified", func() (bool, error) {
 		var err error
-		es, err = s.agency.n.Evidence()
+		es, err = s.agency.n.Sharing().Evidence()
 		if err != nil {
 			return false, err
 		}
@@ -506,7 +507,7 @@ func (s *story) evidence() error {
 		if !owners[h.n.ID()] {
 			return fmt.Errorf("no evidence from %s", h.name)
 		}
-		entries, err := h.n.Audit(10)
+		entries, err := h.n.Sharing().Audit(10)
 		if err != nil {
 			return err
 		}
@@ -517,7 +518,7 @@ func (s *story) evidence() error {
 	if owners[s.declined.n.ID()] {
 		return fmt.Errorf("the agency holds a clip of %s, which declined", s.declined.name)
 	}
-	if entries, err := s.declined.n.Audit(10); err != nil || len(entries) != 0 {
+	if entries, err := s.declined.n.Sharing().Audit(10); err != nil || len(entries) != 0 {
 		return fmt.Errorf("%s declined, yet its access log has %d entries (err %v)", s.declined.name, len(entries), err)
 	}
 	s.printf("   The agency fetched both clips over /porchlight/clip/1, checking every chunk against the owner's signed manifest.\n")
@@ -528,7 +529,7 @@ func (s *story) evidence() error {
 		if err != nil {
 			return err
 		}
-		err = s.agency.n.ExportEvidence(f, e.Manifest.ClipID())
+		err = s.agency.n.Sharing().ExportEvidence(f, e.Manifest.ClipID())
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
