@@ -55,6 +55,12 @@
 //	   "K 1" (the removal of untrusted documents ran), else version 1;
 //	   an empty one is new.
 //
+// Version 2 also covers the tables added on 2026-12-03 without a step:
+// the agency's "to fetch" inbox (T, clips) starts empty, and package
+// sharing builds its hold index (H) from the grants and transfer records
+// when it opens a database without its mark "S hold-index" (every
+// database written before the index existed), then writes the mark.
+//
 // The clip database's: 1, December 2026 (written without a version key
 // until 2026-12-03).
 //
