@@ -321,6 +321,11 @@ func TestRetractOwnPost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Posts of the same millisecond are listed in ID order: let the clock
+	// pass p1's millisecond so that p2 is the newer (it takes at most 1 ms).
+	for time.Now().UnixMilli() <= p1.Entry.GetCreated() {
+		time.Sleep(100 * time.Microsecond)
+	}
 	p2, err := db.AppendOwn(me.key, withText("Street party Saturday"))
 	if err != nil {
 		t.Fatal(err)
