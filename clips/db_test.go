@@ -17,19 +17,7 @@ import (
 
 func clipVersion(t *testing.T, db *clips.DB) string {
 	t.Helper()
-	var v []byte
-	err := db.Badger().View(func(txn *badger.Txn) error {
-		it, err := txn.Get([]byte{'v'})
-		if err != nil {
-			return err
-		}
-		v, err = it.ValueCopy(nil)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("read the version key: %v", err)
-	}
-	return string(v)
+	return storetest.Version(t, db.Badger())
 }
 
 // TestOpenDBOfDecemberRelease: the clip database of the last release

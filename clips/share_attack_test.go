@@ -361,18 +361,7 @@ func TestIntakeRetriesUntilTheOwnerIsReachable(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = server.Close() })
 	w.waitStored(t, video.ClipID())
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		ws, err := w.grants.ToFetch()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ws) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the grant stayed in the inbox after its clip was fetched")
-		}
-	}
+	waitInboxEmpty(t, w.grants, "the grant stayed in the inbox after its clip was fetched")
 	if _, held, err := w.store.Expires(video.ClipID()); err != nil || !held {
 		t.Fatalf("evidence held = %v, %v", held, err)
 	}
@@ -445,18 +434,7 @@ func TestIntakeInboxDropsExpiredGrants(t *testing.T) {
 	if ws, err := w.grants.ToFetch(); err != nil || len(ws) != 1 {
 		t.Fatalf("inbox = %v, %v; want the grant", ws, err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		ws, err := w.grants.ToFetch()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ws) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("an expired grant stayed in the inbox")
-		}
-	}
+	waitInboxEmpty(t, w.grants, "an expired grant stayed in the inbox")
 	if _, err := w.store.Manifest(video.ClipID()); err == nil {
 		t.Fatal("fetched, though the owner was never reachable")
 	}
@@ -643,4 +621,22 @@ func newGranteeWithClock(t *testing.T, key crypto.PrivKey, now func() time.Time)
 	}
 	t.Cleanup(func() { _ = g.server.Close() })
 	return g
+}
+
+// waitInboxEmpty polls the "to fetch" inbox until it is empty, for 10 s,
+// and fails with why otherwise.
+func waitInboxEmpty(t *testing.T, g *clips.Grants, why string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ws, err := g.ToFetch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ws) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(why)
+		}
+	}
 }

@@ -40,19 +40,7 @@ func openFixture(t testing.TB, f *storetest.Fixture, trusted ...peer.ID) *store.
 // version reads the version key as stored.
 func version(t testing.TB, db *store.DB) string {
 	t.Helper()
-	var v []byte
-	err := db.Badger().View(func(txn *badger.Txn) error {
-		it, err := txn.Get([]byte{'v'})
-		if err != nil {
-			return err
-		}
-		v, err = it.ValueCopy(nil)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("read the version key: %v", err)
-	}
-	return string(v)
+	return storetest.Version(t, db.Badger())
 }
 
 func count(t testing.TB, db *store.DB, tb store.Table, prefix []byte) int {

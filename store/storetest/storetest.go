@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/record"
@@ -119,4 +120,23 @@ func Extract(t testing.TB, archive string) *Fixture {
 		}
 	}
 	return f
+}
+
+// Version reads a database's schema version key ("v") as stored, for tests
+// of either database (through their test-only Badger accessors).
+func Version(t testing.TB, db *badger.DB) string {
+	t.Helper()
+	var v []byte
+	err := db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get([]byte{'v'})
+		if err != nil {
+			return err
+		}
+		v, err = it.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("read the version key: %v", err)
+	}
+	return string(v)
 }
