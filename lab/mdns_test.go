@@ -16,6 +16,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
+
+	"github.com/porchlight-mesh/porchlight/mesh"
 )
 
 // inNetns runs f on a goroutine whose OS thread has entered namespace ns:
@@ -164,7 +166,7 @@ func (z *rotatingZone) Records(q dns.Question) []dns.RR {
 		return nil
 	}
 	id, _ := peer.IDFromPrivateKey(k)
-	txt := []string{"pl=1", "id=" + id.String(), "nb=" + z.nb}
+	txt := []string{"pl=1", "id=" + id.String(), "nt=" + mesh.DiscoveryTag(z.nb)}
 	for _, a := range z.addrs {
 		txt = append(txt, "a="+a)
 	}

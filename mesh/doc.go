@@ -84,7 +84,10 @@
 // multicast-capable interface (IPv4 and IPv6; a family that fails is
 // skipped), with TXT records
 //
-//	pl=1  id=<peer ID>  nb=<neighborhood>  a=<multiaddr> (one per address)
+//	pl=1  id=<peer ID>  nt=<tag>  a=<multiaddr> (one per address)
+//
+// where the tag is DiscoveryTag(neighborhood), a hash: the LAN does not
+// learn the neighborhood's name or ID.
 //
 // A query is answered only on the interface it arrived on, and only with
 // that interface's addresses (responder.go): the LAN does not learn the

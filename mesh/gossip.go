@@ -3,11 +3,14 @@ package mesh
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
 
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
@@ -31,12 +34,16 @@ func (m *Mesh) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pu
 		m.metrics.rejected.WithLabelValues(ReasonNotNeighbor).Inc()
 		return pubsub.ValidationIgnore
 	}
+	if msg.GetTopic() == m.feed.String() && !m.isMember(from) {
+		m.metrics.rejected.WithLabelValues(ReasonNotMember).Inc()
+		return pubsub.ValidationReject // inspectRPC drops these; an agency has no business here
+	}
 	if !m.enter() {
 		return pubsub.ValidationIgnore // shutting down
 	}
 	defer m.leave()
 	var v verdict
-	if record.IsDoc(msg.Data) {
+	if record.IsDoc(msg.Data) || m.cfg.Membership != nil && m.cfg.Membership.Owns(msg.Data) {
 		v = m.ingestDoc(msg.Data, "gossip")
 	} else {
 		var s *record.Signed
@@ -50,17 +57,24 @@ func (m *Mesh) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pu
 	return v.result
 }
 
-// ingestDoc verifies and stores an issuer document.
+// ingestDoc verifies and stores an issuer document or a membership
+// document.
 func (m *Mesh) ingestDoc(raw []byte, via string) verdict {
-	if m.cfg.Rules == nil {
+	var added bool
+	var err error
+	switch {
+	case m.cfg.Membership != nil && m.cfg.Membership.Owns(raw):
+		added, err = m.cfg.Membership.IngestDoc(raw)
+	case m.cfg.Rules != nil:
+		added, err = m.cfg.Rules.IngestDoc(raw)
+	default:
 		return verdict{result: pubsub.ValidationIgnore}
 	}
-	added, err := m.cfg.Rules.IngestDoc(raw)
 	switch {
 	case errors.Is(err, ErrHeld):
 		m.held.add(record.IDOf(raw))
 		m.metrics.rejected.WithLabelValues(string(record.ReasonHeld)).Inc()
-		m.cfg.Logger.Debug("issuer document held", "via", via, "err", err)
+		m.cfg.Logger.Debug("document held", "via", via, "err", err)
 		return verdict{result: pubsub.ValidationIgnore, gap: true}
 	case err != nil:
 		return m.refuse(err, via, pubsub.ValidationReject)
@@ -258,12 +272,34 @@ func (m *Mesh) publish(s *record.Signed) {
 // cleared. See docs/protocol.md, "Author fields": the next release drops
 // this and refuses them like any StrictNoSign client.
 func (m *Mesh) inspectRPC(p peer.ID, rpc *pubsub.RPC) error {
-	if !m.peers.has(p) {
+	st := m.peers.standing(p)
+	if st == Stranger {
 		if n := len(rpc.Publish); n > 0 {
 			m.metrics.rejected.WithLabelValues(ReasonNotNeighbor).Add(float64(n))
 		}
 		rpc.Publish, rpc.Control = nil, nil
 		return nil
+	}
+	if st == Agency {
+		// The feed is for members: an agency's messages and control
+		// messages on it are dropped (it is never grafted, see the peer
+		// filter, and never sent the feed).
+		feed := m.feed.String()
+		kept := rpc.Publish[:0]
+		for _, msg := range rpc.Publish {
+			if msg.GetTopic() == feed {
+				m.metrics.rejected.WithLabelValues(ReasonNotMember).Inc()
+				continue
+			}
+			kept = append(kept, msg)
+		}
+		rpc.Publish = kept
+		if c := rpc.Control; c != nil {
+			c.Ihave = slices.DeleteFunc(c.Ihave, func(x *pubsubpb.ControlIHave) bool { return x.GetTopicID() == feed })
+			c.Graft = slices.DeleteFunc(c.Graft, func(x *pubsubpb.ControlGraft) bool { return x.GetTopicID() == feed })
+			// IWANTs name message IDs; pubsub serves one only if the peer
+			// filter lets the message's topic go to the peer.
+		}
 	}
 	if n := len(rpc.Publish); n > 0 {
 		if s, ok := m.behaviourScore(p); ok && s < GraylistThreshold {
@@ -297,7 +333,7 @@ func (m *Mesh) inspectRPC(p peer.ID, rpc *pubsub.RPC) error {
 const notNeighborScore = -10_000
 
 func (m *Mesh) appScore(p peer.ID) float64 {
-	if m.peers.has(p) {
+	if m.peers.standing(p) != Stranger {
 		return 0
 	}
 	return notNeighborScore

@@ -110,7 +110,7 @@ func onLink(a ma.Multiaddr, nets []*net.IPNet) bool {
 // only the node's addresses on that interface, so a query from the LAN does
 // not learn the node's VPN, container or other networks.
 func (d *discovery) txt(nets []*net.IPNet) []string {
-	txt := []string{"pl=1", "id=" + d.m.self.String(), "nb=" + d.m.cfg.Store.Neighborhood()}
+	txt := []string{"pl=1", "id=" + d.m.self.String(), "nt=" + DiscoveryTag(d.m.cfg.Store.Neighborhood())}
 	n := 0
 	for _, a := range d.m.host.Addrs() {
 		if manet.IsIPLoopback(a) || n == maxTXTAddrs || !hasIP(a, nets) {
@@ -272,7 +272,7 @@ func (d *discovery) found(ctx context.Context, e *mdns.ServiceEntry, nets []*net
 			pl = v == "1"
 		case "id":
 			id, _ = peer.Decode(v)
-		case "nb":
+		case "nt":
 			nb = v
 		case "a":
 			if a, err := ma.NewMultiaddr(v); err == nil && len(addrs) < maxTXTAddrs {
@@ -283,8 +283,8 @@ func (d *discovery) found(ctx context.Context, e *mdns.ServiceEntry, nets []*net
 	if !pl || id == "" || id == d.m.self {
 		return
 	}
-	if nb != d.m.cfg.Store.Neighborhood() {
-		d.m.cfg.Logger.Debug("mdns: ignoring node of another neighborhood", "peer", id, "neighborhood", nb)
+	if nb != DiscoveryTag(d.m.cfg.Store.Neighborhood()) {
+		d.m.cfg.Logger.Debug("mdns: ignoring node of another neighborhood", "peer", id, "tag", nb)
 		return
 	}
 	if e.AddrV4 != nil && e.Port != 0 {

@@ -69,6 +69,9 @@ type Config struct {
 	// Rules, if set, judges log records beyond record.Open's checks and
 	// carries issuer documents (package requests).
 	Rules Rules
+	// Membership decides who may be a neighbor. Nil: the open policy,
+	// every peer naming the neighborhood is a member.
+	Membership Membership
 	// HandshakeTimeout is how long a connected peer may take to complete
 	// the neighborhood handshake (a sync round naming this neighborhood)
 	// before it is disconnected and refused for a while. Until then no
@@ -314,7 +317,16 @@ func New(cfg Config) (m *Mesh, err error) {
 		// filter covers grafts, IHAVE/IWANT and mesh and fanout choices,
 		// appScore the rest (own publishes, inbound RPCs), and inspectRPC
 		// drops strangers' messages before pubsub looks at them.
-		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return m.peers.has(p) }),
+		// An agency that is not a member gets the requests topic only.
+		pubsub.WithPeerFilter(func(p peer.ID, t string) bool {
+			switch m.peers.standing(p) {
+			case Member:
+				return true
+			case Agency:
+				return t == reqTopic
+			}
+			return false
+		}),
 		pubsub.WithAppSpecificRpcInspector(m.inspectRPC),
 		pubsub.WithPeerScore(scoreParams(m.appScore, topic, reqTopic), scoreThresholds()),
 		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(m.inspectScores), scoreInspectEvery),

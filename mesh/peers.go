@@ -17,19 +17,21 @@ import (
 type peerSet struct {
 	mu       sync.Mutex
 	since    map[peer.ID]time.Time
+	stand    map[peer.ID]Standing
 	onChange func()
 }
 
 func newPeerSet(onChange func()) *peerSet {
-	return &peerSet{since: map[peer.ID]time.Time{}, onChange: onChange}
+	return &peerSet{since: map[peer.ID]time.Time{}, stand: map[peer.ID]Standing{}, onChange: onChange}
 }
 
-func (s *peerSet) add(p peer.ID, now time.Time) {
+func (s *peerSet) add(p peer.ID, now time.Time, st Standing) {
 	s.mu.Lock()
 	_, had := s.since[p]
 	if !had {
 		s.since[p] = now
 	}
+	s.stand[p] = st
 	s.mu.Unlock()
 	if !had && s.onChange != nil {
 		s.onChange()
@@ -40,6 +42,7 @@ func (s *peerSet) remove(p peer.ID) {
 	s.mu.Lock()
 	_, had := s.since[p]
 	delete(s.since, p)
+	delete(s.stand, p)
 	s.mu.Unlock()
 	if had && s.onChange != nil {
 		s.onChange()
@@ -51,6 +54,38 @@ func (s *peerSet) has(p peer.ID) bool {
 	defer s.mu.Unlock()
 	_, ok := s.since[p]
 	return ok
+}
+
+// standing is a neighbor's standing (Stranger for a peer that is none).
+func (s *peerSet) standing(p peer.ID) Standing {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.standingOf(p)
+}
+
+func (s *peerSet) standingOf(p peer.ID) Standing {
+	if _, ok := s.since[p]; !ok {
+		return Stranger
+	}
+	return s.stand[p]
+}
+
+func (s *peerSet) setStanding(p peer.ID, st Standing) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.since[p]; ok {
+		s.stand[p] = st
+	}
+}
+
+func (s *peerSet) standings() map[peer.ID]Standing {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[peer.ID]Standing, len(s.stand))
+	for p, st := range s.stand {
+		out[p] = st
+	}
+	return out
 }
 
 func (s *peerSet) list() map[peer.ID]time.Time {
@@ -73,6 +108,9 @@ type Peer struct {
 	// Score is gossipsub's score of the peer as of the last second (0 until
 	// scored). Below GraylistThreshold the peer is disconnected.
 	Score float64
+	// Standing is Member, or Agency for a trusted agency that is not a
+	// member (it gets requests only).
+	Standing Standing
 }
 
 // Peers returns the connected peers of this neighborhood, sorted by ID.
@@ -82,7 +120,7 @@ func (m *Mesh) Peers() []Peer {
 		if m.host.Network().Connectedness(id) != network.Connected {
 			continue
 		}
-		p := Peer{ID: id, Since: since}
+		p := Peer{ID: id, Since: since, Standing: m.peers.standing(id)}
 		p.Name, _ = m.cfg.Store.Name(id)
 		if h, err := m.cfg.Store.Head(id); err == nil {
 			p.Flagged = h.Flagged
@@ -105,13 +143,15 @@ func (m *Mesh) IsNeighbor(p peer.ID) bool {
 	return m.peers.has(p) && m.host.Network().Connectedness(p) == network.Connected
 }
 
-// completeHandshake records that p named this neighborhood in a sync round.
-// From then on gossip flows to and from it (see notNeighborScore).
-func (m *Mesh) completeHandshake(p peer.ID) {
-	if m.refused.has(p, m.cfg.Now()) {
+// completeHandshake records that p named this neighborhood in a sync round
+// and proved its standing (a member or a trusted agency). From then on
+// gossip flows to and from it (see notNeighborScore): all of it for a
+// member, the requests topic only for an agency.
+func (m *Mesh) completeHandshake(p peer.ID, st Standing) {
+	if st == Stranger || m.refused.has(p, m.cfg.Now()) {
 		return // shunned (graylisted) and not yet disconnected
 	}
-	m.peers.add(p, m.cfg.Now())
+	m.peers.add(p, m.cfg.Now(), st)
 	m.pending.remove(p)
 }
 
@@ -127,6 +167,7 @@ const (
 	// both directions).
 	noHandshakeBackoff   = 30 * time.Second
 	otherNeighborhoodFor = 10 * time.Minute
+	notMemberFor         = 10 * time.Minute
 	graylistBackoff      = 10 * time.Minute // as long as gossipsub retains the score
 	guardEvery           = 500 * time.Millisecond
 	// maxRefused bounds the refusal map; beyond it refusals are not
@@ -139,6 +180,7 @@ const (
 	shunNoHandshake       = "no_handshake"
 	shunOtherNeighborhood = "other_neighborhood"
 	shunGraylisted        = "graylisted"
+	shunNotMember         = "not_member"
 )
 
 // refusals remembers peers refused until a time; the connection gater

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -41,7 +42,7 @@ const (
 	// (about 85 bytes each) and of document IDs (34 bytes) is under 0.5 MiB.
 	maxSyncRequest = 1 << 20
 	// maxSyncMsg bounds a response on the wire: its records plus framing.
-	maxSyncMsg = MaxSyncBytes + 2*record.MaxSize + 64<<10
+	maxSyncMsg = MaxSyncBytes + 2*record.MaxSize + 64<<10 + MaxProofBytes
 	// maxRounds bounds one pull, so a peer that keeps saying "more" cannot
 	// hold us forever: 200 x 2,000 records, or 200 x 4,096 heads walked.
 	// A larger neighborhood finishes over the next pulls.
@@ -224,9 +225,17 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 			s.nudgeOthers(p)
 		}
 	}()
+	st := s.m.peers.standing(p)
+	if st == Stranger && s.m.cfg.Membership != nil {
+		var err error
+		if st, err = s.handshake(ctx, p, mutual); err != nil {
+			return err
+		}
+		mutual = false // asked in the handshake
+	}
 	var c cursor
 	for round := 0; round < maxRounds; round++ {
-		req, err := s.request(&c)
+		req, err := s.request(&c, st)
 		if err != nil {
 			return err
 		}
@@ -240,7 +249,9 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 			return err
 		}
 		s.m.metrics.syncRounds.WithLabelValues("client", "ok").Inc()
-		s.m.completeHandshake(p)
+		if s.m.cfg.Membership == nil {
+			s.m.completeHandshake(p, Member)
+		}
 		added, held := s.apply(resp)
 		total += added
 		c.heldDocs = c.heldDocs || held
@@ -257,6 +268,40 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 		}
 	}
 	return nil
+}
+
+// handshake is the first round with a peer that is not yet a neighbor,
+// under a Membership: a node that holds an invite claims it first
+// (Membership.Join); then both sides send their proofs and nothing else,
+// so a stranger learns nothing of the neighborhood's logs. A responder
+// that proves no standing is disconnected and refused.
+func (s *syncer) handshake(ctx context.Context, p peer.ID, mutual bool) (Standing, error) {
+	if err := s.m.cfg.Membership.Join(ctx, p); err != nil {
+		s.m.cfg.Logger.Warn("could not join the neighborhood through this peer", "peer", p, "err", err)
+	}
+	req := &pb.SyncRequest{
+		Neighborhood: s.m.cfg.Store.Neighborhood(),
+		Proof:        s.m.proof(),
+		SkipHeads:    true,
+		SkipDocs:     true,
+		Reciprocate:  mutual,
+	}
+	resp, err := s.round(ctx, p, req)
+	if err != nil {
+		s.m.metrics.syncRounds.WithLabelValues("client", "error").Inc()
+		if errors.Is(err, errRefused) {
+			s.m.shun(p, shunOtherNeighborhood, otherNeighborhoodFor, err.Error())
+		}
+		return Stranger, err
+	}
+	s.m.metrics.syncRounds.WithLabelValues("client", "ok").Inc()
+	st := s.m.ingestProof(p, resp.GetProof())
+	if st == Stranger {
+		s.m.shun(p, shunNotMember, notMemberFor, "its proof shows no membership")
+		return Stranger, fmt.Errorf("sync with %s: it is not a member of this neighborhood", p)
+	}
+	s.m.completeHandshake(p, st)
+	return st, nil
 }
 
 // cursor is where a pull is in the author and document orders.
@@ -382,12 +427,22 @@ func (s *syncer) round(ctx context.Context, p peer.ID, req *pb.SyncRequest) (*pb
 
 // request builds the next round's request from c: the next page of heads
 // and of document IDs, each at most MaxSyncHeads / MaxSyncDocIDs long.
-func (s *syncer) request(c *cursor) (*pb.SyncRequest, error) {
+//
+// To an agency (st) it lists only agency logs and issuer documents: an
+// agency learns nothing of the members' logs.
+func (s *syncer) request(c *cursor, st Standing) (*pb.SyncRequest, error) {
 	req := &pb.SyncRequest{Neighborhood: s.m.cfg.Store.Neighborhood(), SkipHeads: c.headsDone, SkipDocs: c.docsDone}
 	if !c.headsDone {
 		heads, err := s.m.cfg.Store.HeadsAfter(peer.ID(c.after), MaxSyncHeads+1)
 		if err != nil {
 			return nil, err
+		}
+		if st == Agency {
+			// The page is cut as before (so the cursor walks the same
+			// order), then the members' logs are left out.
+			defer func() {
+				req.Heads = slices.DeleteFunc(req.Heads, func(h *pb.Head) bool { return !s.m.agencyLog(peer.ID(h.GetAuthor())) })
+			}()
 		}
 		if len(heads) > MaxSyncHeads {
 			heads = heads[:MaxSyncHeads]
@@ -402,10 +457,10 @@ func (s *syncer) request(c *cursor) (*pb.SyncRequest, error) {
 			req.Heads = append(req.Heads, ph)
 		}
 	}
-	if r := s.m.cfg.Rules; r == nil {
+	if s.m.cfg.Rules == nil && s.m.cfg.Membership == nil {
 		req.SkipDocs, c.docsDone = true, true
 	} else if !c.docsDone {
-		ids, err := r.DocIDs()
+		ids, err := s.m.docIDs(st)
 		if err != nil {
 			return nil, err
 		}
@@ -555,22 +610,34 @@ func (s *syncer) serve(st network.Stream) {
 	}
 	nb := s.m.cfg.Store.Neighborhood()
 	var resp *pb.SyncResponse
+	known := s.neighbor(remote)
+	standing := s.m.peers.standing(remote)
+	if req.GetNeighborhood() == nb && standing == Stranger {
+		standing = s.m.ingestProof(remote, req.GetProof())
+	}
 	if req.GetNeighborhood() != nb {
 		resp = &pb.SyncResponse{Neighborhood: nb, Refused: fmt.Sprintf("this node is in neighborhood %q, not %q", nb, req.GetNeighborhood())}
 		s.m.metrics.syncRounds.WithLabelValues("server", "refused").Inc()
 		s.m.refusePeer(remote, shunOtherNeighborhood, otherNeighborhoodFor, fmt.Sprintf("it asked to sync neighborhood %q", req.GetNeighborhood()))
+	} else if standing == Stranger {
+		// Not a member, nor an agency this node trusts: refused at the
+		// handshake, told why, and disconnected (below).
+		resp = &pb.SyncResponse{Neighborhood: nb, Refused: "not a member of this neighborhood"}
+		s.m.metrics.syncRounds.WithLabelValues("server", "refused").Inc()
+		s.m.refusePeer(remote, shunNotMember, notMemberFor, "its proof shows no membership")
+		defer func() { _ = s.m.host.Network().ClosePeer(remote) }()
 	} else {
 		// A peer's first round is its neighborhood handshake: answered,
 		// but small, so a stranger cannot pull much before it is known.
 		maxBytes := MaxSyncBytes
-		if !s.neighbor(remote) {
+		if !known {
 			maxBytes = StrangerSyncBytes
 		}
 		// The handshake is the request naming our neighborhood; mark it
 		// before building the answer, which may take a while.
-		s.m.completeHandshake(remote)
+		s.m.completeHandshake(remote, standing)
 		var err error
-		if resp, err = s.respond(req, maxBytes); err != nil {
+		if resp, err = s.respond(req, maxBytes, standing); err != nil {
 			s.m.cfg.Logger.Error("answer sync request", "peer", remote, "err", err)
 			st.Reset()
 			return
@@ -583,6 +650,9 @@ func (s *syncer) serve(st network.Stream) {
 			s.m.metrics.syncRounds.WithLabelValues("server", "rate_limited").Inc()
 			st.Reset()
 			return
+		}
+		if !known || len(req.GetProof()) > 0 {
+			resp.Proof = s.m.proof()
 		}
 		s.m.metrics.syncRounds.WithLabelValues("server", "ok").Inc()
 		if req.GetReciprocate() {
@@ -603,19 +673,21 @@ func (s *syncer) neighbor(p peer.ID) bool { return s.m.peers.has(p) }
 // by MaxSyncRecords and maxBytes (at most MaxSyncBytes): documents first,
 // then authors in order. Its work is bounded by the page: every author it
 // walks is either listed in the request or gets at least one record.
-func (s *syncer) respond(req *pb.SyncRequest, maxBytes int) (*pb.SyncResponse, error) {
+//
+// An agency (st) gets issuer documents and agency logs only.
+func (s *syncer) respond(req *pb.SyncRequest, maxBytes int, st Standing) (*pb.SyncResponse, error) {
 	maxBytes = min(maxBytes, MaxSyncBytes)
 	resp := &pb.SyncResponse{Neighborhood: s.m.cfg.Store.Neighborhood()}
 	count, size := 0, 0
 	full := func() bool { return count >= MaxSyncRecords || size >= maxBytes }
-	if r := s.m.cfg.Rules; r != nil && !req.GetSkipDocs() {
+	if (s.m.cfg.Rules != nil || s.m.cfg.Membership != nil) && !req.GetSkipDocs() {
 		have := make(map[record.ID]bool, len(req.GetDocsHave()))
 		for _, b := range req.GetDocsHave() {
 			var id record.ID
 			copy(id[:], b)
 			have[id] = true
 		}
-		docs, err := r.DocsNotIn(have)
+		docs, err := s.m.docsNotIn(have, st)
 		if err != nil {
 			return nil, err
 		}
@@ -670,6 +742,11 @@ func (s *syncer) respond(req *pb.SyncRequest, maxBytes int) (*pb.SyncResponse, e
 		for _, h := range heads {
 			if len(until) > 0 && authorCompare([]byte(h.Author), until) > 0 {
 				return resp, nil
+			}
+			if st == Agency && !s.m.agencyLog(h.Author) {
+				resp.NextAfter = []byte(h.Author)
+				after = h.Author
+				continue
 			}
 			if full() {
 				resp.More = true

@@ -49,7 +49,7 @@ func fuzzMesh(f *testing.F) *Mesh {
 // answer: it must never panic, and an answer stays within its bounds.
 func FuzzSyncRequest(f *testing.F) {
 	m := fuzzMesh(f)
-	req, _ := m.syncer.request(&cursor{})
+	req, _ := m.syncer.request(&cursor{}, Member)
 	var buf bytes.Buffer
 	protodelim.MarshalTo(&buf, req)
 	f.Add(buf.Bytes())
@@ -66,7 +66,7 @@ func FuzzSyncRequest(f *testing.F) {
 			return
 		}
 		for _, maxBytes := range []int{MaxSyncBytes, StrangerSyncBytes} {
-			resp, err := m.syncer.respond(r, maxBytes)
+			resp, err := m.syncer.respond(r, maxBytes, Member)
 			if err != nil {
 				t.Fatalf("respond: %v", err)
 			}
@@ -91,7 +91,7 @@ func FuzzSyncRequest(f *testing.F) {
 func FuzzSyncResponse(f *testing.F) {
 	m := fuzzMesh(f)
 	req := &pb.SyncRequest{Neighborhood: "maple-st"}
-	resp, _ := m.syncer.respond(req, MaxSyncBytes)
+	resp, _ := m.syncer.respond(req, MaxSyncBytes, Member)
 	var buf bytes.Buffer
 	protodelim.MarshalTo(&buf, resp)
 	f.Add(buf.Bytes())

@@ -139,7 +139,7 @@ func TestPagedSyncConverges(t *testing.T) {
 			if rounds > 100 {
 				t.Fatalf("no convergence after %d rounds", rounds)
 			}
-			q, err := req.request(&c)
+			q, err := req.request(&c, Member)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +149,7 @@ func TestPagedSyncConverges(t *testing.T) {
 			if len(q.GetHeads()) > MaxSyncHeads || len(q.GetDocsHave()) > MaxSyncDocIDs {
 				t.Fatalf("request lists %d heads and %d documents, more than a page", len(q.GetHeads()), len(q.GetDocsHave()))
 			}
-			a, err := resp.respond(q, MaxSyncBytes)
+			a, err := resp.respond(q, MaxSyncBytes, Member)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -122,8 +122,11 @@ type SyncRequest struct {
 	DocsUntil []byte   `protobuf:"bytes,8,opt,name=docs_until,json=docsUntil,proto3" json:"docs_until,omitempty"`
 	// skip_heads, skip_docs: the requester is done with that part in this
 	// pull; the responder sends none of it.
-	SkipHeads     bool `protobuf:"varint,9,opt,name=skip_heads,json=skipHeads,proto3" json:"skip_heads,omitempty"`
-	SkipDocs      bool `protobuf:"varint,10,opt,name=skip_docs,json=skipDocs,proto3" json:"skip_docs,omitempty"`
+	SkipHeads bool `protobuf:"varint,9,opt,name=skip_heads,json=skipHeads,proto3" json:"skip_heads,omitempty"`
+	SkipDocs  bool `protobuf:"varint,10,opt,name=skip_docs,json=skipDocs,proto3" json:"skip_docs,omitempty"`
+	// The requester's proof of standing (membership documents, or an
+	// agency's credential), sent in its handshake round.
+	Proof         [][]byte `protobuf:"bytes,11,rep,name=proof,proto3" json:"proof,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -228,6 +231,13 @@ func (x *SyncRequest) GetSkipDocs() bool {
 	return false
 }
 
+func (x *SyncRequest) GetProof() [][]byte {
+	if x != nil {
+		return x.Proof
+	}
+	return nil
+}
+
 // Stub stands for a record whose content was purged by its author's
 // retraction: only its ID is left, bound by the retraction and the next
 // record's prev.
@@ -314,6 +324,8 @@ type SyncResponse struct {
 	// last document ID sent, the next round's docs page starts after it.
 	DocsCut       bool   `protobuf:"varint,8,opt,name=docs_cut,json=docsCut,proto3" json:"docs_cut,omitempty"`
 	DocsNextAfter []byte `protobuf:"bytes,9,opt,name=docs_next_after,json=docsNextAfter,proto3" json:"docs_next_after,omitempty"`
+	// The responder's proof of standing, in its answer to a handshake.
+	Proof         [][]byte `protobuf:"bytes,10,rep,name=proof,proto3" json:"proof,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -411,6 +423,13 @@ func (x *SyncResponse) GetDocsNextAfter() []byte {
 	return nil
 }
 
+func (x *SyncResponse) GetProof() [][]byte {
+	if x != nil {
+		return x.Proof
+	}
+	return nil
+}
+
 var File_porchlight_mesh_sync_proto protoreflect.FileDescriptor
 
 const file_porchlight_mesh_sync_proto_rawDesc = "" +
@@ -420,7 +439,7 @@ const file_porchlight_mesh_sync_proto_rawDesc = "" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x16\n" +
 	"\x06contig\x18\x02 \x01(\x04R\x06contig\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\fR\x02id\x12\x18\n" +
-	"\aflagged\x18\x04 \x01(\bR\aflagged\"\xc3\x02\n" +
+	"\aflagged\x18\x04 \x01(\bR\aflagged\"\xd9\x02\n" +
 	"\vSyncRequest\x12\"\n" +
 	"\fneighborhood\x18\x01 \x01(\tR\fneighborhood\x12+\n" +
 	"\x05heads\x18\x02 \x03(\v2\x15.porchlight.mesh.HeadR\x05heads\x12 \n" +
@@ -435,11 +454,12 @@ const file_porchlight_mesh_sync_proto_rawDesc = "" +
 	"\n" +
 	"skip_heads\x18\t \x01(\bR\tskipHeads\x12\x1b\n" +
 	"\tskip_docs\x18\n" +
-	" \x01(\bR\bskipDocs\"@\n" +
+	" \x01(\bR\bskipDocs\x12\x14\n" +
+	"\x05proof\x18\v \x03(\fR\x05proof\"@\n" +
 	"\x04Stub\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x0e\n" +
-	"\x02id\x18\x03 \x01(\fR\x02id\"\x9d\x02\n" +
+	"\x02id\x18\x03 \x01(\fR\x02id\"\xb3\x02\n" +
 	"\fSyncResponse\x12\"\n" +
 	"\fneighborhood\x18\x01 \x01(\tR\fneighborhood\x12\x18\n" +
 	"\arefused\x18\x02 \x01(\tR\arefused\x12\x18\n" +
@@ -450,7 +470,9 @@ const file_porchlight_mesh_sync_proto_rawDesc = "" +
 	"\n" +
 	"next_after\x18\a \x01(\fR\tnextAfter\x12\x19\n" +
 	"\bdocs_cut\x18\b \x01(\bR\adocsCut\x12&\n" +
-	"\x0fdocs_next_after\x18\t \x01(\fR\rdocsNextAfterB/Z-github.com/porchlight-mesh/porchlight/mesh/pbb\x06proto3"
+	"\x0fdocs_next_after\x18\t \x01(\fR\rdocsNextAfter\x12\x14\n" +
+	"\x05proof\x18\n" +
+	" \x03(\fR\x05proofB/Z-github.com/porchlight-mesh/porchlight/mesh/pbb\x06proto3"
 
 var (
 	file_porchlight_mesh_sync_proto_rawDescOnce sync.Once
