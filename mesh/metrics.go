@@ -73,9 +73,9 @@ func counterValue(c prometheus.Counter) float64 {
 
 // Gossip-layer drop reasons (labels of porchlight_records_rejected_total).
 const (
-	ReasonNotNeighbor     = "not_neighbor"
+	ReasonNotNeighbor = "not_neighbor"
 	// ReasonNotMember: an agency's message on the feed topic.
-	ReasonNotMember = "not_member"
+	ReasonNotMember       = "not_member"
 	ReasonPeerRateLimited = "peer_rate_limited"
 	ReasonGraylisted      = "gossip_graylisted"
 	ReasonOversizedRPC    = "gossip_oversized_rpc"
