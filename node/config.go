@@ -19,6 +19,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/geo"
+	"github.com/porchlight-mesh/porchlight/member"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
 )
@@ -54,8 +55,14 @@ type Config struct {
 	// Name is shown to neighbors. Default (Init): "Neighbor " and the end
 	// of the peer ID, which says nothing about the home; see DefaultName.
 	Name string `toml:"name"`
-	// Neighborhood ID; only nodes with the same ID talk. Default "default".
+	// Neighborhood ID; only nodes with the same ID talk. Default "default",
+	// or, with a charter, the ID the charter makes (member.NeighborhoodID).
 	Neighborhood string `toml:"neighborhood"`
+	// Charter is the hex ID of the neighborhood's signed charter: the
+	// neighborhood is invite-only, and only its members (and agencies
+	// certified by a trusted issuer, for requests) are let in. Empty: the
+	// open policy (anyone on the LAN who knows the neighborhood's name).
+	Charter string `toml:"charter,omitempty"`
 	// Location of the home as "lat,lon"; never leaves the node.
 	Location string `toml:"location,omitempty"`
 	// Listen are libp2p multiaddrs. Default /ip4/0.0.0.0/tcp/7781, /ip6/::/tcp/7781.
@@ -162,6 +169,11 @@ func (c *Config) applyDefaults() {
 	if c.Name == "" {
 		c.Name = "Neighbor"
 	}
+	if c.Neighborhood == "" && c.Charter != "" {
+		if id, err := record.ParseID(c.Charter); err == nil {
+			c.Neighborhood = member.NeighborhoodID(id)
+		}
+	}
 	if c.Neighborhood == "" {
 		c.Neighborhood = "default"
 	}
@@ -187,6 +199,11 @@ func (c *Config) Parse() (Settings, error) {
 	}
 	if err := CheckNeighborhood(c.Neighborhood); err != nil {
 		return Settings{}, err
+	}
+	if c.Charter != "" {
+		if _, err := record.ParseID(c.Charter); err != nil {
+			return Settings{}, fmt.Errorf("charter: %v", err)
+		}
 	}
 	if len([]rune(c.Name)) > record.MaxNameLen {
 		return Settings{}, fmt.Errorf("name is longer than %d characters", record.MaxNameLen)
@@ -231,6 +248,12 @@ func Init(dir string, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	return initDir(dir, cfg, key, nil)
+}
+
+// initDir is Init with the key given, and more files to write (public
+// ones, 0644... all 0600 here: the data directory is the home's).
+func initDir(dir string, cfg Config, key crypto.PrivKey, files map[string][]byte) error {
 	if cfg.Name == "" {
 		id, err := peer.IDFromPrivateKey(key)
 		if err != nil {
@@ -264,6 +287,11 @@ func Init(dir string, cfg Config) error {
 	}
 	if err := writeFileAtomic(filepath.Join(dir, TokenFile), []byte(hex.EncodeToString(tok)+"\n"), 0o600); err != nil {
 		return err
+	}
+	for name, b := range files {
+		if err := writeFileAtomic(filepath.Join(dir, name), b, 0o600); err != nil {
+			return err
+		}
 	}
 	return SaveConfig(dir, cfg)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/events"
 	"github.com/porchlight-mesh/porchlight/feed"
+	"github.com/porchlight-mesh/porchlight/member"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
@@ -69,6 +70,11 @@ type Node struct {
 	shares *sharing.Service // grants, the clip and share protocols, evidence
 	mesh   *mesh.Mesh
 	feed   *feed.Service
+	id     peer.ID // this home's peer ID
+	// members is the membership of a chartered neighborhood; nil under
+	// the open policy.
+	members *membership
+	limiter *feed.Limiter // per-author limits on feed records
 
 	cancel context.CancelFunc // stops the node's own loops (the clip watcher)
 	wg     sync.WaitGroup
@@ -103,7 +109,11 @@ func Start(opts Options) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("read API token: %w", err)
 	}
-	n = &Node{Config: cfg, dir: opts.Dir, log: opts.Logger, key: key}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	n = &Node{Config: cfg, dir: opts.Dir, log: opts.Logger, key: key, id: id}
 	// Not n: "return nil, err" sets n to nil before this runs.
 	started := n
 	defer func() {
@@ -142,9 +152,18 @@ func Start(opts Options) (n *Node, err error) {
 	if n.clips, err = clips.New(clips.Config{DB: n.clipDB, Key: key, Retention: cfg.RetentionPeriod, Logger: opts.Logger, Health: n.health}); err != nil {
 		return nil, err
 	}
+	if n.members, err = n.openMembership(); err != nil {
+		return nil, err
+	}
+	n.limiter = feed.NewLimiter(n.db, n.feedLimits())
+	var members mesh.Membership
+	if n.members != nil {
+		members = meshMembership{n.members}
+	}
 	reg := prometheus.NewRegistry()
 	n.mesh, err = mesh.New(mesh.Config{
-		Rules:        n.reqs,
+		Rules:        rules{Service: n.reqs, n: n},
+		Membership:   members,
 		OnRecord:     n.recordEvent,
 		OnPeers:      func() { n.events.Publish(api.Event{Type: events.Peers, Data: map[string]any{}}) },
 		Key:          key,
@@ -168,7 +187,12 @@ func Start(opts Options) (n *Node, err error) {
 	if err := n.reqs.SetAppender(n.mesh); err != nil {
 		return nil, err
 	}
-	if n.feed, err = feed.New(feed.Config{Log: n.mesh, Store: n.db, Sharer: feedSharer{n}}); err != nil {
+	fcfg := feed.Config{Log: n.mesh, Store: n.db, Sharer: feedSharer{n}, Limiter: n.limiter}
+	if n.members != nil {
+		fcfg.Removed = n.members.removedAt
+		n.mesh.Host().SetStreamHandler(member.JoinProtocol, n.members.serveJoin)
+	}
+	if n.feed, err = feed.New(fcfg); err != nil {
 		return nil, err
 	}
 	n.dropNewKeyMarker()
@@ -227,6 +251,7 @@ func Start(opts Options) (n *Node, err error) {
 				defer n.cfgMu.Unlock()
 				return append([]string{}, n.Config.TrustedIssuers...)
 			},
+			Members: membersAPI{n},
 			Status:  n.Status,
 			Storage: n.health.Err,
 			Logger:  opts.Logger,
@@ -378,6 +403,7 @@ func (n *Node) Status() api.Status {
 		loc := *h // the caller's to keep
 		st.Location = &loc
 	}
+	n.membershipStatus(&st)
 	st.Storage = &api.StorageStatus{OK: true, FreeBytes: n.health.FreeBytes()}
 	if err := n.health.Err(); err != nil {
 		st.Storage.OK, st.Storage.Error = false, err.Error()

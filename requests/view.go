@@ -436,3 +436,21 @@ func RevokeThrough(key crypto.PrivKey, cred *record.Doc, at time.Time, throughSe
 	}
 	return record.SealRevocation(&pb.Revocation{Credential: cred.ID[:], RevokedAt: at.UnixMilli(), Reason: reason, ValidThroughSeq: throughSeq}, key)
 }
+
+// Certified reports whether a holds a credential from a trusted issuer
+// that is valid at now (not expired, not revoked), and returns the
+// documents of its valid credentials: what an agency that is not a member
+// shows at a neighborhood's handshake (package mesh), and what a member
+// checks it against. On a read error it answers false.
+func (s *Service) Certified(a peer.ID, now time.Time) (docs [][]byte, ok bool) {
+	creds, err := s.credentials(a)
+	if err != nil {
+		return nil, false
+	}
+	for _, c := range creds {
+		if st, err := s.credentialStatus(c, now); err == nil && st == StatusValid {
+			docs = append(docs, c.Raw)
+		}
+	}
+	return docs, len(docs) > 0
+}

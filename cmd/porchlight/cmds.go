@@ -19,21 +19,59 @@ import (
 
 func newInitCmd(g *globals) *cobra.Command {
 	var cfg node.Config
+	var found, inviteBy string
 	c := &cobra.Command{
 		Use:   "init",
 		Short: "Create this home's identity, config and API token in the data directory",
+		Long: `Create this home's identity, config and API token in the data directory.
+
+With --found NAME the home founds a new invite-only neighborhood: it signs
+the neighborhood's charter, is its founder and first steward, and lets
+neighbors in with invites (porchlight invite create). Its ID comes from the
+charter; nobody gets in by knowing it. To join an existing neighborhood use
+"porchlight join INVITE" instead.
+
+With --neighborhood NAME (and no --found) the neighborhood is open: anyone on
+the LAN who knows the name may join. Use it for a LAN-only street or the
+demo only.
+
+An agency's node (not a member) names the neighborhood's charter with
+--charter ID (from a member's "porchlight status"): it may publish and read
+requests, never the feed.`,
 		Example: `  porchlight --data /var/lib/porchlight init --name "12 Maple St" \
-      --neighborhood maple-st --location 40.7128,-74.0060`,
+      --found "Maple St" --location 40.7128,-74.0060
+  porchlight init --name "12 Maple St" --neighborhood maple-st   # open (LAN only)`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if found != "" && (c.Flags().Changed("neighborhood") || cfg.Charter != "") {
+				return usagef("--found starts a new neighborhood: leave out --neighborhood and --charter")
+			}
+			if cfg.Charter != "" && !c.Flags().Changed("neighborhood") {
+				cfg.Neighborhood = ""
+			}
+			if inviteBy != "any" && inviteBy != "stewards" {
+				return usagef("--invite-by %q: want any or stewards", inviteBy)
+			}
 			if err := checkConfigInput(cfg); err != nil {
 				return err
 			}
-			if err := node.Init(g.dataDir, cfg); err != nil {
-				return err
-			}
 			out := c.OutOrStdout()
-			fmt.Fprintf(out, "initialized %s\n", g.dataDir)
+			if found != "" {
+				saved, err := node.Found(g.dataDir, cfg, found, inviteBy)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "initialized %s\nfounded the invite-only neighborhood %q (ID %s); this home is its founder and steward\n", g.dataDir, found, saved.Neighborhood)
+				fmt.Fprintf(out, "let neighbors in with: porchlight --data %s invite create\n", g.dataDir)
+			} else {
+				if err := node.Init(g.dataDir, cfg); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "initialized %s\n", g.dataDir)
+				if cfg.Charter == "" {
+					fmt.Fprintf(out, "the neighborhood %q is open: anyone on this LAN who knows its name may join (found an invite-only one with --found NAME)\n", cfg.Neighborhood)
+				}
+			}
 			if cfg.Name == "" {
 				saved, err := node.LoadConfig(g.dataDir)
 				if err != nil {
@@ -46,7 +84,10 @@ func newInitCmd(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&cfg.Name, "name", "", "this home's name as every neighbor sees it (default: \"Neighbor\" and the end of its peer ID; a street address tells every member where you live)")
-	c.Flags().StringVar(&cfg.Neighborhood, "neighborhood", "default", "neighborhood ID; only nodes with the same ID talk")
+	c.Flags().StringVar(&found, "found", "", "found a new invite-only neighborhood with this name (this home is its founder and steward)")
+	c.Flags().StringVar(&inviteBy, "invite-by", "any", "with --found: who may invite, any member or only stewards")
+	c.Flags().StringVar(&cfg.Neighborhood, "neighborhood", "default", "open neighborhood ID (LAN only: anyone who knows it may join)")
+	c.Flags().StringVar(&cfg.Charter, "charter", "", "charter ID of an invite-only neighborhood, for an agency's node that is not a member")
 	c.Flags().StringVar(&cfg.Location, "location", "", "home location LAT,LON (never leaves this node)")
 	c.Flags().StringVar(&cfg.API, "api", node.DefaultAPIAddr, "local API address (loopback only)")
 	c.Flags().StringSliceVar(&cfg.Listen, "listen", nil, "libp2p listen multiaddrs (default /ip4/0.0.0.0/tcp/7781 and /ip6/::/tcp/7781)")

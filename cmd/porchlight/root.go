@@ -55,6 +55,7 @@ local API on 127.0.0.1.`,
 		newRequestCmd(g), newRequestsCmd(g), newAgenciesCmd(g), newUICmd(g), newClipsCmd(g), newVerifyCmd(g),
 		newShareCmd(g), newGrantsCmd(g), newAuditCmd(g), newEvidenceCmd(g),
 		newDemoCmd(g), newVersionCmd(g), newDoctorCmd(g), newDocsCmd(),
+		newJoinCmd(g), newNeighborhoodCmd(g),
 	)
 	root.InitDefaultCompletionCmd()
 	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {

@@ -1,0 +1,181 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/member"
+	"github.com/porchlight-mesh/porchlight/store"
+)
+
+// membersAPI is the node's api.Members.
+type membersAPI struct{ n *Node }
+
+var _ api.Members = membersAPI{}
+
+// errOpen is every membership action's answer in an open neighborhood.
+var errOpen = &api.ForbiddenError{Err: errors.New("this neighborhood is open (anyone on the LAN may join): it has no members list, invites or stewards; found an invite-only one with init --found, or adopt a charter with `porchlight neighborhood charter`")}
+
+func (a membersAPI) svc() (*member.Service, error) {
+	if a.n.members == nil {
+		return nil, errOpen
+	}
+	return a.n.members.svc, nil
+}
+
+// apiError maps member's errors onto the API's.
+func apiError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, member.ErrNotAllowed):
+		return &api.ForbiddenError{Err: err}
+	case errors.Is(err, member.ErrNotFound):
+		return fmt.Errorf("%w: %v", store.ErrNotFound, err)
+	}
+	return err
+}
+
+func (a membersAPI) Roster() ([]api.MemberInfo, error) {
+	svc, err := a.svc()
+	if err != nil {
+		return nil, err
+	}
+	var out []api.MemberInfo
+	for _, m := range svc.Roster() {
+		mi := api.MemberInfo{
+			PeerID: m.Peer.String(), Name: m.Name, Joined: m.Joined,
+			Steward: m.Steward, Founder: m.Founder, Removed: m.Removed,
+			RemovedAt: m.RemovedAt, Reason: m.Reason,
+		}
+		if name, err := a.n.db.Name(m.Peer); err == nil && name != "" {
+			mi.Name = name // its own signed profile
+		}
+		if m.InvitedBy != "" {
+			mi.InvitedBy = m.InvitedBy.String()
+		}
+		if m.AdmittedBy != "" {
+			mi.AdmittedBy = m.AdmittedBy.String()
+		}
+		if m.RemovedBy != "" {
+			mi.RemovedBy = m.RemovedBy.String()
+		}
+		out = append(out, mi)
+	}
+	return out, nil
+}
+
+func (a membersAPI) CreateInvite(expires time.Duration, uses int) (api.InviteCreated, error) {
+	svc, err := a.svc()
+	if err != nil {
+		return api.InviteCreated{}, err
+	}
+	inv, err := svc.CreateInvite(expires, uses, a.n.inviteAddrs())
+	if err != nil {
+		return api.InviteCreated{}, apiError(err)
+	}
+	return api.InviteCreated{ID: inv.ID.String(), Invite: inv.String(), Expires: inv.Expires, Uses: inv.Uses}, nil
+}
+
+func (a membersAPI) Invites() ([]api.InviteInfo, error) {
+	svc, err := a.svc()
+	if err != nil {
+		return nil, err
+	}
+	list, err := svc.Invites()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.InviteInfo, 0, len(list))
+	for _, i := range list {
+		out = append(out, api.InviteInfo{ID: i.ID, Created: i.Created, Expires: i.Expires, Uses: i.Uses, Used: i.Used, Revoked: i.Revoked})
+	}
+	return out, nil
+}
+
+// publish stores and gossips a document the service made.
+func (a membersAPI) publish(d *member.Doc, err error) error {
+	if err != nil {
+		return apiError(err)
+	}
+	if err := a.n.mesh.PublishMemberDoc(d.Raw); err != nil {
+		a.n.log.Warn("publish a membership document; members fetch it by sync", "err", err)
+	}
+	return nil
+}
+
+func (a membersAPI) RevokeInvite(id string) error {
+	svc, err := a.svc()
+	if err != nil {
+		return err
+	}
+	return a.publish(svc.RevokeInvite(id))
+}
+
+func (a membersAPI) Remove(p peer.ID, reason string) error {
+	svc, err := a.svc()
+	if err != nil {
+		return err
+	}
+	return a.publish(svc.Remove(p, reason))
+}
+
+func (a membersAPI) SetSteward(p peer.ID, on bool) error {
+	svc, err := a.svc()
+	if err != nil {
+		return err
+	}
+	return a.publish(svc.SetSteward(p, on))
+}
+
+func (a membersAPI) Mute(p peer.ID) error   { return a.n.feed.Mute(p) }
+func (a membersAPI) Unmute(p peer.ID) error { return a.n.feed.Unmute(p) }
+
+func (a membersAPI) Muted() ([]string, error) {
+	list, err := a.n.feed.Muted()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(list))
+	for _, p := range list {
+		out = append(out, p.String())
+	}
+	return out, nil
+}
+
+// Join takes an invite on a node that is not a member yet: one whose
+// config already names the invite's neighborhood claims it at once with
+// the members it lists (or keeps it for later). A node of another
+// neighborhood (a fresh one runs the open "default") cannot switch while
+// running: the error says to use `porchlight join`.
+func (a membersAPI) Join(ctx context.Context, invite string) error {
+	inv, err := member.ParseInvite(strings.TrimSpace(invite), time.Now())
+	if err != nil {
+		return &api.BadRequestError{Err: err}
+	}
+	ms := a.n.members
+	if ms != nil && ms.svc.IsMember(a.n.id) {
+		return &api.ForbiddenError{Err: errors.New("this home is a member already")}
+	}
+	if ms == nil || inv.Charter.String() != a.n.Config.Charter {
+		return &api.ForbiddenError{Err: fmt.Errorf("this node is set up for neighborhood %q; to join %q, stop it and run: porchlight join INVITE (with a new --data directory)", a.n.Config.Neighborhood, inv.Neighborhood)}
+	}
+	admission, proof, by, err := claimWith(ctx, a.n, inv)
+	if err != nil {
+		return &api.BadRequestError{Err: err}
+	}
+	if admission == nil {
+		ms.mu.Lock()
+		ms.pending = inv
+		ms.mu.Unlock()
+		return writeFileAtomic(a.n.dir+"/"+InviteFile, []byte(invite+"\n"), 0o600)
+	}
+	a.n.log.Info("admitted", "by", by)
+	return ms.admitted(admission, proof)
+}
