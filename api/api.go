@@ -43,6 +43,20 @@ type Status struct {
 	Addrs        []string       `json:"addrs"`
 	Location     *geo.Point     `json:"location,omitempty"`
 	Storage      *StorageStatus `json:"storage,omitempty"`
+
+	// NeighborhoodName is the name people know the neighborhood by (the
+	// charter's, or Neighborhood itself when open).
+	NeighborhoodName string `json:"neighborhood_name"`
+	// Policy is "invite" (a charter: members let each other in) or
+	// "open" (anyone on the LAN who knows the name).
+	Policy string `json:"policy"`
+	// Steward: this home may remove members and name stewards.
+	Steward bool `json:"steward"`
+	// Member: this home is a current member (false when open).
+	Member bool `json:"member"`
+	// Membership is "member", "pending: <reason>" (not admitted yet, or
+	// removed) or "open".
+	Membership string `json:"membership"`
 }
 
 // StorageStatus is the state of the disk under the node's databases.
@@ -90,6 +104,9 @@ type Config struct {
 	Clips *clips.Store
 	// Sharing serves grants, the access log and fetching; nil: no routes.
 	Sharing Sharing
+	// Members serves the roster, invites, removals, stewards, mutes and
+	// joining; nil (an open neighborhood): those routes answer 404.
+	Members Members
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -171,6 +188,7 @@ func Listen(cfg Config) (*Server, error) {
 	s.routesRequests()
 	s.routesClips()
 	s.routesSharing()
+	s.routesMembers()
 	s.handle("GET /api/v1/events", s.getEvents)
 	s.handle("POST /api/v1/login-links", s.createLoginLink)
 	s.handle("GET /api/v1/login-links/{id}", s.getLoginLink)
@@ -421,8 +439,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var apiErr *Error
 	var inv *record.Invalid
 	var tooBig *http.MaxBytesError
+	var forbidden *ForbiddenError
+	var wrong *BadRequestError
 	switch {
 	case errors.As(err, &apiErr):
+	case errors.As(err, &forbidden):
+		apiErr = &Error{Status: http.StatusForbidden, Code: "forbidden", Msg: err.Error()}
+	case errors.As(err, &wrong):
+		apiErr = &Error{Status: http.StatusBadRequest, Code: "bad_request", Msg: err.Error()}
 	case errors.As(err, &inv):
 		apiErr = &Error{Status: http.StatusBadRequest, Code: string(inv.Reason), Msg: inv.Detail}
 	case errors.As(err, &tooBig):

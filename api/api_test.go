@@ -96,6 +96,7 @@ func request(t *testing.T, s *api.Server, pattern string) *http.Request {
 	method, path, _ := strings.Cut(pattern, " ")
 	path = strings.TrimSuffix(path, "{$}")
 	path = strings.ReplaceAll(path, "{id}", strings.Repeat("ab", 32))
+	path = strings.ReplaceAll(path, "{peer}", "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA")
 	var body io.Reader
 	upload := pattern == "POST /api/v1/clips"
 	switch {

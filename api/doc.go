@@ -11,6 +11,8 @@
 // alone, the clip's bytes with the X-Porchlight-Upload header, which a
 // cross-site form cannot send either. No CORS headers are sent. Errors are JSON objects
 // {"error": "...", "code": "..."}, mapped from Go errors in writeError only.
+// The membership routes answer 404 "no_membership" in an open
+// neighborhood (Config.Members nil).
 //
 // Routes (v1):
 //
@@ -32,6 +34,13 @@
 //	GET    /                     the web UI page (api/ui/index.html)
 //	GET    /ui/{file}            the UI's script and style (api/ui/*.js, *.css), embedded
 //	GET    /api/v1/limits        the request rules in force, for the request form
+//	GET    /api/v1/members       the roster of an invite-only neighborhood (removed members marked)
+//	POST   /api/v1/members/{peer}/remove   remove a member {reason} (stewards only: 403 forbidden)
+//	POST   /api/v1/members/{peer}/steward  name or unname a steward {steward} (stewards only)
+//	POST   /api/v1/invites       sign an invite {expires, uses}: the string and its QR code (qr_svg)
+//	GET    /api/v1/invites       this home's invites; POST /api/v1/invites/{id}/revoke revokes one
+//	GET    /api/v1/mutes         muted peers; POST and DELETE /api/v1/mutes/{peer} mute and unmute (this home only)
+//	POST   /api/v1/join          a node not yet a member joins with an invite {invite}
 //	GET    /api/v1/clips, POST /api/v1/clips, GET /api/v1/clips/{id}/video, grants, audit, evidence: see openapi.json
 //	GET    /api/v1/openapi.json  the OpenAPI 3 document (kept equal to the routes by a test)
 //	GET    /metrics              Prometheus metrics

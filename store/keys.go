@@ -51,6 +51,10 @@ const (
 	// sharing (sharing/holds.go)
 	tagHoldIndex   = 'H' // H I L O G: clip I held for grant G of owner O
 	tagSharingMeta = 'S' // S "hold-index": the hold index is built
+
+	// member (member/service.go)
+	tagMemberDoc = 'M' // M I: a membership document, verified when stored
+	tagOwnInvite = 'N' // N I: an invite this node made (InviteInfo, no secret)
 )
 
 // The tables of other packages. Each package documents its key layout;
@@ -70,6 +74,9 @@ var (
 
 	HoldIndex   = Table{tagHoldIndex}
 	SharingMeta = Table{tagSharingMeta}
+
+	MemberDocs = Table{tagMemberDoc}
+	OwnInvites = Table{tagOwnInvite}
 )
 
 // tables is every tag of the records database, with its owner.
@@ -103,4 +110,7 @@ var tables = []struct {
 
 	{tagHoldIndex, "hold index", "sharing"},
 	{tagSharingMeta, "sharing's marks", "sharing"},
+
+	{tagMemberDoc, "membership documents", "member"},
+	{tagOwnInvite, "own invites", "member"},
 }

@@ -17,7 +17,7 @@ func TestTagsDistinct(t *testing.T) {
 		seen[tb.tag] = tb.name
 	}
 	for _, lent := range []Table{IssuerDocs, AgencyCredentials, CredentialRevocations, CredentialRevokedSeqs,
-		Grants, GrantRevocations, Transfers, GrantOutbox, AccessLog} {
+		Grants, GrantRevocations, Transfers, GrantOutbox, AccessLog, MemberDocs, OwnInvites} {
 		if _, ok := seen[lent.tag]; !ok {
 			t.Errorf("Table %q is not declared in tables", lent.tag)
 		}

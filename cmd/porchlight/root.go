@@ -54,6 +54,7 @@ local API on 127.0.0.1.`,
 		newIssuerCmd(), newTrustCmd(g), newPublishCmd(g), newAgencyCmd(g),
 		newRequestCmd(g), newRequestsCmd(g), newAgenciesCmd(g), newUICmd(g), newClipsCmd(g), newVerifyCmd(g),
 		newShareCmd(g), newGrantsCmd(g), newAuditCmd(g), newEvidenceCmd(g),
+		newInviteCmd(g), newMembersCmd(g), newMuteCmd(g, true), newMuteCmd(g, false),
 		newDemoCmd(g), newVersionCmd(g), newDoctorCmd(g), newDocsCmd(),
 		newJoinCmd(g), newNeighborhoodCmd(g),
 	)
