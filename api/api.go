@@ -54,6 +54,9 @@ type Status struct {
 	Steward bool `json:"steward"`
 	// Member: this home is a current member (false when open).
 	Member bool `json:"member"`
+	// Charter is the hex ID of the neighborhood's charter ("" when open):
+	// what an agency's node names to be let in for requests.
+	Charter string `json:"charter,omitempty"`
 	// Membership is "member", "pending: <reason>" (not admitted yet, or
 	// removed) or "open".
 	Membership string `json:"membership"`

@@ -25,4 +25,5 @@ const (
 	Evidence   = "evidence"   // an agency's node received and holds a clip
 	Fetch      = "fetch"      // progress of a clip being fetched here
 	Peers      = "peers"      // the set of connected neighbors changed
+	Members    = "members"    // the roster changed (an admission, a removal, a steward)
 )

@@ -11,7 +11,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/member"
-	"github.com/porchlight-mesh/porchlight/store"
+	"github.com/porchlight-mesh/porchlight/record"
 )
 
 // membersAPI is the node's api.Members.
@@ -34,10 +34,8 @@ func apiError(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, member.ErrNotAllowed):
+	case errors.Is(err, member.ErrNotAllowed), errors.As(err, new(*record.Invalid)):
 		return &api.ForbiddenError{Err: err}
-	case errors.Is(err, member.ErrNotFound):
-		return fmt.Errorf("%w: %v", store.ErrNotFound, err)
 	}
 	return err
 }
