@@ -51,6 +51,9 @@ const (
 	// sharing (sharing/holds.go)
 	tagHoldIndex   = 'H' // H I L O G: clip I held for grant G of owner O
 	tagSharingMeta = 'S' // S "hold-index": the hold index is built
+
+	// feed (feed/feed.go)
+	tagMute = 'U' // U P (empty): this home muted author P (local only)
 )
 
 // The tables of other packages. Each package documents its key layout;
@@ -70,6 +73,8 @@ var (
 
 	HoldIndex   = Table{tagHoldIndex}
 	SharingMeta = Table{tagSharingMeta}
+
+	Mutes = Table{tagMute}
 )
 
 // tables is every tag of the records database, with its owner.
@@ -103,4 +108,6 @@ var tables = []struct {
 
 	{tagHoldIndex, "hold index", "sharing"},
 	{tagSharingMeta, "sharing's marks", "sharing"},
+
+	{tagMute, "muted authors", "feed"},
 }
