@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/geo"
@@ -63,8 +64,17 @@ type Config struct {
 	// Sharer shares the clips attached to posts. Nil: posts cannot
 	// attach clips (ErrCannotShare).
 	Sharer Sharer
-	// Now is the clock of grant expiry. Default time.Now.
+	// Now is the clock of grant expiry and of the limits' check of own
+	// posts. Default time.Now.
 	Now func() time.Time
+	// Limiter, if set, is checked before this home posts, so that a post
+	// its neighbors would refuse is not written (the same Limiter should
+	// judge received records, through the mesh's rules). Nil: no limits.
+	Limiter *Limiter
+	// Removed, if set, says whether an author was removed from the
+	// neighborhood, and when: List marks such authors' posts. Nil: none
+	// is.
+	Removed func(peer.ID) (time.Time, bool)
 }
 
 // Service writes and lists the feed.
@@ -103,6 +113,7 @@ type Post struct {
 	Author        peer.ID
 	AuthorName    string
 	AuthorFlagged bool // the author equivocated
+	AuthorRemoved bool // the author was removed from the neighborhood (this post is from before)
 	Kind          string
 	Text          string
 	Created       time.Time
@@ -145,6 +156,11 @@ func (s *Service) Post(ctx context.Context, np NewPost) (Post, error) {
 	if err := record.CheckPost(p); err != nil {
 		return Post{}, err
 	}
+	if l := s.cfg.Limiter; l != nil {
+		if err := l.checkOwn(s.cfg.Log.ID(), s.cfg.Now(), s.postSize(p, len(np.Clips))); err != nil {
+			return Post{}, err
+		}
+	}
 	var g *clips.SignedGrant
 	if len(np.Clips) > 0 {
 		if s.cfg.Sharer == nil {
@@ -161,11 +177,32 @@ func (s *Service) Post(ctx context.Context, np NewPost) (Post, error) {
 	if err != nil {
 		return Post{}, s.undoShare(g, err)
 	}
-	ps, err := posts(s.cfg.Store, []*record.Signed{sr})
+	ps, err := s.posts([]*record.Signed{sr})
 	if err != nil {
 		return Post{}, err
 	}
 	return ps[0], nil
+}
+
+// envelopeOverhead bounds what an envelope adds to its entry: the
+// signer's public key, the payload type, the signature and their framing
+// (about 150 bytes for an Ed25519 key).
+const envelopeOverhead = 256
+
+// postSize bounds the envelope of post p, that will carry a grant of
+// nclips clips if nclips > 0: the limits are checked before the grant is
+// issued and the record signed.
+func (s *Service) postSize(p *pb.Post, nclips int) int64 {
+	e := &pb.Entry{
+		Author: []byte(s.cfg.Log.ID()), Seq: record.MaxSeq, Prev: make([]byte, len(record.ID{})),
+		Created: s.cfg.Now().UnixMilli(), Neighborhood: s.cfg.Store.Neighborhood(),
+		Body: &pb.Entry_Post{Post: p},
+	}
+	n := proto.Size(e) + envelopeOverhead
+	if nclips > 0 {
+		n += 512 + 40*nclips // a grant: IDs, times, owner, its own envelope
+	}
+	return int64(n)
 }
 
 // undoShare revokes the grant g (if one was issued) of a post that failed
@@ -216,13 +253,101 @@ func (s *Service) revokePostGrant(p Post) error {
 	return nil
 }
 
-// List returns up to limit live posts, newest first.
-func (s *Service) List(limit int) ([]Post, error) {
-	recs, err := s.cfg.Store.Feed(limit, store.Cursor{})
+// ListOption changes what List returns.
+type ListOption func(*listOptions)
+
+type listOptions struct{ muted bool }
+
+// IncludeMuted makes List return the posts of muted authors too.
+func IncludeMuted() ListOption { return func(o *listOptions) { o.muted = true } }
+
+// listPage is how many posts List reads at a time while it skips muted
+// authors' posts.
+const listPage = 200
+
+// List returns up to limit live posts, newest first, without the posts
+// (replies included) of the authors this home muted unless IncludeMuted
+// is given.
+func (s *Service) List(limit int, opts ...ListOption) ([]Post, error) {
+	var o listOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var muted map[peer.ID]bool
+	if !o.muted {
+		var err error
+		if muted, err = s.mutedSet(); err != nil {
+			return nil, err
+		}
+	}
+	if len(muted) == 0 {
+		recs, err := s.cfg.Store.Feed(limit, store.Cursor{})
+		if err != nil {
+			return nil, err
+		}
+		return s.posts(recs)
+	}
+	var out []*record.Signed
+	var cur store.Cursor
+	for len(out) < limit {
+		recs, err := s.cfg.Store.Feed(max(listPage, limit-len(out)), cur)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if !muted[r.Author] && len(out) < limit {
+				out = append(out, r)
+			}
+		}
+		if len(recs) == 0 || len(out) >= limit {
+			break
+		}
+		cur = store.CursorAt(recs[len(recs)-1])
+	}
+	return s.posts(out)
+}
+
+// Mute hides p's posts from this home's feed (List). It is local: nothing
+// is sent, and p is not told.
+func (s *Service) Mute(p peer.ID) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("mute %q: %w", p, err)
+	}
+	if p == s.cfg.Log.ID() {
+		return errors.New("a home cannot mute itself")
+	}
+	if err := s.cfg.Store.Put(store.Mutes, []byte(p), nil); err != nil {
+		return fmt.Errorf("mute %s: %w", p, err)
+	}
+	return nil
+}
+
+// Unmute shows p's posts again; unmuting an author who is not muted does
+// nothing.
+func (s *Service) Unmute(p peer.ID) error {
+	if err := s.cfg.Store.Delete(store.Mutes, []byte(p)); err != nil {
+		return fmt.Errorf("unmute %s: %w", p, err)
+	}
+	return nil
+}
+
+// Muted returns the authors this home muted, in key order.
+func (s *Service) Muted() ([]peer.ID, error) {
+	return store.ScanAll(s.cfg.Store, store.Mutes, nil, func(k, _ []byte) (peer.ID, error) {
+		return peer.IDFromBytes(k)
+	})
+}
+
+func (s *Service) mutedSet() (map[peer.ID]bool, error) {
+	ids, err := s.Muted()
 	if err != nil {
 		return nil, err
 	}
-	return posts(s.cfg.Store, recs)
+	m := make(map[peer.ID]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m, nil
 }
 
 // postGrantScan is how many of the newest posts PostGrant looks through.
@@ -232,7 +357,7 @@ const postGrantScan = 1000
 // fetch clip now, or nil: how a neighbor fetches a clip attached to a
 // post.
 func (s *Service) PostGrant(owner peer.ID, clip record.ID) *clips.SignedGrant {
-	posts, err := s.List(postGrantScan)
+	posts, err := s.List(postGrantScan, IncludeMuted())
 	if err != nil {
 		return nil
 	}
@@ -248,28 +373,38 @@ func (s *Service) PostGrant(owner peer.ID, clip record.ID) *clips.SignedGrant {
 	return nil
 }
 
+// author is what a feed entry shows of its author.
+type author struct {
+	name             string
+	flagged, removed bool
+}
+
 // posts turns stored post records into feed entries.
-func posts(db *store.DB, recs []*record.Signed) ([]Post, error) {
+func (s *Service) posts(recs []*record.Signed) ([]Post, error) {
+	db := s.cfg.Store
 	out := make([]Post, 0, len(recs))
-	names := map[peer.ID]string{}
-	flags := map[peer.ID]bool{}
-	for _, s := range recs {
-		p := s.Entry.GetPost()
-		name, ok := names[s.Author]
+	authors := map[peer.ID]author{}
+	for _, sr := range recs {
+		p := sr.Entry.GetPost()
+		a, ok := authors[sr.Author]
 		if !ok {
 			var err error
-			if name, err = db.Name(s.Author); err != nil {
+			if a.name, err = db.Name(sr.Author); err != nil {
 				return nil, err
 			}
-			h, err := db.Head(s.Author)
+			h, err := db.Head(sr.Author)
 			if err != nil {
 				return nil, err
 			}
-			names[s.Author], flags[s.Author] = name, h.Flagged
+			a.flagged = h.Flagged
+			if s.cfg.Removed != nil {
+				_, a.removed = s.cfg.Removed(sr.Author)
+			}
+			authors[sr.Author] = a
 		}
 		fp := Post{
-			ID: s.ID, Author: s.Author, AuthorName: name, AuthorFlagged: flags[s.Author],
-			Kind: p.GetKind(), Text: p.GetText(), Created: s.Created(), ClipGrant: p.GetClipGrant(),
+			ID: sr.ID, Author: sr.Author, AuthorName: a.name, AuthorFlagged: a.flagged, AuthorRemoved: a.removed,
+			Kind: p.GetKind(), Text: p.GetText(), Created: sr.Created(), ClipGrant: p.GetClipGrant(),
 		}
 		if l := p.GetLocation(); l != nil {
 			pt := geo.FromE6(l.GetLatE6(), l.GetLonE6())

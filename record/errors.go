@@ -55,6 +55,12 @@ const (
 	ReasonHeld         Reason = "held"
 )
 
+// Reasons of the per-author feed limits (package feed).
+const (
+	ReasonRate Reason = "rate_limit"
+	ReasonSize Reason = "size_limit"
+)
+
 // Invalid is the error for a record that breaks a rule.
 type Invalid struct {
 	Reason Reason

@@ -55,6 +55,9 @@ const (
 	// member (member/service.go)
 	tagMemberDoc = 'M' // M I: a membership document, verified when stored
 	tagOwnInvite = 'N' // N I: an invite this node made (InviteInfo, no secret)
+
+	// feed (feed/feed.go)
+	tagMute = 'U' // U P (empty): this home muted author P (local only)
 )
 
 // The tables of other packages. Each package documents its key layout;
@@ -77,6 +80,7 @@ var (
 
 	MemberDocs = Table{tagMemberDoc}
 	OwnInvites = Table{tagOwnInvite}
+	Mutes      = Table{tagMute}
 )
 
 // tables is every tag of the records database, with its owner.
@@ -113,4 +117,5 @@ var tables = []struct {
 
 	{tagMemberDoc, "membership documents", "member"},
 	{tagOwnInvite, "own invites", "member"},
+	{tagMute, "muted authors", "feed"},
 }

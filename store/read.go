@@ -356,3 +356,42 @@ func (d *DB) IngestStub(a peer.ID, seq uint64, id record.ID) (ok bool, err error
 	})
 	return ok, err
 }
+
+// LogSlots calls f with each slot of a's log held with from <= seq <= to,
+// in order; seqs this node lacks are skipped, and equivocating second
+// versions are not included. A slot's Raw is nil when the record was
+// retracted and purged, and is valid only during the call. An error from
+// f ends the walk and is returned (ErrStop ends it with nil).
+func (d *DB) LogSlots(a peer.ID, from, to uint64, f func(Slot) error) error {
+	if from > to {
+		return nil
+	}
+	err := d.bdb.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = authorKey(tagLog, a)
+		opts.PrefetchValues = false // most walks read one or two slots
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(seqKey(tagLog, a, from)); it.ValidForPrefix(opts.Prefix); it.Next() {
+			k := it.Item().Key()
+			seq := binary.BigEndian.Uint64(k[len(opts.Prefix):])
+			if seq > to {
+				return nil
+			}
+			if err := it.Item().Value(func(v []byte) error {
+				sl, _, err := decodeSlot(v)
+				if err != nil {
+					return err
+				}
+				return f(Slot{Seq: seq, ID: sl.id, Raw: sl.raw})
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrStop) {
+		return nil
+	}
+	return err
+}
