@@ -155,7 +155,12 @@ func Start(opts Options) (n *Node, err error) {
 	if n.members, err = n.openMembership(); err != nil {
 		return nil, err
 	}
-	n.limiter = feed.NewLimiter(n.db, n.feedLimits())
+	if n.members != nil {
+		// Per-author limits need a roster: in an open neighborhood anyone
+		// makes a new key for free, so limits per author would hold no
+		// one; it keeps today's behaviour (per-peer gossip budgets only).
+		n.limiter = feed.NewLimiter(n.db, n.feedLimits())
+	}
 	var members mesh.Membership
 	if n.members != nil {
 		members = meshMembership{n.members}
