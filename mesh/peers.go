@@ -167,7 +167,7 @@ const (
 	// both directions).
 	noHandshakeBackoff   = 30 * time.Second
 	otherNeighborhoodFor = 10 * time.Minute
-	notMemberFor         = 30 * time.Second // short: an agency that just got its credential retries soon
+	notMemberFor         = 5 * time.Second  // short: an agency that just got its credential, or a home that just joined, retries soon
 	graylistBackoff      = 10 * time.Minute // as long as gossipsub retains the score
 	guardEvery           = 500 * time.Millisecond
 	// maxRefused bounds the refusal map; beyond it refusals are not

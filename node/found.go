@@ -200,32 +200,41 @@ func claimFrom(ctx context.Context, h host.Host, inv *member.Invite, name string
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("invite addresses: %w", err)
 	}
-	var refusal error
-	for _, ai := range infos {
-		if ctx.Err() != nil {
-			break
+	// Members are tried in turn, again every second until joinTimeout:
+	// a member that refused this identity a moment ago (a home of the
+	// open neighborhood that adopted a charter) lets it in again soon.
+	for {
+		var refusal error
+		for _, ai := range infos {
+			if ctx.Err() != nil {
+				break
+			}
+			dctx, dcancel := context.WithTimeout(ctx, 3*time.Second)
+			err := h.Connect(dctx, ai)
+			dcancel()
+			if err != nil {
+				continue
+			}
+			admission, proof, err := member.Join(ctx, h, ai.ID, inv, name, false)
+			var r *member.Refused
+			switch {
+			case err == nil:
+				return admission, proof, ai.ID, nil
+			case errors.As(err, &r):
+				// One member's word: another may admit (its roster may
+				// be ahead); the refusal stands if none does.
+				refusal = fmt.Errorf("%w: %s", ErrInviteRefused, r.Reason)
+			}
 		}
-		dctx, dcancel := context.WithTimeout(ctx, 3*time.Second)
-		err := h.Connect(dctx, ai)
-		dcancel()
-		if err != nil {
-			continue
+		if refusal != nil {
+			return nil, nil, "", refusal
 		}
-		admission, proof, err := member.Join(ctx, h, ai.ID, inv, name, false)
-		var r *member.Refused
-		switch {
-		case err == nil:
-			return admission, proof, ai.ID, nil
-		case errors.As(err, &r):
-			// One member's word: another may admit (its roster may be
-			// ahead); the refusal stands if none does.
-			refusal = fmt.Errorf("%w: %s", ErrInviteRefused, r.Reason)
+		select {
+		case <-ctx.Done():
+			return nil, nil, "", nil
+		case <-time.After(time.Second):
 		}
 	}
-	if refusal != nil {
-		return nil, nil, "", refusal
-	}
-	return nil, nil, "", nil
 }
 
 // storeAdmission stores the admitting member's proof and the admission in
