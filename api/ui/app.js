@@ -213,7 +213,8 @@ async function feedScreen() {
       h("p", null, p.text),
       h("p", { class: "meta" }, h("span", { class: "tag" + (p.kind === "safety" ? " hot" : "") }, p.kind),
         (p.author_name || short(p.author)), " · ", when(p.created),
-        p.author_equivocated ? h("span", { class: "tag bad" }, " signed conflicting histories") : null),
+        p.author_equivocated ? h("span", { class: "tag bad" }, " signed conflicting histories") : null,
+        p.author_removed ? h("span", { class: "tag bad" }, "removed from the neighborhood") : null),
       p.clips && p.clips.length ? h("p", { class: "meta" }, p.clips.length + " clip(s) attached, shared with the neighborhood") : null,
       me && p.author === me.peer_id ? h("button", { class: "danger", type: "button", onclick: async (e) => {
         e.target.disabled = true;
