@@ -253,6 +253,9 @@ func newFeedCmd(g *globals) *cobra.Command {
 					if p.AuthorEquivocated {
 						from += " (!equivocated)"
 					}
+					if p.AuthorRemoved {
+						from += " (removed)"
+					}
 					return from
 				}),
 				col("KIND", func(p api.PostJSON) string { return p.Kind }),
