@@ -16,6 +16,12 @@ import (
 	"github.com/porchlight-mesh/porchlight/client"
 )
 
+// The browser test with real nodes (issue 13: invite shown with its QR
+// code, a second node joins, the member appears on both Members pages)
+// uses these helpers as they are: loginUI with a testNode's dir and name,
+// createInviteInUI on the founder's #members, joinInUI on the fresh
+// node's tab, then memberRow on both.
+
 // fakeHome is a real API server over an in-memory neighborhood
 // (apitest): the UI is real, the membership a fake that applies the same
 // rules. The test against real nodes comes with node's wiring.
@@ -95,6 +101,9 @@ func TestMembersPageInviteJoinRemove(t *testing.T) {
 		t.Fatal("the founder is offered to remove or mute itself")
 	}
 	invite := createInviteInUI(t, ta)
+	step(t, ta, "copy the invite", chromedp.Click(chromedp.ID("invite-copy")))
+	waitJS(t, ta, "the copy confirmed", `document.getElementById('invite-result').textContent.includes('Copied')`, 10*time.Second)
+	waitJS(t, ta, "the invite listed", `document.querySelector('#invites tr td') && document.querySelector('#invites').textContent.includes('0 of 1')`, 10*time.Second)
 	labelled(t, ta, "members")
 	shot(t, ta, "members-invite")
 
