@@ -196,13 +196,17 @@ func (s *Server) getMembers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	isMuted := make(map[string]bool, len(muted))
+	for _, p := range muted {
+		isMuted[p] = true
+	}
 	out := make([]MemberInfo, 0, len(roster))
 	for _, mi := range roster {
 		mi.Joined = mi.Joined.UTC()
 		if !mi.RemovedAt.IsZero() {
 			mi.RemovedAt = mi.RemovedAt.UTC()
 		}
-		mi.Muted = slices.Contains(muted, mi.PeerID)
+		mi.Muted = isMuted[mi.PeerID]
 		out = append(out, mi)
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -397,7 +401,11 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("the invite is %d bytes, longer than any invite (%d): was more than the invite pasted?", len(in.Invite), maxInvite)
 	}
 	if st := s.cfg.Status(); st.Member {
-		return &Error{Status: http.StatusConflict, Code: "already_member", Msg: fmt.Sprintf("this node is already a member of %s", st.NeighborhoodName)}
+		name := st.NeighborhoodName
+		if name == "" {
+			name = st.Neighborhood
+		}
+		return &Error{Status: http.StatusConflict, Code: "already_member", Msg: fmt.Sprintf("this node is already a member of %s: an invite is for a home that is not", name)}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()

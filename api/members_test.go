@@ -492,3 +492,41 @@ func checkQR(t *testing.T, svg, want string) {
 		t.Error("the QR SVG refers to something outside itself")
 	}
 }
+
+// TestFeedMarksRemovedAndHidesMuted: a removed author's posts stay,
+// marked author_removed; a muted author's posts are left out of this
+// home's feed only.
+func TestFeedMarksRemovedAndHidesMuted(t *testing.T) {
+	kf, f := newKey(t)
+	km, m := newKey(t)
+	nb := apitest.NewNeighborhood("Maple St")
+	founder := nb.Found(f, "12 Maple St")
+	self := nb.Admit(m, "14 Maple St", f)
+	s := apitest.Start(t, apitest.Options{Key: km, Members: self})
+	other := apitest.Start(t, apitest.Options{Key: kf, Members: founder})
+	if code, ec := call(t, s, "POST", "/api/v1/posts", api.NewPostJSON{Kind: "general", Text: "lost cat"}, nil); code != 201 {
+		t.Fatalf("post: %d %q", code, ec)
+	}
+	feed := func() []map[string]any {
+		var out []map[string]any
+		if code, ec := call(t, s, "GET", "/api/v1/feed", nil, &out); code != 200 {
+			t.Fatalf("feed: %d %q", code, ec)
+		}
+		return out
+	}
+	if p := feed(); len(p) != 1 || p[0]["author_removed"] != false {
+		t.Fatalf("feed = %v", p)
+	}
+	if code, ec := call(t, other, "POST", "/api/v1/members/"+m.String()+"/remove", api.RemoveJSON{Reason: "moved away"}, nil); code != 200 {
+		t.Fatalf("remove: %d %q", code, ec)
+	}
+	if p := feed(); len(p) != 1 || p[0]["author_removed"] != true {
+		t.Fatalf("feed after the removal = %v", p)
+	}
+	if err := self.Mute(m); err != nil {
+		t.Fatal(err)
+	}
+	if p := feed(); len(p) != 0 {
+		t.Fatalf("feed with its author muted = %v", p)
+	}
+}

@@ -33,6 +33,9 @@ type PostJSON struct {
 	Location          *geo.Point `json:"location,omitempty"`
 	ReplyTo           string     `json:"reply_to,omitempty"`
 	Clips             []string   `json:"clips,omitempty"` // attached; fetch from the author
+	// AuthorRemoved: the author was removed from the neighborhood (its
+	// posts from before the removal stay, marked).
+	AuthorRemoved bool `json:"author_removed"`
 }
 
 // NewPostJSON is the body of POST /api/v1/posts.
@@ -77,9 +80,19 @@ func (s *Server) getFeed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	removed, muted, err := s.authorMarks()
+	if err != nil {
+		return err
+	}
 	out := make([]PostJSON, 0, len(posts))
 	for _, p := range posts {
-		out = append(out, postJSON(p))
+		a := p.Author.String()
+		if muted[a] {
+			continue // mute is this home's view: nothing is sent, the posts stay stored
+		}
+		j := postJSON(p)
+		j.AuthorRemoved = removed[a]
+		out = append(out, j)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -140,4 +153,30 @@ func (s *Server) retractPost(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"id": id.String(), "retraction": sr.ID.String()})
 	return nil
+}
+
+// authorMarks are the removed members and the muted peers (nil maps in an
+// open neighborhood).
+func (s *Server) authorMarks() (removed, muted map[string]bool, err error) {
+	if s.cfg.Members == nil {
+		return nil, nil, nil
+	}
+	roster, err := s.cfg.Members.Roster()
+	if err != nil {
+		return nil, nil, err
+	}
+	ms, err := s.cfg.Members.Muted()
+	if err != nil {
+		return nil, nil, err
+	}
+	removed, muted = map[string]bool{}, map[string]bool{}
+	for _, m := range roster {
+		if m.Removed {
+			removed[m.PeerID] = true
+		}
+	}
+	for _, p := range ms {
+		muted[p] = true
+	}
+	return removed, muted, nil
 }

@@ -213,7 +213,8 @@ async function feedScreen() {
       h("p", null, p.text),
       h("p", { class: "meta" }, h("span", { class: "tag" + (p.kind === "safety" ? " hot" : "") }, p.kind),
         (p.author_name || short(p.author)), " · ", when(p.created),
-        p.author_equivocated ? h("span", { class: "tag bad" }, " signed conflicting histories") : null),
+        p.author_equivocated ? h("span", { class: "tag bad" }, " signed conflicting histories") : null,
+        p.author_removed ? h("span", { class: "tag bad" }, "removed from the neighborhood") : null),
       p.clips && p.clips.length ? h("p", { class: "meta" }, p.clips.length + " clip(s) attached, shared with the neighborhood") : null,
       me && p.author === me.peer_id ? h("button", { class: "danger", type: "button", onclick: async (e) => {
         e.target.disabled = true;
@@ -570,16 +571,197 @@ async function evidenceScreen() {
   };
 }
 
+// ---- membership (invite-only neighborhoods) ----
+
+// needsJoin: the node is in an invite-only neighborhood and not (or no
+// longer) a member: only the join screen makes sense.
+function needsJoin() { return !!(me && me.policy === "invite" && !me.member); }
+function nameOf(roster, id) {
+  const m = roster.find(x => x.peer_id === id);
+  return m ? m.name : short(id);
+}
+function svgImage(svg, alt) {
+  // As an image, the SVG cannot run anything; the CSP allows data: images.
+  const data = "data:image/svg+xml;base64," + btoa(unescape(encodeURIComponent(svg)));
+  return h("img", { id: "invite-qr", class: "qr", src: data, alt });
+}
+async function copyText(input, out) {
+  try { await navigator.clipboard.writeText(input.value); }
+  catch (e) { input.select(); document.execCommand("copy"); }
+  out.replaceChildren(msg("notice", "Copied. Send it privately: whoever holds it can join."));
+}
+
+// keepRows replaces a table body's rows unless they are unchanged, so
+// that focus and a click in progress survive the heartbeat's redraws.
+function keepRows(tbody, rows) {
+  if (tbody.children.length === rows.length && rows.every((n, i) => n.isEqualNode(tbody.children[i]))) return;
+  tbody.replaceChildren(...rows);
+}
+
+function inviteForm(refreshInvites) {
+  const uses = h("select", { id: "invite-uses" }, [1, 2, 5, 10].map(n => h("option", { value: n }, n === 1 ? "1 home" : n + " homes")));
+  const days = h("select", { id: "invite-expires" }, [["24h", "1 day"], ["72h", "3 days"], ["168h", "7 days"], ["720h", "30 days"]]
+    .map(([v, t]) => h("option", { value: v, selected: v === "72h" }, t)));
+  const out = h("div", { id: "invite-result", "aria-live": "polite" });
+  const btn = h("button", { id: "invite-create", class: "primary", type: "submit" }, "Invite a home");
+  return h("form", { onsubmit: async (e) => {
+    e.preventDefault();
+    btn.disabled = true;
+    out.replaceChildren();
+    try {
+      const inv = await api("POST", "/api/v1/invites", { expires: days.value, uses: Number(uses.value) });
+      const text = h("textarea", { id: "invite-string", readonly: true, rows: 3, spellcheck: "false" });
+      text.value = inv.invite;
+      const said = h("div", { "aria-live": "polite" });
+      out.replaceChildren(h("section", { class: "confirm invite-box", "aria-labelledby": "invite-title" },
+        h("h2", { id: "invite-title" }, "Your invite"),
+        h("p", null, `Admits ${inv.uses === 1 ? "one home" : inv.uses + " homes"} until `, h("b", null, when(inv.expires)),
+          ". Give it privately, in person or in a private chat: whoever holds it can join. Revoke it below if it leaks."),
+        h("div", { class: "row" },
+          inv.qr_svg ? svgImage(inv.qr_svg, "QR code of the invite, to scan with the new home's phone") : null,
+          h("div", { class: "grow" },
+            h("label", { for: "invite-string" }, "Invite (paste it on the new home's join screen, or run: porchlight join INVITE)"), text,
+            h("p", null, h("button", { id: "invite-copy", type: "button", onclick: () => copyText(text, said) }, "Copy invite")), said))));
+      await refreshInvites();
+    } catch (err) { out.replaceChildren(msg("error", "No invite made: " + err.message)); }
+    btn.disabled = false;
+  } }, h("fieldset", null, h("legend", null, "Invite a neighbor"),
+    h("div", { class: "grid2" },
+      h("div", null, h("label", { for: "invite-uses" }, "Who may join with it"), uses),
+      h("div", null, h("label", { for: "invite-expires" }, "Valid for"), days)),
+    h("p", null, btn), out));
+}
+
+function removeForm(m, done) {
+  const id = "remove-reason-" + m.peer_id.slice(-8);
+  const reason = h("input", { type: "text", id, maxlength: 280, required: true, placeholder: "e.g. moved away" });
+  const out = h("div", { "aria-live": "polite" });
+  const go = h("button", { type: "submit", class: "danger" }, "Remove " + m.name);
+  const form = h("form", { class: "remove-form", onsubmit: async (e) => {
+    e.preventDefault();
+    if (!reason.value.trim()) { out.replaceChildren(msg("error", "Give a reason: every member sees it.")); return; }
+    go.disabled = true;
+    try { await api("POST", "/api/v1/members/" + m.peer_id + "/remove", { reason: reason.value.trim() }); form.remove(); await done(); }
+    catch (err) { go.disabled = false; out.replaceChildren(msg("error", "Not removed: " + err.message)); }
+  } }, h("label", { for: id }, "Why (every member sees it)"), h("div", { class: "row" }, h("div", { class: "grow" }, reason), go,
+    h("button", { type: "button", onclick: () => form.remove() }, "Cancel")), out);
+  return form;
+}
+
+async function membersScreen() {
+  if (!me || me.policy !== "invite") {
+    main.replaceChildren(title("Members"), msg("warn", "This is an open neighborhood: anyone on your local network who knows its name takes part, and there is no member list. To make it invite-only, adopt a charter (porchlight neighborhood charter)."));
+    return null;
+  }
+  const body = h("tbody", { id: "members" });
+  const invBody = h("tbody", { id: "invites" });
+  const refreshInvites = async () => {
+    const invs = await get("/api/v1/invites");
+    const now = new Date();
+    keepRows(invBody, (invs.length ? invs.map(i => {
+      const state = i.revoked ? "revoked" : new Date(i.expires) <= now ? "expired" : i.used >= i.uses ? "used up" : "active";
+      return h("tr", { "data-id": i.id }, h("td", null, h("code", null, i.id.slice(0, 12))), h("td", null, when(i.created)), h("td", null, when(i.expires)),
+        h("td", null, `${i.used} of ${i.uses}`),
+        h("td", null, h("span", { class: "tag" + (state === "active" ? " good" : "") }, state), " ",
+          state === "active" ? h("button", { type: "button", class: "danger", onclick: async (e) => {
+            e.target.disabled = true;
+            try { await api("POST", "/api/v1/invites/" + i.id + "/revoke", {}); await refreshInvites(); }
+            catch (err) { e.target.disabled = false; e.target.after(msg("error", "Not revoked: " + err.message)); }
+          } }, "Revoke") : null));
+    }) : [h("tr", null, h("td", { colspan: 5, class: "empty" }, "You have made no invites."))]));
+  };
+  main.replaceChildren(title("Members of " + (me.neighborhood_name || me.neighborhood)),
+    h("p", { class: "meta" }, "Every home here was let in by a member. Stewards can remove members and name other stewards; anyone can mute a neighbor on this home only."),
+    h("div", { class: "scroll" }, h("table", { class: "roster" }, h("thead", null, h("tr", null,
+      h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Peer"), h("th", { scope: "col" }, "Invited by"),
+      h("th", { scope: "col" }, "Joined"), h("th", { scope: "col" }, "Role"), h("th", { scope: "col" }, "Actions"))), body)),
+    h("h2", null, "Invite"), inviteForm(refreshInvites),
+    h("h2", null, "Your invites"),
+    h("div", { class: "scroll" }, h("table", null, h("thead", null, h("tr", null,
+      h("th", { scope: "col" }, "Invite"), h("th", { scope: "col" }, "Made"), h("th", { scope: "col" }, "Expires"),
+      h("th", { scope: "col" }, "Used"), h("th", { scope: "col" }, "State"))), invBody)));
+  const refreshRoster = async () => {
+    const roster = await get("/api/v1/members");
+    const rows = roster.map(m => {
+      const self = me && m.peer_id === me.peer_id;
+      const actions = [];
+      if (!self && !m.removed && me.steward && !m.founder) {
+        actions.push(h("button", { type: "button", class: "danger remove", onclick: (e) => {
+          const cell = e.target.closest("td");
+          if (!cell.querySelector("form")) { const f = removeForm(m, refresh); cell.append(f); f.querySelector("input").focus(); }
+        } }, "Remove"));
+      }
+      if (!self) {
+        actions.push(h("button", { type: "button", class: m.muted ? "unmute" : "mute", onclick: async (e) => {
+          e.target.disabled = true;
+          try { await api(m.muted ? "DELETE" : "POST", "/api/v1/mutes/" + m.peer_id, m.muted ? undefined : {}); await refresh(); }
+          catch (err) { e.target.disabled = false; e.target.after(msg("error", err.message)); }
+        } }, m.muted ? "Unmute" : "Mute"));
+      }
+      return h("tr", { "data-peer": m.peer_id, class: m.removed ? "removed" : null },
+        h("td", null, h("span", { class: "member-name" }, m.name), self ? h("span", { class: "tag" }, "you") : null,
+          m.muted ? h("span", { class: "tag" }, "muted") : null),
+        h("td", null, h("code", { title: m.peer_id }, short(m.peer_id))),
+        h("td", null, m.founder ? "founded the neighborhood" : m.invited_by ? nameOf(roster, m.invited_by) : "named in the charter"),
+        h("td", null, when(m.joined)),
+        h("td", null, m.founder ? h("span", { class: "tag good steward" }, "founder") : null,
+          m.steward ? h("span", { class: "tag good steward" }, "steward") : null,
+          m.removed ? [h("span", { class: "tag bad" }, "removed " + when(m.removed_at)), h("span", { class: "meta" }, " by ", nameOf(roster, m.removed_by), ": ", m.reason)] : null,
+          !m.steward && !m.removed ? "member" : null),
+        h("td", null, actions));
+    });
+    // Not while a steward types a reason; keep unchanged rows (and focus).
+    if (body.querySelector("form")) return;
+    keepRows(body, rows.length ? rows : [h("tr", null, h("td", { colspan: 6, class: "empty" }, "No members known yet."))]);
+  };
+  return async () => { await Promise.all([refreshRoster(), refreshInvites()]); };
+}
+
+async function joinScreen() {
+  const text = h("textarea", { id: "join-invite", name: "invite", rows: 4, required: true, spellcheck: "false", placeholder: "porchlight:…" });
+  const out = h("div", { id: "join-result", "aria-live": "polite" });
+  const btn = h("button", { id: "join-submit", class: "primary", type: "submit" }, "Join");
+  const state = h("p", { id: "join-state", class: "meta" });
+  main.replaceChildren(title("Join " + (me.neighborhood_name || "your neighborhood")),
+    h("p", null, "This home is not a member yet. A neighbor who is a member can make you an invite: paste it here. You become a member as soon as your node reaches any member who is online."),
+    state,
+    h("form", { onsubmit: async (e) => {
+      e.preventDefault();
+      if (!text.value.trim()) { out.replaceChildren(msg("error", "Paste the invite first: it starts with porchlight:")); return; }
+      btn.disabled = true;
+      out.replaceChildren();
+      try {
+        const st = await api("POST", "/api/v1/join", { invite: text.value.trim() });
+        me = st;
+        if (st.member) {
+          const was = location.hash;
+          location.hash = "#members"; // shows the members screen, now that me says member
+          if (was === "#members") await show();
+          loadStatus();
+          return;
+        }
+        else out.replaceChildren(msg("notice", "Invite accepted. Waiting to reach a member (" + st.membership + "); this page moves on by itself."));
+      } catch (err) { out.replaceChildren(msg("error", "Not joined: " + err.message)); }
+      btn.disabled = false;
+    } }, h("fieldset", null, h("legend", null, "Your invite"),
+      h("label", { for: "join-invite" }, "Invite"), text, h("p", null, btn), out)));
+  return async () => { state.textContent = "Membership: " + (me.membership || "not a member"); };
+}
+
 // ---- routing and live updates ----
 
 const routes = {
   feed: feedScreen, requests: requestsScreen, share: shareScreen, clips: clipsScreen, grants: grantsScreen,
   access: accessScreen, agencies: agenciesScreen, agency: agencyScreen, "new-request": newRequestScreen, evidence: evidenceScreen,
+  members: membersScreen, join: joinScreen,
 };
 
 let showing = 0;
 async function show() {
-  const [name, arg] = (location.hash.slice(1) || "feed").split("/");
+  let [name, arg] = (location.hash.slice(1) || "feed").split("/");
+  // A node not yet admitted has no feed to show: only the join screen.
+  if (needsJoin()) name = "join";
+  else if (name === "join") name = "feed";
   const screen = routes[name] || feedScreen;
   const n = ++showing;
   current = null;
@@ -613,9 +795,13 @@ function soon() {
 
 async function loadStatus() {
   try {
+    const gated = needsJoin();
     me = await get("/api/v1/status");
     storageState(me.storage);
-    document.getElementById("who").textContent = `${me.name} · ${me.neighborhood} · ${me.peers} neighbor${me.peers === 1 ? "" : "s"} connected`;
+    const open = me.policy === "open" ? " (open neighborhood)" : "";
+    document.getElementById("who").textContent = `${me.name} · ${me.neighborhood_name || me.neighborhood}${open} · ${me.peers} neighbor${me.peers === 1 ? "" : "s"} connected`;
+    // Admitted (or removed) meanwhile: move to the screen that fits.
+    if (gated !== needsJoin() && main.dataset.screen) show();
   } catch (err) { /* the banner says it */ }
 }
 
@@ -634,7 +820,8 @@ function connectEvents() {
 // keeps screens without events (evidence arrives by a private protocol) fresh.
 setInterval(async () => {
   await loadStatus();
-  if (!offline && (main.dataset.screen === "evidence" || main.dataset.screen === "grants" || main.dataset.screen === "access")) refresh();
+  // Membership changes come by gossip without an event of their own yet.
+  if (!offline && ["evidence", "grants", "access", "members", "join"].includes(main.dataset.screen)) refresh();
 }, 3000);
 
 window.addEventListener("hashchange", () => { show().then(() => main.focus({ preventScroll: true })); });

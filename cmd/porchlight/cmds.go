@@ -294,6 +294,9 @@ func newFeedCmd(g *globals) *cobra.Command {
 					if p.AuthorEquivocated {
 						from += " (!equivocated)"
 					}
+					if p.AuthorRemoved {
+						from += " (removed)"
+					}
 					return from
 				}),
 				col("KIND", func(p api.PostJSON) string { return p.Kind }),
@@ -356,6 +359,16 @@ func newStatusCmd(g *globals) *cobra.Command {
 			}
 			w := c.OutOrStdout()
 			fmt.Fprintf(w, "name:          %s\npeer ID:       %s\nneighborhood:  %s\npeers:         %d\napi:           %s\n", st.Name, st.PeerID, st.Neighborhood, st.Peers, st.API)
+			if st.NeighborhoodName != "" && st.NeighborhoodName != st.Neighborhood {
+				fmt.Fprintf(w, "known as:      %s\n", st.NeighborhoodName)
+			}
+			if st.Policy != "" {
+				role := st.Membership
+				if st.Steward {
+					role += ", steward"
+				}
+				fmt.Fprintf(w, "policy:        %s (%s)\n", st.Policy, role)
+			}
 			for _, a := range st.Addrs {
 				fmt.Fprintf(w, "address:       %s\n", a)
 			}

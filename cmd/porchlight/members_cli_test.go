@@ -169,3 +169,20 @@ func TestPrintInviteQR(t *testing.T) {
 		t.Errorf("no QR code drawn:\n%s", b.String())
 	}
 }
+
+// TestStatusShowsMembership: status names the neighborhood, its policy and
+// this home's standing.
+func TestStatusShowsMembership(t *testing.T) {
+	k, id := newPeerKey(t)
+	nb := apitest.NewNeighborhood("Maple St")
+	dir := apitest.Start(t, apitest.Options{Key: k, Members: nb.Found(id, "12 Maple St")}).Dir
+	out, stderr, code := cli(t, "--data", dir, "status")
+	if code != 0 || !strings.Contains(out, "known as:      Maple St") || !strings.Contains(out, "policy:        invite (member, steward)") {
+		t.Errorf("status: exit %d %q\n%s", code, stderr, out)
+	}
+	out, _, _ = cli(t, "--data", dir, "status", "--json")
+	var st map[string]any
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st["policy"] != "invite" || st["steward"] != true || st["neighborhood_name"] != "Maple St" {
+		t.Errorf("status --json = %v (%v)", st, err)
+	}
+}
