@@ -80,19 +80,11 @@ func (s *Server) getFeed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	removed, muted, err := s.authorMarks()
-	if err != nil {
-		return err
-	}
+	// feed.List leaves out the authors this home muted and marks the
+	// posts of removed members.
 	out := make([]PostJSON, 0, len(posts))
 	for _, p := range posts {
-		a := p.Author.String()
-		if muted[a] {
-			continue // mute is this home's view: nothing is sent, the posts stay stored
-		}
-		j := postJSON(p)
-		j.AuthorRemoved = removed[a]
-		out = append(out, j)
+		out = append(out, postJSON(p))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -102,6 +94,7 @@ func postJSON(p feed.Post) PostJSON {
 	j := PostJSON{
 		ID: p.ID.String(), Author: p.Author.String(), AuthorName: p.AuthorName, AuthorEquivocated: p.AuthorFlagged,
 		Kind: p.Kind, Text: p.Text, Created: p.Created.UTC(), Location: p.Location,
+		AuthorRemoved: p.AuthorRemoved,
 	}
 	if !p.ReplyTo.IsZero() {
 		j.ReplyTo = p.ReplyTo.String()
@@ -153,30 +146,4 @@ func (s *Server) retractPost(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"id": id.String(), "retraction": sr.ID.String()})
 	return nil
-}
-
-// authorMarks are the removed members and the muted peers (nil maps in an
-// open neighborhood).
-func (s *Server) authorMarks() (removed, muted map[string]bool, err error) {
-	if s.cfg.Members == nil {
-		return nil, nil, nil
-	}
-	roster, err := s.cfg.Members.Roster()
-	if err != nil {
-		return nil, nil, err
-	}
-	ms, err := s.cfg.Members.Muted()
-	if err != nil {
-		return nil, nil, err
-	}
-	removed, muted = map[string]bool{}, map[string]bool{}
-	for _, m := range roster {
-		if m.Removed {
-			removed[m.PeerID] = true
-		}
-	}
-	for _, p := range ms {
-		muted[p] = true
-	}
-	return removed, muted, nil
 }

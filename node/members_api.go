@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -20,7 +21,9 @@ type membersAPI struct{ n *Node }
 var _ api.Members = membersAPI{}
 
 // errOpen is every membership action's answer in an open neighborhood.
-var errOpen = &api.ForbiddenError{Err: errors.New("this neighborhood is open (anyone on the LAN may join): it has no members list, invites or stewards; found an invite-only one with init --found, or adopt a charter with `porchlight neighborhood charter`")}
+// Mutes work in an open neighborhood too (they are this home's view).
+var errOpen = &api.Error{Status: http.StatusNotFound, Code: "no_membership",
+	Msg: "this node has no membership (open neighborhood): anyone who can reach it on the LAN and knows the neighborhood's name takes part; to make it invite-only, adopt a charter (porchlight neighborhood charter)"}
 
 func (a membersAPI) svc() (*member.Service, error) {
 	if a.n.members == nil {

@@ -304,12 +304,8 @@ func (n *Node) inviteAddrs() []ma.Multiaddr {
 // removedAt says when a steward removed p (feed marks the posts of a
 // removed member).
 func (ms *membership) removedAt(p peer.ID) (time.Time, bool) {
-	for _, m := range ms.svc.Roster() {
-		if m.Peer == p {
-			return m.RemovedAt, m.Removed
-		}
-	}
-	return time.Time{}, false
+	m, ok := ms.svc.Lookup(p)
+	return m.RemovedAt, ok && m.Removed
 }
 
 // feedLimits are the per-author limits: the defaults, tightened by the

@@ -51,6 +51,7 @@ type Server struct {
 	Token string
 	Peer  peer.ID
 	URL   string // http://127.0.0.1:PORT
+	Mesh  *mesh.Mesh
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -86,14 +87,22 @@ func Start(t testing.TB, o Options) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	f, err := feed.New(feed.Config{Log: m, Store: db})
+	fcfg := feed.Config{Log: m, Store: db}
+	fm, _ := o.Members.(*Members)
+	if fm != nil {
+		fcfg.Removed = fm.removedAt
+	}
+	f, err := feed.New(fcfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fm != nil {
+		fm.feed = f
 	}
 	tok := make([]byte, 16)
 	rand.Read(tok)
 	token := hex.EncodeToString(tok)
-	s := &Server{Dir: filepath.Join(t.TempDir(), "data"), Token: token, Peer: self}
+	s := &Server{Dir: filepath.Join(t.TempDir(), "data"), Token: token, Peer: self, Mesh: m}
 	status := func() api.Status {
 		st := api.Status{PeerID: self.String(), Name: o.Name, Neighborhood: "maple-st", API: s.URL, Peers: len(m.Peers()),
 			NeighborhoodName: "maple-st", Policy: "open", Membership: "open"}

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/feed"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -52,6 +53,9 @@ type Members struct {
 	self  peer.ID
 	name  string
 	muted map[string]bool
+	// feed is the server's feed (Start sets it): mutes go to it too, as
+	// the node's do, so that its listing leaves muted authors out.
+	feed *feed.Service
 }
 
 // Found makes self, named name, the founder (and first steward).
@@ -228,6 +232,9 @@ func (m *Members) Mute(p peer.ID) error {
 	m.nb.mu.Lock()
 	defer m.nb.mu.Unlock()
 	m.muted[p.String()] = true
+	if m.feed != nil {
+		return m.feed.Mute(p)
+	}
 	return nil
 }
 
@@ -236,6 +243,9 @@ func (m *Members) Unmute(p peer.ID) error {
 	m.nb.mu.Lock()
 	defer m.nb.mu.Unlock()
 	delete(m.muted, p.String())
+	if m.feed != nil {
+		return m.feed.Unmute(p)
+	}
 	return nil
 }
 
@@ -273,4 +283,16 @@ func (m *Members) Join(ctx context.Context, s string) error {
 	inv.Used++
 	m.nb.roster = append(m.nb.roster, &api.MemberInfo{PeerID: m.self.String(), Name: m.name, InvitedBy: inv.by.String(), AdmittedBy: inv.by.String(), Joined: m.nb.Now().UTC()})
 	return nil
+}
+
+// removedAt is the feed's Config.Removed: when the neighborhood removed p.
+func (m *Members) removedAt(p peer.ID) (time.Time, bool) {
+	m.nb.mu.Lock()
+	defer m.nb.mu.Unlock()
+	for _, x := range m.nb.roster {
+		if x.PeerID == p.String() && x.Removed {
+			return x.RemovedAt, true
+		}
+	}
+	return time.Time{}, false
 }

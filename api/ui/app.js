@@ -814,6 +814,8 @@ function connectEvents() {
   };
   ["post", "retraction", "request", "update", "document", "clip", "grant", "share", "revoke", "access", "evidence"].forEach(t => es.addEventListener(t, soon));
   es.addEventListener("peers", () => { loadStatus(); soon(); });
+  // The roster changed: this home may have been admitted or removed.
+  es.addEventListener("members", () => { loadStatus(); soon(); });
 }
 
 // A heartbeat catches a node that stopped while the page is idle, and
