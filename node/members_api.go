@@ -13,6 +13,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/member"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
 // membersAPI is the node's api.Members.
@@ -78,8 +79,12 @@ func (a membersAPI) CreateInvite(expires time.Duration, uses int) (api.InviteCre
 		return api.InviteCreated{}, err
 	}
 	inv, err := svc.CreateInvite(expires, uses, a.n.inviteAddrs())
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, member.ErrNotAllowed), errors.Is(err, store.ErrStorage):
 		return api.InviteCreated{}, apiError(err)
+	default:
+		return api.InviteCreated{}, &api.BadRequestError{Err: err} // its bounds
 	}
 	return api.InviteCreated{ID: inv.ID.String(), Invite: inv.String(), Expires: inv.Expires, Uses: inv.Uses}, nil
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -288,5 +291,67 @@ func TestInviteOnlyStreet(t *testing.T) {
 		if feedTexts(t, dirs[n])["after my removal"] {
 			t.Errorf("%s stored the removed member's new post", n)
 		}
+	}
+}
+
+// TestJoinRefusals: a garbled, tampered, expired, revoked or used-up
+// invite is refused with the reason, and no data directory is created.
+func TestJoinRefusals(t *testing.T) {
+	s := newStreet(t)
+	fd := s.found("12 Maple St")
+	a := start(t, fd)
+	defer a.Close()
+	c := apiClient(t, fd)
+
+	used := invite(t, fd, 1)
+	if _, res := s.join("14 Maple St", used); !res.Admitted {
+		t.Fatalf("first use: %+v", res)
+	}
+	revoked, err := c.CreateInvite(context.Background(), api.NewInviteJSON{Uses: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RevokeInvite(context.Background(), revoked.ID[:12]); err != nil {
+		t.Fatal(err)
+	}
+	// (An expired invite is refused by member.ParseInvite before anything
+	// else: see member's tests; the shortest invite lives a minute.)
+	if _, err := c.CreateInvite(context.Background(), api.NewInviteJSON{Uses: 1, Expires: "1s"}); !errors.Is(err, client.ErrBadRequest) || !strings.Contains(err.Error(), "minute") {
+		t.Errorf("an invite of one second: %v, want a refusal naming the bounds", err)
+	}
+	good := invite(t, fd, 1)
+	body := strings.TrimPrefix(good, "porchlight:")
+	flip := []byte(body)
+	flip[len(flip)/2] ^= 1 // one bit of the signed invite or its secret
+	if flip[len(flip)/2] < 'a' && flip[len(flip)/2] > '7' || flip[len(flip)/2] > 'z' {
+		flip[len(flip)/2] = 'a'
+	}
+	cases := []struct {
+		name, invite, want string
+	}{
+		{"garbled", "porchlight:not-base32!", "garbled"},
+		{"not an invite", "hello", "garbled"},
+		{"tampered", "porchlight:" + string(flip), ""},
+		{"revoked", revoked.Invite, "revoked"},
+		{"used up", used, "used"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			_, err := node.Join(context.Background(), dir, homeConfig("16 Maple St"), tc.invite)
+			if err == nil {
+				t.Fatal("joined")
+			}
+			t.Logf("%s: %v", tc.name, err)
+			if tc.want != "" && !strings.Contains(strings.ToLower(err.Error()), tc.want) {
+				t.Errorf("error %q, want it to say %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+			if _, serr := os.Stat(dir); !errors.Is(serr, fs.ErrNotExist) {
+				t.Errorf("a refused join created %s", dir)
+			}
+		})
 	}
 }
