@@ -297,8 +297,11 @@ func (s *syncer) handshake(ctx context.Context, p peer.ID, mutual bool) (Standin
 	s.m.metrics.syncRounds.WithLabelValues("client", "ok").Inc()
 	st := s.m.ingestProof(p, resp.GetProof())
 	if st == Stranger {
-		s.m.shun(p, shunNotMember, notMemberFor, "its proof shows no membership")
-		return Stranger, fmt.Errorf("sync with %s: it is not a member of this neighborhood", p)
+		// Not shunned here: it may be claiming an invite with us right
+		// now (Membership.Join). It stays no neighbor; its own handshake
+		// request is refused, and guard disconnects it after
+		// HandshakeTimeout unless a later round proves it a member.
+		return Stranger, fmt.Errorf("sync with %s: it is not (yet) a member of this neighborhood", p)
 	}
 	s.m.completeHandshake(p, st)
 	return st, nil

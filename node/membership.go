@@ -81,13 +81,15 @@ func (n *Node) openMembership() (*membership, error) {
 	b, err := ReadBounded(filepath.Join(n.dir, InviteFile), member.MaxInviteString+1)
 	switch {
 	case err == nil:
-		// Checked against the clock when claimed, not here: an expired
-		// invite is reported by status, and the node still starts.
-		inv, err := member.ParseInvite(strings.TrimSpace(string(b)), time.Time{})
+		// An invite that expired meanwhile is reported by status; the
+		// node still starts (a member may invite this home again).
+		inv, err := member.ParseInvite(strings.TrimSpace(string(b)), time.Now())
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", InviteFile, err)
+			ms.refusal = err.Error()
+			n.log.Warn("the invite this home keeps cannot be claimed", "err", err)
+		} else {
+			ms.pending = inv
 		}
-		ms.pending = inv
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, err
 	}
@@ -97,6 +99,14 @@ func (n *Node) openMembership() (*membership, error) {
 // changed runs after the roster changed: neighbors are judged again (a
 // removed member is disconnected) and the UI is told.
 func (ms *membership) changed() {
+	ms.mu.Lock()
+	claimed := ms.pending != nil && ms.svc.IsMember(ms.n.id)
+	ms.mu.Unlock()
+	if claimed {
+		// The admission arrived by sync (a member admitted the claim but
+		// the answer was lost): the invite is spent.
+		ms.forgetInvite()
+	}
 	if m := ms.n.mesh; m != nil {
 		m.RecheckPeers()
 	}
@@ -176,14 +186,22 @@ func (ms *membership) admitted(admission []byte, proof [][]byte) error {
 	if !ms.svc.IsMember(ms.n.id) {
 		return errors.New("the admission did not make this home a member")
 	}
+	ms.forgetInvite()
+	return nil
+}
+
+// forgetInvite drops the invite once this home is a member.
+func (ms *membership) forgetInvite() {
 	ms.mu.Lock()
+	had := ms.pending != nil
 	ms.pending, ms.refusal = nil, ""
 	ms.mu.Unlock()
 	if err := os.Remove(filepath.Join(ms.n.dir, InviteFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		ms.n.log.Warn("remove the used invite", "err", err)
 	}
-	ms.n.log.Info("this home is now a member of the neighborhood", "neighborhood", ms.n.Config.Neighborhood)
-	return nil
+	if had {
+		ms.n.log.Info("this home is now a member of the neighborhood", "neighborhood", ms.n.Config.Neighborhood)
+	}
 }
 
 // serveJoin answers a joiner (member.JoinProtocol): the admission is

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -353,5 +355,48 @@ func TestJoinRefusals(t *testing.T) {
 				t.Errorf("a refused join created %s", dir)
 			}
 		})
+	}
+}
+
+// TestPendingInviteIsClaimedLater: a home that joins while no member is
+// reachable keeps the invite, and becomes a member on its own once it
+// reaches one.
+func TestPendingInviteIsClaimedLater(t *testing.T) {
+	s := newStreet(t)
+	fd := s.found("12 Maple St")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	opts := node.Options{Dir: fd, DisableMDNS: true, Listen: []string{listen}, Logger: quiet}
+	a, err := node.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := invite(t, fd, 1)
+	a.Close()
+
+	jd, res := s.join("14 Maple St", inv)
+	if res.Admitted {
+		t.Fatal("admitted with no member online")
+	}
+	b := start(t, jd)
+	defer b.Close()
+	st, err := apiClient(t, jd).Status(context.Background())
+	if err != nil || st.Member || !strings.HasPrefix(st.Membership, "pending") {
+		t.Fatalf("status before reaching a member: %+v, %v", st, err)
+	}
+	if a, err = node.Start(opts); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	pollUntil(t, 20*time.Second, "b claims its invite and is a member", func() bool {
+		st, err := apiClient(t, jd).Status(context.Background())
+		return err == nil && st.Member && st.Membership == "member" && a.Mesh().IsNeighbor(b.ID())
+	})
+	if _, err := os.Stat(filepath.Join(jd, node.InviteFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the used invite is still kept: %v", err)
 	}
 }
