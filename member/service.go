@@ -475,7 +475,7 @@ func (s *Service) CreateInvite(expires time.Duration, uses int, addrs []ma.Multi
 		uses = 1
 	}
 	if expires < time.Minute || expires > MaxInviteLife {
-		return nil, fmt.Errorf("an invite must expire between 1 minute and %s from now", MaxInviteLife)
+		return nil, fmt.Errorf("an invite must expire between 1 minute and %d days from now, not %s", MaxInviteLife/(24*time.Hour), expires)
 	}
 	if uses < 1 || uses > MaxUses {
 		return nil, fmt.Errorf("an invite may be used 1 to %d times, not %d", MaxUses, uses)
