@@ -103,8 +103,11 @@ func DecodeJoinRequest(b []byte) (*pb.JoinRequest, error) {
 
 // ServeJoin answers one join request on st (a handler of JoinProtocol):
 // it admits the remote peer if its invite and claim hold, calls publish
-// with the new admission, and answers the admission and this node's
-// Proof; or it answers why it refused. A peer already a member gets its
+// with the new admission, and answers the admission and the rest of the
+// joiner's proof: the charter and the admission chains of the admitter
+// (this node) and of the inviter, in roster order, so that the joiner's
+// roster has it as a member and its own Proof is complete; or it answers
+// why it refused (check_only: this node's Proof, admitting no one). A peer already a member gets its
 // admission again. It reads at most MaxJoinRequest bytes, gives the stream
 // JoinTimeout, and refuses beyond JoinRatePerPeer requests per second from
 // one peer or JoinRate in all.
@@ -136,7 +139,7 @@ func (s *Service) answerJoin(st network.Stream, joiner peer.ID, publish func([]b
 		return refuse("%v", err)
 	}
 	if d := s.admissionOf(joiner); d != nil {
-		return &pb.JoinResponse{Admission: d, Proof: s.Proof()}
+		return &pb.JoinResponse{Admission: d, Proof: s.proofOf(joiner, true)}
 	}
 	if req.GetCheckOnly() {
 		if err := s.checkJoin(req.GetInvite(), req.GetClaim(), joiner); err != nil {
@@ -151,7 +154,7 @@ func (s *Service) answerJoin(st network.Stream, joiner peer.ID, publish func([]b
 	if publish != nil {
 		publish(d.Raw)
 	}
-	return &pb.JoinResponse{Admission: d.Raw, Proof: s.Proof()}
+	return &pb.JoinResponse{Admission: d.Raw, Proof: s.proofOf(joiner, true)}
 }
 
 // reasonLine is the one line a refused joiner is told.
@@ -241,7 +244,9 @@ func readDelimited(r io.Reader, max int) ([]byte, error) {
 
 // Join asks member p to admit this host with inv, under name (checkOnly:
 // only whether it would). It returns the admission p signed (nil if
-// checkOnly) and p's proof of membership; the caller ingests both. A
+// checkOnly) and the rest of this host's proof of membership (see
+// ServeJoin; with checkOnly, p's Proof); the caller ingests the proof, in
+// order, then the admission. A
 // refusal is a *Refused naming the reason.
 func Join(ctx context.Context, h host.Host, p peer.ID, inv *Invite, name string, checkOnly bool) (admission []byte, proof [][]byte, err error) {
 	ctx, cancel := context.WithTimeout(ctx, JoinTimeout)

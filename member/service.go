@@ -317,7 +317,11 @@ func (s *Service) raws(ids []record.ID) ([][]byte, error) {
 // roster order, so that a node that has none of them ingests them one by
 // one. Nil before the charter arrives; just the charter if this node is
 // not a member.
-func (s *Service) Proof() [][]byte {
+func (s *Service) Proof() [][]byte { return s.proofOf(s.self, false) }
+
+// proofOf is the Proof of member p; without p's own admission if
+// withoutOwn (what a joiner gets besides its admission).
+func (s *Service) proofOf(self peer.ID, withoutOwn bool) [][]byte {
 	s.mu.RLock()
 	if s.charter == nil {
 		s.mu.RUnlock()
@@ -330,7 +334,7 @@ func (s *Service) Proof() [][]byte {
 	}
 	var chain []*entry
 	seen := map[record.ID]bool{}
-	queue := []peer.ID{s.self}
+	queue := []peer.ID{self}
 	visited := map[peer.ID]bool{}
 	add := func(id record.ID, ok bool) {
 		if e := byID[id]; ok && e != nil && !seen[id] && len(chain) < MaxProof-1 {
@@ -358,8 +362,11 @@ func (s *Service) Proof() [][]byte {
 	}
 	ids := []record.ID{s.charter.ID}
 	sort.Slice(chain, func(i, j int) bool { return chain[i].before(chain[j]) })
+	own := r.admission[self]
 	for _, e := range chain {
-		ids = append(ids, e.id)
+		if !withoutOwn || e.id != own {
+			ids = append(ids, e.id)
+		}
 	}
 	s.mu.RUnlock()
 	raws, err := s.raws(ids)
