@@ -98,12 +98,13 @@ func (d *Doc) Kind() string {
 	return ""
 }
 
-// Neighborhood is the neighborhood a charter defines: the open name it
-// adopts, or NeighborhoodID of its ID. "" for other documents.
+// Neighborhood is the neighborhood the document belongs to: for a charter,
+// the one it defines (the open name it adopts, or NeighborhoodID of its
+// ID); for the others, the one they name.
 func (d *Doc) Neighborhood() string {
 	c := d.Payload.GetCharter()
 	if c == nil {
-		return ""
+		return d.Payload.GetNeighborhood()
 	}
 	if c.GetAdopts() != "" {
 		return c.GetAdopts()
