@@ -180,13 +180,13 @@ func reasonLine(err error) string {
 // admissionOf returns the admission that made p a current member, or nil.
 func (s *Service) admissionOf(p peer.ID) []byte {
 	s.mu.RLock()
-	id, ok := s.r.admission[p]
+	e, ok := s.r.admission[p]
 	member := s.r.current(p) != nil
 	s.mu.RUnlock()
 	if !ok || !member {
 		return nil
 	}
-	raws, err := s.raws([]record.ID{id})
+	raws, err := s.raws([]record.ID{e.id})
 	if err != nil {
 		return nil
 	}

@@ -375,6 +375,26 @@ func TestProof(t *testing.T) {
 	if !fresh.IsMember(w.x.id) {
 		t.Fatal("the proof does not make x a member")
 	}
+	// Two levels: a names b steward, b invites y, x admits y. y's proof
+	// carries the document naming b, and the one naming a (its author).
+	y := newHome(t)
+	ib := w.invite(w.b, 9*m, time.Hour, 1)
+	more := []*Doc{w.steward(w.a, 8*m+30*time.Second, w.b, true), w.admit(w.x, 10*m, ib, y)}
+	ys := w.service(t, y, clk)
+	ingestAll(t, ys, raws(append(append(append([]*Doc{w.charter}, w.setup...), extra...), more...)...))
+	yproof := ys.Proof()
+	if len(yproof) != 7 { // charter, adm(a), adm(b), steward(a), adm(x), steward(b), adm(y)
+		t.Fatalf("y's proof of %d documents, want 7", len(yproof))
+	}
+	fresh = w.service(t, w.founder, clk)
+	for i, raw := range yproof {
+		if _, err := fresh.IngestDoc(raw); err != nil {
+			t.Fatalf("y's proof document %d: %v", i, err)
+		}
+	}
+	if !fresh.IsMember(y.id) {
+		t.Fatal("the proof does not make y a member")
+	}
 	if got := len(w.service(t, w.founder, clk).Proof()); got != 0 {
 		t.Fatalf("a proof of %d documents before the charter", got)
 	}
