@@ -324,6 +324,7 @@ func seal(key crypto.PrivKey, neighborhood string, now time.Time, body func(*pb.
 // InviteByStewards), feed limits that may only tighten the defaults (nil:
 // the defaults) and the open neighborhood name it adopts ("" for a new
 // neighborhood, whose ID is then NeighborhoodID of the charter's ID).
+// The founder's node ingests it (IngestDoc) like any other document.
 func NewCharter(key crypto.PrivKey, name, inviteBy string, l *pb.Limits, adopts string, now time.Time) ([]byte, record.ID, error) {
 	if inviteBy == "" {
 		inviteBy = InviteByAny
