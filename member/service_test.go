@@ -403,3 +403,54 @@ func TestProof(t *testing.T) {
 		t.Fatalf("the founder's proof is %d documents, want the charter", len(p))
 	}
 }
+
+// TestRevokeInvite: the inviter revokes its own invite by a prefix; a
+// steward revokes another member's invite, known from an admission or
+// named in full; the revocation ends the remaining uses everywhere.
+func TestRevokeInvite(t *testing.T) {
+	w := newWorld(t, InviteByAny)
+	clk := &clock{t: t0.Add(time.Hour)}
+	a := w.started(t, w.a, clk)
+	f := w.started(t, w.founder, clk)
+	own, err := a.CreateInvite(time.Hour, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := a.RevokeInvite(strings.ToUpper(own.ID.String()[:8]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, _ := a.Invites()
+	if len(infos) != 1 || !infos[0].Revoked {
+		t.Fatalf("invites after revoking: %+v", infos)
+	}
+	mustIngest(t, f, d)
+	y := newHome(t)
+	if _, err := f.Admit(own.Doc, own.Claim(y.id), y.id, ""); record.ReasonOf(err) != ReasonInviteRevoked {
+		t.Fatalf("admission with a revoked invite: %v", err)
+	}
+
+	// The founder (a steward) revokes a's second invite, seen in an
+	// admission, by a prefix; and an invite it never saw, by its full ID.
+	second, _ := a.CreateInvite(time.Hour, 3, nil)
+	if _, err := f.Admit(second.Doc, second.Claim(y.id), y.id, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.RevokeInvite(second.ID.String()[:12]); err != nil {
+		t.Fatal(err)
+	}
+	z := newHome(t)
+	if _, err := f.Admit(second.Doc, second.Claim(z.id), z.id, ""); record.ReasonOf(err) != ReasonInviteRevoked {
+		t.Fatalf("admission with an invite a steward revoked: %v", err)
+	}
+	third, _ := a.CreateInvite(time.Hour, 3, nil)
+	if _, err := f.RevokeInvite(third.ID.String()[:12]); err == nil {
+		t.Fatal("revoked an unseen invite by a prefix")
+	}
+	if _, err := f.RevokeInvite(third.ID.String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Admit(third.Doc, third.Claim(z.id), z.id, ""); record.ReasonOf(err) != ReasonInviteRevoked {
+		t.Fatalf("admission with an invite revoked before it was seen: %v", err)
+	}
+}
