@@ -103,3 +103,30 @@ func BenchmarkRoster5000(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIngest5000 is a node that joins a neighborhood of 5,000
+// members catching up: IngestDoc of the charter and 5,000 admissions, in
+// roster order as DocsNotIn sends them (each admission checks three
+// signatures: its own, its invite's and the claim).
+func BenchmarkIngest5000(b *testing.B) {
+	src := openDB(b)
+	f, members := bigNeighborhood(b, src, 5000)
+	s0 := f.serviceOn(b, src, f.founder, &clock{t: t0.Add(3 * time.Hour)})
+	docs, err := s0.DocsNotIn(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		s := f.service(b, f.founder, &clock{t: t0.Add(3 * time.Hour)})
+		b.StartTimer()
+		for _, raw := range docs {
+			if _, err := s.IngestDoc(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if !s.IsMember(members[4999]) {
+			b.Fatal("the roster is wrong")
+		}
+	}
+}
