@@ -51,9 +51,10 @@
 // A joiner opens /porchlight/join/1 to any member and writes one
 // varint-delimited pb.JoinRequest (invite, claim, name, check_only); the
 // member answers one pb.JoinResponse: refused (a one-line reason), or the
-// admission it signed and published and its own Proof (the charter and its
-// admission chain). A member reads at most 8 KiB, gives a stream 5 s, and
-// serves at most 1 request per second per peer and 10 per second overall.
+// admission it signed and published and the rest of the joiner's proof
+// (the charter and the admission chains its membership rests on). A member
+// reads at most 8 KiB, gives a stream 5 s, and serves a peer two requests
+// at once and then one a second, and 10 a second in all.
 //
 // # Keys
 //

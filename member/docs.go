@@ -98,12 +98,13 @@ func (d *Doc) Kind() string {
 	return ""
 }
 
-// Neighborhood is the neighborhood a charter defines: the open name it
-// adopts, or NeighborhoodID of its ID. "" for other documents.
+// Neighborhood is the neighborhood the document belongs to: for a charter,
+// the one it defines (the open name it adopts, or NeighborhoodID of its
+// ID); for the others, the one they name.
 func (d *Doc) Neighborhood() string {
 	c := d.Payload.GetCharter()
 	if c == nil {
-		return ""
+		return d.Payload.GetNeighborhood()
 	}
 	if c.GetAdopts() != "" {
 		return c.GetAdopts()
@@ -323,6 +324,7 @@ func seal(key crypto.PrivKey, neighborhood string, now time.Time, body func(*pb.
 // InviteByStewards), feed limits that may only tighten the defaults (nil:
 // the defaults) and the open neighborhood name it adopts ("" for a new
 // neighborhood, whose ID is then NeighborhoodID of the charter's ID).
+// The founder's node ingests it (IngestDoc) like any other document.
 func NewCharter(key crypto.PrivKey, name, inviteBy string, l *pb.Limits, adopts string, now time.Time) ([]byte, record.ID, error) {
 	if inviteBy == "" {
 		inviteBy = InviteByAny

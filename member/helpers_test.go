@@ -11,11 +11,22 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/goleak"
 
 	"github.com/porchlight-mesh/porchlight/member/pb"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/store"
 )
+
+// No goroutine outlives the tests: the join protocol's hosts are closed
+// (the ignored ones are process-wide workers of libp2p's dependencies).
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/transport/tcp.init.0.func1"),
+	)
+}
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-msgio/pbio"
 	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/proto"
@@ -32,9 +33,11 @@ const (
 	// JoinTimeout bounds a join stream, on both sides.
 	JoinTimeout = 5 * time.Second
 	// JoinRatePerPeer and JoinRate bound the requests a member serves, per
-	// second, from one peer and in all.
-	JoinRatePerPeer = 1
-	JoinRate        = 10
+	// second, from one peer and in all. A peer may send two at once (a
+	// check, then the request), then one a second.
+	JoinRatePerPeer  = 1
+	joinBurstPerPeer = 2
+	JoinRate         = 10
 	// maxJoinPeers bounds the per-peer limiters kept.
 	maxJoinPeers = 1024
 )
@@ -65,7 +68,7 @@ func (l *joinLimits) allow(p peer.ID, now time.Time) bool {
 			// Forget the peers whose buckets are full again: they are
 			// the same as new ones.
 			for q, ql := range l.peers {
-				if ql.TokensAt(now) >= JoinRatePerPeer {
+				if ql.TokensAt(now) >= joinBurstPerPeer {
 					delete(l.peers, q)
 				}
 			}
@@ -73,7 +76,7 @@ func (l *joinLimits) allow(p peer.ID, now time.Time) bool {
 				return false
 			}
 		}
-		pl = rate.NewLimiter(JoinRatePerPeer, JoinRatePerPeer)
+		pl = rate.NewLimiter(JoinRatePerPeer, joinBurstPerPeer)
 		l.peers[p] = pl
 	}
 	if !pl.AllowN(now, 1) {
@@ -103,16 +106,27 @@ func DecodeJoinRequest(b []byte) (*pb.JoinRequest, error) {
 
 // ServeJoin answers one join request on st (a handler of JoinProtocol):
 // it admits the remote peer if its invite and claim hold, calls publish
-// with the new admission, and answers the admission and this node's
-// Proof; or it answers why it refused. A peer already a member gets its
-// admission again. It reads at most MaxJoinRequest bytes, gives the stream
-// JoinTimeout, and refuses beyond JoinRatePerPeer requests per second from
-// one peer or JoinRate in all.
+// with the new admission, and answers the admission and the rest of the
+// joiner's proof: the charter and the admission chains of the admitter
+// (this node) and of the inviter, in roster order, so that the joiner's
+// roster has it as a member and its own Proof is complete; or it answers
+// why it refused (check_only: this node's Proof, admitting no one). A
+// peer already a member gets its admission again. It reads at most
+// MaxJoinRequest bytes, gives the stream
+// JoinTimeout, reserves that memory from the stream's resource scope, and
+// refuses beyond JoinRatePerPeer requests per second from one peer (two
+// at once) or JoinRate in all.
 func (s *Service) ServeJoin(st network.Stream, publish func(raw []byte)) {
 	defer st.Close()
 	_ = st.SetDeadline(time.Now().Add(JoinTimeout))
 	joiner := st.Conn().RemotePeer()
-	resp := s.answerJoin(st, joiner, publish)
+	var resp *pb.JoinResponse
+	if err := st.Scope().ReserveMemory(MaxJoinRequest, network.ReservationPriorityLow); err != nil {
+		resp = &pb.JoinResponse{Refused: "this member is busy: try again later"}
+	} else {
+		defer st.Scope().ReleaseMemory(MaxJoinRequest)
+		resp = s.answerJoin(st, joiner, publish)
+	}
 	if err := pbio.NewDelimitedWriter(st).WriteMsg(resp); err != nil {
 		_ = st.Reset()
 		return
@@ -136,7 +150,7 @@ func (s *Service) answerJoin(st network.Stream, joiner peer.ID, publish func([]b
 		return refuse("%v", err)
 	}
 	if d := s.admissionOf(joiner); d != nil {
-		return &pb.JoinResponse{Admission: d, Proof: s.Proof()}
+		return &pb.JoinResponse{Admission: d, Proof: s.proofOf(joiner, true)}
 	}
 	if req.GetCheckOnly() {
 		if err := s.checkJoin(req.GetInvite(), req.GetClaim(), joiner); err != nil {
@@ -151,7 +165,7 @@ func (s *Service) answerJoin(st network.Stream, joiner peer.ID, publish func([]b
 	if publish != nil {
 		publish(d.Raw)
 	}
-	return &pb.JoinResponse{Admission: d.Raw, Proof: s.Proof()}
+	return &pb.JoinResponse{Admission: d.Raw, Proof: s.proofOf(joiner, true)}
 }
 
 // reasonLine is the one line a refused joiner is told.
@@ -166,13 +180,13 @@ func reasonLine(err error) string {
 // admissionOf returns the admission that made p a current member, or nil.
 func (s *Service) admissionOf(p peer.ID) []byte {
 	s.mu.RLock()
-	id, ok := s.r.admission[p]
+	e, ok := s.r.admission[p]
 	member := s.r.current(p) != nil
 	s.mu.RUnlock()
 	if !ok || !member {
 		return nil
 	}
-	raws, err := s.raws([]record.ID{id})
+	raws, err := s.raws([]record.ID{e.id})
 	if err != nil {
 		return nil
 	}
@@ -239,13 +253,21 @@ func readDelimited(r io.Reader, max int) ([]byte, error) {
 	return b, nil
 }
 
-// Join asks member p to admit this host with inv, under name (checkOnly:
+// Join asks member p (reached at its addresses in inv, if any, or at those
+// h already knows) to admit this host with inv, under name (checkOnly:
 // only whether it would). It returns the admission p signed (nil if
-// checkOnly) and p's proof of membership; the caller ingests both. A
+// checkOnly) and the rest of this host's proof of membership (see
+// ServeJoin; with checkOnly, p's Proof); the caller ingests the proof, in
+// order, then the admission. A
 // refusal is a *Refused naming the reason.
 func Join(ctx context.Context, h host.Host, p peer.ID, inv *Invite, name string, checkOnly bool) (admission []byte, proof [][]byte, err error) {
 	ctx, cancel := context.WithTimeout(ctx, JoinTimeout)
 	defer cancel()
+	for _, a := range inv.Addrs {
+		if ai, err := peer.AddrInfoFromP2pAddr(a); err == nil && ai.ID == p {
+			h.Peerstore().AddAddrs(p, ai.Addrs, peerstore.TempAddrTTL)
+		}
+	}
 	st, err := h.NewStream(ctx, p, JoinProtocol)
 	if err != nil {
 		return nil, nil, fmt.Errorf("join via %s: %w", p, err)

@@ -107,8 +107,8 @@ type roster struct {
 	members   map[peer.ID]*Member
 	// admission and stewardDoc are the documents that made a member one
 	// and (last) a steward: the links of a Proof.
-	admission  map[peer.ID]record.ID
-	stewardDoc map[peer.ID]record.ID
+	admission  map[peer.ID]entry
+	stewardDoc map[peer.ID]entry
 	used       map[record.ID]int
 	revoked    map[record.ID][]revocation
 	last       entry // the last document applied or skipped
@@ -117,7 +117,7 @@ type roster struct {
 
 // newRoster starts a roster from a charter (nil: nobody is a member).
 func newRoster(charter *Doc) *roster {
-	r := &roster{members: map[peer.ID]*Member{}, admission: map[peer.ID]record.ID{}, stewardDoc: map[peer.ID]record.ID{},
+	r := &roster{members: map[peer.ID]*Member{}, admission: map[peer.ID]entry{}, stewardDoc: map[peer.ID]entry{},
 		used: map[record.ID]int{}, revoked: map[record.ID][]revocation{}}
 	if charter == nil {
 		return r
@@ -166,7 +166,7 @@ func (r *roster) apply(e *entry) error {
 	switch e.kind {
 	case kindAdmission:
 		r.members[e.target] = &Member{Peer: e.target, Name: e.name, InvitedBy: e.inv.inviter, AdmittedBy: e.author, Joined: time.UnixMilli(e.created)}
-		r.admission[e.target] = e.id
+		r.admission[e.target] = *e
 		r.used[e.invite]++
 	case kindRemoval:
 		m := r.members[e.target]
@@ -174,7 +174,7 @@ func (r *roster) apply(e *entry) error {
 	case kindSteward:
 		r.members[e.target].Steward = e.on
 		if e.on {
-			r.stewardDoc[e.target] = e.id
+			r.stewardDoc[e.target] = *e
 		}
 	case kindRevocation:
 		r.revoked[e.invite] = append(r.revoked[e.invite], revocation{revoker: e.author, steward: r.isSteward(e.author)})

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -277,5 +278,71 @@ func TestRosterOrderIndependent(t *testing.T) {
 		if got := s.Roster(); !reflect.DeepEqual(got, want) {
 			t.Fatalf("order %d: roster\n%+v\nwant\n%+v", i, got, want)
 		}
+	}
+}
+
+// TestConcurrentIngest: four goroutines ingesting the documents in
+// different orders while others read give the roster one goroutine gets.
+func TestConcurrentIngest(t *testing.T) {
+	const m = time.Minute
+	w := newWorld(t, InviteByAny)
+	docs := append([]*Doc{w.charter}, w.setup...)
+	inv := w.invite(w.a, 5*m, time.Hour, 5)
+	var joiners []home
+	for i := 0; i < 8; i++ { // eight claims race for five uses
+		j := newHome(t)
+		joiners = append(joiners, j)
+		admitter := []home{w.founder, w.a, w.b}[i%3]
+		docs = append(docs, w.admit(admitter, 6*m+time.Duration(i%4)*time.Millisecond, inv, j))
+	}
+	docs = append(docs, w.remove(w.founder, 7*m, joiners[0]), w.steward(w.s, 7*m, w.b, true))
+	clk := &clock{t: t0.Add(time.Hour)}
+	seq := w.service(t, w.founder, clk)
+	ingestAll(t, seq, raws(docs...))
+	want := seq.Roster()
+
+	s := w.service(t, w.founder, clk)
+	done := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				s.IsMember(joiners[3].id)
+				_ = s.CheckAuthor(w.a.id, t0)
+				s.Proof()
+				s.Roster()
+			}
+		}
+	}()
+	var writers sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		shuffled := append([]*Doc{}, docs...)
+		rnd := rand.New(rand.NewPCG(uint64(g), 7))
+		rnd.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			pending := raws(shuffled...)
+			for round := 0; len(pending) > 0 && round < 100; round++ {
+				var held [][]byte
+				for _, raw := range pending {
+					if _, err := s.IngestDoc(raw); err != nil {
+						held = append(held, raw)
+					}
+				}
+				pending = held
+			}
+		}()
+	}
+	writers.Wait()
+	close(done)
+	readers.Wait()
+	if got := s.Roster(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("concurrent ingest gave\n%+v\nwant\n%+v", got, want)
 	}
 }

@@ -84,8 +84,11 @@ type Service struct {
 	mu      sync.RWMutex
 	charter *Doc
 	known   map[record.ID]bool // every stored document, the charter too
+	pending map[record.ID]bool // documents being written
 	entries []entry            // every stored document but the charter, in order
 	r       *roster
+	version uint64 // counts the roster's changes
+	proof   *proofCache
 }
 
 // New checks cfg, loads the stored documents and builds the roster.
@@ -111,7 +114,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("member: key: %w", err)
 	}
-	s := &Service{cfg: cfg, db: cfg.Store, self: self, known: map[record.ID]bool{}, join: newJoinLimits()}
+	s := &Service{cfg: cfg, db: cfg.Store, self: self, known: map[record.ID]bool{}, pending: map[record.ID]bool{}, join: newJoinLimits()}
 	raws, err := store.ScanAll(s.db, store.MemberDocs, nil, func(_, v []byte) ([]byte, error) { return v, nil })
 	if err != nil {
 		return nil, fmt.Errorf("member: load documents: %w", err)
@@ -169,6 +172,7 @@ func (s *Service) rebuild() {
 		_ = r.apply(&s.entries[i]) // a skipped document stays stored
 	}
 	s.r = r
+	s.version++
 }
 
 // Neighborhood is the neighborhood's ID ("" until the charter arrives).
@@ -202,20 +206,31 @@ func (s *Service) IngestDoc(raw []byte) (added bool, err error) {
 }
 
 // add stores a verified document and applies it. changed reports whether
-// the roster may have changed.
+// the roster may have changed. The write to the database is made outside
+// the lock, so that IsMember never waits for the disk.
 func (s *Service) add(d *Doc) (added, changed bool, err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.known[d.ID] {
+	if s.known[d.ID] || s.pending[d.ID] {
+		s.mu.Unlock()
 		return false, false, nil
 	}
 	if err := s.admissible(d); err != nil {
+		s.mu.Unlock()
 		return false, false, err
 	}
-	if len(s.known) >= s.cfg.MaxDocs {
-		return false, false, fmt.Errorf("store membership document %.12s: %d stored: %w", d.ID, len(s.known), ErrFull)
+	if n := len(s.known) + len(s.pending); n >= s.cfg.MaxDocs {
+		s.mu.Unlock()
+		return false, false, fmt.Errorf("store membership document %.12s: %d stored: %w", d.ID, n, ErrFull)
 	}
-	if err := s.db.Put(store.MemberDocs, d.ID[:], d.Raw); err != nil {
+	s.pending[d.ID] = true
+	s.mu.Unlock()
+
+	err = s.db.Put(store.MemberDocs, d.ID[:], d.Raw)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.pending, d.ID)
+	if err != nil {
 		return false, false, fmt.Errorf("store membership document %.12s: %w", d.ID, err)
 	}
 	s.known[d.ID] = true
@@ -227,7 +242,11 @@ func (s *Service) add(d *Doc) (added, changed bool, err error) {
 	e := entryOf(d)
 	if !s.r.hasLast || s.r.last.before(&e) {
 		s.entries = append(s.entries, e)
-		return true, s.r.apply(&s.entries[len(s.entries)-1]) == nil, nil
+		if s.r.apply(&s.entries[len(s.entries)-1]) != nil {
+			return true, false, nil
+		}
+		s.version++
+		return true, true, nil
 	}
 	// Dated before documents already applied: it may change what they
 	// did (a racing claim), so the roster is computed again.
@@ -319,49 +338,81 @@ func (s *Service) raws(ids []record.ID) ([][]byte, error) {
 // not a member.
 func (s *Service) Proof() [][]byte {
 	s.mu.RLock()
+	cached, v := s.proof, s.version
+	s.mu.RUnlock()
+	if cached != nil && cached.version == v {
+		return cached.docs
+	}
+	docs := s.proofOf(s.self, false)
+	s.mu.Lock()
+	if v == s.version && docs != nil {
+		s.proof = &proofCache{version: v, docs: docs}
+	}
+	s.mu.Unlock()
+	return docs
+}
+
+// proofCache is the last Proof, valid while the roster's version stays.
+type proofCache struct {
+	version uint64
+	docs    [][]byte
+}
+
+// proofOf is the Proof of member self; without self's own admission if
+// withoutOwn (what a joiner gets besides its admission).
+func (s *Service) proofOf(self peer.ID, withoutOwn bool) [][]byte {
+	s.mu.RLock()
 	if s.charter == nil {
 		s.mu.RUnlock()
 		return nil
 	}
 	r := s.r
-	byID := map[record.ID]*entry{}
-	for i := range s.entries {
-		byID[s.entries[i].id] = &s.entries[i]
+	ids := []record.ID{s.charter.ID}
+	// Walk from self through the documents that made each home a member
+	// (its admission: the admitter and the inviter) and, where a rule
+	// needs it a steward (an inviter under a "stewards" charter, the author
+	// of a Steward document), the one that named it steward.
+	type link struct {
+		p       peer.ID
+		steward bool
 	}
-	var chain []*entry
+	var chain []entry
 	seen := map[record.ID]bool{}
-	queue := []peer.ID{s.self}
-	visited := map[peer.ID]bool{}
-	add := func(id record.ID, ok bool) {
-		if e := byID[id]; ok && e != nil && !seen[id] && len(chain) < MaxProof-1 {
-			seen[id] = true
-			chain = append(chain, e)
-			queue = append(queue, e.author)
-			if e.inv != nil {
-				queue = append(queue, e.inv.inviter)
-			}
+	var queue []link
+	add := func(e entry) {
+		if seen[e.id] || len(chain) >= MaxProof-1 {
+			return
+		}
+		seen[e.id] = true
+		chain = append(chain, e)
+		queue = append(queue, link{e.author, e.kind == kindSteward})
+		if e.inv != nil {
+			queue = append(queue, link{e.inv.inviter, r.inviteBy == InviteByStewards})
 		}
 	}
-	for len(queue) > 0 && len(chain) < MaxProof-1 {
-		p := queue[0]
+	visited := map[link]bool{}
+	for queue = []link{{self, false}}; len(queue) > 0 && len(chain) < MaxProof-1; {
+		l := queue[0]
 		queue = queue[1:]
-		if visited[p] {
+		if visited[l] {
 			continue
 		}
-		visited[p] = true
-		id, ok := r.admission[p]
-		add(id, ok)
-		if e := byID[id]; ok && e != nil && r.inviteBy == InviteByStewards {
-			sd, ok := r.stewardDoc[e.inv.inviter]
-			add(sd, ok)
+		visited[l] = true
+		if e, ok := r.admission[l.p]; ok { // the founder and the charter's stewards have none
+			add(e)
+		}
+		if e, ok := r.stewardDoc[l.p]; ok && l.steward {
+			add(e)
 		}
 	}
-	ids := []record.ID{s.charter.ID}
-	sort.Slice(chain, func(i, j int) bool { return chain[i].before(chain[j]) })
-	for _, e := range chain {
-		ids = append(ids, e.id)
-	}
+	own := r.admission[self].id
 	s.mu.RUnlock()
+	sort.Slice(chain, func(i, j int) bool { return chain[i].before(&chain[j]) })
+	for _, e := range chain {
+		if !withoutOwn || e.id != own {
+			ids = append(ids, e.id)
+		}
+	}
 	raws, err := s.raws(ids)
 	if err != nil {
 		s.cfg.Logger.Warn("membership proof", "err", err)
@@ -475,7 +526,7 @@ func (s *Service) CreateInvite(expires time.Duration, uses int, addrs []ma.Multi
 		uses = 1
 	}
 	if expires < time.Minute || expires > MaxInviteLife {
-		return nil, fmt.Errorf("an invite must expire between 1 minute and %s from now", MaxInviteLife)
+		return nil, fmt.Errorf("an invite must expire between 1 minute and %d days from now, not %s", MaxInviteLife/(24*time.Hour), expires)
 	}
 	if uses < 1 || uses > MaxUses {
 		return nil, fmt.Errorf("an invite may be used 1 to %d times, not %d", MaxUses, uses)
