@@ -102,12 +102,25 @@ func (m *Mesh) ensureProfile() error {
 	if h.Max > 0 && name == m.cfg.Name {
 		return nil
 	}
-	s, err := m.cfg.Store.AppendOwn(m.cfg.Key, func(e *pb.Entry) {
+	// Judged by the Rules like any own record: a name change right after
+	// a burst of posts would be refused by every neighbor (per-author
+	// limits), and a refused record would block the rest of the log. It
+	// waits for the next write or start instead.
+	var check func(*record.Signed) error
+	if m.cfg.Rules != nil {
+		check = m.cfg.Rules.CheckEntry
+	}
+	s, err := m.cfg.Store.AppendOwnUnsynced(m.cfg.Key, func(e *pb.Entry) {
 		e.Body = &pb.Entry_Profile{Profile: &pb.Profile{Name: m.cfg.Name}}
-	})
-	if err != nil {
+	}, check)
+	var inv *record.Invalid
+	switch {
+	case errors.As(err, &inv) && h.Max > 0:
+		m.cfg.Logger.Warn("this home's new name is not published yet", "reason", inv.Detail)
+		return nil
+	case err != nil:
 		return err
 	}
 	m.publish(s)
-	return nil
+	return m.cfg.Store.SyncOwn()
 }

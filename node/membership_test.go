@@ -147,6 +147,11 @@ func TestInviteOnlyStreet(t *testing.T) {
 		t.Fatalf("b's join = %+v", res)
 	}
 	run("b")
+	// b's invites list the members b is connected to (until the address
+	// book of the next issue, that is how c finds a).
+	pollUntil(t, 10*time.Second, "a and b are neighbors", func() bool {
+		return a.Mesh().IsNeighbor(nodes["b"].ID()) && nodes["b"].Mesh().IsNeighbor(a.ID())
+	})
 	dirs["c"], res = s.join("16 Maple St", invite(t, dirs["b"], 1))
 	if !res.Admitted {
 		t.Fatalf("c's join = %+v", res)
