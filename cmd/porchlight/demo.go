@@ -16,12 +16,15 @@ func newDemoCmd(g *globals) *cobra.Command {
 	var exit, mdns bool
 	c := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the whole story in one process: six homes, an issuer and an agency on 127.0.0.1",
-		Long: `Start a neighborhood of six homes, an issuer and an agency in this process,
-each a real node (libp2p on 127.0.0.1, its own Badger store in a fresh
-temporary directory), and narrate: discovery, a post, an agency request,
-local matching, consent (two share, one declines), evidence verified
-offline, a forged request rejected, and the agency's public history.
+		Short: "Run the whole story in one process: an invite-only street of six homes and an agency on 127.0.0.1",
+		Long: `Start a street of six homes and an agency in this process, each a real
+node (libp2p on 127.0.0.1, its own Badger store in a fresh temporary
+directory), and narrate: the first home founds the invite-only street and
+the others join by invites; the agency, not a member, is let in for
+requests only (never the feed) by a credential from an issuer's offline
+key; then a post, an agency request, local matching, consent (two share,
+one declines), evidence verified offline, a forged agency refused by every
+home, and the agency's public history.
 
 Then it keeps running and prints login links to two homes' web UIs and the
 agency's, until Ctrl-C. Everything is removed at exit.

@@ -18,8 +18,9 @@ import (
 // demoDirRE finds the temporary directory the demo announces.
 var demoDirRE = regexp.MustCompile(`under (\S+porchlight-demo-\d+)\.`)
 
-// TestDemoExit runs `porchlight demo --exit` (the real binary, eight real
-// nodes) and checks that it exits 0, narrates every step, and leaves no
+// TestDemoExit runs `porchlight demo --exit` (the real binary: six homes
+// on an invite-only street, an agency that is not a member, and a rogue
+// agency) and checks that it exits 0, narrates every step, and leaves no
 // data behind.
 func TestDemoExit(t *testing.T) {
 	tmp := t.TempDir()
@@ -40,8 +41,12 @@ func TestDemoExit(t *testing.T) {
 		count int
 	}{
 		{"Discovery: direct dialling on 127.0.0.1", 1},
-		{"Every node is connected to all 7 others", 1},
-		{"all 8 have it in their feed", 1},
+		{`2 Maple St founds "Maple St", invite-only; the other homes join by invites: `, 1},
+		{"12 Maple St invited by 6 Maple St (any member may invite)", 1},
+		{"Springfield PD is not a member", 1},
+		{"Every home lists the same 6 members and is connected to the 5 others and the agency", 1},
+		{"all 6 have it in their feed", 1},
+		{"Springfield PD, not a member, holds no record of any home's log", 1},
 		{"Springfield PD asks for video: case 2026-1142", 1},
 		{"covered: sees the request and 1 of its clips in the window", 3},
 		{"not covered: sees the request in the public list only", 3},
@@ -50,7 +55,7 @@ func TestDemoExit(t *testing.T) {
 		{"6 Maple St's log is empty", 1},
 		{": verified offline (", 2},
 		{"Changing one byte of a bundle's video makes verification fail", 1},
-		{"All 6 homes rejected it (untrusted_issuer", 1},
+		{"All 6 homes refused it at the handshake", 1},
 		{"Public history of Springfield PD", 1},
 		{"1 request(s): 0 open, 1 closed", 1},
 		{"   ok (", 8},

@@ -1,8 +1,11 @@
 // Package demo runs Porchlight's whole story in one process: six homes on a
-// street, an issuer and an agency, each a real node (real libp2p on
-// 127.0.0.1, its own Badger store in a fresh temporary data directory),
-// narrated step by step. `porchlight demo` runs it; every step is checked
-// with a deadline, so `porchlight demo --exit` doubles as an end-to-end test.
+// street, invite-only, and an agency that is not a member, each a real node
+// (real libp2p on 127.0.0.1, its own Badger store in a fresh temporary data
+// directory), narrated step by step. The first home founds the street and
+// the others join by invites; the agency's issuer is an offline key whose
+// credential lets the agency in for requests only, never the feed.
+// `porchlight demo` runs it; every step is checked with a deadline, so
+// `porchlight demo --exit` doubles as an end-to-end test.
 package demo
 
 import (
@@ -15,10 +18,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -28,6 +34,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/feed"
 	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/internal/sampleclips"
+	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
@@ -38,8 +45,9 @@ import (
 type Config struct {
 	// Out receives the narration. Default os.Stdout.
 	Out io.Writer
-	// MDNS makes the nodes find each other by mDNS instead of dialling
-	// each other directly. It needs working multicast on this host.
+	// MDNS makes the homes find each other by mDNS instead of dialling
+	// each other directly (the agency dials them once its credential is
+	// published). It needs working multicast on this host.
 	MDNS bool
 	// StepTimeout bounds each step. Default 45s.
 	StepTimeout time.Duration
@@ -58,14 +66,18 @@ type StepError struct {
 func (e *StepError) Error() string { return fmt.Sprintf("demo step %q failed: %v", e.Step, e.Err) }
 func (e *StepError) Unwrap() error { return e.Err }
 
-// Neighborhood is the demo's neighborhood ID.
-const Neighborhood = "maple-st"
+// streetName is the name of the neighborhood the first home founds.
+const streetName = "Maple St"
 
 // The street runs north from here; homes stand at these distances (meters).
 var (
 	streetStart = geo.Point{Lat: 40.7128, Lon: -74.0060}
 	homeMeters  = []float64{0, 90, 180, 420, 510, 600}
 	homeNames   = []string{"2 Maple St", "4 Maple St", "6 Maple St", "8 Maple St", "10 Maple St", "12 Maple St"}
+	// invitedBy[i] is the home whose invite home i joins with (the first
+	// home founds the street). 6 Maple St invites 12 Maple St: any member
+	// may invite, not only the founder.
+	invitedBy = []int{-1, 0, 0, 0, 0, 2}
 )
 
 func north(p geo.Point, m float64) geo.Point {
@@ -90,7 +102,6 @@ type Demo struct {
 	root   string
 	homes  []*member
 	agency *member
-	issuer *member
 	rogue  *member
 	Agency peer.ID
 }
@@ -124,7 +135,7 @@ func Run(ctx context.Context, cfg Config) (d *Demo, err error) {
 		name string
 		run  func() error
 	}{
-		{"homes discover each other", s.discover},
+		{"a home founds the street and invites its neighbors", s.found},
 		{"a neighbor posts", s.post},
 		{"the agency publishes a request", s.request},
 		{"covered homes see the request and their clips", s.match},
@@ -185,14 +196,17 @@ func (d *Demo) Close() error {
 }
 
 func (d *Demo) all() []*member {
-	return append(append([]*member{}, d.homes...), d.agency, d.issuer)
+	return append(append([]*member{}, d.homes...), d.agency)
 }
 
 // story holds what the steps pass on to each other.
 type story struct {
 	*Demo
 	ctx       context.Context
-	issuerKey crypto.PrivKey
+	issuerKey crypto.PrivKey // offline: no node holds it
+	trusted   []string       // the issuers the homes trust: the issuer's ID
+	charter   string         // the street's charter ID, signed by its first home
+	nb        string         // the street's neighborhood ID, derived from the charter
 	req       *record.Signed
 	from, to  time.Time
 	area      requests.Area
@@ -226,23 +240,37 @@ func (s *story) waitFor(what string, cond func() (bool, error)) error {
 	}
 }
 
-// startNode initializes a fresh data directory and starts a node in it.
-func (s *story) startNode(name, location string, trusted []string, api string, peers []string) (*member, error) {
-	dir := filepath.Join(s.root, slug(name))
-	err := node.Init(dir, node.Config{
-		Name: name, Neighborhood: Neighborhood, Location: location,
-		Listen: []string{"/ip4/127.0.0.1/tcp/0"}, API: api,
+// homeConfig is the config of a home or an agency on the street.
+func (s *story) homeConfig(name, location string, trusted []string) node.Config {
+	return node.Config{
+		Name: name, Location: location, Charter: s.charter, Neighborhood: s.nb,
+		Listen: []string{"/ip4/127.0.0.1/tcp/0"}, API: "127.0.0.1:0",
 		TrustedIssuers: trusted, DisableMDNS: !s.cfg.MDNS,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("init %s: %w", name, err)
 	}
+}
+
+// initOutsider initializes the data directory of a node that is not a
+// member (an agency): it names the street's charter and neighborhood, and
+// dials only the peers it is told to (no mDNS: it must not reach a home
+// before its credential is published, or the home refuses it for a while).
+func (s *story) initOutsider(name string, trusted []string, api string) (string, error) {
+	dir := filepath.Join(s.root, slug(name))
+	cfg := s.homeConfig(name, "", trusted)
+	cfg.API, cfg.DisableMDNS = api, true
+	if err := node.Init(dir, cfg); err != nil {
+		return "", fmt.Errorf("init %s: %w", name, err)
+	}
+	return dir, nil
+}
+
+// startNode starts a node in an initialized data directory.
+func (s *story) startNode(name, dir string, peers []string) (*member, error) {
 	n, err := node.Start(node.Options{Dir: dir, Peers: peers, Logger: s.cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	m := &member{name: name, dir: dir, n: n}
-	if api != "off" {
+	if n.Config.API != "off" {
 		if m.cl, err = client.FromDataDir(dir); err != nil {
 			n.Close()
 			return nil, fmt.Errorf("%s's API: %w", name, err)
@@ -263,60 +291,136 @@ func addrOf(m *member) string {
 	return addrs[0].String() + "/p2p/" + m.n.ID().String()
 }
 
-// discover starts the nodes and waits until every node knows every other.
-func (s *story) discover() error {
+// found has the first home found the street and the others join it by
+// invites; then the agency, certified by an offline issuer, publishes its
+// credential and dials the homes, which let it in for requests only.
+func (s *story) found() error {
 	var err error
 	s.issuerKey, _, err = crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		return err
 	}
 	issuerID, _ := peer.IDFromPrivateKey(s.issuerKey)
-	trusted := []string{issuerID.String()}
+	s.trusted = []string{issuerID.String()}
 	if s.cfg.MDNS {
-		s.printf("   Discovery: mDNS (--mdns); the nodes find each other by multicast on this host.\n")
+		s.printf("   Discovery: mDNS (--mdns); the homes find each other by multicast on this host.\n")
 	} else {
 		s.printf("   Discovery: direct dialling on 127.0.0.1 (mDNS off: multicast is often unusable on a dev machine; try --mdns on a LAN).\n")
 	}
-	// Without mDNS each node dials those started before it: a full mesh.
+	// Without mDNS each home dials those started before it: a full mesh.
 	var peers []string
-	add := func(m *member) {
-		if !s.cfg.MDNS {
-			peers = append(peers, addrOf(m))
-		}
-	}
 	for i, name := range homeNames {
 		p := north(streetStart, homeMeters[i])
-		m, err := s.startNode(name, fmt.Sprintf("%.6f,%.6f", p.Lat, p.Lon), trusted, "127.0.0.1:0", peers)
+		cfg := s.homeConfig(name, fmt.Sprintf("%.6f,%.6f", p.Lat, p.Lon), s.trusted)
+		dir := filepath.Join(s.root, slug(name))
+		if i == 0 {
+			saved, err := node.Found(dir, cfg, streetName, "any")
+			if err != nil {
+				return fmt.Errorf("%s founds %s: %w", name, streetName, err)
+			}
+			s.charter, s.nb = saved.Charter, saved.Neighborhood
+		} else if err := s.join(dir, cfg, s.homes[invitedBy[i]]); err != nil {
+			return err
+		}
+		m, err := s.startNode(name, dir, peers)
 		if err != nil {
 			return err
 		}
 		s.homes = append(s.homes, m)
-		add(m)
+		if !s.cfg.MDNS {
+			peers = append(peers, addrOf(m))
+		}
 	}
-	if s.agency, err = s.startNode("Springfield PD", "", trusted, "127.0.0.1:0", peers); err != nil {
+	s.printf("   %s\n", foundingLine())
+
+	// The agency: not a member. Its credential must be in its node before
+	// it dials a home, since the handshake is judged from what it shows.
+	dir, err := s.initOutsider("Springfield PD", s.trusted, "127.0.0.1:0")
+	if err != nil {
 		return err
 	}
-	add(s.agency)
-	if s.issuer, err = s.startNode("County Safety Office", "", trusted, "off", peers); err != nil {
+	if s.agency, err = s.startNode("Springfield PD", dir, nil); err != nil {
 		return err
 	}
 	s.Agency = s.agency.n.ID()
-	s.printf("   Started 6 homes along Maple St, an agency (Springfield PD) and an issuer (County Safety Office):\n")
-	s.printf("   8 real nodes, each with its own libp2p identity and Badger store under %s.\n", s.root)
-	all := s.all()
-	if err := s.waitFor("every node connected to the 7 others", func() (bool, error) {
-		for _, m := range all {
-			if len(m.n.Mesh().Peers()) < len(all)-1 {
+	now := time.Now()
+	jurisdiction := requests.Area{Center: streetStart, Radius: 5000}
+	cred, err := requests.Certify(s.issuerKey, s.Agency, "Springfield PD", jurisdiction, now.Add(-time.Hour), now.Add(365*24*time.Hour))
+	if err != nil {
+		return err
+	}
+	if err := s.agency.n.Mesh().PublishDoc(cred.Raw); err != nil {
+		return err
+	}
+	for _, h := range s.homes {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.StepTimeout)
+		err := s.agency.n.Mesh().Connect(ctx, peer.AddrInfo{ID: h.n.ID(), Addrs: h.n.Mesh().Host().Addrs()})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("connect the agency to %s: %w", h.name, err)
+		}
+	}
+	s.printf("   Started 6 homes and an agency (Springfield PD): 7 real nodes, each with its own libp2p identity and Badger store under %s.\n", s.root)
+	s.printf("   The County Safety Office, an offline key every home trusts, certifies Springfield PD for 5 km around city hall, for a year;\n")
+	s.printf("   the agency's node publishes the credential, then dials the homes.\n")
+
+	if err := s.waitFor("every home connected to the 5 others and the agency", func() (bool, error) {
+		for _, h := range s.homes {
+			members, agency := 0, false
+			for _, p := range h.n.Mesh().Peers() {
+				switch {
+				case p.Standing == mesh.Member:
+					members++
+				case p.ID == s.Agency && p.Standing == mesh.Agency:
+					agency = true
+				}
+			}
+			if members < len(s.homes)-1 || !agency {
 				return false, nil
 			}
 		}
-		return true, nil
+		return len(s.agency.n.Mesh().Peers()) == len(s.homes), nil
 	}); err != nil {
 		if s.cfg.MDNS {
 			return fmt.Errorf("%w; multicast may not work on this host (see `porchlight doctor`): run the demo without --mdns", err)
 		}
 		return err
 	}
+	// Each home computes the roster from the signed documents it holds;
+	// all must reach the same one, naming who invited whom.
+	want := make([]string, len(s.homes))
+	for i, h := range s.homes {
+		want[i] = h.n.ID().String() + " invited by "
+		if by := invitedBy[i]; by >= 0 {
+			want[i] += s.homes[by].n.ID().String()
+		}
+	}
+	slices.Sort(want)
+	if err := s.waitFor("the same roster of 6 members on every home", func() (bool, error) {
+		for _, h := range s.homes {
+			ms, err := h.api().Members(s.ctx)
+			if err != nil {
+				return false, err
+			}
+			got := make([]string, 0, len(ms))
+			for _, m := range ms {
+				if !m.Removed {
+					got = append(got, m.PeerID+" invited by "+m.InvitedBy)
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				return false, nil
+			}
+		}
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	if st := s.agency.n.Status(); st.Member {
+		return fmt.Errorf("the agency is a member of the street (status %q)", st.Membership)
+	}
+	s.printf("   Springfield PD is not a member: the homes let it in for its credential, for requests only, never the feed.\n")
 	names := 0
 	_ = s.waitFor("neighbors' names known", func() (bool, error) {
 		names = 0
@@ -325,10 +429,52 @@ func (s *story) discover() error {
 				names++
 			}
 		}
-		return names == len(all)-1, nil
+		return names == len(s.homes), nil
 	})
-	s.printf("   Every node is connected to all 7 others; %s knows %d of them by name.\n", s.homes[0].name, names)
+	s.printf("   Every home lists the same 6 members and is connected to the 5 others and the agency; %s knows %d of them by name.\n", s.homes[0].name, names)
 	return nil
+}
+
+// join has a new home join the street with an invite from inviter.
+func (s *story) join(dir string, cfg node.Config, inviter *member) error {
+	inv, err := inviter.api().CreateInvite(s.ctx, api.NewInviteJSON{Uses: 1, Expires: "1h"})
+	if err != nil {
+		return fmt.Errorf("%s invites %s: %w", inviter.name, cfg.Name, err)
+	}
+	res, err := node.Join(s.ctx, dir, cfg, inv.Invite)
+	if err != nil {
+		return fmt.Errorf("%s joins with %s's invite: %w", cfg.Name, inviter.name, err)
+	}
+	if !res.Admitted {
+		return fmt.Errorf("%s was not admitted with %s's invite: no member answered", cfg.Name, inviter.name)
+	}
+	return nil
+}
+
+// foundingLine says who founded the street and who invited whom.
+func foundingLine() string {
+	invited := map[int][]string{}
+	var inviters []int
+	for i, by := range invitedBy[1:] {
+		if len(invited[by]) == 0 {
+			inviters = append(inviters, by)
+		}
+		invited[by] = append(invited[by], homeNames[i+1])
+	}
+	parts := make([]string, len(inviters))
+	for j, by := range inviters {
+		parts[j] = fmt.Sprintf("%s invited by %s", list(invited[by]), homeNames[by])
+	}
+	return fmt.Sprintf("%s founds %q, invite-only; the other homes join by invites: %s (any member may invite).",
+		homeNames[0], streetName, strings.Join(parts, "; "))
+}
+
+// list joins words as "a, b and c".
+func list(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }
 
 // post has a neighbor write to the feed and waits until everyone has it.
@@ -339,8 +485,8 @@ func (s *story) post() error {
 		return err
 	}
 	s.printf("   %s posts (safety): %q\n", author.name, "Someone was trying car doors on Maple St around 7pm. Lock up tonight!")
-	if err := s.waitFor("every node has the post", func() (bool, error) {
-		for _, m := range s.all() {
+	if err := s.waitFor("every home has the post", func() (bool, error) {
+		for _, m := range s.homes {
 			if _, err := m.n.Store().Record(p.ID); err != nil {
 				return false, nil
 			}
@@ -349,7 +495,26 @@ func (s *story) post() error {
 	}); err != nil {
 		return err
 	}
-	s.printf("   Signed by its author and checked by every node: all 8 have it in their feed.\n")
+	s.printf("   Signed by its author and checked by every home: all 6 have it in their feed.\n")
+	if err := s.agencyHasNoFeed(); err != nil {
+		return err
+	}
+	s.printf("   Springfield PD, not a member, holds no record of any home's log: not the post, not a profile.\n")
+	return nil
+}
+
+// agencyHasNoFeed checks that the agency's node holds nothing of the
+// homes' logs (their posts and profiles): the feed goes to members only.
+func (s *story) agencyHasNoFeed() error {
+	for _, h := range s.homes {
+		head, err := s.agency.n.Store().Head(h.n.ID())
+		if err != nil {
+			return err
+		}
+		if head.Max != 0 {
+			return fmt.Errorf("the agency, not a member, holds %d records of %s's log", head.Max, h.name)
+		}
+	}
 	return nil
 }
 
@@ -376,15 +541,6 @@ func (s *story) request() error {
 	s.printf("   Each home's front-door camera recorded a short clip between %s and %s (imported locally; nothing sent).\n",
 		hm(s.from), hm(s.to))
 
-	jurisdiction := requests.Area{Center: streetStart, Radius: 5000}
-	cred, err := requests.Certify(s.issuerKey, s.Agency, "Springfield PD", jurisdiction, now.Add(-time.Hour), now.Add(365*24*time.Hour))
-	if err != nil {
-		return err
-	}
-	if err := s.issuer.n.Mesh().PublishDoc(cred.Raw); err != nil {
-		return err
-	}
-	s.printf("   The County Safety Office certifies Springfield PD for 5 km around city hall, for a year.\n")
 	if err := s.waitFor("every node holds the agency's credential", func() (bool, error) {
 		for _, m := range s.all() {
 			a, ok, err := m.n.Requests().Agency(s.Agency, time.Now())
@@ -397,6 +553,7 @@ func (s *story) request() error {
 		return err
 	}
 	s.area = requests.Area{Center: north(streetStart, 90), Radius: 200}
+	var err error
 	s.req, err = s.agency.n.Requests().Create(requests.NewRequest{
 		Case: "2026-1142", Incident: "vehicle break-ins", Contact: "det. desk 555-0100",
 		Description: "Car doors tried on Maple St; looking for video of a person on foot.",
@@ -592,8 +749,9 @@ func tamperedFails(path string) error {
 	return nil
 }
 
-// forged has a self-made "issuer" certify a rogue key, which publishes a
-// request; every home must refuse it.
+// forged has a self-made "issuer" certify a rogue key, whose node
+// publishes a request and dials every home with that credential: every
+// home must refuse it at the handshake, so the request reaches none.
 func (s *story) forged() error {
 	rogueIssuer, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
@@ -602,9 +760,15 @@ func (s *story) forged() error {
 	rid, _ := peer.IDFromPrivateKey(rogueIssuer)
 	before := make([]float64, len(s.homes))
 	for i, h := range s.homes {
-		before[i] = h.n.Mesh().Rejected(string(record.ReasonUntrusted))
+		if before[i], err = s.refusedNotMember(h); err != nil {
+			return err
+		}
 	}
-	if s.rogue, err = s.startNode("Totally Real PD", "", []string{rid.String()}, "off", nil); err != nil {
+	dir, err := s.initOutsider("Totally Real PD", []string{rid.String()}, "off")
+	if err != nil {
+		return err
+	}
+	if s.rogue, err = s.startNode("Totally Real PD", dir, nil); err != nil {
 		return err
 	}
 	now := time.Now()
@@ -622,20 +786,30 @@ func (s *story) forged() error {
 	if err != nil {
 		return err
 	}
-	s.printf("   \"Totally Real PD\" certifies itself with a key no home trusts and publishes a request over the same street.\n")
-	for _, h := range s.homes {
+	s.printf("   \"Totally Real PD\" certifies itself with a key no home trusts, publishes a request over the same street and dials every home.\n")
+	dialErrs := make([]error, len(s.homes))
+	for i, h := range s.homes {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.StepTimeout)
-		err := s.rogue.n.Mesh().Connect(ctx, peer.AddrInfo{ID: h.n.ID(), Addrs: h.n.Mesh().Host().Addrs()})
+		// A home may close the connection while it is being set up: the
+		// refusal below is what counts.
+		dialErrs[i] = s.rogue.n.Mesh().Connect(ctx, peer.AddrInfo{ID: h.n.ID(), Addrs: h.n.Mesh().Host().Addrs()})
 		cancel()
-		if err != nil {
-			return fmt.Errorf("connect the rogue to %s: %w", h.name, err)
-		}
 	}
 	for i, h := range s.homes {
-		if err := s.waitFor(h.name+" rejects the forged request", func() (bool, error) {
-			return h.n.Mesh().Rejected(string(record.ReasonUntrusted)) > before[i], nil
+		if err := s.waitFor(h.name+" refuses the rogue at the handshake", func() (bool, error) {
+			n, err := s.refusedNotMember(h)
+			if err != nil {
+				return false, err
+			}
+			if n > before[i] && h.n.Mesh().Host().Network().Connectedness(s.rogue.n.ID()) != network.Connected {
+				return true, nil
+			}
+			return false, dialErrs[i] // said if it never happens
 		}); err != nil {
 			return err
+		}
+		if h.n.Mesh().IsNeighbor(s.rogue.n.ID()) {
+			return fmt.Errorf("%s took the rogue for a neighbor", h.name)
 		}
 		if _, err := h.n.Store().Record(fake.ID); err == nil {
 			return fmt.Errorf("%s stored the forged request", h.name)
@@ -644,8 +818,24 @@ func (s *story) forged() error {
 			return fmt.Errorf("%s lists %d requests (err %v), want only the certified one", h.name, len(l), err)
 		}
 	}
-	s.printf("   All 6 homes rejected it (%s: its issuer is not trusted); none stored or relayed it.\n", record.ReasonUntrusted)
+	s.printf("   All 6 homes refused it at the handshake (not a member, and its credential's issuer is not one they trust); none received its request.\n")
 	return nil
+}
+
+// refusedNotMember is how many peers h has refused for showing neither a
+// membership nor a trusted credential, from its metrics.
+func (s *story) refusedNotMember(h *member) (float64, error) {
+	const metric = `porchlight_peers_refused_total{reason="not_member"} `
+	text, err := h.api().Metrics(s.ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, metric); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, nil // no peer refused yet
 }
 
 // history closes the request and prints the agency's public record as a
@@ -670,6 +860,9 @@ func (s *story) history() error {
 	}
 	if a.Requests != 1 || a.Closed != 1 || a.Equivocation {
 		return fmt.Errorf("public history %+v: want 1 request, closed, no equivocation", a)
+	}
+	if err := s.agencyHasNoFeed(); err != nil {
+		return err
 	}
 	s.printf("   Public history of %s, as %s sees it:\n", a.Name, viewer.name)
 	s.printf("     credential %s until %s, issuer %.16s...\n", a.CredentialStatus, a.ValidUntil.UTC().Format("2006-01-02"), a.Issuer)

@@ -61,10 +61,10 @@ func TestFailureNamesTheStep(t *testing.T) {
 	dir := t.TempDir()
 	d, err := demo.Run(ctx, demo.Config{Out: io.Discard, Logger: quiet, Dir: dir})
 	var se *demo.StepError
-	if d != nil || !errors.As(err, &se) || se.Step != "homes discover each other" || !errors.Is(err, context.Canceled) {
+	if d != nil || !errors.As(err, &se) || se.Step != "a home founds the street and invites its neighbors" || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run with a cancelled context = %v, %v; want a StepError for the first step", d, err)
 	}
-	if !strings.Contains(err.Error(), `"homes discover each other"`) {
+	if !strings.Contains(err.Error(), `"a home founds the street and invites its neighbors"`) {
 		t.Errorf("error %q does not name the step", err)
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
