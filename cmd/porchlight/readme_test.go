@@ -33,6 +33,9 @@ import (
 //	                                          not run: needs root and the installed service
 //	go test -run '^$' -fuzz ... ./record/     not run: fuzzing takes as long as asked
 //	go generate ./cmd/porchlight              TestCLIDocsUpToDate checks its output
+//	members remove, mute PEER_ID              TestMembershipCLI
+//	init --charter <CHARTER_ID> (an agency)   node.TestInviteOnlyStreet (an agency's node
+//	                                          with the charter, not a member)
 
 // readmeSkipped are the README commands this test does not run, and what
 // runs them instead.
@@ -43,7 +46,8 @@ var readmeSkipped = map[string]string{
 }
 
 // readmeStep is one README command as this test runs it, in an order that
-// makes a story: home, issuer and agency each have a data directory
+// makes a story: home, issuer and agency (and the founder of an
+// invite-only neighborhood and the neighbor it invites) each have a data directory
 // (PORCHLIGHT_DATA, as the README says the default is) and share one
 // working directory (the files they hand each other).
 type readmeStep struct {
@@ -57,6 +61,12 @@ type readmeStep struct {
 
 var readmeSteps = []readmeStep{
 	{cmd: "porchlight issuer init --out county.issuer", role: "issuer", capture: "<ISSUER_ID>"},
+	{cmd: `porchlight init --name "Blue door" --found "Maple St" --location 40.7128,-74.0060`, role: "founder", want: "founded the invite-only neighborhood"},
+	{cmd: "porchlight run", role: "founder", bg: true},
+	{cmd: "porchlight invite create", role: "founder", want: "porchlight:", capture: "<INVITE>"},
+	{cmd: `porchlight join <INVITE> --name "Green gate" --location 40.7131,-74.0057`, role: "neighbor", want: "is a member"},
+	{cmd: "porchlight run", role: "neighbor", bg: true},
+	{cmd: "porchlight members", role: "neighbor", want: "Blue door"},
 	{cmd: `porchlight init --name "Blue door" --neighborhood maple-st --location 40.7128,-74.0060`, role: "home"},
 	{cmd: "porchlight run", role: "home", bg: true},
 	{cmd: "porchlight status", role: "home", want: "Blue door"},
@@ -187,6 +197,7 @@ func TestREADMECommands(t *testing.T) {
 	os.WriteFile(filepath.Join(work, "front-door-2026-11-27T19-42-10Z.mp4"), clip, 0o600)
 	data := map[string]string{
 		"home": filepath.Join(root, "home"), "agency": filepath.Join(root, "agency"), "issuer": filepath.Join(root, "issuer"),
+		"founder": filepath.Join(root, "founder"), "neighbor": filepath.Join(root, "neighbor"),
 	}
 	noPath := filepath.Join(root, "empty-path") // so `ui` finds no browser to open
 	os.MkdirAll(noPath, 0o700)
@@ -278,7 +289,7 @@ func TestREADMECommands(t *testing.T) {
 			}
 			break
 		}
-		if strings.HasPrefix(step.cmd, "porchlight init ") {
+		if strings.HasPrefix(step.cmd, "porchlight init ") || strings.HasPrefix(step.cmd, "porchlight join ") {
 			testOnlyConfig(t, data[step.role], step.role, homeAddr)
 		}
 	}
