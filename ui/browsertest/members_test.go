@@ -17,14 +17,13 @@ import (
 )
 
 // The browser test with real nodes (issue 13: invite shown with its QR
-// code, a second node joins, the member appears on both Members pages)
-// uses these helpers as they are: loginUI with a testNode's dir and name,
-// createInviteInUI on the founder's #members, joinInUI on the fresh
-// node's tab, then memberRow on both.
+// code, a second node joins, the member appears on both Members pages) is
+// TestInviteJoinRealNodes; it shares loginUI, createInviteInUI and
+// memberRow with the tests here.
 
 // fakeHome is a real API server over an in-memory neighborhood
 // (apitest): the UI is real, the membership a fake that applies the same
-// rules. The test against real nodes comes with node's wiring.
+// rules. TestInviteJoinRealNodes is the test against real nodes.
 type fakeHome struct {
 	*apitest.Server
 	name string
