@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/record"
@@ -198,4 +199,15 @@ func (m *Mesh) docsNotIn(have map[record.ID]bool, st Standing) ([][]byte, error)
 		docs = append(docs, more...)
 	}
 	return docs, nil
+}
+
+// dialed reports whether this node holds a connection to p that it
+// dialled itself.
+func (m *Mesh) dialed(p peer.ID) bool {
+	for _, c := range m.host.Network().ConnsToPeer(p) {
+		if c.Stat().Direction == network.DirOutbound {
+			return true
+		}
+	}
+	return false
 }

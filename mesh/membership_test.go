@@ -180,3 +180,46 @@ func rawHandshake(ctx context.Context, h host.Host, victim peer.ID, nb string) (
 	err = (protodelim.UnmarshalOptions{MaxSize: 64 << 20}).UnmarshalFrom(bufio.NewReader(st), resp)
 	return resp, err
 }
+
+// provingRoster is a roster whose members' proofs are real bytes, so a
+// test can see where they go.
+type provingRoster struct{ *roster }
+
+var testProof = []byte("PROOF: the charter and an admission naming members")
+
+func (r provingRoster) Proof() [][]byte { return [][]byte{testProof} }
+
+// TestStrangerThatDialsGetsNoProof: a member speaks second to a peer that
+// dialled it. A stranger that connects and waits receives no sync request
+// (which would carry the member's proof: members' IDs and names), and is
+// disconnected once its handshake time is up.
+func TestStrangerThatDialsGetsNoProof(t *testing.T) {
+	r := newRoster()
+	a := newTestNodeWith(t, "a", "maple-st", func(c *mesh.Config) {
+		c.Membership = provingRoster{r}
+		c.HandshakeTimeout = time.Second
+	})
+	r.set(a.m.ID(), mesh.Member)
+	s := newStranger(t, "maple-st")
+	var mu sync.Mutex
+	var got [][]byte
+	s.h.SetStreamHandler(mesh.SyncProtocol, func(st network.Stream) {
+		defer st.Close()
+		req := new(meshpb.SyncRequest)
+		if err := (protodelim.UnmarshalOptions{MaxSize: 1 << 20}).UnmarshalFrom(bufio.NewReader(st), req); err == nil {
+			mu.Lock()
+			got = append(got, req.GetProof()...)
+			got = append(got, []byte(req.GetNeighborhood()))
+			mu.Unlock()
+		}
+	})
+	s.connect(t, a)
+	eventually(t, 10*time.Second, "a disconnects the silent stranger", func() bool {
+		return a.m.Host().Network().Connectedness(s.h.ID()) != network.Connected
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 0 {
+		t.Fatalf("the stranger received a sync request from the member: %q", got)
+	}
+}

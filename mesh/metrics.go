@@ -31,7 +31,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		}, []string{"outcome"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "porchlight_records_rejected_total",
-			Help: "Records refused, by reason. Reasons starting with gossip_ are messages (or, for *_rpc, whole RPCs) gossipsub dropped before our validator saw them; not_neighbor counts messages from peers that have not completed the handshake, peer_rate_limited those over a peer's budget.",
+			Help: "Records refused, by reason. Reasons starting with gossip_ are messages (or, for *_rpc, whole RPCs) gossipsub dropped before our validator saw them; not_neighbor counts messages from peers that have not completed the handshake, peer_rate_limited those over a peer's budget, not_member an agency's messages on the feed topic.",
 		}, []string{"reason"}),
 		syncRounds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "porchlight_sync_rounds_total",
@@ -43,7 +43,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		}),
 		shunned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "porchlight_peers_refused_total",
-			Help: "Peers disconnected and refused for a while, by reason (no_handshake, other_neighborhood, graylisted).",
+			Help: "Peers disconnected and refused for a while, by reason (no_handshake, other_neighborhood, not_member, graylisted).",
 		}, []string{"reason"}),
 		gated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "porchlight_connections_gated_total",

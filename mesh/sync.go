@@ -213,8 +213,16 @@ func (s *syncer) pullLoop(ctx context.Context, p peer.ID) {
 	}
 }
 
-// errRefused is a responder's refusal (another neighborhood).
-var errRefused = errors.New("sync refused")
+// errRefused is a responder's refusal (another neighborhood);
+// errNotMember, its refusal of a peer it does not count a member.
+var (
+	errRefused   = errors.New("sync refused")
+	errNotMember = fmt.Errorf("%w: not a member", errRefused)
+)
+
+// refusedNotMember is the refusal a responder sends a peer whose proof
+// shows no membership.
+const refusedNotMember = "not a member of this neighborhood"
 
 // pull runs rounds against p until it has walked every page of heads and
 // document IDs, or a round brings nothing new.
@@ -227,6 +235,13 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 	}()
 	st := s.m.peers.standing(p)
 	if st == Stranger && s.m.cfg.Membership != nil {
+		if !s.m.dialed(p) {
+			// A peer that dialled us speaks first: its handshake request
+			// carries its proof, and we pull once it has proved itself
+			// (it asks us to). Our proof names members: a stranger that
+			// connects gets nothing.
+			return nil
+		}
 		var err error
 		if st, err = s.handshake(ctx, p, mutual); err != nil {
 			return err
@@ -289,7 +304,12 @@ func (s *syncer) handshake(ctx context.Context, p peer.ID, mutual bool) (Standin
 	resp, err := s.round(ctx, p, req)
 	if err != nil {
 		s.m.metrics.syncRounds.WithLabelValues("client", "error").Inc()
-		if errors.Is(err, errRefused) {
+		switch {
+		case errors.Is(err, errNotMember):
+			// It does not (yet) count us a member: try again soon (an
+			// agency whose credential is on its way, a claim in flight).
+			s.m.shun(p, shunNotMember, notMemberFor, err.Error())
+		case errors.Is(err, errRefused):
 			s.m.shun(p, shunOtherNeighborhood, otherNeighborhoodFor, err.Error())
 		}
 		return Stranger, err
@@ -400,7 +420,10 @@ func (s *syncer) nudgeOthers(from peer.ID) {
 func (s *syncer) round(ctx context.Context, p peer.ID, req *pb.SyncRequest) (*pb.SyncResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, roundTimeout)
 	defer cancel()
-	st, err := s.m.host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, SyncProtocol)
+	// Never dial for a round: pulls are for connected peers, and a round
+	// that dialled a peer that refuses us would reconnect, be scheduled
+	// again on connect, and spin.
+	st, err := s.m.host.NewStream(network.WithNoDial(network.WithAllowLimitedConn(ctx, "sync"), "sync"), p, SyncProtocol)
 	if err != nil {
 		return nil, fmt.Errorf("open sync stream: %w", err)
 	}
@@ -419,7 +442,9 @@ func (s *syncer) round(ctx context.Context, p peer.ID, req *pb.SyncRequest) (*pb
 		st.Reset()
 		return nil, fmt.Errorf("read sync response: %w", err)
 	}
-	if r := resp.GetRefused(); r != "" {
+	if r := resp.GetRefused(); r == refusedNotMember {
+		return nil, fmt.Errorf("%w: %s", errNotMember, r)
+	} else if r != "" {
 		return nil, fmt.Errorf("%w: %s", errRefused, r)
 	}
 	if n := resp.GetNeighborhood(); n != s.m.cfg.Store.Neighborhood() {
@@ -619,13 +644,15 @@ func (s *syncer) serve(st network.Stream) {
 		standing = s.m.ingestProof(remote, req.GetProof())
 	}
 	if req.GetNeighborhood() != nb {
-		resp = &pb.SyncResponse{Neighborhood: nb, Refused: fmt.Sprintf("this node is in neighborhood %q, not %q", nb, req.GetNeighborhood())}
+		// The answer does not name our neighborhood: a stranger guessing
+		// IDs learns nothing from it.
+		resp = &pb.SyncResponse{Refused: fmt.Sprintf("this node is not in neighborhood %q", trunc(req.GetNeighborhood(), record.MaxNeighborhoodLen))}
 		s.m.metrics.syncRounds.WithLabelValues("server", "refused").Inc()
 		s.m.refusePeer(remote, shunOtherNeighborhood, otherNeighborhoodFor, fmt.Sprintf("it asked to sync neighborhood %q", req.GetNeighborhood()))
 	} else if standing == Stranger {
 		// Not a member, nor an agency this node trusts: refused at the
 		// handshake, told why, and disconnected (below).
-		resp = &pb.SyncResponse{Neighborhood: nb, Refused: "not a member of this neighborhood"}
+		resp = &pb.SyncResponse{Neighborhood: nb, Refused: refusedNotMember}
 		s.m.metrics.syncRounds.WithLabelValues("server", "refused").Inc()
 		s.m.refusePeer(remote, shunNotMember, notMemberFor, "its proof shows no membership")
 		defer func() { _ = s.m.host.Network().ClosePeer(remote) }()
@@ -810,4 +837,12 @@ func (s *syncer) respondAuthor(resp *pb.SyncResponse, h store.Head, th *pb.Head,
 		*count++
 	}
 	return more, nil
+}
+
+// trunc cuts s to at most n bytes (for echoing a peer's input).
+func trunc(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

@@ -188,11 +188,6 @@ func claim(ctx context.Context, key crypto.PrivKey, inv *member.Invite, name str
 	return claimFrom(ctx, h, inv, name)
 }
 
-// claimWith is claim from a running node's host.
-func claimWith(ctx context.Context, n *Node, inv *member.Invite) (admission []byte, proof [][]byte, by peer.ID, err error) {
-	return claimFrom(ctx, n.mesh.Host(), inv, n.Config.Name)
-}
-
 func claimFrom(ctx context.Context, h host.Host, inv *member.Invite, name string) (admission []byte, proof [][]byte, by peer.ID, err error) {
 	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -155,13 +156,18 @@ func (a membersAPI) Muted() ([]string, error) {
 	return out, nil
 }
 
-// Join takes an invite on a node that is not a member yet: one whose
-// config already names the invite's neighborhood claims it at once with
-// the members it lists (or keeps it for later). A node of another
-// neighborhood (a fresh one runs the open "default") cannot switch while
-// running: the error says to use `porchlight join`.
+// Join takes an invite on a node that is not a member yet, one whose
+// config names the invite's neighborhood (made by `porchlight join`, or
+// `init --charter`). The invite is kept, as `porchlight join` keeps it,
+// and the node dials the members it names: the mesh claims it in the
+// handshake with the first that answers (meshMembership.Join). Join waits
+// up to joinTimeout for the admission; after that the claim goes on in
+// the background and status says so. A node of another neighborhood (a
+// fresh one runs the open "default") cannot switch while running: the
+// error says to use `porchlight join`.
 func (a membersAPI) Join(ctx context.Context, invite string) error {
-	inv, err := member.ParseInvite(strings.TrimSpace(invite), time.Now())
+	invite = strings.TrimSpace(invite)
+	inv, err := member.ParseInvite(invite, time.Now())
 	if err != nil {
 		return &api.BadRequestError{Err: err}
 	}
@@ -172,16 +178,41 @@ func (a membersAPI) Join(ctx context.Context, invite string) error {
 	if ms == nil || inv.Charter.String() != a.n.Config.Charter {
 		return &api.ForbiddenError{Err: fmt.Errorf("this node is set up for neighborhood %q; to join %q, stop it and run: porchlight join INVITE (with a new --data directory)", a.n.Config.Neighborhood, inv.Neighborhood)}
 	}
-	admission, proof, by, err := claimWith(ctx, a.n, inv)
+	if err := writeFileAtomic(filepath.Join(a.n.dir, InviteFile), []byte(invite+"\n"), 0o600); err != nil {
+		return err
+	}
+	ms.mu.Lock()
+	ms.pending, ms.refusal = inv, ""
+	ms.mu.Unlock()
+	infos, err := peer.AddrInfosFromP2pAddrs(inv.Addrs...)
 	if err != nil {
-		return &api.BadRequestError{Err: err}
+		return &api.BadRequestError{Err: fmt.Errorf("invite addresses: %w", err)}
 	}
-	if admission == nil {
+	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	for _, ai := range infos {
+		go func() {
+			dctx, dcancel := context.WithTimeout(ctx, 3*time.Second)
+			defer dcancel()
+			_ = a.n.mesh.Connect(dctx, ai)
+		}()
+	}
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if ms.svc.IsMember(a.n.id) {
+			return nil
+		}
 		ms.mu.Lock()
-		ms.pending = inv
+		refusal := ms.refusal
 		ms.mu.Unlock()
-		return writeFileAtomic(a.n.dir+"/"+InviteFile, []byte(invite+"\n"), 0o600)
+		if refusal != "" {
+			return &api.BadRequestError{Err: fmt.Errorf("%w: %s", ErrInviteRefused, refusal)}
+		}
+		select {
+		case <-ctx.Done():
+			return nil // pending: the claim goes on; status says so
+		case <-t.C:
+		}
 	}
-	a.n.log.Info("admitted", "by", by)
-	return ms.admitted(admission, proof)
 }

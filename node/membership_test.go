@@ -405,3 +405,37 @@ func TestPendingInviteIsClaimedLater(t *testing.T) {
 		t.Errorf("the used invite is still kept: %v", err)
 	}
 }
+
+// TestJoinThroughTheAPI: a running node set up for the neighborhood but
+// not a member (the UI's join screen) takes an invite and is admitted.
+func TestJoinThroughTheAPI(t *testing.T) {
+	s := newStreet(t)
+	fd := s.found("12 Maple St")
+	a := start(t, fd)
+	defer a.Close()
+	bd := filepath.Join(t.TempDir(), "data")
+	cfg := homeConfig("14 Maple St")
+	cfg.Charter, cfg.Neighborhood = s.charter, s.nb
+	if err := node.Init(bd, cfg); err != nil {
+		t.Fatal(err)
+	}
+	b := start(t, bd)
+	defer b.Close()
+	c := apiClient(t, bd)
+	if _, err := c.Join(context.Background(), "porchlight:garbled!"); !errors.Is(err, client.ErrBadRequest) {
+		t.Errorf("garbled invite through the API: %v", err)
+	}
+	began := time.Now()
+	st, err := c.Join(context.Background(), invite(t, fd, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Member {
+		t.Fatalf("status after joining: %+v", st)
+	}
+	t.Logf("admitted through the API in %v", time.Since(began))
+	pollUntil(t, 10*time.Second, "a and b are neighbors", func() bool { return a.Mesh().IsNeighbor(b.ID()) && b.Mesh().IsNeighbor(a.ID()) })
+	if _, err := c.Join(context.Background(), invite(t, fd, 1)); !errors.Is(err, client.ErrAlreadyMember) {
+		t.Errorf("joining again: %v, want already a member", err)
+	}
+}

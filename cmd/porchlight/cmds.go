@@ -36,7 +36,7 @@ the LAN who knows the name may join. Use it for a LAN-only street or the
 demo only.
 
 An agency's node (not a member) names the neighborhood's charter with
---charter ID (from a member's "porchlight status"): it may publish and read
+--charter ID (from a member's "porchlight status --json"): it may publish and read
 requests, never the feed.`,
 		Example: `  porchlight --data /var/lib/porchlight init --name "12 Maple St" \
       --found "Maple St" --location 40.7128,-74.0060
