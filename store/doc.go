@@ -60,6 +60,12 @@
 // sharing builds its hold index (H) from the grants and transfer records
 // when it opens a database without its mark "S hold-index" (every
 // database written before the index existed), then writes the mark.
+// So do the membership tables of 2026-12-03 (issue 13): membership
+// documents (M) and own invites (N) of package member, and mutes (U) of
+// package feed, all start empty; an open neighborhood's database is
+// unchanged until it adopts a charter, which adds documents, not a layout
+// (node.TestOpenNeighborhoodAdoptsACharter runs that from the version-2
+// fixture).
 //
 // The clip database's: 1, December 2026 (written without a version key
 // until 2026-12-03).
