@@ -255,6 +255,13 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 			return err
 		}
 		req.Reciprocate = mutual && round == 0
+		if round == 0 && s.m.cfg.Membership != nil {
+			// The peer may not have read our proof yet (we answered its
+			// handshake, and its reading races this pull): a first round
+			// always carries it. A responder reads it only from a peer it
+			// does not know yet.
+			req.Proof = s.m.proof()
+		}
 		resp, err := s.round(ctx, p, req)
 		if err != nil {
 			s.m.metrics.syncRounds.WithLabelValues("client", "error").Inc()
