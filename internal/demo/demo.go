@@ -365,6 +365,17 @@ func (s *story) found() error {
 	s.printf("   the agency's node publishes the credential, then dials the homes.\n")
 
 	if err := s.waitFor("every home connected to the 5 others and the agency", func() (bool, error) {
+		// The agency dialled each home once; on a busy machine a home
+		// may have dropped it before its handshake: dial again.
+		for _, h := range s.homes {
+			if s.agency.n.Mesh().Host().Network().Connectedness(h.n.ID()) != network.Connected {
+				go func() {
+					ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+					defer cancel()
+					_ = s.agency.n.Mesh().Connect(ctx, peer.AddrInfo{ID: h.n.ID(), Addrs: h.n.Mesh().Host().Addrs()})
+				}()
+			}
+		}
 		for _, h := range s.homes {
 			members, agency := 0, false
 			for _, p := range h.n.Mesh().Peers() {
