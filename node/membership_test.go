@@ -259,6 +259,13 @@ func TestInviteOnlyStreet(t *testing.T) {
 	}
 	for _, n := range names {
 		pollUntil(t, 15*time.Second, n+" sees the agency's request", func() bool {
+			if ag.Mesh().Host().Network().Connectedness(a.ID()) != network.Connected {
+				// Dialled once above; a busy machine may have dropped it
+				// before its handshake.
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_ = ag.Mesh().Connect(ctx, peer.AddrInfo{ID: a.ID(), Addrs: a.Mesh().Host().Addrs()})
+				cancel()
+			}
 			r, err := apiClient(t, dirs[n]).Requests(context.Background(), client.RequestsQuery{})
 			return err == nil && len(r) == 1
 		})
