@@ -18,6 +18,10 @@
 //	             verify. Then GET /api/v1/requests?agency=ID of the real
 //	             binary with 10,000 requests stored. Baseline: GET
 //	             /api/v1/status on the same node.
+//	handshake    two fresh meshes per turn on 127.0.0.1: Connect until
+//	             both sides' IsNeighbor, for a member whose proof is its
+//	             admission chain (3 invites from the founder). Baseline:
+//	             the same in an open neighborhood (no proof). Alternating.
 //	api          (only with -run api) GET /api/v1/feed?limit=50 with
 //	             100,000 posts stored; baselines: the same read without
 //	             HTTP, and GET /api/v1/status. The web UI's first page in
@@ -73,6 +77,7 @@ type params struct {
 	verbose                      bool
 	apiPosts, apiGets, apiWarmup int
 	uiLoads                      int
+	handshakes                   int
 }
 
 // benchmarks run in this order. prepare (optional) builds fixtures outside
@@ -87,6 +92,7 @@ var benchmarks = []struct {
 	{"catchup", needSource, runCatchup},
 	{"memory", needSourceAndBinary, runMemory},
 	{"requests", needBinary, runRequests},
+	{"handshake", nil, runHandshake},
 	{"clips", nil, runClips}, // opt-in (optIn): not part of -run all
 	{"api", nil, runAPI},     // opt-in too
 }
@@ -116,7 +122,7 @@ func needBinary(e *env) error {
 func main() {
 	var p params
 	var which, out string
-	flag.StringVar(&which, "run", "all", "comma-separated benchmarks: validation, propagation, catchup, memory, requests (or all), and clips (not in all: moves 256 MiB + 1 GiB through the disk) and api (not in all: needs chromium)")
+	flag.StringVar(&which, "run", "all", "comma-separated benchmarks: validation, propagation, catchup, memory, requests, handshake (or all), and clips (not in all: moves 256 MiB + 1 GiB through the disk) and api (not in all: needs chromium)")
 	flag.IntVar(&p.nodes, "nodes", 20, "propagation: mesh nodes in the process")
 	flag.IntVar(&p.degree, "degree", 4, "propagation: random peers each node dials")
 	flag.IntVar(&p.posts, "posts", 200, "propagation: measured posts")
@@ -142,6 +148,7 @@ func main() {
 	flag.IntVar(&p.apiGets, "api-gets", 2000, "api: timed turns of feed (HTTP), feed (no HTTP), status (HTTP)")
 	flag.IntVar(&p.apiWarmup, "api-warmup", 200, "api: unmeasured turns first")
 	flag.IntVar(&p.uiLoads, "ui-loads", 20, "api: timed loads of the UI's first page in headless Chromium")
+	flag.IntVar(&p.handshakes, "handshakes", 50, "handshake: timed handshakes of each kind (with a membership proof, open)")
 	flag.StringVar(&out, "o", "", "also write the report to this file")
 	flag.BoolVar(&p.verbose, "v", false, "show the nodes' warnings and errors")
 	flag.Parse()
@@ -174,7 +181,7 @@ func selectBenchmarks(which string) (map[string]bool, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("-run: unknown benchmark %q (want validation, propagation, catchup, memory, requests, clips, api or all)", w)
+			return nil, fmt.Errorf("-run: unknown benchmark %q (want validation, propagation, catchup, memory, requests, handshake, clips, api or all)", w)
 		}
 	}
 	return sel, nil

@@ -45,11 +45,13 @@
 //
 // Gossip carries live traffic only. On every new connection and topic join
 // (asking the peer to pull back), two heartbeats later, whenever a record
-// arrives ahead of a gap or is held, after any pull that brought news (from
-// every other neighbor, so news travels on hop by hop), and every
-// SyncInterval, a node pulls from connected peers in rounds. A round is one
-// stream: the requester writes a varint-length-delimited SyncRequest and
-// reads one SyncResponse.
+// arrives ahead of a gap or is held (unless what it waits for is the record
+// of its log that the Rules refused last: the sender would send that again,
+// and everything after it), after any pull that brought news (from every
+// other neighbor, so news travels on hop by hop), and every SyncInterval, a
+// node pulls from connected peers in rounds. A round is one stream: the
+// requester writes a varint-length-delimited SyncRequest and reads one
+// SyncResponse.
 //
 // A request carries one page: its neighborhood, a range of authors (after,
 // until] with every head the requester holds in it (per author the

@@ -111,9 +111,12 @@ func (m *Mesh) admit(s *record.Signed, via string) verdict {
 			m.held.add(s.ID)
 			m.metrics.rejected.WithLabelValues(string(record.ReasonHeld)).Inc()
 			m.cfg.Logger.Debug("record held", "author", s.Author, "seq", s.Seq(), "via", via, "err", err)
-			return verdict{result: pubsub.ValidationIgnore, gap: true}
+			return verdict{result: pubsub.ValidationIgnore, gap: !m.refusedLogs.behind(m.cfg.Store, s)}
 		}
 		if err != nil {
+			if record.ReasonOf(err) != "" {
+				m.refusedLogs.add(s)
+			}
 			return m.refuse(err, via, pubsub.ValidationReject)
 		}
 	}
@@ -468,4 +471,37 @@ func (pb *peerBudget) allow(p peer.ID, size int, now time.Time) bool {
 	b.records--
 	b.bytes -= float64(size)
 	return true
+}
+
+// refusedLogs remembers, boundedly, the record of each log that the Rules
+// refused last. A record held because the one before it is missing, when
+// the missing one is that refused record, is not worth a sync with its
+// sender: the sender holds the refused record, and the round would bring
+// it (and everything after it) only to refuse it again. A flooding member
+// sends thousands of them; each would cost every neighbor a sync round of
+// the whole rest of its log. Periodic sync still runs.
+type refusedLogs struct {
+	mu   sync.Mutex
+	seqs map[peer.ID]uint64
+}
+
+func (r *refusedLogs) add(s *record.Signed) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seqs == nil || len(r.seqs) >= maxHeld {
+		r.seqs = map[peer.ID]uint64{}
+	}
+	r.seqs[s.Author] = s.Seq()
+}
+
+// behind reports whether s waits for a record of its log that was refused.
+func (r *refusedLogs) behind(db *store.DB, s *record.Signed) bool {
+	r.mu.Lock()
+	k, ok := r.seqs[s.Author]
+	r.mu.Unlock()
+	if !ok || s.Seq() <= k {
+		return false
+	}
+	h, err := db.Head(s.Author)
+	return err == nil && h.Contig == k-1
 }

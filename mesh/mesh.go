@@ -126,6 +126,9 @@ type Mesh struct {
 	syncer  *syncer
 	held    heldSet
 	clock   *clockWatch
+	// refusedLogs: where the Rules last refused a record of each log (see
+	// refusedLogs).
+	refusedLogs refusedLogs
 
 	ctx    context.Context
 	cancel context.CancelFunc
