@@ -121,10 +121,15 @@ type authorLog struct {
 // logState is what the limits need of slots 1..seq of a log, all held.
 type logState struct {
 	seq   uint64
-	bytes int64   // envelopes of the live feed records
-	last  int64   // clamped created time (Unix ms) of the last rated record
-	tat   int64   // theoretical arrival time of the next rated record (GCRA)
-	times []int64 // clamped times of the last PostsPerHour rated records, oldest first
+	bytes int64 // envelopes of the live feed records
+	last  int64 // clamped created time (Unix ms) of the last rated record
+	dated bool  // a live rated record or retraction was folded: last is set
+	// undated counts the retracted posts folded before any live rated
+	// record or retraction: with no time before them, they count at the
+	// time of the next one.
+	undated int
+	tat     int64   // theoretical arrival time of the next rated record (GCRA)
+	times   []int64 // clamped times of the last PostsPerHour rated records, oldest first
 }
 
 // CheckEntry judges a verified log record against the limits before it is
@@ -328,13 +333,18 @@ func (l *Limiter) advance(al *authorLog, a peer.ID, k uint64, id record.ID) (wal
 }
 
 // fold adds slot sl (the one after st.seq) to st. A retracted (purged)
-// post counts for the rate at the time of the rated record before it: its
-// own time is gone with its content, on every node. start is where this
+// post counts for the rate at the time of the rated record before it (or,
+// with none, of the next rated record or retraction): its own time is gone
+// with its content, on every node. start is where this
 // walk began: a retraction of a post at or below it, that the state may
 // have counted while it was live, makes the state be rebuilt.
 func (l *Limiter) fold(st *logState, sl store.Slot, start uint64) error {
 	if sl.Raw == nil {
-		l.rate(st, st.last)
+		if st.dated {
+			l.rate(st, st.last)
+		} else {
+			st.undated++
+		}
 		st.seq = sl.Seq
 		return nil
 	}
@@ -345,7 +355,7 @@ func (l *Limiter) fold(st *logState, sl store.Slot, start uint64) error {
 	switch b := e.GetBody().(type) {
 	case *pb.Entry_Post, *pb.Entry_Profile:
 		st.bytes += int64(len(sl.Raw))
-		l.rate(st, max(e.GetCreated(), st.last))
+		l.rateDated(st, max(e.GetCreated(), st.last))
 	case *pb.Entry_Retraction:
 		if b.Retraction.GetTargetSeq() <= start {
 			if purges, known := l.purges(sl.ID); purges || !known {
@@ -353,9 +363,28 @@ func (l *Limiter) fold(st *logState, sl store.Slot, start uint64) error {
 			}
 		}
 		st.bytes += int64(len(sl.Raw))
+		if !st.dated {
+			// The first time the log gives: the posts it retracted
+			// before count at it.
+			c := e.GetCreated()
+			for ; st.undated > 0; st.undated-- {
+				l.rate(st, c)
+			}
+			st.last, st.dated = c, true
+		}
 	}
 	st.seq = sl.Seq
 	return nil
+}
+
+// rateDated adds a live rated record at clamped time t, after the undated
+// retracted posts before it.
+func (l *Limiter) rateDated(st *logState, t int64) {
+	for ; st.undated > 0; st.undated-- {
+		l.rate(st, t)
+	}
+	l.rate(st, t)
+	st.dated = true
 }
 
 // rate adds a rated record at clamped time t.
@@ -381,6 +410,15 @@ type refusal struct {
 // created (Unix ms) after the log st.
 func (l *Limiter) judge(st *logState, created, size int64) *refusal {
 	t := max(created, st.last)
+	if st.undated > 0 {
+		// The undated retracted posts count at this record's time.
+		c := *st
+		c.times = append([]int64(nil), st.times...)
+		for ; c.undated > 0; c.undated-- {
+			l.rate(&c, t)
+		}
+		st = &c
+	}
 	var r *refusal
 	if len(st.times) >= l.lim.PostsPerHour && st.times[0] > t-hourMs {
 		r = &refusal{reason: record.ReasonRate, window: true, until: st.times[0] + hourMs}
@@ -432,7 +470,16 @@ func minutes(ms int64) string {
 	return fmt.Sprintf("%d minutes", n)
 }
 
-func megabytes(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
+// megabytes says b bytes for a person.
+func megabytes(b int64) string {
+	switch {
+	case b < 10_000:
+		return fmt.Sprintf("%d bytes", b)
+	case b < 1_000_000:
+		return fmt.Sprintf("%d kB", b/1000)
+	}
+	return fmt.Sprintf("%.1f MB", float64(b)/1e6)
+}
 
 // entryOf decodes the entry of a stored envelope (verified when stored).
 func entryOf(raw []byte) (*pb.Entry, error) {
