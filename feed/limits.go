@@ -137,7 +137,9 @@ type logState struct {
 // record.ReasonRate or record.ReasonSize to refuse, or an error wrapping
 // mesh.ErrHeld when an earlier record of the author's log has not arrived
 // (the record cannot be judged yet). Records that are not feed records
-// pass, and so does a record already stored.
+// pass, and so does a record whose slot is held already: a duplicate, or
+// a second version that the store keeps as proof of equivocation (it
+// would be judged against the same records as the first).
 func (l *Limiter) CheckEntry(s *record.Signed) error {
 	var retraction *pb.Retraction
 	switch b := s.Entry.GetBody().(type) {
@@ -150,11 +152,11 @@ func (l *Limiter) CheckEntry(s *record.Signed) error {
 	al := l.author(s.Author)
 	al.mu.Lock()
 	defer al.mu.Unlock()
-	w, err := l.advance(al, s.Author, s.Seq(), s.ID)
+	w, err := l.advance(al, s.Author, s.Seq())
 	if err != nil {
 		return fmt.Errorf("read the log of %s: %w", s.Author, err)
 	}
-	if w.dup {
+	if w.held {
 		return nil
 	}
 	if retraction != nil {
@@ -227,7 +229,7 @@ func (l *Limiter) checkOwn(a peer.ID, now time.Time, size int64) error {
 	al := l.author(a)
 	al.mu.Lock()
 	defer al.mu.Unlock()
-	w, err := l.advance(al, a, h.Max+1, record.ID{})
+	w, err := l.advance(al, a, h.Max+1)
 	if err != nil {
 		return fmt.Errorf("read this home's log: %w", err)
 	}
@@ -287,7 +289,7 @@ type walk struct {
 	complete bool   // slots 1..k-1 are all held (then al.st covers them)
 	hole     uint64 // the first missing seq, if not complete
 	after    int64  // bytes of the live feed records held past the hole, below k
-	dup      bool   // slot k holds the record judged
+	held     bool   // slot k is held (by the record judged or another version)
 }
 
 // errRefold ends a walk that met a retraction of a post the state counted
@@ -296,17 +298,19 @@ var errRefold = errors.New("rebuild the log's state")
 
 // advance brings al's state up to slot k-1 of a's log, as far as the log
 // is held without a hole, reading only the slots past what is cached.
-func (l *Limiter) advance(al *authorLog, a peer.ID, k uint64, id record.ID) (walk, error) {
+func (l *Limiter) advance(al *authorLog, a peer.ID, k uint64) (walk, error) {
 	st := &al.st
 	if st.seq >= k {
-		*st = logState{} // judging an earlier seq again (a second version): rebuild
+		// Slot k is held: by this record (a duplicate) or by another
+		// version of it (equivocation, which the store keeps as proof).
+		return walk{complete: true, held: true}, nil
 	}
 	start := st.seq
 	w := walk{complete: true}
 	err := l.db.LogSlots(a, st.seq+1, k, func(sl store.Slot) error {
 		switch {
 		case sl.Seq == k:
-			w.dup = sl.ID == id
+			w.held = true
 			return nil
 		case w.complete && sl.Seq == st.seq+1:
 			return l.fold(st, sl, start)
@@ -320,7 +324,7 @@ func (l *Limiter) advance(al *authorLog, a peer.ID, k uint64, id record.ID) (wal
 	})
 	if errors.Is(err, errRefold) {
 		*st = logState{}
-		return l.advance(al, a, k, id)
+		return l.advance(al, a, k)
 	}
 	if err != nil {
 		*st = logState{}
@@ -334,10 +338,10 @@ func (l *Limiter) advance(al *authorLog, a peer.ID, k uint64, id record.ID) (wal
 
 // fold adds slot sl (the one after st.seq) to st. A retracted (purged)
 // post counts for the rate at the time of the rated record before it (or,
-// with none, of the next rated record or retraction): its own time is gone
-// with its content, on every node. start is where this
-// walk began: a retraction of a post at or below it, that the state may
-// have counted while it was live, makes the state be rebuilt.
+// with none, of the next rated record or retraction): its own time is
+// gone with its content, on every node. start is where this walk began: a
+// retraction of a post at or below it, which the state may have counted
+// while it was live, makes the state be rebuilt.
 func (l *Limiter) fold(st *logState, sl store.Slot, start uint64) error {
 	if sl.Raw == nil {
 		if st.dated {

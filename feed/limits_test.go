@@ -598,6 +598,34 @@ func BenchmarkLimiterCheck(b *testing.B) {
 	}
 }
 
+// BenchmarkLimiterCheckNext is the cost of judging each record of a log
+// in turn, as a neighbor's posts arrive: each check reads and folds the
+// record before it, stored since the last check. The log (1,000 records,
+// then one per iteration) is signed and stored before the timer starts,
+// so each check ends when it finds its own slot held, before the verdict
+// (a few comparisons); run it with a fixed count (-benchtime=20000x).
+func BenchmarkLimiterCheckNext(b *testing.B) {
+	n, w := newNode(b, feed.Limits{}), newWriter(b)
+	var recs []*record.Signed
+	for i := range 1000 + b.N {
+		s := w.commit(w.post(b, t0.Add(time.Duration(i)*3*time.Minute)))
+		if _, err := n.db.Ingest(s); err != nil {
+			b.Fatal(err)
+		}
+		recs = append(recs, s)
+	}
+	if err := n.l.CheckEntry(recs[999]); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := n.l.CheckEntry(recs[1000+i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkLimiterCheckCold is the first check after a restart: the
 // author's state is rebuilt from its stored log of 1,000 records.
 func BenchmarkLimiterCheckCold(b *testing.B) {
