@@ -658,3 +658,54 @@ func BenchmarkEd25519Verify(b *testing.B) {
 		}
 	}
 }
+
+// CheckEntry is called from gossip validators and sync at once: several
+// authors' logs, and duplicates, judged concurrently reach the verdicts
+// of one at a time.
+func TestLimiterConcurrent(t *testing.T) {
+	n := newNode(t, feed.Limits{})
+	var logs [][]*record.Signed
+	for range 4 {
+		w := newWriter(t)
+		var l []*record.Signed
+		for i := range 30 {
+			l = append(l, w.commit(w.post(t, t0.Add(time.Duration(i)*3*time.Minute))))
+		}
+		logs = append(logs, l)
+	}
+	errs := make(chan error, 8)
+	for i, l := range logs {
+		go func() {
+			for _, s := range l {
+				if err := n.l.CheckEntry(s); err != nil {
+					errs <- fmt.Errorf("log %d seq %d: %w", i, s.Seq(), err)
+					return
+				}
+				if _, err := n.db.Ingest(s); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+		go func() { // duplicates and records not yet judgeable
+			for j := len(l) - 1; j >= 0; j-- {
+				if err := n.l.CheckEntry(l[j]); err != nil && !errors.Is(err, mesh.ErrHeld) {
+					errs <- fmt.Errorf("log %d seq %d again: %w", i, l[j].Seq(), err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 2 * len(logs) {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range logs {
+		if got := len(slots(t, n.db, l[0].Author)); got != len(l) {
+			t.Fatalf("%d of %d records stored", got, len(l))
+		}
+	}
+}
