@@ -31,8 +31,9 @@
 //     the rolling hour that ends at its time, or when it runs ahead of a
 //     GCRA bucket of Burst records refilled at PostsPerHour per hour.
 //     A retracted post, whose content (and time) every node has purged,
-//     counts at the time of the rated record before it: retracting does
-//     not give back the rate.
+//     counts at the time of the rated record before it (with none, of the
+//     next rated record or retraction): retracting does not give back the
+//     rate.
 //   - Retractions are not rate-limited.
 //   - The envelopes of the author's feed records that are not retracted,
 //     with this one, may take at most MaxBytes (record.ReasonSize); a

@@ -186,8 +186,8 @@ func (s *Service) Post(ctx context.Context, np NewPost) (Post, error) {
 
 // envelopeOverhead bounds what an envelope adds to its entry: the
 // signer's public key, the payload type, the signature and their framing
-// (about 150 bytes for an Ed25519 key).
-const envelopeOverhead = 256
+// (about 125 bytes for an Ed25519 key).
+const envelopeOverhead = 160
 
 // postSize bounds the envelope of post p, that will carry a grant of
 // nclips clips if nclips > 0: the limits are checked before the grant is
@@ -200,7 +200,7 @@ func (s *Service) postSize(p *pb.Post, nclips int) int64 {
 	}
 	n := proto.Size(e) + envelopeOverhead
 	if nclips > 0 {
-		n += 512 + 40*nclips // a grant: IDs, times, owner, its own envelope
+		n += 320 + 40*nclips // a grant: its IDs, times and owner, in an envelope
 	}
 	return int64(n)
 }

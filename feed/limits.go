@@ -121,10 +121,15 @@ type authorLog struct {
 // logState is what the limits need of slots 1..seq of a log, all held.
 type logState struct {
 	seq   uint64
-	bytes int64   // envelopes of the live feed records
-	last  int64   // clamped created time (Unix ms) of the last rated record
-	tat   int64   // theoretical arrival time of the next rated record (GCRA)
-	times []int64 // clamped times of the last PostsPerHour rated records, oldest first
+	bytes int64 // envelopes of the live feed records
+	last  int64 // clamped created time (Unix ms) of the last rated record
+	dated bool  // a live rated record or retraction was folded: last is set
+	// undated counts the retracted posts folded before any live rated
+	// record or retraction: with no time before them, they count at the
+	// time of the next one.
+	undated int
+	tat     int64   // theoretical arrival time of the next rated record (GCRA)
+	times   []int64 // clamped times of the last PostsPerHour rated records, oldest first
 }
 
 // CheckEntry judges a verified log record against the limits before it is
@@ -132,7 +137,9 @@ type logState struct {
 // record.ReasonRate or record.ReasonSize to refuse, or an error wrapping
 // mesh.ErrHeld when an earlier record of the author's log has not arrived
 // (the record cannot be judged yet). Records that are not feed records
-// pass, and so does a record already stored.
+// pass, and so does a record whose slot is held already: a duplicate, or
+// a second version that the store keeps as proof of equivocation (it
+// would be judged against the same records as the first).
 func (l *Limiter) CheckEntry(s *record.Signed) error {
 	var retraction *pb.Retraction
 	switch b := s.Entry.GetBody().(type) {
@@ -145,11 +152,11 @@ func (l *Limiter) CheckEntry(s *record.Signed) error {
 	al := l.author(s.Author)
 	al.mu.Lock()
 	defer al.mu.Unlock()
-	w, err := l.advance(al, s.Author, s.Seq(), s.ID)
+	w, err := l.advance(al, s.Author, s.Seq())
 	if err != nil {
 		return fmt.Errorf("read the log of %s: %w", s.Author, err)
 	}
-	if w.dup {
+	if w.held {
 		return nil
 	}
 	if retraction != nil {
@@ -222,7 +229,7 @@ func (l *Limiter) checkOwn(a peer.ID, now time.Time, size int64) error {
 	al := l.author(a)
 	al.mu.Lock()
 	defer al.mu.Unlock()
-	w, err := l.advance(al, a, h.Max+1, record.ID{})
+	w, err := l.advance(al, a, h.Max+1)
 	if err != nil {
 		return fmt.Errorf("read this home's log: %w", err)
 	}
@@ -282,7 +289,7 @@ type walk struct {
 	complete bool   // slots 1..k-1 are all held (then al.st covers them)
 	hole     uint64 // the first missing seq, if not complete
 	after    int64  // bytes of the live feed records held past the hole, below k
-	dup      bool   // slot k holds the record judged
+	held     bool   // slot k is held (by the record judged or another version)
 }
 
 // errRefold ends a walk that met a retraction of a post the state counted
@@ -291,17 +298,19 @@ var errRefold = errors.New("rebuild the log's state")
 
 // advance brings al's state up to slot k-1 of a's log, as far as the log
 // is held without a hole, reading only the slots past what is cached.
-func (l *Limiter) advance(al *authorLog, a peer.ID, k uint64, id record.ID) (walk, error) {
+func (l *Limiter) advance(al *authorLog, a peer.ID, k uint64) (walk, error) {
 	st := &al.st
 	if st.seq >= k {
-		*st = logState{} // judging an earlier seq again (a second version): rebuild
+		// Slot k is held: by this record (a duplicate) or by another
+		// version of it (equivocation, which the store keeps as proof).
+		return walk{complete: true, held: true}, nil
 	}
 	start := st.seq
 	w := walk{complete: true}
 	err := l.db.LogSlots(a, st.seq+1, k, func(sl store.Slot) error {
 		switch {
 		case sl.Seq == k:
-			w.dup = sl.ID == id
+			w.held = true
 			return nil
 		case w.complete && sl.Seq == st.seq+1:
 			return l.fold(st, sl, start)
@@ -315,7 +324,7 @@ func (l *Limiter) advance(al *authorLog, a peer.ID, k uint64, id record.ID) (wal
 	})
 	if errors.Is(err, errRefold) {
 		*st = logState{}
-		return l.advance(al, a, k, id)
+		return l.advance(al, a, k)
 	}
 	if err != nil {
 		*st = logState{}
@@ -328,13 +337,18 @@ func (l *Limiter) advance(al *authorLog, a peer.ID, k uint64, id record.ID) (wal
 }
 
 // fold adds slot sl (the one after st.seq) to st. A retracted (purged)
-// post counts for the rate at the time of the rated record before it: its
-// own time is gone with its content, on every node. start is where this
-// walk began: a retraction of a post at or below it, that the state may
-// have counted while it was live, makes the state be rebuilt.
+// post counts for the rate at the time of the rated record before it (or,
+// with none, of the next rated record or retraction): its own time is
+// gone with its content, on every node. start is where this walk began: a
+// retraction of a post at or below it, which the state may have counted
+// while it was live, makes the state be rebuilt.
 func (l *Limiter) fold(st *logState, sl store.Slot, start uint64) error {
 	if sl.Raw == nil {
-		l.rate(st, st.last)
+		if st.dated {
+			l.rate(st, st.last)
+		} else {
+			st.undated++
+		}
 		st.seq = sl.Seq
 		return nil
 	}
@@ -345,7 +359,7 @@ func (l *Limiter) fold(st *logState, sl store.Slot, start uint64) error {
 	switch b := e.GetBody().(type) {
 	case *pb.Entry_Post, *pb.Entry_Profile:
 		st.bytes += int64(len(sl.Raw))
-		l.rate(st, max(e.GetCreated(), st.last))
+		l.rateDated(st, max(e.GetCreated(), st.last))
 	case *pb.Entry_Retraction:
 		if b.Retraction.GetTargetSeq() <= start {
 			if purges, known := l.purges(sl.ID); purges || !known {
@@ -353,9 +367,28 @@ func (l *Limiter) fold(st *logState, sl store.Slot, start uint64) error {
 			}
 		}
 		st.bytes += int64(len(sl.Raw))
+		if !st.dated {
+			// The first time the log gives: the posts it retracted
+			// before count at it.
+			c := e.GetCreated()
+			for ; st.undated > 0; st.undated-- {
+				l.rate(st, c)
+			}
+			st.last, st.dated = c, true
+		}
 	}
 	st.seq = sl.Seq
 	return nil
+}
+
+// rateDated adds a live rated record at clamped time t, after the undated
+// retracted posts before it.
+func (l *Limiter) rateDated(st *logState, t int64) {
+	for ; st.undated > 0; st.undated-- {
+		l.rate(st, t)
+	}
+	l.rate(st, t)
+	st.dated = true
 }
 
 // rate adds a rated record at clamped time t.
@@ -381,6 +414,15 @@ type refusal struct {
 // created (Unix ms) after the log st.
 func (l *Limiter) judge(st *logState, created, size int64) *refusal {
 	t := max(created, st.last)
+	if st.undated > 0 {
+		// The undated retracted posts count at this record's time.
+		c := *st
+		c.times = append([]int64(nil), st.times...)
+		for ; c.undated > 0; c.undated-- {
+			l.rate(&c, t)
+		}
+		st = &c
+	}
 	var r *refusal
 	if len(st.times) >= l.lim.PostsPerHour && st.times[0] > t-hourMs {
 		r = &refusal{reason: record.ReasonRate, window: true, until: st.times[0] + hourMs}
@@ -432,7 +474,16 @@ func minutes(ms int64) string {
 	return fmt.Sprintf("%d minutes", n)
 }
 
-func megabytes(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
+// megabytes says b bytes for a person.
+func megabytes(b int64) string {
+	switch {
+	case b < 10_000:
+		return fmt.Sprintf("%d bytes", b)
+	case b < 1_000_000:
+		return fmt.Sprintf("%d kB", b/1000)
+	}
+	return fmt.Sprintf("%.1f MB", float64(b)/1e6)
+}
 
 // entryOf decodes the entry of a stored envelope (verified when stored).
 func entryOf(raw []byte) (*pb.Entry, error) {
