@@ -45,6 +45,8 @@ func TestMuteHidesAnAuthorsPostsAndReplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Newer than mine: t0 is a fixed day, and mine was written now.
+	t0 := time.Now()
 	rude, loud := newWriter(t), newWriter(t)
 	ingestAll(t, f.log.db, rude, rude.post(t, t0))
 	ingestAll(t, f.log.db, rude, rude.next(t, t0.Add(time.Second), func(e *pb.Entry) {
