@@ -41,6 +41,13 @@
 // penalties are off, since many homes share one address behind NAT and a
 // quiet neighborhood topic would punish honest peers for silence.
 //
+// A member's node that sends FloodStrikes of its own records over the
+// per-author limits (refused, or held behind one refused) within a minute,
+// by gossip or sync, is disconnected and refused for 10 minutes: every
+// node reaches that verdict from the records alone, so only a modified
+// node sends them, and most of a flood arrives by sync, which gossipsub's
+// score does not see.
+//
 // # Catch-up: /porchlight/sync/2
 //
 // Gossip carries live traffic only. On every new connection and topic join

@@ -3,6 +3,7 @@ package mesh
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -51,6 +52,9 @@ func (m *Mesh) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pu
 		s, v, err = m.ingest(msg.Data, "gossip")
 		m.clock.observe(from, s, msg.Data, err)
 	}
+	if v.overLimit && v.author == from {
+		m.strike(from)
+	}
 	if v.gap {
 		m.syncer.schedule(msg.ReceivedFrom, false)
 	}
@@ -90,6 +94,8 @@ type verdict struct {
 	added        bool
 	gap          bool
 	equivocation bool
+	overLimit    bool    // a record over the per-author limits (see strike)
+	author       peer.ID // its author, when overLimit
 }
 
 // ingest opens and stores one record from the network, counting and logging
@@ -111,13 +117,17 @@ func (m *Mesh) admit(s *record.Signed, via string) verdict {
 			m.held.add(s.ID)
 			m.metrics.rejected.WithLabelValues(string(record.ReasonHeld)).Inc()
 			m.cfg.Logger.Debug("record held", "author", s.Author, "seq", s.Seq(), "via", via, "err", err)
-			return verdict{result: pubsub.ValidationIgnore, gap: !m.refusedLogs.behind(m.cfg.Store, s)}
+			behind, why := m.refusedLogs.behind(m.cfg.Store, s)
+			return verdict{result: pubsub.ValidationIgnore, gap: !behind, overLimit: behind && overLimit(why), author: s.Author}
 		}
 		if err != nil {
-			if record.ReasonOf(err) != "" {
-				m.refusedLogs.add(s)
+			reason := record.ReasonOf(err)
+			if reason != "" {
+				m.refusedLogs.add(s, reason)
 			}
-			return m.refuse(err, via, pubsub.ValidationReject)
+			v := m.refuse(err, via, pubsub.ValidationReject)
+			v.overLimit, v.author = overLimit(reason), s.Author
+			return v
 		}
 	}
 	res, err := m.cfg.Store.Ingest(s)
@@ -482,26 +492,85 @@ func (pb *peerBudget) allow(p peer.ID, size int, now time.Time) bool {
 // the whole rest of its log. Periodic sync still runs.
 type refusedLogs struct {
 	mu   sync.Mutex
-	seqs map[peer.ID]uint64
+	seqs map[peer.ID]refusedAt
 }
 
-func (r *refusedLogs) add(s *record.Signed) {
+type refusedAt struct {
+	seq    uint64
+	reason record.Reason
+}
+
+func (r *refusedLogs) add(s *record.Signed, reason record.Reason) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.seqs == nil || len(r.seqs) >= maxHeld {
-		r.seqs = map[peer.ID]uint64{}
+		r.seqs = map[peer.ID]refusedAt{}
 	}
-	r.seqs[s.Author] = s.Seq()
+	r.seqs[s.Author] = refusedAt{s.Seq(), reason}
 }
 
-// behind reports whether s waits for a record of its log that was refused.
-func (r *refusedLogs) behind(db *store.DB, s *record.Signed) bool {
+// behind reports whether s waits for a record of its log that was
+// refused, and the reason it was.
+func (r *refusedLogs) behind(db *store.DB, s *record.Signed) (bool, record.Reason) {
 	r.mu.Lock()
 	k, ok := r.seqs[s.Author]
 	r.mu.Unlock()
-	if !ok || s.Seq() <= k {
-		return false
+	if !ok || s.Seq() <= k.seq {
+		return false, ""
 	}
 	h, err := db.Head(s.Author)
-	return err == nil && h.Contig == k-1
+	return err == nil && h.Contig == k.seq-1, k.reason
+}
+
+// overLimit reports whether a refusal is for breaking the per-author
+// limits: a verdict every honest node reaches from the record and its
+// log alone, so only the author's own node sends such records (an honest
+// node never stores, so never relays, the refused record or its log past
+// it).
+func overLimit(r record.Reason) bool { return r == record.ReasonRate || r == record.ReasonSize }
+
+// Flooding: a peer that sends FloodStrikes records over the per-author
+// limits (refused, or held behind one refused) within a minute is
+// disconnected and refused for graylistBackoff. Gossipsub's score punishes
+// only what arrives by gossip; a flooder's records mostly arrive by sync.
+const FloodStrikes = 50
+
+type strikes struct {
+	mu sync.Mutex
+	by map[peer.ID]*strikeCount
+}
+
+type strikeCount struct {
+	n     int
+	since time.Time
+}
+
+// add counts one strike against p and reports whether p reached
+// FloodStrikes within a minute.
+func (s *strikes) add(p peer.ID, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.by == nil || len(s.by) >= maxHeld {
+		s.by = map[peer.ID]*strikeCount{}
+	}
+	c := s.by[p]
+	if c == nil || now.Sub(c.since) > time.Minute {
+		c = &strikeCount{since: now}
+		s.by[p] = c
+	}
+	c.n++
+	return c.n >= FloodStrikes
+}
+
+// strike counts a record over the limits that p sent and wrote: only
+// its author's own node sends such records, so a relay is never struck
+// (were verdicts ever to differ between nodes, an honest relay would not
+// pay for it).
+func (m *Mesh) strike(p peer.ID) {
+	if p == "" || p == m.self {
+		return
+	}
+	if m.strikes.add(p, m.cfg.Now()) {
+		m.shun(p, shunFlooding, graylistBackoff, fmt.Sprintf("%d records over the per-author limits within a minute", FloodStrikes))
+	}
 }

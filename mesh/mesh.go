@@ -129,6 +129,8 @@ type Mesh struct {
 	// refusedLogs: where the Rules last refused a record of each log (see
 	// refusedLogs).
 	refusedLogs refusedLogs
+	// strikes counts records over the per-author limits, by sender.
+	strikes strikes
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -43,7 +43,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		}),
 		shunned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "porchlight_peers_refused_total",
-			Help: "Peers disconnected and refused for a while, by reason (no_handshake, other_neighborhood, not_member, graylisted).",
+			Help: "Peers disconnected and refused for a while, by reason (no_handshake, other_neighborhood, not_member, flooding, graylisted).",
 		}, []string{"reason"}),
 		gated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "porchlight_connections_gated_total",

@@ -181,6 +181,7 @@ const (
 	shunOtherNeighborhood = "other_neighborhood"
 	shunGraylisted        = "graylisted"
 	shunNotMember         = "not_member"
+	shunFlooding          = "flooding"
 )
 
 // refusals remembers peers refused until a time; the connection gater

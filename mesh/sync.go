@@ -274,7 +274,7 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 		if s.m.cfg.Membership == nil {
 			s.m.completeHandshake(p, Member)
 		}
-		added, held := s.apply(resp)
+		added, held := s.apply(p, resp)
 		total += added
 		c.heldDocs = c.heldDocs || held
 		s.m.cfg.Logger.Debug("sync round", "peer", p, "records", len(resp.GetRecords()), "stubs", len(resp.GetStubs()), "docs", len(resp.GetDocs()), "new", added, "more", resp.GetMore())
@@ -520,7 +520,7 @@ func (s *syncer) request(c *cursor, st Standing) (*pb.SyncRequest, error) {
 // apply verifies and stores a response; it returns how many documents,
 // records and stubs were new, and whether a document was held (it depends
 // on one not yet here).
-func (s *syncer) apply(resp *pb.SyncResponse) (added int, heldDocs bool) {
+func (s *syncer) apply(p peer.ID, resp *pb.SyncResponse) (added int, heldDocs bool) {
 	for _, raw := range resp.GetDocs() {
 		v := s.m.ingestDoc(raw, "sync")
 		heldDocs = heldDocs || v.gap
@@ -540,6 +540,9 @@ func (s *syncer) apply(resp *pb.SyncResponse) (added int, heldDocs bool) {
 		v := s.m.admit(o.s, "sync")
 		if v.added {
 			added++
+		}
+		if v.overLimit && v.author == p {
+			s.m.strike(p)
 		}
 		if v.equivocation || v.added && s.m.held.take(o.s.ID) {
 			s.m.relay(o.s.Raw, s.m.topicFor(o.s))

@@ -104,7 +104,7 @@ func FuzzSyncResponse(f *testing.F) {
 			return
 		}
 		before, _ := m.cfg.Store.Heads()
-		m.syncer.apply(r)
+		m.syncer.apply("", r)
 		// No response moves a cursor backwards or out of its page.
 		req := &pb.SyncRequest{After: []byte("m"), Until: []byte("t"), DocsAfter: []byte("m"), DocsUntil: []byte("t")}
 		c := cursor{after: req.After, docsAfter: req.DocsAfter}
