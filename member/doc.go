@@ -66,6 +66,14 @@
 //   - A node stores a reduction by a removed author even when it is dated
 //     after the removal, since it may void that removal.
 //
+// # Caps
+//
+// A node stores at most Config.MaxDocs documents (DefaultMaxDocs), and of
+// one author at most MaxMemberDocs (MaxStewardDocs for an author that is
+// a steward when the document arrives), of which MaxMemberRevocations
+// invite revocations for a member that is no steward; past these,
+// ReasonAuthorCap.
+//
 // # Invite string
 //
 // "porchlight:" followed by the lowercase base32 (no padding) of a

@@ -47,6 +47,14 @@ func (e notAllowed) Is(target error) bool { return target == ErrNotAllowed }
 const (
 	// DefaultMaxDocs bounds the membership documents a node stores.
 	DefaultMaxDocs = 20_000
+	// MaxMemberDocs and MaxStewardDocs bound the documents of one author a
+	// node stores (a steward's is judged when each arrives), so that no
+	// member can fill DefaultMaxDocs alone.
+	MaxMemberDocs  = 100
+	MaxStewardDocs = 1_000
+	// MaxMemberRevocations bounds the invite revocations of an author that
+	// is no steward (within MaxMemberDocs).
+	MaxMemberRevocations = 20
 	// DefaultInviteLife is an invite's life when CreateInvite is given 0.
 	DefaultInviteLife = 72 * time.Hour
 	// MaxProof bounds Proof's documents.
@@ -86,9 +94,13 @@ type Service struct {
 	known   map[record.ID]bool // every stored document, the charter too
 	pending map[record.ID]bool // documents being written
 	entries []entry            // every stored document but the charter, in order
-	r       *roster
-	version uint64 // counts the roster's changes
-	proof   *proofCache
+	// byAuthor and revocations count the stored (and pending) documents
+	// and invite revocations of each author.
+	byAuthor    map[peer.ID]int
+	revocations map[peer.ID]int
+	r           *roster
+	version     uint64 // counts the roster's changes
+	proof       *proofCache
 }
 
 // New checks cfg, loads the stored documents and builds the roster.
@@ -114,7 +126,8 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("member: key: %w", err)
 	}
-	s := &Service{cfg: cfg, db: cfg.Store, self: self, known: map[record.ID]bool{}, pending: map[record.ID]bool{}, join: newJoinLimits()}
+	s := &Service{cfg: cfg, db: cfg.Store, self: self, known: map[record.ID]bool{}, pending: map[record.ID]bool{}, join: newJoinLimits(),
+		byAuthor: map[peer.ID]int{}, revocations: map[peer.ID]int{}}
 	raws, err := store.ScanAll(s.db, store.MemberDocs, nil, func(_, v []byte) ([]byte, error) { return v, nil })
 	if err != nil {
 		return nil, fmt.Errorf("member: load documents: %w", err)
@@ -126,6 +139,7 @@ func New(cfg Config) (*Service, error) {
 			continue
 		}
 		s.known[d.ID] = true
+		s.count(d, 1)
 		if d.Payload.GetCharter() != nil {
 			if d.ID == cfg.Charter {
 				s.charter = d
@@ -219,6 +233,7 @@ func (s *Service) add(d *Doc) (added, changed bool, err error) {
 		return false, false, fmt.Errorf("store membership document %.12s: %d stored: %w", d.ID, n, ErrFull)
 	}
 	s.pending[d.ID] = true
+	s.count(d, 1)
 	s.mu.Unlock()
 
 	err = s.db.Put(store.MemberDocs, d.ID[:], d.Raw)
@@ -227,6 +242,7 @@ func (s *Service) add(d *Doc) (added, changed bool, err error) {
 	defer s.mu.Unlock()
 	delete(s.pending, d.ID)
 	if err != nil {
+		s.count(d, -1)
 		return false, false, fmt.Errorf("store membership document %.12s: %w", d.ID, err)
 	}
 	s.known[d.ID] = true
@@ -279,8 +295,19 @@ func (s *Service) admissible(d *Doc) error {
 	case m.Removed && !d.Created().Before(m.RemovedAt) && !reduces(d):
 		// A removal or unnaming is stored even so: it may void the removal
 		// of its author (see build), and a node that refused it would
-		// never learn so.
+		// never learn so. The per-author cap bounds them.
 		return record.Invalidf(ReasonRemoved, "%s was removed at %s", d.Author, m.RemovedAt.UTC().Format(time.RFC3339))
+	}
+	steward := s.r.isSteward(d.Author)
+	who, limit := "member", MaxMemberDocs
+	if steward {
+		who, limit = "steward", MaxStewardDocs
+	}
+	if n := s.byAuthor[d.Author]; n >= limit {
+		return record.Invalidf(ReasonAuthorCap, "%s has %d membership documents stored, the most a %s may have", d.Author, n, who)
+	}
+	if n := s.revocations[d.Author]; !steward && n >= MaxMemberRevocations && d.Payload.GetInviteRevocation() != nil {
+		return record.Invalidf(ReasonAuthorCap, "%s has revoked %d invites, the most a member that is no steward may", d.Author, n)
 	}
 	return nil
 }
@@ -288,6 +315,17 @@ func (s *Service) admissible(d *Doc) error {
 // reduces reports whether d is a removal or an unnaming.
 func reduces(d *Doc) bool {
 	return d.Payload.GetRemoval() != nil || (d.Payload.GetSteward() != nil && !d.Payload.GetSteward().GetSteward())
+}
+
+// count adds d to the per-author counts. Callers hold mu.
+func (s *Service) count(d *Doc, n int) {
+	if d.Payload.GetCharter() != nil {
+		return
+	}
+	s.byAuthor[d.Author] += n
+	if d.Payload.GetInviteRevocation() != nil {
+		s.revocations[d.Author] += n
+	}
 }
 
 // DocIDs lists the stored documents.
