@@ -9,7 +9,8 @@ import (
 
 // TestAuthorCap: one author cannot fill the neighborhood's documents: a
 // member stores MaxMemberDocs and MaxMemberRevocations revocations of
-// them, a steward MaxStewardDocs; past them, too_many_by_author.
+// them, a steward MaxStewardDocs; past them, too_many_by_author. The
+// founder is capped only by MaxDocs.
 func TestAuthorCap(t *testing.T) {
 	const m = time.Minute
 	w := newWorld(t, InviteByAny)
@@ -42,6 +43,10 @@ func TestAuthorCap(t *testing.T) {
 	}
 	if _, err := s.IngestDoc(revoke(w.s, MaxStewardDocs).Raw); record.ReasonOf(err) != ReasonAuthorCap {
 		t.Fatalf("document %d of a steward: %v, want %s", MaxStewardDocs+1, err, ReasonAuthorCap)
+	}
+	// The founder's are not capped: its node may admit a whole neighborhood.
+	for i := 0; i <= MaxStewardDocs; i++ {
+		mustIngest(t, s, revoke(w.founder, i))
 	}
 	// Others still get in, and the counts survive a restart.
 	mustIngest(t, s, w.steward(w.founder, 6*m, w.b, true))

@@ -70,9 +70,9 @@
 //
 // A node stores at most Config.MaxDocs documents (DefaultMaxDocs), and of
 // one author at most MaxMemberDocs (MaxStewardDocs for an author that is
-// a steward when the document arrives), of which MaxMemberRevocations
-// invite revocations for a member that is no steward; past these,
-// ReasonAuthorCap.
+// a steward when the document arrives; the founder's are not capped), of
+// which MaxMemberRevocations invite revocations for a member that is no
+// steward; past these, ReasonAuthorCap.
 //
 // # Invite string
 //

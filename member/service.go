@@ -48,8 +48,8 @@ const (
 	// DefaultMaxDocs bounds the membership documents a node stores.
 	DefaultMaxDocs = 20_000
 	// MaxMemberDocs and MaxStewardDocs bound the documents of one author a
-	// node stores (a steward's is judged when each arrives), so that no
-	// member can fill DefaultMaxDocs alone.
+	// node stores (a steward's is judged when each arrives; the founder's
+	// only by MaxDocs), so that no member can fill DefaultMaxDocs alone.
 	MaxMemberDocs  = 100
 	MaxStewardDocs = 1_000
 	// MaxMemberRevocations bounds the invite revocations of an author that
@@ -297,6 +297,9 @@ func (s *Service) admissible(d *Doc) error {
 		// of its author (see build), and a node that refused it would
 		// never learn so. The per-author cap bounds them.
 		return record.Invalidf(ReasonRemoved, "%s was removed at %s", d.Author, m.RemovedAt.UTC().Format(time.RFC3339))
+	}
+	if d.Author == s.r.founder {
+		return nil // the founder's node may admit a whole neighborhood
 	}
 	steward := s.r.isSteward(d.Author)
 	who, limit := "member", MaxMemberDocs
