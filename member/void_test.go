@@ -120,22 +120,24 @@ func TestKeepBound(t *testing.T) {
 }
 
 // TestCounterReduction: whichever arrives first, a removed steward's
-// backdated removal of its remover and the remover's removal are both
-// stored, and give one roster: the remover stays.
+// removal of its remover (dated before or after) and the remover's
+// removal are both stored, and give one roster: the remover, senior,
+// stays.
 func TestCounterReduction(t *testing.T) {
 	const m = time.Minute
 	w := newWorld(t, InviteByAny)
 	name := w.steward(w.founder, 3*m, w.a, true)
 	removal := w.remove(w.s, 10*m, w.a)
-	counter := w.remove(w.a, 5*m, w.s)
-	for _, order := range [][]*Doc{{removal, counter}, {counter, removal}} {
-		s := w.started(t, w.founder, &clock{t: t0.Add(time.Hour)})
-		mustIngest(t, s, name)
-		for _, d := range order {
-			mustIngest(t, s, d)
-		}
-		if !s.IsMember(w.s.id) || s.IsMember(w.a.id) {
-			t.Fatalf("s member %v (want true), a member %v (want false)", s.IsMember(w.s.id), s.IsMember(w.a.id))
+	for _, counter := range []*Doc{w.remove(w.a, 5*m, w.s), w.remove(w.a, 11*m, w.s)} {
+		for _, order := range [][]*Doc{{removal, counter}, {counter, removal}} {
+			s := w.started(t, w.founder, &clock{t: t0.Add(time.Hour)})
+			mustIngest(t, s, name)
+			for _, d := range order {
+				mustIngest(t, s, d)
+			}
+			if !s.IsMember(w.s.id) || s.IsMember(w.a.id) {
+				t.Fatalf("counter dated %s: s member %v (want true), a member %v (want false)", counter.Created().Sub(t0), s.IsMember(w.s.id), s.IsMember(w.a.id))
+			}
 		}
 	}
 }
