@@ -130,3 +130,36 @@ func BenchmarkIngest5000(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBuildVoiding5000 is the roster of 5,000 members computed again
+// when 20 stewards named by the founder admitted 50 homes each and were
+// then removed keeping nothing: each removal voids its target's
+// admissions, and costs one more roster computation (see build).
+func BenchmarkBuildVoiding5000(b *testing.B) {
+	db := openDB(b)
+	f, _ := bigNeighborhood(b, db, 5000)
+	s := f.serviceOn(b, db, f.founder, &clock{t: t0.Add(10 * time.Hour)})
+	var extra []*Doc
+	for k := 0; k < 20; k++ {
+		st := newHome(b)
+		inv := f.invite(f.founder, 2*time.Hour, time.Hour, 1)
+		base := 2*time.Hour + time.Duration(k)*time.Minute
+		extra = append(extra, f.admit(f.founder, base, inv, st), f.steward(f.founder, base+time.Second, st, true))
+		si := f.invite(st, base+2*time.Second, time.Hour, 50)
+		for i := 0; i < 50; i++ {
+			extra = append(extra, f.admit(st, base+3*time.Second+time.Duration(i)*time.Millisecond, si, newHome(b)))
+		}
+		extra = append(extra, f.remove(f.founder, 4*time.Hour+time.Duration(k)*time.Second, st))
+	}
+	ingestAll(b, s, raws(extra...))
+	s.mu.RLock()
+	es := append([]entry(nil), s.entries...)
+	charter := s.charter
+	s.mu.RUnlock()
+	if n := len(s.Roster()); n != 5001+20 {
+		b.Fatalf("roster of %d, want 5,021 (the homes the stewards admitted void)", n)
+	}
+	for b.Loop() {
+		build(charter, es)
+	}
+}

@@ -25,7 +25,9 @@
 //	                  the joiner and its claim, ed25519.Sign(secret,
 //	                  "porchlight-claim\x00" || invite ID || joiner peer ID)
 //	Removal           a steward removes a member (reason ≤ 280 characters)
-//	Steward           a steward names or unnames a steward
+//	                  and keeps ≤ 200 of its documents (below)
+//	Steward           a steward names or unnames a steward; an unnaming
+//	                  keeps documents like a removal
 //	InviteRevocation  the inviter or a steward ends an invite's uses
 //
 // # Roster
@@ -38,6 +40,39 @@
 // So two admissions that race for the last use of an invite resolve the
 // same way on every node: the earlier one (by created, then ID) wins,
 // whatever order they arrived in.
+//
+// # Reductions and keep
+//
+// Times are their authors' claims, so a removed member could sign
+// documents dated before its removal, and a removed steward a removal of
+// its remover dated earlier. A reduction (a Removal; a Steward that
+// unnames) therefore lists in keep the IDs of the target's documents that
+// the steward's node holds when it signs (Service.Remove and SetSteward
+// fill it: the newest MaxKeep, fewer if a long reason leaves no room in
+// MaxDocSize). Every document the target signed that is ordered before
+// the reduction and not kept is void: skipped, with ReasonVoid. Documents
+// ordered after it follow the usual rules (after a removal none counts;
+// after an unnaming the target's documents count as a member's).
+//
+// Edge cases, all deterministic:
+//   - An honest race voids too: an admission the target made a moment
+//     before its removal, that the steward had not yet received, is void.
+//   - Whether a reduction applies may itself depend on documents another
+//     reduction voids. Reductions are decided the most senior author's
+//     first (see build in roster.go), so when two stewards' reductions
+//     would void each other, the more senior steward's stands, whichever
+//     is dated first: a steward removed by a more senior one cannot sign
+//     its way back, backdating or not.
+//   - A node stores a reduction by a removed author even when it is dated
+//     after the removal, since it may void that removal.
+//
+// # Caps
+//
+// A node stores at most Config.MaxDocs documents (DefaultMaxDocs), and of
+// one author at most MaxMemberDocs (MaxStewardDocs for an author that is
+// a steward when the document arrives; the founder's are not capped), of
+// which MaxMemberRevocations invite revocations for a member that is no
+// steward; past these, ReasonAuthorCap.
 //
 // # Invite string
 //

@@ -40,6 +40,8 @@ const (
 	MaxStewards = 32
 	// MaxClockSkew is how far ahead of the verifier's clock created may be.
 	MaxClockSkew = 5 * time.Minute
+	// MaxKeep bounds the document IDs a Removal or an unnaming keeps.
+	MaxKeep = 200
 )
 
 // Invite policies of a charter.
@@ -63,6 +65,11 @@ const (
 	ReasonFounder       record.Reason = "founder"
 	ReasonTooMany       record.Reason = "too_many_docs"
 	ReasonSelf          record.Reason = "self"
+	// ReasonVoid: a document its author signed that a later removal or
+	// unnaming of the author did not keep.
+	ReasonVoid record.Reason = "void"
+	// ReasonAuthorCap: the author has as many documents stored as it may.
+	ReasonAuthorCap record.Reason = "too_many_by_author"
 )
 
 // Doc is a verified membership document.
@@ -182,8 +189,17 @@ func checkDoc(d *Doc, now time.Time, nested bool) error {
 		if err := checkPeer("removal's member", b.Removal.GetMember()); err != nil {
 			return err
 		}
+		if err := checkKeep(b.Removal.GetKeep()); err != nil {
+			return err
+		}
 		return checkText("reason", b.Removal.GetReason(), MaxReason, false)
 	case *pb.Doc_Steward:
+		if b.Steward.GetSteward() && len(b.Steward.GetKeep()) > 0 {
+			return record.Invalidf(record.ReasonMalformed, "a steward naming keeps no documents")
+		}
+		if err := checkKeep(b.Steward.GetKeep()); err != nil {
+			return err
+		}
 		return checkPeer("steward's member", b.Steward.GetMember())
 	case *pb.Doc_InviteRevocation:
 		if len(b.InviteRevocation.GetInvite()) != len(record.ID{}) {
@@ -274,6 +290,18 @@ func checkAdmission(d *Doc, a *pb.Admission, now time.Time) error {
 func claimMessage(invite record.ID, joiner peer.ID) []byte {
 	msg := append([]byte("porchlight-claim\x00"), invite[:]...)
 	return append(msg, joiner...)
+}
+
+func checkKeep(keep [][]byte) error {
+	if len(keep) > MaxKeep {
+		return record.Invalidf(record.ReasonTooLong, "keeps %d documents, limit %d", len(keep), MaxKeep)
+	}
+	for _, id := range keep {
+		if len(id) != len(record.ID{}) {
+			return record.Invalidf(record.ReasonMalformed, "a kept document ID is %d bytes, want %d", len(id), len(record.ID{}))
+		}
+	}
+	return nil
 }
 
 func checkPeer(what string, b []byte) error {

@@ -88,6 +88,12 @@ func TestOpenDocLimits(t *testing.T) {
 			m.Body = &pb.Doc_InviteRevocation{InviteRevocation: &pb.InviteRevocation{Invite: make([]byte, 31)}}
 		}), record.ReasonMissing},
 		{"steward of no peer", base(func(m *pb.Doc) { m.Body = &pb.Doc_Steward{Steward: &pb.Steward{}} }), record.ReasonMissing},
+		{"removal keeping 200 documents", base(keeping(joiner, MaxKeep, 32)), ""},
+		{"removal keeping 201 documents", base(keeping(joiner, MaxKeep+1, 32)), record.ReasonTooLong},
+		{"removal keeping a 31-byte ID", base(keeping(joiner, 1, 31)), record.ReasonMalformed},
+		{"unnaming keeping 200 documents", base(unnaming(joiner, MaxKeep, false)), ""},
+		{"unnaming keeping 201 documents", base(unnaming(joiner, MaxKeep+1, false)), record.ReasonTooLong},
+		{"naming keeping documents", base(unnaming(joiner, 1, true)), record.ReasonMalformed},
 	}
 	for _, c := range cases {
 		raw, err := record.SealEnvelope(Domain, PayloadType, c.m, h.key)
@@ -152,5 +158,26 @@ func TestNeighborhoodID(t *testing.T) {
 	}
 	if _, _, err := NewCharter(newHome(t).key, "Maple St", "everyone", nil, "", t0); err == nil {
 		t.Fatal("a charter with an unknown invite policy")
+	}
+}
+
+func ids(n, size int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = make([]byte, size)
+		out[i][0], out[i][1] = byte(i), byte(i>>8)
+	}
+	return out
+}
+
+func keeping(target home, n, size int) func(*pb.Doc) {
+	return func(m *pb.Doc) {
+		m.Body = &pb.Doc_Removal{Removal: &pb.Removal{Member: []byte(target.id), Keep: ids(n, size)}}
+	}
+}
+
+func unnaming(target home, n int, on bool) func(*pb.Doc) {
+	return func(m *pb.Doc) {
+		m.Body = &pb.Doc_Steward{Steward: &pb.Steward{Member: []byte(target.id), Steward: on, Keep: ids(n, 32)}}
 	}
 }

@@ -129,16 +129,28 @@ func (f *fixture) admit(by home, off time.Duration, inv invite, joiner home) *Do
 	})
 }
 
-func (f *fixture) remove(by home, off time.Duration, target home) *Doc {
+// remove signs a removal of target that keeps the documents keep (those
+// of target's that by's node holds, for an honest steward).
+func (f *fixture) remove(by home, off time.Duration, target home, keep ...*Doc) *Doc {
 	return f.sign(by, off, func(m *pb.Doc) {
-		m.Body = &pb.Doc_Removal{Removal: &pb.Removal{Member: []byte(target.id), Reason: "moved away"}}
+		m.Body = &pb.Doc_Removal{Removal: &pb.Removal{Member: []byte(target.id), Reason: "moved away", Keep: keepIDs(keep)}}
 	})
 }
 
-func (f *fixture) steward(by home, off time.Duration, target home, on bool) *Doc {
+// steward signs a naming or (on false) an unnaming of target, which keeps
+// the documents keep.
+func (f *fixture) steward(by home, off time.Duration, target home, on bool, keep ...*Doc) *Doc {
 	return f.sign(by, off, func(m *pb.Doc) {
-		m.Body = &pb.Doc_Steward{Steward: &pb.Steward{Member: []byte(target.id), Steward: on}}
+		m.Body = &pb.Doc_Steward{Steward: &pb.Steward{Member: []byte(target.id), Steward: on, Keep: keepIDs(keep)}}
 	})
+}
+
+func keepIDs(docs []*Doc) [][]byte {
+	var out [][]byte
+	for _, d := range docs {
+		out = append(out, append([]byte(nil), d.ID[:]...))
+	}
+	return out
 }
 
 func (f *fixture) revoke(by home, off time.Duration, id record.ID) *Doc {

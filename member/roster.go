@@ -2,6 +2,7 @@ package member
 
 import (
 	"bytes"
+	"sort"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -49,6 +50,13 @@ type entry struct {
 	on      bool      // steward
 	invite  record.ID // admission: its invite; revocation: the one revoked
 	inv     *inviteFacts
+	keep    []record.ID // removal, unnaming: the target's documents kept
+}
+
+// reduces reports whether e takes power away (a removal, an unnaming), and
+// so voids the documents of its target it does not keep.
+func (e *entry) reduces() bool {
+	return e.kind == kindRemoval || (e.kind == kindSteward && !e.on)
 }
 
 // inviteFacts is what an admission's embedded invite says.
@@ -75,13 +83,26 @@ func entryOf(d *Doc) entry {
 		}
 	case *pb.Doc_Removal:
 		e.kind, e.target, e.reason = kindRemoval, peer.ID(b.Removal.GetMember()), b.Removal.GetReason()
+		e.keep = keepOf(b.Removal.GetKeep())
 	case *pb.Doc_Steward:
 		e.kind, e.target, e.on = kindSteward, peer.ID(b.Steward.GetMember()), b.Steward.GetSteward()
+		e.keep = keepOf(b.Steward.GetKeep())
 	case *pb.Doc_InviteRevocation:
 		e.kind = kindRevocation
 		copy(e.invite[:], b.InviteRevocation.GetInvite())
 	}
 	return e
+}
+
+func keepOf(ids [][]byte) []record.ID {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]record.ID, len(ids))
+	for i, id := range ids {
+		copy(out[i][:], id)
+	}
+	return out
 }
 
 // before orders documents: by created, then by ID.
@@ -111,8 +132,13 @@ type roster struct {
 	stewardDoc map[peer.ID]entry
 	used       map[record.ID]int
 	revoked    map[record.ID][]revocation
-	last       entry // the last document applied or skipped
-	hasLast    bool
+	// charterStewards are the founder and the charter's stewards.
+	charterStewards map[peer.ID]bool
+	last            entry // the last document applied or skipped
+	hasLast         bool
+	// void holds the documents that a removal or unnaming of their author
+	// did not keep (see build); they are skipped.
+	void map[record.ID]bool
 }
 
 // newRoster starts a roster from a charter (nil: nobody is a member).
@@ -126,8 +152,10 @@ func newRoster(charter *Doc) *roster {
 	r.charterID, r.nb, r.founder, r.inviteBy = charter.ID, charter.Neighborhood(), charter.Author, c.GetInviteBy()
 	joined := charter.Created()
 	r.members[charter.Author] = &Member{Peer: charter.Author, Joined: joined, Steward: true, Founder: true}
+	r.charterStewards = map[peer.ID]bool{charter.Author: true}
 	for _, s := range c.GetStewards() {
 		r.members[peer.ID(s)] = &Member{Peer: peer.ID(s), Joined: joined, Steward: true}
+		r.charterStewards[peer.ID(s)] = true
 	}
 	return r
 }
@@ -186,6 +214,9 @@ func (r *roster) apply(e *entry) error {
 func (r *roster) check(e *entry) error {
 	if r.founder == "" {
 		return record.Invalidf(ReasonCharter, "the neighborhood's charter is not known yet")
+	}
+	if r.void[e.id] {
+		return record.Invalidf(ReasonVoid, "a later removal or unnaming of %s did not keep this document", e.author)
 	}
 	if e.nb != r.nb {
 		return record.Invalidf(record.ReasonNeighborhood, "document is for neighborhood %q, not %q", trunc(e.nb, 40), r.nb)
@@ -276,4 +307,209 @@ func (r *roster) checkAdmission(e *entry) error {
 		return record.Invalidf(ReasonAlreadyMember, "%s is already a member", e.target)
 	}
 	return nil
+}
+
+// build computes the roster that the charter and es (in roster order)
+// make, voiding what removals and unnamings did not keep.
+//
+// A reduction R (a removal, an unnaming) of member X voids void(R): the
+// documents X signed that are ordered before R and not in R.keep (those
+// ordered after it are judged by the usual rules: after a removal none
+// counts). Whether R applies depends on documents that other reductions
+// may void, so reductions are decided one at a time, the most senior
+// author's first:
+//
+//  1. Pass 1 applies every document by the usual rules, voiding nothing.
+//     A reduction's seniority is its author's: the founder, then the
+//     charter's stewards, then stewards named by a naming that applied in
+//     pass 1 before the reduction, by the position of the first such
+//     naming (earlier is more senior: removed or unnamed since, or not),
+//     then authors that a naming that did not apply names. Ties go by
+//     position. A reduction by an author no naming before it names cannot
+//     apply and is not decided.
+//  2. V, the void set, starts empty. For each reduction R in that order,
+//     unless R is in V or set aside: R stands if void(R) holds no
+//     reduction that stood before it and R applies in the roster computed
+//     with V ∪ void(R) voided; then V = V ∪ void(R).
+//  3. The roster is computed with V voided; there a reduction applies only
+//     if void(R) ⊆ V, so none takes effect without its voids.
+//  4. If a reduction that stood in 2 does not apply in 3 (one decided after
+//     it voided what it rested on), it is set aside for good and 2 and 3
+//     are done again; each round sets one aside at least, so this ends.
+//
+// So a steward removed or unnamed by a more senior one cannot undo it with
+// documents dated earlier (they are void), nor with later ones (it is no
+// steward then, and a reduction of its remover that would void the
+// removal does not stand). Every step is a function of the documents
+// alone: every node that holds the same documents computes the same
+// roster. Its cost is one roster computation per reduction that voids
+// something, and one or two more.
+func build(charter *Doc, es []entry) (*roster, []error) {
+	var reductions []int
+	byAuthor := map[peer.ID][]int{}
+	for i := range es {
+		byAuthor[es[i].author] = append(byAuthor[es[i].author], i)
+		if es[i].reduces() {
+			reductions = append(reductions, i)
+		}
+	}
+	if len(reductions) == 0 {
+		return run(charter, es, nil, nil)
+	}
+	rank, plain := seniority(charter, es)
+	sort.Slice(reductions, func(a, b int) bool {
+		x, y := rank[reductions[a]], rank[reductions[b]]
+		for k := range x {
+			if x[k] != y[k] {
+				return x[k] < y[k]
+			}
+		}
+		return false
+	})
+	voidOf := func(i int) []record.ID {
+		e := &es[i]
+		var out []record.ID
+		for _, j := range byAuthor[e.target] {
+			if j < i && !e.keeps(es[j].id) {
+				out = append(out, es[j].id)
+			}
+		}
+		return out
+	}
+	aside := map[int]bool{}
+	for {
+		void := map[record.ID]bool{}
+		var stood []int
+		errs := plain // of the run with void voided
+		for _, i := range reductions {
+			if aside[i] || void[es[i].id] || rank[i][0] == 4 {
+				continue
+			}
+			var more []record.ID
+			for _, id := range voidOf(i) {
+				if !void[id] {
+					more = append(more, id)
+				}
+			}
+			if len(more) == 0 { // V is unchanged: so is the roster
+				if errs[i] == nil {
+					stood = append(stood, i)
+				}
+				continue
+			}
+			tried := make(map[record.ID]bool, len(void)+len(more))
+			for id := range void {
+				tried[id] = true
+			}
+			for _, id := range more {
+				tried[id] = true
+			}
+			if voidsOneOf(more, es, stood) {
+				continue // a reduction that stood before is not voided by one decided after
+			}
+			if _, e := run(charter, es, tried, nil); e[i] == nil {
+				void, errs = tried, e
+				stood = append(stood, i)
+			}
+		}
+		r, errs := run(charter, es, void, func(i int) bool {
+			for _, id := range voidOf(i) {
+				if !void[id] {
+					return false
+				}
+			}
+			return true
+		})
+		again := false
+		for _, i := range stood {
+			if errs[i] != nil {
+				aside[i], again = true, true
+			}
+		}
+		if !again {
+			return r, errs
+		}
+	}
+}
+
+// seniority is pass 1 of build: it applies es voiding nothing and ranks
+// each reduction by its author's seniority there (lower is more senior;
+// ties by position), and returns why each document was skipped.
+func seniority(charter *Doc, es []entry) (rank [][3]int, errs []error) {
+	r := newRoster(charter)
+	named := map[peer.ID]int{}  // position of each author's first naming
+	tried := map[peer.ID]bool{} // authors named by a document, applied or not
+	rank = make([][3]int, len(es))
+	errs = make([]error, len(es))
+	for i := range es {
+		e := &es[i]
+		if e.reduces() {
+			switch n, ok := named[e.author]; {
+			case e.author == r.founder:
+				rank[i] = [3]int{0, 0, i}
+			case ok:
+				rank[i] = [3]int{2, n, i}
+			case r.charterSteward(e.author):
+				rank[i] = [3]int{1, 0, i}
+			case tried[e.author]:
+				rank[i] = [3]int{3, 0, i} // a naming that may apply once some documents are void
+			default:
+				rank[i] = [3]int{4, 0, i} // never named: it cannot apply
+			}
+		}
+		errs[i] = r.apply(e)
+		if e.kind == kindSteward && e.on {
+			tried[e.target] = true
+			if _, ok := named[e.target]; !ok && errs[i] == nil {
+				named[e.target] = i
+			}
+		}
+	}
+	return rank, errs
+}
+
+// run applies es in order to a roster from charter, skipping the documents
+// in void and the reductions that allVoid(i) rejects (nil: none). errs[i]
+// says why es[i] was skipped (nil: applied).
+func run(charter *Doc, es []entry, void map[record.ID]bool, allVoid func(i int) bool) (*roster, []error) {
+	r := newRoster(charter)
+	r.void = void
+	errs := make([]error, len(es))
+	for i := range es {
+		if allVoid != nil && es[i].reduces() && r.check(&es[i]) == nil && !allVoid(i) {
+			r.last, r.hasLast = es[i], true
+			errs[i] = record.Invalidf(ReasonVoid, "set aside: a removal or unnaming applies only with the documents it voids void, and a later one kept some")
+			continue
+		}
+		errs[i] = r.apply(&es[i])
+	}
+	return r, errs
+}
+
+// voidsOneOf reports whether ids holds the document of one of es[at].
+func voidsOneOf(ids []record.ID, es []entry, at []int) bool {
+	for _, i := range at {
+		for _, id := range ids {
+			if es[i].id == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// charterSteward reports whether p is the founder or one of the charter's
+// stewards.
+func (r *roster) charterSteward(p peer.ID) bool {
+	return r.charterStewards[p]
+}
+
+// keeps reports whether reduction e keeps document id of its target.
+func (e *entry) keeps(id record.ID) bool {
+	for _, k := range e.keep {
+		if k == id {
+			return true
+		}
+	}
+	return false
 }

@@ -19,10 +19,10 @@ func rosterOf(charter *Doc, docs []*Doc) (*roster, map[record.ID]error) {
 		es[i] = entryOf(d)
 	}
 	sort.Slice(es, func(i, j int) bool { return es[i].before(&es[j]) })
-	r := newRoster(charter)
+	r, errs := build(charter, es)
 	skipped := map[record.ID]error{}
-	for i := range es {
-		if err := r.apply(&es[i]); err != nil {
+	for i, err := range errs {
+		if err != nil {
 			skipped[es[i].id] = err
 		}
 	}
@@ -201,6 +201,88 @@ func TestRosterRules(t *testing.T) {
 			i := w.invite(w.a, 5*m, time.Hour, 2)
 			return nil, w.revoke(w.x, 6*m, i.doc.ID)
 		}, reason: ReasonNotMember},
+		// Removals and unnamings void what they do not keep (issue 13
+		// review): a removed or unnamed home cannot sign its way back.
+		{name: "backdated admission after removal is void", docs: func(w *world) ([]*Doc, *Doc) {
+			i := w.invite(w.a, 5*m, time.Hour, 1)
+			return []*Doc{w.remove(w.founder, 10*m, w.a)}, w.admit(w.a, 9*m, i, w.x)
+		}, reason: ReasonVoid, check: func(t *testing.T, w *world, r *roster) {
+			if r.members[w.x.id] != nil {
+				t.Errorf("x, admitted by a backdated after its removal, is %+v", r.members[w.x.id])
+			}
+		}},
+		{name: "backdated revocation after removal is void", docs: func(w *world) ([]*Doc, *Doc) {
+			i := w.invite(w.b, 5*m, time.Hour, 1)
+			return []*Doc{w.steward(w.founder, 3*m, w.a, true), w.remove(w.founder, 10*m, w.a), w.admit(w.b, 12*m, i, w.x)}, w.revoke(w.a, 6*m, i.doc.ID)
+		}, reason: ReasonVoid, check: func(t *testing.T, w *world, r *roster) {
+			if r.current(w.x.id) == nil {
+				t.Error("the invite a revoked backdated after its removal did not admit x")
+			}
+		}},
+		{name: "backdated naming by an unnamed steward is void", docs: func(w *world) ([]*Doc, *Doc) {
+			return []*Doc{w.steward(w.founder, 3*m, w.a, true), w.steward(w.founder, 10*m, w.a, false)}, w.steward(w.a, 5*m, w.b, true)
+		}, reason: ReasonVoid},
+		{name: "backdated removal of the remover by an unnamed steward is void", docs: func(w *world) ([]*Doc, *Doc) {
+			// s (a charter steward) unnames a; a removes s dated before.
+			return []*Doc{w.steward(w.founder, 3*m, w.a, true), w.steward(w.s, 10*m, w.a, false)}, w.remove(w.a, 5*m, w.s)
+		}, reason: ReasonVoid, check: func(t *testing.T, w *world, r *roster) {
+			if s, a := r.current(w.s.id), r.current(w.a.id); s == nil || !s.Steward || a == nil || a.Steward {
+				t.Errorf("s is %+v, a is %+v; want s a steward, a a member only", s, a)
+			}
+		}},
+		{name: "backdated removal of the remover by a removed steward is void", docs: func(w *world) ([]*Doc, *Doc) {
+			return []*Doc{w.steward(w.founder, 3*m, w.a, true), w.remove(w.s, 10*m, w.a)}, w.remove(w.a, 5*m, w.s)
+		}, reason: ReasonVoid, check: func(t *testing.T, w *world, r *roster) {
+			if r.current(w.s.id) == nil || r.current(w.a.id) != nil {
+				t.Errorf("s is %+v, a is %+v; want s current, a removed", r.members[w.s.id], r.members[w.a.id])
+			}
+		}},
+		{name: "backdated unnaming of the remover by a junior steward is void", docs: func(w *world) ([]*Doc, *Doc) {
+			// a was named before b: b, junior, unnames a dated earlier.
+			return []*Doc{w.steward(w.founder, 3*m, w.a, true), w.steward(w.founder, 4*m, w.b, true), w.remove(w.a, 10*m, w.b)}, w.steward(w.b, 5*m, w.a, false)
+		}, reason: ReasonVoid},
+		{name: "a later removal of the remover by a removed steward does not stand", docs: func(w *world) ([]*Doc, *Doc) {
+			return []*Doc{w.steward(w.founder, 3*m, w.a, true), w.remove(w.s, 10*m, w.a)}, w.remove(w.a, 11*m, w.s)
+		}, reason: ReasonNotSteward},
+		{name: "honest race: an admission the remover had not seen is void", docs: func(w *world) ([]*Doc, *Doc) {
+			i := w.invite(w.a, 5*m, time.Hour, 1)
+			return []*Doc{w.remove(w.founder, 10*m, w.a)}, w.admit(w.a, 10*m-time.Second, i, w.x)
+		}, reason: ReasonVoid},
+		{name: "an admission the removal keeps stands", docs: func(w *world) ([]*Doc, *Doc) {
+			i := w.invite(w.a, 5*m, time.Hour, 1)
+			ad := w.admit(w.a, 9*m, i, w.x)
+			return []*Doc{w.remove(w.founder, 10*m, w.a, ad)}, ad
+		}, check: func(t *testing.T, w *world, r *roster) {
+			if r.current(w.x.id) == nil {
+				t.Error("x, whose admission the removal kept, is not a member")
+			}
+		}},
+		{name: "after an unnaming, a member's documents count", docs: func(w *world) ([]*Doc, *Doc) {
+			i := w.invite(w.a, 11*m, time.Hour, 1)
+			return []*Doc{w.steward(w.founder, 3*m, w.a, true), w.steward(w.s, 10*m, w.a, false)}, w.admit(w.a, 12*m, i, w.x)
+		}},
+		{name: "a junior's removal voids an admission a later removal by the founder needed", docs: func(w *world) ([]*Doc, *Doc) {
+			// a, named steward, removes b, not having seen b admit x a
+			// second earlier; the founder then removes x: x was never a
+			// member, and a's removal of b stands.
+			i := w.invite(w.b, 5*m, time.Hour, 1)
+			return []*Doc{w.steward(w.founder, 3*m, w.a, true), w.admit(w.b, 10*m-time.Second, i, w.x), w.remove(w.a, 10*m, w.b)}, w.remove(w.founder, 20*m, w.x)
+		}, reason: ReasonNotMember, check: func(t *testing.T, w *world, r *roster) {
+			if r.current(w.b.id) != nil || r.members[w.x.id] != nil {
+				t.Errorf("b is %+v, x is %+v; want b removed, x never a member", r.members[w.b.id], r.members[w.x.id])
+			}
+		}},
+		{name: "known limit: a senior steward undoes a junior's removal by backdating", docs: func(w *world) ([]*Doc, *Doc) {
+			// a was named before b: a is senior, and wins.
+			return []*Doc{w.steward(w.founder, 3*m, w.a, true), w.steward(w.founder, 4*m, w.b, true), w.remove(w.a, 5*m, w.b)}, w.remove(w.b, 10*m, w.a)
+		}, reason: ReasonNotSteward, check: func(t *testing.T, w *world, r *roster) {
+			if r.current(w.a.id) == nil || r.current(w.b.id) != nil {
+				t.Errorf("a is %+v, b is %+v; want a current, b removed", r.members[w.a.id], r.members[w.b.id])
+			}
+		}},
+		{name: "the founder's removal voids a steward's backdated documents", docs: func(w *world) ([]*Doc, *Doc) {
+			return []*Doc{w.remove(w.founder, 10*m, w.s)}, w.remove(w.s, 5*m, w.a)
+		}, reason: ReasonVoid},
 		{name: "document of another neighborhood", docs: func(w *world) ([]*Doc, *Doc) {
 			d, err := seal(w.fixture.founder.key, "elm-st", w.at(5*m), func(m *pbDoc) { m.Body = removalBody(w.b) })
 			if err != nil {
@@ -245,21 +327,29 @@ func TestRosterOrderIndependent(t *testing.T) {
 	once := w.invite(w.a, 5*m, time.Hour, 1)
 	twice := w.invite(w.b, 5*m, time.Hour, 2)
 	revoked := w.invite(w.a, 5*m, time.Hour, 3)
+	late := w.invite(w.b, 5*m, time.Hour, 1)
+	y := newHome(t)
+	// Three claims race for once's one use; two at the same millisecond.
+	bd := w.admit(w.b, 6*m, once, d)
+	ae := w.admit(w.a, 6*m+time.Millisecond, once, e)
+	// twice: two uses, three claims.
+	ax := w.admit(w.a, 7*m, twice, w.x)
+	b9 := w.admit(w.b, 9*m, twice, newHome(t))
+	arev := w.revoke(w.a, 11*m, revoked.doc.ID)
+	b12 := w.admit(w.b, 12*m, revoked, newHome(t))
+	arm := w.remove(w.a, 13*m, w.b, bd, b9, b12)
 	docs := append([]*Doc{w.charter}, w.setup...)
 	docs = append(docs,
-		// Three claims race for once's one use; two at the same millisecond.
-		w.admit(w.founder, 6*m, once, c),
-		w.admit(w.b, 6*m, once, d),
-		w.admit(w.a, 6*m+time.Millisecond, once, e),
-		// twice: two uses, three claims.
-		w.admit(w.a, 7*m, twice, w.x),
-		w.admit(w.founder, 8*m, twice, newHome(t)),
-		w.admit(w.b, 9*m, twice, newHome(t)),
+		w.admit(w.founder, 6*m, once, c), bd, ae,
+		ax, w.admit(w.founder, 8*m, twice, newHome(t)), b9,
 		w.steward(w.founder, 10*m, w.a, true),
-		w.revoke(w.a, 11*m, revoked.doc.ID),
-		w.admit(w.b, 12*m, revoked, newHome(t)),
-		w.remove(w.a, 13*m, w.b),
-		w.steward(w.s, 14*m, w.a, false),
+		arev, b12, arm,
+		w.steward(w.s, 14*m, w.a, false, ae, ax, arev, arm),
+		// Backdated after the fact: b, removed at +13m, admits y at
+		// +12m30s; a, unnamed at +14m, removes s, who unnamed it, at
+		// +10m30s. Neither was kept: both are void.
+		w.admit(w.b, 12*m+30*time.Second, late, y),
+		w.remove(w.a, 10*m+30*time.Second, w.s),
 	)
 	want := func() []Member {
 		s := w.service(t, w.founder, &clock{t: t0.Add(time.Hour)})
@@ -268,6 +358,16 @@ func TestRosterOrderIndependent(t *testing.T) {
 	}()
 	if len(want) != 7 {
 		t.Fatalf("roster of %d members, want 7 (founder, s, a, b, x, one racer, one of twice): %+v", len(want), want)
+	}
+	for _, m := range want {
+		switch {
+		case m.Peer == y.id:
+			t.Errorf("y, admitted by b backdated after its removal, is in the roster")
+		case m.Peer == w.s.id && (m.Removed || !m.Steward):
+			t.Errorf("s, removed by a backdated after a was unnamed, is %+v", m)
+		case m.Peer == w.a.id && m.Steward:
+			t.Errorf("a, unnamed by s, is a steward")
+		}
 	}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 20; i++ {

@@ -47,6 +47,14 @@ func (e notAllowed) Is(target error) bool { return target == ErrNotAllowed }
 const (
 	// DefaultMaxDocs bounds the membership documents a node stores.
 	DefaultMaxDocs = 20_000
+	// MaxMemberDocs and MaxStewardDocs bound the documents of one author a
+	// node stores (a steward's is judged when each arrives; the founder's
+	// only by MaxDocs), so that no member can fill DefaultMaxDocs alone.
+	MaxMemberDocs  = 100
+	MaxStewardDocs = 1_000
+	// MaxMemberRevocations bounds the invite revocations of an author that
+	// is no steward (within MaxMemberDocs).
+	MaxMemberRevocations = 20
 	// DefaultInviteLife is an invite's life when CreateInvite is given 0.
 	DefaultInviteLife = 72 * time.Hour
 	// MaxProof bounds Proof's documents.
@@ -86,9 +94,13 @@ type Service struct {
 	known   map[record.ID]bool // every stored document, the charter too
 	pending map[record.ID]bool // documents being written
 	entries []entry            // every stored document but the charter, in order
-	r       *roster
-	version uint64 // counts the roster's changes
-	proof   *proofCache
+	// byAuthor and revocations count the stored (and pending) documents
+	// and invite revocations of each author.
+	byAuthor    map[peer.ID]int
+	revocations map[peer.ID]int
+	r           *roster
+	version     uint64 // counts the roster's changes
+	proof       *proofCache
 }
 
 // New checks cfg, loads the stored documents and builds the roster.
@@ -114,7 +126,8 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("member: key: %w", err)
 	}
-	s := &Service{cfg: cfg, db: cfg.Store, self: self, known: map[record.ID]bool{}, pending: map[record.ID]bool{}, join: newJoinLimits()}
+	s := &Service{cfg: cfg, db: cfg.Store, self: self, known: map[record.ID]bool{}, pending: map[record.ID]bool{}, join: newJoinLimits(),
+		byAuthor: map[peer.ID]int{}, revocations: map[peer.ID]int{}}
 	raws, err := store.ScanAll(s.db, store.MemberDocs, nil, func(_, v []byte) ([]byte, error) { return v, nil })
 	if err != nil {
 		return nil, fmt.Errorf("member: load documents: %w", err)
@@ -126,6 +139,7 @@ func New(cfg Config) (*Service, error) {
 			continue
 		}
 		s.known[d.ID] = true
+		s.count(d, 1)
 		if d.Payload.GetCharter() != nil {
 			if d.ID == cfg.Charter {
 				s.charter = d
@@ -167,11 +181,7 @@ func decodeTrusted(raw []byte) (*Doc, error) {
 // rebuild computes the roster from the charter and every entry, in order.
 // Callers hold mu (or own s alone).
 func (s *Service) rebuild() {
-	r := newRoster(s.charter)
-	for i := range s.entries {
-		_ = r.apply(&s.entries[i]) // a skipped document stays stored
-	}
-	s.r = r
+	s.r, _ = build(s.charter, s.entries) // a skipped document stays stored
 	s.version++
 }
 
@@ -223,6 +233,7 @@ func (s *Service) add(d *Doc) (added, changed bool, err error) {
 		return false, false, fmt.Errorf("store membership document %.12s: %d stored: %w", d.ID, n, ErrFull)
 	}
 	s.pending[d.ID] = true
+	s.count(d, 1)
 	s.mu.Unlock()
 
 	err = s.db.Put(store.MemberDocs, d.ID[:], d.Raw)
@@ -231,6 +242,7 @@ func (s *Service) add(d *Doc) (added, changed bool, err error) {
 	defer s.mu.Unlock()
 	delete(s.pending, d.ID)
 	if err != nil {
+		s.count(d, -1)
 		return false, false, fmt.Errorf("store membership document %.12s: %w", d.ID, err)
 	}
 	s.known[d.ID] = true
@@ -240,7 +252,7 @@ func (s *Service) add(d *Doc) (added, changed bool, err error) {
 		return true, true, nil
 	}
 	e := entryOf(d)
-	if !s.r.hasLast || s.r.last.before(&e) {
+	if (!s.r.hasLast || s.r.last.before(&e)) && !e.reduces() {
 		s.entries = append(s.entries, e)
 		if s.r.apply(&s.entries[len(s.entries)-1]) != nil {
 			return true, false, nil
@@ -248,8 +260,9 @@ func (s *Service) add(d *Doc) (added, changed bool, err error) {
 		s.version++
 		return true, true, nil
 	}
-	// Dated before documents already applied: it may change what they
-	// did (a racing claim), so the roster is computed again.
+	// Dated before documents already applied, it may change what they
+	// did (a racing claim); a reduction may void some, and changes how
+	// the others are decided: the roster is computed again.
 	i := sort.Search(len(s.entries), func(i int) bool { return e.before(&s.entries[i]) })
 	s.entries = append(s.entries, entry{})
 	copy(s.entries[i+1:], s.entries[i:])
@@ -279,10 +292,43 @@ func (s *Service) admissible(d *Doc) error {
 	switch {
 	case m == nil:
 		return fmt.Errorf("membership document %.12s by %s: %w", d.ID, d.Author, ErrUnknown)
-	case m.Removed && !d.Created().Before(m.RemovedAt):
+	case m.Removed && !d.Created().Before(m.RemovedAt) && !reduces(d):
+		// A removal or unnaming is stored even so: it may void the removal
+		// of its author (see build), and a node that refused it would
+		// never learn so. The per-author cap bounds them.
 		return record.Invalidf(ReasonRemoved, "%s was removed at %s", d.Author, m.RemovedAt.UTC().Format(time.RFC3339))
 	}
+	if d.Author == s.r.founder {
+		return nil // the founder's node may admit a whole neighborhood
+	}
+	steward := s.r.isSteward(d.Author)
+	who, limit := "member", MaxMemberDocs
+	if steward {
+		who, limit = "steward", MaxStewardDocs
+	}
+	if n := s.byAuthor[d.Author]; n >= limit {
+		return record.Invalidf(ReasonAuthorCap, "%s has %d membership documents stored, the most a %s may have", d.Author, n, who)
+	}
+	if n := s.revocations[d.Author]; !steward && n >= MaxMemberRevocations && d.Payload.GetInviteRevocation() != nil {
+		return record.Invalidf(ReasonAuthorCap, "%s has revoked %d invites, the most a member that is no steward may", d.Author, n)
+	}
 	return nil
+}
+
+// reduces reports whether d is a removal or an unnaming.
+func reduces(d *Doc) bool {
+	return d.Payload.GetRemoval() != nil || (d.Payload.GetSteward() != nil && !d.Payload.GetSteward().GetSteward())
+}
+
+// count adds d to the per-author counts. Callers hold mu.
+func (s *Service) count(d *Doc, n int) {
+	if d.Payload.GetCharter() != nil {
+		return
+	}
+	s.byAuthor[d.Author] += n
+	if d.Payload.GetInviteRevocation() != nil {
+		s.revocations[d.Author] += n
+	}
 }
 
 // DocIDs lists the stored documents.
@@ -719,8 +765,11 @@ func (s *Service) Admit(invite []byte, claim []byte, joiner peer.ID, name string
 	return d, nil
 }
 
-// Remove removes member p, for reason; only a steward may. The returned
-// document is stored; the caller publishes it.
+// Remove removes member p, for reason; only a steward may. The removal
+// keeps the documents p signed that this node holds (the newest MaxKeep,
+// fewer if the reason leaves no room): every other document p signed is
+// void on every node (see build). The returned document is stored; the
+// caller publishes it.
 func (s *Service) Remove(p peer.ID, reason string) (*Doc, error) {
 	if err := checkText("reason", reason, MaxReason, false); err != nil {
 		return nil, fmt.Errorf("removal reason: at most %d characters of text", MaxReason)
@@ -736,8 +785,9 @@ func (s *Service) Remove(p peer.ID, reason string) (*Doc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot remove %s: %s", p, err.(*record.Invalid).Detail)
 	}
+	keep := s.keepOf(p, len(reason))
 	d, err := seal(s.cfg.Key, nb, s.cfg.Now(), func(m *pb.Doc) {
-		m.Body = &pb.Doc_Removal{Removal: &pb.Removal{Member: []byte(p), Reason: reason}}
+		m.Body = &pb.Doc_Removal{Removal: &pb.Removal{Member: []byte(p), Reason: reason, Keep: keep}}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("remove: %w", err)
@@ -746,7 +796,8 @@ func (s *Service) Remove(p peer.ID, reason string) (*Doc, error) {
 }
 
 // SetSteward names (on) or unnames member p a steward; only a steward may,
-// and the founder stays one. The returned document is stored; the caller
+// and the founder stays one. An unnaming keeps p's documents this node
+// holds, as Remove does. The returned document is stored; the caller
 // publishes it.
 func (s *Service) SetSteward(p peer.ID, on bool) (*Doc, error) {
 	r, err := s.mayAct(true, "only stewards may name or unname stewards")
@@ -760,11 +811,36 @@ func (s *Service) SetSteward(p peer.ID, on bool) (*Doc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot change %s's steward role: %s", p, err.(*record.Invalid).Detail)
 	}
+	var keep [][]byte
+	if !on {
+		keep = s.keepOf(p, 0)
+	}
 	d, err := seal(s.cfg.Key, nb, s.cfg.Now(), func(m *pb.Doc) {
-		m.Body = &pb.Doc_Steward{Steward: &pb.Steward{Member: []byte(p), Steward: on}}
+		m.Body = &pb.Doc_Steward{Steward: &pb.Steward{Member: []byte(p), Steward: on, Keep: keep}}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("set steward: %w", err)
 	}
 	return s.addOwn(d)
+}
+
+// keepOf lists the IDs of the documents p signed that this node holds,
+// newest first: at most MaxKeep, and no more than fit in a document whose
+// reason is reasonBytes long.
+func (s *Service) keepOf(p peer.ID, reasonBytes int) [][]byte {
+	// An envelope holds, besides keep: the public key, payload type and
+	// signature (about 130 bytes), and the Doc's author, created,
+	// neighborhood, member and reason; 34 bytes per kept ID.
+	const overhead = 512
+	room := (MaxDocSize - overhead - record.MaxNeighborhoodLen - reasonBytes) / (len(record.ID{}) + 2)
+	limit := min(MaxKeep, room)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var keep [][]byte
+	for i := len(s.entries) - 1; i >= 0 && len(keep) < limit; i-- {
+		if e := &s.entries[i]; e.author == p {
+			keep = append(keep, append([]byte(nil), e.id[:]...))
+		}
+	}
+	return keep
 }

@@ -501,9 +501,13 @@ func (x *Admission) GetClaim() []byte {
 
 // Removal removes a member; signed by a steward.
 type Removal struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Member        []byte                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Member []byte                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Reason string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// keep lists the IDs (32 bytes each, at most 200) of the documents the
+	// member signed that the steward's node held when it signed the removal:
+	// every other document the member signed is void (see member/doc.go).
+	Keep          [][]byte `protobuf:"bytes,3,rep,name=keep,proto3" json:"keep,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -552,11 +556,22 @@ func (x *Removal) GetReason() string {
 	return ""
 }
 
+func (x *Removal) GetKeep() [][]byte {
+	if x != nil {
+		return x.Keep
+	}
+	return nil
+}
+
 // Steward names (steward true) or unnames a steward; signed by a steward.
 type Steward struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Member        []byte                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
-	Steward       bool                   `protobuf:"varint,2,opt,name=steward,proto3" json:"steward,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Member  []byte                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Steward bool                   `protobuf:"varint,2,opt,name=steward,proto3" json:"steward,omitempty"`
+	// keep, in an unnaming (steward false), is as in Removal: the member's
+	// documents dated before it that are not listed are void. Empty in a
+	// naming.
+	Keep          [][]byte `protobuf:"bytes,3,rep,name=keep,proto3" json:"keep,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -603,6 +618,13 @@ func (x *Steward) GetSteward() bool {
 		return x.Steward
 	}
 	return false
+}
+
+func (x *Steward) GetKeep() [][]byte {
+	if x != nil {
+		return x.Keep
+	}
+	return nil
 }
 
 // InviteRevocation ends an invite's remaining uses; signed by its inviter
@@ -935,13 +957,15 @@ const file_porchlight_member_pb_member_proto_rawDesc = "" +
 	"\x06invite\x18\x01 \x01(\fR\x06invite\x12\x16\n" +
 	"\x06member\x18\x02 \x01(\fR\x06member\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
-	"\x05claim\x18\x04 \x01(\fR\x05claim\"9\n" +
+	"\x05claim\x18\x04 \x01(\fR\x05claim\"M\n" +
 	"\aRemoval\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\fR\x06member\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\";\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04keep\x18\x03 \x03(\fR\x04keep\"O\n" +
 	"\aSteward\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\fR\x06member\x12\x18\n" +
-	"\asteward\x18\x02 \x01(\bR\asteward\"*\n" +
+	"\asteward\x18\x02 \x01(\bR\asteward\x12\x12\n" +
+	"\x04keep\x18\x03 \x03(\fR\x04keep\"*\n" +
 	"\x10InviteRevocation\x12\x16\n" +
 	"\x06invite\x18\x01 \x01(\fR\x06invite\"R\n" +
 	"\n" +
