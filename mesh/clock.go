@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	lprecord "github.com/libp2p/go-libp2p/core/record"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/porchlight-mesh/porchlight/record"
@@ -81,7 +82,7 @@ func newClockWatch(m *Mesh, r prometheus.Registerer) *clockWatch {
 func (c *clockWatch) observe(from peer.ID, s *record.Signed, raw []byte, err error) {
 	now := c.m.cfg.Now()
 	if s == nil {
-		if record.ReasonOf(err) != record.ReasonFuture || !c.m.peers.has(from) || !c.due(from, now) {
+		if record.ReasonOf(err) != record.ReasonFuture || !c.m.peers.has(from) || !ownRecord(from, raw) || !c.due(from, now) {
 			return
 		}
 		// Refused as future-dated: open it again without the time check,
@@ -97,6 +98,20 @@ func (c *clockWatch) observe(from peer.ID, s *record.Signed, raw []byte, err err
 	c.mu.Lock()
 	c.votes[from] = clockVote{offset: s.Created().Sub(now), at: now}
 	c.mu.Unlock()
+}
+
+// ownRecord reports whether raw's envelope names from as its signer, by
+// parsing only (Open checks the signature after): a future-dated record
+// that a neighbor relays, routine once neighbors are connected to each
+// other, must not use up that neighbor's recheck and hide its own clock
+// for futureRecheck.
+func ownRecord(from peer.ID, raw []byte) bool {
+	env, err := lprecord.UnmarshalEnvelope(raw)
+	if err != nil {
+		return false
+	}
+	signer, err := peer.IDFromPublicKey(env.PublicKey)
+	return err == nil && signer == from
 }
 
 // due reports whether a neighbor's future-dated record may be re-opened.
