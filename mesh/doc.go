@@ -115,4 +115,38 @@
 // others within about 10 s, and sees them within a second or two. Peers of
 // another neighborhood are never dialled. Static peers (--peer) are dialled
 // at start and redialled while disconnected.
+//
+// # Address book: /porchlight/peers/1
+//
+// Each node keeps, per member neighbor, its latest signed peer record
+// (go-libp2p's peer.PeerRecord in a core/record envelope, as identify
+// sends it; identify itself keeps only the addresses, so the mesh puts
+// the envelope into the host's certified address book) and when it last
+// saw it connected, in table B of the store (key: peer ID bytes; value:
+// seen unix seconds, 8 bytes big-endian | seq, 8 | envelope), at most
+// MaxAddrBookEntries entries of at most MaxPeerRecordSize bytes. A full
+// book drops its least recently seen entry for a fresher one.
+//
+// Exchange is a stream protocol of its own rather than fields of the sync
+// handshake: sync rounds are frequent, paged and budgeted for logs, while
+// peer records change rarely and are asked for once after the handshake
+// and every 10 minutes; a separate protocol keeps the sync messages
+// unchanged (no protobuf change for every node at once), gets its own
+// resource-manager stream limit, and is easy to refuse to anyone who is
+// not a member. The requester closes its write side; the responder, if
+// the requester is a member neighbor on its roster and has not been
+// answered in the last 20 s, writes up to MaxPeersPerAnswer
+// uvarint-length-prefixed envelopes (the members of its book, most
+// recently seen first, never the requester's own) and closes; anyone else
+// gets a reset stream. A received record is kept only if it is at most
+// MaxPeerRecordSize, its envelope verifies, it is signed by the peer it
+// names, that peer is a member on this node's roster (every peer, under
+// the open policy) and its seq is higher than the one held; its addresses
+// then go to the host's certified address book.
+//
+// At start and every 5 s, while it has fewer than 32 neighbors, a node
+// dials up to 3 members of its book it is not connected to, most recently
+// seen first, backing off per peer as mDNS dials do. An entry not seen
+// connected (nor renewed by a newer record; relaying the same record
+// again renews nothing) for AddrBookMaxAge (30 days) is dropped.
 package mesh

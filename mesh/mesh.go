@@ -77,6 +77,11 @@ type Config struct {
 	// before it is disconnected and refused for a while. Until then no
 	// gossip flows to or from it. Default DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// NoPeerExchange: the node neither asks its neighbors for their peers
+	// nor dials from its address book; it still keeps its book and
+	// answers members who ask. For tests that build a topology (a line, a
+	// victim's neighbor kept apart) that introductions would undo.
+	NoPeerExchange bool
 	// KeyMayHaveLog says the identity may have written a log before this
 	// database existed: a key restored onto a fresh database. While this
 	// node's own log is empty it then writes nothing, its profile
@@ -124,6 +129,7 @@ type Mesh struct {
 	metrics *metrics
 	peers   *peerSet
 	syncer  *syncer
+	abook   *addrBook
 	held    heldSet
 	clock   *clockWatch
 	// refusedLogs: where the Rules last refused a record of each log (see
@@ -300,9 +306,14 @@ func New(cfg Config) (m *Mesh, err error) {
 		}
 		m.mustRecover = own.Max == 0
 	}
+	m.abook = newAddrBook(m)
+	if err := m.abook.load(); err != nil {
+		return nil, fmt.Errorf("mesh: read address book: %w", err)
+	}
 	m.syncer = newSyncer(m)
 	m.clock = newClockWatch(m, cfg.Registerer)
 	h.SetStreamHandler(SyncProtocol, m.syncer.serve)
+	h.SetStreamHandler(PeersProtocol, m.abook.serve)
 
 	topic := TopicName(cfg.Store.Neighborhood(), "feed")
 	reqTopic := TopicName(cfg.Store.Neighborhood(), "requests")
@@ -376,6 +387,7 @@ func New(cfg Config) (m *Mesh, err error) {
 	}
 	m.goLoop(m.syncer.run)
 	m.goLoop(m.guard)
+	m.goLoop(m.abook.run)
 	if len(static) > 0 {
 		m.goLoop(func(ctx context.Context) error { return m.dialStatic(ctx, static) })
 	}

@@ -171,9 +171,10 @@ func post(t *testing.T, n *testNode, text string) record.ID {
 func TestFiveNodesPostReachesAll(t *testing.T) {
 	var nodes []*testNode
 	for i := range 5 {
-		nodes = append(nodes, newTestNode(t, fmt.Sprintf("home-%d", i), "maple-st"))
+		nodes = append(nodes, newTestNodeWith(t, fmt.Sprintf("home-%d", i), "maple-st", noPeerExchange))
 	}
-	// A line: gossip must be relayed, not only sent to direct neighbors.
+	// A line: gossip must be relayed, not only sent to direct neighbors
+	// (so no introductions by address book).
 	for i := 1; i < len(nodes); i++ {
 		connect(t, nodes[i-1], nodes[i])
 	}

@@ -153,6 +153,9 @@ func (m *Mesh) completeHandshake(p peer.ID, st Standing) {
 	}
 	m.peers.add(p, m.cfg.Now(), st)
 	m.pending.remove(p)
+	if st == Member && m.abook != nil {
+		m.abook.poke(p)
+	}
 }
 
 // Admission timings.

@@ -57,8 +57,9 @@ func sealPadded(t *testing.T, key crypto.PrivKey, e *pb.Entry, size int) []byte 
 // growth from one peer). It is refused, by gossip and by sync, and never
 // reaches the victim's neighbor.
 func TestPaddedPostIsRefusedAndNotRelayed(t *testing.T) {
-	a := newTestNode(t, "a", "maple-st")
-	b := newTestNode(t, "b", "maple-st")
+	// No introductions by address book: b must stay apart from e.
+	a := newTestNodeWith(t, "a", "maple-st", noPeerExchange)
+	b := newTestNodeWith(t, "b", "maple-st", noPeerExchange)
 	connect(t, a, b)
 	reason := string(record.ReasonUnknownFields)
 
@@ -73,7 +74,7 @@ func TestPaddedPostIsRefusedAndNotRelayed(t *testing.T) {
 
 	// By sync, from a node of the neighborhood that holds one (stored
 	// directly: an honest node would never have accepted it).
-	e := newTestNode(t, "e", "maple-st")
+	e := newTestNodeWith(t, "e", "maple-st", noPeerExchange)
 	key2, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	synced := sealPadded(t, key2, entryOf(key2, "maple-st", 1, "padded too"), 15<<10)
 	s, err := record.DecodeTrusted(synced)

@@ -58,6 +58,9 @@ const (
 
 	// feed (feed/feed.go)
 	tagMute = 'U' // U P (empty): this home muted author P (local only)
+
+	// mesh (mesh/addrbook.go)
+	tagAddrBook = 'B' // B P: member neighbor P's latest signed peer record, with when it was last seen
 )
 
 // The tables of other packages. Each package documents its key layout;
@@ -81,6 +84,8 @@ var (
 	MemberDocs = Table{tagMemberDoc}
 	OwnInvites = Table{tagOwnInvite}
 	Mutes      = Table{tagMute}
+
+	AddrBook = Table{tagAddrBook}
 )
 
 // tables is every tag of the records database, with its owner.
@@ -118,4 +123,6 @@ var tables = []struct {
 	{tagMemberDoc, "membership documents", "member"},
 	{tagOwnInvite, "own invites", "member"},
 	{tagMute, "muted authors", "feed"},
+
+	{tagAddrBook, "address book (neighbors' signed peer records)", "mesh"},
 }

@@ -1,0 +1,577 @@
+package mesh
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	lrecord "github.com/libp2p/go-libp2p/core/record"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/porchlight-mesh/porchlight/store"
+)
+
+// PeersProtocol is the address-book exchange (see doc.go).
+const PeersProtocol = "/porchlight/peers/1"
+
+// Address-book limits.
+const (
+	// MaxAddrBookEntries bounds the persisted address book.
+	MaxAddrBookEntries = 2000
+	// MaxPeerRecordSize bounds one marshaled signed peer record.
+	MaxPeerRecordSize = 4 << 10
+	// MaxPeersPerAnswer bounds the records of one PeersProtocol answer.
+	MaxPeersPerAnswer = 64
+	// maxPeersAnswerBytes bounds one answer on the wire.
+	maxPeersAnswerBytes = MaxPeersPerAnswer * (MaxPeerRecordSize + binary.MaxVarintLen64)
+	// AddrBookMaxAge: an entry whose peer has not been seen connected (nor
+	// sent a newer record) for this long is dropped.
+	AddrBookMaxAge = 30 * 24 * time.Hour
+)
+
+// Address-book timings.
+const (
+	addrBookEvery   = 5 * time.Second  // record neighbors, age out, dial a few
+	peersAskEvery   = 10 * time.Minute // a member neighbor is asked again
+	peersServeEvery = 20 * time.Second // one answer per requester per this
+	peersTimeout    = 10 * time.Second // one exchange, and one dial
+	addrBookDials   = 3                // dials at once
+	addrBookWant    = 32               // neighbors beyond which the book is not dialled
+	addrBookTTL     = time.Hour        // of learned addresses in the host's peerstore
+	seenEvery       = time.Hour        // a connected neighbor's last-seen is written at most this often
+	addrBookHeader  = 16               // value: seen (unix s, 8) | seq (8) | envelope
+	maxPeersServed  = 4096             // bound of the per-requester rate-limit map
+)
+
+// AddrBookEntry is one neighbor in the address book.
+type AddrBookEntry struct {
+	ID peer.ID
+	// Seq is the sequence number of its signed peer record.
+	Seq uint64
+	// Seen is when it was last seen connected, or when a newer record of
+	// it arrived.
+	Seen  time.Time
+	Addrs []ma.Multiaddr
+}
+
+type abMeta struct {
+	seq  uint64
+	seen time.Time
+}
+
+// addrBook keeps member neighbors' latest signed peer records (table
+// store.AddrBook), redials them and exchanges them with member neighbors.
+type addrBook struct {
+	m       *Mesh
+	kick    chan peer.ID
+	backoff *dialBackoff
+
+	mu     sync.Mutex
+	meta   map[peer.ID]abMeta
+	asked  map[peer.ID]time.Time // when each neighbor was asked last
+	served map[peer.ID]time.Time // when each requester was answered last
+}
+
+func newAddrBook(m *Mesh) *addrBook {
+	return &addrBook{
+		m:       m,
+		kick:    make(chan peer.ID, 64),
+		backoff: newDialBackoff(m.cfg.Now),
+		meta:    map[peer.ID]abMeta{},
+		asked:   map[peer.ID]time.Time{},
+		served:  map[peer.ID]time.Time{},
+	}
+}
+
+// poke asks the address book to record p and ask it for records, if p is
+// a member neighbor; it never blocks (the periodic round catches up).
+func (b *addrBook) poke(p peer.ID) {
+	select {
+	case b.kick <- p:
+	default:
+	}
+}
+
+// load reads the table's headers.
+func (b *addrBook) load() error {
+	return b.m.cfg.Store.View(func(tx *store.Txn) error {
+		return tx.Scan(store.AddrBook, nil, store.ScanOptions{}, func(it store.Item) error {
+			p, err := peer.IDFromBytes(it.Key())
+			if err != nil {
+				return nil // not ours to judge; aged out never, harmless
+			}
+			v, err := it.Value()
+			if err != nil {
+				return err
+			}
+			if len(v) < addrBookHeader {
+				return nil
+			}
+			b.meta[p] = abMeta{seen: time.Unix(int64(binary.BigEndian.Uint64(v)), 0), seq: binary.BigEndian.Uint64(v[8:])}
+			return nil
+		})
+	})
+}
+
+// put stores a verified record of p, when it is newer than the one held
+// or the held one's last-seen is older than seenEvery. A full book makes
+// room by dropping its least recently seen entry, if older than seen.
+func (b *addrBook) put(p peer.ID, raw []byte, seq uint64, seen time.Time) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old, had := b.meta[p]
+	if had && (seq < old.seq || seq == old.seq && seen.Sub(old.seen) < seenEvery) {
+		return false, nil
+	}
+	var evict peer.ID
+	if !had && len(b.meta) >= MaxAddrBookEntries {
+		var at time.Time
+		for q, e := range b.meta {
+			if evict == "" || e.seen.Before(at) {
+				evict, at = q, e.seen
+			}
+		}
+		if !at.Before(seen) {
+			return false, nil
+		}
+	}
+	v := make([]byte, addrBookHeader, addrBookHeader+len(raw))
+	binary.BigEndian.PutUint64(v, uint64(seen.Unix()))
+	binary.BigEndian.PutUint64(v[8:], seq)
+	v = append(v, raw...)
+	err := b.m.cfg.Store.Update(func(tx *store.Txn) error {
+		if evict != "" {
+			if err := tx.Delete(store.AddrBook, []byte(evict)); err != nil {
+				return err
+			}
+		}
+		return tx.Put(store.AddrBook, []byte(p), v)
+	})
+	if err != nil {
+		return false, fmt.Errorf("address book: store %s: %w", p, err)
+	}
+	if evict != "" {
+		delete(b.meta, evict)
+	}
+	b.meta[p] = abMeta{seq: seq, seen: seen}
+	return true, nil
+}
+
+// raw returns the stored record of p.
+func (b *addrBook) raw(p peer.ID) ([]byte, error) {
+	v, err := b.m.cfg.Store.Get(store.AddrBook, []byte(p))
+	if err != nil {
+		return nil, err
+	}
+	if len(v) < addrBookHeader {
+		return nil, errors.New("address book: short entry")
+	}
+	return v[addrBookHeader:], nil
+}
+
+// errPeerRecord is wrapped by every refusal of openPeerRecord.
+var errPeerRecord = errors.New("refused peer record")
+
+// openPeerRecord verifies a marshaled signed peer record: its size, its
+// envelope's signature, and that it is signed by the peer it names.
+func openPeerRecord(raw []byte) (*lrecord.Envelope, *peer.PeerRecord, error) {
+	if len(raw) > MaxPeerRecordSize {
+		return nil, nil, fmt.Errorf("%w: %d bytes, over %d", errPeerRecord, len(raw), MaxPeerRecordSize)
+	}
+	env, rec, err := lrecord.ConsumeEnvelope(raw, peer.PeerRecordEnvelopeDomain)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errPeerRecord, err)
+	}
+	pr, ok := rec.(*peer.PeerRecord)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: not a peer record", errPeerRecord)
+	}
+	signer, err := peer.IDFromPublicKey(env.PublicKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: signer: %w", errPeerRecord, err)
+	}
+	if signer != pr.PeerID {
+		return nil, nil, fmt.Errorf("%w: record of %s signed by %s", errPeerRecord, pr.PeerID, signer)
+	}
+	return env, pr, nil
+}
+
+// readPeerRecords decodes an answer of PeersProtocol: uvarint-length-
+// prefixed records up to EOF, at most MaxPeersPerAnswer, each at most
+// MaxPeerRecordSize. What came before a fault is returned with it.
+func readPeerRecords(r io.Reader) ([][]byte, error) {
+	br := bufio.NewReader(io.LimitReader(r, maxPeersAnswerBytes))
+	var out [][]byte
+	for {
+		n, err := binary.ReadUvarint(br)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("peers answer: length: %w", err)
+		}
+		if n == 0 || n > MaxPeerRecordSize {
+			return out, fmt.Errorf("peers answer: record of %d bytes (at most %d)", n, MaxPeerRecordSize)
+		}
+		if len(out) == MaxPeersPerAnswer {
+			return out, fmt.Errorf("peers answer: more than %d records", MaxPeersPerAnswer)
+		}
+		raw := make([]byte, n)
+		if _, err := io.ReadFull(br, raw); err != nil {
+			return out, fmt.Errorf("peers answer: record: %w", err)
+		}
+		out = append(out, raw)
+	}
+}
+
+// writePeerRecords encodes an answer (see readPeerRecords).
+func writePeerRecords(w io.Writer, raws [][]byte) error {
+	bw := bufio.NewWriter(w)
+	var l [binary.MaxVarintLen64]byte
+	for _, raw := range raws {
+		if _, err := bw.Write(l[:binary.PutUvarint(l[:], uint64(len(raw)))]); err != nil {
+			return err
+		}
+		if _, err := bw.Write(raw); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// record stores the signed peer record identify gave for p (see
+// identified), a member neighbor.
+func (b *addrBook) record(p peer.ID) {
+	if p == b.m.self || b.m.peers.standing(p) != Member || !b.m.enter() {
+		return
+	}
+	defer b.m.leave()
+	cab, ok := peerstore.GetCertifiedAddrBook(b.m.host.Peerstore())
+	if !ok {
+		return
+	}
+	env := cab.GetPeerRecord(p)
+	if env == nil {
+		return
+	}
+	raw, err := env.Marshal()
+	if err != nil {
+		return
+	}
+	_, pr, err := openPeerRecord(raw)
+	if err != nil || pr.PeerID != p {
+		b.m.cfg.Logger.Debug("neighbor's own peer record not kept", "peer", p, "err", err)
+		return
+	}
+	if _, err := b.put(p, raw, pr.Seq, b.m.cfg.Now()); err != nil {
+		b.m.cfg.Logger.Warn("address book", "err", err)
+	}
+}
+
+// identified keeps the signed peer record identify received in the
+// host's certified address book (identify itself keeps only the
+// addresses), then records it if the peer is a member neighbor already;
+// otherwise the handshake's poke does.
+func (b *addrBook) identified(ev event.EvtPeerIdentificationCompleted) {
+	if ev.SignedPeerRecord == nil {
+		return
+	}
+	if cab, ok := peerstore.GetCertifiedAddrBook(b.m.host.Peerstore()); ok {
+		if _, err := cab.ConsumePeerRecord(ev.SignedPeerRecord, addrBookTTL); err != nil {
+			b.m.cfg.Logger.Debug("neighbor's peer record refused", "peer", ev.Peer, "err", err)
+			return
+		}
+	}
+	b.record(ev.Peer)
+}
+
+// learn takes a record a member neighbor sent: kept (and its addresses
+// given to the host) if valid, of a member of this node's roster, and
+// newer than the one held. It reports whether it was kept.
+func (b *addrBook) learn(raw []byte) (peer.ID, error) {
+	env, pr, err := openPeerRecord(raw)
+	if err != nil {
+		return "", err
+	}
+	p := pr.PeerID
+	if p == b.m.self {
+		return "", nil
+	}
+	if st := b.m.standing(p); st != Member {
+		return "", fmt.Errorf("%w: %s is not a member (%s)", errPeerRecord, p, st)
+	}
+	b.mu.Lock()
+	old, had := b.meta[p]
+	b.mu.Unlock()
+	if had && pr.Seq <= old.seq {
+		return "", nil // not news: its last-seen stays (no relay keeps a dead peer fresh)
+	}
+	if _, err := b.put(p, raw, pr.Seq, b.m.cfg.Now()); err != nil {
+		return "", err
+	}
+	if cab, ok := peerstore.GetCertifiedAddrBook(b.m.host.Peerstore()); ok {
+		_, _ = cab.ConsumePeerRecord(env, addrBookTTL)
+	}
+	return p, nil
+}
+
+// serve answers a member neighbor with the records of the members in the
+// book, most recently seen first; anyone else, or a neighbor asking more
+// than once per peersServeEvery, gets a reset stream.
+func (b *addrBook) serve(s network.Stream) {
+	p := s.Conn().RemotePeer()
+	if b.m.peers.standing(p) != Member || b.m.standing(p) != Member || !b.allowServe(p) || !b.m.enter() {
+		_ = s.Reset()
+		return
+	}
+	defer b.m.leave()
+	_ = s.SetDeadline(time.Now().Add(peersTimeout))
+	type cand struct {
+		id   peer.ID
+		seen time.Time
+	}
+	var cands []cand
+	b.mu.Lock()
+	for q, e := range b.meta {
+		if q != p && q != b.m.self {
+			cands = append(cands, cand{q, e.seen})
+		}
+	}
+	b.mu.Unlock()
+	sort.Slice(cands, func(i, j int) bool { return cands[i].seen.After(cands[j].seen) })
+	var raws [][]byte
+	for _, c := range cands {
+		if len(raws) == MaxPeersPerAnswer {
+			break
+		}
+		if b.m.standing(c.id) != Member || b.aged(c.seen) {
+			continue
+		}
+		if raw, err := b.raw(c.id); err == nil {
+			raws = append(raws, raw)
+		}
+	}
+	if err := writePeerRecords(s, raws); err != nil {
+		_ = s.Reset()
+		return
+	}
+	_ = s.Close()
+}
+
+func (b *addrBook) allowServe(p peer.ID) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.m.cfg.Now()
+	if at, ok := b.served[p]; ok && now.Sub(at) < peersServeEvery && !now.Before(at) {
+		return false
+	}
+	if len(b.served) >= maxPeersServed {
+		for q, at := range b.served {
+			if now.Sub(at) >= peersServeEvery {
+				delete(b.served, q)
+			}
+		}
+		if len(b.served) >= maxPeersServed {
+			return false
+		}
+	}
+	b.served[p] = now
+	return true
+}
+
+func (b *addrBook) aged(seen time.Time) bool {
+	return b.m.cfg.Now().Sub(seen) > AddrBookMaxAge
+}
+
+// ask fetches a member neighbor's records, if not asked within
+// peersAskEvery, and learns them.
+func (b *addrBook) ask(ctx context.Context, p peer.ID) {
+	if b.m.cfg.NoPeerExchange || b.m.peers.standing(p) != Member {
+		return
+	}
+	now := b.m.cfg.Now()
+	b.mu.Lock()
+	at, ok := b.asked[p]
+	if ok && now.Sub(at) < peersAskEvery && !now.Before(at) {
+		b.mu.Unlock()
+		return
+	}
+	b.asked[p] = now
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, peersTimeout)
+	defer cancel()
+	s, err := b.m.host.NewStream(ctx, p, PeersProtocol)
+	if err != nil {
+		b.m.cfg.Logger.Debug("ask neighbor for peers", "peer", p, "err", err)
+		return
+	}
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(peersTimeout))
+	_ = s.CloseWrite()
+	raws, err := readPeerRecords(s)
+	if err != nil {
+		b.m.cfg.Logger.Info("neighbor's peers answer cut short", "peer", p, "err", err)
+	}
+	if !b.m.enter() {
+		return
+	}
+	defer b.m.leave()
+	news := false
+	for _, raw := range raws {
+		q, err := b.learn(raw)
+		if err != nil {
+			b.m.cfg.Logger.Info("peer record from a neighbor refused", "peer", p, "err", err)
+		}
+		news = news || q != ""
+	}
+	if news {
+		b.dial(ctx)
+	}
+}
+
+// run records member neighbors, asks them for their records, ages entries
+// out and keeps a few members of the book dialled.
+func (b *addrBook) run(ctx context.Context) error {
+	sub, err := b.m.host.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
+	if err != nil {
+		return fmt.Errorf("address book: subscribe to identify: %w", err)
+	}
+	defer sub.Close()
+	t := time.NewTicker(addrBookEvery)
+	defer t.Stop()
+	b.round(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e := <-sub.Out():
+			if ev, ok := e.(event.EvtPeerIdentificationCompleted); ok {
+				b.identified(ev)
+			}
+		case p := <-b.kick:
+			b.record(p)
+			b.ask(ctx, p)
+		case <-t.C:
+			b.round(ctx)
+		}
+	}
+}
+
+func (b *addrBook) round(ctx context.Context) {
+	for p, st := range b.m.peers.standings() {
+		if st == Member {
+			b.record(p)
+		}
+	}
+	b.ageOut()
+	b.dial(ctx)
+}
+
+// ageOut drops entries not seen for AddrBookMaxAge.
+func (b *addrBook) ageOut() {
+	if !b.m.enter() {
+		return
+	}
+	defer b.m.leave()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for p, e := range b.meta {
+		if !b.aged(e.seen) {
+			continue
+		}
+		if err := b.m.cfg.Store.Delete(store.AddrBook, []byte(p)); err != nil {
+			b.m.cfg.Logger.Warn("address book: age out", "peer", p, "err", err)
+			continue
+		}
+		delete(b.meta, p)
+	}
+}
+
+// dial connects to up to addrBookDials members of the book this node is
+// not connected to, most recently seen first, while it has fewer than
+// addrBookWant neighbors; a failed dial backs off as mDNS's do.
+func (b *addrBook) dial(ctx context.Context) {
+	if b.m.cfg.NoPeerExchange || len(b.m.peers.list()) >= addrBookWant || !b.m.enter() {
+		return
+	}
+	type cand struct {
+		id   peer.ID
+		seen time.Time
+	}
+	var cands []cand
+	b.mu.Lock()
+	for p, e := range b.meta {
+		if p != b.m.self && !b.aged(e.seen) && b.m.host.Network().Connectedness(p) != network.Connected &&
+			b.backoff.allowed(peerKey(p)) && b.m.standing(p) == Member {
+			cands = append(cands, cand{p, e.seen})
+		}
+	}
+	b.mu.Unlock()
+	sort.Slice(cands, func(i, j int) bool { return cands[i].seen.After(cands[j].seen) })
+	cab, _ := peerstore.GetCertifiedAddrBook(b.m.host.Peerstore())
+	var infos []peer.AddrInfo
+	for _, c := range cands {
+		if len(infos) == addrBookDials {
+			break
+		}
+		raw, err := b.raw(c.id)
+		if err != nil {
+			continue
+		}
+		env, pr, err := openPeerRecord(raw)
+		if err != nil {
+			continue
+		}
+		if cab != nil {
+			_, _ = cab.ConsumePeerRecord(env, addrBookTTL)
+		}
+		infos = append(infos, peer.AddrInfo{ID: c.id, Addrs: pr.Addrs})
+	}
+	b.m.leave()
+	var wg sync.WaitGroup
+	for _, ai := range infos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dctx, cancel := context.WithTimeout(ctx, peersTimeout)
+			defer cancel()
+			if err := b.m.host.Connect(dctx, ai); err != nil {
+				b.backoff.failed(ai.ID, nil)
+				b.m.cfg.Logger.Debug("address book: neighbor unreachable", "peer", ai.ID, "err", err)
+				return
+			}
+			b.backoff.succeeded(ai.ID, nil)
+		}()
+	}
+	wg.Wait()
+}
+
+// AddressBook returns the address book, most recently seen first.
+func (m *Mesh) AddressBook() []AddrBookEntry {
+	b := m.abook
+	b.mu.Lock()
+	out := make([]AddrBookEntry, 0, len(b.meta))
+	for p, e := range b.meta {
+		out = append(out, AddrBookEntry{ID: p, Seq: e.seq, Seen: e.seen})
+	}
+	b.mu.Unlock()
+	for i := range out {
+		if raw, err := b.raw(out[i].ID); err == nil {
+			if _, pr, err := openPeerRecord(raw); err == nil {
+				out[i].Addrs = pr.Addrs
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seen.After(out[j].Seen) })
+	return out
+}
