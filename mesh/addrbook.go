@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	lrecord "github.com/libp2p/go-libp2p/core/record"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/porchlight-mesh/porchlight/store"
@@ -72,9 +73,10 @@ type abMeta struct {
 // addrBook keeps member neighbors' latest signed peer records (table
 // store.AddrBook), redials them and exchanges them with member neighbors.
 type addrBook struct {
-	m       *Mesh
-	kick    chan peer.ID
-	backoff *dialBackoff
+	m        *Mesh
+	identify event.Subscription // closed by watchIdentify
+	kick     chan peer.ID
+	backoff  *dialBackoff
 
 	mu     sync.Mutex
 	meta   map[peer.ID]abMeta
@@ -82,15 +84,27 @@ type addrBook struct {
 	served map[peer.ID]time.Time // when each requester was answered last
 }
 
-func newAddrBook(m *Mesh) *addrBook {
-	return &addrBook{
-		m:       m,
-		kick:    make(chan peer.ID, 64),
-		backoff: newDialBackoff(m.cfg.Now),
-		meta:    map[peer.ID]abMeta{},
-		asked:   map[peer.ID]time.Time{},
-		served:  map[peer.ID]time.Time{},
+func newAddrBook(m *Mesh) (*addrBook, error) {
+	// Subscribed before anyone connects: identify's records are kept
+	// nowhere else.
+	sub, err := m.host.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted), eventbus.BufSize(64))
+	if err != nil {
+		return nil, fmt.Errorf("address book: subscribe to identify: %w", err)
 	}
+	b := &addrBook{
+		m:        m,
+		identify: sub,
+		kick:     make(chan peer.ID, 64),
+		backoff:  newDialBackoff(m.cfg.Now),
+		meta:     map[peer.ID]abMeta{},
+		asked:    map[peer.ID]time.Time{},
+		served:   map[peer.ID]time.Time{},
+	}
+	if err := b.load(); err != nil {
+		sub.Close()
+		return nil, fmt.Errorf("address book: load: %w", err)
+	}
+	return b, nil
 }
 
 // poke asks the address book to record p and ask it for records, if p is
@@ -439,14 +453,26 @@ func (b *addrBook) ask(ctx context.Context, p peer.ID) {
 	}
 }
 
+// watchIdentify takes the signed peer records identify receives. It runs
+// apart from run, whose asks and dials may take seconds: the event bus
+// blocks identify while a subscriber's buffer is full.
+func (b *addrBook) watchIdentify(ctx context.Context) error {
+	defer b.identify.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e := <-b.identify.Out():
+			if ev, ok := e.(event.EvtPeerIdentificationCompleted); ok {
+				b.identified(ev)
+			}
+		}
+	}
+}
+
 // run records member neighbors, asks them for their records, ages entries
 // out and keeps a few members of the book dialled.
 func (b *addrBook) run(ctx context.Context) error {
-	sub, err := b.m.host.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
-	if err != nil {
-		return fmt.Errorf("address book: subscribe to identify: %w", err)
-	}
-	defer sub.Close()
 	t := time.NewTicker(addrBookEvery)
 	defer t.Stop()
 	b.round(ctx)
@@ -454,10 +480,6 @@ func (b *addrBook) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case e := <-sub.Out():
-			if ev, ok := e.(event.EvtPeerIdentificationCompleted); ok {
-				b.identified(ev)
-			}
 		case p := <-b.kick:
 			b.record(p)
 			b.ask(ctx, p)

@@ -306,9 +306,8 @@ func New(cfg Config) (m *Mesh, err error) {
 		}
 		m.mustRecover = own.Max == 0
 	}
-	m.abook = newAddrBook(m)
-	if err := m.abook.load(); err != nil {
-		return nil, fmt.Errorf("mesh: read address book: %w", err)
+	if m.abook, err = newAddrBook(m); err != nil {
+		return nil, fmt.Errorf("mesh: %w", err)
 	}
 	m.syncer = newSyncer(m)
 	m.clock = newClockWatch(m, cfg.Registerer)
@@ -388,6 +387,7 @@ func New(cfg Config) (m *Mesh, err error) {
 	m.goLoop(m.syncer.run)
 	m.goLoop(m.guard)
 	m.goLoop(m.abook.run)
+	m.goLoop(m.abook.watchIdentify)
 	if len(static) > 0 {
 		m.goLoop(func(ctx context.Context) error { return m.dialStatic(ctx, static) })
 	}
