@@ -138,9 +138,12 @@ func (b *addrBook) load() error {
 }
 
 // put stores a verified record of p, when it is newer than the one held
-// or the held one's last-seen is older than seenEvery. A full book makes
-// room by dropping its least recently seen entry, if older than seen.
-func (b *addrBook) put(p peer.ID, raw []byte, seq uint64, seen time.Time) (bool, error) {
+// or the held one's last-seen is older than seenEvery. A full book takes a
+// new entry only for a connected neighbor (connected), by dropping its
+// least recently seen entry if older: records neighbors send cannot push
+// out the homes this node has seen (under the open policy anyone can sign
+// records of members).
+func (b *addrBook) put(p peer.ID, raw []byte, seq uint64, seen time.Time, connected bool) (bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old, had := b.meta[p]
@@ -149,6 +152,9 @@ func (b *addrBook) put(p peer.ID, raw []byte, seq uint64, seen time.Time) (bool,
 	}
 	var evict peer.ID
 	if !had && len(b.meta) >= MaxAddrBookEntries {
+		if !connected {
+			return false, nil
+		}
 		var at time.Time
 		for q, e := range b.meta {
 			if evict == "" || e.seen.Before(at) {
@@ -287,7 +293,7 @@ func (b *addrBook) record(p peer.ID) {
 		b.m.cfg.Logger.Debug("neighbor's own peer record not kept", "peer", p, "err", err)
 		return
 	}
-	if _, err := b.put(p, raw, pr.Seq, b.m.cfg.Now()); err != nil {
+	if _, err := b.put(p, raw, pr.Seq, b.m.cfg.Now(), true); err != nil {
 		b.m.cfg.Logger.Warn("address book", "err", err)
 	}
 }
@@ -330,7 +336,8 @@ func (b *addrBook) learn(raw []byte) (peer.ID, error) {
 	if had && pr.Seq <= old.seq {
 		return "", nil // not news: its last-seen stays (no relay keeps a dead peer fresh)
 	}
-	if _, err := b.put(p, raw, pr.Seq, b.m.cfg.Now()); err != nil {
+	kept, err := b.put(p, raw, pr.Seq, b.m.cfg.Now(), false)
+	if err != nil || !kept {
 		return "", err
 	}
 	if cab, ok := peerstore.GetCertifiedAddrBook(b.m.host.Peerstore()); ok {

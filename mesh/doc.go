@@ -125,7 +125,8 @@
 // saw it connected, in table B of the store (key: peer ID bytes; value:
 // seen unix seconds, 8 bytes big-endian | seq, 8 | envelope), at most
 // MaxAddrBookEntries entries of at most MaxPeerRecordSize bytes. A full
-// book drops its least recently seen entry for a fresher one.
+// book drops its least recently seen entry for a connected neighbor, and
+// takes no record a neighbor sends.
 //
 // Exchange is a stream protocol of its own rather than fields of the sync
 // handshake: sync rounds are frequent, paged and budgeted for logs, while
