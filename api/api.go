@@ -450,6 +450,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		apiErr = &Error{Status: http.StatusForbidden, Code: "forbidden", Msg: err.Error()}
 	case errors.As(err, &wrong):
 		apiErr = &Error{Status: http.StatusBadRequest, Code: "bad_request", Msg: err.Error()}
+	case errors.As(err, &inv) && (inv.Reason == record.ReasonRate || inv.Reason == record.ReasonSize):
+		// This home's own post would break the per-author limits its
+		// neighbors enforce: try again later (the message says when).
+		apiErr = &Error{Status: http.StatusTooManyRequests, Code: string(inv.Reason), Msg: inv.Detail}
 	case errors.As(err, &inv):
 		apiErr = &Error{Status: http.StatusBadRequest, Code: string(inv.Reason), Msg: inv.Detail}
 	case errors.As(err, &tooBig):

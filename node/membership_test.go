@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -444,5 +445,31 @@ func TestJoinThroughTheAPI(t *testing.T) {
 	pollUntil(t, 10*time.Second, "a and b are neighbors", func() bool { return a.Mesh().IsNeighbor(b.ID()) && b.Mesh().IsNeighbor(a.ID()) })
 	if _, err := c.Join(context.Background(), invite(t, fd, 1)); !errors.Is(err, client.ErrAlreadyMember) {
 		t.Errorf("joining again: %v, want already a member", err)
+	}
+}
+
+// TestOwnPostsStayWithinTheLimits: in an invite-only neighborhood this
+// home's node refuses, before writing, a post its neighbors would refuse
+// for the per-author limits: 429 with when to try again.
+func TestOwnPostsStayWithinTheLimits(t *testing.T) {
+	s := newStreet(t)
+	fd := s.found("12 Maple St")
+	a := start(t, fd)
+	defer a.Close()
+	c := apiClient(t, fd)
+	// The profile counts: it and 4 posts make the burst of 5.
+	for i := range 4 {
+		if _, err := c.Post(context.Background(), api.NewPostJSON{Text: fmt.Sprintf("post %d", i)}); err != nil {
+			t.Fatalf("post %d: %v", i, err)
+		}
+	}
+	var out map[string]any
+	code := apiCall(t, a, fd, "POST", "/api/v1/posts", api.NewPostJSON{Text: "one too many"}, &out)
+	if code != http.StatusTooManyRequests {
+		t.Fatalf("the post past the burst: %d, want 429", code)
+	}
+	h, err := a.Store().Head(a.ID())
+	if err != nil || h.Max != 5 {
+		t.Errorf("own log holds %d records (%v), want the profile and 4 posts", h.Max, err)
 	}
 }
