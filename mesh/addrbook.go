@@ -351,7 +351,7 @@ func (b *addrBook) learn(raw []byte) (peer.ID, error) {
 // than once per peersServeEvery, gets a reset stream.
 func (b *addrBook) serve(s network.Stream) {
 	p := s.Conn().RemotePeer()
-	if b.m.peers.standing(p) != Member || b.m.standing(p) != Member || !b.allowServe(p) || !b.m.enter() {
+	if !b.exchange() || b.m.peers.standing(p) != Member || b.m.standing(p) != Member || !b.allowServe(p) || !b.m.enter() {
 		_ = s.Reset()
 		return
 	}
@@ -414,10 +414,19 @@ func (b *addrBook) aged(seen time.Time) bool {
 	return b.m.cfg.Now().Sub(seen) > AddrBookMaxAge
 }
 
+// exchange reports whether this node swaps records with its members: not
+// under the open policy (no Membership), where any neighbor could hand it
+// records pointing anywhere and it would dial them; an open neighborhood
+// stays on its LAN (mDNS) and static peers. It still keeps and redials
+// the records of neighbors it was connected to itself.
+func (b *addrBook) exchange() bool {
+	return !b.m.cfg.NoPeerExchange && b.m.cfg.Membership != nil
+}
+
 // ask fetches a member neighbor's records, if not asked within
 // peersAskEvery, and learns them.
 func (b *addrBook) ask(ctx context.Context, p peer.ID) {
-	if b.m.cfg.NoPeerExchange || b.m.peers.standing(p) != Member {
+	if !b.exchange() || b.m.peers.standing(p) != Member {
 		return
 	}
 	now := b.m.cfg.Now()

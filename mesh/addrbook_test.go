@@ -207,3 +207,33 @@ func TestAddressBookAgesOut(t *testing.T) {
 		t.Error("b is back in a's address book after a restart")
 	}
 }
+
+// TestAddressBookOpenPolicyExchangesNothing: an open neighborhood keeps
+// to its LAN and static peers: its nodes neither hand out nor ask for
+// peer records (any neighbor could point them anywhere), though each
+// keeps the records of the neighbors it connected to itself.
+func TestAddressBookOpenPolicyExchangesNothing(t *testing.T) {
+	a := newTestNode(t, "a", "maple-st")
+	b := newTestNode(t, "b", "maple-st")
+	c := newTestNode(t, "c", "maple-st")
+	connect(t, c, a)
+	eventually(t, 10*time.Second, "a records c's peer record", func() bool { return inBook(a, c.m.ID()) })
+	// b meets a after a knows c: under a membership, b would ask a at
+	// once, learn c and dial it (TestAddressBookIntroducesMembers).
+	connect(t, b, a)
+	eventually(t, 10*time.Second, "a records b's peer record", func() bool { return inBook(a, b.m.ID()) })
+	for end := time.Now().Add(8 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if b.m.Host().Network().Connectedness(c.m.ID()) == network.Connected || inBook(b, c.m.ID()) {
+			t.Fatal("b learned c from a in an open neighborhood")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if s, err := c.m.Host().NewStream(ctx, a.m.ID(), mesh.PeersProtocol); err == nil {
+		_ = s.CloseWrite()
+		if got, _ := io.ReadAll(s); len(got) != 0 {
+			t.Errorf("an open neighbor received %d bytes of peer records", len(got))
+		}
+		s.Close()
+	}
+}

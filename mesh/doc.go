@@ -141,9 +141,13 @@
 // recently seen first, never the requester's own) and closes; anyone else
 // gets a reset stream. A received record is kept only if it is at most
 // MaxPeerRecordSize, its envelope verifies, it is signed by the peer it
-// names, that peer is a member on this node's roster (every peer, under
-// the open policy) and its seq is higher than the one held; its addresses
-// then go to the host's certified address book.
+// names, that peer is a member on this node's roster and its seq is
+// higher than the one held; its addresses then go to the host's certified
+// address book. Under the open policy (no Membership) there is no
+// exchange, neither asked nor answered: any neighbor could hand the node
+// records pointing anywhere; an open neighborhood keeps to mDNS and
+// static peers, and each node redials only the neighbors it was
+// connected to itself.
 //
 // At start and every 5 s, while it has fewer than 32 neighbors, a node
 // dials up to 3 members of its book it is not connected to, most recently
