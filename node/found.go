@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -139,7 +140,7 @@ func Join(ctx context.Context, dir string, cfg Config, invite string) (JoinResul
 	}
 	cfg.Charter, cfg.Neighborhood = inv.Charter.String(), inv.Neighborhood
 	for _, a := range inv.Addrs {
-		if !containsString(cfg.Peers, a.String()) {
+		if !slices.Contains(cfg.Peers, a.String()) {
 			cfg.Peers = append(cfg.Peers, a.String())
 		}
 	}
@@ -251,13 +252,4 @@ func storeAdmission(dir string, cfg Config, key crypto.PrivKey, inv *member.Invi
 		return fmt.Errorf("store the admission: %w", err)
 	}
 	return nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
