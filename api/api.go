@@ -60,6 +60,36 @@ type Status struct {
 	// Membership is "member", "pending: <reason>" (not admitted yet, or
 	// removed) or "open".
 	Membership string `json:"membership"`
+
+	// Reachability is "public", "private" or "unknown": whether other
+	// homes can dial this one from the internet (AutoNAT).
+	Reachability string `json:"reachability"`
+	// NAT is "endpoint-independent" (hole punching works),
+	// "endpoint-dependent" (symmetric: relayed paths only) or "unknown".
+	NAT string `json:"nat"`
+	// Anchor: this node serves its neighborhood as an anchor.
+	Anchor bool `json:"anchor"`
+	// Addresses are how this node is reached.
+	Addresses AddressesStatus `json:"addresses"`
+	// Anchors are the anchors this node knows and how they answer.
+	Anchors []AnchorStatus `json:"anchors"`
+}
+
+// AddressesStatus lists a node's addresses by kind.
+type AddressesStatus struct {
+	Listen   []string `json:"listen"`   // what the host listens on
+	Observed []string `json:"observed"` // public, as others see it or a router mapped it
+	Relay    []string `json:"relay"`    // /p2p-circuit through anchors with a reservation
+}
+
+// AnchorStatus is one anchor a node knows.
+type AnchorStatus struct {
+	PeerID      string   `json:"peer_id"`
+	Addrs       []string `json:"addrs"`
+	Configured  bool     `json:"configured"` // from config or `anchor add`
+	Connected   bool     `json:"connected"`
+	Reservation bool     `json:"reservation"` // this node holds a relay reservation there
+	RTTMillis   float64  `json:"rtt_ms"`
 }
 
 // StorageStatus is the state of the disk under the node's databases.

@@ -19,6 +19,11 @@ type PeerJSON struct {
 	// Score is gossipsub's score of the peer as of the last second; below
 	// mesh.GraylistThreshold the node disconnects it.
 	Score float64 `json:"score"`
+	// Path is "lan", "direct" or "relayed" (through an anchor).
+	Path string `json:"path"`
+	// RTTMillis is the latest round trip to the peer in milliseconds (0:
+	// not measured yet).
+	RTTMillis float64 `json:"rtt_ms"`
 }
 
 // PostJSON is one post of GET /api/v1/feed.
@@ -65,7 +70,8 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) getPeers(w http.ResponseWriter, r *http.Request) error {
 	out := []PeerJSON{}
 	for _, p := range s.cfg.Mesh.Peers() {
-		out = append(out, PeerJSON{PeerID: p.ID.String(), Name: p.Name, Addrs: p.Addrs, Since: p.Since.UTC(), Equivocated: p.Flagged, Score: p.Score})
+		out = append(out, PeerJSON{PeerID: p.ID.String(), Name: p.Name, Addrs: p.Addrs, Since: p.Since.UTC(), Equivocated: p.Flagged, Score: p.Score,
+			Path: string(p.Path), RTTMillis: float64(p.RTT.Microseconds()) / 1000})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

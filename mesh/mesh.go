@@ -50,6 +50,18 @@ type Config struct {
 	StaticPeers []string
 	// MDNS turns on mDNS discovery.
 	MDNS bool
+	// Anchor makes this node an anchor from the start (porchlight run
+	// --anchor): it takes itself to be publicly reachable and serves relay
+	// reservations and circuits, AutoNAT and peer records to members. A
+	// node that is not configured as one becomes one when AutoNAT finds
+	// it publicly reachable.
+	Anchor bool
+	// Anchors are multiaddrs (with /p2p/ID) of known anchors: dialled, kept
+	// connected and used for relay reservations.
+	Anchors []string
+	// NoNATPortMap turns off asking the router for a port mapping
+	// (UPnP/NAT-PMP), which is on by default.
+	NoNATPortMap bool
 	// SyncInterval is how often every connected peer is synced with. Default 30 s.
 	SyncInterval time.Duration
 	// MDNSInterval is the steady-state period between mDNS queries. Default 10 s.

@@ -111,6 +111,10 @@ type Peer struct {
 	// Standing is Member, or Agency for a trusted agency that is not a
 	// member (it gets requests only).
 	Standing Standing
+	// Path is how it is reached now (PathLAN, PathDirect, PathRelayed).
+	Path Path
+	// RTT is the latest round trip measured to it (0: none yet).
+	RTT time.Duration
 }
 
 // Peers returns the connected peers of this neighborhood, sorted by ID.
