@@ -136,6 +136,13 @@ func (t *traversal) start() error {
 			sub.Close()
 			return fmt.Errorf("traversal: %w", err)
 		}
+		// AutoRelay's Close races a start it has not yet made (it would
+		// then leak its finder): wait for the start.
+		select {
+		case <-m.reservations.started:
+		case <-time.After(5 * time.Second):
+			m.cfg.Logger.Warn("AutoRelay did not start looking for anchors")
+		}
 	}
 	for _, ai := range t.configuredAnchors() {
 		t.remember(ai)

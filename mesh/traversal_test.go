@@ -349,3 +349,51 @@ func TestPathAndRTTOnOneLAN(t *testing.T) {
 		t.Errorf("invite addresses %v", addrs)
 	}
 }
+
+// TestHomesWithNewAddressesFindEachOtherThroughTheAnchor: two homes that
+// knew each other both restart behind new addresses (a power cut); each
+// reaches its anchor, whose address did not change, and the second one
+// learns the first one's new address from the anchor's address book and
+// connects to it, whatever its dial of the old address cost.
+func TestHomesWithNewAddressesFindEachOtherThroughTheAnchor(t *testing.T) {
+	r := newRoster()
+	anchor := newAnchor(t, "maple-st", r, prometheus.NewRegistry())
+	r.set(anchor.m.ID(), mesh.Member)
+	anchorAddr := anchor.m.Addrs()[0].String()
+	home := func(name string) *testNode {
+		n := newTestNodeWith(t, name, "maple-st", func(c *mesh.Config) {
+			c.Membership = r
+			c.Anchors = []string{anchorAddr}
+		})
+		r.set(n.m.ID(), mesh.Member)
+		return n
+	}
+	a, b := home("a"), home("b")
+	connect(t, a, b)
+	inBook := func(of, who *testNode) bool {
+		for _, e := range of.m.AddressBook() {
+			if e.ID == who.m.ID() {
+				for _, addr := range e.Addrs {
+					for _, now := range who.m.Host().Addrs() {
+						if addr.Equal(now) {
+							return true
+						}
+					}
+				}
+			}
+		}
+		return false
+	}
+	eventually(t, 15*time.Second, "a and b, and the anchor, know each other's addresses", func() bool {
+		return inBook(a, b) && inBook(b, a) && inBook(anchor, a) && inBook(anchor, b)
+	})
+	a.stop()
+	b.stop()
+	a.start()
+	eventually(t, 15*time.Second, "the anchor learns a's new address", func() bool { return inBook(anchor, a) })
+	b.start()
+	d := eventually(t, 20*time.Second, "b finds a again", func() bool {
+		return b.m.Host().Network().Connectedness(a.m.ID()) == network.Connected
+	})
+	t.Logf("b found a after %v", d)
+}
