@@ -261,12 +261,14 @@ func TestMembersSyncOverAnAnchorsCircuit(t *testing.T) {
 	anchor := newAnchor(t, "maple-st", r, reg)
 	r.set(anchor.m.ID(), mesh.Agency)
 	anchorAddr := anchor.m.Addrs()[0].String()
+	homeReg := map[string]*prometheus.Registry{"a": prometheus.NewRegistry(), "b": prometheus.NewRegistry()}
 	home := func(name string) *testNode {
 		n := newTestNodeWith(t, name, "maple-st", func(c *mesh.Config) {
 			c.Membership = r
 			c.NoPeerExchange = true // no direct dial from the address book
 			c.Anchors = []string{anchorAddr}
 			c.SyncInterval = time.Hour
+			c.Registerer = homeReg[name]
 		})
 		r.set(n.m.ID(), mesh.Member)
 		return n
@@ -310,6 +312,14 @@ func TestMembersSyncOverAnAnchorsCircuit(t *testing.T) {
 	}
 	if n, _ := gather(t, reg, "porchlight_relay_bytes_total", nil); n == 0 {
 		t.Error("anchor counted no relayed bytes")
+	}
+	if n, _ := gather(t, reg, "porchlight_relay_circuits_served_total", map[string]string{"status": "ok"}); n != 1 {
+		t.Errorf("anchor served %v circuits, want 1", n)
+	}
+	for name, want := range map[string]float64{"porchlight_relay_reservations_held": 1, "porchlight_relayed_connections": 1} {
+		if n, _ := gather(t, homeReg["a"], name, nil); n != want {
+			t.Errorf("a's %s = %v, want %v", name, n, want)
+		}
 	}
 }
 
