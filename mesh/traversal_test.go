@@ -407,3 +407,38 @@ func TestHomesWithNewAddressesFindEachOtherThroughTheAnchor(t *testing.T) {
 	})
 	t.Logf("b found a after %v", d)
 }
+
+// TestAddAnchor: an anchor added at run time is dialled, holds this
+// home's reservation and is listed, configured, in the network status
+// and in the addresses an invite carries; a malformed one is refused
+// with a message that says what is wanted.
+func TestAddAnchor(t *testing.T) {
+	r := newRoster()
+	anchor := newAnchor(t, "maple-st", r, prometheus.NewRegistry())
+	home := newTestNodeWith(t, "home", "maple-st", withRoster(r))
+	r.set(anchor.m.ID(), mesh.Member)
+	r.set(home.m.ID(), mesh.Member)
+	if err := home.m.AddAnchor("/ip4/127.0.0.1/tcp/7781"); err == nil {
+		t.Error("an anchor without /p2p/ID was taken")
+	}
+	addr := anchor.m.Addrs()[0]
+	if err := home.m.AddAnchor(addr.String()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the home holds a reservation with the added anchor", func() bool {
+		st := home.m.Network()
+		return len(st.Anchors) == 1 && st.Anchors[0].ID == anchor.m.ID() && st.Anchors[0].Configured &&
+			st.Anchors[0].Connected && st.Anchors[0].Reservation
+	})
+	eventually(t, 10*time.Second, "the anchor is a neighbor", func() bool { return isNeighbors(home, anchor) })
+	found := false
+	for _, a := range home.m.InviteAddrs(8) {
+		found = found || a.Equal(addr)
+	}
+	if !found {
+		t.Errorf("invite addresses %v lack the anchor's %s", home.m.InviteAddrs(8), addr)
+	}
+	if st := anchor.m.Network(); !st.Anchor || st.Reachability != mesh.ReachabilityPublic {
+		t.Errorf("anchor's own status %+v, want anchor and public", st)
+	}
+}
