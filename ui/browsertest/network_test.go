@@ -177,6 +177,66 @@ func TestNetworkWords(t *testing.T) {
 	}
 }
 
+// TestNetworkPanelShowsEveryField: the Network screen draws every field of
+// status and peers: here a home behind a symmetric NAT with a relay
+// address, one anchor answering with a reservation and one silent, and
+// neighbors over a direct and a relayed path. The node's answers are
+// rewritten in the page (the mesh of this branch reports no NAT or
+// anchors yet); TestNetworkPanelRealNodes checks the real answers.
+func TestNetworkPanelShowsEveryField(t *testing.T) {
+	b := browser(t)
+	n := startNode(t, nodeOpts{name: "12 Maple St", location: "40.7148,-74.0060"})
+	ctx := tab(t, b)
+	n.login(t, ctx)
+	eval[bool](t, ctx, `(() => {
+	  const network = {reachability: "private", nat: "endpoint-dependent", anchor: false,
+	    addresses: {listen: ["/ip4/0.0.0.0/tcp/7781", "/ip4/0.0.0.0/udp/7781/quic-v1"], observed: ["/ip4/198.51.100.7/tcp/40001"],
+	      relay: ["/ip4/203.0.113.10/tcp/7781/p2p/12D3KooWAnchorA/p2p-circuit"]},
+	    anchors: [
+	      {peer_id: "12D3KooWAnchorA", addrs: ["/ip4/203.0.113.10/tcp/7781"], configured: true, connected: true, reservation: true, rtt_ms: 23.4},
+	      {peer_id: "12D3KooWAnchorB", addrs: ["/ip4/203.0.113.20/udp/7781/quic-v1"], configured: false, connected: false, reservation: false, rtt_ms: 0}]};
+	  const peers = [
+	    {peer_id: "12D3KooWDirect", name: "14 Maple St", addrs: [], since: new Date().toISOString(), path: "direct", rtt_ms: 7.25},
+	    {peer_id: "12D3KooWRelayed", name: "16 Maple St", addrs: [], since: new Date().toISOString(), path: "relayed", rtt_ms: 48.2}];
+	  const real = window.fetch;
+	  window.fetch = async (url, opts) => {
+	    const r = await real(url, opts);
+	    const json = v => new Response(JSON.stringify(v), {status: 200, headers: {"Content-Type": "application/json"}});
+	    if (String(url).startsWith("/api/v1/status")) return json(Object.assign(await r.json(), network));
+	    if (String(url).startsWith("/api/v1/peers")) return json(peers);
+	    return r;
+	  };
+	  location.hash = "#network";
+	  return true;
+	})()`)
+	row := func(id string) string { return `document.querySelector('tr[data-peer=` + js(id) + `]')` }
+	waitJS(t, ctx, "the rewritten answers drawn", netPeerRow("12D3KooWRelayed")+` && `+row("12D3KooWAnchorB"), 10*time.Second)
+	for _, c := range []struct{ what, expr, want string }{
+		{"reachability", `document.getElementById('net-reachability').textContent`, "Not reachable from the internet: behind a router (NAT) or a firewall"},
+		{"NAT", `document.getElementById('net-nat').textContent`, "Behind a symmetric NAT: only relayed paths, through an anchor"},
+		{"anchor role", `document.getElementById('net-anchor').textContent`, "This home is not an anchor"},
+		{"direct path", row("12D3KooWDirect") + `.querySelector('td.path').dataset.path`, "direct"},
+		{"direct round trip", row("12D3KooWDirect") + `.querySelector('td.rtt').textContent`, "7.3 ms"},
+		{"relayed path", row("12D3KooWRelayed") + `.querySelector('td.path .tag').textContent`, "relayed"},
+		{"relayed round trip", row("12D3KooWRelayed") + `.querySelector('td.rtt').textContent`, "48 ms"},
+		{"anchor A answers", row("12D3KooWAnchorA") + `.querySelector('td.answers').textContent`, "yes"},
+		{"anchor A", row("12D3KooWAnchorA") + `.textContent`, "12D3KooWAnch…/ip4/203.0.113.10/tcp/7781your configurationyesheld23 ms"},
+		{"anchor B", row("12D3KooWAnchorB") + `.textContent`, "12D3KooWAnch…/ip4/203.0.113.20/udp/7781/quic-v1neighbors and invitesnonone—"},
+		{"listen", `document.getElementById('net-listen').textContent`, "/ip4/0.0.0.0/tcp/7781/ip4/0.0.0.0/udp/7781/quic-v1"},
+		{"observed", `document.getElementById('net-observed').textContent`, "/ip4/198.51.100.7/tcp/40001"},
+		{"relay", `document.getElementById('net-relay').textContent`, "/ip4/203.0.113.10/tcp/7781/p2p/12D3KooWAnchorA/p2p-circuit"},
+	} {
+		if got := eval[string](t, ctx, c.expr); got != c.want {
+			t.Errorf("%s: shown %q, want %q", c.what, got, c.want)
+		}
+	}
+	todo := eval[string](t, ctx, `document.getElementById('net-todo').textContent`)
+	if !strings.Contains(todo, "only through an anchor") || strings.Contains(todo, "None of your anchors answers") {
+		t.Errorf("what to do says %q", todo)
+	}
+	labelled(t, ctx, "network, every field")
+}
+
 // TestFetchClipShowsAPIError: a neighbor's UI fetches a clip attached to
 // a post (verified, then in its store); when the fetch fails, the UI
 // shows the node's error text exactly as the API gives it (the node's
