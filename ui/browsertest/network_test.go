@@ -110,7 +110,6 @@ func TestNetworkPanelRealNodes(t *testing.T) {
 		t.Errorf("%d tables lack a name or column headers", bad)
 	}
 	labelled(t, ctx, "network")
-	shot(t, ctx, "network")
 
 	// The neighbor stops: the peers event redraws the table.
 	bn.Close()
@@ -189,7 +188,7 @@ func TestNetworkPanelShowsEveryField(t *testing.T) {
 	ctx := tab(t, b)
 	n.login(t, ctx)
 	eval[bool](t, ctx, `(() => {
-	  const network = {reachability: "private", nat: "endpoint-dependent", anchor: false,
+	  const network = {peers: 2, reachability: "private", nat: "endpoint-dependent", anchor: false,
 	    addresses: {listen: ["/ip4/0.0.0.0/tcp/7781", "/ip4/0.0.0.0/udp/7781/quic-v1"], observed: ["/ip4/198.51.100.7/tcp/40001"],
 	      relay: ["/ip4/203.0.113.10/tcp/7781/p2p/12D3KooWAnchorA/p2p-circuit"]},
 	    anchors: [
@@ -206,11 +205,13 @@ func TestNetworkPanelShowsEveryField(t *testing.T) {
 	    if (String(url).startsWith("/api/v1/peers")) return json(peers);
 	    return r;
 	  };
+	  loadStatus(); // the header too
 	  location.hash = "#network";
 	  return true;
 	})()`)
 	row := func(id string) string { return `document.querySelector('tr[data-peer=` + js(id) + `]')` }
-	waitJS(t, ctx, "the rewritten answers drawn", netPeerRow("12D3KooWRelayed")+` && `+row("12D3KooWAnchorB"), 10*time.Second)
+	waitJS(t, ctx, "the rewritten answers drawn", netPeerRow("12D3KooWRelayed")+` && `+row("12D3KooWAnchorB")+
+		` && document.getElementById('who').textContent.includes('2 neighbors connected')`, 10*time.Second)
 	for _, c := range []struct{ what, expr, want string }{
 		{"reachability", `document.getElementById('net-reachability').textContent`, "Not reachable from the internet: behind a router (NAT) or a firewall"},
 		{"NAT", `document.getElementById('net-nat').textContent`, "Behind a symmetric NAT: only relayed paths, through an anchor"},
@@ -235,6 +236,7 @@ func TestNetworkPanelShowsEveryField(t *testing.T) {
 		t.Errorf("what to do says %q", todo)
 	}
 	labelled(t, ctx, "network, every field")
+	shot(t, ctx, "network")
 }
 
 // TestFetchClipShowsAPIError: a neighbor's UI fetches a clip attached to
