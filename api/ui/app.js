@@ -867,7 +867,9 @@ async function networkScreen() {
     keepRows(todo, w.todo.map(t => h("li", null, t.text, t.cmd ? h("code", null, t.cmd) : null)));
     const a = st.addresses || {};
     keepRows(addrs, [
-      h("h3", null, "Listening on"), addrList("net-listen", a.listen, "None reported."),
+      // The relay transport "listens" on a bare /p2p-circuit: its real
+      // addresses are the relay ones below.
+      h("h3", null, "Listening on"), addrList("net-listen", (a.listen || []).filter(x => x !== "/p2p-circuit"), "None reported."),
       h("h3", null, "Public, as others see it"), addrList("net-observed", a.observed, "None seen: no neighbor or anchor has reported a public address for this home."),
       h("h3", null, "Through anchors (relay)"), addrList("net-relay", a.relay, "None: this home holds no relay reservation."),
     ]);
