@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -44,7 +45,8 @@ const (
 const (
 	addrBookEvery   = 5 * time.Second  // record neighbors, age out, dial a few
 	peersAskEvery   = 10 * time.Minute // a member neighbor is asked again
-	peersServeEvery = 20 * time.Second // one answer per requester per this
+	anchorAskEvery  = peersServeEvery  // an anchor is asked again, while members of the book are not connected (doubling while it brings nothing new)
+	peersServeEvery = 10 * time.Second // one answer per requester per this
 	peersTimeout    = 10 * time.Second // one exchange, and one dial
 	addrBookDials   = 3                // dials at once
 	addrBookWant    = 32               // neighbors beyond which the book is not dialled
@@ -78,10 +80,12 @@ type addrBook struct {
 	kick     chan peer.ID
 	backoff  *dialBackoff
 
-	mu     sync.Mutex
-	meta   map[peer.ID]abMeta
-	asked  map[peer.ID]time.Time // when each neighbor was asked last
-	served map[peer.ID]time.Time // when each requester was answered last
+	mu    sync.Mutex
+	meta  map[peer.ID]abMeta
+	asked map[peer.ID]time.Time // when each neighbor was asked last
+	// anchorEvery: how often each anchor is asked now (askAnchors).
+	anchorEvery map[peer.ID]time.Duration
+	served      map[peer.ID]time.Time // when each requester was answered last
 }
 
 func newAddrBook(m *Mesh) (*addrBook, error) {
@@ -92,13 +96,14 @@ func newAddrBook(m *Mesh) (*addrBook, error) {
 		return nil, fmt.Errorf("address book: subscribe to identify: %w", err)
 	}
 	b := &addrBook{
-		m:        m,
-		identify: sub,
-		kick:     make(chan peer.ID, 64),
-		backoff:  newDialBackoff(m.cfg.Now),
-		meta:     map[peer.ID]abMeta{},
-		asked:    map[peer.ID]time.Time{},
-		served:   map[peer.ID]time.Time{},
+		m:           m,
+		identify:    sub,
+		kick:        make(chan peer.ID, 64),
+		backoff:     newDialBackoff(m.cfg.Now),
+		meta:        map[peer.ID]abMeta{},
+		asked:       map[peer.ID]time.Time{},
+		anchorEvery: map[peer.ID]time.Duration{},
+		served:      map[peer.ID]time.Time{},
 	}
 	if err := b.load(); err != nil {
 		sub.Close()
@@ -114,6 +119,17 @@ func (b *addrBook) poke(p peer.ID) {
 	case b.kick <- p:
 	default:
 	}
+}
+
+// disconnected forgets when p asked and was asked: a neighbor that
+// reconnects (a home that restarted, maybe behind a new address) asks and
+// is asked at once, within its handshake's cost.
+func (b *addrBook) disconnected(p peer.ID) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.served, p)
+	delete(b.asked, p)
+	delete(b.anchorEvery, p)
 }
 
 // load reads the table's headers.
@@ -340,6 +356,9 @@ func (b *addrBook) learn(raw []byte) (peer.ID, error) {
 	if err != nil || !kept {
 		return "", err
 	}
+	// New addresses deserve a dial now, whatever the old ones earned: a
+	// home that restarted behind a new address is found again at once.
+	b.backoff.succeeded(p, nil)
 	if cab, ok := peerstore.GetCertifiedAddrBook(b.m.host.Peerstore()); ok {
 		_, _ = cab.ConsumePeerRecord(env, addrBookTTL)
 	}
@@ -423,27 +442,30 @@ func (b *addrBook) exchange() bool {
 	return !b.m.cfg.NoPeerExchange && b.m.cfg.Membership != nil
 }
 
-// ask fetches a member neighbor's records, if not asked within
-// peersAskEvery, and learns them.
-func (b *addrBook) ask(ctx context.Context, p peer.ID) {
+// ask fetches a member neighbor's records, if not asked within every,
+// and learns them. It reports whether it asked, and whether the answer
+// brought a new record.
+func (b *addrBook) ask(ctx context.Context, p peer.ID, every time.Duration) (asked, news bool) {
 	if !b.exchange() || b.m.peers.standing(p) != Member {
-		return
+		return false, false
 	}
 	now := b.m.cfg.Now()
 	b.mu.Lock()
 	at, ok := b.asked[p]
-	if ok && now.Sub(at) < peersAskEvery && !now.Before(at) {
+	if ok && now.Sub(at) < every && !now.Before(at) {
 		b.mu.Unlock()
-		return
+		return false, false
 	}
 	b.asked[p] = now
 	b.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, peersTimeout)
 	defer cancel()
-	s, err := b.m.host.NewStream(ctx, p, PeersProtocol)
+	// A neighbor reached by relay only is asked over the relay: its
+	// records may be what gets this node a direct path.
+	s, err := b.m.host.NewStream(network.WithNoDial(network.WithAllowLimitedConn(ctx, "peers"), "peers"), p, PeersProtocol)
 	if err != nil {
 		b.m.cfg.Logger.Debug("ask neighbor for peers", "peer", p, "err", err)
-		return
+		return true, false
 	}
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(peersTimeout))
@@ -453,10 +475,9 @@ func (b *addrBook) ask(ctx context.Context, p peer.ID) {
 		b.m.cfg.Logger.Info("neighbor's peers answer cut short", "peer", p, "err", err)
 	}
 	if !b.m.enter() {
-		return
+		return true, false
 	}
 	defer b.m.leave()
-	news := false
 	for _, raw := range raws {
 		q, err := b.learn(raw)
 		if err != nil {
@@ -467,6 +488,7 @@ func (b *addrBook) ask(ctx context.Context, p peer.ID) {
 	if news {
 		b.dial(ctx)
 	}
+	return true, news
 }
 
 // watchIdentify takes the signed peer records identify receives. It runs
@@ -498,7 +520,7 @@ func (b *addrBook) run(ctx context.Context) error {
 			return nil
 		case p := <-b.kick:
 			b.record(p)
-			b.ask(ctx, p)
+			b.ask(ctx, p, peersAskEvery)
 		case <-t.C:
 			b.round(ctx)
 		}
@@ -513,6 +535,58 @@ func (b *addrBook) round(ctx context.Context) {
 	}
 	b.ageOut()
 	b.dial(ctx)
+	b.askAnchors(ctx)
+}
+
+// askAnchors is the rendezvous: while members of the book are not
+// connected, every connected anchor (a member neighbor that runs the
+// relay service) is asked for its records, every anchorAskEvery at first
+// and half as often after each answer that brought nothing new, down to
+// peersAskEvery (a home that moved away for good is missed for 30 days,
+// and the anchor answers every member). An anchor sees every home that
+// connects to it, so homes whose addresses all changed (a power cut, a
+// new router) find each other again within a minute.
+func (b *addrBook) askAnchors(ctx context.Context) {
+	if !b.exchange() || !b.missing() {
+		return
+	}
+	for p, st := range b.m.peers.standings() {
+		if st != Member || !b.m.runsRelay(p) {
+			continue
+		}
+		b.mu.Lock()
+		every := b.anchorEvery[p]
+		b.mu.Unlock()
+		if every == 0 {
+			every = anchorAskEvery
+		}
+		asked, news := b.ask(ctx, p, every)
+		if !asked {
+			continue
+		}
+		b.mu.Lock()
+		switch {
+		case news:
+			delete(b.anchorEvery, p)
+		default:
+			if len(b.anchorEvery) < maxPeersServed {
+				b.anchorEvery[p] = min(2*every, peersAskEvery)
+			}
+		}
+		b.mu.Unlock()
+	}
+}
+
+// missing reports whether a member of the book is not connected.
+func (b *addrBook) missing() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for p, e := range b.meta {
+		if p != b.m.self && !b.aged(e.seen) && !b.m.connected(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // ageOut drops entries not seen for AddrBookMaxAge.
@@ -573,7 +647,15 @@ func (b *addrBook) dial(ctx context.Context) {
 		if cab != nil {
 			_, _ = cab.ConsumePeerRecord(env, addrBookTTL)
 		}
-		infos = append(infos, peer.AddrInfo{ID: c.id, Addrs: pr.Addrs})
+		addrs := pr.Addrs
+		if b.m.host.Network().Connectedness(c.id) == network.Limited {
+			// Reached by relay already: only a direct address is news.
+			addrs = slices.DeleteFunc(slices.Clone(addrs), isCircuit)
+			if len(addrs) == 0 {
+				continue
+			}
+		}
+		infos = append(infos, peer.AddrInfo{ID: c.id, Addrs: addrs})
 	}
 	b.m.leave()
 	var wg sync.WaitGroup
