@@ -484,6 +484,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, sharing.ErrNoDirectPath):
 		// Its words are what to tell the user (the UI shows them).
 		apiErr = &Error{Status: http.StatusBadGateway, Code: "no_direct_path", Msg: err.Error()}
+	case errors.Is(err, clips.ErrUnreachable):
+		// The owner is offline or no path to it answers: the words say
+		// so (sharing.UnreachableError names it) and to try again later.
+		apiErr = &Error{Status: http.StatusBadGateway, Code: "unreachable", Msg: err.Error()}
 	case errors.As(err, &forbidden):
 		apiErr = &Error{Status: http.StatusForbidden, Code: "forbidden", Msg: err.Error()}
 	case errors.As(err, &wrong):

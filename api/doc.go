@@ -14,7 +14,9 @@
 // The membership routes answer 404 "no_membership" in an open
 // neighborhood (Config.Members nil). A clip fetch that cannot cross the
 // only path to the owner, a connection relayed by an anchor, answers 502
-// "no_direct_path" with the words to show the user.
+// "no_direct_path" with the words to show the user; one whose owner cannot
+// be reached at all (offline, or no path, direct or relayed, answers)
+// answers 502 "unreachable", naming the owner.
 //
 // Routes (v1):
 //

@@ -219,6 +219,10 @@ var (
 	// ErrBadManifest: a share carried a manifest that does not verify,
 	// belongs to another owner, or names a clip the grant does not.
 	ErrBadManifest = errors.New("manifest does not belong with the grant")
+	// ErrUnreachable: no stream to the owner's node could be opened and
+	// this node has no connection to it, direct or relayed (it is offline,
+	// or no address of it, its relay addresses included, answers).
+	ErrUnreachable = errors.New("owner's node is not reachable")
 )
 
 // reasons are the refusals that travel by their text, so both sides can
@@ -513,6 +517,9 @@ func request(ctx context.Context, h host.Host, owner peer.ID, grant []byte, clip
 	// still cross within the anchor's limits (see WithPathCheck).
 	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "clip"), owner, ClipProtocol)
 	if err != nil {
+		if c := h.Network().Connectedness(owner); c != network.Connected && c != network.Limited && ctx.Err() == nil {
+			return nil, fmt.Errorf("open clip stream: %w (%w)", ErrUnreachable, err)
+		}
 		return nil, fmt.Errorf("open clip stream: %w", err)
 	}
 	t := &transfer{st: st, r: bufio.NewReader(st)}

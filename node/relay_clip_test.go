@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/node"
@@ -109,5 +111,36 @@ func TestClipOverRelayOnly(t *testing.T) {
 	want := "no direct path to 12 Maple St; its NAT"
 	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "the anchor relays at most 16 MB per connection") {
 		t.Fatalf("fetch of a clip over the anchor's limit: %v, want %q ...", err, want)
+	}
+}
+
+// TestClipFromOfflineOwner: a granted clip whose owner's node has gone
+// offline answers 502 "unreachable" with words naming the owner and what
+// to do, not "internal error; see the node's log".
+func TestClipFromOfflineOwner(t *testing.T) {
+	ownerDir, neighborDir := initDir(t, "12 Maple St"), initDir(t, "14 Maple St")
+	owner := start(t, ownerDir)
+	defer owner.Close()
+	neighbor := start(t, neighborDir, owner.Mesh().Addrs()[0].String())
+	defer neighbor.Close()
+	pollUntil(t, 10*time.Second, "the neighbor connected", func() bool { return len(owner.Mesh().Peers()) > 0 })
+	m, err := owner.Clips().Import(context.Background(), bytes.NewReader([]byte("a clip of the front door")), clips.ImportMeta{Camera: "front-door", Start: time.Now().Add(-time.Hour), MediaType: "video/mp4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g api.GrantJSON
+	if code := apiCall(t, owner, ownerDir, "POST", "/api/v1/grants", api.NewGrantJSON{To: neighbor.ID().String(), Clips: []string{m.ClipID().String()}, Expires: "7d"}, &g); code != http.StatusCreated || g.Delivered == nil || !*g.Delivered {
+		t.Fatalf("share: %d %+v", code, g)
+	}
+	if err := owner.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, 10*time.Second, "the owner gone", func() bool { return len(neighbor.Mesh().Peers()) == 0 })
+
+	_, err = apiClient(t, neighborDir).Fetch(context.Background(), owner.ID().String(), m.ClipID().String())
+	const want = "12 Maple St is not reachable now (not connected, no relayed path): try again when it is online"
+	var ae *client.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusBadGateway || !errors.Is(err, client.ErrUnreachable) || ae.Message != want {
+		t.Fatalf("fetch from an offline owner: %#v\nwant 502 unreachable %q", err, want)
 	}
 }

@@ -57,6 +57,23 @@ func (e *NoDirectPathError) Is(target error) bool { return target == ErrNoDirect
 
 func (e *NoDirectPathError) Unwrap() error { return e.Err }
 
+// ErrUnreachable matches an *UnreachableError (and clips.ErrUnreachable).
+var ErrUnreachable = clips.ErrUnreachable
+
+// UnreachableError says that a clip's owner cannot be reached at all now:
+// this home has no connection to it, direct or relayed, and none could be
+// opened (the owner's node is offline, or no path to it answers).
+type UnreachableError struct {
+	Name string // the owner's name, or peer ID
+	Err  error  // the failed dial
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("%s is not reachable now (not connected, no relayed path): try again when it is online", e.Name)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
 // megabytes is n bytes in MB (of 2^20 bytes), as a person reads it.
 func megabytes(n int64) string {
 	mb := float64(n) / (1 << 20)
@@ -123,6 +140,9 @@ func (s *Service) fetchOverRelay(ctx context.Context, owner peer.ID, fetch func(
 		err = relayCut(ctx, reach, size, mesh.RelayCircuitData, limited, err)
 		if e := new(NoDirectPathError); errors.As(err, &e) {
 			return nil, e // its words first, not "fetch clip ...: "
+		}
+		if errors.Is(err, clips.ErrUnreachable) {
+			return nil, &UnreachableError{Name: reach.Name, Err: err}
 		}
 		return nil, err
 	}

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/record"
 )
 
 // TestRelayCheck: only a clip over a relayed (limited) connection that is
@@ -82,5 +86,44 @@ func TestRelayCut(t *testing.T) {
 	want := "no direct path to 12 Maple St; its NAT lets no direct connection through (hole punching failed), only a connection relayed by an anchor, and the transfer was cut there (read chunk 57: stream reset): the clip is 10 MB and the anchor relays at most 16 MB per connection, for at most 30 minutes; forwarding TCP and UDP port 7781 on either home's router to its node makes a direct path"
 	if got := relayCut(live, maple, 10<<20, mesh.RelayCircuitData, true, reset).Error(); got != want {
 		t.Fatalf("cut message\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestFetchFromUnreachableOwner: a granted clip whose owner's node is
+// offline, whether its addresses are known or not, is an
+// *UnreachableError naming the owner and saying what to do, not a dial
+// error for the log.
+func TestFetchFromUnreachableOwner(t *testing.T) {
+	owner := newHome(t, nil)
+	neighbor := newHome(t, func(c *Config) {
+		c.Reach = func(peer.ID) Reach { return Reach{Name: "12 Maple St", NAT: mesh.NATUnknown} }
+	})
+	neighbor.connect(owner)
+	m := owner.importClip(3, 70_000)
+	if _, delivered, err := owner.svc.Share(context.Background(), neighbor.id, ids(m), record.ID{}, time.Now().Add(time.Hour)); err != nil || !delivered {
+		t.Fatalf("share = %v, delivered %v", err, delivered)
+	}
+	owner.stop()
+	waitFor(t, "the owner's connection to close", func() bool { return !neighbor.connected(owner.id) })
+	const want = "12 Maple St is not reachable now (not connected, no relayed path): try again when it is online"
+	for _, c := range []struct {
+		name   string
+		before func()
+	}{
+		{"addresses known, nothing answers", func() {}},
+		{"no address known", func() { neighbor.host.Peerstore().ClearAddrs(owner.id) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.before()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err := neighbor.svc.FetchClip(ctx, owner.id, m.ClipID())
+			if !errors.Is(err, ErrUnreachable) || err.Error() != want {
+				t.Fatalf("fetch from an offline owner = %v\nwant %s", err, want)
+			}
+			if e := new(UnreachableError); !errors.As(err, &e) || e.Err == nil {
+				t.Fatalf("%v lost the dial's error", err)
+			}
+		})
 	}
 }
