@@ -18,6 +18,11 @@ import (
 	"github.com/porchlight-mesh/porchlight/record"
 )
 
+// listenUsage is init's and join's --listen help: the mesh's default
+// listeners (mesh.Config.ListenAddrs), which QUIC needs for hole punching
+// over UDP.
+const listenUsage = "libp2p listen multiaddrs (default TCP and QUIC on port 7781, IPv4 and IPv6: /ip4/0.0.0.0/tcp/7781, /ip6/::/tcp/7781, /ip4/0.0.0.0/udp/7781/quic-v1, /ip6/::/udp/7781/quic-v1)"
+
 func newInitCmd(g *globals) *cobra.Command {
 	var cfg node.Config
 	var found, inviteBy string
@@ -91,7 +96,7 @@ requests, never the feed.`,
 	c.Flags().StringVar(&cfg.Charter, "charter", "", "charter ID of an invite-only neighborhood, for an agency's node that is not a member")
 	c.Flags().StringVar(&cfg.Location, "location", "", "home location LAT,LON (never leaves this node)")
 	c.Flags().StringVar(&cfg.API, "api", node.DefaultAPIAddr, "local API address (loopback only)")
-	c.Flags().StringSliceVar(&cfg.Listen, "listen", nil, "libp2p listen multiaddrs (default /ip4/0.0.0.0/tcp/7781 and /ip6/::/tcp/7781)")
+	c.Flags().StringSliceVar(&cfg.Listen, "listen", nil, listenUsage)
 	c.Flags().StringSliceVar(&cfg.Peers, "peer", nil, "static peer multiaddr with /p2p/ID (repeatable), for networks without multicast")
 	c.Flags().StringSliceVar(&cfg.TrustedIssuers, "trust-issuer", nil, "issuer ID whose agency credentials this home accepts (repeatable)")
 	return c

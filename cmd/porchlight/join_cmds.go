@@ -61,7 +61,7 @@ On the data directory of an open neighborhood that has adopted a charter
 	c.Flags().StringVar(&cfg.Name, "name", "", "this home's name as every neighbor sees it")
 	c.Flags().StringVar(&cfg.Location, "location", "", "home location LAT,LON (never leaves this node)")
 	c.Flags().StringVar(&cfg.API, "api", node.DefaultAPIAddr, "local API address (loopback only)")
-	c.Flags().StringSliceVar(&cfg.Listen, "listen", nil, "libp2p listen multiaddrs (default /ip4/0.0.0.0/tcp/7781 and /ip6/::/tcp/7781)")
+	c.Flags().StringSliceVar(&cfg.Listen, "listen", nil, listenUsage)
 	c.Flags().StringSliceVar(&cfg.Peers, "peer", nil, "more static peers (multiaddr with /p2p/ID)")
 	c.Flags().StringSliceVar(&cfg.TrustedIssuers, "trust-issuer", nil, "issuer ID whose agency credentials this home accepts (repeatable)")
 	return c
