@@ -57,6 +57,17 @@ func TestClipOverRelayOnly(t *testing.T) {
 			return false
 		})
 	}
+	// With a reservation held, the relay transport listens on a bare
+	// /p2p-circuit: not an address anyone dials, so status leaves it out of
+	// addresses.listen (and of everything else it lists).
+	for _, n := range []*node.Node{owner, neighbor} {
+		st := n.Status()
+		for _, a := range append(append(append(st.Addrs, st.Addresses.Listen...), st.Addresses.Observed...), st.Addresses.Relay...) {
+			if strings.HasPrefix(a, "/p2p-circuit") {
+				t.Errorf("status lists %s: %+v", a, st.Addresses)
+			}
+		}
+	}
 	circuit, err := ma.NewMultiaddr(anchorAddr + "/p2p-circuit/p2p/" + owner.ID().String())
 	if err != nil {
 		t.Fatal(err)

@@ -388,7 +388,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(w, "policy:        %s (%s)\n", st.Policy, role)
 			}
-			for _, a := range st.Addrs {
+			for _, a := range dialable(st.Addrs) {
 				fmt.Fprintf(w, "address:       %s\n", a)
 			}
 			printNetwork(w, st)
@@ -421,6 +421,21 @@ func oneLine(s string, n int) string {
 	return s
 }
 
+// dialable leaves out of addrs, for a person to read, the relay
+// transport's own listener, a bare /p2p-circuit (with this node's /p2p/ID
+// or not): no one can dial it; the relayed addresses through an anchor,
+// /ip4/.../p2p/ANCHOR/p2p-circuit, stay.
+func dialable(addrs []string) []string {
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		if a == "/p2p-circuit" || strings.HasPrefix(a, "/p2p-circuit/") {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
 // printNetwork prints the reachability lines of `porchlight status`.
 func printNetwork(w io.Writer, st api.Status) {
 	if st.Reachability != "" {
@@ -432,10 +447,10 @@ func printNetwork(w io.Writer, st api.Status) {
 	if st.Anchor {
 		fmt.Fprintf(w, "anchor:        yes, this node serves its neighborhood as an anchor\n")
 	}
-	for _, a := range st.Addresses.Observed {
+	for _, a := range dialable(st.Addresses.Observed) {
 		fmt.Fprintf(w, "public:        %s\n", a)
 	}
-	for _, a := range st.Addresses.Relay {
+	for _, a := range dialable(st.Addresses.Relay) {
 		fmt.Fprintf(w, "relayed:       %s\n", a)
 	}
 	for _, a := range st.Anchors {

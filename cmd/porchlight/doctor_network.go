@@ -56,7 +56,7 @@ func judgeNetwork(st api.Status, anchors []api.AnchorStatus) []checkResult {
 	}
 	reserved := ""
 	for _, a := range anchors {
-		where := strings.Join(a.Addrs, " ")
+		where := strings.Join(dialable(a.Addrs), " ")
 		if !a.Connected {
 			add("anchor", checkWarn, fmt.Sprintf("%s does not answer (%s)", a.PeerID, where),
 				"check that it runs and that its TCP and UDP port 7781 are open; or forget it: porchlight anchor rm "+a.PeerID)
@@ -86,8 +86,8 @@ func judgeNetwork(st api.Status, anchors []api.AnchorStatus) []checkResult {
 	switch {
 	case reserved != "":
 		add("relay", checkOK, "holds a relay reservation with "+reserved+": homes behind other routers reach this one through it", "")
-	case len(st.Addresses.Relay) > 0:
-		add("relay", checkOK, "relayed addresses: "+strings.Join(st.Addresses.Relay, " "), "")
+	case len(dialable(st.Addresses.Relay)) > 0:
+		add("relay", checkOK, "relayed addresses: "+strings.Join(dialable(st.Addresses.Relay), " "), "")
 	case answering > 0:
 		add("relay", checkWarn, fmt.Sprintf("no relay reservation yet with the %d anchor(s) that answer: homes behind other routers cannot reach this one until it holds one", answering),
 			"it takes a few seconds after connecting; if it stays so, check that the anchor runs as an anchor of this neighborhood (its `porchlight status` says anchor) and that this home is a member; or forward TCP and UDP port 7781 to this hub")

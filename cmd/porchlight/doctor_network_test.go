@@ -52,3 +52,39 @@ func TestJudgeNetwork(t *testing.T) {
 		})
 	}
 }
+
+// TestBareCircuitHidden: the relay transport's own listener, a bare
+// /p2p-circuit, is no address anyone dials: status and doctor leave it out
+// of what they print and keep the anchors' relayed addresses.
+func TestBareCircuitHidden(t *testing.T) {
+	const self = "12D3KooWHome"
+	relayed := "/ip4/203.0.113.10/tcp/7781/p2p/12D3KooWAnchorA/p2p-circuit/p2p/" + self
+	st := api.Status{Reachability: mesh.ReachabilityPrivate, NAT: mesh.NATUnknown,
+		Addrs: []string{"/p2p-circuit", "/ip4/192.168.1.20/tcp/7781/p2p/" + self},
+		Addresses: api.AddressesStatus{
+			Listen:   []string{"/p2p-circuit", "/ip4/0.0.0.0/tcp/7781"},
+			Observed: []string{"/p2p-circuit/p2p/" + self},
+			Relay:    []string{"/p2p-circuit/p2p/" + self, relayed},
+		}}
+	var b strings.Builder
+	printNetwork(&b, st)
+	for _, a := range dialable(st.Addrs) {
+		b.WriteString("address: " + a + "\n")
+	}
+	for _, r := range judgeNetwork(st, []api.AnchorStatus{{PeerID: "12D3KooWAnchorB", Addrs: []string{"/p2p-circuit", "/ip4/203.0.113.11/tcp/7781"}}}) {
+		b.WriteString(r.Detail + "\n")
+	}
+	out := b.String()
+	for _, line := range strings.Split(out, "\n") {
+		for _, f := range strings.Fields(line) {
+			if strings.HasPrefix(f, "/p2p-circuit") || strings.HasPrefix(f, "(/p2p-circuit") {
+				t.Errorf("printed a bare circuit: %q", line)
+			}
+		}
+	}
+	for _, want := range []string{"relayed:       " + relayed, "relayed addresses: " + relayed, "(/ip4/203.0.113.11/tcp/7781)", "address: /ip4/192.168.1.20/tcp/7781"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
