@@ -57,12 +57,10 @@ func (e *NoDirectPathError) Is(target error) bool { return target == ErrNoDirect
 
 func (e *NoDirectPathError) Unwrap() error { return e.Err }
 
-// ErrUnreachable matches an *UnreachableError (and clips.ErrUnreachable).
-var ErrUnreachable = clips.ErrUnreachable
-
 // UnreachableError says that a clip's owner cannot be reached at all now:
 // this home has no connection to it, direct or relayed, and none could be
-// opened (the owner's node is offline, or no path to it answers).
+// opened (the owner's node is offline, or no path to it answers). It
+// matches clips.ErrUnreachable.
 type UnreachableError struct {
 	Name string // the owner's name, or peer ID
 	Err  error  // the failed dial

@@ -118,7 +118,7 @@ func TestFetchFromUnreachableOwner(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			_, err := neighbor.svc.FetchClip(ctx, owner.id, m.ClipID())
-			if !errors.Is(err, ErrUnreachable) || err.Error() != want {
+			if !errors.Is(err, clips.ErrUnreachable) || err.Error() != want {
 				t.Fatalf("fetch from an offline owner = %v\nwant %s", err, want)
 			}
 			if e := new(UnreachableError); !errors.As(err, &e) || e.Err == nil {
