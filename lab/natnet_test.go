@@ -149,7 +149,8 @@ func (l *natLab) plug(ns, eth, port, addr string) {
 
 // addRouter creates router label's namespace with its WAN on the internet
 // at internetPrefix.wanHost, a LAN bridge at lanPrefix.1, forwarding, and
-// the nftables rules of DESIGN.md (Testing lab).
+// the nftables rules of DESIGN.md (Testing lab), plus a counter of the
+// replies let in from the internet (inboundReplies).
 func (l *natLab) addRouter(label string, wanHost int, lanPrefix string, symmetric bool) *router {
 	l.t.Helper()
 	low := strings.ToLower(label)
@@ -183,6 +184,7 @@ func (l *natLab) addRouter(label string, wanHost int, lanPrefix string, symmetri
 table ip filter%[1]s {
 	chain forwarding {
 		type filter hook forward priority 0; policy drop;
+		iifname "%[2]s" ct state established,related counter accept
 		ct state established,related accept
 		iifname "%[3]s" accept
 	}
