@@ -118,6 +118,32 @@ func (t *traversal) start() error {
 		return fmt.Errorf("traversal: subscribe to host events: %w", err)
 	}
 	t.events = sub
+	if !m.cfg.Anchor {
+		// AutoRelay starts looking for anchors on a reachability event,
+		// and AutoNAT sends the first only once it has probed this
+		// node's public addresses, which a home behind NAT learns only
+		// from the anchors it connects to, tens of seconds later. Until
+		// then the node is of unknown reachability: say so, so that a
+		// new home takes a reservation as soon as it reaches an anchor.
+		em, err := m.host.EventBus().Emitter(new(event.EvtLocalReachabilityChanged), eventbus.Stateful)
+		if err != nil {
+			sub.Close()
+			return fmt.Errorf("traversal: reachability emitter: %w", err)
+		}
+		err = em.Emit(event.EvtLocalReachabilityChanged{Reachability: network.ReachabilityUnknown})
+		em.Close()
+		if err != nil {
+			sub.Close()
+			return fmt.Errorf("traversal: %w", err)
+		}
+		// AutoRelay's Close races a start it has not yet made (it would
+		// then leak its finder): wait for the start.
+		select {
+		case <-m.reservations.started:
+		case <-time.After(5 * time.Second):
+			m.cfg.Logger.Warn("AutoRelay did not start looking for anchors")
+		}
+	}
 	for _, ai := range t.configuredAnchors() {
 		t.remember(ai)
 	}
