@@ -338,23 +338,43 @@ func sweepNATLeftovers(t *testing.T) {
 }
 
 // inNS runs f on an OS thread that has entered namespace ns; sockets f
-// creates live there. The thread is never unlocked, so it exits with the
-// goroutine instead of carrying the namespace back into the pool.
+// creates live there. The thread goes back to its own namespace before it
+// is unlocked. It must never exit instead: the nodes are started with
+// Pdeathsig, which Linux sends when the forking thread exits, and that
+// thread may be this one.
 func inNS(ns string, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open this thread's namespace: %w", err)
+			return
+		}
+		defer unix.Close(orig)
 		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("open namespace %s: %w", ns, err)
 			return
 		}
 		defer unix.Close(fd)
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("enter namespace %s: %w", ns, err)
 			return
 		}
-		errc <- f()
+		err = f()
+		if rerr := unix.Setns(orig, unix.CLONE_NEWNET); rerr != nil {
+			// Stuck in ns: stay locked, so the thread exits with this
+			// goroutine rather than serving others from the wrong
+			// namespace.
+			errc <- errors.Join(err, fmt.Errorf("leave namespace %s: %w", ns, rerr))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
 	}()
 	return <-errc
 }
