@@ -186,7 +186,7 @@ func TestNATLab(t *testing.T) {
 	ok := t.Run("1 join behind B by an invite from A", func(t *testing.T) {
 		invB := lastLine(string(mustCLI(t, a1, 0, "invite", "create")))
 		parsed := logInvite(t, "a1's invite", invB)
-		if !slices.ContainsFunc(parsed.Addrs, func(a string) bool { return strings.Contains(a, an1.ip) }) {
+		if !slices.ContainsFunc(parsed.Addrs, func(a string) bool { return strings.Contains(a, "/"+an1.ip+"/") }) {
 			t.Errorf("a1's invite does not carry anchor1's address %s: %v", an1.ip, parsed.Addrs)
 		}
 		start := time.Now()
@@ -198,15 +198,25 @@ func TestNATLab(t *testing.T) {
 		natWaitReady(t, b1)
 		watch.addMember(b1)
 		ready := time.Since(start)
+		var firstNeighbor time.Duration
 		pollFrom(t, start, "b1 holding the feed after joining", natJoinTimeout, 50*time.Millisecond, func() error {
+			if firstNeighbor == 0 {
+				if ps, err := natPeers(ctx, b1); err == nil && len(ps) > 0 {
+					firstNeighbor = time.Since(start)
+				}
+			}
 			feed, err := b1.feed(ctx)
 			if err != nil {
 				return err
 			}
 			return hasAllOf(feed, want)
 		})
-		fig.add("1 join: `join` returned %v, API up %v, whole feed (%d posts) %v after the join began (limit %v)",
-			joined, ready, len(want), time.Since(start), natJoinTimeout)
+		neighbor := "not seen before the feed was whole"
+		if firstNeighbor > 0 {
+			neighbor = firstNeighbor.Round(time.Millisecond).String()
+		}
+		fig.add("1 join: `join` returned %v, API up %v, first neighbor listed %s, whole feed (%d posts) %v after the join began (limit %v)",
+			joined, ready, neighbor, len(want), time.Since(start), natJoinTimeout)
 	})
 	if !ok {
 		t.FailNow()
