@@ -237,7 +237,7 @@ func TestNATLab(t *testing.T) {
 			return directTo(ctx, a1, b1)
 		})
 		if err != nil {
-			knownBug = noPublicAddrBug(ctx, a1, b1)
+			knownBug = noHolePunchBug(ctx, a1, b1)
 			if knownBug != "" {
 				t.Skipf("%s; after %v: %v", knownBug, natDirectTimeout, err)
 			}
@@ -658,20 +658,35 @@ func waitFor(start time.Time, timeout, interval time.Duration, cond func() error
 	}
 }
 
-// noPublicAddrBug describes the traversal bug point 2 ran into when both
-// homes behind endpoint-independent NATs have no observed public address
-// (nothing for DCUtR to punch with: libp2p's hole punching service does
-// not even start without one), or returns "".
-func noPublicAddrBug(ctx context.Context, hs ...*natNode) string {
+// noHolePunchBug describes the traversal bug point 2 ran into when
+// neither home recorded a successful DCUtR hole punch (porchlight_holepunch_total),
+// or returns "": the homes' libp2p hosts advertise no public address
+// (libp2p's observed-address manager wants four distinct observers and a
+// street has one or two anchors), so the hole punching service refuses to
+// punch or never starts, and the homes stay relayed.
+func noHolePunchBug(ctx context.Context, hs ...*natNode) string {
+	var seen []string
 	for _, h := range hs {
-		st, err := natStatus(ctx, h)
-		if err != nil || len(st.Addresses.Observed) > 0 {
+		m, err := traversalMetrics(ctx, h)
+		if err != nil || strings.Contains(m, `porchlight_holepunch_total{result="success"`) {
 			return ""
 		}
+		var punches []string
+		for _, f := range strings.Split(m, "; ") {
+			if strings.HasPrefix(f, "porchlight_holepunch_total") {
+				punches = append(punches, strings.TrimPrefix(f, "porchlight_holepunch_total"))
+			}
+		}
+		observed := "?"
+		if st, err := natStatus(ctx, h); err == nil {
+			observed = fmt.Sprint(st.Addresses.Observed)
+		}
+		seen = append(seen, fmt.Sprintf("%s: observed %s, hole punches %v", h.label, observed, punches))
 	}
-	return "known bug in the traversal work (mesh): homes behind a NAT never get a public address " +
-		"(status addresses.observed is empty on a1 and b1; libp2p's observed-address manager wants 4 distinct " +
-		"observers and a street has one or two anchors), so DCUtR never starts and a1-b1 stay relayed"
+	return "known bug in the traversal work (mesh): DCUtR never succeeds between homes behind plain masquerade " +
+		"(" + strings.Join(seen, "; ") + "): the homes' libp2p hosts advertise no public address " +
+		"(libp2p's observed-address manager wants 4 distinct observers, a street has one or two anchors), " +
+		"so hole punches are refused or never start and a1-b1 stay relayed"
 }
 
 // pollFrom is poll with the deadline counted from start rather than now.
