@@ -254,7 +254,7 @@ func readDelimited(r io.Reader, max int) ([]byte, error) {
 }
 
 // Join asks member p (reached at its addresses in inv, if any, or at those
-// h already knows) to admit this host with inv, under name (checkOnly:
+// h already knows, relayed ones included) to admit this host with inv, under name (checkOnly:
 // only whether it would). It returns the admission p signed (nil if
 // checkOnly) and the rest of this host's proof of membership (see
 // ServeJoin; with checkOnly, p's Proof); the caller ingests the proof, in
@@ -268,7 +268,11 @@ func Join(ctx context.Context, h host.Host, p peer.ID, inv *Invite, name string,
 			h.Peerstore().AddAddrs(p, ai.Addrs, peerstore.TempAddrTTL)
 		}
 	}
-	st, err := h.NewStream(ctx, p, JoinProtocol)
+	// A member reached only through an anchor's relay (both homes behind
+	// NATs that do not punch) admits too: the exchange is one small request
+	// and an answer of at most MaxJoinResponse bytes, well within what an
+	// anchor relays per connection.
+	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "join"), p, JoinProtocol)
 	if err != nil {
 		return nil, nil, fmt.Errorf("join via %s: %w", p, err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/events"
+	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
 	"github.com/porchlight-mesh/porchlight/store"
@@ -81,6 +82,10 @@ type Config struct {
 	// attached to one of owner's posts, for FetchClip; nil if there is
 	// none.
 	PostGrant func(owner peer.ID, clip record.ID) *clips.SignedGrant
+	// Reach, if set, names a clip's owner and this home's NAT kind for the
+	// error of a fetch that cannot cross a relayed connection
+	// (*NoDirectPathError); nil: the owner's peer ID, NAT unknown.
+	Reach func(owner peer.ID) Reach
 	// OnEvent, if set, is called with each event the service publishes (a
 	// name from package events, and its data). It must not block.
 	OnEvent func(kind string, data any)
@@ -184,6 +189,11 @@ func New(cfg Config) (_ *Service, err error) {
 		Hold:           s.holdEvidence,
 		OnEvidence: func(id record.ID) {
 			s.emit(events.Evidence, map[string]string{"clip": id.String()})
+		},
+		// Over a relayed path, a clip over the anchor's limit would be
+		// cut at the limit on every retry: refuse it before its bytes move.
+		PathCheck: func(owner peer.ID, m *clips.SignedManifest, limited bool) error {
+			return relayCheck(s.reach(owner), m.Size(), mesh.RelayCircuitData, limited)
 		},
 	})
 	if err != nil {

@@ -216,6 +216,8 @@ async function feedScreen() {
         p.author_equivocated ? h("span", { class: "tag bad" }, " signed conflicting histories") : null,
         p.author_removed ? h("span", { class: "tag bad" }, "removed from the neighborhood") : null),
       p.clips && p.clips.length ? h("p", { class: "meta" }, p.clips.length + " clip(s) attached, shared with the neighborhood") : null,
+      p.clips && p.clips.length && !(me && p.author === me.peer_id)
+        ? h("div", { class: "clip-fetches" }, p.clips.map((c, i) => clipFetch(p.author, c, p.clips.length > 1 ? "Fetch clip " + (i + 1) : "Fetch the clip"))) : null,
       me && p.author === me.peer_id ? h("button", { class: "danger", type: "button", onclick: async (e) => {
         e.target.disabled = true;
         try { await api("DELETE", "/api/v1/posts/" + p.id); await refresh(); }
@@ -367,6 +369,33 @@ async function clipsScreen() {
   };
 }
 
+// fetches holds the state of each clip fetch started on this page, by
+// clip ID, so that the redraws events and the heartbeat cause keep it.
+const fetches = new Map();
+
+// clipFetch is a button that fetches a clip granted to this home (by a
+// post's attachment or a grant) from its owner, and what came of it. A
+// failure shows the node's error as it is: it says why (refused, revoked,
+// no direct path and the clip too big for the anchor's relay) and what to do.
+function clipFetch(owner, clip, label) {
+  const st = fetches.get(clip) || {};
+  const out = st.busy ? msg("meta", "Fetching from the owner's home and checking every chunk…")
+    : st.done ? h("p", { class: "notice", role: "status" }, "Fetched and verified. ", h("a", { href: "#clips" }, "See it in My clips"))
+    : st.error !== undefined ? msg("error", st.error) : null;
+  return h("div", { class: "clip-fetch", "data-clip": clip },
+    h("button", { type: "button", class: "fetch", disabled: st.busy || st.done, "aria-describedby": "fetch-" + clip.slice(0, 16),
+      onclick: async () => {
+        fetches.set(clip, { busy: true });
+        await refresh();
+        try {
+          await api("POST", "/api/v1/clips/fetch", { from: owner, clip });
+          fetches.set(clip, { done: true });
+        } catch (err) { fetches.set(clip, { error: err.message }); }
+        await refresh();
+      } }, label, " ", h("code", null, short(clip))),
+    h("div", { id: "fetch-" + clip.slice(0, 16), class: "fetch-result", "aria-live": "polite" }, out));
+}
+
 function play(player, label, id, what) {
   player.hidden = false;
   player.src = "/api/v1/clips/" + id + "/video";
@@ -392,6 +421,8 @@ async function grantsScreen() {
           g.revoked ? h("span", { class: "tag bad" }, "revoked") : expired ? h("span", { class: "tag" }, "expired") : h("span", { class: "tag good" }, "active"),
           g.request ? h("span", { class: "tag" }, "answers a request") : null),
         h("p", { class: "meta" }, "Clips: ", g.clips.map(short).join(", ")),
+        !mine && !g.revoked && !expired
+          ? h("div", { class: "clip-fetches" }, g.clips.map((c, i) => clipFetch(g.owner, c, g.clips.length > 1 ? "Fetch clip " + (i + 1) : "Fetch the clip"))) : null,
         mine && !g.revoked && !expired ? h("button", { class: "danger revoke", type: "button", onclick: async (e) => {
           e.target.disabled = true;
           try { await api("POST", "/api/v1/grants/" + g.id + "/revoke", {}); await refresh(); }
@@ -748,19 +779,131 @@ async function joinScreen() {
   return async () => { state.textContent = "Membership: " + (me.membership || "not a member"); };
 }
 
+// ---- network: how this home is reached (status and peers) ----
+
+const REACH_WORDS = {
+  public: "Reachable from the internet",
+  private: "Not reachable from the internet: behind a router (NAT) or a firewall",
+  unknown: "Not known yet whether this home is reachable from the internet",
+};
+const NAT_WORDS = {
+  "endpoint-independent": "Behind a NAT that allows direct connections (hole punching works)",
+  "endpoint-dependent": "Behind a symmetric NAT: only relayed paths, through an anchor",
+  unknown: "Kind of NAT not known yet",
+};
+const PATH_WORDS = { lan: "LAN", direct: "direct", relayed: "relayed" };
+const PATH_HINTS = {
+  lan: "on this home's own network",
+  direct: "straight across the internet",
+  relayed: "through an anchor; posts arrive by sync, large clips may not fit its limits",
+};
+
+// networkWords puts a status in plain words: what the node found, and what
+// to do about it (the advice porchlight doctor gives).
+function networkWords(st) {
+  const reach = REACH_WORDS[st.reachability] ? st.reachability : "unknown";
+  const nat = NAT_WORDS[st.nat] ? st.nat : "unknown";
+  const anchors = st.anchors || [];
+  const answering = anchors.filter(a => a.connected);
+  const natText = reach === "public" && nat === "unknown" ? "No NAT seen in the way of incoming connections" : NAT_WORDS[nat];
+  const todo = [];
+  if (st.anchor) {
+    todo.push({ text: "This home is an anchor: neighbors behind NATs reach each other through it. Keep TCP and UDP port 7781 open to it." });
+  } else if (reach === "public") {
+    todo.push({ text: "Nothing to do: neighbors can connect to this home directly." });
+  } else {
+    if (nat === "endpoint-dependent") {
+      todo.push({ text: "Your router gives every connection a new port, so neighbors outside your network reach this home only through an anchor. If you can, forward TCP and UDP port 7781 on the router to this computer. Behind carrier-grade NAT (your provider shares one address among many customers) no forwarding is possible: keep at least one anchor." });
+    } else if (reach === "private") {
+      todo.push({ text: "To let neighbors connect directly, forward TCP and UDP port 7781 on your router to this computer, or turn on UPnP or NAT-PMP on the router. Behind carrier-grade NAT that is not possible; hole punching and anchors still connect you." });
+    } else {
+      todo.push({ text: "Reachability is checked by neighbors and anchors a minute or so after the node starts; look again then." });
+    }
+    if (!anchors.length) {
+      todo.push({ text: "Homes on your own network connect without help. To reach neighbors on other networks, add an anchor (a member's node reachable from the internet): ", cmd: "porchlight anchor add /ip4/ADDRESS/tcp/7781/p2p/PEER_ID" });
+    } else if (!answering.length) {
+      todo.push({ text: "None of your anchors answers. Check that they are running, or add another: ", cmd: "porchlight anchor add MULTIADDR" });
+    }
+  }
+  return {
+    reachability: reach, reachText: REACH_WORDS[reach], nat, natText,
+    anchorText: st.anchor ? "This home is an anchor for its neighborhood" : "This home is not an anchor",
+    todo,
+  };
+}
+
+function rtt(ms) { return ms > 0 ? (ms < 10 ? ms.toFixed(1) : Math.round(ms)) + " ms" : "not measured yet"; }
+function addrList(id, addrs, none) {
+  return h("ul", { id, class: "addrs" }, (addrs || []).length ? addrs.map(a => h("li", null, h("code", null, a))) : [empty(none)]);
+}
+
+async function networkScreen() {
+  const summary = h("dl", { id: "net-summary", class: "facts" });
+  const todo = h("ul", { id: "net-todo" });
+  const addrs = h("div", { id: "net-addresses" });
+  const peerBody = h("tbody", { id: "net-peers" });
+  const anchorBody = h("tbody", { id: "net-anchors" });
+  const col = (text) => h("th", { scope: "col" }, text);
+  main.replaceChildren(title("Network"),
+    h("p", { class: "meta" }, "How this home reaches its neighbors: directly, or through an anchor (a member's node reachable from the internet). The same as porchlight status, peers and doctor."),
+    h("section", { "aria-labelledby": "net-this" }, h("h2", { id: "net-this" }, "This home"), summary),
+    h("section", { "aria-labelledby": "net-what" }, h("h2", { id: "net-what" }, "What to do"), todo),
+    h("section", { "aria-labelledby": "net-nb" }, h("h2", { id: "net-nb" }, "Neighbors connected"),
+      h("div", { class: "scroll" }, h("table", { "aria-labelledby": "net-nb" }, h("thead", null, h("tr", null,
+        col("Neighbor"), col("Peer"), col("Path"), col("Round trip"), col("Connected since"))), peerBody))),
+    h("section", { "aria-labelledby": "net-an" }, h("h2", { id: "net-an" }, "Anchors"),
+      h("div", { class: "scroll" }, h("table", { "aria-labelledby": "net-an" }, h("thead", null, h("tr", null,
+        col("Anchor"), col("Known from"), col("Answers"), col("Relay reservation"), col("Round trip"))), anchorBody))),
+    h("section", { "aria-labelledby": "net-addr" }, h("h2", { id: "net-addr" }, "This home's addresses"), addrs));
+  return async () => {
+    const [st, peers] = await Promise.all([get("/api/v1/status"), get("/api/v1/peers")]);
+    const w = networkWords(st);
+    const fact = (id, term, value, text) => [h("dt", null, term), h("dd", { id, "data-value": value }, text)];
+    keepRows(summary, [
+      ...fact("net-reachability", "Reachability", w.reachability, w.reachText),
+      ...fact("net-nat", "NAT", w.nat, w.natText),
+      ...fact("net-anchor", "Anchor", String(!!st.anchor), w.anchorText),
+    ].flat());
+    keepRows(todo, w.todo.map(t => h("li", null, t.text, t.cmd ? h("code", null, t.cmd) : null)));
+    const a = st.addresses || {};
+    keepRows(addrs, [
+      // The relay transport "listens" on a bare /p2p-circuit: its real
+      // addresses are the relay ones below.
+      h("h3", null, "Listening on"), addrList("net-listen", (a.listen || []).filter(x => x !== "/p2p-circuit"), "None reported."),
+      h("h3", null, "Public, as others see it"), addrList("net-observed", a.observed, "None seen: no neighbor or anchor has reported a public address for this home."),
+      h("h3", null, "Through anchors (relay)"), addrList("net-relay", a.relay, "None: this home holds no relay reservation."),
+    ]);
+    keepRows(peerBody, peers.length ? peers.map(p => h("tr", { "data-peer": p.peer_id },
+      h("td", null, p.name || "unnamed home"),
+      h("td", null, h("code", { title: p.peer_id }, short(p.peer_id))),
+      h("td", { class: "path", "data-path": p.path || "" }, p.path ? [h("span", { class: "tag" + (p.path === "relayed" ? " hot" : " good") }, PATH_WORDS[p.path] || p.path),
+        h("span", { class: "meta" }, " " + (PATH_HINTS[p.path] || ""))] : "not known yet"),
+      h("td", { class: "rtt" }, rtt(p.rtt_ms)),
+      h("td", null, when(p.since)))) : [h("tr", null, h("td", { colspan: 5, class: "empty" }, "No neighbor is connected."))]);
+    const anchors = st.anchors || [];
+    keepRows(anchorBody, anchors.length ? anchors.map(x => h("tr", { "data-peer": x.peer_id },
+      h("td", null, h("code", { title: x.peer_id }, short(x.peer_id)), (x.addrs || []).map(ad => h("div", { class: "meta" }, h("code", null, ad)))),
+      h("td", null, x.configured ? "your configuration" : "neighbors and invites"),
+      h("td", { class: "answers" }, x.connected ? h("span", { class: "tag good" }, "yes") : h("span", { class: "tag bad" }, "no")),
+      h("td", null, x.reservation ? "held" : "none"),
+      h("td", null, x.connected ? rtt(x.rtt_ms) : "—"))) : [h("tr", null, h("td", { colspan: 5, class: "empty" }, "No anchor known. Add one with porchlight anchor add."))]);
+  };
+}
+
 // ---- routing and live updates ----
 
 const routes = {
   feed: feedScreen, requests: requestsScreen, share: shareScreen, clips: clipsScreen, grants: grantsScreen,
   access: accessScreen, agencies: agenciesScreen, agency: agencyScreen, "new-request": newRequestScreen, evidence: evidenceScreen,
-  members: membersScreen, join: joinScreen,
+  members: membersScreen, join: joinScreen, network: networkScreen,
 };
 
 let showing = 0;
 async function show() {
   let [name, arg] = (location.hash.slice(1) || "feed").split("/");
   // A node not yet admitted has no feed to show: only the join screen.
-  if (needsJoin()) name = "join";
+  // The network screen too: it says why a member may be out of reach.
+  if (needsJoin() && name !== "network") name = "join";
   else if (name === "join") name = "feed";
   const screen = routes[name] || feedScreen;
   const n = ++showing;
@@ -822,8 +965,9 @@ function connectEvents() {
 // keeps screens without events (evidence arrives by a private protocol) fresh.
 setInterval(async () => {
   await loadStatus();
-  // Membership changes come by gossip without an event of their own yet.
-  if (!offline && ["evidence", "grants", "access", "members", "join"].includes(main.dataset.screen)) refresh();
+  // Membership changes come by gossip without an event of their own yet;
+  // reachability, NAT and round trips change without any event.
+  if (!offline && ["evidence", "grants", "access", "members", "join", "network"].includes(main.dataset.screen)) refresh();
 }, 3000);
 
 window.addEventListener("hashchange", () => { show().then(() => main.focus({ preventScroll: true })); });

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -30,5 +31,26 @@ func TestCLIDocsUpToDate(t *testing.T) {
 	}
 	if _, ok := want["porchlight_docs.md"]; ok {
 		t.Error("the hidden docs command is in the reference")
+	}
+}
+
+// TestListenHelp: init's and join's --listen help name the mesh's default
+// listeners, QUIC included (hole punching over UDP needs it).
+func TestListenHelp(t *testing.T) {
+	root := newRootCmd()
+	for _, name := range []string{"init", "join"} {
+		c, _, err := root.Find([]string{name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := c.Flags().Lookup("listen")
+		if f == nil {
+			t.Fatalf("%s has no --listen", name)
+		}
+		for _, a := range []string{"/ip4/0.0.0.0/tcp/7781", "/ip6/::/tcp/7781", "/ip4/0.0.0.0/udp/7781/quic-v1", "/ip6/::/udp/7781/quic-v1"} {
+			if !strings.Contains(f.Usage, a) {
+				t.Errorf("%s --listen help %q lacks the default %s", name, f.Usage, a)
+			}
+		}
 	}
 }

@@ -7,13 +7,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // runNode starts `porchlight run` on data (initializing it) and returns its
 // status once it answers; the process is stopped at cleanup.
 func runNode(t *testing.T, data, name string, extra ...string) map[string]any {
+	t.Helper()
+	status, _ := runStoppable(t, data, name, extra...)
+	return status
+}
+
+// runStoppable is runNode that also returns a stop func (SIGTERM, then
+// wait; safe to call again at cleanup).
+func runStoppable(t *testing.T, data, name string, extra ...string) (map[string]any, func()) {
 	t.Helper()
 	if _, stderr, code := cli(t, "--data", data, "init", "--name", name, "--neighborhood", "maple-st",
 		"--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"); code != 0 {
@@ -27,11 +37,49 @@ func runNode(t *testing.T, data, name string, extra ...string) map[string]any {
 	}
 	done := make(chan error, 1)
 	go func() { done <- run.Wait() }()
-	t.Cleanup(func() {
-		run.Process.Signal(syscall.SIGTERM)
-		<-done
-	})
-	return waitStatus(t, data, &logs)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			run.Process.Signal(syscall.SIGTERM)
+			<-done
+		})
+	}
+	t.Cleanup(stop)
+	return waitStatus(t, data, &logs), stop
+}
+
+// TestFetchFromOfflineOwner: `clips fetch` from an owner whose node is
+// offline prints why, naming the owner, and what to do; it leaves no file.
+func TestFetchFromOfflineOwner(t *testing.T) {
+	dir := t.TempDir()
+	ownerData, neighborData := filepath.Join(dir, "owner"), filepath.Join(dir, "neighbor")
+	owner, stopOwner := runStoppable(t, ownerData, "12 Maple St")
+	neighbor := runNode(t, neighborData, "14 Maple St", "--peer", owner["addrs"].([]any)[0].(string))
+	out, stderr, code := cli(t, "--data", ownerData, "clips", "import", "../../clips/testdata/front-door-2026-11-27T19-42-10Z.mp4")
+	if code != 0 {
+		t.Fatalf("import: %s", stderr)
+	}
+	clip := lastLine(out)
+	// Share once the neighbor is connected, so the grant is delivered now.
+	for deadline := time.Now().Add(20 * time.Second); waitStatus(t, ownerData, &bytes.Buffer{})["peers"] == 0.0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the neighbor did not connect within 20 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, stderr, code := cli(t, "--data", ownerData, "share", "--to", neighbor["peer_id"].(string), "--clips", clip, "--yes"); code != 0 {
+		t.Fatalf("share: %s", stderr)
+	}
+	stopOwner()
+	dst := filepath.Join(dir, "x.mp4")
+	_, stderr, code = cli(t, "--data", neighborData, "clips", "fetch", "--from", owner["peer_id"].(string), "--clip", clip, "--out", dst)
+	const want = "12 Maple St is not reachable now (not connected, no relayed path): try again when it is online"
+	if code == 0 || !strings.Contains(stderr, want) {
+		t.Fatalf("fetch from an offline owner: exit %d, %q; want %q", code, stderr, want)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Fatal("a failed fetch left an output file")
+	}
 }
 
 // TestShareWorkflow: import, share with a neighbor, the neighbor fetches
