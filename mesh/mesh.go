@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/x/rate"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -146,6 +148,8 @@ type Mesh struct {
 	abook   *addrBook
 	// traversal: anchors, reachability, NAT kind, RTTs (anchor.go).
 	traversal *traversal
+	// punch: DCUtR hole punching, retried (punch.go).
+	punch *puncher
 	// relayTracer follows this node's relay service (IsAnchor).
 	relayTracer *relayTracer
 	// reservations follows AutoRelay's reservations.
@@ -431,6 +435,10 @@ func New(cfg Config) (m *Mesh, err error) {
 	if err := m.traversal.start(); err != nil {
 		return nil, fmt.Errorf("mesh: %w", err)
 	}
+	if m.punch, err = newPuncher(m); err != nil {
+		return nil, fmt.Errorf("mesh: %w", err)
+	}
+	m.goLoop(m.punch.run)
 	return m, nil
 }
 
@@ -479,12 +487,43 @@ func resourceManager(anchor bool) (network.ResourceManager, error) {
 		raise(&sys.System)
 		scaled = sys.Build(scaled)
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(scaled))
+	perIP, burst, rps := homeConnsPerIP, homeConnsPerIP, 1.0
+	if anchor {
+		perIP, burst, rps = anchorConnsPerIP, anchorConnsPerIP, 4
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(scaled),
+		rcmgr.WithLimitPerSubnet(
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: perIP}},
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: perIP}, {PrefixLength: 48, ConnCount: 4 * perIP}}),
+		rcmgr.WithConnRateLimiters(&rate.Limiter{
+			// Loopback is never limited (libp2p's default too).
+			NetworkPrefixLimits: []rate.PrefixLimit{
+				{Prefix: netip.MustParsePrefix("127.0.0.0/8")},
+				{Prefix: netip.MustParsePrefix("::1/128")},
+			},
+			SubnetRateLimiter: rate.SubnetLimiter{
+				IPv4SubnetLimits: []rate.SubnetLimit{{PrefixLength: 32, Limit: rate.Limit{RPS: rps, Burst: burst}}},
+				IPv6SubnetLimits: []rate.SubnetLimit{
+					{PrefixLength: 56, Limit: rate.Limit{RPS: rps, Burst: burst}},
+					{PrefixLength: 48, Limit: rate.Limit{RPS: 4 * rps, Burst: 4 * burst}},
+				},
+				GracePeriod: time.Minute,
+			},
+		}))
 	if err != nil {
 		return nil, fmt.Errorf("mesh: resource manager: %w", err)
 	}
 	return rm, nil
 }
+
+// Connections from one IP address (an IPv4 address, an IPv6 /56) at once,
+// and the burst of new ones it may open (then rps a second). libp2p's
+// default, 8, refused the ninth home behind one carrier-grade NAT (or one
+// router) at the anchor, and a home's neighbors may share one too.
+const (
+	homeConnsPerIP   = 64
+	anchorConnsPerIP = 2 * MaxReservationsPerIP
+)
 
 // join registers the validator of a topic, joins and subscribes to it.
 func (m *Mesh) join(name string) (*pubsub.Topic, *pubsub.Subscription, error) {
@@ -529,6 +568,9 @@ func (m *Mesh) Close() error {
 			if t != nil {
 				t.Close()
 			}
+		}
+		if m.punch != nil {
+			m.punch.close()
 		}
 		m.closeErr = m.host.Close()
 		m.wg.Wait()

@@ -77,7 +77,9 @@ func (m *Mesh) hostOptions(cm *connmgr.BasicConnMgr, rm network.ResourceManager)
 			autorelay.WithBootDelay(0),
 			autorelay.WithNumRelays(2),
 			autorelay.WithMetricsTracer(m.reservations)),
-		libp2p.EnableHolePunching(holepunch.WithMetricsTracer(holePunchTracer{m.metrics})),
+		// DCUtR hole punching is the puncher's (punch.go): libp2p's
+		// built-in wiring tries once and only if it already knew a
+		// public address.
 		libp2p.EnableAutoNATv2(),
 		libp2p.EnableNATService(),
 		libp2p.AutoNATServiceRateLimit(natServiceGlobal, natServicePerPeer, time.Minute),
