@@ -85,7 +85,12 @@ type addrBook struct {
 	asked map[peer.ID]time.Time // when each neighbor was asked last
 	// anchorEvery: how often each anchor is asked now (askAnchors).
 	anchorEvery map[peer.ID]time.Duration
-	served      map[peer.ID]time.Time // when each requester was answered last
+	// refused: a record was refused because its peer is not a member as
+	// far as this node knows; recheck: the roster grew since, so the
+	// anchors are asked again (a home that started with a young roster
+	// refused its neighbors' records and would never ask again).
+	refused, recheck bool
+	served           map[peer.ID]time.Time // when each requester was answered last
 }
 
 func newAddrBook(m *Mesh) (*addrBook, error) {
@@ -344,6 +349,9 @@ func (b *addrBook) learn(raw []byte) (peer.ID, error) {
 		return "", nil
 	}
 	if st := b.m.standing(p); st != Member {
+		b.mu.Lock()
+		b.refused = true
+		b.mu.Unlock()
 		return "", fmt.Errorf("%w: %s is not a member (%s)", errPeerRecord, p, st)
 	}
 	b.mu.Lock()
@@ -550,6 +558,7 @@ func (b *addrBook) askAnchors(ctx context.Context) {
 	if !b.exchange() || !b.missing() {
 		return
 	}
+
 	for p, st := range b.m.peers.standings() {
 		if st != Member || !b.m.runsRelay(p) {
 			continue
@@ -567,6 +576,7 @@ func (b *addrBook) askAnchors(ctx context.Context) {
 		b.mu.Lock()
 		switch {
 		case news:
+			b.recheck = false
 			delete(b.anchorEvery, p)
 		default:
 			if len(b.anchorEvery) < maxPeersServed {
@@ -577,10 +587,27 @@ func (b *addrBook) askAnchors(ctx context.Context) {
 	}
 }
 
-// missing reports whether a member of the book is not connected.
+// rosterGrew is called when a membership document was added: records
+// refused before may be members' now, so the anchors are asked again at
+// once.
+func (b *addrBook) rosterGrew() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.refused {
+		b.refused, b.recheck = false, true
+		clear(b.anchorEvery)
+		clear(b.asked)
+	}
+}
+
+// missing reports whether a member of the book is not connected, or the
+// roster grew since a record was refused.
 func (b *addrBook) missing() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.recheck {
+		return true
+	}
 	for p, e := range b.meta {
 		if p != b.m.self && !b.aged(e.seen) && !b.m.connected(p) {
 			return true

@@ -385,13 +385,15 @@ func (m *Mesh) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInf
 }
 
 // learnedAnchors are anchors this node was not told about: connected
-// neighbors that run the relay service, then members of the address book
-// with public addresses of their own, at most maxLearnedAnchors.
+// member neighbors that run the relay service, then members of the
+// address book with public addresses of their own, at most
+// maxLearnedAnchors. An agency that is not a member is never one unless
+// configured: it would learn who talks to whom on the street.
 func (m *Mesh) learnedAnchors() []peer.AddrInfo {
 	var out []peer.AddrInfo
 	seen := map[peer.ID]bool{m.self: true}
 	for p, st := range m.peers.standings() {
-		if st == Stranger || !m.runsRelay(p) || m.traversal.isConfigured(p) {
+		if st != Member || !m.runsRelay(p) || m.traversal.isConfigured(p) {
 			continue
 		}
 		seen[p] = true
@@ -401,7 +403,7 @@ func (m *Mesh) learnedAnchors() []peer.AddrInfo {
 		if len(out) >= maxLearnedAnchors {
 			break
 		}
-		if seen[ai.ID] || m.traversal.isConfigured(ai.ID) || m.standing(ai.ID) == Stranger {
+		if seen[ai.ID] || m.traversal.isConfigured(ai.ID) || m.standing(ai.ID) != Member {
 			continue
 		}
 		seen[ai.ID] = true
@@ -552,4 +554,12 @@ func (o *natObservations) kind() string {
 		return NATEndpointIndependent
 	}
 	return NATUnknown
+}
+
+// observedAddrs are the distinct public addresses identify's observers
+// saw this node at.
+func (t *traversal) observedAddrs() []ma.Multiaddr {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.observed.addrs()
 }

@@ -69,6 +69,9 @@ func (m *Mesh) ingestDoc(raw []byte, via string) verdict {
 	switch {
 	case m.cfg.Membership != nil && m.cfg.Membership.Owns(raw):
 		added, err = m.cfg.Membership.IngestDoc(raw)
+		if added && err == nil && m.abook != nil {
+			m.abook.rosterGrew()
+		}
 	case m.cfg.Rules != nil:
 		added, err = m.cfg.Rules.IngestDoc(raw)
 	default:
@@ -149,7 +152,6 @@ func (m *Mesh) admit(s *record.Signed, via string) verdict {
 	if m.cfg.OnRecord != nil {
 		m.cfg.OnRecord(s)
 	}
-	m.storedRecord()
 	return verdict{result: pubsub.ValidationAccept, added: true, gap: res.Gap, equivocation: res.Outcome == store.Equivocation}
 }
 
