@@ -268,6 +268,13 @@ func (l *natLab) close() {
 	for _, ns := range l.namespaces {
 		killNSProcs(t, ns)
 	}
+	if d := os.Getenv("PORCHLIGHT_NATLAB_LOGS"); d != "" {
+		for _, n := range l.nodes {
+			if b, err := os.ReadFile(n.logPath); err == nil {
+				_ = os.WriteFile(filepath.Join(d, n.label+".log"), b, 0o600)
+			}
+		}
+	}
 	if t.Failed() {
 		for _, n := range l.nodes {
 			b, err := os.ReadFile(n.logPath)
