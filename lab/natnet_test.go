@@ -150,7 +150,12 @@ func (l *natLab) plug(ns, eth, port, addr string) {
 // addRouter creates router label's namespace with its WAN on the internet
 // at internetPrefix.wanHost, a LAN bridge at lanPrefix.1, forwarding, and
 // the nftables rules of DESIGN.md (Testing lab), plus a counter of the
-// replies let in from the internet (inboundReplies).
+// replies let in from the internet (inboundReplies) and, as on a real home
+// router, a drop of unsolicited packets from the internet to the router
+// itself. Without that drop the router answers a hole punch that arrives
+// before its home's own packet left, conntrack keeps that exchange, and
+// the home's packet then gets another public port: no hole punch would
+// ever work in a lab whose links have no latency.
 func (l *natLab) addRouter(label string, wanHost int, lanPrefix string, symmetric bool) *router {
 	l.t.Helper()
 	low := strings.ToLower(label)
@@ -187,6 +192,11 @@ table ip filter%[1]s {
 		iifname "%[2]s" ct state established,related counter accept
 		ct state established,related accept
 		iifname "%[3]s" accept
+	}
+	chain inbound {
+		type filter hook input priority 0; policy accept;
+		iifname "%[2]s" ct state established,related accept
+		iifname "%[2]s" drop
 	}
 }
 `, l.suffix, r.wan, r.lanBridge, masq)

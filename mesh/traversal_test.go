@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/host/autonat"
 	"github.com/libp2p/go-libp2p/p2p/protocol/autonatv2"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
@@ -205,8 +207,9 @@ func TestStrangerReservationSpamIsBounded(t *testing.T) {
 	}
 }
 
-// TestAutoNATServedToMembersOnly: the anchor's AutoNAT v2 server resets a
-// stranger's dial request before its handler runs, and serves a member.
+// TestAutoNATServedToMembersOnly: the anchor's AutoNAT servers (v2, and
+// v1's service) reset a stranger's request before their handler runs,
+// and serve a member.
 func TestAutoNATServedToMembersOnly(t *testing.T) {
 	r := newRoster()
 	reg := prometheus.NewRegistry()
@@ -215,37 +218,42 @@ func TestAutoNATServedToMembersOnly(t *testing.T) {
 	home := newTestNodeWith(t, "home", "maple-st", withRoster(r))
 	r.set(home.m.ID(), mesh.Member)
 
-	ask := func(h host.Host) error {
+	ask := func(h host.Host, proto protocol.ID, wait time.Duration) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := h.Connect(ctx, anchor.info()); err != nil {
 			return err
 		}
-		st, err := h.NewStream(ctx, anchor.m.ID(), autonatv2.DialProtocol)
+		st, err := h.NewStream(ctx, anchor.m.ID(), proto)
 		if err != nil {
 			return err
 		}
 		defer st.Reset()
-		_ = st.SetReadDeadline(time.Now().Add(anchorTimeout + time.Second))
+		_ = st.SetReadDeadline(time.Now().Add(wait))
 		_, err = st.Read(make([]byte, 1))
 		return err
 	}
-	err := ask(newPlainHost(t))
-	var ne net.Error
-	if err == nil || errors.As(err, &ne) && ne.Timeout() {
-		t.Errorf("stranger's AutoNAT request: %v, want the stream reset", err)
-	}
-	if n, _ := gather(t, reg, "porchlight_service_refused_total", map[string]string{"protocol": autonatv2.DialProtocol}); n != 1 {
-		t.Errorf("refused AutoNAT streams = %v, want 1", n)
-	}
-	// The member's request is handed to the server, which waits for the
-	// request we never send: our read times out, the stream is not reset.
-	err = ask(home.m.Host())
-	if !errors.As(err, &ne) || !ne.Timeout() {
-		t.Errorf("member's AutoNAT request: %v, want it served (our read timing out)", err)
-	}
-	if n, _ := gather(t, reg, "porchlight_service_refused_total", map[string]string{"protocol": autonatv2.DialProtocol}); n != 1 {
-		t.Errorf("refused AutoNAT streams = %v, want still 1", n)
+	for _, proto := range []protocol.ID{autonatv2.DialProtocol, autonat.AutoNATProto} {
+		// A fresh stranger each time: the first is refused connections
+		// once its handshake was due.
+		err := ask(newPlainHost(t), proto, anchorTimeout+time.Second)
+		var ne net.Error
+		if err == nil || errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("stranger's %s request: %v, want the stream reset", proto, err)
+		}
+		if n, _ := gather(t, reg, "porchlight_service_refused_total", map[string]string{"protocol": string(proto)}); n != 1 {
+			t.Errorf("refused %s streams = %v, want 1", proto, n)
+		}
+		// The member's request is handed to the server, which waits for
+		// the request we never send: our read times out, the stream is
+		// not reset.
+		err = ask(home.m.Host(), proto, time.Second)
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("member's %s request: %v, want it served (our read timing out)", proto, err)
+		}
+		if n, _ := gather(t, reg, "porchlight_service_refused_total", map[string]string{"protocol": string(proto)}); n != 1 {
+			t.Errorf("refused %s streams = %v, want still 1", proto, n)
+		}
 	}
 }
 
@@ -406,4 +414,39 @@ func TestHomesWithNewAddressesFindEachOtherThroughTheAnchor(t *testing.T) {
 		return b.m.Host().Network().Connectedness(a.m.ID()) == network.Connected
 	})
 	t.Logf("b found a after %v", d)
+}
+
+// TestAddAnchor: an anchor added at run time is dialled, holds this
+// home's reservation and is listed, configured, in the network status
+// and in the addresses an invite carries; a malformed one is refused
+// with a message that says what is wanted.
+func TestAddAnchor(t *testing.T) {
+	r := newRoster()
+	anchor := newAnchor(t, "maple-st", r, prometheus.NewRegistry())
+	home := newTestNodeWith(t, "home", "maple-st", withRoster(r))
+	r.set(anchor.m.ID(), mesh.Member)
+	r.set(home.m.ID(), mesh.Member)
+	if err := home.m.AddAnchor("/ip4/127.0.0.1/tcp/7781"); err == nil {
+		t.Error("an anchor without /p2p/ID was taken")
+	}
+	addr := anchor.m.Addrs()[0]
+	if err := home.m.AddAnchor(addr.String()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the home holds a reservation with the added anchor", func() bool {
+		st := home.m.Network()
+		return len(st.Anchors) == 1 && st.Anchors[0].ID == anchor.m.ID() && st.Anchors[0].Configured &&
+			st.Anchors[0].Connected && st.Anchors[0].Reservation
+	})
+	eventually(t, 10*time.Second, "the anchor is a neighbor", func() bool { return isNeighbors(home, anchor) })
+	found := false
+	for _, a := range home.m.InviteAddrs(8) {
+		found = found || a.Equal(addr)
+	}
+	if !found {
+		t.Errorf("invite addresses %v lack the anchor's %s", home.m.InviteAddrs(8), addr)
+	}
+	if st := anchor.m.Network(); !st.Anchor || st.Reachability != mesh.ReachabilityPublic {
+		t.Errorf("anchor's own status %+v, want anchor and public", st)
+	}
 }

@@ -146,7 +146,7 @@ open), such as a small VPS or a home whose router forwards the port.`,
 				return err
 			}
 			st := n.Status()
-			log.Info("node running", "peer_id", st.PeerID, "name", st.Name, "neighborhood", st.Neighborhood, "api", st.API, "addrs", strings.Join(st.Addrs, " "))
+			log.Info("node running", "peer_id", st.PeerID, "name", st.Name, "neighborhood", st.Neighborhood, "api", st.API, "addrs", strings.Join(st.Addrs, " "), "anchor", st.Anchor, "anchors", len(st.Anchors))
 			if opts.APIAllowRemote {
 				log.Warn("the API accepts connections from other computers (--api-allow-remote): anyone who gets the token or a login link can act as this home; keep api.token secret", "api", st.API)
 			}
@@ -438,7 +438,7 @@ func printNetwork(w io.Writer, st api.Status) {
 		if a.RTTMillis > 0 {
 			state += ", rtt " + rttText(a.RTTMillis)
 		}
-		fmt.Fprintf(w, "anchor:        %s (%s)\n", a.PeerID, state)
+		fmt.Fprintf(w, "anchor peer:   %s (%s)\n", a.PeerID, state)
 	}
 }
 
