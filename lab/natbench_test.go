@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -173,16 +174,26 @@ func TestNATBench(t *testing.T) {
 			}
 			return lan.connected(ctx, w)
 		})
-		// A and B should also be direct (hole punched); that is measured
-		// below, so here it is waited for but not required.
+		// b1 should also be direct (hole punched) to one home behind A:
+		// router A keeps port 7781 for one of its homes per remote, so the
+		// other is behind an endpoint-dependent NAT to b1 and stays
+		// relayed. Measured below, so waited for here but not required.
 		direct, err := waitFor(time.Now(), natDirectTimeout, 100*time.Millisecond, func() error {
-			return nat.connected(ctx, map[*natNode][]nbWant{a1: {{b1, "direct"}}, a2: {{b1, "direct"}}, b1: {{a1, "direct"}, {a2, "direct"}}})
+			var errs []error
+			for _, a := range []*natNode{a1, a2} {
+				err := nat.connected(ctx, map[*natNode][]nbWant{a: {{b1, "direct"}}, b1: {{a, "direct"}}})
+				if err == nil {
+					return nil
+				}
+				errs = append(errs, err)
+			}
+			return errors.Join(errs...)
 		})
 		if err != nil {
-			rep.notes = append(rep.notes, fmt.Sprintf("%s: A and B not direct within %v: %v. %s", what, natDirectTimeout, err, noPublicAddrBug(ctx, a1, b1)))
-			t.Logf("settled (%s) in %v, but A and B are not direct: %v", what, took.Round(time.Millisecond), err)
+			rep.notes = append(rep.notes, fmt.Sprintf("%s: b1 direct to neither home behind A within %v: %v. %s", what, natDirectTimeout, err, noHolePunchBug(ctx, b1, a1, a2)))
+			t.Logf("settled (%s) in %v, but b1 is direct to neither home behind A: %v", what, took.Round(time.Millisecond), err)
 		} else {
-			t.Logf("settled (%s) in %v, A and B direct %v later", what, took.Round(time.Millisecond), direct.Round(time.Millisecond))
+			t.Logf("settled (%s) in %v, b1 direct to a home behind A %v later", what, took.Round(time.Millisecond), direct.Round(time.Millisecond))
 		}
 		nat.logPeers(t, ctx)
 		logNetwork(t, ctx, nat.anchor, a1, a2, b1, c1)
@@ -190,11 +201,12 @@ func TestNATBench(t *testing.T) {
 	settle("after start")
 
 	// Relayed → direct: restart b1; it comes back behind router B with a1
-	// and a2 reachable only through the anchor until a hole is punched.
+	// and a2 reachable only through the anchor until a hole is punched (to
+	// one of them: see settle).
 	rep.uptime = append(rep.uptime, "relayed→direct: "+nbUptime())
 	relayedOnly := 0
 	for i := range trials {
-		s, err := nat.relayedToDirect(t, ctx, l, b1, a1)
+		s, err := nat.relayedToDirect(t, ctx, l, b1, a1, a2)
 		if err != nil {
 			t.Errorf("relayed→direct trial %d: %v", i+1, err)
 			continue
@@ -209,7 +221,7 @@ func TestNATBench(t *testing.T) {
 		// only spend their deadlines the same way.
 		if relayedOnly++; relayedOnly == 2 && i+1 < trials {
 			rep.notes = append(rep.notes, fmt.Sprintf("relayed→direct: stopped after %d trials, the last two never direct within %v. %s",
-				i+1, natDirectTimeout, noPublicAddrBug(ctx, a1, b1)))
+				i+1, natDirectTimeout, noHolePunchBug(ctx, b1, a1, a2)))
 			break
 		}
 	}
@@ -625,6 +637,7 @@ type nbDirect struct {
 	toDirect    time.Duration // relayed connection → first direct connection
 	fromRun     time.Duration // `porchlight run` → first direct connection
 	addr        string        // the direct connection's remote address
+	peer        string        // the neighbor it connected to directly
 }
 
 func (d nbDirect) String() string {
@@ -635,16 +648,16 @@ func (d nbDirect) String() string {
 	if !d.relayedSeen {
 		how = "relayed and direct seen together: timed from the neighbor's handshake"
 	}
-	return fmt.Sprintf("relayed→direct %v, run→direct %v (%s; direct via %s)",
-		d.toDirect.Round(time.Millisecond), d.fromRun.Round(time.Millisecond), how, d.addr)
+	return fmt.Sprintf("relayed→direct %v, run→direct %v (%s; direct to %s via %s)",
+		d.toDirect.Round(time.Millisecond), d.fromRun.Round(time.Millisecond), how, d.peer, d.addr)
 }
 
 // relayedToDirect restarts h and times, on h's list of neighbors, its
-// connection to o going from relayed (only /p2p-circuit addresses) to
-// direct (one that is not). When the first sighting already has both, the
-// relayed connection's time is the neighbor's handshake (Since), which
-// ran on it.
-func (hd *nbHood) relayedToDirect(t *testing.T, ctx context.Context, l *natLab, h, o *natNode) (nbDirect, error) {
+// connection to the first of targets to go from relayed (only /p2p-circuit
+// addresses) to direct (one that is not). When the first sighting of that
+// neighbor already has both, the relayed connection's time is the
+// neighbor's handshake (Since), which ran on it.
+func (hd *nbHood) relayedToDirect(t *testing.T, ctx context.Context, l *natLab, h *natNode, targets ...*natNode) (nbDirect, error) {
 	t.Helper()
 	natStop(t, h)
 	hd.api[h].close()
@@ -653,12 +666,13 @@ func (hd *nbHood) relayedToDirect(t *testing.T, ctx context.Context, l *natLab, 
 	a := nbReady(t, h)
 	hd.api[h] = a
 	var d nbDirect
-	var relayed time.Time
+	relayed := map[*natNode]time.Time{}
 	deadline := run.Add(natDirectTimeout)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for ; ; <-tick.C {
 		if time.Now().After(deadline) {
+			d.relayedSeen = len(relayed) > 0
 			return d, nil
 		}
 		ps, err := a.peers(ctx)
@@ -666,37 +680,39 @@ func (hd *nbHood) relayedToDirect(t *testing.T, ctx context.Context, l *natLab, 
 		if err != nil {
 			continue
 		}
-		i := slices.IndexFunc(ps, func(p api.PeerJSON) bool { return p.PeerID == o.peerID })
-		if i < 0 {
-			continue
-		}
-		var circuit bool
-		direct := ""
-		for _, ad := range ps[i].Addrs {
-			if strings.Contains(ad, "/p2p-circuit") {
-				circuit = true
-			} else if direct == "" {
-				direct = ad
+		for _, o := range targets {
+			i := slices.IndexFunc(ps, func(p api.PeerJSON) bool { return p.PeerID == o.peerID })
+			if i < 0 {
+				continue
 			}
-		}
-		if direct == "" {
-			if circuit && relayed.IsZero() {
-				relayed = now
-				d.relayedSeen = true
+			var circuit bool
+			direct := ""
+			for _, ad := range ps[i].Addrs {
+				if strings.Contains(ad, "/p2p-circuit") {
+					circuit = true
+				} else if direct == "" {
+					direct = ad
+				}
 			}
-			continue
+			if direct == "" {
+				if _, ok := relayed[o]; circuit && !ok {
+					relayed[o] = now
+				}
+				continue
+			}
+			from, ok := relayed[o]
+			if !ok {
+				from = ps[i].Since
+			}
+			d.direct, d.relayedSeen, d.peer = true, ok, o.label
+			d.toDirect = now.Sub(from)
+			d.fromRun = now.Sub(run)
+			d.addr = direct
+			if want := "/ip4/" + o.router.wanIP + "/"; !strings.HasPrefix(direct, want) {
+				return d, fmt.Errorf("%s's first direct connection to %s is %s, not through router %s's %s", h.label, o.label, direct, o.router.label, o.router.wanIP)
+			}
+			return d, nil
 		}
-		if relayed.IsZero() {
-			relayed = ps[i].Since
-		}
-		d.direct = true
-		d.toDirect = now.Sub(relayed)
-		d.fromRun = now.Sub(run)
-		d.addr = direct
-		if want := "/ip4/" + o.router.wanIP + "/"; !strings.HasPrefix(direct, want) {
-			return d, fmt.Errorf("%s's first direct connection to %s is %s, not through router %s's %s", h.label, o.label, direct, o.router.label, o.router.wanIP)
-		}
-		return d, nil
 	}
 }
 
@@ -1007,10 +1023,10 @@ func (r *nbReport) markdown() string {
 		}
 	}
 	if len(rd) == 0 {
-		fmt.Fprintf(&b, "| Relayed → direct (B restarts, to A), median | never direct in %d trials (%v each) | – | ≤ 2 s | **missed: no direct connection** |\n",
+		fmt.Fprintf(&b, "| Relayed → direct (b1 restarts; to a home behind A), median | never direct in %d trials (%v each) | – | ≤ 2 s | **missed: no direct connection** |\n",
 			len(r.direct), natDirectTimeout)
 	} else {
-		fmt.Fprintf(&b, "| Relayed → direct (B restarts, to A), median (n = %d of %d trials; relayed seen alone first in %d) | %s (max %s) | – | ≤ 2 s | %s |\n",
+		fmt.Fprintf(&b, "| Relayed → direct (b1 restarts; to a home behind A), median (n = %d of %d trials; relayed seen alone first in %d) | %s (max %s) | – | ≤ 2 s | %s |\n",
 			len(rd), len(r.direct), seen, nbMS(nbPercentile(rd, .5)), nbMS(nbPercentile(rd, 1)), nbVerdict(nbPercentile(rd, .5), 2*time.Second))
 		fmt.Fprintf(&b, "| `run` → direct after the restart, median / max | %s / %s | – | – | reported |\n", nbMS(nbPercentile(run, .5)), nbMS(nbPercentile(run, 1)))
 	}
