@@ -310,6 +310,21 @@ func (m *Mesh) storedRecord() {
 // pushLoop syncs with the neighbors reached only by relay shortly after
 // this node stored new records: gossip does not reach them. The round asks
 // the neighbor to pull in turn (mutual), which brings it the records.
+// gossipsThrough reports whether a relayed neighbor p is reached through a
+// relay that is a member neighbor of this node: p is connected to that
+// relay too, so this node's records reach p by gossip through it, and a
+// push (a whole sync round over the circuit: every author's head) would
+// carry nothing new. Only a relay that is no member (an agency's, one
+// configured by hand) needs the push.
+func (t *traversal) gossipsThrough(p peer.ID) bool {
+	for _, c := range t.m.host.Network().ConnsToPeer(p) {
+		if r, ok := relayOf(c.RemoteMultiaddr()); ok && t.m.peers.standing(r) == Member {
+			return true
+		}
+	}
+	return false
+}
+
 func (t *traversal) pushLoop(ctx context.Context) error {
 	for {
 		select {
@@ -325,7 +340,7 @@ func (t *traversal) pushLoop(ctx context.Context) error {
 		case <-timer.C:
 		}
 		for p := range t.m.peers.list() {
-			if t.m.host.Network().Connectedness(p) == network.Limited {
+			if t.m.host.Network().Connectedness(p) == network.Limited && !t.gossipsThrough(p) {
 				t.m.syncer.schedule(p, true)
 			}
 		}
