@@ -36,6 +36,7 @@ var (
 	anchorPairPosts  = flag.Int("anchor-pair-posts", 20, "anchor: posts the relayed pair exchanges (half from each side) to measure bytes relayed per post; 0: skip")
 	anchorRounds     = flag.Int("anchor-rounds", 1, "anchor: rounds of (baseline, reservations) phases, alternating")
 	anchorFlags      = flag.String("anchor-flags", "--anchor", "anchor: flags added to `porchlight run` in both phases (space-separated), e.g. \"\" for a plain node")
+	anchorLogs       = flag.String("anchor-logs", "", "anchor: copy the anchor's log of each phase into this directory")
 	anchorConnectMax = flag.Duration("anchor-connect-timeout", 180*time.Second, "anchor: how long every member may take to complete its handshake with the anchor")
 )
 
@@ -91,6 +92,7 @@ type phaseResult struct {
 	latency         dist
 	load            windowLoad
 	metricsLines    []string // the anchor's relay and reservation metrics at the end
+	changed         []string // the anchor's porchlight_* samples that changed in the window
 	pair            *pairResult
 	pairErr         string
 }
@@ -213,6 +215,10 @@ func anchorPhase(ctx context.Context, e *env, ms *anchorMembers, dir, listen, an
 	}
 	res.peersStart = st.Peers
 	disc0, rer0 := ms.disconnects.Load(), ms.reReserved.Load()
+	var mStart metricsText
+	if text, err := cl.Metrics(ctx); err == nil {
+		mStart = parseMetrics(text)
+	}
 	progress("anchor: measuring %s, one post every %s", *anchorWindow, *anchorInterval)
 	la0 := loadavg()
 	m0 := readCPUTimes()
@@ -309,6 +315,7 @@ func anchorPhase(ctx context.Context, e *env, ms *anchorMembers, dir, listen, an
 			}
 		}
 		res.metricsLines = mt.matching(regexp.MustCompile(`relay|reserv|holepunch|autonat`))
+		res.changed = mt.changedSince(mStart, regexp.MustCompile(`^porchlight_`))
 	} else {
 		res.metricRes = "– (" + err.Error() + ")"
 	}
@@ -335,6 +342,14 @@ func anchorPhase(ctx context.Context, e *env, ms *anchorMembers, dir, listen, an
 	}
 	if err := c.stop(); err != nil {
 		return nil, fmt.Errorf("stop the anchor: %w", err)
+	}
+	if *anchorLogs != "" {
+		if err := os.MkdirAll(*anchorLogs, 0o755); err != nil {
+			return nil, err
+		}
+		if err := copyFile(c.logPath, filepath.Join(*anchorLogs, fmt.Sprintf("anchor-%s-%d.log", mode, round+1))); err != nil {
+			return nil, err
+		}
 	}
 	for _, sm := range ms.list {
 		sm.forget()
@@ -571,6 +586,23 @@ func (mt metricsText) matching(re *regexp.Regexp) []string {
 		base, _, _ := strings.Cut(k, "{")
 		if re.MatchString(base) && !strings.HasSuffix(base, "_bucket") {
 			out = append(out, fmt.Sprintf("%s %g", k, v))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// changedSince lists the samples matching re whose value differs from
+// before's (a sample missing there counts from 0), with the change.
+func (mt metricsText) changedSince(before metricsText, re *regexp.Regexp) []string {
+	var out []string
+	for k, v := range mt {
+		base, _, _ := strings.Cut(k, "{")
+		if !re.MatchString(base) || strings.HasSuffix(base, "_bucket") {
+			continue
+		}
+		if d := v - before[k]; d != 0 {
+			out = append(out, fmt.Sprintf("%s %+g", k, d))
 		}
 	}
 	slices.Sort(out)

@@ -147,6 +147,16 @@ func anchorReport(e *env, r *anchorRoster, results []*phaseResult, rosterTime, m
 	line("steal", func(p *phaseResult) string { return fmt.Sprintf("%.1f %%", p.load.steal) })
 	s.printf("\nRatios (reservations / baseline): CPU %s, VmRSS peak %s, end %s. MiB = 1024 KiB.\n\n", ratio(rc, bc), ratio(rm, bm), ratio(re, be))
 
+	for _, p := range results {
+		if len(p.changed) == 0 {
+			continue
+		}
+		s.printf("The anchor's `porchlight_*` metrics that changed during the window, %s phase (round %d):\n\n", p.mode, p.round)
+		for _, l := range p.changed {
+			s.printf("    %s\n", l)
+		}
+		s.printf("\n")
+	}
 	for _, p := range resv {
 		for _, e := range p.reserveErrs {
 			s.printf("- Round %d, reservation refused: %s\n", p.round, e)
