@@ -27,6 +27,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
+	"github.com/porchlight-mesh/porchlight/sharing"
 	"github.com/porchlight-mesh/porchlight/store"
 )
 
@@ -140,6 +141,9 @@ type Config struct {
 	// Members serves the roster, invites, removals, stewards, mutes and
 	// joining; nil (an open neighborhood): those routes answer 404.
 	Members Members
+	// Anchors lists, adds and removes the anchors the node knows; nil: no
+	// anchor routes.
+	Anchors Anchors
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -222,6 +226,7 @@ func Listen(cfg Config) (*Server, error) {
 	s.routesClips()
 	s.routesSharing()
 	s.routesMembers()
+	s.routesAnchors()
 	s.handle("GET /api/v1/events", s.getEvents)
 	s.handle("POST /api/v1/login-links", s.createLoginLink)
 	s.handle("GET /api/v1/login-links/{id}", s.getLoginLink)
@@ -476,6 +481,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var wrong *BadRequestError
 	switch {
 	case errors.As(err, &apiErr):
+	case errors.Is(err, sharing.ErrNoDirectPath):
+		// Its words are what to tell the user (the UI shows them).
+		apiErr = &Error{Status: http.StatusBadGateway, Code: "no_direct_path", Msg: err.Error()}
 	case errors.As(err, &forbidden):
 		apiErr = &Error{Status: http.StatusForbidden, Code: "forbidden", Msg: err.Error()}
 	case errors.As(err, &wrong):

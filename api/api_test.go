@@ -58,7 +58,7 @@ func newServer(t *testing.T) *api.Server {
 	s, err := api.Listen(api.Config{Addr: "127.0.0.1:0", Token: token, Mesh: m, Feed: newFeed(t, m, db, noSharing{}), Logger: quiet, Requests: reqs, Clips: cs, Sharing: noSharing{},
 		Trust: func(peer.ID) error { return nil }, TrustedIssuers: func() []string { return nil },
 		Metrics: promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}),
-		Status:  func() api.Status { return api.Status{Name: "test"} }})
+		Status:  func() api.Status { return api.Status{Name: "test"} }, Anchors: &fakeAnchors{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -321,6 +321,9 @@ func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// FetchTimeout bounds POST /api/v1/clips/fetch.
+const FetchTimeout = 10 * time.Minute
+
 func (s *Server) fetchClip(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		From string `json:"from"`
@@ -337,8 +340,12 @@ func (s *Server) fetchClip(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest("clip: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(r.Context(), FetchTimeout)
 	defer cancel()
+	// A clip over a slow or relayed path takes longer than the server's
+	// write timeout: the answer (or the error saying why it failed) must
+	// still reach the client.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(FetchTimeout + 10*time.Second))
 	m, err := s.cfg.Sharing.FetchClip(ctx, owner, id)
 	if err != nil {
 		return err

@@ -188,6 +188,9 @@ var (
 	ErrBadHost       = &Error{Code: "bad_host", Message: "Host header refused"}
 	ErrForeignOrigin = &Error{Code: "foreign_origin", Message: "cross-origin request refused"}
 	ErrStorageFailed = &Error{Code: "storage_failed", Message: "the node's storage failed; writes are refused"}
+	// ErrNoDirectPath: a clip cannot cross the only path to its owner, a
+	// connection relayed by an anchor; the message says why and what to do.
+	ErrNoDirectPath = &Error{Code: "no_direct_path", Message: "no direct path to the clip's owner"}
 )
 
 // ErrNoNode matches the error of a client whose node is not running.

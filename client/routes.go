@@ -163,7 +163,12 @@ func (c *Client) Audit(ctx context.Context) ([]api.AuditJSON, error) {
 // Download. Its progress is published as "fetch" events (Events).
 func (c *Client) Fetch(ctx context.Context, owner, clip string) (api.ClipJSON, error) {
 	var out api.ClipJSON
-	return out, c.post(ctx, "/api/v1/clips/fetch", map[string]string{"from": owner, "clip": clip}, &out)
+	// The node bounds the fetch (api.FetchTimeout) and says why it
+	// failed; the client waits for that answer rather than its own
+	// timeout.
+	long := *c
+	long.timeout = max(c.timeout, api.FetchTimeout+30*time.Second)
+	return out, long.post(ctx, "/api/v1/clips/fetch", map[string]string{"from": owner, "clip": clip}, &out)
 }
 
 // Evidence lists clips received under grants, newest first.
@@ -202,4 +207,32 @@ func (c *Client) Metrics(ctx context.Context) (string, error) {
 	var b []byte
 	err := c.get(ctx, "/metrics", &b)
 	return string(b), err
+}
+
+// Anchors lists the anchors the node knows and how they answer. With
+// probe, the node first dials the anchors not connected and pings each
+// (a few seconds at most).
+func (c *Client) Anchors(ctx context.Context, probe bool) ([]api.AnchorStatus, error) {
+	path := "/api/v1/anchors"
+	if probe {
+		path += "?probe=true"
+	}
+	var out []api.AnchorStatus
+	return out, c.get(ctx, path, &out)
+}
+
+// AddAnchor adds an anchor (a multiaddr ending in /p2p/<peer ID>) to the
+// running node: saved in its config.toml and dialled. A malformed address
+// is a "bad_request" *Error.
+func (c *Client) AddAnchor(ctx context.Context, addr string) (api.AnchorStatus, error) {
+	var out api.AnchorStatus
+	return out, c.post(ctx, "/api/v1/anchors", api.NewAnchorJSON{Addr: addr}, &out)
+}
+
+// RemoveAnchor removes every configured address of the anchor with peer
+// ID id from the node's config.toml (errors.Is ErrNotFound if none); the
+// node uses it until it restarts.
+func (c *Client) RemoveAnchor(ctx context.Context, id string) (api.AnchorRemoved, error) {
+	var out api.AnchorRemoved
+	return out, c.Do(ctx, http.MethodDelete, "/api/v1/anchors/"+url.PathEscape(id), nil, &out)
 }

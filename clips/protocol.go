@@ -509,7 +509,9 @@ type transfer struct {
 // response. Until finish, which the caller must call, ending ctx resets
 // the stream.
 func request(ctx context.Context, h host.Host, owner peer.ID, grant []byte, clip record.ID, offset, length uint64) (*transfer, error) {
-	st, err := h.NewStream(ctx, owner, ClipProtocol)
+	// A neighbor reached only through an anchor's relay: the clip may
+	// still cross within the anchor's limits (see WithPathCheck).
+	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "clip"), owner, ClipProtocol)
 	if err != nil {
 		return nil, fmt.Errorf("open clip stream: %w", err)
 	}
@@ -679,6 +681,18 @@ func FetchAndStore(ctx context.Context, h host.Host, owner peer.ID, grant []byte
 	return m, nil
 }
 
+// pathCheckKey carries a path check in a context (WithPathCheck).
+type pathCheckKey struct{}
+
+// WithPathCheck returns a context under which FetchAndStore calls f once
+// the owner's manifest has arrived and before any chunk is read: limited
+// says the clip would cross a limited (relayed) connection, whose anchor
+// carries a bounded number of bytes. An error from f ends the fetch with
+// that error. f must not block.
+func WithPathCheck(ctx context.Context, f func(m *SignedManifest, limited bool) error) context.Context {
+	return context.WithValue(ctx, pathCheckKey{}, f)
+}
+
 // progressKey carries a progress callback in a context (WithProgress).
 type progressKey struct{}
 
@@ -699,6 +713,11 @@ func fetchAndStore(ctx context.Context, h host.Host, owner peer.ID, grant []byte
 	defer func() { t.finish(err) }()
 	if want != nil && t.m.ID != want.ID {
 		return nil, fmt.Errorf("%w: the owner serves a manifest other than the one it delivered with the grant", ErrChunkMismatch)
+	}
+	if f, ok := ctx.Value(pathCheckKey{}).(func(*SignedManifest, bool) error); ok && f != nil {
+		if err := f(t.m, t.st.Conn().Stat().Limited); err != nil {
+			return nil, err
+		}
 	}
 	src := &chunkSource{pool: newBufPool(int(t.m.M.GetChunkSize()), pipelineDepth)}
 	chunks := t.chunks(src.pool)
@@ -774,7 +793,8 @@ func share(ctx context.Context, h host.Host, grantee peer.ID, grant *SignedGrant
 		}
 		req.Manifests = append(req.Manifests, m.Raw)
 	}
-	st, err := h.NewStream(ctx, grantee, ShareProtocol)
+	// A grant is small: it crosses a relayed (limited) connection too.
+	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "share"), grantee, ShareProtocol)
 	if err != nil {
 		return fmt.Errorf("open share stream: %w", err)
 	}

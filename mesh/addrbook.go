@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -44,6 +45,7 @@ const (
 const (
 	addrBookEvery   = 5 * time.Second  // record neighbors, age out, dial a few
 	peersAskEvery   = 10 * time.Minute // a member neighbor is asked again
+	anchorAskEvery  = peersServeEvery  // an anchor is asked again, while members of the book are not connected
 	peersServeEvery = 20 * time.Second // one answer per requester per this
 	peersTimeout    = 10 * time.Second // one exchange, and one dial
 	addrBookDials   = 3                // dials at once
@@ -423,16 +425,16 @@ func (b *addrBook) exchange() bool {
 	return !b.m.cfg.NoPeerExchange && b.m.cfg.Membership != nil
 }
 
-// ask fetches a member neighbor's records, if not asked within
-// peersAskEvery, and learns them.
-func (b *addrBook) ask(ctx context.Context, p peer.ID) {
+// ask fetches a member neighbor's records, if not asked within every,
+// and learns them.
+func (b *addrBook) ask(ctx context.Context, p peer.ID, every time.Duration) {
 	if !b.exchange() || b.m.peers.standing(p) != Member {
 		return
 	}
 	now := b.m.cfg.Now()
 	b.mu.Lock()
 	at, ok := b.asked[p]
-	if ok && now.Sub(at) < peersAskEvery && !now.Before(at) {
+	if ok && now.Sub(at) < every && !now.Before(at) {
 		b.mu.Unlock()
 		return
 	}
@@ -440,7 +442,9 @@ func (b *addrBook) ask(ctx context.Context, p peer.ID) {
 	b.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, peersTimeout)
 	defer cancel()
-	s, err := b.m.host.NewStream(ctx, p, PeersProtocol)
+	// A neighbor reached by relay only is asked over the relay: its
+	// records may be what gets this node a direct path.
+	s, err := b.m.host.NewStream(network.WithNoDial(network.WithAllowLimitedConn(ctx, "peers"), "peers"), p, PeersProtocol)
 	if err != nil {
 		b.m.cfg.Logger.Debug("ask neighbor for peers", "peer", p, "err", err)
 		return
@@ -498,7 +502,7 @@ func (b *addrBook) run(ctx context.Context) error {
 			return nil
 		case p := <-b.kick:
 			b.record(p)
-			b.ask(ctx, p)
+			b.ask(ctx, p, peersAskEvery)
 		case <-t.C:
 			b.round(ctx)
 		}
@@ -513,6 +517,36 @@ func (b *addrBook) round(ctx context.Context) {
 	}
 	b.ageOut()
 	b.dial(ctx)
+	b.askAnchors(ctx)
+}
+
+// askAnchors is the rendezvous: while members of the book are not
+// connected, every connected anchor (a member neighbor that runs the
+// relay service) is asked for its records every anchorAskEvery. An
+// anchor sees every home that holds a reservation with it, so homes
+// whose addresses all changed (a power cut, a new router) find each other
+// again within a minute.
+func (b *addrBook) askAnchors(ctx context.Context) {
+	if !b.exchange() || !b.missing() {
+		return
+	}
+	for p, st := range b.m.peers.standings() {
+		if st == Member && b.m.runsRelay(p) {
+			b.ask(ctx, p, anchorAskEvery)
+		}
+	}
+}
+
+// missing reports whether a member of the book is not connected.
+func (b *addrBook) missing() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for p, e := range b.meta {
+		if p != b.m.self && !b.aged(e.seen) && !b.m.connected(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // ageOut drops entries not seen for AddrBookMaxAge.
@@ -573,7 +607,15 @@ func (b *addrBook) dial(ctx context.Context) {
 		if cab != nil {
 			_, _ = cab.ConsumePeerRecord(env, addrBookTTL)
 		}
-		infos = append(infos, peer.AddrInfo{ID: c.id, Addrs: pr.Addrs})
+		addrs := pr.Addrs
+		if b.m.host.Network().Connectedness(c.id) == network.Limited {
+			// Reached by relay already: only a direct address is news.
+			addrs = slices.DeleteFunc(slices.Clone(addrs), isCircuit)
+			if len(addrs) == 0 {
+				continue
+			}
+		}
+		infos = append(infos, peer.AddrInfo{ID: c.id, Addrs: addrs})
 	}
 	b.m.leave()
 	var wg sync.WaitGroup

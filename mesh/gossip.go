@@ -149,6 +149,7 @@ func (m *Mesh) admit(s *record.Signed, via string) verdict {
 	if m.cfg.OnRecord != nil {
 		m.cfg.OnRecord(s)
 	}
+	m.storedRecord()
 	return verdict{result: pubsub.ValidationAccept, added: true, gap: res.Gap, equivocation: res.Outcome == store.Equivocation}
 }
 
@@ -265,6 +266,7 @@ func (m *Mesh) publish(s *record.Signed) {
 	if m.cfg.OnRecord != nil {
 		m.cfg.OnRecord(s)
 	}
+	m.storedRecord()
 }
 
 // inspectRPC sees every inbound gossipsub RPC before pubsub handles it

@@ -18,7 +18,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -42,8 +41,10 @@ type Config struct {
 	Store *store.DB
 	// Name is this home's display name, published as its profile.
 	Name string
-	// ListenAddrs are libp2p multiaddrs to listen on.
-	// Default: /ip4/0.0.0.0/tcp/7781 and /ip6/::/tcp/7781.
+	// ListenAddrs are libp2p multiaddrs to listen on. Default: TCP and
+	// QUIC on port 7781, IPv4 and IPv6 (/ip4/0.0.0.0/tcp/7781,
+	// /ip6/::/tcp/7781, /ip4/0.0.0.0/udp/7781/quic-v1,
+	// /ip6/::/udp/7781/quic-v1).
 	ListenAddrs []string
 	// StaticPeers are multiaddrs (with /p2p/ID) dialled at start and whenever
 	// disconnected, for networks without multicast.
@@ -60,7 +61,8 @@ type Config struct {
 	// connected and used for relay reservations.
 	Anchors []string
 	// NoNATPortMap turns off asking the router for a port mapping
-	// (UPnP/NAT-PMP), which is on by default.
+	// (UPnP/NAT-PMP), which is on by default (off when every listen
+	// address is a loopback one).
 	NoNATPortMap bool
 	// SyncInterval is how often every connected peer is synced with. Default 30 s.
 	SyncInterval time.Duration
@@ -142,8 +144,12 @@ type Mesh struct {
 	peers   *peerSet
 	syncer  *syncer
 	abook   *addrBook
-	held    heldSet
-	clock   *clockWatch
+	// traversal: anchors, reachability, NAT kind, RTTs (anchor.go).
+	traversal *traversal
+	// relayTracer follows this node's relay service (IsAnchor).
+	relayTracer *relayTracer
+	held        heldSet
+	clock       *clockWatch
 	// refusedLogs: where the Rules last refused a record of each log (see
 	// refusedLogs).
 	refusedLogs refusedLogs
@@ -242,7 +248,8 @@ func New(cfg Config) (m *Mesh, err error) {
 		return nil, errors.New("mesh: Store is required")
 	}
 	if len(cfg.ListenAddrs) == 0 {
-		cfg.ListenAddrs = []string{"/ip4/0.0.0.0/tcp/7781", "/ip6/::/tcp/7781"}
+		cfg.ListenAddrs = []string{"/ip4/0.0.0.0/tcp/7781", "/ip6/::/tcp/7781",
+			"/ip4/0.0.0.0/udp/7781/quic-v1", "/ip6/::/udp/7781/quic-v1"}
 	}
 	if cfg.SyncInterval == 0 {
 		cfg.SyncInterval = 30 * time.Second
@@ -270,11 +277,22 @@ func New(cfg Config) (m *Mesh, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("mesh: identity: %w", err)
 	}
-	cm, err := connmgr.NewConnManager(64, 128, connmgr.WithGracePeriod(time.Minute))
+	anchors, err := parsePeers(cfg.Anchors)
+	if err != nil {
+		return nil, fmt.Errorf("anchor: %w", err)
+	}
+	// A home keeps a few dozen connections; an anchor one per member
+	// holding a reservation (libp2p's relay tags them, but trimming below
+	// the street's size would drop reservations all the same).
+	low, high := 64, 128
+	if cfg.Anchor {
+		low, high = MaxReservations, anchorConns
+	}
+	cm, err := connmgr.NewConnManager(low, high, connmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, err
 	}
-	rm, err := resourceManager()
+	rm, err := resourceManager(cfg.Anchor)
 	if err != nil {
 		return nil, err
 	}
@@ -288,24 +306,19 @@ func New(cfg Config) (m *Mesh, err error) {
 		ctx:         ctx,
 		cancel:      cancel,
 	}
-	h, err := libp2p.New(
-		libp2p.Identity(cfg.Key),
-		libp2p.ResourceManager(rm),
-		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
-		// TCP only: every home hub has it, and it keeps the binary's idle
-		// memory low. QUIC, relay and hole punching come with multi-network
-		// neighborhoods.
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.ConnectionManager(cm),
-		libp2p.ConnectionGater(gater{m}),
-		libp2p.DisableMetrics(),
-	)
+	m.traversal = newTraversal(m, anchors)
+	m.relayTracer = &relayTracer{m: m.metrics}
+	h, err := libp2p.New(m.hostOptions(cm, rm)...)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("mesh: start libp2p host on %v: %w", cfg.ListenAddrs, err)
 	}
 	m.host = h
 	_ = cfg.Registerer.Register(newScoreCollector(m))
+	_ = cfg.Registerer.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "porchlight_relayed_connections",
+		Help: "Connections of this node that go through an anchor's relay (/p2p-circuit).",
+	}, m.relayedConns))
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -384,7 +397,7 @@ func New(cfg Config) (m *Mesh, err error) {
 			m.syncer.schedule(c.RemotePeer(), true)
 		},
 		DisconnectedF: func(n network.Network, c network.Conn) {
-			if n.Connectedness(c.RemotePeer()) != network.Connected {
+			if !m.connected(c.RemotePeer()) {
 				m.peers.remove(c.RemotePeer())
 				m.pending.remove(c.RemotePeer())
 			}
@@ -411,6 +424,9 @@ func New(cfg Config) (m *Mesh, err error) {
 		m.goLoop(d.run)
 	}
 	m.goLoop(m.profileAfterSync)
+	if err := m.traversal.start(); err != nil {
+		return nil, fmt.Errorf("mesh: %w", err)
+	}
 	return m, nil
 }
 
@@ -432,7 +448,11 @@ const (
 // 64 or more inbound streams of each protocol, and every one of ours costs
 // a goroutine, buffers and a database read; a home hub needs a handful per
 // neighbor. Streams over a limit are reset before their handler runs.
-func resourceManager() (network.ResourceManager, error) {
+//
+// An anchor (Config.Anchor) accepts a connection from every member of a
+// street: libp2p scales its connection limits to the machine's memory,
+// which on a small VPS is 64 inbound connections.
+func resourceManager(anchor bool) (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	limits.ProtocolPeerBaseLimit.StreamsInbound = StreamsPerPeerPerProtocol
@@ -442,7 +462,20 @@ func resourceManager() (network.ResourceManager, error) {
 	limits.AddProtocolPeerLimit(SyncProtocol,
 		rcmgr.BaseLimit{StreamsInbound: SyncStreamsPerPeer, StreamsOutbound: SyncStreamsPerPeer, Streams: 2 * SyncStreamsPerPeer, Memory: 16 << 20},
 		rcmgr.BaseLimitIncrease{})
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	scaled := limits.AutoScale()
+	if anchor {
+		raise := func(l *rcmgr.ResourceLimits) {
+			for _, v := range []*rcmgr.LimitVal{&l.ConnsInbound, &l.Conns} {
+				if *v != rcmgr.Unlimited && *v < anchorConns {
+					*v = anchorConns
+				}
+			}
+		}
+		sys := scaled.ToPartialLimitConfig()
+		raise(&sys.System)
+		scaled = sys.Build(scaled)
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(scaled))
 	if err != nil {
 		return nil, fmt.Errorf("mesh: resource manager: %w", err)
 	}

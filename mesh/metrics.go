@@ -21,6 +21,17 @@ type metrics struct {
 	syncRecords prometheus.Counter     // envelopes received by sync
 	shunned     *prometheus.CounterVec // peers disconnected and refused, by reason
 	gated       prometheus.Counter     // connections and dials refused by the gater
+
+	// Traversal (traversal.go).
+	holePunches         *prometheus.CounterVec // by side and result
+	reservationsHeld    prometheus.Gauge       // relay reservations this node holds
+	reservationsServing prometheus.Gauge       // relay reservations this node's relay grants now
+	reservationsServed  *prometheus.CounterVec // reservation requests answered, by status
+	circuitsServed      *prometheus.CounterVec // circuit requests answered, by status
+	circuitsActive      prometheus.Gauge       // circuits relayed now
+	relayedBytes        prometheus.Counter     // bytes relayed for others
+	relayRunning        prometheus.Gauge       // 1 while the relay service runs
+	notServed           *prometheus.CounterVec // members-only service streams refused to strangers, by protocol
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -49,8 +60,46 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "porchlight_connections_gated_total",
 			Help: "Connections and dials refused because the peer is refused for a while.",
 		}),
+		holePunches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "porchlight_holepunch_total",
+			Help: "DCUtR hole punches this node took part in, by side (initiator, receiver; direct_dial: a direct dial tried first) and result (success, failed). Attempts are the sum.",
+		}, []string{"side", "result"}),
+		reservationsHeld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "porchlight_relay_reservations_held",
+			Help: "Relay reservations this node holds with anchors (AutoRelay).",
+		}),
+		reservationsServing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "porchlight_relay_reservations_serving",
+			Help: "Relay reservations this node, as an anchor, grants members now.",
+		}),
+		reservationsServed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "porchlight_relay_reservations_served_total",
+			Help: "Relay reservation requests this node answered as an anchor, by status (ok, permission_denied for strangers, reservation_refused over the limits, ...).",
+		}, []string{"status"}),
+		circuitsServed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "porchlight_relay_circuits_served_total",
+			Help: "Relayed connection requests this node answered as an anchor, by status.",
+		}, []string{"status"}),
+		circuitsActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "porchlight_relay_circuits_active",
+			Help: "Connections this node relays now as an anchor.",
+		}),
+		relayedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "porchlight_relay_bytes_total",
+			Help: "Bytes this node relayed for members, both directions.",
+		}),
+		relayRunning: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "porchlight_relay_service_running",
+			Help: "1 while this node serves as an anchor (relay service running).",
+		}),
+		notServed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "porchlight_service_refused_total",
+			Help: "Streams of members-only services (AutoNAT) refused to strangers, by protocol.",
+		}, []string{"protocol"}),
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.syncRounds, m.syncRecords, m.shunned, m.gated} {
+	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.syncRounds, m.syncRecords, m.shunned, m.gated,
+		m.holePunches, m.reservationsHeld, m.reservationsServing, m.reservationsServed, m.circuitsServed, m.circuitsActive,
+		m.relayedBytes, m.relayRunning, m.notServed} {
 		// A second mesh on the same registry (tests) keeps the first one's
 		// collectors; counting continues there.
 		_ = r.Register(c)

@@ -1,10 +1,14 @@
 package mesh
 
 import (
+	"fmt"
+	"slices"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // Path is how this node reaches a connected peer.
@@ -98,31 +102,221 @@ type AnchorStatus struct {
 // Network returns this node's reachability, NAT kind, addresses and
 // anchors.
 func (m *Mesh) Network() NetworkStatus {
-	// Filled in by the traversal work (issue 14).
-	return NetworkStatus{Reachability: ReachabilityUnknown, NAT: NATUnknown}
+	t := m.traversal
+	h := m.host
+	st := NetworkStatus{Reachability: ReachabilityUnknown, NAT: NATUnknown, Anchor: m.IsAnchor()}
+	t.mu.Lock()
+	reach, natTCP, natUDP := t.reachability, t.natTCP, t.natUDP
+	relayAddrs := slices.Clone(t.relayAddrs)
+	observedNAT := t.observed.kind()
+	t.mu.Unlock()
+
+	reachable := false
+	if ch, ok := h.(interface {
+		ConfirmedAddrs() (reachable, unreachable, unknown []ma.Multiaddr)
+	}); ok {
+		r, _, _ := ch.ConfirmedAddrs()
+		reachable = len(r) > 0
+	}
+	switch {
+	case m.cfg.Anchor || reach == network.ReachabilityPublic || reachable:
+		st.Reachability = ReachabilityPublic
+	case reach == network.ReachabilityPrivate:
+		st.Reachability = ReachabilityPrivate
+	}
+	switch {
+	case natTCP == network.NATDeviceTypeEndpointDependent || natUDP == network.NATDeviceTypeEndpointDependent:
+		st.NAT = NATEndpointDependent
+	case natTCP == network.NATDeviceTypeEndpointIndependent || natUDP == network.NATDeviceTypeEndpointIndependent:
+		st.NAT = NATEndpointIndependent
+	default:
+		st.NAT = observedNAT
+	}
+
+	st.Listen = h.Network().ListenAddresses()
+	if ifaces, err := h.Network().InterfaceListenAddresses(); err == nil && len(ifaces) > 0 {
+		st.Listen = ifaces
+	}
+	all := h.Addrs()
+	if ah, ok := h.(interface{ AllAddrs() []ma.Multiaddr }); ok {
+		all = append(all, ah.AllAddrs()...)
+	}
+	var relay []ma.Multiaddr
+	for _, a := range all {
+		switch {
+		case isCircuit(a):
+			relay = append(relay, a)
+		case manet.IsPublicAddr(a):
+			st.Observed = appendNew(st.Observed, a)
+		}
+	}
+	relay = append(relay, relayAddrs...)
+	self := ma.StringCast("/p2p/" + m.self.String())
+	for _, a := range relay {
+		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+			if _, last := ma.SplitLast(a); last == nil || last.Protocol().Code != ma.P_P2P || last.Value() != m.self.String() {
+				a = a.Encapsulate(self)
+			}
+		}
+		st.Relay = appendNew(st.Relay, a)
+	}
+	reserved := map[peer.ID]bool{}
+	for _, a := range st.Relay {
+		if r, ok := relayOf(a); ok {
+			reserved[r] = true
+		}
+	}
+	status := func(ai peer.AddrInfo, configured bool) AnchorStatus {
+		return AnchorStatus{
+			ID: ai.ID, Addrs: ai.Addrs, Configured: configured,
+			Connected:   h.Network().Connectedness(ai.ID) == network.Connected,
+			Reservation: reserved[ai.ID] || m.holdsReservation(ai.ID),
+			RTT:         h.Peerstore().LatencyEWMA(ai.ID),
+		}
+	}
+	for _, ai := range t.configuredAnchors() {
+		if ai.ID != m.self {
+			st.Anchors = append(st.Anchors, status(ai, true))
+		}
+	}
+	for _, ai := range m.learnedAnchors() {
+		st.Anchors = append(st.Anchors, status(ai, false))
+	}
+	return st
+}
+
+// IsAnchor reports whether this node serves as an anchor now: configured
+// as one, or its relay service runs (libp2p starts it once AutoNAT finds
+// the node publicly reachable).
+func (m *Mesh) IsAnchor() bool {
+	return m.cfg.Anchor || m.relayTracer.running.Load()
+}
+
+// holdsReservation reports whether this node holds a relay reservation
+// with the anchor p: AutoRelay protects the connection of every relay it
+// holds one with.
+func (m *Mesh) holdsReservation(p peer.ID) bool {
+	return m.host.Network().Connectedness(p) == network.Connected && m.host.ConnManager().IsProtected(p, autorelayTag)
+}
+
+// autorelayTag is the tag AutoRelay protects its relays' connections with.
+const autorelayTag = "autorelay"
+
+// relayOf returns the relay's peer ID of a circuit address.
+func relayOf(a ma.Multiaddr) (peer.ID, bool) {
+	var relay peer.ID
+	found := false
+	ma.ForEach(a, func(c ma.Component) bool {
+		switch c.Protocol().Code {
+		case ma.P_P2P:
+			if id, err := peer.Decode(c.Value()); err == nil {
+				relay = id
+			}
+		case ma.P_CIRCUIT:
+			found = relay != ""
+			return false
+		}
+		return true
+	})
+	return relay, found
+}
+
+func appendNew(list []ma.Multiaddr, a ma.Multiaddr) []ma.Multiaddr {
+	if slices.ContainsFunc(list, a.Equal) {
+		return list
+	}
+	return append(list, a)
 }
 
 // AddAnchor makes addr (a multiaddr ending in /p2p/ID) a known anchor:
 // dialled, kept connected and used for relay reservations. The node
 // persists it (config anchors); the mesh only uses it until Close.
 func (m *Mesh) AddAnchor(addr string) error {
-	_, err := parsePeers([]string{addr})
-	return err
+	ais, err := parsePeers([]string{addr})
+	if err != nil {
+		return fmt.Errorf("anchor: %w", err)
+	}
+	ai := ais[0]
+	if ai.ID == m.self {
+		return nil
+	}
+	m.traversal.add(ai)
+	m.traversal.remember(ai)
+	select {
+	case m.traversal.kick <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // PathTo is how p is connected now: its best live connection's path, or ""
 // when not connected.
 func (m *Mesh) PathTo(p peer.ID) Path {
-	return ""
+	best := Path("")
+	rank := map[Path]int{"": 0, PathRelayed: 1, PathDirect: 2, PathLAN: 3}
+	for _, c := range m.host.Network().ConnsToPeer(p) {
+		if path := connPath(c); rank[path] > rank[best] {
+			best = path
+		}
+	}
+	return best
+}
+
+// connPath is the path of one connection.
+func connPath(c network.Conn) Path {
+	a := c.RemoteMultiaddr()
+	switch {
+	case c.Stat().Limited || isCircuit(a):
+		return PathRelayed
+	case manet.IsPublicAddr(a):
+		return PathDirect
+	}
+	return PathLAN
 }
 
 // InviteAddrs are the addresses an invite should carry so that a new home
 // reaches this neighborhood from anywhere: this node's public and relay
 // addresses and the anchors it knows, public ones first, at most n.
 func (m *Mesh) InviteAddrs(n int) []ma.Multiaddr {
-	out := m.Addrs()
+	st := m.Network()
+	self := ma.StringCast("/p2p/" + m.self.String())
+	var out []ma.Multiaddr
+	for _, a := range st.Observed {
+		out = appendNew(out, a.Encapsulate(self))
+	}
+	for _, a := range st.Relay {
+		out = appendNew(out, a)
+	}
+	for _, an := range st.Anchors {
+		full, _ := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: an.ID, Addrs: publicFirst(an.Addrs)})
+		for _, a := range full {
+			out = appendNew(out, a)
+		}
+	}
+	for _, a := range m.Addrs() {
+		if !isCircuit(a) {
+			out = appendNew(out, a)
+		}
+	}
 	if len(out) > n {
 		out = out[:n]
 	}
+	return out
+}
+
+// publicFirst orders addrs public ones first, keeping their order
+// otherwise.
+func publicFirst(addrs []ma.Multiaddr) []ma.Multiaddr {
+	out := slices.Clone(addrs)
+	slices.SortStableFunc(out, func(a, b ma.Multiaddr) int {
+		pa, pb := manet.IsPublicAddr(a), manet.IsPublicAddr(b)
+		switch {
+		case pa && !pb:
+			return -1
+		case pb && !pa:
+			return 1
+		}
+		return 0
+	})
 	return out
 }

@@ -121,7 +121,7 @@ type Peer struct {
 func (m *Mesh) Peers() []Peer {
 	var out []Peer
 	for id, since := range m.peers.list() {
-		if m.host.Network().Connectedness(id) != network.Connected {
+		if !m.connected(id) {
 			continue
 		}
 		p := Peer{ID: id, Since: since, Standing: m.peers.standing(id)}
@@ -133,6 +133,8 @@ func (m *Mesh) Peers() []Peer {
 		for _, c := range m.host.Network().ConnsToPeer(id) {
 			p.Addrs = append(p.Addrs, c.RemoteMultiaddr().String())
 		}
+		p.Path = m.PathTo(id)
+		p.RTT = m.host.Peerstore().LatencyEWMA(id)
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -142,9 +144,20 @@ func (m *Mesh) Peers() []Peer {
 // IsNeighbor reports whether p is connected and has completed the
 // neighborhood handshake (a sync round naming this neighborhood, in either
 // direction). Only neighbors exchange gossip with this node; other
-// packages use it to serve their protocols to neighbors only.
+// packages use it to serve their protocols to neighbors only. A neighbor
+// reached only through an anchor's relay is one too (PathTo says so).
 func (m *Mesh) IsNeighbor(p peer.ID) bool {
-	return m.peers.has(p) && m.host.Network().Connectedness(p) == network.Connected
+	return m.peers.has(p) && m.connected(p)
+}
+
+// connected reports whether this node has a connection to p, direct or
+// relayed (libp2p calls a peer reached only by relay "limited").
+func (m *Mesh) connected(p peer.ID) bool {
+	switch m.host.Network().Connectedness(p) {
+	case network.Connected, network.Limited:
+		return true
+	}
+	return false
 }
 
 // completeHandshake records that p named this neighborhood in a sync round
@@ -265,6 +278,15 @@ func (s *pendingSet) remove(p peer.ID) {
 	defer s.mu.Unlock()
 	delete(s.since, p)
 	delete(s.tried, p)
+}
+
+// connectedAt returns when p connected, if it is a connected peer that
+// has not completed the handshake.
+func (s *pendingSet) connectedAt(p peer.ID) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.since[p]
+	return at, ok
 }
 
 // connectedFor returns how long ago p connected, and whether it is due a

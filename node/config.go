@@ -15,6 +15,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/porchlight-mesh/porchlight/clips"
@@ -73,6 +74,17 @@ type Config struct {
 	API string `toml:"api,omitempty"`
 	// DisableMDNS turns discovery off (static peers only).
 	DisableMDNS bool `toml:"disable_mdns,omitempty"`
+	// Anchor makes this node an anchor of its neighborhood from the start
+	// (porchlight run --anchor): it serves members relay reservations,
+	// AutoNAT and peer records. Set it on a node reachable from the
+	// internet (a VPS, a home with a forwarded port); a node becomes one on
+	// its own when it learns it is publicly reachable.
+	Anchor bool `toml:"anchor,omitempty"`
+	// Anchors are multiaddrs, each ending in /p2p/<peer ID>, of anchors of
+	// the neighborhood (porchlight anchor add): dialled, kept connected
+	// and used for relay reservations, so homes behind other routers reach
+	// this one.
+	Anchors []string `toml:"anchors,omitempty"`
 	// TrustedIssuers are the issuer IDs whose agency credentials this home
 	// accepts.
 	TrustedIssuers []string `toml:"trusted_issuers,omitempty"`
@@ -222,7 +234,35 @@ func (c *Config) Parse() (Settings, error) {
 			return Settings{}, fmt.Errorf("peer %q: want a multiaddr ending in /p2p/<peer ID>: %v", p, err)
 		}
 	}
+	for _, a := range c.Anchors {
+		if _, err := ParseAnchor(a); err != nil {
+			return Settings{}, err
+		}
+	}
 	return s, nil
+}
+
+// ParseAnchor checks an anchor's address: a multiaddr of the anchor
+// itself (not a /p2p-circuit through another) ending in /p2p/<peer ID>,
+// such as /ip4/203.0.113.7/tcp/7781/p2p/12D3KooW... or
+// /dns4/anchor.example.org/udp/7781/quic-v1/p2p/12D3KooW...
+func ParseAnchor(s string) (*peer.AddrInfo, error) {
+	const want = "want a multiaddr ending in /p2p/<peer ID>, such as /ip4/203.0.113.7/tcp/7781/p2p/12D3KooW... (the anchor's `porchlight status` lists its addresses)"
+	a, err := ma.NewMultiaddr(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("anchor %q: %s: %v", s, want, err)
+	}
+	if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+		return nil, fmt.Errorf("anchor %q is a relayed (/p2p-circuit) address: an anchor is dialled directly; give the address of the anchor itself", s)
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(a)
+	if err != nil {
+		return nil, fmt.Errorf("anchor %q: %s: %v", s, want, err)
+	}
+	if len(ai.Addrs) == 0 {
+		return nil, fmt.Errorf("anchor %q has a peer ID but no address: %s", s, want)
+	}
+	return ai, nil
 }
 
 // CheckNeighborhood checks a neighborhood ID: 1-64 of a-z, 0-9, '-', '_', '.'.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/geo"
@@ -57,7 +58,7 @@ func TestLoadConfigParsesEverySetting(t *testing.T) {
 	if s.RetentionPeriod != 14*24*time.Hour {
 		t.Errorf("RetentionPeriod = %v, want 14 days", s.RetentionPeriod)
 	}
-	if s.Name != "12 Maple St" || s.Retention != "14d" || s.WatchDir != "/srv/cam" || !s.DisableMDNS {
+	if s.Name != "12 Maple St" || s.Retention != "14d" || s.WatchDir != "/srv/cam" || !s.DisableMDNS || !s.Anchor || len(s.Anchors) != 1 {
 		t.Errorf("the file's own fields = %+v", s.Config)
 	}
 
@@ -103,6 +104,7 @@ func TestLoadConfigRefusesEachBadSetting(t *testing.T) {
 		{"zero days", "retention = '0d'", "retention \"0d\""},
 		{"neighborhood", "neighborhood = 'Maple St'", "lowercase"},
 		{"static peer", "peers = ['/ip4/10.0.0.1/tcp/7781']", "/p2p/"},
+		{"anchor without peer ID", "anchors = ['/ip4/203.0.113.7/tcp/7781']", "anchor \"/ip4/203.0.113.7/tcp/7781\": want a multiaddr ending in /p2p/<peer ID>"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -142,5 +144,66 @@ func TestTrustKeepsSettingsAndFileTogether(t *testing.T) {
 	}
 	if !reflect.DeepEqual(s.Issuers, []peer.ID{issuer}) {
 		t.Errorf("config.toml after Trust parses to issuers %v, want [%s]", s.Issuers, issuer)
+	}
+}
+
+// TestAnchorsConfig: each anchor must be a multiaddr of the anchor itself
+// ending in /p2p/<peer ID>; the error names the entry and what to write.
+func TestAnchorsConfig(t *testing.T) {
+	const id = "12D3KooWAW9tBdPrXbawMf4AR1XJtezdVtL6FHRtXCw3XAbPTkFL"
+	cases := []struct {
+		name    string
+		anchors []string
+		want    string // "" = valid
+	}{
+		{"none", nil, ""},
+		{"ip4 tcp", []string{"/ip4/203.0.113.7/tcp/7781/p2p/" + id}, ""},
+		{"ip6 quic", []string{"/ip6/2001:db8::7/udp/7781/quic-v1/p2p/" + id}, ""},
+		{"dns name", []string{"/dns4/anchor.example.org/tcp/7781/p2p/" + id}, ""},
+		{"two addresses of one anchor", []string{"/ip4/203.0.113.7/tcp/7781/p2p/" + id, "/ip4/203.0.113.7/udp/7781/quic-v1/p2p/" + id}, ""},
+		{"no peer ID", []string{"/ip4/203.0.113.7/tcp/7781"}, "want a multiaddr ending in /p2p/<peer ID>"},
+		{"only a peer ID", []string{"/p2p/" + id}, "has a peer ID but no address"},
+		{"not a multiaddr", []string{"203.0.113.7:7781"}, `anchor "203.0.113.7:7781": want a multiaddr`},
+		{"bad peer ID", []string{"/ip4/203.0.113.7/tcp/7781/p2p/not-a-peer-0"}, "anchor \"/ip4/203.0.113.7/tcp/7781/p2p/not-a-peer-0\""},
+		{"relayed address", []string{"/ip4/203.0.113.7/tcp/7781/p2p/" + id + "/p2p-circuit/p2p/" + id}, "relayed (/p2p-circuit) address"},
+		{"empty", []string{""}, "want a multiaddr ending in /p2p/<peer ID>"},
+		{"second one bad", []string{"/ip4/203.0.113.7/tcp/7781/p2p/" + id, "/ip4/203.0.113.8/tcp/7781"}, `anchor "/ip4/203.0.113.8/tcp/7781"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := node.Config{Neighborhood: "maple-st", Anchors: c.anchors}
+			err := cfg.Check()
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("Check = %v, want nil", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("Check = %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestAnchorCandidates: of an invite's addresses, the public ones and the
+// relays of relayed addresses become anchors; private and loopback ones do
+// not.
+func TestAnchorCandidates(t *testing.T) {
+	const inviter = "12D3KooWAW9tBdPrXbawMf4AR1XJtezdVtL6FHRtXCw3XAbPTkFL"
+	const relay = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
+	var addrs []ma.Multiaddr
+	for _, s := range []string{
+		"/ip4/192.168.1.20/tcp/7781/p2p/" + inviter, // its LAN
+		"/ip4/127.0.0.1/tcp/7781/p2p/" + inviter,
+		"/ip4/198.51.100.20/tcp/7781/p2p/" + inviter, // TEST-NET-2: not public to libp2p
+		"/ip4/8.8.4.20/tcp/7781/p2p/" + inviter,      // a mapped port
+		"/ip4/9.9.9.30/udp/7781/quic-v1/p2p/" + relay + "/p2p-circuit/p2p/" + inviter,
+		"/ip4/9.9.9.30/udp/7781/quic-v1/p2p/" + relay, // the same anchor again
+		"/ip4/10.0.0.9/tcp/7781/p2p/" + relay + "/p2p-circuit/p2p/" + inviter,
+	} {
+		addrs = append(addrs, ma.StringCast(s))
+	}
+	got := node.AnchorCandidates(addrs)
+	want := []string{"/ip4/8.8.4.20/tcp/7781/p2p/" + inviter, "/ip4/9.9.9.30/udp/7781/quic-v1/p2p/" + relay}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("AnchorCandidates = %q, want %q", got, want)
 	}
 }

@@ -144,6 +144,11 @@ func Join(ctx context.Context, dir string, cfg Config, invite string) (JoinResul
 			cfg.Peers = append(cfg.Peers, a.String())
 		}
 	}
+	// Its public addresses (and the relays of its relay addresses) are
+	// anchors: the new home reaches the neighborhood from behind any NAT.
+	for _, a := range AnchorCandidates(inv.Addrs) {
+		cfg.Anchors = withAnchor(cfg.Anchors, a)
+	}
 	if err := cfg.Check(); err != nil {
 		return JoinResult{}, err
 	}

@@ -188,6 +188,13 @@ func (a membersAPI) Join(ctx context.Context, invite string) error {
 	if err != nil {
 		return &api.BadRequestError{Err: fmt.Errorf("invite addresses: %w", err)}
 	}
+	// The invite's public addresses are anchors from now on: they let
+	// this home reach the neighborhood from behind its NAT.
+	for _, c := range AnchorCandidates(inv.Addrs) {
+		if _, err := a.n.addAnchor(c); err != nil {
+			a.n.log.Warn("keep an anchor of the invite", "addr", c, "err", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
 	for _, ai := range infos {

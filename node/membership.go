@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -291,26 +292,26 @@ func (n *Node) membershipStatus(st *api.Status) {
 	}
 }
 
-// inviteAddrs are the addresses an invite carries: this home's, then one
-// of each connected member, at most 8 in all.
+// inviteAddrs are the addresses an invite carries: the mesh's choice
+// (mesh.InviteAddrs: this home's public and relay addresses and the
+// anchors it knows, so a new home reaches the neighborhood from behind any
+// NAT), then, in the room left, one of each connected member, at most
+// inviteAddrCount in all.
 func (n *Node) inviteAddrs() []ma.Multiaddr {
-	const most, own = 8, 4
-	var out []ma.Multiaddr
-	for _, a := range n.mesh.Addrs() {
-		if len(out) == own {
-			break
-		}
-		out = append(out, a)
-	}
+	out := n.mesh.InviteAddrs(inviteAddrCount)
 	for _, p := range n.mesh.Peers() {
-		if len(out) == most {
+		if len(out) >= inviteAddrCount {
 			break
 		}
 		if p.Standing != mesh.Member {
 			continue
 		}
 		for _, c := range n.mesh.Host().Network().ConnsToPeer(p.ID) {
-			if a, err := ma.NewMultiaddr(c.RemoteMultiaddr().String() + "/p2p/" + p.ID.String()); err == nil {
+			if c.Stat().Limited {
+				continue // a circuit: its relay is among the anchors already
+			}
+			a, err := ma.NewMultiaddr(c.RemoteMultiaddr().String() + "/p2p/" + p.ID.String())
+			if err == nil && !slices.ContainsFunc(out, a.Equal) {
 				out = append(out, a)
 				break
 			}
@@ -318,6 +319,10 @@ func (n *Node) inviteAddrs() []ma.Multiaddr {
 	}
 	return out
 }
+
+// inviteAddrCount is how many addresses an invite carries at most (member
+// accepts up to 16; fewer keep the invite string short).
+const inviteAddrCount = 8
 
 // removedAt says when a steward removed p (feed marks the posts of a
 // removed member).

@@ -50,6 +50,9 @@ type Options struct {
 	APITLSCert, APITLSKey string
 	// DisableMDNS turns discovery off.
 	DisableMDNS bool
+	// Anchor makes the node an anchor of its neighborhood, as config.toml's
+	// anchor = true does (porchlight run --anchor).
+	Anchor bool
 	// SyncInterval overrides the mesh's periodic sync (tests).
 	SyncInterval time.Duration
 	// Logger. Default slog.Default().
@@ -79,11 +82,13 @@ type Node struct {
 	cancel context.CancelFunc // stops the node's own loops (the clip watcher)
 	wg     sync.WaitGroup
 
-	key    crypto.PrivKey
-	cfgMu  sync.Mutex // guards Config writes (trust add)
-	events api.Hub
-	api    *api.Server
-	log    *slog.Logger
+	key   crypto.PrivKey
+	cfgMu sync.Mutex // guards Config writes (trust add, anchor add and rm)
+	// anchorMode: config.toml or Options made this node an anchor.
+	anchorMode bool
+	events     api.Hub
+	api        *api.Server
+	log        *slog.Logger
 
 	closeOnce sync.Once
 	closeErr  error
@@ -166,6 +171,7 @@ func Start(opts Options) (n *Node, err error) {
 		members = meshMembership{n.members}
 	}
 	reg := prometheus.NewRegistry()
+	n.anchorMode = cfg.Anchor || opts.Anchor
 	n.mesh, err = mesh.New(mesh.Config{
 		Rules:        rules{Service: n.reqs, n: n},
 		Membership:   members,
@@ -177,6 +183,8 @@ func Start(opts Options) (n *Node, err error) {
 		ListenAddrs:  listen,
 		StaticPeers:  append(append([]string(nil), cfg.Peers...), opts.Peers...),
 		MDNS:         !cfg.DisableMDNS && !opts.DisableMDNS,
+		Anchor:       n.anchorMode,
+		Anchors:      append([]string(nil), cfg.Anchors...),
 		SyncInterval: opts.SyncInterval,
 		Registerer:   reg,
 		Logger:       opts.Logger,
@@ -257,6 +265,7 @@ func Start(opts Options) (n *Node, err error) {
 				return append([]string{}, n.Config.TrustedIssuers...)
 			},
 			Members: membersAPI{n},
+			Anchors: anchorsAPI{n},
 			Status:  n.Status,
 			Storage: n.health.Err,
 			Logger:  opts.Logger,
@@ -409,6 +418,7 @@ func (n *Node) Status() api.Status {
 		st.Location = &loc
 	}
 	n.membershipStatus(&st)
+	n.networkStatus(&st)
 	st.Storage = &api.StorageStatus{OK: true, FreeBytes: n.health.FreeBytes()}
 	if err := n.health.Err(); err != nil {
 		st.Storage.OK, st.Storage.Error = false, err.Error()

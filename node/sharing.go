@@ -26,6 +26,7 @@ func (n *Node) startSharing(log *slog.Logger) (err error) {
 		Records:        n.db,
 		InNeighborhood: n.inNeighborhood,
 		PostGrant:      n.postGrant,
+		Reach:          n.reach,
 		OnEvent:        func(kind string, data any) { n.events.Publish(api.Event{Type: kind, Data: data}) },
 		Logger:         log,
 	})
@@ -64,3 +65,21 @@ func (s feedSharer) Share(ctx context.Context, grantee peer.ID, clipIDs []record
 func (s feedSharer) RevokeGrant(id clips.GrantID) error { return s.n.shares.RevokeGrant(id) }
 
 func (s feedSharer) GrantRevoked(g *clips.SignedGrant) bool { return s.n.shares.GrantRevoked(g) }
+
+// reach names a clip's owner and this home's NAT kind, for the error of a
+// clip that cannot cross a relayed connection.
+func (n *Node) reach(owner peer.ID) sharing.Reach {
+	r := sharing.Reach{NAT: n.mesh.Network().NAT}
+	for _, p := range n.mesh.Peers() {
+		if p.ID == owner {
+			r.Name = p.Name
+			break
+		}
+	}
+	if r.Name == "" {
+		if name, err := n.db.Name(owner); err == nil {
+			r.Name = name
+		}
+	}
+	return r
+}

@@ -81,6 +81,10 @@ type Config struct {
 	// attached to one of owner's posts, for FetchClip; nil if there is
 	// none.
 	PostGrant func(owner peer.ID, clip record.ID) *clips.SignedGrant
+	// Reach, if set, names a clip's owner and this home's NAT kind for the
+	// error of a fetch that cannot cross a relayed connection
+	// (*NoDirectPathError); nil: the owner's peer ID, NAT unknown.
+	Reach func(owner peer.ID) Reach
 	// OnEvent, if set, is called with each event the service publishes (a
 	// name from package events, and its data). It must not block.
 	OnEvent func(kind string, data any)

@@ -153,7 +153,10 @@ func (s *Service) GrantRevoked(g *clips.SignedGrant) bool { return s.grants.Revo
 func (s *Service) Audit(limit int) ([]clips.Entry, error) { return s.audit.List(limit) }
 
 // FetchClip fetches a clip granted to this node from its owner, verifying
-// every chunk, and stores it here.
+// every chunk, and stores it here. Over a relayed connection (only an
+// anchor joins the two homes) a clip larger than the anchor relays, or a
+// transfer the relay cuts, is a *NoDirectPathError (ErrNoDirectPath) that
+// says so.
 func (s *Service) FetchClip(ctx context.Context, owner peer.ID, clip record.ID) (*clips.SignedManifest, error) {
 	ctx, done, err := s.begin(ctx)
 	if err != nil {
@@ -174,5 +177,7 @@ func (s *Service) FetchClip(ctx context.Context, owner peer.ID, clip record.ID) 
 	ctx = clips.WithProgress(ctx, func(done, total int64) {
 		s.emit(events.Fetch, map[string]any{"clip": clip.String(), "done": done, "total": total})
 	})
-	return clips.FetchAndStore(ctx, s.cfg.Host, owner, g.Raw, clip, s.cfg.Clips)
+	return s.fetchOverRelay(ctx, owner, func(ctx context.Context) (*clips.SignedManifest, error) {
+		return clips.FetchAndStore(ctx, s.cfg.Host, owner, g.Raw, clip, s.cfg.Clips)
+	})
 }
