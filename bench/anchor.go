@@ -19,6 +19,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/node"
@@ -33,9 +34,10 @@ var (
 	anchorWindow     = flag.Duration("anchor-window", 60*time.Second, "anchor: measurement window of each phase")
 	anchorSettle     = flag.Duration("anchor-settle", 10*time.Second, "anchor: wait after every member is connected (and holds its reservation) before the window")
 	anchorInterval   = flag.Duration("anchor-interval", time.Second, "anchor: one post per this interval during the window, from the members in turn")
-	anchorPairPosts  = flag.Int("anchor-pair-posts", 20, "anchor: posts the relayed pair exchanges (half from each side) to measure bytes relayed per post; 0: skip")
+	anchorPairPosts  = flag.Int("anchor-pair-posts", 10, "anchor: posts the relayed pair exchanges (half from each side) to measure bytes relayed per post; 0: skip")
 	anchorRounds     = flag.Int("anchor-rounds", 1, "anchor: rounds of (baseline, reservations) phases, alternating")
-	anchorFlags      = flag.String("anchor-flags", "--anchor", "anchor: flags added to `porchlight run` in both phases (space-separated), e.g. \"\" for a plain node")
+	anchorFlags      = flag.String("anchor-flags", "", "anchor: more flags for `porchlight run` in both phases (space-separated), e.g. --anchor where config anchor = true is not read")
+	anchorPlain      = flag.Bool("anchor-plain", false, "anchor: the hub is a plain member node (config anchor = false): no relay service, so no home gets a reservation")
 	anchorLogs       = flag.String("anchor-logs", "", "anchor: copy the anchor's log of each phase into this directory")
 	anchorConnectMax = flag.Duration("anchor-connect-timeout", 180*time.Second, "anchor: how long every member may take to complete its handshake with the anchor")
 )
@@ -59,16 +61,15 @@ const (
 // Metric names read from the anchor's /metrics.
 const (
 	// relayBytesMetric counts the bytes the relay service copied between
-	// the two sides of its circuits (go-libp2p's relay metrics tracer).
-	relayBytesMetric = "libp2p_relaysvc_data_transferred_bytes_total"
+	// the two sides of its circuits, both directions (the mesh's relay
+	// metrics tracer).
+	relayBytesMetric = "porchlight_relay_bytes_total"
 )
 
 // reservationMetrics are gauges of reservations the anchor serves, tried
 // in order (the first the anchor exports is used).
 var reservationMetrics = []string{
-	"porchlight_relay_reservations_served",
-	"porchlight_relay_reservations",
-	"porchlight_reservations_served",
+	"porchlight_relay_reservations_serving",
 }
 
 // phaseResult is what one window measured.
@@ -106,12 +107,23 @@ type windowLoad struct {
 
 func (l windowLoad) other() float64 { return max(0, l.busy-l.bench-l.anchor) }
 
+// The relayed pair posts every pairGap, and waits pairTail after the
+// last post before reading the relay counter.
+const (
+	pairGap  = 2 * time.Second
+	pairTail = 2 * time.Second
+)
+
 // pairResult is the relayed pair's exchange.
 type pairResult struct {
+	idleBytes   float64 // relayed with no post, over idleFor
+	idleFor     time.Duration
+	grossBytes  float64 // relayed during the exchange, over exchangeFor
+	exchangeFor time.Duration
 	posts       int
-	recordBytes int // mean size of a post record
-	relayBytes  float64
-	relayed     bool // every connection between the two was a circuit throughout
+	recordBytes int     // mean size of a post record
+	relayBytes  float64 // per post, net of the idle rate
+	relayed     bool    // every connection between the two was a circuit throughout
 	latency     dist
 	connect     time.Duration
 }
@@ -315,7 +327,7 @@ func anchorPhase(ctx context.Context, e *env, ms *anchorMembers, dir, listen, an
 			}
 		}
 		res.metricsLines = mt.matching(regexp.MustCompile(`relay|reserv|holepunch|autonat`))
-		res.changed = mt.changedSince(mStart, regexp.MustCompile(`^porchlight_`))
+		res.changed = mt.changedSince(mStart, regexp.MustCompile(`^porchlight_.*_total$`))
 	} else {
 		res.metricRes = "– (" + err.Error() + ")"
 	}
@@ -415,10 +427,22 @@ func measurePair(ctx context.Context, e *env, ms *anchorMembers, cl *client.Clie
 	}
 	// The handshake's own sync rounds are not a post's cost.
 	time.Sleep(3 * time.Second)
-	before, err := relayBytes(ctx, cl)
+	// What the circuit carries with no post (pings, periodic sync),
+	// over as long as the exchange takes, is subtracted.
+	idle0, err := relayBytes(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
+	idleFor := time.Duration(*anchorPairPosts)*pairGap + pairTail
+	time.Sleep(idleFor)
+	idle1, err := relayBytes(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	p.idleBytes = idle1 - idle0
+	p.idleFor = idleFor
+	before := idle1
+	exchange := time.Now()
 	var ds []time.Duration
 	size := 0
 	for i := range *anchorPairPosts {
@@ -441,9 +465,9 @@ func measurePair(ctx context.Context, e *env, ms *anchorMembers, cl *client.Clie
 		p.relayed = p.relayed && onlyCircuits()
 		// Let the sync that follows a new record (debounced) run before
 		// the next post, so each post's relayed traffic is counted whole.
-		time.Sleep(2 * time.Second)
+		time.Sleep(time.Until(exchange.Add(time.Duration(i+1) * pairGap)))
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(pairTail)
 	after, err := relayBytes(ctx, cl)
 	if err != nil {
 		return nil, err
@@ -451,13 +475,16 @@ func measurePair(ctx context.Context, e *env, ms *anchorMembers, cl *client.Clie
 	p.relayed = p.relayed && onlyCircuits()
 	p.posts = *anchorPairPosts
 	p.recordBytes = size / max(1, p.posts)
-	p.relayBytes = (after - before) / float64(max(1, p.posts))
+	p.grossBytes = after - before
+	p.exchangeFor = time.Since(exchange)
+	idleRate := p.idleBytes / p.idleFor.Seconds()
+	p.relayBytes = (p.grossBytes - idleRate*p.exchangeFor.Seconds()) / float64(max(1, p.posts))
 	p.latency = summarize(ds)
 	return p, nil
 }
 
 func isCircuit(c network.Conn) bool {
-	_, err := c.RemoteMultiaddr().ValueForProtocol(0x0122) // P_CIRCUIT
+	_, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT)
 	return err == nil || c.Stat().Limited
 }
 

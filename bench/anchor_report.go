@@ -77,7 +77,7 @@ func anchorReport(e *env, r *anchorRoster, results []*phaseResult, rosterTime, m
 		switch {
 		case p.pair != nil:
 			s.add(row{
-				metric:   "bytes relayed per post, a pair connected only through the anchor's circuit",
+				metric:   "bytes relayed per post (net of the idle circuit's), a pair connected only through the anchor's circuit",
 				result:   fmt.Sprintf("%.0f B", p.pair.relayBytes),
 				baseline: fmt.Sprintf("post record: %d B", p.pair.recordBytes),
 				ratio:    ratio(p.pair.relayBytes, float64(p.pair.recordBytes)),
@@ -87,7 +87,12 @@ func anchorReport(e *env, r *anchorRoster, results []*phaseResult, rosterTime, m
 		}
 	}
 
-	s.printf("The anchor is the real binary (`go build ./cmd/porchlight`) as a child process: `porchlight --data D run --no-mdns --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/PORT %s`. ", *anchorFlags)
+	s.printf("The anchor is the real binary (`go build ./cmd/porchlight`) as a child process: `%s`, ", strings.TrimSpace("porchlight --data D run --no-mdns --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/PORT "+*anchorFlags))
+	if *anchorPlain {
+		s.printf("a plain member node (-anchor-plain: `anchor = false`, no relay service). ")
+	} else {
+		s.printf("with `anchor = true` in D's `config.toml` (the same as `run --anchor`): relay service, AutoNAT and peer records for members, reachability taken as public. ")
+	}
 	s.printf("D is founded with `node.Found` (an invite-only neighborhood, the anchor its founder and steward); the founder then signs %d invites of up to %d uses and admits %d homes with `member.Service` (`CreateInvite`, `Admit` of each home's claim) on D's store: a roster of %d, %d documents signed by the founder (%.1f s). ",
 		(n+member.MaxUses-1)/member.MaxUses, member.MaxUses, n, n+1, r.docs, rosterTime.Seconds())
 	s.printf("The %d homes are simulated in the bench process (%.1f s to start): each a real `mesh.Mesh` (libp2p TCP host, gossipsub, sync, the membership handshake whose proof is the charter and its admission) on a Badger store of its own, with the anchor as its static peer (redialled when disconnected), ", n, membersTime.Seconds())
@@ -151,7 +156,7 @@ func anchorReport(e *env, r *anchorRoster, results []*phaseResult, rosterTime, m
 		if len(p.changed) == 0 {
 			continue
 		}
-		s.printf("The anchor's `porchlight_*` metrics that changed during the window, %s phase (round %d):\n\n", p.mode, p.round)
+		s.printf("The anchor's `porchlight_*_total` counters that changed during the window, %s phase (round %d):\n\n", p.mode, p.round)
 		for _, l := range p.changed {
 			s.printf("    %s\n", l)
 		}
@@ -167,7 +172,8 @@ func anchorReport(e *env, r *anchorRoster, results []*phaseResult, rosterTime, m
 		if p.pair != nil {
 			pr := p.pair
 			s.printf("**Relayed pair** (round %d, after the window): home 1 connects to home 0 through the anchor's circuit (`/p2p-circuit`; home 0 holds a reservation; neither listens, so no direct path exists and DCUtR has nothing to punch); the handshake completed %.2f s after the dial. ", p.round, pr.connect.Seconds())
-			s.printf("The two then post in turn, %d posts, each waited for on the other side, then 2 s for the sync that follows a new record: %.0f bytes relayed per post (the anchor's `%s` over the exchange, divided by the posts; both directions of the circuit), for post records of %d bytes. ", pr.posts, pr.relayBytes, relayBytesMetric, pr.recordBytes)
+			s.printf("First the circuit idles for %.0f s: %.0f bytes relayed (%.0f B/s: pings, periodic sync). Then the two post in turn, %d posts %s apart, each waited for on the other side, and %s more after the last: %.0f bytes relayed in %.1f s (the anchor's `%s`, both directions of the circuit), %.0f bytes per post net of the idle rate, for post records of %d bytes. ",
+				pr.idleFor.Seconds(), pr.idleBytes, pr.idleBytes/pr.idleFor.Seconds(), pr.posts, pairGap, pairTail, pr.grossBytes, pr.exchangeFor.Seconds(), relayBytesMetric, pr.relayBytes, pr.recordBytes)
 			s.printf("Both homes are also the anchor's gossip neighbors, so a post reaches the other side by the anchor's gossip too; the circuit carries the sync rounds. Delivery median %s, p99 %s. Connections between the two were circuits only throughout: %v.\n\n", ms(pr.latency.median), ms(pr.latency.p99), pr.relayed)
 		} else if p.pairErr != "" {
 			s.printf("**Relayed pair** (round %d): not measured: %s\n\n", p.round, p.pairErr)
