@@ -77,6 +77,7 @@ type phaseResult struct {
 	mode            string // "baseline" or "reservations"
 	round           int
 	connectTime     time.Duration // anchor start → every member a neighbor
+	sourceIPs       int           // distinct addresses the homes connect from
 	reserved        int           // reservations made before the window
 	reserveErrs     []string
 	cpuPct          float64 // anchor's utime+stime over the window, % of one core
@@ -155,20 +156,33 @@ func runAnchor(ctx context.Context, e *env) (*section, error) {
 	}
 	listen := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)
 	anchorAddr := fmt.Sprintf("%s/p2p/%s", listen, anchorID)
-	progress("anchor: starting %d member meshes (each with its own Badger store)", n)
-	t0 = time.Now()
-	ms, err := startAnchorMembers(e, r, anchorAddr)
-	if err != nil {
-		return nil, err
+	// The homes start once the first anchor answers, so that their first
+	// dial finds it (a failed dial is backed off for a while).
+	var ms *anchorMembers
+	var membersTime time.Duration
+	defer func() {
+		if ms != nil {
+			ms.close()
+		}
+	}()
+	members := func() (*anchorMembers, error) {
+		if ms == nil {
+			progress("anchor: starting %d member meshes (each with its own Badger store)", n)
+			t0 := time.Now()
+			m, err := startAnchorMembers(e, r, anchorAddr)
+			if err != nil {
+				return nil, err
+			}
+			ms, membersTime = m, time.Since(t0)
+		}
+		return ms, nil
 	}
-	defer ms.close()
-	membersTime := time.Since(t0)
 
 	var results []*phaseResult
 	for round := range *anchorRounds {
 		for _, mode := range []string{"baseline", "reservations"} {
 			pair := mode == "reservations" && round == *anchorRounds-1 && *anchorPairPosts > 0
-			res, err := anchorPhase(ctx, e, ms, dir, listen, anchorAddr, mode, round, pair)
+			res, err := anchorPhase(ctx, e, members, dir, listen, anchorAddr, mode, round, pair)
 			if err != nil {
 				return nil, fmt.Errorf("%s phase (round %d): %w", mode, round+1, err)
 			}
@@ -182,7 +196,7 @@ func runAnchor(ctx context.Context, e *env) (*section, error) {
 // has them reserve (mode "reservations"), lets the neighborhood settle,
 // then measures the anchor for the window while one member after another
 // posts, and stops the anchor.
-func anchorPhase(ctx context.Context, e *env, ms *anchorMembers, dir, listen, anchorAddr, mode string, round int, pair bool) (*phaseResult, error) {
+func anchorPhase(ctx context.Context, e *env, members func() (*anchorMembers, error), dir, listen, anchorAddr, mode string, round int, pair bool) (*phaseResult, error) {
 	res := &phaseResult{mode: mode, round: round + 1}
 	progress("anchor: %s phase, round %d: starting the anchor (%s)", mode, round+1, strings.TrimSpace("porchlight run --no-mdns "+*anchorFlags))
 	c, err := startAnchorChild(e.p.bin, dir, listen)
@@ -193,12 +207,18 @@ func anchorPhase(ctx context.Context, e *env, ms *anchorMembers, dir, listen, an
 	if _, err := c.waitStatus(ctx, 30*time.Second); err != nil {
 		return nil, err
 	}
+	ms, err := members()
+	if err != nil {
+		return nil, err
+	}
+	connectStart := time.Now()
 	ms.connectAll(ctx, anchorAddr)
 	if err := ms.waitNeighbors(ctx, *anchorConnectMax); err != nil {
 		return nil, fmt.Errorf("%w%s", err, c.logTail())
 	}
-	res.connectTime = time.Since(c.started)
-	progress("anchor: %d members are neighbors of the anchor, %.1f s after its start", len(ms.list), res.connectTime.Seconds())
+	res.connectTime = time.Since(connectStart)
+	res.sourceIPs = ms.sourceIPs()
+	progress("anchor: %d members are neighbors of the anchor %.1f s after they dialled it, from %d addresses", len(ms.list), res.connectTime.Seconds(), res.sourceIPs)
 	cl, err := client.FromDataDir(dir)
 	if err != nil {
 		return nil, err

@@ -215,7 +215,7 @@ func startSimMember(e *env, r *anchorRoster, ms *anchorMembers, dir string, i in
 		Key:         key,
 		Store:       db,
 		Name:        fmt.Sprintf("%d Bench St", 2*i+3),
-		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+		ListenAddrs: []string{fmt.Sprintf("/ip4/%s/tcp/0", homeIP(i))},
 		StaticPeers: []string{anchorAddr},
 		// Homes behind NAT reach each other through the anchor only
 		// here: none asks it for the others' records (see the report).
@@ -230,12 +230,18 @@ func startSimMember(e *env, r *anchorRoster, ms *anchorMembers, dir string, i in
 		return nil, err
 	}
 	sm.m = m
-	// No listener: a home behind NAT. Nobody can dial it, so a member
-	// reaches another only through the anchor (gossip, or a circuit).
-	if err := closeListeners(m); err != nil {
-		m.Close()
-		db.Close()
-		return nil, err
+	// The relayed pair has no listener: homes behind NAT, which nobody
+	// can dial, so they reach each other only through the anchor. The
+	// others keep theirs, so that they dial the anchor from it
+	// (go-libp2p's TCP reuses the listening port): each home comes from
+	// its own address, as on a street, rather than 200 from one (the
+	// anchor grants MaxReservationsPerIP per address).
+	if i < pairHomes {
+		if err := closeListeners(m); err != nil {
+			m.Close()
+			db.Close()
+			return nil, err
+		}
 	}
 	m.Host().Network().Notify(&network.NotifyBundle{
 		DisconnectedF: func(_ network.Network, c network.Conn) {
@@ -245,6 +251,26 @@ func startSimMember(e *env, r *anchorRoster, ms *anchorMembers, dir string, i in
 		},
 	})
 	return sm, nil
+}
+
+// pairHomes are the first homes of the list, the relayed pair.
+const pairHomes = 2
+
+// homeIP is home i's own loopback address, 127.1.x.y.
+func homeIP(i int) string { return fmt.Sprintf("127.1.%d.%d", i/250, i%250+1) }
+
+// sourceIPs counts the distinct local IP addresses of the homes'
+// connections to the anchor.
+func (ms *anchorMembers) sourceIPs() int {
+	seen := map[string]bool{}
+	for _, sm := range ms.list {
+		for _, c := range sm.m.Host().Network().ConnsToPeer(ms.anchor) {
+			if ip, err := c.LocalMultiaddr().ValueForProtocol(ma.P_IP4); err == nil {
+				seen[ip] = true
+			}
+		}
+	}
+	return len(seen)
 }
 
 // closeListeners closes every direct listener of m's host (a libp2p
@@ -382,6 +408,15 @@ func (sm *simMember) holds(anchor peer.ID) bool {
 	return false
 }
 
+// lost reports whether the member had a reservation whose connection
+// closed.
+func (sm *simMember) lost(anchor peer.ID) bool {
+	sm.resMu.Lock()
+	had := sm.resConn != ""
+	sm.resMu.Unlock()
+	return had && !sm.holds(anchor)
+}
+
 func (sm *simMember) forget() {
 	sm.resMu.Lock()
 	sm.resConn, sm.resErr = "", nil
@@ -428,7 +463,8 @@ func (ms *anchorMembers) reserveAll(ctx context.Context) (int, []string) {
 
 // keepReservations makes a reservation again, every 5 s, for members
 // whose reservation's connection closed and that are connected again (the
-// static-peer redial), as AutoRelay would. It returns when ctx ends.
+// static-peer redial), as AutoRelay would. A refused reservation is not
+// asked again. It returns when ctx ends.
 func (ms *anchorMembers) keepReservations(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -442,7 +478,7 @@ func (ms *anchorMembers) keepReservations(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if !sm.holds(ms.anchor) && sm.m.Host().Network().Connectedness(ms.anchor) == network.Connected {
+			if sm.lost(ms.anchor) && sm.m.Host().Network().Connectedness(ms.anchor) == network.Connected {
 				if sm.reserve(ctx, ms.anchor) == nil {
 					ms.reReserved.Add(1)
 				}

@@ -117,7 +117,7 @@ func anchorReport(e *env, r *anchorRoster, results []*phaseResult, rosterTime, m
 		}
 		s.printf("\n")
 	}
-	line("all homes neighbors, after the anchor's start", func(p *phaseResult) string { return fmt.Sprintf("%.1f s", p.connectTime.Seconds()) })
+	line("all homes neighbors, after they dialled the anchor", func(p *phaseResult) string { return fmt.Sprintf("%.1f s", p.connectTime.Seconds()) })
 	line("reservations made before the window", func(p *phaseResult) string {
 		if p.mode != "reservations" {
 			return "–"
