@@ -12,12 +12,18 @@
 // cross-site form cannot send either. No CORS headers are sent. Errors are JSON objects
 // {"error": "...", "code": "..."}, mapped from Go errors in writeError only.
 // The membership routes answer 404 "no_membership" in an open
-// neighborhood (Config.Members nil).
+// neighborhood (Config.Members nil). A clip fetch that cannot cross the
+// only path to the owner, a connection relayed by an anchor, answers 502
+// "no_direct_path" with the words to show the user.
 //
 // Routes (v1):
 //
-//	GET    /api/v1/status        this node: peer_id, name, neighborhood, api, peers, addrs
-//	GET    /api/v1/peers         connected neighbors: peer_id, name, addrs, since, equivocated
+//	GET    /api/v1/status        this node: peer_id, name, neighborhood, api, peers, addrs,
+//	                             reachability, nat, anchor, addresses {listen, observed, relay}, anchors
+//	GET    /api/v1/peers         connected neighbors: peer_id, name, addrs, since, equivocated, path, rtt_ms
+//	GET    /api/v1/anchors       the anchors this node knows and whether they answer (?probe=true dials and pings)
+//	POST   /api/v1/anchors       add an anchor {addr}: saved in config.toml and dialled now
+//	DELETE /api/v1/anchors/{peer}  forget an anchor (config.toml; in use until the node restarts)
 //	GET    /api/v1/feed          posts, newest first (?limit=, default 100, max 1000)
 //	POST   /api/v1/posts         write a post {kind, text, location?, reply_to?}
 //	DELETE /api/v1/posts/{id}    retract an own post

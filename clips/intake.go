@@ -79,6 +79,11 @@ type IntakeConfig struct {
 	// OnEvidence, if set, is called once a clip is stored with its transfer
 	// record. It must not block.
 	OnEvidence func(clip record.ID)
+	// PathCheck, if set, is each fetch's WithPathCheck: an error (a clip
+	// over what the relay of a limited connection carries) ends the fetch
+	// before its bytes move, and the grant is tried again later, when a
+	// direct path may exist.
+	PathCheck func(owner peer.ID, m *SignedManifest, limited bool) error
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -336,6 +341,9 @@ func (in *Intake) fetch(ctx context.Context, g *SignedGrant, m *SignedManifest, 
 	defer in.release(id)
 	fctx, cancel := context.WithTimeout(ctx, in.cfg.FetchTimeout)
 	defer cancel()
+	if check := in.cfg.PathCheck; check != nil {
+		fctx = WithPathCheck(fctx, func(m *SignedManifest, limited bool) error { return check(g.Owner, m, limited) })
+	}
 	got, err := fetchAndStore(fctx, in.cfg.Host, g.Owner, g.Raw, id, in.cfg.Store, m)
 	if err != nil {
 		return fmt.Errorf("fetch clip %s from %s: %w", id, g.Owner, err)

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -638,5 +639,59 @@ func waitInboxEmpty(t *testing.T, g *clips.Grants, why string) {
 		if time.Now().After(deadline) {
 			t.Fatal(why)
 		}
+	}
+}
+
+// TestIntakePathCheck: a fetch the path check refuses (a clip over what a
+// relay carries) stops before the clip is stored and is tried again; once
+// the check lets it through (a direct path), the clip is fetched.
+func TestIntakePathCheck(t *testing.T) {
+	a := newOwnerNode(t, 1)
+	video := importBytes(t, a.store, randBytes(1, 123328))
+	req := someClip(90)
+	var mu sync.Mutex
+	refuse, checks, sawLimited := true, 0, false
+	w := newIntakeWith(t, func(c *clips.IntakeConfig) {
+		c.PathCheck = func(owner peer.ID, m *clips.SignedManifest, limited bool) error {
+			mu.Lock()
+			defer mu.Unlock()
+			checks++
+			sawLimited = sawLimited || limited
+			if owner != a.id || m.ClipID() != video.ClipID() {
+				return fmt.Errorf("path check of %s's clip %s", owner, m.ClipID())
+			}
+			if refuse {
+				return errors.New("no direct path")
+			}
+			return nil
+		}
+	}, 0, 0, all, req)
+	knows(w.host, a.host)
+	g := grantWithID(t, a.key, w.host.ID(), clips.GrantID{4}, req, video.ClipID())
+	if err := w.intake.OnGrant(g, []*clips.SignedManifest{video}, a.id); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := checks
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the path check ran %d times in 10 s, want a retry", n)
+		}
+	}
+	if _, err := w.store.Manifest(video.ClipID()); err == nil {
+		t.Fatal("a clip the path check refused was stored")
+	}
+	mu.Lock()
+	refuse = false
+	mu.Unlock()
+	w.waitStored(t, video.ClipID())
+	mu.Lock()
+	defer mu.Unlock()
+	if sawLimited {
+		t.Error("a direct loopback connection was reported limited")
 	}
 }

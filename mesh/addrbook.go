@@ -45,8 +45,8 @@ const (
 const (
 	addrBookEvery   = 5 * time.Second  // record neighbors, age out, dial a few
 	peersAskEvery   = 10 * time.Minute // a member neighbor is asked again
-	anchorAskEvery  = peersServeEvery  // an anchor is asked again, while members of the book are not connected
-	peersServeEvery = 20 * time.Second // one answer per requester per this
+	anchorAskEvery  = peersServeEvery  // an anchor is asked again, while members of the book are not connected (doubling while it brings nothing new)
+	peersServeEvery = 10 * time.Second // one answer per requester per this
 	peersTimeout    = 10 * time.Second // one exchange, and one dial
 	addrBookDials   = 3                // dials at once
 	addrBookWant    = 32               // neighbors beyond which the book is not dialled
@@ -80,10 +80,12 @@ type addrBook struct {
 	kick     chan peer.ID
 	backoff  *dialBackoff
 
-	mu     sync.Mutex
-	meta   map[peer.ID]abMeta
-	asked  map[peer.ID]time.Time // when each neighbor was asked last
-	served map[peer.ID]time.Time // when each requester was answered last
+	mu    sync.Mutex
+	meta  map[peer.ID]abMeta
+	asked map[peer.ID]time.Time // when each neighbor was asked last
+	// anchorEvery: how often each anchor is asked now (askAnchors).
+	anchorEvery map[peer.ID]time.Duration
+	served      map[peer.ID]time.Time // when each requester was answered last
 }
 
 func newAddrBook(m *Mesh) (*addrBook, error) {
@@ -94,13 +96,14 @@ func newAddrBook(m *Mesh) (*addrBook, error) {
 		return nil, fmt.Errorf("address book: subscribe to identify: %w", err)
 	}
 	b := &addrBook{
-		m:        m,
-		identify: sub,
-		kick:     make(chan peer.ID, 64),
-		backoff:  newDialBackoff(m.cfg.Now),
-		meta:     map[peer.ID]abMeta{},
-		asked:    map[peer.ID]time.Time{},
-		served:   map[peer.ID]time.Time{},
+		m:           m,
+		identify:    sub,
+		kick:        make(chan peer.ID, 64),
+		backoff:     newDialBackoff(m.cfg.Now),
+		meta:        map[peer.ID]abMeta{},
+		asked:       map[peer.ID]time.Time{},
+		anchorEvery: map[peer.ID]time.Duration{},
+		served:      map[peer.ID]time.Time{},
 	}
 	if err := b.load(); err != nil {
 		sub.Close()
@@ -116,6 +119,17 @@ func (b *addrBook) poke(p peer.ID) {
 	case b.kick <- p:
 	default:
 	}
+}
+
+// disconnected forgets when p asked and was asked: a neighbor that
+// reconnects (a home that restarted, maybe behind a new address) asks and
+// is asked at once, within its handshake's cost.
+func (b *addrBook) disconnected(p peer.ID) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.served, p)
+	delete(b.asked, p)
+	delete(b.anchorEvery, p)
 }
 
 // load reads the table's headers.
@@ -342,6 +356,9 @@ func (b *addrBook) learn(raw []byte) (peer.ID, error) {
 	if err != nil || !kept {
 		return "", err
 	}
+	// New addresses deserve a dial now, whatever the old ones earned: a
+	// home that restarted behind a new address is found again at once.
+	b.backoff.succeeded(p, nil)
 	if cab, ok := peerstore.GetCertifiedAddrBook(b.m.host.Peerstore()); ok {
 		_, _ = cab.ConsumePeerRecord(env, addrBookTTL)
 	}
@@ -426,17 +443,18 @@ func (b *addrBook) exchange() bool {
 }
 
 // ask fetches a member neighbor's records, if not asked within every,
-// and learns them.
-func (b *addrBook) ask(ctx context.Context, p peer.ID, every time.Duration) {
+// and learns them. It reports whether it asked, and whether the answer
+// brought a new record.
+func (b *addrBook) ask(ctx context.Context, p peer.ID, every time.Duration) (asked, news bool) {
 	if !b.exchange() || b.m.peers.standing(p) != Member {
-		return
+		return false, false
 	}
 	now := b.m.cfg.Now()
 	b.mu.Lock()
 	at, ok := b.asked[p]
 	if ok && now.Sub(at) < every && !now.Before(at) {
 		b.mu.Unlock()
-		return
+		return false, false
 	}
 	b.asked[p] = now
 	b.mu.Unlock()
@@ -447,7 +465,7 @@ func (b *addrBook) ask(ctx context.Context, p peer.ID, every time.Duration) {
 	s, err := b.m.host.NewStream(network.WithNoDial(network.WithAllowLimitedConn(ctx, "peers"), "peers"), p, PeersProtocol)
 	if err != nil {
 		b.m.cfg.Logger.Debug("ask neighbor for peers", "peer", p, "err", err)
-		return
+		return true, false
 	}
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(peersTimeout))
@@ -457,10 +475,9 @@ func (b *addrBook) ask(ctx context.Context, p peer.ID, every time.Duration) {
 		b.m.cfg.Logger.Info("neighbor's peers answer cut short", "peer", p, "err", err)
 	}
 	if !b.m.enter() {
-		return
+		return true, false
 	}
 	defer b.m.leave()
-	news := false
 	for _, raw := range raws {
 		q, err := b.learn(raw)
 		if err != nil {
@@ -471,6 +488,7 @@ func (b *addrBook) ask(ctx context.Context, p peer.ID, every time.Duration) {
 	if news {
 		b.dial(ctx)
 	}
+	return true, news
 }
 
 // watchIdentify takes the signed peer records identify receives. It runs
@@ -522,18 +540,40 @@ func (b *addrBook) round(ctx context.Context) {
 
 // askAnchors is the rendezvous: while members of the book are not
 // connected, every connected anchor (a member neighbor that runs the
-// relay service) is asked for its records every anchorAskEvery. An
-// anchor sees every home that holds a reservation with it, so homes
-// whose addresses all changed (a power cut, a new router) find each other
-// again within a minute.
+// relay service) is asked for its records, every anchorAskEvery at first
+// and half as often after each answer that brought nothing new, down to
+// peersAskEvery (a home that moved away for good is missed for 30 days,
+// and the anchor answers every member). An anchor sees every home that
+// connects to it, so homes whose addresses all changed (a power cut, a
+// new router) find each other again within a minute.
 func (b *addrBook) askAnchors(ctx context.Context) {
 	if !b.exchange() || !b.missing() {
 		return
 	}
 	for p, st := range b.m.peers.standings() {
-		if st == Member && b.m.runsRelay(p) {
-			b.ask(ctx, p, anchorAskEvery)
+		if st != Member || !b.m.runsRelay(p) {
+			continue
 		}
+		b.mu.Lock()
+		every := b.anchorEvery[p]
+		b.mu.Unlock()
+		if every == 0 {
+			every = anchorAskEvery
+		}
+		asked, news := b.ask(ctx, p, every)
+		if !asked {
+			continue
+		}
+		b.mu.Lock()
+		switch {
+		case news:
+			delete(b.anchorEvery, p)
+		default:
+			if len(b.anchorEvery) < maxPeersServed {
+				b.anchorEvery[p] = min(2*every, peersAskEvery)
+			}
+		}
+		b.mu.Unlock()
 	}
 }
 

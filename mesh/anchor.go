@@ -50,8 +50,9 @@ type traversal struct {
 	relayAddrs   []ma.Multiaddr // this node's circuit addresses (AutoRelay)
 	observed     natObservations
 
-	kick chan struct{} // dial configured anchors now
-	push chan struct{} // a record was stored
+	kick  chan struct{} // dial configured anchors now
+	push  chan struct{} // a record was stored
+	added chan struct{} // closed (and replaced) when an anchor is added
 
 	events event.Subscription
 }
@@ -62,6 +63,7 @@ func newTraversal(m *Mesh, anchors []peer.AddrInfo) *traversal {
 		configured: map[peer.ID][]ma.Multiaddr{},
 		kick:       make(chan struct{}, 1),
 		push:       make(chan struct{}, 1),
+		added:      make(chan struct{}),
 		observed:   natObservations{byLocal: map[string]map[string]string{}},
 	}
 	for _, ai := range anchors {
@@ -83,8 +85,17 @@ func (t *traversal) add(ai peer.AddrInfo) bool {
 	t.configured[ai.ID] = old
 	if !had {
 		t.order = append(t.order, ai.ID)
+		close(t.added)
+		t.added = make(chan struct{})
 	}
 	return !had
+}
+
+// addedChan is closed when the next anchor is added.
+func (t *traversal) addedChan() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.added
 }
 
 func (t *traversal) configuredAnchors() []peer.AddrInfo {
@@ -118,6 +129,32 @@ func (t *traversal) start() error {
 		return fmt.Errorf("traversal: subscribe to host events: %w", err)
 	}
 	t.events = sub
+	if !m.cfg.Anchor {
+		// AutoRelay starts looking for anchors on a reachability event,
+		// and AutoNAT sends the first only once it has probed this
+		// node's public addresses, which a home behind NAT learns only
+		// from the anchors it connects to, tens of seconds later. Until
+		// then the node is of unknown reachability: say so, so that a
+		// new home takes a reservation as soon as it reaches an anchor.
+		em, err := m.host.EventBus().Emitter(new(event.EvtLocalReachabilityChanged), eventbus.Stateful)
+		if err != nil {
+			sub.Close()
+			return fmt.Errorf("traversal: reachability emitter: %w", err)
+		}
+		err = em.Emit(event.EvtLocalReachabilityChanged{Reachability: network.ReachabilityUnknown})
+		em.Close()
+		if err != nil {
+			sub.Close()
+			return fmt.Errorf("traversal: %w", err)
+		}
+		// AutoRelay's Close races a start it has not yet made (it would
+		// then leak its finder): wait for the start.
+		select {
+		case <-m.reservations.started:
+		case <-time.After(5 * time.Second):
+			m.cfg.Logger.Warn("AutoRelay did not start looking for anchors")
+		}
+	}
 	for _, ai := range t.configuredAnchors() {
 		t.remember(ai)
 	}
@@ -292,30 +329,53 @@ func (t *traversal) pushLoop(ctx context.Context) error {
 
 // relayCandidates is AutoRelay's peer source: the configured anchors,
 // then anchors learned from connected neighbors and the address book;
-// AutoRelay itself checks that a candidate runs a relay.
+// AutoRelay itself checks that a candidate runs a relay. The channel stays
+// open for relaySourceEvery and takes anchors added meanwhile, so that
+// AddAnchor is acted on at once (AutoRelay asks again only after it
+// closed, at most every relaySourceEvery).
 func (m *Mesh) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInfo {
-	var out []peer.AddrInfo
-	seen := map[peer.ID]bool{m.self: true}
-	for _, ai := range m.traversal.configuredAnchors() {
-		if !seen[ai.ID] {
-			seen[ai.ID] = true
-			out = append(out, ai)
+	ch := make(chan peer.AddrInfo, max(num, 0))
+	sent := map[peer.ID]bool{m.self: true}
+	send := func() {
+		for _, ai := range append(m.traversal.configuredAnchors(), m.learnedAnchors()...) {
+			if len(sent) > num {
+				return
+			}
+			if !sent[ai.ID] {
+				sent[ai.ID] = true
+				ch <- ai
+			}
 		}
 	}
-	for _, ai := range m.learnedAnchors() {
-		if !seen[ai.ID] {
-			seen[ai.ID] = true
-			out = append(out, ai)
+	send()
+	added := m.traversal.addedChan()
+	if len(sent) > num || m.ctx.Err() != nil {
+		close(ch)
+		return ch
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(ch)
+		window := time.NewTimer(relaySourceEvery)
+		defer window.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.ctx.Done():
+				return
+			case <-window.C:
+				return
+			case <-added:
+				added = m.traversal.addedChan()
+				send()
+				if len(sent) > num {
+					return
+				}
+			}
 		}
-	}
-	if len(out) > num {
-		out = out[:num]
-	}
-	ch := make(chan peer.AddrInfo, len(out))
-	for _, ai := range out {
-		ch <- ai
-	}
-	close(ch)
+	}()
 	return ch
 }
 

@@ -136,7 +136,7 @@
 // resource-manager stream limit, and is easy to refuse to anyone who is
 // not a member. The requester closes its write side; the responder, if
 // the requester is a member neighbor on its roster and has not been
-// answered in the last 20 s, writes up to MaxPeersPerAnswer
+// answered in the last 10 s (on this connection), writes up to MaxPeersPerAnswer
 // uvarint-length-prefixed envelopes (the members of its book, most
 // recently seen first, never the requester's own) and closes; anyone else
 // gets a reset stream. A received record is kept only if it is at most
@@ -154,4 +154,50 @@
 // seen first, backing off per peer as mDNS dials do. An entry not seen
 // connected (nor renewed by a newer record; relaying the same record
 // again renews nothing) for AddrBookMaxAge (30 days) is dropped.
+//
+// # Beyond one network: anchors, relays and hole punching
+//
+// The host runs go-libp2p's own traversal stack (traversal.go): TCP and
+// QUIC on port 7781, the circuit relay v2 transport, AutoRelay, DCUtR
+// hole punching, AutoNAT v2 (client and server) and v1 (client and
+// service), and a port mapping asked of the router (UPnP, NAT-PMP;
+// Config.NoNATPortMap, and never for loopback-only listeners).
+//
+// An anchor is a member node reachable from the internet: configured as
+// one (Config.Anchor: it takes itself to be public), or found public by
+// AutoNAT, when libp2p starts its relay service. It serves its
+// neighborhood only. Relay reservations and circuits go to members and
+// trusted agencies (relayACL; a peer still in its handshake is waited
+// for, at most until its handshake is due), with limits sized for a
+// street (MaxReservations, MaxReservationsPerIP, RelayCircuitDuration,
+// RelayCircuitData). AutoNAT streams of a stranger are reset before
+// their handler runs (gatedResources). A stranger is disconnected when
+// its handshake is due, as everywhere. A configured anchor also accepts
+// a connection from every member of a street (resource and connection
+// manager limits of MaxReservations and more).
+//
+// Every other node is an AutoRelay client whose candidates are the
+// anchors it knows: Config.Anchors and AddAnchor (dialled, kept
+// connected, protected from trimming), then connected neighbors that run
+// the relay service and members of the address book with public
+// addresses of their own. It looks for them from the start (libp2p waits
+// for AutoNAT's first verdict otherwise) and retries a refusing anchor
+// after 15 s. Its relay addresses are in its signed peer record, so the
+// address book carries them to other members; a connection through an
+// anchor is upgraded to a direct one by DCUtR where the NATs allow.
+//
+// Gossipsub does not use relayed ("limited") connections. Sync, the
+// address-book exchange and pings do (network.WithAllowLimitedConn), and
+// a node that stored new records syncs, a second later, with every
+// neighbor it reaches only by relay (mutually: the neighbor pulls in
+// turn), so posts cross a relayed path in seconds. A neighbor reached by
+// relay only is a neighbor (IsNeighbor, Peers) with path PathRelayed.
+//
+// Anchors are the rendezvous: while a member of its book is not
+// connected, a node asks each connected anchor for its records at once
+// and every 10 s, half as often after each answer with nothing new
+// (down to every 10 minutes). An anchor sees every home that connects to
+// it, with its current addresses, so homes whose addresses all changed
+// find each other again. A newer record clears the dial backoff of its
+// peer.
 package mesh

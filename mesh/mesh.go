@@ -148,8 +148,10 @@ type Mesh struct {
 	traversal *traversal
 	// relayTracer follows this node's relay service (IsAnchor).
 	relayTracer *relayTracer
-	held        heldSet
-	clock       *clockWatch
+	// reservations follows AutoRelay's reservations.
+	reservations *reservationTracer
+	held         heldSet
+	clock        *clockWatch
 	// refusedLogs: where the Rules last refused a record of each log (see
 	// refusedLogs).
 	refusedLogs refusedLogs
@@ -308,6 +310,7 @@ func New(cfg Config) (m *Mesh, err error) {
 	}
 	m.traversal = newTraversal(m, anchors)
 	m.relayTracer = &relayTracer{m: m.metrics}
+	m.reservations = newReservationTracer(m.metrics)
 	h, err := libp2p.New(m.hostOptions(cm, rm)...)
 	if err != nil {
 		cancel()
@@ -400,6 +403,7 @@ func New(cfg Config) (m *Mesh, err error) {
 			if !m.connected(c.RemotePeer()) {
 				m.peers.remove(c.RemotePeer())
 				m.pending.remove(c.RemotePeer())
+				m.abook.disconnected(c.RemotePeer())
 			}
 		},
 	})

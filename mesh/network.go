@@ -133,9 +133,14 @@ func (m *Mesh) Network() NetworkStatus {
 		st.NAT = observedNAT
 	}
 
-	st.Listen = h.Network().ListenAddresses()
+	listen := h.Network().ListenAddresses()
 	if ifaces, err := h.Network().InterfaceListenAddresses(); err == nil && len(ifaces) > 0 {
-		st.Listen = ifaces
+		listen = ifaces
+	}
+	for _, a := range listen {
+		if !isCircuit(a) {
+			st.Listen = append(st.Listen, a)
+		}
 	}
 	all := h.Addrs()
 	if ah, ok := h.(interface{ AllAddrs() []ma.Multiaddr }); ok {

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,7 +73,7 @@ func (m *Mesh) hostOptions(cm *connmgr.BasicConnMgr, rm network.ResourceManager)
 			autorelay.WithMinCandidates(1),
 			autorelay.WithBootDelay(0),
 			autorelay.WithNumRelays(2),
-			autorelay.WithMetricsTracer(newReservationTracer(m.metrics))),
+			autorelay.WithMetricsTracer(m.reservations)),
 		libp2p.EnableHolePunching(holepunch.WithMetricsTracer(holePunchTracer{m.metrics})),
 		libp2p.EnableAutoNATv2(),
 		libp2p.EnableNATService(),
@@ -285,12 +286,23 @@ func (t holePunchTracer) DirectDialFinished(success bool) {
 type reservationTracer struct {
 	autorelay.MetricsTracer
 	held prometheus.Gauge
+	// started is closed when AutoRelay first starts looking for relays.
+	started   chan struct{}
+	startOnce sync.Once
 }
 
 func newReservationTracer(m *metrics) *reservationTracer {
 	return &reservationTracer{
 		MetricsTracer: autorelay.NewMetricsTracer(autorelay.WithRegisterer(prometheus.NewRegistry())),
 		held:          m.reservationsHeld,
+		started:       make(chan struct{}),
+	}
+}
+
+func (t *reservationTracer) RelayFinderStatus(active bool) {
+	t.MetricsTracer.RelayFinderStatus(active)
+	if active {
+		t.startOnce.Do(func() { close(t.started) })
 	}
 }
 

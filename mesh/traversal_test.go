@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/porchlight-mesh/porchlight/mesh"
+	"github.com/porchlight-mesh/porchlight/record"
 )
 
 // anchorTimeout is the anchors' handshake timeout in these tests: a
@@ -245,5 +246,199 @@ func TestAutoNATServedToMembersOnly(t *testing.T) {
 	}
 	if n, _ := gather(t, reg, "porchlight_service_refused_total", map[string]string{"protocol": autonatv2.DialProtocol}); n != 1 {
 		t.Errorf("refused AutoNAT streams = %v, want still 1", n)
+	}
+}
+
+// TestMembersSyncOverAnAnchorsCircuit: two members connected only
+// through an anchor's relay (gossipsub does not use relayed connections,
+// and the anchor, an agency here, carries no feed itself) still get each
+// other's new posts within seconds: sync runs over the circuit and is
+// pushed after each new record. Each holds a reservation that AutoRelay
+// took with its configured anchor.
+func TestMembersSyncOverAnAnchorsCircuit(t *testing.T) {
+	r := newRoster()
+	reg := prometheus.NewRegistry()
+	anchor := newAnchor(t, "maple-st", r, reg)
+	r.set(anchor.m.ID(), mesh.Agency)
+	anchorAddr := anchor.m.Addrs()[0].String()
+	homeReg := map[string]*prometheus.Registry{"a": prometheus.NewRegistry(), "b": prometheus.NewRegistry()}
+	home := func(name string) *testNode {
+		n := newTestNodeWith(t, name, "maple-st", func(c *mesh.Config) {
+			c.Membership = r
+			c.NoPeerExchange = true // no direct dial from the address book
+			c.Anchors = []string{anchorAddr}
+			c.SyncInterval = time.Hour
+			c.Registerer = homeReg[name]
+		})
+		r.set(n.m.ID(), mesh.Member)
+		return n
+	}
+	a, b := home("a"), home("b")
+	for _, n := range []*testNode{a, b} {
+		eventually(t, 15*time.Second, n.name+" holds a reservation with its anchor", func() bool {
+			st := n.m.Network()
+			return len(st.Anchors) == 1 && st.Anchors[0].Configured && st.Anchors[0].Connected && st.Anchors[0].Reservation
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.m.Connect(ctx, circuitTo(t, anchor, b.m.ID())); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a and b are neighbors over the circuit", func() bool { return isNeighbors(a, b) })
+	for _, c := range []struct{ from, to *testNode }{{a, b}, {b, a}} {
+		if got := c.from.m.PathTo(c.to.m.ID()); got != mesh.PathRelayed {
+			t.Errorf("%s's path to %s = %q, want relayed", c.from.name, c.to.name, got)
+		}
+	}
+	for _, c := range []struct{ from, to *testNode }{{a, b}, {b, a}, {a, b}} {
+		id := post(t, c.from, "hello from "+c.from.name)
+		d := eventually(t, 10*time.Second, c.to.name+" gets "+c.from.name+"'s post over the circuit", func() bool { return has(c.to, id) })
+		if d > 5*time.Second {
+			t.Errorf("%s's post reached %s after %v, want within seconds", c.from.name, c.to.name, d)
+		}
+	}
+	if has(anchor, mustLatest(t, a)) {
+		t.Error("the anchor (an agency) holds a member's post")
+	}
+	var peer *mesh.Peer
+	for _, p := range a.m.Peers() {
+		if p.ID == b.m.ID() {
+			peer = &p
+		}
+	}
+	if peer == nil || peer.Path != mesh.PathRelayed {
+		t.Fatalf("a's peer list has b as %+v, want path relayed", peer)
+	}
+	if n, _ := gather(t, reg, "porchlight_relay_bytes_total", nil); n == 0 {
+		t.Error("anchor counted no relayed bytes")
+	}
+	if n, _ := gather(t, reg, "porchlight_relay_circuits_served_total", map[string]string{"status": "ok"}); n != 1 {
+		t.Errorf("anchor served %v circuits, want 1", n)
+	}
+	for name, want := range map[string]float64{"porchlight_relay_reservations_held": 1, "porchlight_relayed_connections": 1} {
+		if n, _ := gather(t, homeReg["a"], name, nil); n != want {
+			t.Errorf("a's %s = %v, want %v", name, n, want)
+		}
+	}
+}
+
+// mustLatest is the ID of the newest record of n's own log.
+func mustLatest(t *testing.T, n *testNode) record.ID {
+	t.Helper()
+	h, err := n.db.Head(n.m.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.ID
+}
+
+// TestPathAndRTTOnOneLAN: two homes connected over loopback see each
+// other on path lan, with a round trip measured; the network status lists
+// the listen addresses and no anchor.
+func TestPathAndRTTOnOneLAN(t *testing.T) {
+	a := newTestNode(t, "a", "maple-st")
+	b := newTestNode(t, "b", "maple-st")
+	connect(t, a, b)
+	eventually(t, 10*time.Second, "neighbors", func() bool { return isNeighbors(a, b) })
+	if got := a.m.PathTo(b.m.ID()); got != mesh.PathLAN {
+		t.Errorf("path = %q, want lan", got)
+	}
+	eventually(t, 10*time.Second, "a measured its round trip to b", func() bool {
+		ps := a.m.Peers()
+		return len(ps) == 1 && ps[0].Path == mesh.PathLAN && ps[0].RTT > 0
+	})
+	st := a.m.Network()
+	if st.Anchor || len(st.Anchors) != 0 || len(st.Listen) == 0 || st.Reachability == mesh.ReachabilityPublic {
+		t.Errorf("network status %+v, want no anchor, listen addresses, not public", st)
+	}
+	if got := a.m.PathTo(a.m.ID()); got != "" {
+		t.Errorf("path to an unconnected peer = %q, want none", got)
+	}
+	if addrs := a.m.InviteAddrs(8); len(addrs) == 0 || len(addrs) > 8 {
+		t.Errorf("invite addresses %v", addrs)
+	}
+}
+
+// TestHomesWithNewAddressesFindEachOtherThroughTheAnchor: two homes that
+// knew each other both restart behind new addresses (a power cut); each
+// reaches its anchor, whose address did not change, and the second one
+// learns the first one's new address from the anchor's address book and
+// connects to it, whatever its dial of the old address cost.
+func TestHomesWithNewAddressesFindEachOtherThroughTheAnchor(t *testing.T) {
+	r := newRoster()
+	anchor := newAnchor(t, "maple-st", r, prometheus.NewRegistry())
+	r.set(anchor.m.ID(), mesh.Member)
+	anchorAddr := anchor.m.Addrs()[0].String()
+	home := func(name string) *testNode {
+		n := newTestNodeWith(t, name, "maple-st", func(c *mesh.Config) {
+			c.Membership = r
+			c.Anchors = []string{anchorAddr}
+		})
+		r.set(n.m.ID(), mesh.Member)
+		return n
+	}
+	a, b := home("a"), home("b")
+	connect(t, a, b)
+	inBook := func(of, who *testNode) bool {
+		for _, e := range of.m.AddressBook() {
+			if e.ID == who.m.ID() {
+				for _, addr := range e.Addrs {
+					for _, now := range who.m.Host().Addrs() {
+						if addr.Equal(now) {
+							return true
+						}
+					}
+				}
+			}
+		}
+		return false
+	}
+	eventually(t, 15*time.Second, "a and b, and the anchor, know each other's addresses", func() bool {
+		return inBook(a, b) && inBook(b, a) && inBook(anchor, a) && inBook(anchor, b)
+	})
+	a.stop()
+	b.stop()
+	a.start()
+	eventually(t, 15*time.Second, "the anchor learns a's new address", func() bool { return inBook(anchor, a) })
+	b.start()
+	d := eventually(t, 20*time.Second, "b finds a again", func() bool {
+		return b.m.Host().Network().Connectedness(a.m.ID()) == network.Connected
+	})
+	t.Logf("b found a after %v", d)
+}
+
+// TestAddAnchor: an anchor added at run time is dialled, holds this
+// home's reservation and is listed, configured, in the network status
+// and in the addresses an invite carries; a malformed one is refused
+// with a message that says what is wanted.
+func TestAddAnchor(t *testing.T) {
+	r := newRoster()
+	anchor := newAnchor(t, "maple-st", r, prometheus.NewRegistry())
+	home := newTestNodeWith(t, "home", "maple-st", withRoster(r))
+	r.set(anchor.m.ID(), mesh.Member)
+	r.set(home.m.ID(), mesh.Member)
+	if err := home.m.AddAnchor("/ip4/127.0.0.1/tcp/7781"); err == nil {
+		t.Error("an anchor without /p2p/ID was taken")
+	}
+	addr := anchor.m.Addrs()[0]
+	if err := home.m.AddAnchor(addr.String()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the home holds a reservation with the added anchor", func() bool {
+		st := home.m.Network()
+		return len(st.Anchors) == 1 && st.Anchors[0].ID == anchor.m.ID() && st.Anchors[0].Configured &&
+			st.Anchors[0].Connected && st.Anchors[0].Reservation
+	})
+	eventually(t, 10*time.Second, "the anchor is a neighbor", func() bool { return isNeighbors(home, anchor) })
+	found := false
+	for _, a := range home.m.InviteAddrs(8) {
+		found = found || a.Equal(addr)
+	}
+	if !found {
+		t.Errorf("invite addresses %v lack the anchor's %s", home.m.InviteAddrs(8), addr)
+	}
+	if st := anchor.m.Network(); !st.Anchor || st.Reachability != mesh.ReachabilityPublic {
+		t.Errorf("anchor's own status %+v, want anchor and public", st)
 	}
 }

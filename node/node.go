@@ -82,13 +82,14 @@ type Node struct {
 	cancel context.CancelFunc // stops the node's own loops (the clip watcher)
 	wg     sync.WaitGroup
 
-	key   crypto.PrivKey
-	cfgMu sync.Mutex // guards Config writes (trust add, anchor add and rm)
+	key    crypto.PrivKey
+	cfgMu  sync.Mutex // guards Config writes (trust add, anchor add and rm)
+	events api.Hub
+	api    *api.Server
+	log    *slog.Logger
+
 	// anchorMode: config.toml or Options made this node an anchor.
 	anchorMode bool
-	events     api.Hub
-	api        *api.Server
-	log        *slog.Logger
 
 	closeOnce sync.Once
 	closeErr  error

@@ -95,17 +95,23 @@ func relayCut(ctx context.Context, r Reach, size, limit int64, limited bool, err
 	return &NoDirectPathError{Name: r.Name, NAT: r.NAT, Size: size, Limit: limit, Cut: true, Err: err}
 }
 
+// reach is Config.Reach's answer for owner, named at least by its peer ID.
+func (s *Service) reach(owner peer.ID) Reach {
+	var r Reach
+	if s.cfg.Reach != nil {
+		r = s.cfg.Reach(owner)
+	}
+	if r.Name == "" {
+		r.Name = owner.String()
+	}
+	return r
+}
+
 // fetchOverRelay runs fetch (a FetchAndStore) with the path check: a clip
 // larger than an anchor relays is refused before its bytes move, and a
 // relayed transfer that is cut says so, in a *NoDirectPathError.
 func (s *Service) fetchOverRelay(ctx context.Context, owner peer.ID, fetch func(context.Context) (*clips.SignedManifest, error)) (*clips.SignedManifest, error) {
-	reach := Reach{Name: owner.String()}
-	if s.cfg.Reach != nil {
-		reach = s.cfg.Reach(owner)
-		if reach.Name == "" {
-			reach.Name = owner.String()
-		}
-	}
+	reach := s.reach(owner)
 	var limited bool
 	var size int64
 	ctx = clips.WithPathCheck(ctx, func(m *clips.SignedManifest, l bool) error {

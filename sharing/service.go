@@ -14,6 +14,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/events"
+	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
 	"github.com/porchlight-mesh/porchlight/store"
@@ -188,6 +189,11 @@ func New(cfg Config) (_ *Service, err error) {
 		Hold:           s.holdEvidence,
 		OnEvidence: func(id record.ID) {
 			s.emit(events.Evidence, map[string]string{"clip": id.String()})
+		},
+		// Over a relayed path, a clip over the anchor's limit would be
+		// cut at the limit on every retry: refuse it before its bytes move.
+		PathCheck: func(owner peer.ID, m *clips.SignedManifest, limited bool) error {
+			return relayCheck(s.reach(owner), m.Size(), mesh.RelayCircuitData, limited)
 		},
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -117,7 +118,12 @@ func newRunCmd(g *globals) *cobra.Command {
 		Use:   "run",
 		Short: "Run the node in the foreground (logs to stderr; Ctrl-C stops it)",
 		Long: `Run the node in the foreground. On an empty data directory it first
-initializes one with defaults (a neutral name, neighborhood "default").`,
+initializes one with defaults (a neutral name, neighborhood "default").
+
+Homes behind different routers reach each other through anchors (see
+"porchlight anchor --help"): with --anchor this node is one from the start;
+run it so on a node reachable from the internet (TCP and UDP port 7781
+open), such as a small VPS or a home whose router forwards the port.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			log, err := g.logger()
@@ -140,7 +146,7 @@ initializes one with defaults (a neutral name, neighborhood "default").`,
 				return err
 			}
 			st := n.Status()
-			log.Info("node running", "peer_id", st.PeerID, "name", st.Name, "neighborhood", st.Neighborhood, "api", st.API, "addrs", strings.Join(st.Addrs, " "))
+			log.Info("node running", "peer_id", st.PeerID, "name", st.Name, "neighborhood", st.Neighborhood, "api", st.API, "addrs", strings.Join(st.Addrs, " "), "anchor", st.Anchor, "anchors", len(st.Anchors))
 			if opts.APIAllowRemote {
 				log.Warn("the API accepts connections from other computers (--api-allow-remote): anyone who gets the token or a login link can act as this home; keep api.token secret", "api", st.API)
 			}
@@ -167,6 +173,7 @@ initializes one with defaults (a neutral name, neighborhood "default").`,
 	c.Flags().StringSliceVar(&opts.Listen, "listen", nil, "libp2p listen multiaddrs (replaces config.toml's)")
 	c.Flags().StringVar(&opts.API, "api", "", `local API address (replaces config.toml's; "off" disables it)`)
 	c.Flags().BoolVar(&opts.DisableMDNS, "no-mdns", false, "turn mDNS discovery off")
+	c.Flags().BoolVar(&opts.Anchor, "anchor", false, "serve the neighborhood as an anchor (relay, NAT checks, peer records for members): for a node reachable from the internet, like config.toml's anchor = true")
 	c.Flags().BoolVar(&opts.APIAllowRemote, "api-allow-remote", false, "let --api name a non-loopback address (needs --api-tls-cert and --api-tls-key; see docs/operations.md)")
 	c.Flags().StringVar(&opts.APITLSCert, "api-tls-cert", "", "PEM certificate: the API serves HTTPS")
 	c.Flags().StringVar(&opts.APITLSKey, "api-tls-key", "", "PEM private key of --api-tls-cert")
@@ -312,8 +319,13 @@ func newFeedCmd(g *globals) *cobra.Command {
 func newPeersCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "peers",
-		Short: "List connected neighbors",
-		Args:  cobra.NoArgs,
+		Short: "List connected neighbors, how each is reached and its round trip",
+		Long: `List connected neighbors. PATH is how each is reached: "lan" (this home's
+network), "direct" (over the internet, through a forwarded port or a hole
+punched in both NATs) or "relayed" (only through an anchor: posts arrive by
+sync, and clips only within the anchor's limits). RTT is the latest round
+trip.`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cl, err := g.client()
 			if err != nil {
@@ -332,6 +344,8 @@ func newPeersCmd(g *globals) *cobra.Command {
 				}),
 				col("PEER ID", func(p api.PeerJSON) string { return p.PeerID }),
 				col("ADDRESS", func(p api.PeerJSON) string { return strings.Join(p.Addrs, ",") }),
+				col("PATH", func(p api.PeerJSON) string { return pathText(p.Path) }),
+				col("RTT", func(p api.PeerJSON) string { return rttText(p.RTTMillis) }),
 				col("SINCE", func(p api.PeerJSON) string { return p.Since.Local().Format(time.DateTime) }),
 				col("SCORE", func(p api.PeerJSON) string { return fmt.Sprintf("%.1f", p.Score) }))
 		},
@@ -343,7 +357,7 @@ func newPeersCmd(g *globals) *cobra.Command {
 func newStatusCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status",
-		Short: "Show this node's identity, neighborhood and peer count",
+		Short: "Show this node's identity, neighborhood, peers and how it is reached",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cl, err := g.client()
@@ -372,6 +386,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			for _, a := range st.Addrs {
 				fmt.Fprintf(w, "address:       %s\n", a)
 			}
+			printNetwork(w, st)
 			switch {
 			case st.Storage == nil:
 			case st.Storage.OK:
@@ -399,4 +414,38 @@ func oneLine(s string, n int) string {
 		return string([]rune(s)[:n-1]) + "…"
 	}
 	return s
+}
+
+// printNetwork prints the reachability lines of `porchlight status`.
+func printNetwork(w io.Writer, st api.Status) {
+	if st.Reachability != "" {
+		fmt.Fprintf(w, "reachability:  %s\n", st.Reachability)
+	}
+	if st.NAT != "" {
+		fmt.Fprintf(w, "nat:           %s\n", st.NAT)
+	}
+	if st.Anchor {
+		fmt.Fprintf(w, "anchor:        yes, this node serves its neighborhood as an anchor\n")
+	}
+	for _, a := range st.Addresses.Observed {
+		fmt.Fprintf(w, "public:        %s\n", a)
+	}
+	for _, a := range st.Addresses.Relay {
+		fmt.Fprintf(w, "relayed:       %s\n", a)
+	}
+	for _, a := range st.Anchors {
+		state := anchorState(a, true)
+		if a.RTTMillis > 0 {
+			state += ", rtt " + rttText(a.RTTMillis)
+		}
+		fmt.Fprintf(w, "anchor peer:   %s (%s)\n", a.PeerID, state)
+	}
+}
+
+// pathText is a peer's path, "-" when unknown.
+func pathText(p string) string {
+	if p == "" {
+		return "-"
+	}
+	return p
 }

@@ -45,7 +45,8 @@ type doctor struct {
 	ifaces  []string // only these interfaces; all when empty
 	results []checkResult
 	cfg     *node.Config
-	status  *api.Status // the running node's status, nil when unreachable
+	status  *api.Status    // the running node's status, nil when unreachable
+	client  *client.Client // the running node's API, nil when unreachable
 }
 
 func (d *doctor) add(name, status, detail, fix string) {
@@ -59,9 +60,13 @@ func newDoctorCmd(g *globals) *cobra.Command {
 		Short: "Check this node's setup and say what to fix",
 		Long: `Check the data directory and its permissions, the identity key (0600), the
 API token, config.toml, that the running node's API answers with the token,
-multicast on each network interface (what mDNS discovery needs), and signs
-of clock skew against neighbors. Each check prints OK, WARN or FAIL with
-what to do; the exit code is 1 if any check FAILed.
+multicast on each network interface (what mDNS discovery needs), signs of
+clock skew against neighbors, and the network: whether this home is
+reachable from the internet, behind which kind of NAT, which anchors answer
+(the node dials and pings each) and with what round trip, whether it holds a
+relay reservation, and what to do (forward TCP and UDP port 7781, add an
+anchor, what carrier-grade NAT means). Each check prints OK, WARN or FAIL
+with what to do; the exit code is 1 if any check FAILed.
 
 The multicast check joins the mDNS groups (224.0.0.251, ff02::fb) on each
 up interface and sends one datagram to itself; --iface limits it.`,
@@ -115,6 +120,25 @@ func (d *doctor) run(ctx context.Context) {
 	metrics := d.checkAPI(ctx)
 	d.checkStorage()
 	d.checkClock(metrics)
+	d.checkNetwork(ctx)
+}
+
+// checkNetwork is the network section, like `tailscale netcheck`: whether
+// this home is reachable from the internet, behind which kind of NAT,
+// which anchors answer (the node dials and pings each), whether it holds
+// a relay reservation, and what to do.
+func (d *doctor) checkNetwork(ctx context.Context) {
+	if d.status == nil {
+		d.add("network", checkWarn, "not checked: the node's API could not be reached", "")
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	anchors, err := d.client.Anchors(ctx, true)
+	if err != nil {
+		anchors = d.status.Anchors // an older node: its status's view
+	}
+	d.results = append(d.results, judgeNetwork(*d.status, anchors)...)
 }
 
 // checkStorage reports the running node's view of its disk: a failed disk
@@ -252,7 +276,7 @@ func (d *doctor) checkAPI(ctx context.Context) string {
 		return ""
 	}
 	d.add("API", checkOK, base+" answers with the token, and refuses requests without it", "")
-	d.status = &st
+	d.status, d.client = &st, cl
 	metrics, err := cl.Metrics(ctx)
 	if err != nil {
 		return ""

@@ -20,6 +20,9 @@ member made with "porchlight invite create". It creates the data directory,
 ready to run, and claims the invite with the members it names: the home is
 then a member. If none of them answers now, the invite is kept and claimed
 when the node first reaches any member (the inviter need not be online).
+The invite's public addresses (the inviter's, and the anchors it knows) are
+kept as anchors (config.toml anchors), so the home reaches the neighborhood
+from behind any router.
 
 An expired, revoked, used-up, tampered or garbled invite is refused with the
 reason (exit 2), and nothing is created.
@@ -47,6 +50,9 @@ On the data directory of an open neighborhood that has adopted a charter
 				fmt.Fprintf(out, "joined: %s is a member of the neighborhood (admitted by %s)\n", g.dataDir, res.By)
 			default:
 				fmt.Fprintf(out, "no member answered now: %s keeps the invite and claims it when the node reaches a member\n", g.dataDir)
+			}
+			if n := len(res.Config.Anchors); n > 0 {
+				fmt.Fprintf(out, "%d anchor(s) from the invite let this home reach the neighborhood from behind its router (porchlight anchor ls)\n", n)
 			}
 			fmt.Fprintf(out, "start the node with: porchlight --data %s run\n", g.dataDir)
 			return nil

@@ -40,9 +40,12 @@ import (
 // readmeSkipped are the README commands this test does not run, and what
 // runs them instead.
 var readmeSkipped = map[string]string{
-	"go run ./cmd/porchlight demo":            "TestDemoExit and TestDemoKeepsRunning run the demo command of this binary; CI runs `go run ./cmd/porchlight demo --exit`",
-	"go test ./...":                           "CI (.ci/run) runs it; it is what runs this test",
-	"go build -o porchlight ./cmd/porchlight": "TestMain builds the binary under test the same way (go build -o FILE .)",
+	"go run ./cmd/porchlight demo":                                    "TestDemoExit and TestDemoKeepsRunning run the demo command of this binary; CI runs `go run ./cmd/porchlight demo --exit`",
+	"go test ./...":                                                   "CI (.ci/run) runs it; it is what runs this test",
+	"go build -o porchlight ./cmd/porchlight":                         "TestMain builds the binary under test the same way (go build -o FILE .)",
+	"porchlight run --anchor":                                         "TestAnchorCLI runs a node with --anchor (on 127.0.0.1) and checks that its status says anchor",
+	"porchlight anchor add /ip4/203.0.113.7/tcp/7781/p2p/12D3KooW...": "the address is an example; TestAnchorCLI adds a running anchor's real address (and a dead one), stopped and running",
+	"porchlight anchor ls --probe":                                    "TestAnchorCLI lists the anchors with --probe against a running anchor and a dead one",
 }
 
 // readmeStep is one README command as this test runs it, in an order that

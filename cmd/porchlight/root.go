@@ -36,8 +36,9 @@ func newRootCmd() *cobra.Command {
 		Use:   "porchlight",
 		Short: "A home's node in a peer-to-peer neighborhood-safety network",
 		Long: `Porchlight runs one node per home. Nodes find their neighbors on the local
-network (mDNS), share a signed neighborhood feed over libp2p gossip, and keep
-everything on the home's own disk.
+network (mDNS), and behind other routers through the neighborhood's anchors
+("porchlight anchor --help"), share a signed neighborhood feed over libp2p
+gossip, and keep everything on the home's own disk.
 
 Start a node with "porchlight run"; the other commands talk to it through its
 local API on 127.0.0.1.`,
@@ -56,7 +57,7 @@ local API on 127.0.0.1.`,
 		newShareCmd(g), newGrantsCmd(g), newAuditCmd(g), newEvidenceCmd(g),
 		newInviteCmd(g), newMembersCmd(g), newMuteCmd(g, true), newMuteCmd(g, false),
 		newDemoCmd(g), newVersionCmd(g), newDoctorCmd(g), newDocsCmd(),
-		newJoinCmd(g), newNeighborhoodCmd(g),
+		newJoinCmd(g), newNeighborhoodCmd(g), newAnchorCmd(g),
 	)
 	root.InitDefaultCompletionCmd()
 	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
