@@ -36,7 +36,7 @@ var (
 	anchorInterval   = flag.Duration("anchor-interval", time.Second, "anchor: one post per this interval during the window, from the members in turn")
 	anchorPairPosts  = flag.Int("anchor-pair-posts", 10, "anchor: posts the relayed pair exchanges (half from each side) to measure bytes relayed per post; 0: skip")
 	anchorRounds     = flag.Int("anchor-rounds", 1, "anchor: rounds of (baseline, reservations) phases, alternating")
-	anchorFlags      = flag.String("anchor-flags", "", "anchor: more flags for `porchlight run` in both phases (space-separated), e.g. --anchor where config anchor = true is not read")
+	anchorFlags      = flag.String("anchor-flags", "", "anchor: more flags for the anchor's porchlight run, in both phases (space-separated; its config already says anchor = true unless -anchor-plain)")
 	anchorPlain      = flag.Bool("anchor-plain", false, "anchor: the hub is a plain member node (config anchor = false): no relay service, so no home gets a reservation")
 	anchorLogs       = flag.String("anchor-logs", "", "anchor: copy the anchor's log of each phase into this directory")
 	anchorConnectMax = flag.Duration("anchor-connect-timeout", 180*time.Second, "anchor: how long every member may take to complete its handshake with the anchor")
