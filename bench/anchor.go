@@ -178,6 +178,13 @@ func runAnchor(ctx context.Context, e *env) (*section, error) {
 		return ms, nil
 	}
 
+	// First contact: fresh homes fetch the roster's documents and the
+	// anchor learns their profiles; not measured, so that every measured
+	// phase starts from the same state.
+	warm, err := anchorPhase(ctx, e, members, dir, listen, anchorAddr, "warm-up", -1, false)
+	if err != nil {
+		return nil, fmt.Errorf("warm-up: %w", err)
+	}
 	var results []*phaseResult
 	for round := range *anchorRounds {
 		for _, mode := range []string{"baseline", "reservations"} {
@@ -189,7 +196,7 @@ func runAnchor(ctx context.Context, e *env) (*section, error) {
 			results = append(results, res)
 		}
 	}
-	return anchorReport(e, r, results, rosterTime, membersTime), nil
+	return anchorReport(e, r, warm, results, rosterTime, membersTime), nil
 }
 
 // anchorPhase starts the anchor binary on dir, waits for every member,
@@ -219,6 +226,15 @@ func anchorPhase(ctx context.Context, e *env, members func() (*anchorMembers, er
 	res.connectTime = time.Since(connectStart)
 	res.sourceIPs = ms.sourceIPs()
 	progress("anchor: %d members are neighbors of the anchor %.1f s after they dialled it, from %d addresses", len(ms.list), res.connectTime.Seconds(), res.sourceIPs)
+	if mode == "warm-up" {
+		if st, err := readProcStatus(c.cmd.Process.Pid); err == nil {
+			res.hwm = st["VmHWM"]
+		}
+		if err := stopAnchor(c, ms, mode, round); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	cl, err := client.FromDataDir(dir)
 	if err != nil {
 		return nil, err
@@ -372,22 +388,30 @@ func anchorPhase(ctx context.Context, e *env, members func() (*anchorMembers, er
 			res.pair = p
 		}
 	}
+	if err := stopAnchor(c, ms, mode, round); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// stopAnchor stops the anchor, keeps its log (-anchor-logs), and waits
+// until no home counts it as connected: the next phase's anchor has the
+// same identity and address.
+func stopAnchor(c *child, ms *anchorMembers, mode string, round int) error {
 	if err := c.stop(); err != nil {
-		return nil, fmt.Errorf("stop the anchor: %w", err)
+		return fmt.Errorf("stop the anchor: %w", err)
 	}
 	if *anchorLogs != "" {
 		if err := os.MkdirAll(*anchorLogs, 0o755); err != nil {
-			return nil, err
+			return err
 		}
 		if err := copyFile(c.logPath, filepath.Join(*anchorLogs, fmt.Sprintf("anchor-%s-%d.log", mode, round+1))); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, sm := range ms.list {
 		sm.forget()
 	}
-	// The next phase's anchor has the same identity and address: wait
-	// until no member still counts the old one as connected.
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		left := 0
@@ -401,7 +425,7 @@ func anchorPhase(ctx context.Context, e *env, members func() (*anchorMembers, er
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return res, nil
+	return nil
 }
 
 // measurePair has member 1 connect to member 0 through the anchor's

@@ -10,7 +10,7 @@ import (
 
 // anchorReport writes the anchor section: summary rows compare the
 // reservations phases with the baseline phases (means over rounds).
-func anchorReport(e *env, r *anchorRoster, results []*phaseResult, rosterTime, membersTime time.Duration) *section {
+func anchorReport(e *env, r *anchorRoster, warm *phaseResult, results []*phaseResult, rosterTime, membersTime time.Duration) *section {
 	s := &section{title: "Anchor"}
 	var base, resv []*phaseResult
 	for _, p := range results {
@@ -98,7 +98,9 @@ func anchorReport(e *env, r *anchorRoster, results []*phaseResult, rosterTime, m
 	s.printf("The %d homes are simulated in the bench process (%.1f s to start): each a real `mesh.Mesh` (libp2p TCP host, gossipsub, sync, the membership handshake whose proof is the charter and its admission) on a Badger store of its own, with the anchor as its static peer (redialled when disconnected), ", n, membersTime.Seconds())
 	s.printf("and no listening address (its listener closed after start: a home behind NAT, which nobody can dial), so the homes are connected to the anchor only, a star: every post goes through it. ")
 	s.printf("They do not ask the anchor for the others' peer records (`NoPeerExchange`): with no dialable address there would be nothing to dial, and a home behind a real NAT would be hole-punched to the others instead; the anchor's answers to such requests are not in the figures.\n\n")
-	s.printf("Each phase starts the anchor on the same data directory and port, waits until every home has completed its handshake with it, then:\n\n")
+	s.printf("First contact (not measured): the anchor starts, and the fresh homes dial it, complete their handshakes and fetch the roster's documents; all %d were its neighbors %.1f s after they dialled, from %d addresses; the anchor's VmHWM then was %s. The anchor is stopped.\n\n",
+		n, warm.connectTime.Seconds(), warm.sourceIPs, mib(warm.hwm))
+	s.printf("Each measured phase starts the anchor again on the same data directory and port, waits until every home has completed its handshake with it, then:\n\n")
 	s.printf("- **reservations**: every home makes a relay reservation on the anchor over its connection (go-libp2p circuit v2 `client.Reserve`, what AutoRelay does with a static relay; a reservation lost with its connection is made again within 5 s, as AutoRelay would);\n")
 	s.printf("- **baseline**: the same homes, connected the same way, but no reservation: plain member neighbors.\n\n")
 	s.printf("Then %s of settling, then the window of %s: one post (%d bytes of text) every %s, from the homes in turn; the anchor's CPU is the change of utime+stime in `/proc/PID/stat` over the window, as %% of one core; VmRSS is read from `/proc/PID/status` every second; VmHWM at the end. ",
