@@ -85,6 +85,8 @@ type phaseResult struct {
 	hwm             int64   // KiB, VmHWM at the end (peak since the start)
 	heldEnd         int     // reservations held at the end (bench side)
 	metricRes       string  // the anchor's reservations gauge at the end, or "–"
+	metricResStart  string  // the same at the window's start
+	hidden          int64   // times a home forgot the anchor's relay protocol (baseline)
 	peersStart      int     // status peers at window start
 	peersEnd        int
 	disconnects     int64 // member↔anchor connections closed during the window
@@ -218,6 +220,8 @@ func anchorPhase(ctx context.Context, e *env, members func() (*anchorMembers, er
 	if err != nil {
 		return nil, err
 	}
+	ms.setNoRelay(mode == "baseline")
+	hidden0 := ms.hidden.Load()
 	connectStart := time.Now()
 	ms.connectAll(ctx, anchorAddr)
 	if err := ms.waitNeighbors(ctx, *anchorConnectMax); err != nil {
@@ -266,6 +270,12 @@ func anchorPhase(ctx context.Context, e *env, members func() (*anchorMembers, er
 	var mStart metricsText
 	if text, err := cl.Metrics(ctx); err == nil {
 		mStart = parseMetrics(text)
+		for _, name := range reservationMetrics {
+			if v, ok := mStart.sum(name); ok {
+				res.metricResStart = fmt.Sprintf("%.0f", v)
+				break
+			}
+		}
 	}
 	progress("anchor: measuring %s, one post every %s", *anchorWindow, *anchorInterval)
 	la0 := loadavg()
@@ -349,6 +359,7 @@ func anchorPhase(ctx context.Context, e *env, members func() (*anchorMembers, er
 	res.disconnects = ms.disconnects.Load() - disc0
 	res.reReserved = ms.reReserved.Load() - rer0
 	res.heldEnd = ms.held()
+	res.hidden = ms.hidden.Load() - hidden0
 	res.posts = len(ids)
 	if st, err := cl.Status(ctx); err == nil {
 		res.peersEnd = st.Peers

@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -134,6 +136,11 @@ type simMember struct {
 	resMu   sync.Mutex
 	resConn string
 	resErr  error
+
+	// sub delivers identify's news of peers to hideRelay's loop, done
+	// closes when that loop returns.
+	sub  event.Subscription
+	done chan struct{}
 }
 
 // anchorMembers is the set of simulated homes.
@@ -146,6 +153,13 @@ type anchorMembers struct {
 	// reReserved counts reservations made again after their connection
 	// closed.
 	reReserved atomic.Int64
+	// noRelay (the baseline): every home forgets that the anchor serves
+	// relay reservations as soon as identify tells it, so that neither
+	// its AutoRelay nor the mesh's anchor candidates (any connected
+	// neighbor serving relay) pick the anchor.
+	noRelay atomic.Bool
+	// hidden counts the times a home forgot it.
+	hidden atomic.Int64
 }
 
 // startAnchorMembers starts one simMember per roster key, each with the
@@ -243,6 +257,28 @@ func startSimMember(e *env, r *anchorRoster, ms *anchorMembers, dir string, i in
 			return nil, err
 		}
 	}
+	sub, err := m.Host().EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerProtocolsUpdated)})
+	if err != nil {
+		m.Close()
+		db.Close()
+		return nil, err
+	}
+	sm.sub, sm.done = sub, make(chan struct{})
+	go func() {
+		defer close(sm.done)
+		for ev := range sub.Out() {
+			var p peer.ID
+			switch ev := ev.(type) {
+			case event.EvtPeerIdentificationCompleted:
+				p = ev.Peer
+			case event.EvtPeerProtocolsUpdated:
+				p = ev.Peer
+			}
+			if p == ms.anchor && ms.noRelay.Load() {
+				ms.hideRelay(sm)
+			}
+		}
+	}()
 	m.Host().Network().Notify(&network.NotifyBundle{
 		DisconnectedF: func(_ network.Network, c network.Conn) {
 			if c.RemotePeer() == ms.anchor {
@@ -310,11 +346,33 @@ func (ms *anchorMembers) close() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sm.sub.Close()
+			<-sm.done
 			sm.m.Close()
 			sm.db.Close()
 		}()
 	}
 	wg.Wait()
+}
+
+// hideRelay removes the relay hop protocol from what sm's peerstore says
+// the anchor supports.
+func (ms *anchorMembers) hideRelay(sm *simMember) {
+	if protos, err := sm.m.Host().Peerstore().SupportsProtocols(ms.anchor, proto.ProtoIDv2Hop); err == nil && len(protos) > 0 {
+		_ = sm.m.Host().Peerstore().RemoveProtocols(ms.anchor, proto.ProtoIDv2Hop)
+		ms.hidden.Add(1)
+	}
+}
+
+// setNoRelay turns noRelay on or off, and on, hides the relay at once on
+// every home.
+func (ms *anchorMembers) setNoRelay(on bool) {
+	ms.noRelay.Store(on)
+	if on {
+		for _, sm := range ms.list {
+			ms.hideRelay(sm)
+		}
+	}
 }
 
 // neighbors counts the members whose handshake with the anchor is
