@@ -86,6 +86,7 @@ type phaseResult struct {
 	heldEnd         int     // reservations held at the end (bench side)
 	metricRes       string  // the anchor's reservations gauge at the end, or "–"
 	metricResStart  string  // the same at the window's start
+	strays          int     // baseline homes reconnected to end a reservation made before the relay was hidden
 	hidden          int64   // times a home forgot the anchor's relay protocol (baseline)
 	peersStart      int     // status peers at window start
 	peersEnd        int
@@ -259,6 +260,24 @@ func anchorPhase(ctx context.Context, e *env, members func() (*anchorMembers, er
 	}
 	progress("anchor: settling %s", *anchorSettle)
 	time.Sleep(*anchorSettle)
+	if mode == "baseline" {
+		// A home's AutoRelay may have reserved before the relay was
+		// hidden from it: end those reservations, and settle again.
+		for try := 0; try < 3; try++ {
+			n := ms.dropStrayReservations()
+			if n == 0 {
+				break
+			}
+			res.strays += n
+			progress("anchor: baseline: %d homes had reserved before the relay was hidden from them; reconnecting them", n)
+			time.Sleep(time.Second)
+			ms.connectAll(ctx, anchorAddr)
+			if err := ms.waitNeighbors(ctx, *anchorConnectMax); err != nil {
+				return nil, fmt.Errorf("%w%s", err, c.logTail())
+			}
+			time.Sleep(*anchorSettle)
+		}
+	}
 
 	pid := c.cmd.Process.Pid
 	st, err := cl.Status(ctx)

@@ -130,6 +130,7 @@ type simMember struct {
 	m   *mesh.Mesh
 	db  *store.DB
 	svc *member.Service
+	reg *prometheus.Registry
 
 	// resConn is the connection to the anchor the reservation was made
 	// on; a reservation ends with its connection.
@@ -224,7 +225,7 @@ func startSimMember(e *env, r *anchorRoster, ms *anchorMembers, dir string, i in
 		db.Close()
 		return nil, errors.New("not a member after storing its admission")
 	}
-	sm := &simMember{i: i, db: db, svc: svc}
+	sm := &simMember{i: i, db: db, svc: svc, reg: prometheus.NewRegistry()}
 	m, err := mesh.New(mesh.Config{
 		Key:         key,
 		Store:       db,
@@ -234,7 +235,7 @@ func startSimMember(e *env, r *anchorRoster, ms *anchorMembers, dir string, i in
 		// Homes behind NAT reach each other through the anchor only
 		// here: none asks it for the others' records (see the report).
 		NoPeerExchange: true,
-		Registerer:     prometheus.NewRegistry(),
+		Registerer:     sm.reg,
 		Logger:         e.log,
 		Membership:     benchMembership{svc},
 		OnRecord:       func(s *record.Signed) { ms.arr.mark(s.ID, i) },
@@ -373,6 +374,39 @@ func (ms *anchorMembers) setNoRelay(on bool) {
 			ms.hideRelay(sm)
 		}
 	}
+}
+
+// dropStrayReservations (baseline) finds the homes whose AutoRelay
+// reserved on the anchor before it was hidden (the mesh's
+// porchlight_relay_reservations_held), and closes their connections to
+// the anchor, which ends the reservation; the static-peer redial brings
+// them back, the relay hidden. It returns how many it closed.
+func (ms *anchorMembers) dropStrayReservations() int {
+	n := 0
+	for _, sm := range ms.list {
+		if gaugeSum(sm.reg, "porchlight_relay_reservations_held") > 0 {
+			ms.hideRelay(sm)
+			_ = sm.m.Host().Network().ClosePeer(ms.anchor)
+			n++
+		}
+	}
+	return n
+}
+
+func gaugeSum(reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	var v float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				v += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return v
 }
 
 // neighbors counts the members whose handshake with the anchor is

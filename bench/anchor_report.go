@@ -102,7 +102,7 @@ func anchorReport(e *env, r *anchorRoster, warm *phaseResult, results []*phaseRe
 		n, warm.connectTime.Seconds(), warm.sourceIPs, mib(warm.hwm))
 	s.printf("Each measured phase starts the anchor again on the same data directory and port, waits until every home has completed its handshake with it, then:\n\n")
 	s.printf("- **reservations**: every home holds a relay reservation on the anchor. The homes' own AutoRelay reserves by itself (the mesh offers every connected neighbor that serves relay as an anchor candidate); the bench also calls go-libp2p circuit v2 `client.Reserve` over each home's connection so that all hold one before the window (the same reservation: one per home), and makes one again within 5 s if its connection closes;\n")
-	s.printf("- **baseline**: the same homes, connected the same way, but no reservation: plain member neighbors. Each home drops the relay hop protocol from what its peerstore says the anchor supports as soon as identify reports it (event bus), so that neither the mesh's anchor candidates nor AutoRelay pick the anchor; the anchor's reservations gauge at the window's start and end shows whether one slipped through.\n\n")
+	s.printf("- **baseline**: the same homes, connected the same way, but no reservation: plain member neighbors. Each home drops the relay hop protocol from what its peerstore says the anchor supports as soon as identify reports it (event bus), so that neither the mesh's anchor candidates nor AutoRelay pick the anchor; a home whose AutoRelay reserved before that (its `porchlight_relay_reservations_held`) has its connection to the anchor closed, which ends the reservation, and redials. The anchor's reservations gauge at the window's start and end shows whether one slipped through.\n\n")
 	s.printf("Then %s of settling, then the window of %s: one post (%d bytes of text) every %s, from the homes in turn; the anchor's CPU is the change of utime+stime in `/proc/PID/stat` over the window, as %% of one core; VmRSS is read from `/proc/PID/status` every second; VmHWM at the end. ",
 		*anchorSettle, *anchorWindow, e.p.textLen, *anchorInterval)
 	s.printf("Reservations held are counted on the bench side (a reservation on a connection still open) and read from the anchor's `/metrics`. Delivery counts the homes that stored each post (`OnRecord`) within the window and 5 s more.\n\n")
@@ -139,6 +139,12 @@ func anchorReport(e *env, r *anchorRoster, warm *phaseResult, results []*phaseRe
 			return "–"
 		}
 		return fmt.Sprint(p.hidden)
+	})
+	line("homes reconnected to end a reservation made before the relay was hidden", func(p *phaseResult) string {
+		if p.mode != "baseline" {
+			return "–"
+		}
+		return fmt.Sprint(p.strays)
 	})
 	line("anchor CPU, % of one core", func(p *phaseResult) string { return fmt.Sprintf("%.1f %%", p.cpuPct) })
 	line("anchor VmRSS, peak in the window", func(p *phaseResult) string { return mib(p.rssMax) })
