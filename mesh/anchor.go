@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -486,6 +487,24 @@ func (o *natObservations) add(local, remote, observed ma.Multiaddr) {
 		return
 	}
 	obs[ip.String()] = observed.String()
+}
+
+// addrs are the distinct public addresses observed.
+func (o *natObservations) addrs() []ma.Multiaddr {
+	var out []ma.Multiaddr
+	seen := map[string]bool{}
+	for _, obs := range o.byLocal {
+		for _, a := range obs {
+			if !seen[a] {
+				seen[a] = true
+				if m, err := ma.NewMultiaddr(a); err == nil {
+					out = append(out, m)
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b ma.Multiaddr) int { return strings.Compare(a.String(), b.String()) })
+	return out
 }
 
 // kind judges the observations: NATEndpointDependent as soon as one local

@@ -109,19 +109,21 @@ func (m *Mesh) Network() NetworkStatus {
 	reach, natTCP, natUDP := t.reachability, t.natTCP, t.natUDP
 	relayAddrs := slices.Clone(t.relayAddrs)
 	observedNAT := t.observed.kind()
+	observed := t.observed.addrs()
 	t.mu.Unlock()
 
-	reachable := false
+	// AutoNAT v2 confirms addresses one by one; v1 judges the node.
+	reachable, unreachable := false, false
 	if ch, ok := h.(interface {
 		ConfirmedAddrs() (reachable, unreachable, unknown []ma.Multiaddr)
 	}); ok {
-		r, _, _ := ch.ConfirmedAddrs()
-		reachable = len(r) > 0
+		r, u, _ := ch.ConfirmedAddrs()
+		reachable, unreachable = len(r) > 0, len(u) > 0
 	}
 	switch {
 	case m.cfg.Anchor || reach == network.ReachabilityPublic || reachable:
 		st.Reachability = ReachabilityPublic
-	case reach == network.ReachabilityPrivate:
+	case reach == network.ReachabilityPrivate || unreachable:
 		st.Reachability = ReachabilityPrivate
 	}
 	switch {
@@ -154,6 +156,11 @@ func (m *Mesh) Network() NetworkStatus {
 		case manet.IsPublicAddr(a):
 			st.Observed = appendNew(st.Observed, a)
 		}
+	}
+	// libp2p advertises an address seen by one observer only once four
+	// saw it; a street may have one anchor. Show what the others see.
+	for _, a := range observed {
+		st.Observed = appendNew(st.Observed, a)
 	}
 	relay = append(relay, relayAddrs...)
 	self := ma.StringCast("/p2p/" + m.self.String())
@@ -281,12 +288,16 @@ func connPath(c network.Conn) Path {
 
 // InviteAddrs are the addresses an invite should carry so that a new home
 // reaches this neighborhood from anywhere: this node's public and relay
-// addresses and the anchors it knows, public ones first, at most n.
+// addresses and the anchors it knows, public ones first, then its LAN
+// addresses, at most n.
 func (m *Mesh) InviteAddrs(n int) []ma.Multiaddr {
 	st := m.Network()
 	self := ma.StringCast("/p2p/" + m.self.String())
 	var out []ma.Multiaddr
-	for _, a := range st.Observed {
+	// Public addresses libp2p advertises (confirmed, mapped by the
+	// router, or seen by enough peers), not every address one anchor saw:
+	// behind NAT that one is no way in.
+	for _, a := range publicDirect(m.host.Addrs()) {
 		out = appendNew(out, a.Encapsulate(self))
 	}
 	for _, a := range st.Relay {

@@ -119,7 +119,7 @@ func anchorResources() relay.Resources {
 
 // serveWait is how often serveStanding looks again while a peer's
 // handshake is under way.
-const serveWait = 25 * time.Millisecond
+const serveWait = 50 * time.Millisecond
 
 // serveStanding is p's standing for the services an anchor gives its
 // neighborhood only (relay, AutoNAT): a neighbor's standing, or, under a

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -64,6 +65,15 @@ func TestNATKindFromObservations(t *testing.T) {
 		}
 		if got := o.kind(); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+		distinct := map[string]bool{}
+		for _, s := range c.seen {
+			if !strings.HasPrefix(s[0], "/ip4/10.") {
+				distinct[s[1]] = true
+			}
+		}
+		if got := o.addrs(); len(got) != len(distinct) {
+			t.Errorf("%s: observed %v, want %d addresses", c.name, got, len(distinct))
 		}
 	}
 	// Bounded: a flood of observers keeps at most maxObservations.

@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/host/autonat"
 	"github.com/libp2p/go-libp2p/p2p/protocol/autonatv2"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
@@ -205,8 +207,9 @@ func TestStrangerReservationSpamIsBounded(t *testing.T) {
 	}
 }
 
-// TestAutoNATServedToMembersOnly: the anchor's AutoNAT v2 server resets a
-// stranger's dial request before its handler runs, and serves a member.
+// TestAutoNATServedToMembersOnly: the anchor's AutoNAT servers (v2, and
+// v1's service) reset a stranger's request before their handler runs,
+// and serve a member.
 func TestAutoNATServedToMembersOnly(t *testing.T) {
 	r := newRoster()
 	reg := prometheus.NewRegistry()
@@ -215,37 +218,42 @@ func TestAutoNATServedToMembersOnly(t *testing.T) {
 	home := newTestNodeWith(t, "home", "maple-st", withRoster(r))
 	r.set(home.m.ID(), mesh.Member)
 
-	ask := func(h host.Host) error {
+	ask := func(h host.Host, proto protocol.ID, wait time.Duration) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := h.Connect(ctx, anchor.info()); err != nil {
 			return err
 		}
-		st, err := h.NewStream(ctx, anchor.m.ID(), autonatv2.DialProtocol)
+		st, err := h.NewStream(ctx, anchor.m.ID(), proto)
 		if err != nil {
 			return err
 		}
 		defer st.Reset()
-		_ = st.SetReadDeadline(time.Now().Add(anchorTimeout + time.Second))
+		_ = st.SetReadDeadline(time.Now().Add(wait))
 		_, err = st.Read(make([]byte, 1))
 		return err
 	}
-	err := ask(newPlainHost(t))
-	var ne net.Error
-	if err == nil || errors.As(err, &ne) && ne.Timeout() {
-		t.Errorf("stranger's AutoNAT request: %v, want the stream reset", err)
-	}
-	if n, _ := gather(t, reg, "porchlight_service_refused_total", map[string]string{"protocol": autonatv2.DialProtocol}); n != 1 {
-		t.Errorf("refused AutoNAT streams = %v, want 1", n)
-	}
-	// The member's request is handed to the server, which waits for the
-	// request we never send: our read times out, the stream is not reset.
-	err = ask(home.m.Host())
-	if !errors.As(err, &ne) || !ne.Timeout() {
-		t.Errorf("member's AutoNAT request: %v, want it served (our read timing out)", err)
-	}
-	if n, _ := gather(t, reg, "porchlight_service_refused_total", map[string]string{"protocol": autonatv2.DialProtocol}); n != 1 {
-		t.Errorf("refused AutoNAT streams = %v, want still 1", n)
+	for _, proto := range []protocol.ID{autonatv2.DialProtocol, autonat.AutoNATProto} {
+		// A fresh stranger each time: the first is refused connections
+		// once its handshake was due.
+		err := ask(newPlainHost(t), proto, anchorTimeout+time.Second)
+		var ne net.Error
+		if err == nil || errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("stranger's %s request: %v, want the stream reset", proto, err)
+		}
+		if n, _ := gather(t, reg, "porchlight_service_refused_total", map[string]string{"protocol": string(proto)}); n != 1 {
+			t.Errorf("refused %s streams = %v, want 1", proto, n)
+		}
+		// The member's request is handed to the server, which waits for
+		// the request we never send: our read times out, the stream is
+		// not reset.
+		err = ask(home.m.Host(), proto, time.Second)
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("member's %s request: %v, want it served (our read timing out)", proto, err)
+		}
+		if n, _ := gather(t, reg, "porchlight_service_refused_total", map[string]string{"protocol": string(proto)}); n != 1 {
+			t.Errorf("refused %s streams = %v, want still 1", proto, n)
+		}
 	}
 }
 
