@@ -38,6 +38,7 @@ var (
 	anchorRounds     = flag.Int("anchor-rounds", 1, "anchor: rounds of (baseline, reservations) phases, alternating")
 	anchorFlags      = flag.String("anchor-flags", "", "anchor: more flags for the anchor's porchlight run, in both phases (space-separated; its config already says anchor = true unless -anchor-plain)")
 	anchorPlain      = flag.Bool("anchor-plain", false, "anchor: the hub is a plain member node (config anchor = false): no relay service, so no home gets a reservation")
+	anchorTransport  = flag.String("anchor-transport", "tcp", "anchor: how the homes reach the anchor: tcp or quic (QUIC v1, the anchor listening on QUIC only; go-libp2p dials QUIC from its listening socket only in part, so homes share addresses and over 128 of them get no reservation)")
 	anchorLogs       = flag.String("anchor-logs", "", "anchor: copy the anchor's log of each phase into this directory")
 	anchorConnectMax = flag.Duration("anchor-connect-timeout", 180*time.Second, "anchor: how long every member may take to complete its handshake with the anchor")
 )
@@ -153,11 +154,23 @@ func runAnchor(ctx context.Context, e *env) (*section, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freeTCPPort()
-	if err != nil {
-		return nil, err
+	var listen string
+	switch *anchorTransport {
+	case "tcp":
+		port, err := freeTCPPort()
+		if err != nil {
+			return nil, err
+		}
+		listen = fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)
+	case "quic":
+		port, err := freeUDPPort()
+		if err != nil {
+			return nil, err
+		}
+		listen = fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", port)
+	default:
+		return nil, fmt.Errorf("-anchor-transport %q: want tcp or quic", *anchorTransport)
 	}
-	listen := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)
 	anchorAddr := fmt.Sprintf("%s/p2p/%s", listen, anchorID)
 	// The homes start once the first anchor answers, so that their first
 	// dial finds it (a failed dial is backed off for a while).
@@ -597,6 +610,15 @@ func startAnchorChild(bin, dir, listen string) (*child, error) {
 		logf.Close()
 	}()
 	return c, nil
+}
+
+func freeUDPPort() (int, error) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
 func freeTCPPort() (int, error) {

@@ -230,7 +230,7 @@ func startSimMember(e *env, r *anchorRoster, ms *anchorMembers, dir string, i in
 		Key:         key,
 		Store:       db,
 		Name:        fmt.Sprintf("%d Bench St", 2*i+3),
-		ListenAddrs: []string{fmt.Sprintf("/ip4/%s/tcp/0", homeIP(i))},
+		ListenAddrs: []string{homeListen(i)},
 		StaticPeers: []string{anchorAddr},
 		// Homes behind NAT reach each other through the anchor only
 		// here: none asks it for the others' records (see the report).
@@ -292,6 +292,15 @@ func startSimMember(e *env, r *anchorRoster, ms *anchorMembers, dir string, i in
 
 // pairHomes are the first homes of the list, the relayed pair.
 const pairHomes = 2
+
+// homeListen is home i's listen address on its own loopback address, for
+// -anchor-transport.
+func homeListen(i int) string {
+	if *anchorTransport == "quic" {
+		return fmt.Sprintf("/ip4/%s/udp/0/quic-v1", homeIP(i))
+	}
+	return fmt.Sprintf("/ip4/%s/tcp/0", homeIP(i))
+}
 
 // homeIP is home i's own loopback address, 127.1.x.y.
 func homeIP(i int) string { return fmt.Sprintf("127.1.%d.%d", i/250, i%250+1) }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/porchlight-mesh/porchlight/member"
+	"github.com/porchlight-mesh/porchlight/mesh"
 )
 
 // anchorReport writes the anchor section: summary rows compare the
@@ -87,7 +88,7 @@ func anchorReport(e *env, r *anchorRoster, warm *phaseResult, results []*phaseRe
 		}
 	}
 
-	s.printf("The anchor is the real binary (`go build ./cmd/porchlight`) as a child process: `%s`, ", strings.TrimSpace("porchlight --data D run --no-mdns --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/PORT "+*anchorFlags))
+	s.printf("The anchor is the real binary (`go build ./cmd/porchlight`) as a child process: `%s`, ", strings.TrimSpace("porchlight --data D run --no-mdns --api 127.0.0.1:0 --listen "+anchorListenShape()+" "+*anchorFlags))
 	if *anchorPlain {
 		s.printf("a plain member node (-anchor-plain: `anchor = false`, no relay service). ")
 	} else {
@@ -95,9 +96,10 @@ func anchorReport(e *env, r *anchorRoster, warm *phaseResult, results []*phaseRe
 	}
 	s.printf("D is founded with `node.Found` (an invite-only neighborhood, the anchor its founder and steward); the founder then signs %d invites of up to %d uses and admits %d homes with `member.Service` (`CreateInvite`, `Admit` of each home's claim) on D's store: a roster of %d, %d documents signed by the founder (%.1f s). ",
 		(n+member.MaxUses-1)/member.MaxUses, member.MaxUses, n, n+1, r.docs, rosterTime.Seconds())
-	s.printf("The %d homes are simulated in the bench process (%.1f s to start): each a real `mesh.Mesh` (libp2p TCP host, gossipsub, sync, the membership handshake whose proof is the charter and its admission) on a Badger store of its own, with the anchor as its static peer (redialled when disconnected), ", n, membersTime.Seconds())
-	s.printf("and no listening address (its listener closed after start: a home behind NAT, which nobody can dial), so the homes are connected to the anchor only, a star: every post goes through it. ")
-	s.printf("They do not ask the anchor for the others' peer records (`NoPeerExchange`): with no dialable address there would be nothing to dial, and a home behind a real NAT would be hole-punched to the others instead; the anchor's answers to such requests are not in the figures.\n\n")
+	s.printf("The %d homes are simulated in the bench process (%.1f s to start): each a real `mesh.Mesh` (libp2p host reaching the anchor over %s, gossipsub, sync, the membership handshake whose proof is the charter and its admission) on a Badger store of its own, with the anchor as its static peer (redialled when disconnected). ",
+		n, membersTime.Seconds(), strings.ToUpper(*anchorTransport))
+	s.printf("Homes 2 to %d listen on a loopback address of their own (127.1.x.y) and dial the anchor from it (go-libp2p reuses the listening port), so that the anchor sees one address per home, as on a street (it grants at most %d reservations per address); homes 0 and 1, the relayed pair, close their listener after start (homes behind NAT, which nobody can dial; their `/p2p-circuit` listener stays). ", n-1, mesh.MaxReservationsPerIP)
+	s.printf("The homes are connected to the anchor only, a star: every post goes through it. They do not ask anyone for peer records (`NoPeerExchange`), which would connect them to each other directly here, where homes behind real NATs would be hole-punched; the anchor's rendezvous answers are not in the figures.\n\n")
 	s.printf("First contact (not measured): the anchor starts, and the fresh homes dial it, complete their handshakes and fetch the roster's documents; all %d were its neighbors %.1f s after they dialled, from %d addresses; the anchor's VmHWM then was %s. The anchor is stopped.\n\n",
 		n, warm.connectTime.Seconds(), warm.sourceIPs, mib(warm.hwm))
 	s.printf("Each measured phase starts the anchor again on the same data directory and port, waits until every home has completed its handshake with it, then:\n\n")
@@ -210,4 +212,11 @@ func postRate() string {
 		return "one post a second"
 	}
 	return fmt.Sprintf("one post every %s", *anchorInterval)
+}
+
+func anchorListenShape() string {
+	if *anchorTransport == "quic" {
+		return "/ip4/127.0.0.1/udp/PORT/quic-v1"
+	}
+	return "/ip4/127.0.0.1/tcp/PORT"
 }
