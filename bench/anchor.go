@@ -39,6 +39,7 @@ var (
 	anchorFlags      = flag.String("anchor-flags", "", "anchor: more flags for the anchor's porchlight run, in both phases (space-separated; its config already says anchor = true unless -anchor-plain)")
 	anchorPlain      = flag.Bool("anchor-plain", false, "anchor: the hub is a plain member node (config anchor = false): no relay service, so no home gets a reservation")
 	anchorTransport  = flag.String("anchor-transport", "tcp", "anchor: how the homes reach the anchor: tcp or quic (QUIC v1, the anchor listening on QUIC only; go-libp2p dials QUIC from its listening socket only in part, so homes share addresses and over 128 of them get no reservation)")
+	anchorEnv        = flag.String("anchor-env", "", "anchor: environment variables for the anchor process (space-separated NAME=VALUE), e.g. GOMEMLIMIT=64MiB or GODEBUG=gctrace=1 (with -anchor-logs)")
 	anchorLogs       = flag.String("anchor-logs", "", "anchor: copy the anchor's log of each phase into this directory")
 	anchorConnectMax = flag.Duration("anchor-connect-timeout", 180*time.Second, "anchor: how long every member may take to complete its handshake with the anchor")
 )
@@ -599,6 +600,7 @@ func startAnchorChild(bin, dir, listen string) (*child, error) {
 	args := []string{"--data", dir, "run", "--no-mdns", "--api", "127.0.0.1:0", "--listen", listen}
 	args = append(args, strings.Fields(*anchorFlags)...)
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), strings.Fields(*anchorEnv)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()

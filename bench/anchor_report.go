@@ -89,6 +89,9 @@ func anchorReport(e *env, r *anchorRoster, warm *phaseResult, results []*phaseRe
 	}
 
 	s.printf("The anchor is the real binary (`go build ./cmd/porchlight`) as a child process: `%s`, ", strings.TrimSpace("porchlight --data D run --no-mdns --api 127.0.0.1:0 --listen "+anchorListenShape()+" "+*anchorFlags))
+	if *anchorEnv != "" {
+		s.printf("Its environment adds `%s` (-anchor-env). ", *anchorEnv)
+	}
 	if *anchorPlain {
 		s.printf("a plain member node (-anchor-plain: `anchor = false`, no relay service). ")
 	} else {
