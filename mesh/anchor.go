@@ -34,6 +34,8 @@ const (
 	// maxLearnedAnchors bounds the anchors learned from the address book
 	// and connected neighbors that NetworkStatus lists.
 	maxLearnedAnchors = 16
+	// bookScanEvery: how often the address book is read for anchors.
+	bookScanEvery = 30 * time.Second
 )
 
 // traversal keeps what the mesh knows of anchors and of this node's
@@ -50,6 +52,8 @@ type traversal struct {
 	natUDP       network.NATDeviceType
 	relayAddrs   []ma.Multiaddr // this node's circuit addresses (AutoRelay)
 	observed     natObservations
+	bookCache    []peer.AddrInfo // bookAnchors' last scan
+	bookScanned  time.Time
 
 	kick  chan struct{} // dial configured anchors now
 	push  chan struct{} // a record was stored
@@ -393,23 +397,43 @@ func (m *Mesh) learnedAnchors() []peer.AddrInfo {
 		seen[p] = true
 		out = append(out, peer.AddrInfo{ID: p, Addrs: publicDirect(m.host.Peerstore().Addrs(p))})
 	}
-	if m.abook != nil {
-		for _, e := range m.AddressBook() {
-			if len(out) >= maxLearnedAnchors {
-				break
-			}
-			pub := publicDirect(e.Addrs)
-			if seen[e.ID] || len(pub) == 0 || m.traversal.isConfigured(e.ID) || m.standing(e.ID) == Stranger {
-				continue
-			}
-			seen[e.ID] = true
-			out = append(out, peer.AddrInfo{ID: e.ID, Addrs: pub})
+	for _, ai := range m.traversal.bookAnchors(m) {
+		if len(out) >= maxLearnedAnchors {
+			break
 		}
+		if seen[ai.ID] || m.traversal.isConfigured(ai.ID) || m.standing(ai.ID) == Stranger {
+			continue
+		}
+		seen[ai.ID] = true
+		out = append(out, ai)
 	}
 	if len(out) > maxLearnedAnchors {
 		out = out[:maxLearnedAnchors]
 	}
 	return out
+}
+
+// bookAnchors are the members of the address book with public addresses
+// of their own, most recently seen first, at most maxLearnedAnchors; the
+// book (up to MaxAddrBookEntries records on disk) is read again at most
+// every bookScanEvery.
+func (t *traversal) bookAnchors(m *Mesh) []peer.AddrInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if m.abook == nil || !t.bookScanned.IsZero() && time.Since(t.bookScanned) < bookScanEvery {
+		return t.bookCache
+	}
+	t.bookScanned = time.Now()
+	t.bookCache = nil
+	for _, e := range m.AddressBook() {
+		if len(t.bookCache) >= maxLearnedAnchors {
+			break
+		}
+		if pub := publicDirect(e.Addrs); len(pub) > 0 && e.ID != m.self {
+			t.bookCache = append(t.bookCache, peer.AddrInfo{ID: e.ID, Addrs: pub})
+		}
+	}
+	return t.bookCache
 }
 
 // runsRelay reports whether p told this node (identify) that it serves

@@ -30,8 +30,11 @@ const (
 	// refused a reservation. libp2p's default (an hour) would strand a
 	// home that asked a moment before its admission reached the anchor.
 	relayBackoff = 15 * time.Second
-	// relaySourceEvery is how often AutoRelay may ask for anchors again.
-	relaySourceEvery = 15 * time.Second
+	// relaySourceEvery is how often AutoRelay may ask for anchors again,
+	// and how long each answer stays open for anchors added meanwhile: a
+	// candidate that failed once (the anchor was busy, a dial raced) is
+	// tried again this soon.
+	relaySourceEvery = 5 * time.Second
 	// relayCircuitsPerPeer bounds the circuits to or from one peer at an
 	// anchor at once: a home behind a symmetric NAT is reached by relay
 	// only, by every neighbor that talks to it.

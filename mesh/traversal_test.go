@@ -133,8 +133,11 @@ func TestAnchorRelaysForMembersOnly(t *testing.T) {
 	if err := s.Connect(ctx, circuitTo(t, anchor, home.m.ID())); err == nil {
 		t.Fatal("stranger got a circuit to a member")
 	}
-	if n, _ := gather(t, reg, "porchlight_relay_reservations_serving", nil); n != 2 {
-		t.Errorf("anchor grants %v reservations, want 2 (member and agency)", n)
+	// The member and the agency, and maybe the other member, whose
+	// AutoRelay learned the anchor when it connected to it; never the
+	// stranger.
+	if n, _ := gather(t, reg, "porchlight_relay_reservations_serving", nil); n < 2 || n > 3 {
+		t.Errorf("anchor grants %v reservations, want the member's and the agency's (and the other member's)", n)
 	}
 	if n, _ := gather(t, reg, "porchlight_relay_reservations_served_total", map[string]string{"status": "permission_denied"}); n != 1 {
 		t.Errorf("%v reservations refused, want 1", n)
@@ -433,7 +436,7 @@ func TestAddAnchor(t *testing.T) {
 	if err := home.m.AddAnchor(addr.String()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the home holds a reservation with the added anchor", func() bool {
+	eventually(t, 20*time.Second, "the home holds a reservation with the added anchor", func() bool {
 		st := home.m.Network()
 		return len(st.Anchors) == 1 && st.Anchors[0].ID == anchor.m.ID() && st.Anchors[0].Configured &&
 			st.Anchors[0].Connected && st.Anchors[0].Reservation
