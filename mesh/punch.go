@@ -174,7 +174,7 @@ func (p *puncher) done(id peer.ID, err error, now time.Time) {
 	defer p.mu.Unlock()
 	p.active--
 	if err == nil {
-		p.m.cfg.Logger.Debug("hole punch done", "peer", id, "path", p.m.PathTo(id))
+		p.m.cfg.Logger.Debug("hole punch done", "peer", id)
 		delete(p.wait, id)
 		p.next[id] = now.Add(punchBackoff)
 		return

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"iter"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"sort"
@@ -458,11 +459,26 @@ func authorCompare(a, b []byte) int {
 // just got by sync were not gossiped, so neighbors beyond the peer we pulled
 // from would otherwise wait for their next periodic sync. It cascades only
 // as far as records are new.
+//
+// A node with more than manyNeighbors neighbors (an anchor) nudges
+// manyNeighbors of them, chosen at random: a nudge is a round both ways,
+// and 200 of them for every record that came by sync doubled an anchor's
+// rounds; the others get the records by gossip or their next pull.
 func (s *syncer) nudgeOthers(from peer.ID) {
-	for _, q := range s.m.host.Network().Peers() {
-		if q != from {
-			s.schedule(q, true)
+	peers := s.m.host.Network().Peers()
+	if len(peers) > manyNeighbors+1 {
+		rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+	}
+	n := 0
+	for _, q := range peers {
+		if q == from {
+			continue
 		}
+		if n == manyNeighbors {
+			break
+		}
+		s.schedule(q, true)
+		n++
 	}
 }
 
