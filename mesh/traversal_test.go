@@ -139,11 +139,16 @@ func TestAnchorRelaysForMembersOnly(t *testing.T) {
 	if n, _ := gather(t, reg, "porchlight_relay_reservations_serving", nil); n < 2 || n > 3 {
 		t.Errorf("anchor grants %v reservations, want the member's and the agency's (and the other member's)", n)
 	}
-	if n, _ := gather(t, reg, "porchlight_relay_reservations_served_total", map[string]string{"status": "permission_denied"}); n != 1 {
-		t.Errorf("%v reservations refused, want 1", n)
-	}
-	if n, _ := gather(t, reg, "porchlight_relay_circuits_served_total", map[string]string{"status": "permission_denied"}); n != 1 {
-		t.Errorf("%v circuits refused, want 1", n)
+	// The relay counts a refusal after it answered it: wait for the count.
+	for _, name := range []string{"porchlight_relay_reservations_served_total", "porchlight_relay_circuits_served_total"} {
+		refused := func() float64 {
+			n, _ := gather(t, reg, name, map[string]string{"status": "permission_denied"})
+			return n
+		}
+		eventually(t, 5*time.Second, name+" counts the stranger's refusal", func() bool { return refused() >= 1 })
+		if n := refused(); n != 1 {
+			t.Errorf("%s{status=permission_denied} = %v, want 1", name, n)
+		}
 	}
 }
 
