@@ -521,28 +521,7 @@ func (l *natLab) start(t *testing.T, h *natNode, extra ...string) {
 // then a clean exit within stopTimeout.
 func natStop(t *testing.T, h *natNode) time.Duration {
 	t.Helper()
-	h.mu.Lock()
-	p := h.proc
-	h.mu.Unlock()
-	if p == nil {
-		t.Fatalf("%s: not running", h.label)
-	}
-	start := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("%s: SIGTERM: %v", h.label, err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(stopTimeout):
-		t.Fatalf("%s: still running %v after SIGTERM", h.label, stopTimeout)
-	}
-	h.mu.Lock()
-	h.proc = nil
-	h.mu.Unlock()
-	if p.err != nil {
-		t.Fatalf("%s: after SIGTERM: %v (want exit status 0)", h.label, p.err)
-	}
-	return time.Since(start)
+	return h.stopFor(t, stopTimeout)
 }
 
 // setLANAddr moves a home to a new address on its LAN (a DHCP lease that
@@ -731,18 +710,26 @@ func pollFrom(t *testing.T, start time.Time, what string, timeout, interval time
 	return time.Since(start)
 }
 
-// directTo checks that h is connected to o directly: path direct, and a
-// remote address that is o's router's public address, not a circuit.
-func directTo(ctx context.Context, h, o *natNode) error {
+// natPeerOf is o as h's peers list shows it.
+func natPeerOf(ctx context.Context, h, o *natNode) (natPeerJSON, error) {
 	ps, err := natPeers(ctx, h)
 	if err != nil {
-		return err
+		return natPeerJSON{}, err
 	}
 	i := slices.IndexFunc(ps, func(p natPeerJSON) bool { return p.PeerID == o.peerID })
 	if i < 0 {
-		return fmt.Errorf("%s does not list %s", h.label, o.label)
+		return natPeerJSON{}, fmt.Errorf("%s does not list %s", h.label, o.label)
 	}
-	p := ps[i]
+	return ps[i], nil
+}
+
+// directTo checks that h is connected to o directly: path direct, and a
+// remote address that is o's router's public address, not a circuit.
+func directTo(ctx context.Context, h, o *natNode) error {
+	p, err := natPeerOf(ctx, h, o)
+	if err != nil {
+		return err
+	}
 	if p.Path != "direct" {
 		return fmt.Errorf("%s reaches %s on path %q %v, not direct", h.label, o.label, p.Path, p.Addrs)
 	}
@@ -758,15 +745,10 @@ func directTo(ctx context.Context, h, o *natNode) error {
 // pathTo checks h's path to o, and that a remote address starts with
 // /ip4/addrPrefix.
 func pathTo(ctx context.Context, h, o *natNode, path, addrPrefix string) error {
-	ps, err := natPeers(ctx, h)
+	p, err := natPeerOf(ctx, h, o)
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(ps, func(p natPeerJSON) bool { return p.PeerID == o.peerID })
-	if i < 0 {
-		return fmt.Errorf("%s does not list %s", h.label, o.label)
-	}
-	p := ps[i]
 	if p.Path != path || !slices.ContainsFunc(p.Addrs, func(a string) bool { return strings.HasPrefix(a, "/ip4/"+addrPrefix) }) {
 		return fmt.Errorf("%s reaches %s on path %q through %v, want %s through %s*", h.label, o.label, p.Path, p.Addrs, path, addrPrefix)
 	}

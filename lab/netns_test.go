@@ -332,7 +332,12 @@ func (h *host) running() bool {
 
 // stop sends SIGTERM and waits for a clean exit (status 0).
 func (h *host) stop(timeout time.Duration) time.Duration {
-	t := h.lab.t
+	h.lab.t.Helper()
+	return h.stopFor(h.lab.t, timeout)
+}
+
+// stopFor is stop failing t (a subtest) rather than the lab's test.
+func (h *host) stopFor(t *testing.T, timeout time.Duration) time.Duration {
 	t.Helper()
 	h.mu.Lock()
 	p := h.proc
