@@ -251,7 +251,7 @@ func (h *heldSet) take(id record.ID) bool {
 
 func (m *Mesh) topicFor(s *record.Signed) *pubsub.Topic {
 	switch s.Entry.GetBody().(type) {
-	case *pb.Entry_Request, *pb.Entry_Update:
+	case *pb.Entry_Request, *pb.Entry_Update, *pb.Entry_Yield:
 		return m.reqs
 	}
 	return m.feed

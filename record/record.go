@@ -158,6 +158,10 @@ func checkEntry(s *Signed, now time.Time) error {
 		return CheckRequest(b.Request)
 	case *pb.Entry_Update:
 		return checkUpdate(b.Update, e.GetSeq())
+	case *pb.Entry_Yield:
+		return checkYield(b.Yield, e.GetSeq())
+	case *pb.Entry_Omission:
+		return checkOmission(b.Omission)
 	case nil:
 		return invalid(ReasonMalformed, "no body")
 	default:

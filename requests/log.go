@@ -29,6 +29,17 @@ type Item struct {
 	Closed      bool
 	ClosedAt    time.Time
 	Notes       []Note
+	// Yield: what the agency's Yield records for this request add up to.
+	Yield Yield
+}
+
+// Yield is a request's yield: the sum of the agency's Yield records for it.
+type Yield struct {
+	Clips   int   // clips received (shares)
+	Homes   int   // distinct homes that shared (sum of new_homes)
+	Bytes   int64 // bytes received
+	VideoMS int64 // seconds of video x 1000
+	Records int   // Yield records
 }
 
 // Note is an annotation from a later update.

@@ -113,6 +113,9 @@ type Agency struct {
 	AreaHours        float64 // sum over requests of square miles x hours
 	Equivocation     bool
 	Proof            [][]byte // both envelopes, when Equivocation
+	// Omissions: yield omissions proven against this agency (valid
+	// YieldOmission records of homes, judged against its log).
+	Omissions []Omission
 	// Head is the last seq of the agency's log this node holds without a
 	// gap: what an issuer names in RevokeThrough to pin a revocation.
 	Head uint64

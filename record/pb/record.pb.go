@@ -44,6 +44,8 @@ type Entry struct {
 	//	*Entry_Retraction
 	//	*Entry_Request
 	//	*Entry_Update
+	//	*Entry_Yield
+	//	*Entry_Omission
 	Body          isEntry_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -166,6 +168,24 @@ func (x *Entry) GetUpdate() *RequestUpdate {
 	return nil
 }
 
+func (x *Entry) GetYield() *Yield {
+	if x != nil {
+		if x, ok := x.Body.(*Entry_Yield); ok {
+			return x.Yield
+		}
+	}
+	return nil
+}
+
+func (x *Entry) GetOmission() *YieldOmission {
+	if x != nil {
+		if x, ok := x.Body.(*Entry_Omission); ok {
+			return x.Omission
+		}
+	}
+	return nil
+}
+
 type isEntry_Body interface {
 	isEntry_Body()
 }
@@ -190,6 +210,14 @@ type Entry_Update struct {
 	Update *RequestUpdate `protobuf:"bytes,14,opt,name=update,proto3,oneof"`
 }
 
+type Entry_Yield struct {
+	Yield *Yield `protobuf:"bytes,15,opt,name=yield,proto3,oneof"`
+}
+
+type Entry_Omission struct {
+	Omission *YieldOmission `protobuf:"bytes,16,opt,name=omission,proto3,oneof"`
+}
+
 func (*Entry_Profile) isEntry_Body() {}
 
 func (*Entry_Post) isEntry_Body() {}
@@ -199,6 +227,10 @@ func (*Entry_Retraction) isEntry_Body() {}
 func (*Entry_Request) isEntry_Body() {}
 
 func (*Entry_Update) isEntry_Body() {}
+
+func (*Entry_Yield) isEntry_Body() {}
+
+func (*Entry_Omission) isEntry_Body() {}
 
 // Profile names the author to its neighbors (the name shown in the feed).
 type Profile struct {
@@ -942,11 +974,209 @@ func (x *Revocation) GetValidThroughSeq() uint64 {
 	return 0
 }
 
+// Yield is, in an agency's log, what the agency received for one of its
+// requests since its previous Yield for that request: one share per clip.
+// A request's yield is the sum of its Yield records. Nothing in it depends
+// on homes that did not share.
+type Yield struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	RequestSeq uint64                 `protobuf:"varint,1,opt,name=request_seq,json=requestSeq,proto3" json:"request_seq,omitempty"`
+	RequestId  []byte                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Shares     []*YieldShare          `protobuf:"bytes,3,rep,name=shares,proto3" json:"shares,omitempty"`
+	// new_homes counts the homes whose first clip for this request is in
+	// this record (at most len(shares)).
+	NewHomes      uint32 `protobuf:"varint,4,opt,name=new_homes,json=newHomes,proto3" json:"new_homes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Yield) Reset() {
+	*x = Yield{}
+	mi := &file_porchlight_record_record_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Yield) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Yield) ProtoMessage() {}
+
+func (x *Yield) ProtoReflect() protoreflect.Message {
+	mi := &file_porchlight_record_record_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Yield.ProtoReflect.Descriptor instead.
+func (*Yield) Descriptor() ([]byte, []int) {
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Yield) GetRequestSeq() uint64 {
+	if x != nil {
+		return x.RequestSeq
+	}
+	return 0
+}
+
+func (x *Yield) GetRequestId() []byte {
+	if x != nil {
+		return x.RequestId
+	}
+	return nil
+}
+
+func (x *Yield) GetShares() []*YieldShare {
+	if x != nil {
+		return x.Shares
+	}
+	return nil
+}
+
+func (x *Yield) GetNewHomes() uint32 {
+	if x != nil {
+		return x.NewHomes
+	}
+	return 0
+}
+
+// YieldShare is one clip received. commitment is
+// SHA-256("porchlight-yield/1" 0x00 request_id grant_id clip_id)
+// (requests.YieldCommitment): only the grant's owner and the agency know
+// the grant ID, so only they can recompute it.
+type YieldShare struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Commitment []byte                 `protobuf:"bytes,1,opt,name=commitment,proto3" json:"commitment,omitempty"`
+	// size is the bytes received; video_ms the clip's length (manifest end -
+	// start), in milliseconds.
+	Size          uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	VideoMs       uint64 `protobuf:"varint,3,opt,name=video_ms,json=videoMs,proto3" json:"video_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *YieldShare) Reset() {
+	*x = YieldShare{}
+	mi := &file_porchlight_record_record_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *YieldShare) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*YieldShare) ProtoMessage() {}
+
+func (x *YieldShare) ProtoReflect() protoreflect.Message {
+	mi := &file_porchlight_record_record_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use YieldShare.ProtoReflect.Descriptor instead.
+func (*YieldShare) Descriptor() ([]byte, []int) {
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *YieldShare) GetCommitment() []byte {
+	if x != nil {
+		return x.Commitment
+	}
+	return nil
+}
+
+func (x *YieldShare) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *YieldShare) GetVideoMs() uint64 {
+	if x != nil {
+		return x.VideoMs
+	}
+	return 0
+}
+
+// YieldOmission is, in a home's log, its proof that an agency received a
+// clip of this home for a request and left it out of the request's yield.
+// Publishing it reveals that this home shared that clip.
+type YieldOmission struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// transfer is the agency's signed transfer envelope (package clips,
+	// TransferType) of the clip; grant the home's signed grant it was sent
+	// under, naming the request.
+	Transfer      []byte `protobuf:"bytes,1,opt,name=transfer,proto3" json:"transfer,omitempty"`
+	Grant         []byte `protobuf:"bytes,2,opt,name=grant,proto3" json:"grant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *YieldOmission) Reset() {
+	*x = YieldOmission{}
+	mi := &file_porchlight_record_record_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *YieldOmission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*YieldOmission) ProtoMessage() {}
+
+func (x *YieldOmission) ProtoReflect() protoreflect.Message {
+	mi := &file_porchlight_record_record_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use YieldOmission.ProtoReflect.Descriptor instead.
+func (*YieldOmission) Descriptor() ([]byte, []int) {
+	return file_porchlight_record_record_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *YieldOmission) GetTransfer() []byte {
+	if x != nil {
+		return x.Transfer
+	}
+	return nil
+}
+
+func (x *YieldOmission) GetGrant() []byte {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
 var File_porchlight_record_record_proto protoreflect.FileDescriptor
 
 const file_porchlight_record_record_proto_rawDesc = "" +
 	"\n" +
-	"\x1eporchlight/record/record.proto\x12\x11porchlight.record\"\xa7\x03\n" +
+	"\x1eporchlight/record/record.proto\x12\x11porchlight.record\"\x99\x04\n" +
 	"\x05Entry\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
@@ -960,7 +1190,9 @@ const file_porchlight_record_record_proto_rawDesc = "" +
 	"retraction\x18\f \x01(\v2\x1d.porchlight.record.RetractionH\x00R\n" +
 	"retraction\x126\n" +
 	"\arequest\x18\r \x01(\v2\x1a.porchlight.record.RequestH\x00R\arequest\x12:\n" +
-	"\x06update\x18\x0e \x01(\v2 .porchlight.record.RequestUpdateH\x00R\x06updateB\x06\n" +
+	"\x06update\x18\x0e \x01(\v2 .porchlight.record.RequestUpdateH\x00R\x06update\x120\n" +
+	"\x05yield\x18\x0f \x01(\v2\x18.porchlight.record.YieldH\x00R\x05yield\x12>\n" +
+	"\bomission\x18\x10 \x01(\v2 .porchlight.record.YieldOmissionH\x00R\bomissionB\x06\n" +
 	"\x04body\"\x1d\n" +
 	"\aProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"8\n" +
@@ -1024,7 +1256,24 @@ const file_porchlight_record_record_proto_rawDesc = "" +
 	"\n" +
 	"revoked_at\x18\x02 \x01(\x03R\trevokedAt\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12*\n" +
-	"\x11valid_through_seq\x18\x04 \x01(\x04R\x0fvalidThroughSeqB1Z/github.com/porchlight-mesh/porchlight/record/pbb\x06proto3"
+	"\x11valid_through_seq\x18\x04 \x01(\x04R\x0fvalidThroughSeq\"\x9b\x01\n" +
+	"\x05Yield\x12\x1f\n" +
+	"\vrequest_seq\x18\x01 \x01(\x04R\n" +
+	"requestSeq\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\fR\trequestId\x125\n" +
+	"\x06shares\x18\x03 \x03(\v2\x1d.porchlight.record.YieldShareR\x06shares\x12\x1b\n" +
+	"\tnew_homes\x18\x04 \x01(\rR\bnewHomes\"[\n" +
+	"\n" +
+	"YieldShare\x12\x1e\n" +
+	"\n" +
+	"commitment\x18\x01 \x01(\fR\n" +
+	"commitment\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x19\n" +
+	"\bvideo_ms\x18\x03 \x01(\x04R\avideoMs\"A\n" +
+	"\rYieldOmission\x12\x1a\n" +
+	"\btransfer\x18\x01 \x01(\fR\btransfer\x12\x14\n" +
+	"\x05grant\x18\x02 \x01(\fR\x05grantB1Z/github.com/porchlight-mesh/porchlight/record/pbb\x06proto3"
 
 var (
 	file_porchlight_record_record_proto_rawDescOnce sync.Once
@@ -1038,7 +1287,7 @@ func file_porchlight_record_record_proto_rawDescGZIP() []byte {
 	return file_porchlight_record_record_proto_rawDescData
 }
 
-var file_porchlight_record_record_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_porchlight_record_record_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_porchlight_record_record_proto_goTypes = []any{
 	(*Entry)(nil),         // 0: porchlight.record.Entry
 	(*Profile)(nil),       // 1: porchlight.record.Profile
@@ -1052,6 +1301,9 @@ var file_porchlight_record_record_proto_goTypes = []any{
 	(*RequestUpdate)(nil), // 9: porchlight.record.RequestUpdate
 	(*Credential)(nil),    // 10: porchlight.record.Credential
 	(*Revocation)(nil),    // 11: porchlight.record.Revocation
+	(*Yield)(nil),         // 12: porchlight.record.Yield
+	(*YieldShare)(nil),    // 13: porchlight.record.YieldShare
+	(*YieldOmission)(nil), // 14: porchlight.record.YieldOmission
 }
 var file_porchlight_record_record_proto_depIdxs = []int32{
 	1,  // 0: porchlight.record.Entry.profile:type_name -> porchlight.record.Profile
@@ -1059,18 +1311,21 @@ var file_porchlight_record_record_proto_depIdxs = []int32{
 	4,  // 2: porchlight.record.Entry.retraction:type_name -> porchlight.record.Retraction
 	8,  // 3: porchlight.record.Entry.request:type_name -> porchlight.record.Request
 	9,  // 4: porchlight.record.Entry.update:type_name -> porchlight.record.RequestUpdate
-	2,  // 5: porchlight.record.Post.location:type_name -> porchlight.record.Location
-	2,  // 6: porchlight.record.Circle.center:type_name -> porchlight.record.Location
-	2,  // 7: porchlight.record.Polygon.points:type_name -> porchlight.record.Location
-	5,  // 8: porchlight.record.Area.circle:type_name -> porchlight.record.Circle
-	6,  // 9: porchlight.record.Area.polygon:type_name -> porchlight.record.Polygon
-	7,  // 10: porchlight.record.Request.area:type_name -> porchlight.record.Area
-	7,  // 11: porchlight.record.Credential.jurisdiction:type_name -> porchlight.record.Area
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	12, // 5: porchlight.record.Entry.yield:type_name -> porchlight.record.Yield
+	14, // 6: porchlight.record.Entry.omission:type_name -> porchlight.record.YieldOmission
+	2,  // 7: porchlight.record.Post.location:type_name -> porchlight.record.Location
+	2,  // 8: porchlight.record.Circle.center:type_name -> porchlight.record.Location
+	2,  // 9: porchlight.record.Polygon.points:type_name -> porchlight.record.Location
+	5,  // 10: porchlight.record.Area.circle:type_name -> porchlight.record.Circle
+	6,  // 11: porchlight.record.Area.polygon:type_name -> porchlight.record.Polygon
+	7,  // 12: porchlight.record.Request.area:type_name -> porchlight.record.Area
+	7,  // 13: porchlight.record.Credential.jurisdiction:type_name -> porchlight.record.Area
+	13, // 14: porchlight.record.Yield.shares:type_name -> porchlight.record.YieldShare
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_porchlight_record_record_proto_init() }
@@ -1084,6 +1339,8 @@ func file_porchlight_record_record_proto_init() {
 		(*Entry_Retraction)(nil),
 		(*Entry_Request)(nil),
 		(*Entry_Update)(nil),
+		(*Entry_Yield)(nil),
+		(*Entry_Omission)(nil),
 	}
 	file_porchlight_record_record_proto_msgTypes[7].OneofWrappers = []any{
 		(*Area_Circle)(nil),
@@ -1095,7 +1352,7 @@ func file_porchlight_record_record_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_porchlight_record_record_proto_rawDesc), len(file_porchlight_record_record_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
