@@ -27,8 +27,15 @@ var ErrNotFound = errors.New("not found")
 type Config struct {
 	// Dir is the database directory. Required.
 	Dir string
-	// Neighborhood is the only neighborhood whose records are accepted. Required.
+	// Neighborhood is the only neighborhood whose records are accepted
+	// (but see Elsewhere). Required.
 	Neighborhood string
+	// Elsewhere reports whether author's log may carry records of another
+	// neighborhood: an agency's, which serves several (package requests
+	// answers it: a trusted issuer certified the author). Such a record is
+	// stored, but a post of another neighborhood never enters the feed.
+	// Nil: none may.
+	Elsewhere func(author peer.ID) bool
 	// MaxGap is how far past an author's contiguous head a record may be
 	// before it is refused as a seq jump. Default 10,000.
 	MaxGap uint64
@@ -392,7 +399,7 @@ func (d *DB) Ingest(s *record.Signed) (Result, error) {
 }
 
 func (d *DB) ingest(txn *badger.Txn, s *record.Signed) (Result, error) {
-	if n := s.Entry.GetNeighborhood(); n != d.cfg.Neighborhood {
+	if n := s.Entry.GetNeighborhood(); n != d.cfg.Neighborhood && (d.cfg.Elsewhere == nil || !d.cfg.Elsewhere(s.Author)) {
 		return Result{}, record.Invalidf(record.ReasonNeighborhood, "record of neighborhood %q, this node is in %q", n, d.cfg.Neighborhood)
 	}
 	switch _, err := txn.Get(indexKey(s.ID)); {
@@ -518,6 +525,11 @@ func (d *DB) equivocate(txn *badger.Txn, s *record.Signed, existing slot) (Resul
 func (d *DB) applyBody(txn *badger.Txn, s *record.Signed) (record.Reason, error) {
 	switch b := s.Entry.GetBody().(type) {
 	case *pb.Entry_Post:
+		if s.Entry.GetNeighborhood() != d.cfg.Neighborhood {
+			// An agency's post at home (see Config.Elsewhere): kept in its
+			// log, so the chain verifies, but not this neighborhood's news.
+			return record.ReasonNeighborhood, nil
+		}
 		return "", txn.Set(feedKey(s.Entry.GetCreated(), s.ID), seqKey(0, s.Author, s.Seq())[1:])
 	case *pb.Entry_Profile:
 		k := authorKey(tagProfile, s.Author)
