@@ -89,6 +89,9 @@ func (m *Mesh) ingestDoc(raw []byte, via string) verdict {
 		return verdict{result: pubsub.ValidationIgnore}
 	}
 	m.metrics.accepted.WithLabelValues("document").Inc()
+	if !(m.cfg.Membership != nil && m.cfg.Membership.Owns(raw)) {
+		m.bridge()
+	}
 	return verdict{result: pubsub.ValidationAccept, added: true}
 }
 
@@ -152,6 +155,7 @@ func (m *Mesh) admit(s *record.Signed, via string) verdict {
 	if m.cfg.OnRecord != nil {
 		m.cfg.OnRecord(s)
 	}
+	m.bridgeRecord(s.Author)
 	return verdict{result: pubsub.ValidationAccept, added: true, gap: res.Gap, equivocation: res.Outcome == store.Equivocation}
 }
 
@@ -269,6 +273,7 @@ func (m *Mesh) publish(s *record.Signed) {
 		m.cfg.OnRecord(s)
 	}
 	m.storedRecord()
+	m.bridgeRecord(s.Author)
 }
 
 // inspectRPC sees every inbound gossipsub RPC before pubsub handles it
@@ -290,7 +295,9 @@ func (m *Mesh) publish(s *record.Signed) {
 // this and refuses them like any StrictNoSign client.
 func (m *Mesh) inspectRPC(p peer.ID, rpc *pubsub.RPC) error {
 	st := m.peers.standing(p)
-	if st == Stranger {
+	if h, _ := m.peers.hoodOf(p); st == Stranger || h != "" {
+		// A peer of a served neighborhood exchanges no gossip with us
+		// (records cross by sync, see bridge).
 		if n := len(rpc.Publish); n > 0 {
 			m.metrics.rejected.WithLabelValues(ReasonNotNeighbor).Add(float64(n))
 		}

@@ -137,7 +137,11 @@ func (m *Mesh) PublishMemberDoc(raw []byte) error {
 // peer that is no longer a member nor a trusted agency is disconnected and
 // refused; one whose standing changed is told apart from then on.
 func (m *Mesh) RecheckPeers() {
+	hoods := m.peers.hoods()
 	for p, st := range m.peers.standings() {
+		if hoods[p] != "" {
+			continue // met in a served neighborhood: not judged by our roster
+		}
 		now := m.standing(p)
 		switch {
 		case now == Stranger:

@@ -98,6 +98,14 @@ type Config struct {
 	// answers members who ask. For tests that build a topology (a line, a
 	// victim's neighbor kept apart) that introductions would undo.
 	NoPeerExchange bool
+	// Serve lists other neighborhoods this node serves for agency
+	// requests only, at most MaxServe (an agency covering several; a node
+	// bridging them). There it exchanges issuer documents and agency logs
+	// only, by sync; see docs/protocol.md, "Agencies across neighborhoods".
+	Serve []Served
+	// Credentials, if set, returns this node's agency credentials: its
+	// handshake proof in a served neighborhood.
+	Credentials func() [][]byte
 	// KeyMayHaveLog says the identity may have written a log before this
 	// database existed: a key restored onto a fresh database. While this
 	// node's own log is empty it then writes nothing, its profile
@@ -190,6 +198,9 @@ type Mesh struct {
 	// mustRecover: KeyMayHaveLog and the own log was empty at start; no
 	// write until firstSynced.
 	mustRecover bool
+
+	// hints: the served neighborhood of each static peer of Config.Serve.
+	hints map[peer.ID]string
 }
 
 // scoreInspectEvery is how often gossipsub reports its peer scores to
@@ -279,6 +290,11 @@ func New(cfg Config) (m *Mesh, err error) {
 	if err != nil {
 		return nil, err
 	}
+	servedStatic, hints, err := checkServe(cfg.Store.Neighborhood(), cfg.Serve)
+	if err != nil {
+		return nil, err
+	}
+	static = append(static, servedStatic...)
 	self, err := peer.IDFromPrivateKey(cfg.Key)
 	if err != nil {
 		return nil, fmt.Errorf("mesh: identity: %w", err)
@@ -309,6 +325,7 @@ func New(cfg Config) (m *Mesh, err error) {
 		metrics:     newMetrics(cfg.Registerer),
 		peers:       newPeerSet(cfg.OnPeers),
 		firstSynced: make(chan struct{}),
+		hints:       hints,
 		ctx:         ctx,
 		cancel:      cancel,
 	}
@@ -370,7 +387,10 @@ func New(cfg Config) (m *Mesh, err error) {
 			case Member:
 				return true
 			case Agency:
-				return t == reqTopic
+				// A peer of a served neighborhood gets no gossip: records
+				// cross by sync (see bridge).
+				h, _ := m.peers.hoodOf(p)
+				return t == reqTopic && h == ""
 			}
 			return false
 		}),
@@ -671,5 +691,6 @@ func (m *Mesh) PublishDoc(raw []byte) error {
 	if err := m.reqs.Publish(ctx, raw); err != nil {
 		m.cfg.Logger.Warn("publish issuer document; peers will fetch it by sync", "err", err)
 	}
+	m.bridge()
 	return nil
 }

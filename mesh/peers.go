@@ -18,20 +18,66 @@ type peerSet struct {
 	mu       sync.Mutex
 	since    map[peer.ID]time.Time
 	stand    map[peer.ID]Standing
+	hood     map[peer.ID]string // the served neighborhood a neighbor was met in (absent: our own)
+	capped   map[peer.ID]bool   // a neighbor of our own that serves it for requests only
 	onChange func()
 }
 
 func newPeerSet(onChange func()) *peerSet {
-	return &peerSet{since: map[peer.ID]time.Time{}, stand: map[peer.ID]Standing{}, onChange: onChange}
+	return &peerSet{since: map[peer.ID]time.Time{}, stand: map[peer.ID]Standing{},
+		hood: map[peer.ID]string{}, capped: map[peer.ID]bool{}, onChange: onChange}
 }
 
-func (s *peerSet) add(p peer.ID, now time.Time, st Standing) {
+// hoodOf is the neighborhood of neighbor p; ok is false for a peer that is
+// none.
+func (s *peerSet) hoodOf(p peer.ID) (hood string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.since[p]; !ok {
+		return "", false
+	}
+	return s.hood[p], true
+}
+
+// hoods maps every neighbor to its neighborhood ("" this node's own).
+func (s *peerSet) hoods() map[peer.ID]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[peer.ID]string, len(s.since))
+	for p := range s.since {
+		out[p] = s.hood[p]
+	}
+	return out
+}
+
+// capStanding makes neighbor p an Agency at most, for as long as it is
+// connected.
+func (s *peerSet) capStanding(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.since[p]; ok {
+		s.capped[p] = true
+	}
+}
+
+func (s *peerSet) isCapped(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.capped[p]
+}
+
+func (s *peerSet) add(p peer.ID, now time.Time, st Standing, hood string) {
 	s.mu.Lock()
 	_, had := s.since[p]
 	if !had {
 		s.since[p] = now
 	}
 	s.stand[p] = st
+	if hood == "" {
+		delete(s.hood, p)
+	} else {
+		s.hood[p] = hood
+	}
 	s.mu.Unlock()
 	if !had && s.onChange != nil {
 		s.onChange()
@@ -43,6 +89,8 @@ func (s *peerSet) remove(p peer.ID) {
 	_, had := s.since[p]
 	delete(s.since, p)
 	delete(s.stand, p)
+	delete(s.hood, p)
+	delete(s.capped, p)
 	s.mu.Unlock()
 	if had && s.onChange != nil {
 		s.onChange()
@@ -66,6 +114,9 @@ func (s *peerSet) standing(p peer.ID) Standing {
 func (s *peerSet) standingOf(p peer.ID) Standing {
 	if _, ok := s.since[p]; !ok {
 		return Stranger
+	}
+	if st := s.stand[p]; st == Member && (s.capped[p] || s.hood[p] != "") {
+		return Agency
 	}
 	return s.stand[p]
 }
@@ -164,11 +215,18 @@ func (m *Mesh) connected(p peer.ID) bool {
 // and proved its standing (a member or a trusted agency). From then on
 // gossip flows to and from it (see notNeighborScore): all of it for a
 // member, the requests topic only for an agency.
-func (m *Mesh) completeHandshake(p peer.ID, st Standing) {
+func (m *Mesh) completeHandshake(p peer.ID, st Standing) { m.completeHandshakeIn(p, st, "") }
+
+// completeHandshakeIn is completeHandshake in neighborhood hood ("" this
+// node's own, else a served one, where p is an Agency: see restricted).
+func (m *Mesh) completeHandshakeIn(p peer.ID, st Standing, hood string) {
 	if st == Stranger || m.refused.has(p, m.cfg.Now()) {
 		return // shunned (graylisted) and not yet disconnected
 	}
-	m.peers.add(p, m.cfg.Now(), st)
+	if hood != "" {
+		st = Agency
+	}
+	m.peers.add(p, m.cfg.Now(), st, hood)
 	m.pending.remove(p)
 	if st == Member && m.abook != nil {
 		m.abook.poke(p)

@@ -278,7 +278,16 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 		}
 	}()
 	st := s.m.peers.standing(p)
-	if st == Stranger && s.m.cfg.Membership != nil {
+	hood, known := s.m.hoodFor(p)
+	if st == Stranger && !known && !s.m.dialed(p) {
+		// This node serves several neighborhoods and does not know p's:
+		// p dialled us, and its first request names its own.
+		return nil
+	}
+	if hood != "" {
+		st = Agency // a served neighborhood: requests only (see restricted)
+	}
+	if st == Stranger && s.m.cfg.Membership != nil && hood == "" {
 		if !s.m.dialed(p) {
 			// A peer that dialled us speaks first: its handshake request
 			// carries its proof, and we pull once it has proved itself
@@ -299,12 +308,13 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 			return err
 		}
 		req.Reciprocate = mutual && round == 0
-		if round == 0 && s.m.cfg.Membership != nil {
+		req.Neighborhood, req.RequestsOnly = s.m.name(hood), hood != ""
+		if round == 0 && (s.m.cfg.Membership != nil || hood != "") {
 			// The peer may not have read our proof yet (we answered its
 			// handshake, and its reading races this pull): a first round
 			// always carries it. A responder reads it only from a peer it
 			// does not know yet.
-			req.Proof = s.m.proof()
+			req.Proof = s.m.proofFor(hood)
 		}
 		resp, err := s.round(ctx, p, req)
 		if err != nil {
@@ -315,8 +325,8 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 			return err
 		}
 		s.m.metrics.syncRounds.WithLabelValues("client", "ok").Inc()
-		if s.m.cfg.Membership == nil {
-			s.m.completeHandshake(p, Member)
+		if s.m.cfg.Membership == nil || hood != "" {
+			s.m.completeHandshakeIn(p, Member, hood)
 		}
 		added, held := s.apply(p, resp)
 		total += added
@@ -513,7 +523,7 @@ func (s *syncer) round(ctx context.Context, p peer.ID, req *pb.SyncRequest) (*pb
 	} else if r != "" {
 		return nil, fmt.Errorf("%w: %s", errRefused, r)
 	}
-	if n := resp.GetNeighborhood(); n != s.m.cfg.Store.Neighborhood() {
+	if n := resp.GetNeighborhood(); n != req.GetNeighborhood() {
 		return nil, fmt.Errorf("%w: responder is in neighborhood %q", errRefused, n)
 	}
 	return resp, nil
@@ -581,6 +591,9 @@ func (s *syncer) request(c *cursor, st Standing) (*pb.SyncRequest, error) {
 // on one not yet here).
 func (s *syncer) apply(p peer.ID, resp *pb.SyncResponse) (added int, heldDocs bool) {
 	for _, raw := range resp.GetDocs() {
+		if !s.m.fromRestricted(p, raw, "") {
+			continue
+		}
 		v := s.m.ingestDoc(raw, "sync")
 		heldDocs = heldDocs || v.gap
 		if v.added {
@@ -594,6 +607,9 @@ func (s *syncer) apply(p peer.ID, resp *pb.SyncResponse) (added int, heldDocs bo
 		s.m.metrics.syncRecords.Inc()
 		if o.err != nil {
 			s.m.refuse(o.err, "sync", pubsub.ValidationReject)
+			continue
+		}
+		if !s.m.fromRestricted(p, nil, o.s.Author) {
 			continue
 		}
 		v := s.m.admit(o.s, "sync")
@@ -705,14 +721,21 @@ func (s *syncer) serve(st network.Stream) {
 		st.Reset()
 		return
 	}
-	nb := s.m.cfg.Store.Neighborhood()
+	nb := req.GetNeighborhood()
+	hood, errHood := s.m.matchHood(nb)
 	var resp *pb.SyncResponse
 	known := s.neighbor(remote)
 	standing := s.m.peers.standing(remote)
-	if req.GetNeighborhood() == nb && standing == Stranger {
+	switch {
+	case errHood != nil:
+	case hood != "":
+		// A served neighborhood: whatever p is there, it gets agency logs
+		// and issuer documents only, and sends nothing else.
+		standing = Agency
+	case standing == Stranger:
 		standing = s.m.ingestProof(remote, req.GetProof())
 	}
-	if req.GetNeighborhood() != nb {
+	if errHood != nil {
 		// The answer does not name our neighborhood: a stranger guessing
 		// IDs learns nothing from it.
 		resp = &pb.SyncResponse{Refused: fmt.Sprintf("this node is not in neighborhood %q", trunc(req.GetNeighborhood(), record.MaxNeighborhoodLen))}
@@ -734,7 +757,14 @@ func (s *syncer) serve(st network.Stream) {
 		}
 		// The handshake is the request naming our neighborhood; mark it
 		// before building the answer, which may take a while.
-		s.m.completeHandshake(remote, standing)
+		s.m.completeHandshakeIn(remote, standing, hood)
+		if req.GetRequestsOnly() {
+			// It serves our neighborhood for requests only.
+			s.m.peers.capStanding(remote)
+			if standing == Member {
+				standing = Agency
+			}
+		}
 		var err error
 		if resp, err = s.respond(req, maxBytes, standing); err != nil {
 			s.m.cfg.Logger.Error("answer sync request", "peer", remote, "err", err)
@@ -750,8 +780,9 @@ func (s *syncer) serve(st network.Stream) {
 			st.Reset()
 			return
 		}
+		resp.Neighborhood = nb
 		if !known || len(req.GetProof()) > 0 {
-			resp.Proof = s.m.proof()
+			resp.Proof = s.m.proofFor(hood)
 		}
 		s.m.metrics.syncRounds.WithLabelValues("server", "ok").Inc()
 		if req.GetReciprocate() {

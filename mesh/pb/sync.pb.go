@@ -126,7 +126,12 @@ type SyncRequest struct {
 	SkipDocs  bool `protobuf:"varint,10,opt,name=skip_docs,json=skipDocs,proto3" json:"skip_docs,omitempty"`
 	// The requester's proof of standing (membership documents, or an
 	// agency's credential), sent in its handshake round.
-	Proof         [][]byte `protobuf:"bytes,11,rep,name=proof,proto3" json:"proof,omitempty"`
+	Proof [][]byte `protobuf:"bytes,11,rep,name=proof,proto3" json:"proof,omitempty"`
+	// requests_only: the requester serves this neighborhood for agency
+	// requests only (an agency or bridging node whose home neighborhood is
+	// another): the responder sends it issuer documents and agency logs
+	// only, as to a non-member agency, whatever else it may be.
+	RequestsOnly  bool `protobuf:"varint,12,opt,name=requests_only,json=requestsOnly,proto3" json:"requests_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -236,6 +241,13 @@ func (x *SyncRequest) GetProof() [][]byte {
 		return x.Proof
 	}
 	return nil
+}
+
+func (x *SyncRequest) GetRequestsOnly() bool {
+	if x != nil {
+		return x.RequestsOnly
+	}
+	return false
 }
 
 // Stub stands for a record whose content was purged by its author's
@@ -439,7 +451,7 @@ const file_porchlight_mesh_sync_proto_rawDesc = "" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x16\n" +
 	"\x06contig\x18\x02 \x01(\x04R\x06contig\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\fR\x02id\x12\x18\n" +
-	"\aflagged\x18\x04 \x01(\bR\aflagged\"\xd9\x02\n" +
+	"\aflagged\x18\x04 \x01(\bR\aflagged\"\xfe\x02\n" +
 	"\vSyncRequest\x12\"\n" +
 	"\fneighborhood\x18\x01 \x01(\tR\fneighborhood\x12+\n" +
 	"\x05heads\x18\x02 \x03(\v2\x15.porchlight.mesh.HeadR\x05heads\x12 \n" +
@@ -455,7 +467,8 @@ const file_porchlight_mesh_sync_proto_rawDesc = "" +
 	"skip_heads\x18\t \x01(\bR\tskipHeads\x12\x1b\n" +
 	"\tskip_docs\x18\n" +
 	" \x01(\bR\bskipDocs\x12\x14\n" +
-	"\x05proof\x18\v \x03(\fR\x05proof\"@\n" +
+	"\x05proof\x18\v \x03(\fR\x05proof\x12#\n" +
+	"\rrequests_only\x18\f \x01(\bR\frequestsOnly\"@\n" +
 	"\x04Stub\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x0e\n" +
