@@ -21,6 +21,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/member"
+	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
 )
@@ -96,6 +97,19 @@ type Config struct {
 	// WatchDir is a folder a camera drops clips into; complete new files
 	// are imported once.
 	WatchDir string `toml:"watch_dir,omitempty"`
+	// Serve lists other neighborhoods this node serves for agency
+	// requests only ([[serve]] tables): an agency covering several
+	// neighborhoods, or a home bridging its neighborhood's agency news to
+	// another. See docs/protocol.md, "Agencies across neighborhoods".
+	Serve []ServeConfig `toml:"serve,omitempty"`
+}
+
+// ServeConfig is one [[serve]] table of config.toml.
+type ServeConfig struct {
+	// Neighborhood is the served neighborhood's ID.
+	Neighborhood string `toml:"neighborhood"`
+	// Peers are static peers there (multiaddrs with /p2p/ID).
+	Peers []string `toml:"peers,omitempty"`
 }
 
 // Settings are config.toml parsed: the file as written, which SaveConfig
@@ -238,6 +252,9 @@ func (c *Config) Parse() (Settings, error) {
 		if _, err := ParseAnchor(a); err != nil {
 			return Settings{}, err
 		}
+	}
+	if err := c.checkServe(); err != nil {
+		return Settings{}, err
 	}
 	return s, nil
 }
@@ -465,4 +482,27 @@ func writeSynced(path string, b []byte, flag int, mode os.FileMode) error {
 		return err
 	}
 	return f.Close()
+}
+
+// checkServe checks the [[serve]] tables.
+func (c *Config) checkServe() error {
+	if len(c.Serve) > mesh.MaxServe {
+		return fmt.Errorf("serve: %d neighborhoods, at most %d", len(c.Serve), mesh.MaxServe)
+	}
+	seen := map[string]bool{c.Neighborhood: true}
+	for _, sv := range c.Serve {
+		if err := CheckNeighborhood(sv.Neighborhood); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		if seen[sv.Neighborhood] {
+			return fmt.Errorf("serve: neighborhood %q is listed twice, or is this node's own: list each other neighborhood once", sv.Neighborhood)
+		}
+		seen[sv.Neighborhood] = true
+		for _, p := range sv.Peers {
+			if _, err := peer.AddrInfoFromString(p); err != nil {
+				return fmt.Errorf("serve %q: peer %q: want a multiaddr ending in /p2p/<peer ID>: %v", sv.Neighborhood, p, err)
+			}
+		}
+	}
+	return nil
 }

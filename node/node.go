@@ -140,6 +140,9 @@ func Start(opts Options) (n *Node, err error) {
 		Logger:         opts.Logger,
 		Health:         n.health,
 		TrustedIssuers: cfg.Issuers,
+		// An agency's log serves every neighborhood it is allowed into
+		// (n.reqs is set before the mesh stores anything).
+		Elsewhere: func(a peer.ID) bool { return n.reqs != nil && n.reqs.IsAgency(a) },
 	})
 	if err != nil {
 		return nil, err
@@ -186,6 +189,8 @@ func Start(opts Options) (n *Node, err error) {
 		MDNS:         !cfg.DisableMDNS && !opts.DisableMDNS,
 		Anchor:       n.anchorMode,
 		Anchors:      append([]string(nil), cfg.Anchors...),
+		Serve:        n.served(),
+		Credentials:  n.credentials,
 		SyncInterval: opts.SyncInterval,
 		Registerer:   reg,
 		Logger:       opts.Logger,
@@ -508,4 +513,20 @@ func (n *Node) dropNewKeyMarker() {
 			n.log.Warn("remove the new-key marker", "err", err)
 		}
 	}
+}
+
+// served is config.toml's [[serve]] for the mesh.
+func (n *Node) served() []mesh.Served {
+	var out []mesh.Served
+	for _, s := range n.Config.Serve {
+		out = append(out, mesh.Served{Neighborhood: s.Neighborhood, Peers: append([]string(nil), s.Peers...)})
+	}
+	return out
+}
+
+// credentials are this node's valid agency credentials: its proof in the
+// neighborhoods it serves.
+func (n *Node) credentials() [][]byte {
+	docs, _ := n.reqs.Certified(n.id, time.Now())
+	return docs
 }
