@@ -227,6 +227,7 @@ func Listen(cfg Config) (*Server, error) {
 	s.routesSharing()
 	s.routesMembers()
 	s.routesAnchors()
+	s.routesNeighborhoods()
 	s.handle("GET /api/v1/events", s.getEvents)
 	s.handle("POST /api/v1/login-links", s.createLoginLink)
 	s.handle("GET /api/v1/login-links/{id}", s.getLoginLink)

@@ -33,6 +33,7 @@
 //	POST   /api/v1/requests      make a request (agency nodes) {case, incident, description, contact, area, from, to}
 //	POST   /api/v1/requests/{id}/close   close one of this agency's requests {note}
 //	GET    /api/v1/agencies      each agency's credential status and public history
+//	GET    /api/v1/neighborhoods this node's neighborhood and those it serves for agency requests, with peers
 //	POST   /api/v1/documents     store and publish a credential or revocation {document: base64}
 //	GET    /api/v1/trust         trusted issuer IDs
 //	POST   /api/v1/trust         trust an issuer {issuer}

@@ -305,7 +305,7 @@ func newAgencyCmd(g *globals) *cobra.Command {
 		},
 	}
 	addJSONFlag(cred, g)
-	c.AddCommand(cred)
+	c.AddCommand(cred, newAgencyNeighborhoodsCmd(g))
 	return c
 }
 
