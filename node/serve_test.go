@@ -18,6 +18,8 @@ import (
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/requests"
+	"github.com/porchlight-mesh/porchlight/store"
+	"github.com/porchlight-mesh/porchlight/store/storetest"
 )
 
 // Two open neighborhoods of the tests below.
@@ -260,5 +262,87 @@ func TestServeConfigChecks(t *testing.T) {
 	cfg, err := node.LoadConfig(dir)
 	if err != nil || len(cfg.Serve) != 1 || cfg.Serve[0].Neighborhood != oak {
 		t.Fatalf("LoadConfig: serve %+v, %v", cfg.Serve, err)
+	}
+}
+
+// TestAgencyServesAnInviteOnlyNeighborhood: an agency at home in an open
+// neighborhood serves an invite-only one, which admits it by its
+// credential alone (it is no member there); its request reaches every
+// member, and it learns nothing of the members' logs.
+func TestAgencyServesAnInviteOnlyNeighborhood(t *testing.T) {
+	s := newStreet(t)
+	adir := s.found("12 Elm St")
+	a := start(t, adir)
+	t.Cleanup(func() { a.Close() })
+	bdir, res := s.join("14 Elm St", invite(t, adir, 1))
+	if !res.Admitted {
+		t.Fatalf("b's join = %+v", res)
+	}
+	b := start(t, bdir, addrOf(a))
+	t.Cleanup(func() { b.Close() })
+	if _, err := apiClient(t, bdir).Post(context.Background(), api.NewPostJSON{Text: "members only"}); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, 10*time.Second, "the founder has b's post", func() bool { return feedTexts(t, adir)["members only"] })
+
+	ag, agdir := multiHome(t, "Springfield PD", maple, "", s.issuer, nil,
+		node.ServeConfig{Neighborhood: s.nb, Peers: []string{addrOf(a)}})
+	certify(t, s.ikey, ag)
+	pollUntil(t, 15*time.Second, "the founder lets the agency in", func() bool {
+		hs := ag.Mesh().Neighborhoods()
+		return len(hs) == 2 && len(hs[1].Peers) == 1 && hs[1].Peers[0] == a.ID()
+	})
+	postRequest(t, agdir, "2026-43")
+	for _, dir := range []string{adir, bdir} {
+		pollUntil(t, 20*time.Second, dir+" has the agency's request", func() bool {
+			r, err := apiClient(t, dir).Requests(context.Background(), client.RequestsQuery{})
+			return err == nil && len(r) == 1 && r[0].Case == "2026-43" && r[0].CoversHome
+		})
+	}
+	if feedTexts(t, agdir)["members only"] {
+		t.Error("the agency got the invite-only neighborhood's feed")
+	}
+	for _, n := range []*node.Node{a, b} {
+		if h, _ := ag.Store().Head(n.ID()); h.Max != 0 {
+			t.Errorf("the agency holds %d records of member %s's log", h.Max, n.ID())
+		}
+	}
+}
+
+// TestDecemberAgencyServesAnotherNeighborhood: the data directory of the
+// last release (an agency at home in maple-st, with a request and posts)
+// is given a [[serve]] table and serves oak-st with no migration: an
+// oak-st home gets the agency's whole log and its request, and none of its
+// posts enters oak-st's feed.
+func TestDecemberAgencyServesAnotherNeighborhood(t *testing.T) {
+	f := storetest.Extract(t, storetest.Archive(storetest.V2))
+	dir := filepath.Join(f.Dir, "data")
+	o1, _ := multiHome(t, "1 Oak St", oak, "40.7128,-74.0060", f.Peer(t, "issuer"), nil)
+	cfg, err := node.LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Serve = []node.ServeConfig{{Neighborhood: oak, Peers: []string{addrOf(o1)}}}
+	if err := node.SaveConfig(dir, cfg.Config); err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Start(node.Options{Dir: dir, API: "off", DisableMDNS: true,
+		Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	self := f.Peer(t, "self")
+	own, _ := n.Store().Head(self)
+	pollUntil(t, 20*time.Second, "the oak-st home holds the agency's log", func() bool {
+		h, _ := o1.Store().Head(self)
+		return h.Contig == own.Contig && h.ID == own.ID
+	})
+	reqs, err := o1.Requests().List(self, 10)
+	if err != nil || len(reqs) != 1 || reqs[0].ID != f.RecordID(t, f.Fact(t, "request")) {
+		t.Errorf("oak-st's requests of the agency: %v, %v; want the fixture's", reqs, err)
+	}
+	if feed, err := o1.Store().Feed(10, store.Cursor{}); err != nil || len(feed) != 0 {
+		t.Errorf("oak-st's feed: %d posts, %v; want none of maple-st's", len(feed), err)
 	}
 }
