@@ -87,6 +87,24 @@
 // graylisted neighbor is disconnected too. Each such peer is refused for a
 // while by the connection gater, and logged once.
 //
+// # Serving other neighborhoods (Config.Serve)
+//
+// A node may serve other neighborhoods besides its own for agency
+// requests only: an agency covering several, or a home bridging them (see
+// docs/protocol.md, "Agencies across neighborhoods"). It names a served
+// neighborhood in its sync requests to peers there (static peers of
+// Config.Serve, or peers that named it first) with requests_only set, and
+// answers a request naming one as that neighborhood. Both ways such a
+// peer is an Agency (restricted): it is sent issuer documents and agency
+// logs only, and what it sends that is neither is refused. A served
+// neighborhood's topics are not joined: gossipsub knows a message by the
+// hash of its data whatever its topic, so a node cannot publish one record
+// on two topics. Records cross by sync instead: whenever the node stores a
+// new record of an agency log or an issuer document, every neighbor of a
+// served neighborhood is asked to pull (bridge). A node that serves others
+// and does not know a peer's neighborhood waits for the peer's first
+// request rather than name the wrong one.
+//
 // # Discovery
 //
 // Each node answers mDNS queries for _porchlight._tcp on every up,
