@@ -119,6 +119,16 @@ func (m *Mesh) restricted(p peer.ID) bool {
 	return h != "" || m.peers.isCapped(p)
 }
 
+// homeStanding is p's standing in this node's own neighborhood: a peer
+// met in a served one is a Stranger there (an anchor relays for its own
+// neighborhood only).
+func (m *Mesh) homeStanding(p peer.ID) Standing {
+	if h, _ := m.peers.hoodOf(p); h != "" {
+		return Stranger
+	}
+	return m.peers.standing(p)
+}
+
 // errNotAgencyLog refuses a record a restricted peer sent (see restricted)
 // that is not of an agency's log.
 var errNotAgencyLog = record.Invalidf(record.ReasonNeighborhood, "a peer met for agency requests only sent a record of a log that is not an agency's")

@@ -137,7 +137,7 @@ func (m *Mesh) serveStanding(p peer.ID) Standing {
 		if m.refused.has(p, m.cfg.Now()) {
 			return Stranger
 		}
-		if st := m.peers.standing(p); st != Stranger {
+		if st := m.homeStanding(p); st != Stranger {
 			return st
 		}
 		if m.cfg.Membership != nil {
@@ -176,7 +176,7 @@ func (a relayACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dst peer.ID) bool {
 	if a.m.serveStanding(src) == Stranger {
 		return false
 	}
-	if st := a.m.peers.standing(dst); st != Stranger {
+	if st := a.m.homeStanding(dst); st != Stranger {
 		return true
 	}
 	return a.m.cfg.Membership != nil && a.m.cfg.Membership.Standing(dst) != Stranger
