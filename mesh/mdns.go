@@ -283,7 +283,8 @@ func (d *discovery) found(ctx context.Context, e *mdns.ServiceEntry, nets []*net
 	if !pl || id == "" || id == d.m.self {
 		return
 	}
-	if nb != DiscoveryTag(d.m.cfg.Store.Neighborhood()) {
+	hood, ok := d.m.tagHood(nb)
+	if !ok {
 		d.m.cfg.Logger.Debug("mdns: ignoring node of another neighborhood", "peer", id, "tag", nb)
 		return
 	}
@@ -294,6 +295,9 @@ func (d *discovery) found(ctx context.Context, e *mdns.ServiceEntry, nets []*net
 	}
 	if d.m.host.Network().Connectedness(id) == network.Connected {
 		return
+	}
+	if hood != "" {
+		d.m.hint(id, hood) // a served neighborhood's: named so in the handshake
 	}
 	addrs = d.dialable(id, addrs, nets)
 	if len(addrs) == 0 {

@@ -199,8 +199,10 @@ type Mesh struct {
 	// write until firstSynced.
 	mustRecover bool
 
-	// hints: the served neighborhood of each static peer of Config.Serve.
-	hints map[peer.ID]string
+	// hints: the served neighborhood of each static peer of Config.Serve,
+	// and of peers of served neighborhoods found by mDNS.
+	hintsMu sync.Mutex
+	hints   map[peer.ID]string
 }
 
 // scoreInspectEvery is how often gossipsub reports its peer scores to

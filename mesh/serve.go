@@ -75,10 +75,39 @@ func (m *Mesh) hoodFor(p peer.ID) (hood string, known bool) {
 	if h, ok := m.peers.hoodOf(p); ok {
 		return h, true
 	}
-	if h, ok := m.hints[p]; ok {
+	m.hintsMu.Lock()
+	h, ok := m.hints[p]
+	m.hintsMu.Unlock()
+	if ok {
 		return h, true
 	}
 	return "", len(m.cfg.Serve) == 0
+}
+
+// maxHints bounds the hints learnt from mDNS answers.
+const maxHints = 4096
+
+// hint remembers that p (found by mDNS) is of served neighborhood hood.
+func (m *Mesh) hint(p peer.ID, hood string) {
+	m.hintsMu.Lock()
+	defer m.hintsMu.Unlock()
+	if _, ok := m.hints[p]; ok || len(m.hints) < maxHints {
+		m.hints[p] = hood
+	}
+}
+
+// tagHood is the neighborhood of ours an mDNS discovery tag names: "" for
+// our own, the ID of a served one; ok is false for any other.
+func (m *Mesh) tagHood(tag string) (hood string, ok bool) {
+	if tag == DiscoveryTag(m.cfg.Store.Neighborhood()) {
+		return "", true
+	}
+	for _, s := range m.cfg.Serve {
+		if tag == DiscoveryTag(s.Neighborhood) {
+			return s.Neighborhood, true
+		}
+	}
+	return "", false
 }
 
 // name is the neighborhood ID of hood ("" is this node's own).
