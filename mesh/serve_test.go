@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/encoding/protodelim"
 
@@ -106,4 +107,73 @@ func TestServedNeighborhoodIsRequestsOnly(t *testing.T) {
 	if !has(s, secret) {
 		t.Fatal("the server lost its own post")
 	}
+}
+
+// closedRoster is an invite-only neighborhood's Membership with nobody in
+// it but the node itself: every other peer is a Stranger.
+type closedRoster struct{ self peer.ID }
+
+func (closedRoster) Owns([]byte) bool                               { return false }
+func (closedRoster) IngestDoc([]byte) (bool, error)                 { return false, nil }
+func (closedRoster) DocIDs() ([]record.ID, error)                   { return nil, nil }
+func (closedRoster) DocsNotIn(map[record.ID]bool) ([][]byte, error) { return nil, nil }
+func (closedRoster) Proof() [][]byte                                { return nil }
+func (closedRoster) Join(context.Context, peer.ID) error            { return nil }
+func (r closedRoster) Standing(p peer.ID) mesh.Standing {
+	if p == r.self {
+		return mesh.Member
+	}
+	return mesh.Stranger
+}
+
+// syncRound sends one sync request from h to p and returns the answer.
+func syncRound(t *testing.T, h interface {
+	NewStream(context.Context, peer.ID, ...protocol.ID) (network.Stream, error)
+}, p peer.ID, req *meshpb.SyncRequest) (*meshpb.SyncResponse, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := h.NewStream(ctx, p, mesh.SyncProtocol)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if _, err := protodelim.MarshalTo(st, req); err != nil {
+		return nil, err
+	}
+	_ = st.CloseWrite()
+	resp := new(meshpb.SyncResponse)
+	if err := (protodelim.UnmarshalOptions{MaxSize: 64 << 20}).UnmarshalFrom(bufio.NewReader(st), resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// TestServedNeighborhoodGrantsNothingAtHome: a peer let in as one of a
+// served neighborhood (no proof needed there) must still prove itself to
+// be let into the node's own invite-only neighborhood.
+func TestServedNeighborhoodGrantsNothingAtHome(t *testing.T) {
+	key, _, _ := crypto.GenerateEd25519Key(nil)
+	self, _ := peer.IDFromPrivateKey(key)
+	s := newTestNodeWith(t, "server", "maple-st", func(c *mesh.Config) {
+		c.Key = key
+		c.Membership = closedRoster{self}
+		c.Serve = []mesh.Served{{Neighborhood: "oak-st"}}
+	})
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Connect(context.Background(), s.info()); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := syncRound(t, h, s.m.ID(), &meshpb.SyncRequest{Neighborhood: "oak-st"}); err != nil || resp.GetRefused() != "" || resp.GetNeighborhood() != "oak-st" {
+		t.Fatalf("as oak-st: %v, refused %q, neighborhood %q", err, resp.GetRefused(), resp.GetNeighborhood())
+	}
+	// Refused: told so, or cut off as the connection closes.
+	if resp, err := syncRound(t, h, s.m.ID(), &meshpb.SyncRequest{Neighborhood: "maple-st"}); err == nil && resp.GetRefused() == "" {
+		t.Fatalf("a peer of oak-st without proof was let into invite-only maple-st: %d records", len(resp.GetRecords()))
+	}
+	eventually(t, 10*time.Second, "the refused peer is no neighbor", func() bool { return !s.m.IsNeighbor(h.ID()) })
 }

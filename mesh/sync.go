@@ -725,7 +725,7 @@ func (s *syncer) serve(st network.Stream) {
 	hood, errHood := s.m.matchHood(nb)
 	var resp *pb.SyncResponse
 	known := s.neighbor(remote)
-	standing := s.m.peers.standing(remote)
+	standing := s.m.homeStanding(remote) // a peer met in a served neighborhood proves itself here too
 	switch {
 	case errHood != nil:
 	case hood != "":
