@@ -99,9 +99,11 @@
 // logs only, and what it sends that is neither is refused. A served
 // neighborhood's topics are not joined: gossipsub knows a message by the
 // hash of its data whatever its topic, so a node cannot publish one record
-// on two topics. Records cross by sync instead: whenever the node stores a
+// on two topics. Records cross by sync instead: whenever a node stores a
 // new record of an agency log or an issuer document, every neighbor of a
-// served neighborhood is asked to pull (bridge). A node that serves others
+// served neighborhood, and every neighbor that serves this node's
+// neighborhood for requests only, is asked to pull (bridge). A node that
+// serves others
 // and does not know a peer's neighborhood waits for the peer's first
 // request rather than name the wrong one.
 //

@@ -60,6 +60,19 @@ func (s *peerSet) capStanding(p peer.ID) {
 	}
 }
 
+// restricted lists the neighbors met in a served neighborhood or capped.
+func (s *peerSet) restricted() []peer.ID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []peer.ID
+	for p := range s.since {
+		if s.hood[p] != "" || s.capped[p] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func (s *peerSet) isCapped(p peer.ID) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -175,26 +175,26 @@ func (m *Mesh) fromRestricted(p peer.ID, raw []byte, author peer.ID) bool {
 	return ok
 }
 
-// bridge asks every neighbor of a served neighborhood to pull from this
+// bridge asks every restricted neighbor (see restricted) to pull from this
 // node (a mutual round): it stored a new record of an agency log or an
-// issuer document, which gossip cannot carry across (gossipsub knows a
-// message by the hash of its data, whatever the topic, so one record
-// cannot be published on two topics by one node).
+// issuer document, which gossip does not carry across neighborhoods
+// (gossipsub knows a message by the hash of its data, whatever the topic,
+// so one node cannot publish one record on two topics; and a served
+// neighborhood's topics are not joined). A node serving other
+// neighborhoods so passes agency news on to them, and a home passes its
+// neighborhood's agency news on to the nodes that serve it.
 func (m *Mesh) bridge() {
-	if len(m.cfg.Serve) == 0 {
-		return
-	}
-	for p, h := range m.peers.hoods() {
-		if h != "" {
-			m.syncer.schedule(p, true)
-		}
+	for _, p := range m.peers.restricted() {
+		m.syncer.schedule(p, true)
 	}
 }
 
 // bridgeRecord calls bridge for a record of an agency's log.
 func (m *Mesh) bridgeRecord(author peer.ID) {
-	if len(m.cfg.Serve) > 0 && m.agencyLog(author) {
-		m.bridge()
+	if ps := m.peers.restricted(); len(ps) > 0 && m.agencyLog(author) {
+		for _, p := range ps {
+			m.syncer.schedule(p, true)
+		}
 	}
 }
 

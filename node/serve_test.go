@@ -346,3 +346,59 @@ func TestDecemberAgencyServesAnotherNeighborhood(t *testing.T) {
 		t.Errorf("oak-st's feed: %d posts, %v; want none of maple-st's", len(feed), err)
 	}
 }
+
+// TestInviteOnlyHomeBridgesAnOpenNeighborhood: a member of an invite-only
+// neighborhood that serves an open one carries an agency of the open one's
+// requests to its fellow members, and no feed either way.
+func TestInviteOnlyHomeBridgesAnOpenNeighborhood(t *testing.T) {
+	s := newStreet(t)
+	adir := s.found("12 Elm St")
+	a := start(t, adir)
+	t.Cleanup(func() { a.Close() })
+	o1, o1dir := multiHome(t, "1 Oak St", oak, "40.7128,-74.0060", s.issuer, nil)
+	bdir, res := s.join("14 Elm St", invite(t, adir, 1))
+	if !res.Admitted {
+		t.Fatalf("b's join = %+v", res)
+	}
+	cfg, err := node.LoadConfig(bdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Serve = []node.ServeConfig{{Neighborhood: oak, Peers: []string{addrOf(o1)}}}
+	if err := node.SaveConfig(bdir, cfg.Config); err != nil {
+		t.Fatal(err)
+	}
+	b := start(t, bdir, addrOf(a))
+	t.Cleanup(func() { b.Close() })
+	for _, p := range []struct {
+		dir, text string
+	}{{bdir, "elm news"}, {o1dir, "oak news"}} {
+		if _, err := apiClient(t, p.dir).Post(context.Background(), api.NewPostJSON{Text: p.text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ag, agdir := multiHome(t, "Springfield PD", oak, "", s.issuer, []string{addrOf(o1)})
+	certify(t, s.ikey, ag)
+	postRequest(t, agdir, "2026-44")
+	for _, dir := range []string{o1dir, bdir, adir} {
+		pollUntil(t, 20*time.Second, dir+" has the agency's request", func() bool {
+			r, err := apiClient(t, dir).Requests(context.Background(), client.RequestsQuery{})
+			return err == nil && len(r) == 1 && r[0].Case == "2026-44"
+		})
+	}
+	pollUntil(t, 10*time.Second, "the founder has b's post", func() bool { return feedTexts(t, adir)["elm news"] })
+	for _, dir := range []string{adir, bdir} {
+		if feedTexts(t, dir)["oak news"] {
+			t.Errorf("%s got oak-st's feed", dir)
+		}
+	}
+	for _, n := range []*node.Node{a, b} {
+		if h, _ := o1.Store().Head(n.ID()); h.Max != 0 {
+			t.Errorf("1 Oak St holds %d records of member %s's log", h.Max, n.ID())
+		}
+		if h, _ := n.Store().Head(o1.ID()); h.Max != 0 {
+			t.Errorf("member %s holds %d records of 1 Oak St's log", n.ID(), h.Max)
+		}
+	}
+}
