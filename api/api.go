@@ -223,6 +223,7 @@ func Listen(cfg Config) (*Server, error) {
 	s.ln = ln
 	s.routesV1()
 	s.routesRequests()
+	s.routesTransparency()
 	s.routesClips()
 	s.routesSharing()
 	s.routesMembers()
