@@ -896,6 +896,7 @@ const routes = {
   feed: feedScreen, requests: requestsScreen, share: shareScreen, clips: clipsScreen, grants: grantsScreen,
   access: accessScreen, agencies: agenciesScreen, agency: agencyScreen, "new-request": newRequestScreen, evidence: evidenceScreen,
   members: membersScreen, join: joinScreen, network: networkScreen,
+  transparency: transparencyScreen, // transparency.js
 };
 
 let showing = 0;
