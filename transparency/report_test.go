@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/record/pb"
 	"github.com/porchlight-mesh/porchlight/requests"
 	"github.com/porchlight-mesh/porchlight/store"
 	"github.com/porchlight-mesh/porchlight/transparency"
@@ -360,5 +361,39 @@ func TestComputeFromRecords(t *testing.T) {
 	}
 	if outs[0] != outs[1] {
 		t.Errorf("two nodes with the same records disagree:\n%s\n%s", outs[0], outs[1])
+	}
+}
+
+// TestEquivocationShown: an agency whose key signed a second record for a
+// position of its log is flagged in its report, on the node that holds
+// both versions, and its requests are still all counted.
+func TestEquivocationShown(t *testing.T) {
+	h := history(t)
+	n := newNode(t, h.Issuer)
+	if err := transparencytest.Load(n.svc, n.db, h); err != nil {
+		t.Fatal(err)
+	}
+	first := h.Records[0]
+	fork, err := record.SealAt(&pb.Entry{Author: []byte(h.Agency), Seq: first.Seq(), Created: first.Created().UnixMilli(), Neighborhood: hood,
+		Body: &pb.Entry_Post{Post: &pb.Post{Kind: "general", Text: "a fresh start"}}}, h.Key, first.Created())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := n.db.Ingest(fork); err != nil || res.Outcome != store.Equivocation {
+		t.Fatalf("ingest the fork: %v %v, want an equivocation", res.Outcome, err)
+	}
+	r, err := transparency.Compute(n.svc, transparency.Options{Agency: h.Agency})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := r.Agencies[0]; !a.Equivocation || a.Total.Requests != 5 {
+		t.Errorf("after the fork: equivocation %v, %d requests; want true, 5", a.Equivocation, a.Total.Requests)
+	}
+	var csv bytes.Buffer
+	if err := r.WriteCSV(&csv); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(csv.String(), ",true,2026-01,") {
+		t.Errorf("the CSV does not flag the equivocation:\n%s", csv.String())
 	}
 }
