@@ -116,7 +116,7 @@ func TestTransparencyRoute(t *testing.T) {
 		t.Errorf("since February: %d %s", code, body)
 	}
 
-	_, stranger := transparencytestID(t)
+	_, stranger := newKey(t) // members_test.go
 	for _, c := range []struct {
 		query string
 		code  int
@@ -132,19 +132,6 @@ func TestTransparencyRoute(t *testing.T) {
 			t.Errorf("?%s: %d %s, want %d saying %q", c.query, code, body, c.code, c.words)
 		}
 	}
-}
-
-func transparencytestID(t *testing.T) (crypto.PrivKey, peer.ID) {
-	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k, id
 }
 
 func mustJSON(t *testing.T, v any) string {
