@@ -61,6 +61,10 @@ func watch(ctx context.Context, g *globals, out, errw io.Writer) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		var we writeError
+		if errors.As(err, &we) {
+			return we.error // the reader went away: nothing to reconnect for
+		}
 		fmt.Fprintf(errw, "porchlight: lost the node's events (%v); reconnecting\n", reason(err))
 		wait := 250 * time.Millisecond
 		for {
@@ -96,6 +100,9 @@ func openEvents(ctx context.Context, g *globals) (*client.EventStream, error) {
 	return cl.Events(ctx)
 }
 
+// writeError is a failure to write an event out, as opposed to reading it.
+type writeError struct{ error }
+
 // printEvents prints the stream's events until it ends, and returns why.
 func printEvents(st *client.EventStream, asJSON bool, out io.Writer) error {
 	for {
@@ -118,12 +125,12 @@ func printEvents(st *client.EventStream, asJSON bool, out io.Writer) error {
 				return err
 			}
 			if _, err := fmt.Fprintf(out, "%s\n", line); err != nil {
-				return err
+				return writeError{err}
 			}
 			continue
 		}
 		if _, err := fmt.Fprintf(out, "%s  %-10s %s\n", now.Format("15:04:05"), ev.Type, eventFields(ev.Data)); err != nil {
-			return err
+			return writeError{err}
 		}
 	}
 }
