@@ -40,6 +40,13 @@ func (c *Client) Post(ctx context.Context, p api.NewPostJSON) (api.PostJSON, err
 	return out, c.post(ctx, "/api/v1/posts", p, &out)
 }
 
+// CheckPost asks the node for the anti-profiling advice on a draft post
+// (POST /api/v1/posts/check); nothing is posted.
+func (c *Client) CheckPost(ctx context.Context, p api.NewPostJSON) (api.PostCheckJSON, error) {
+	var out api.PostCheckJSON
+	return out, c.post(ctx, "/api/v1/posts/check", p, &out)
+}
+
 // Retraction is the answer of Retract.
 type Retraction struct {
 	ID         string `json:"id"`         // the retracted post

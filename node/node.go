@@ -305,6 +305,12 @@ func (n *Node) recordEvent(s *record.Signed) {
 		ev.Type = events.Retraction
 	case *pb.Entry_Request:
 		ev.Type = events.Request
+		// Whether the area covers this home (false when the home's
+		// location is unknown), for the UI's notification; never the
+		// home's location itself.
+		h := n.Config.Home
+		ev.Data = map[string]any{"id": s.ID.String(), "author": s.Author.String(),
+			"covers_home": h != nil && requests.AreaFromPB(s.Entry.GetRequest().GetArea()).Contains(*h)}
 	case *pb.Entry_Update:
 		ev.Type = events.Update
 	default:

@@ -194,6 +194,7 @@ async function feedScreen() {
     onsubmit: async (e) => {
       e.preventDefault();
       status.replaceChildren();
+      if (!(await describeBeforePost(kind.value, text, status))) return; // notify.js: the anti-profiling prompt
       try {
         await api("POST", "/api/v1/posts", { kind: kind.value, text: text.value });
         text.value = "";
@@ -960,6 +961,7 @@ function connectEvents() {
   es.addEventListener("peers", () => { loadStatus(); soon(); });
   // The roster changed: this home may have been admitted or removed.
   es.addEventListener("members", () => { loadStatus(); soon(); });
+  notifyEvents(es); // notify.js: desktop notifications
 }
 
 // A heartbeat catches a node that stopped while the page is idle, and

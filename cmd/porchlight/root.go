@@ -59,6 +59,7 @@ local API on 127.0.0.1.`,
 		newDemoCmd(g), newVersionCmd(g), newDoctorCmd(g), newDocsCmd(),
 		newJoinCmd(g), newNeighborhoodCmd(g), newAnchorCmd(g),
 		newTransparencyCmd(g),
+		newWatchCmd(g),
 	)
 	root.InitDefaultCompletionCmd()
 	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
