@@ -319,6 +319,9 @@ func (s *Service) flushYields() error {
 // clips received and the log, so calling it again after a crash writes
 // exactly what is missing, and calling it twice writes nothing twice.
 func (s *Service) WriteYields(received []ReceivedClip) ([]*record.Signed, error) {
+	if len(received) == 0 {
+		return nil, nil
+	}
 	m, err := s.log()
 	if err != nil {
 		return nil, err
