@@ -125,11 +125,11 @@ func (s *Service) checkYield(sr *record.Signed, y *pb.Yield) error {
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := checkTimeOrder(sr, l); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var rid record.ID
 	copy(rid[:], y.GetRequestId())
 	if it := l.bySeq[y.GetRequestSeq()]; it == nil || it.ID != rid {
@@ -333,9 +333,13 @@ func (s *Service) WriteYields(received []ReceivedClip) ([]*record.Signed, error)
 	if err != nil {
 		return nil, err
 	}
+	type pendingClip struct {
+		ReceivedClip
+		commit record.ID
+	}
 	type batch struct {
 		item    *Item
-		pending []ReceivedClip
+		pending []pendingClip
 		counted map[peer.ID]bool // homes a Yield already counted
 	}
 	byReq := map[record.ID]*batch{}
@@ -359,11 +363,12 @@ func (s *Service) WriteYields(received []ReceivedClip) ([]*record.Signed, error)
 			byReq[rc.Request] = b
 			order = append(order, rc.Request)
 		}
-		if at, ok := l.commits[YieldCommitment(rc.Request, rc.Grant, rc.Clip)]; ok && at.request == it.Seq {
+		c := YieldCommitment(rc.Request, rc.Grant, rc.Clip)
+		if at, ok := l.commits[c]; ok && at.request == it.Seq {
 			b.counted[rc.Home] = true
 			continue
 		}
-		b.pending = append(b.pending, rc)
+		b.pending = append(b.pending, pendingClip{ReceivedClip: rc, commit: c})
 	}
 	floor := l.latestThrough(l.contig)
 	s.mu.Unlock()
@@ -371,10 +376,10 @@ func (s *Service) WriteYields(received []ReceivedClip) ([]*record.Signed, error)
 	var out []*record.Signed
 	for _, rid := range order {
 		b := byReq[rid]
-		// A stable order: the same clips give the same records.
+		// By commitment: a stable order (the same clips give the same
+		// records) that says nothing of which shares are one home's.
 		sort.Slice(b.pending, func(i, j int) bool {
-			pi, pj := b.pending[i], b.pending[j]
-			return pi.Home < pj.Home || pi.Home == pj.Home && string(pi.Clip[:]) < string(pj.Clip[:])
+			return string(b.pending[i].commit[:]) < string(b.pending[j].commit[:])
 		})
 		seen := map[record.ID]bool{}
 		for len(b.pending) > 0 {
@@ -383,7 +388,7 @@ func (s *Service) WriteYields(received []ReceivedClip) ([]*record.Signed, error)
 			b.pending = b.pending[n:]
 			y := &pb.Yield{RequestSeq: b.item.Seq, RequestId: rid[:]}
 			for _, rc := range chunk {
-				c := YieldCommitment(rid, rc.Grant, rc.Clip)
+				c := rc.commit
 				if seen[c] {
 					continue // the source listed a clip twice
 				}
