@@ -305,7 +305,9 @@ func (n *Node) recordEvent(s *record.Signed) {
 		ev.Type = events.Retraction
 	case *pb.Entry_Request:
 		ev.Type = events.Request
-	case *pb.Entry_Update:
+	case *pb.Entry_Update, *pb.Entry_Yield:
+		// A Yield changes a request's figures: the UI redraws it as it
+		// does for an update.
 		ev.Type = events.Update
 	default:
 		return
