@@ -164,3 +164,85 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestYieldAfterRestart: the agency's node stops right after a clip
+// arrives, before its Yield is written; started again on the same data
+// directory, it writes the Yield from its transfer record, and the home
+// sees the clip counted and included.
+func TestYieldAfterRestart(t *testing.T) {
+	issuerKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	issuer, _ := peer.IDFromPrivateKey(issuerKey)
+	mk := func(name, location string) string {
+		dir := filepath.Join(t.TempDir(), "data")
+		if err := node.Init(dir, node.Config{Name: name, Neighborhood: "maple-st", Location: location,
+			API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, TrustedIssuers: []string{issuer.String()}}); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	da, dh := mk("Springfield PD", ""), mk("12 Maple St", "40.7148,-74.0060")
+	agency := start(t, da)
+	defer func() { agency.Close() }()
+	home := start(t, dh, agency.Mesh().Addrs()[0].String())
+	defer home.Close()
+	now := time.Now()
+	jur, _ := requests.ParseArea("circle:40.7128,-74.0060,5000")
+	cred, err := requests.Certify(issuerKey, agency.ID(), "Springfield PD", jur, now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agency.Mesh().PublishDoc(cred.Raw); err != nil {
+		t.Fatal(err)
+	}
+	var created map[string]string
+	if code := apiCall(t, agency, da, "POST", "/api/v1/requests", api.NewRequestJSON{Case: "2026-1142", Incident: "package theft", Contact: "desk",
+		Area: "circle:40.7140,-74.0055,300", From: now.Add(-3 * time.Hour), To: now.Add(-time.Hour)}, &created); code != http.StatusCreated {
+		t.Fatalf("request: %d", code)
+	}
+	rid := created["id"]
+	yieldOn := func(n *node.Node, dir string) int {
+		var reqs []api.RequestJSON
+		apiCall(t, n, dir, "GET", "/api/v1/requests", nil, &reqs)
+		for _, r := range reqs {
+			if r.ID == rid {
+				return r.ClipsReceived
+			}
+		}
+		return -1
+	}
+	waitUntil(t, "the home sees the request", func() bool { return yieldOn(home, dh) == 0 })
+	clip, _ := os.ReadFile("../clips/testdata/front-door-2026-11-27T19-42-10Z.mp4")
+	m, err := home.Clips().Import(context.Background(), bytes.NewReader(clip), clips.ImportMeta{Camera: "front-door", Start: now.Add(-2 * time.Hour), MediaType: "video/mp4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := apiCall(t, home, dh, "POST", "/api/v1/grants", api.NewGrantJSON{Request: rid, Clips: []string{m.ClipID().String()}}, nil); code != http.StatusCreated {
+		t.Fatalf("share: %d", code)
+	}
+	waitUntil(t, "the agency to receive the clip", func() bool {
+		es, err := agency.Sharing().Evidence()
+		return err == nil && len(es) == 1
+	})
+	agency.Close() // within the yield's delay: no Yield yet
+	restarted := time.Now()
+	agency = start(t, da, home.Mesh().Addrs()[0].String())
+	waitUntil(t, "the home sees the clip counted", func() bool { return yieldOn(home, dh) == 1 })
+	h, err := agency.Store().Head(agency.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := agency.Store().Record(h.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Entry.GetYield() == nil {
+		t.Fatalf("the agency's last record is not its Yield: %T", last.Entry.GetBody())
+	}
+	if last.Created().Before(restarted) {
+		t.Skipf("the Yield was written %s, before the agency stopped: this machine was too slow for the test's timing", last.Created())
+	}
+	a, err := apiClient(t, dh).AuditYield(context.Background(), rid)
+	if err != nil || a.Included != 1 {
+		t.Fatalf("home's audit = %+v, %v; want its clip included", a, err)
+	}
+}
