@@ -98,6 +98,13 @@ func (c *Client) CloseRequest(ctx context.Context, id, note string) (string, err
 	return out.Update, c.post(ctx, "/api/v1/requests/"+url.PathEscape(id)+"/close", map[string]string{"note": note}, &out)
 }
 
+// AuditYield checks, on this home, whether the yield of a request counts
+// each clip the home shared for it.
+func (c *Client) AuditYield(ctx context.Context, id string) (api.YieldAuditJSON, error) {
+	var out api.YieldAuditJSON
+	return out, c.get(ctx, "/api/v1/requests/"+url.PathEscape(id)+"/audit-yield", &out)
+}
+
 // Agencies lists agencies with their credential status and history.
 func (c *Client) Agencies(ctx context.Context) ([]api.AgencyJSON, error) {
 	var out []api.AgencyJSON

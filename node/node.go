@@ -311,7 +311,9 @@ func (n *Node) recordEvent(s *record.Signed) {
 		h := n.Config.Home
 		ev.Data = map[string]any{"id": s.ID.String(), "author": s.Author.String(),
 			"covers_home": h != nil && requests.AreaFromPB(s.Entry.GetRequest().GetArea()).Contains(*h)}
-	case *pb.Entry_Update:
+	case *pb.Entry_Update, *pb.Entry_Yield:
+		// A Yield changes a request's figures: the UI redraws it as it
+		// does for an update.
 		ev.Type = events.Update
 	default:
 		return

@@ -28,9 +28,15 @@ func (n *Node) startSharing(log *slog.Logger) (err error) {
 		PostGrant:      n.postGrant,
 		Reach:          n.reach,
 		OnEvent:        func(kind string, data any) { n.events.Publish(api.Event{Type: kind, Data: data}) },
+		Yields:         n.reqs,
 		Logger:         log,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	// An agency's requests and closes come after the Yield of every clip
+	// received before them (requests.Service.SetYieldSource).
+	return n.reqs.SetYieldSource(n.shares.ReceivedClips)
 }
 
 // Sharing is the node's sharing service.

@@ -77,6 +77,11 @@ type Service struct {
 	untrusted *untrustedDocs
 
 	appender atomic.Pointer[Appender] // Config.Appender, or SetAppender's
+
+	// yieldSource lists the clips this agency received (SetYieldSource);
+	// yieldMu serializes the writes of Yields (WriteYields).
+	yieldSource atomic.Pointer[func() ([]ReceivedClip, error)]
+	yieldMu     sync.Mutex
 }
 
 // maxCachedDocs bounds the opened-document cache; neighborhoods have a few
@@ -426,6 +431,8 @@ func (s *Service) CheckEntry(sr *record.Signed) error {
 		return s.checkRequest(sr, b.Request)
 	case *pb.Entry_Update:
 		return s.checkUpdate(sr, b.Update)
+	case *pb.Entry_Yield:
+		return s.checkYield(sr, b.Yield)
 	case *pb.Entry_Retraction:
 		if s.IsAgency(sr.Author) {
 			return record.Invalidf(record.ReasonRetraction, "an agency's log is public and append-only: it cannot retract anything")

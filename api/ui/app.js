@@ -255,6 +255,7 @@ function requestCard(q, shareButton) {
           q.credential_revoked ? h("span", { class: "tag bad" }, "credential revoked") : null,
           q.after_revocation ? h("span", { class: "tag bad" }, "made after revocation") : null),
         h("p", { class: "meta" }, "Case ", q.case, " · area ", q.area_sq_mi, " sq mi"),
+        yieldLine(q),
         h("p", null, "Time window: ", when(q.from), " to ", when(q.to), " (", hours.toFixed(1), " h)"),
         q.description ? h("p", null, q.description) : null,
         q.contact ? h("p", { class: "meta" }, "Contact: ", q.contact) : null,
@@ -262,7 +263,36 @@ function requestCard(q, shareButton) {
         q.notes.map(n => h("p", { class: "meta" }, "Note ", when(n.time), ": ", n.text)),
         shareButton && q.covers_home && q.status === "open"
           ? h("a", { class: "button primary", href: "#share/" + q.id }, "Review and share clips…") : null,
-        me && q.agency === me.peer_id && q.status === "open" ? closeForm(q) : null)));
+        me && q.agency === me.peer_id && q.status === "open" ? closeForm(q) : null,
+        me && q.agency !== me.peer_id ? auditYield(q) : null)));
+}
+
+// yieldLine shows what the agency's signed Yield records say it received.
+function yieldLine(q) {
+  const mb = (q.yield_bytes || 0) / 1e6, secs = q.video_seconds || 0;
+  return h("p", { class: "meta yield" }, "Received by the agency: ",
+    h("b", null, String(q.clips_received || 0)), " clip(s) from ", h("b", null, String(q.homes_shared || 0)), " home(s)",
+    q.clips_received ? ` · ${mb.toFixed(1)} MB · ${Math.round(secs)} s of video` : "");
+}
+
+// auditYield checks on this node alone that the agency's public yield
+// counts each clip this home shared for the request; nothing is sent.
+function auditYield(q) {
+  const out = h("div", { "aria-live": "polite" });
+  const btn = h("button", { type: "button", class: "audit-yield" }, "Check that my shared clips are counted");
+  btn.addEventListener("click", async () => {
+    btn.disabled = true;
+    try {
+      const a = await get("/api/v1/requests/" + q.id + "/audit-yield");
+      if (!a.clips.length) { out.replaceChildren(msg("status", "You shared no clip for this request.")); return; }
+      out.replaceChildren(h("ul", { class: "yield-audit" }, a.clips.map(c => h("li", null,
+        h("span", { class: "tag" + (c.state === "missing" ? " bad" : "") }, c.state.replace("_", " ")), " clip ", h("code", null, short(c.clip)),
+        c.yield_seq ? ` — counted at position ${c.yield_seq} of the agency's public log` : ""))),
+        a.missing ? msg("error", "The agency received a clip of yours and its public yield does not count it.") : null);
+    } catch (err) { out.replaceChildren(msg("error", "Not checked: " + err.message)); }
+    finally { btn.disabled = false; }
+  });
+  return h("div", { class: "audit" }, btn, out);
 }
 
 // closeForm lets the agency that made a request close it, with a public note.
@@ -486,6 +516,10 @@ async function agencyScreen(id) {
         h("div", { class: "figure" }, h("b", null, String(a.open)), "open"),
         h("div", { class: "figure" }, h("b", null, String(a.closed)), "closed"),
         h("div", { class: "figure" }, h("b", null, a.area_hours.toFixed(2)), "sq mi × hours asked"))].filter(Boolean));
+    const sum = k => reqs.reduce((n, q) => n + (q[k] || 0), 0);
+    head.querySelector(".figures").append(
+      h("div", { class: "figure" }, h("b", null, String(sum("clips_received"))), "clips received"),
+      h("div", { class: "figure" }, h("b", null, String(sum("homes_shared"))), "homes shared (summed per request)"));
     fill(list, reqs.map(q => requestCard(q, true)), "No requests.");
   };
 }

@@ -413,6 +413,9 @@ func newRequestsCmd(g *globals) *cobra.Command {
 					return it.From.Local().Format("Jan 2 15:04") + " – " + it.To.Local().Format("15:04")
 				}),
 				col("AREA", func(it R) string { return fmt.Sprintf("%.3f sq mi", it.AreaSqMi) }),
+				col("YIELD", func(it R) string {
+					return fmt.Sprintf("%d clip(s), %d home(s)", it.ClipsReceived, it.HomesShared)
+				}),
 				col("YOUR HOME", func(it R) string {
 					if it.CoversHome {
 						return fmt.Sprintf("covered, %d clip(s) in window", it.MatchingClips)
@@ -424,6 +427,61 @@ func newRequestsCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().StringVar(&agency, "agency", "", "only this agency's requests (peer ID)")
 	c.Flags().IntVar(&limit, "limit", 100, "how many, newest first")
+	addJSONFlag(c, g)
+	c.AddCommand(newAuditYieldCmd(g))
+	return c
+}
+
+// newAuditYieldCmd is `requests audit-yield`: a home checks that the
+// agency's public yield counts each clip it shared for a request.
+func newAuditYieldCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "audit-yield REQUEST_ID",
+		Short: "Check that the agency's public yield of a request counts each clip this home shared for it",
+		Long: `For each clip this home shared for the request and the agency fetched, recompute
+the clip's commitment (only this home and the agency can) and look for it in
+the Yield records of the agency's public log: included, pending (the agency
+has YieldGrace, 15 minutes of its log, to write it) or missing. The check
+runs on this node alone and sends nothing: it reveals to no one that this
+home shared.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if _, err := record.ParseID(args[0]); err != nil {
+				return usageError{err}
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			a, err := cl.AuditYield(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.jsonOut {
+				return printJSON(c, a)
+			}
+			w := c.OutOrStdout()
+			if len(a.Clips) == 0 {
+				fmt.Fprintf(w, "this home shared no clip for request %.12s\n", a.Request)
+				return nil
+			}
+			for _, cl := range a.Clips {
+				line := fmt.Sprintf("%-11s clip %.12s", cl.State, cl.Clip)
+				switch {
+				case cl.YieldSeq > 0:
+					line += fmt.Sprintf("  counted by the yield at seq %d of the agency's log", cl.YieldSeq)
+				case cl.Served != nil:
+					line += "  served " + cl.Served.Local().Format("Jan 2 15:04:05")
+				}
+				fmt.Fprintln(w, line)
+			}
+			fmt.Fprintf(w, "%d included, %d pending, %d missing, %d not fetched\n", a.Included, a.Pending, a.Missing, a.NotFetched)
+			if a.Missing > 0 {
+				fmt.Fprintln(w, "A missing clip: the agency received it and its public yield does not count it.")
+			}
+			return nil
+		},
+	}
 	addJSONFlag(c, g)
 	return c
 }
