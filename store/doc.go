@@ -21,6 +21,9 @@
 //	           created time in Unix ms (8 bytes big-endian), so a reverse
 //	           scan is newest first
 //	p A        profile: S (8) + the author's name
+//	o I        yield omission index: A S of every YieldOmission record I
+//	           stored in a log slot (package requests judges them);
+//	           written with the slot, in the same transaction
 //	v          the schema version, in decimal (see below)
 //
 // The tags of every table, store's and those it lends to other packages
