@@ -55,6 +55,10 @@ const (
 	ReasonHeld         Reason = "held"
 )
 
+// ReasonOmission: a YieldOmission record whose proof does not check
+// (package requests, omission.go).
+const ReasonOmission Reason = "bad_omission"
+
 // Reasons of the per-author feed limits (package feed).
 const (
 	ReasonRate Reason = "rate_limit"

@@ -45,6 +45,11 @@ type Config struct {
 	// the node's mesh. It may be left nil here and set once with
 	// SetAppender (see there); until then Create and Close fail.
 	Appender Appender
+	// YieldGrace overrides YieldGrace, the time an agency has to count a
+	// received clip in its yield (omission.go). Tests only: every node of
+	// a neighborhood must judge omissions with the same. Default
+	// YieldGrace.
+	YieldGrace time.Duration
 	// OnDocument, if set, is called after a trusted issuer's document (a
 	// credential or a revocation) is stored for the first time, from
 	// whichever path brought it: gossip, sync or this node's own publish.
@@ -77,6 +82,10 @@ type Service struct {
 	untrusted *untrustedDocs
 
 	appender atomic.Pointer[Appender] // Config.Appender, or SetAppender's
+
+	omMu   sync.Mutex                   // guards yields and proofs (omission.go)
+	yields map[peer.ID]*yieldIndex      // per agency, for omission verdicts
+	proofs map[record.ID]*OmissionProof // opened YieldOmission records
 }
 
 // maxCachedDocs bounds the opened-document cache; neighborhoods have a few
@@ -426,6 +435,8 @@ func (s *Service) CheckEntry(sr *record.Signed) error {
 		return s.checkRequest(sr, b.Request)
 	case *pb.Entry_Update:
 		return s.checkUpdate(sr, b.Update)
+	case *pb.Entry_Omission:
+		return s.checkOmission(sr)
 	case *pb.Entry_Retraction:
 		if s.IsAgency(sr.Author) {
 			return record.Invalidf(record.ReasonRetraction, "an agency's log is public and append-only: it cannot retract anything")
