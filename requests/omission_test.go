@@ -286,3 +286,113 @@ func TestOmissionVerdict(t *testing.T) {
 		}
 	})
 }
+
+// omHomeLog is a home's log as an Appender: it signs at a fixed time and
+// stores through the fixture, as the mesh does.
+type omHomeLog struct {
+	f       *ruleFixture
+	l       *ruleLog
+	created time.Time
+}
+
+func (h *omHomeLog) ID() peer.ID { return h.l.id }
+func (h *omHomeLog) Append(body func(*pb.Entry)) (*record.Signed, error) {
+	s, err := h.l.sign(h.created, body)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.f.svc.CheckEntry(s); err != nil {
+		return nil, err
+	}
+	if _, err := h.f.db.Ingest(s); err != nil {
+		return nil, err
+	}
+	h.l.skip(s)
+	return s, nil
+}
+
+// omSource is a home's grants and receipts in memory.
+type omSource struct {
+	grants   []*clips.SignedGrant
+	receipts map[record.ID]*clips.SignedTransfer // by clip
+}
+
+func (s *omSource) List() ([]*clips.SignedGrant, error) { return s.grants, nil }
+func (s *omSource) Receipt(_ clips.GrantID, clip record.ID) (*clips.SignedTransfer, error) {
+	if t, ok := s.receipts[clip]; ok {
+		return t, nil
+	}
+	return nil, clips.ErrNotFound
+}
+
+// TestPublishOmission: the home's side. Only its own grants for the
+// request count; a clip without a receipt, or whose receipt names no grant
+// envelope, proves nothing; a proven clip is published once.
+func TestPublishOmission(t *testing.T) {
+	f := newRuleFixture(t, requests.Config{})
+	// The service judges; this node is the home.
+	home := &omHomeLog{f: f, l: ruleNewLog(t), created: ruleBase.Add(40 * time.Minute)}
+	req := f.request(ruleBase)
+	neighbor := ruleNewLog(t)
+	c1, c2, c3 := omClip(1), omClip(2), omClip(3)
+	g := omGrant(t, home.l.key, f.agency.id, req.ID, c1, c2)
+	g3 := omGrant(t, home.l.key, f.agency.id, req.ID, c3)
+	received := ruleBase.Add(10 * time.Minute)
+	old, err := clips.SealTransfer(&clipspb.Transfer{ClipId: c3[:], GrantId: g3.G.GetGrantId(), Owner: []byte(home.l.id), Receiver: []byte(f.agency.id),
+		Received: received.UnixMilli(), Sha256: c3[:], Size: 4096}, f.agency.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &omSource{
+		grants: []*clips.SignedGrant{g, g3, omGrant(t, neighbor.key, home.l.id, req.ID, omClip(9))},
+		receipts: map[record.ID]*clips.SignedTransfer{
+			c1: omTransfer(t, f.agency.key, g, c1, received),
+			c3: old,
+		},
+	}
+	if err := f.svc.SetAppender(home); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.PublishOmission(req.ID, src); err != requests.ErrNoOmission {
+		t.Fatalf("before the grace: PublishOmission = %v, want ErrNoOmission", err)
+	}
+	f.omNote(req, ruleBase.Add(30*time.Minute))
+	cs, err := f.svc.AuditOmissions(home.l.id, req.ID, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[record.ID]requests.OmissionCandidate{}
+	for _, c := range cs {
+		got[c.Clip] = c
+	}
+	switch {
+	case len(cs) != 3:
+		t.Fatalf("%d candidates, want the 3 clips of the home's own grants: %+v", len(cs), cs)
+	case !got[c1].Receipt || got[c1].Verdict.State != requests.OmissionProven:
+		t.Fatalf("clip 1: %+v, want proven", got[c1])
+	case got[c2].Receipt || got[c2].Verdict.State != "":
+		t.Fatalf("clip 2 (no receipt): %+v", got[c2])
+	case got[c3].Verdict.State != requests.OmissionNotProven:
+		t.Fatalf("clip 3 (a receipt naming no grant envelope): %+v, want not proven", got[c3])
+	}
+	recs, err := f.svc.PublishOmission(req.ID, src)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("PublishOmission = %d records, %v; want 1", len(recs), err)
+	}
+	if p, err := requests.OpenOmission(recs[0]); err != nil || p.Clip != c1 {
+		t.Fatalf("the published proof: %+v, %v", p, err)
+	}
+	if _, err := f.svc.PublishOmission(req.ID, src); err != requests.ErrNoOmission {
+		t.Fatalf("publishing again = %v, want ErrNoOmission", err)
+	}
+	cs, _ = f.svc.AuditOmissions(home.l.id, req.ID, src)
+	for _, c := range cs {
+		if c.Clip == c1 && c.Published != recs[0].ID {
+			t.Fatalf("clip 1 after publishing: %+v", c)
+		}
+	}
+	ag, _, err := f.svc.Agency(f.agency.id, ruleBase)
+	if err != nil || len(ag.Omissions) != 1 || ag.Omissions[0].Record != recs[0].ID {
+		t.Fatalf("the agency shows %+v, %v", ag.Omissions, err)
+	}
+}
