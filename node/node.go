@@ -55,6 +55,10 @@ type Options struct {
 	Anchor bool
 	// SyncInterval overrides the mesh's periodic sync (tests).
 	SyncInterval time.Duration
+	// YieldGrace overrides requests.YieldGrace, the time an agency has to
+	// count a clip in its yield (tests only: every node of a neighborhood
+	// must judge yield omissions with the same).
+	YieldGrace time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -148,7 +152,8 @@ func Start(opts Options) (n *Node, err error) {
 	if len(opts.Listen) > 0 {
 		listen = opts.Listen
 	}
-	rcfg := requests.Config{Store: n.db, Trusted: cfg.Issuers, Limits: cfg.Limits, Home: cfg.Home, Logger: opts.Logger, OnDocument: n.documentEvent}
+	rcfg := requests.Config{Store: n.db, Trusted: cfg.Issuers, Limits: cfg.Limits, Home: cfg.Home, Logger: opts.Logger, OnDocument: n.documentEvent,
+		YieldGrace: opts.YieldGrace}
 	if n.reqs, err = requests.New(rcfg); err != nil {
 		return nil, err
 	}
@@ -258,6 +263,7 @@ func Start(opts Options) (n *Node, err error) {
 			Events:      &n.events,
 			Clips:       n.clips,
 			Sharing:     n.shares,
+			Omissions:   n.shares.Receipts(),
 			Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			Trust:       n.Trust,
 			TrustedIssuers: func() []string {
