@@ -69,6 +69,9 @@
 // unchanged until it adopts a charter, which adds documents, not a layout
 // (node.TestOpenNeighborhoodAdoptsACharter runs that from the version-2
 // fixture).
+// So do the tables of issue 15 (2026-12-03): the yield omission index (o)
+// and package clips' receipts (J) start empty, since no release before
+// them wrote a YieldOmission record or a receipt.
 //
 // The clip database's: 1, December 2026 (written without a version key
 // until 2026-12-03).
