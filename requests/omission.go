@@ -161,10 +161,10 @@ type yieldIndex struct {
 	requests map[record.ID]uint64 // request ID -> its seq
 	// commits: commitment -> the first Yield holding it, with the request
 	// that Yield names.
-	commits map[record.ID]yieldAt
+	commits map[record.ID]countedAt
 }
 
-type yieldAt struct {
+type countedAt struct {
 	seq     uint64
 	request record.ID
 }
@@ -176,13 +176,13 @@ func (s *Service) yieldIndexOf(a peer.ID) (*yieldIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.yields == nil {
-		s.yields = map[peer.ID]*yieldIndex{}
+	if s.omYields == nil {
+		s.omYields = map[peer.ID]*yieldIndex{}
 	}
-	x := s.yields[a]
+	x := s.omYields[a]
 	if x == nil {
-		x = &yieldIndex{requests: map[record.ID]uint64{}, commits: map[record.ID]yieldAt{}}
-		s.yields[a] = x
+		x = &yieldIndex{requests: map[record.ID]uint64{}, commits: map[record.ID]countedAt{}}
+		s.omYields[a] = x
 	}
 	for x.contig < h.Contig {
 		slots, _, err := s.db.Slots(a, x.contig+1, 1000, 4<<20)
@@ -222,7 +222,7 @@ func (x *yieldIndex) add(seq uint64, raw []byte) {
 					var c record.ID
 					copy(c[:], sh.GetCommitment())
 					if _, ok := x.commits[c]; !ok {
-						x.commits[c] = yieldAt{seq: seq, request: rid}
+						x.commits[c] = countedAt{seq: seq, request: rid}
 					}
 				}
 			}
@@ -231,8 +231,8 @@ func (x *yieldIndex) add(seq uint64, raw []byte) {
 	x.created = append(x.created, created)
 }
 
-// grace is the grace in force (Config.YieldGrace).
-func (s *Service) grace() time.Duration {
+// yieldGrace is the grace in force (Config.YieldGrace).
+func (s *Service) yieldGrace() time.Duration {
 	if s.cfg.YieldGrace > 0 {
 		return s.cfg.YieldGrace
 	}
@@ -249,7 +249,7 @@ func (s *Service) JudgeOmission(p *OmissionProof) (OmissionVerdict, error) {
 	if err != nil {
 		return OmissionVerdict{}, err
 	}
-	return x.judge(p, s.grace()), nil
+	return x.judge(p, s.yieldGrace()), nil
 }
 
 func (x *yieldIndex) judge(p *OmissionProof, grace time.Duration) OmissionVerdict {
@@ -342,7 +342,7 @@ const maxCachedProofs = 4096
 // signatures were checked before it was stored, and it never changes.
 func (s *Service) openCached(sr *record.Signed) (*OmissionProof, error) {
 	s.omMu.Lock()
-	p, ok := s.proofs[sr.ID]
+	p, ok := s.omProofs[sr.ID]
 	s.omMu.Unlock()
 	if ok {
 		return p, nil
@@ -352,10 +352,10 @@ func (s *Service) openCached(sr *record.Signed) (*OmissionProof, error) {
 		return nil, err
 	}
 	s.omMu.Lock()
-	if s.proofs == nil || len(s.proofs) >= maxCachedProofs {
-		s.proofs = map[record.ID]*OmissionProof{}
+	if s.omProofs == nil || len(s.omProofs) >= maxCachedProofs {
+		s.omProofs = map[record.ID]*OmissionProof{}
 	}
-	s.proofs[sr.ID] = p
+	s.omProofs[sr.ID] = p
 	s.omMu.Unlock()
 	return p, nil
 }

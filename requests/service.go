@@ -83,9 +83,9 @@ type Service struct {
 
 	appender atomic.Pointer[Appender] // Config.Appender, or SetAppender's
 
-	omMu   sync.Mutex                   // guards yields and proofs (omission.go)
-	yields map[peer.ID]*yieldIndex      // per agency, for omission verdicts
-	proofs map[record.ID]*OmissionProof // opened YieldOmission records
+	omMu     sync.Mutex                   // guards omYields and omProofs (omission.go)
+	omYields map[peer.ID]*yieldIndex      // per agency, for omission verdicts
+	omProofs map[record.ID]*OmissionProof // opened YieldOmission records
 }
 
 // maxCachedDocs bounds the opened-document cache; neighborhoods have a few
