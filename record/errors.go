@@ -55,15 +55,15 @@ const (
 	ReasonHeld         Reason = "held"
 )
 
-// ReasonOmission: a YieldOmission record whose proof does not check
-// (package requests, omission.go).
-const ReasonOmission Reason = "bad_omission"
-
 // Reasons of the per-author feed limits (package feed).
 const (
 	ReasonRate Reason = "rate_limit"
 	ReasonSize Reason = "size_limit"
 )
+
+// ReasonOmission: a YieldOmission record whose proof does not check
+// (package requests, omission.go).
+const ReasonOmission Reason = "bad_omission"
 
 // Invalid is the error for a record that breaks a rule.
 type Invalid struct {

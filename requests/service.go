@@ -81,11 +81,12 @@ type Service struct {
 
 	untrusted *untrustedDocs
 
-	appender atomic.Pointer[Appender] // Config.Appender, or SetAppender's
-
 	omMu     sync.Mutex                   // guards omYields and omProofs (omission.go)
 	omYields map[peer.ID]*yieldIndex      // per agency, for omission verdicts
 	omProofs map[record.ID]*OmissionProof // opened YieldOmission records
+
+	appender atomic.Pointer[Appender] // Config.Appender, or SetAppender's
+
 }
 
 // maxCachedDocs bounds the opened-document cache; neighborhoods have a few
@@ -431,12 +432,12 @@ func (s *Service) eachTrustedDoc(f func(*record.Doc) error) error {
 // doc). Records of other kinds pass.
 func (s *Service) CheckEntry(sr *record.Signed) error {
 	switch b := sr.Entry.GetBody().(type) {
+	case *pb.Entry_Omission:
+		return s.checkOmission(sr)
 	case *pb.Entry_Request:
 		return s.checkRequest(sr, b.Request)
 	case *pb.Entry_Update:
 		return s.checkUpdate(sr, b.Update)
-	case *pb.Entry_Omission:
-		return s.checkOmission(sr)
 	case *pb.Entry_Retraction:
 		if s.IsAgency(sr.Author) {
 			return record.Invalidf(record.ReasonRetraction, "an agency's log is public and append-only: it cannot retract anything")

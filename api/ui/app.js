@@ -259,10 +259,24 @@ function requestCard(q, shareButton) {
         q.contact ? h("p", { class: "meta" }, "Contact: ", q.contact) : null,
         q.covers_home ? h("p", { class: "matching" }, h("b", null, String(q.matching_clips)), " of your clips fall in this window") : null,
         q.notes.map(n => h("p", { class: "meta" }, "Note ", when(n.time), ": ", n.text)),
+        me && q.agency !== me.peer_id ? omissionAudit(q) : null,
         shareButton && q.covers_home && q.status === "open"
           ? h("a", { class: "button primary", href: "#share/" + q.id }, "Review and share clips…") : null,
-        me && q.agency === me.peer_id && q.status === "open" ? closeForm(q) : null,
-        me && q.agency !== me.peer_id ? omissionAudit(q) : null)));
+        me && q.agency === me.peer_id && q.status === "open" ? closeForm(q) : null)));
+}
+
+// closeForm lets the agency that made a request close it, with a public note.
+function closeForm(q) {
+  const id = "close-note-" + q.id.slice(0, 12);
+  const note = h("input", { type: "text", id, placeholder: "e.g. suspect identified; thank you" });
+  const out = h("div", { "aria-live": "polite" });
+  const btn = h("button", { type: "submit", class: "danger" }, "Close request");
+  return h("form", { class: "close-request", onsubmit: async (e) => {
+    e.preventDefault();
+    btn.disabled = true;
+    try { await api("POST", "/api/v1/requests/" + q.id + "/close", { note: note.value }); await refresh(); }
+    catch (err) { btn.disabled = false; out.replaceChildren(msg("error", "Not closed: " + err.message)); }
+  } }, h("label", { for: id }, "Closing note (public)"), h("div", { class: "row" }, h("div", { class: "grow" }, note), btn), out);
 }
 
 // omissionAudit checks this home's shares for a request against the
@@ -300,20 +314,6 @@ function omissionAudit(q) {
     check.disabled = false;
   });
   return h("div", null, check, out);
-}
-
-// closeForm lets the agency that made a request close it, with a public note.
-function closeForm(q) {
-  const id = "close-note-" + q.id.slice(0, 12);
-  const note = h("input", { type: "text", id, placeholder: "e.g. suspect identified; thank you" });
-  const out = h("div", { "aria-live": "polite" });
-  const btn = h("button", { type: "submit", class: "danger" }, "Close request");
-  return h("form", { class: "close-request", onsubmit: async (e) => {
-    e.preventDefault();
-    btn.disabled = true;
-    try { await api("POST", "/api/v1/requests/" + q.id + "/close", { note: note.value }); await refresh(); }
-    catch (err) { btn.disabled = false; out.replaceChildren(msg("error", "Not closed: " + err.message)); }
-  } }, h("label", { for: id }, "Closing note (public)"), h("div", { class: "row" }, h("div", { class: "grow" }, note), btn), out);
 }
 
 // shareScreen: choose clips, see exactly what goes to whom until when, confirm.
