@@ -86,7 +86,6 @@ type Service struct {
 	omProofs map[record.ID]*OmissionProof // opened YieldOmission records
 
 	appender atomic.Pointer[Appender] // Config.Appender, or SetAppender's
-
 }
 
 // maxCachedDocs bounds the opened-document cache; neighborhoods have a few
