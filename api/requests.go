@@ -62,6 +62,9 @@ type AgencyJSON struct {
 	AreaHours        float64   `json:"area_hours"`
 	Equivocation     bool      `json:"equivocation"`
 	Proof            []string  `json:"proof,omitempty"` // base64 envelopes
+	// YieldOmissions are the homes' proofs, valid and judged against the
+	// agency's log, that it left a clip out of a request's yield.
+	YieldOmissions []YieldOmissionJSON `json:"yield_omissions"`
 	// LogHead is the last position of the agency's log this node holds
 	// without a gap: what an issuer pins a revocation to
 	// (`issuer revoke --through-seq`).
@@ -94,6 +97,7 @@ func (s *Server) routesRequests() {
 	s.handle("POST /api/v1/documents", s.publishDocument)
 	s.handle("GET /api/v1/trust", s.getTrust)
 	s.handle("POST /api/v1/trust", s.addTrust)
+	s.routesOmissions()
 }
 
 func (s *Server) getRequests(w http.ResponseWriter, r *http.Request) error {
@@ -216,6 +220,7 @@ func (s *Server) getAgencies(w http.ResponseWriter, r *http.Request) error {
 			PeerID: a.ID.String(), Name: a.Name, Issuer: a.Issuer.String(), CredentialStatus: a.CredentialStatus,
 			ValidUntil: a.ValidUntil.UTC(), Requests: a.Requests, Open: a.Open, Closed: a.Closed,
 			AreaHours: a.AreaHours, Equivocation: a.Equivocation, LogHead: a.Head,
+			YieldOmissions: yieldOmissions(a.Omissions),
 		}
 		for _, p := range a.Proof {
 			j.Proof = append(j.Proof, base64.StdEncoding.EncodeToString(p))

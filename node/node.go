@@ -55,6 +55,14 @@ type Options struct {
 	Anchor bool
 	// SyncInterval overrides the mesh's periodic sync (tests).
 	SyncInterval time.Duration
+	// YieldGrace overrides requests.YieldGrace, the time an agency has to
+	// count a clip in its yield (tests only: every node of a neighborhood
+	// must judge yield omissions with the same).
+	YieldGrace time.Duration
+	// NoYieldWriter stops an agency's node from writing the Yield records
+	// of the clips it receives (tests only: a test writes them itself, as
+	// an agency that under-reports would).
+	NoYieldWriter bool
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -148,7 +156,8 @@ func Start(opts Options) (n *Node, err error) {
 	if len(opts.Listen) > 0 {
 		listen = opts.Listen
 	}
-	rcfg := requests.Config{Store: n.db, Trusted: cfg.Issuers, Limits: cfg.Limits, Home: cfg.Home, Logger: opts.Logger, OnDocument: n.documentEvent}
+	rcfg := requests.Config{Store: n.db, Trusted: cfg.Issuers, Limits: cfg.Limits, Home: cfg.Home, Logger: opts.Logger, OnDocument: n.documentEvent,
+		YieldGrace: opts.YieldGrace}
 	if n.reqs, err = requests.New(rcfg); err != nil {
 		return nil, err
 	}
@@ -220,7 +229,7 @@ func Start(opts Options) (n *Node, err error) {
 		defer started.wg.Done()
 		_ = health.Run(ctx)
 	}()
-	if err := n.startSharing(opts.Logger); err != nil {
+	if err := n.startSharing(opts.Logger, opts.NoYieldWriter); err != nil {
 		return nil, err
 	}
 	if cfg.WatchDir != "" {
@@ -258,6 +267,7 @@ func Start(opts Options) (n *Node, err error) {
 			Events:      &n.events,
 			Clips:       n.clips,
 			Sharing:     n.shares,
+			Omissions:   n.shares.Receipts(),
 			Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			Trust:       n.Trust,
 			TrustedIssuers: func() []string {

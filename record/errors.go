@@ -77,6 +77,10 @@ const (
 	ReasonSize Reason = "size_limit"
 )
 
+// ReasonOmission: a YieldOmission record whose proof does not check
+// (package requests, omission.go).
+const ReasonOmission Reason = "bad_omission"
+
 // Invalid is the error for a record that breaks a rule.
 type Invalid struct {
 	Reason Reason

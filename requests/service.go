@@ -45,6 +45,11 @@ type Config struct {
 	// the node's mesh. It may be left nil here and set once with
 	// SetAppender (see there); until then Create and Close fail.
 	Appender Appender
+	// YieldGrace overrides YieldGrace, the time an agency has to count a
+	// received clip in its yield (omission.go). Tests only: every node of
+	// a neighborhood must judge omissions with the same. Default
+	// YieldGrace.
+	YieldGrace time.Duration
 	// OnDocument, if set, is called after a trusted issuer's document (a
 	// credential or a revocation) is stored for the first time, from
 	// whichever path brought it: gossip, sync or this node's own publish.
@@ -75,6 +80,10 @@ type Service struct {
 	docs  map[record.ID]*record.Doc // opened documents: immutable by ID
 
 	untrusted *untrustedDocs
+
+	omMu     sync.Mutex                   // guards omYields and omProofs (omission.go)
+	omYields map[peer.ID]*yieldIndex      // per agency, for omission verdicts
+	omProofs map[record.ID]*OmissionProof // opened YieldOmission records
 
 	appender atomic.Pointer[Appender] // Config.Appender, or SetAppender's
 
@@ -427,6 +436,8 @@ func (s *Service) eachTrustedDoc(f func(*record.Doc) error) error {
 // doc). Records of other kinds pass.
 func (s *Service) CheckEntry(sr *record.Signed) error {
 	switch b := sr.Entry.GetBody().(type) {
+	case *pb.Entry_Omission:
+		return s.checkOmission(sr)
 	case *pb.Entry_Request:
 		return s.checkRequest(sr, b.Request)
 	case *pb.Entry_Update:

@@ -153,6 +153,9 @@ func (s *Service) Agency(a peer.ID, now time.Time) (Agency, bool, error) {
 		return ag, false, err
 	}
 	ag.Equivocation, ag.Proof = flagged, proof
+	if ag.Omissions, err = s.omissionsAgainst(a); err != nil {
+		return ag, false, err
+	}
 	h, err := s.db.Head(a)
 	if err != nil {
 		return ag, false, err

@@ -250,7 +250,7 @@ func (s *Service) YieldStatus(request, c record.ID, served time.Time) (Inclusion
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var in Inclusion
-	due := served.Add(YieldGrace).UnixMilli()
+	due := served.Add(s.yieldGrace()).UnixMilli()
 	// latest is the running maximum of the log's times, so the first seq
 	// whose maximum reaches due is the first record dated at or after it.
 	if n := sort.Search(len(l.latest), func(i int) bool { return l.latest[i] >= due }); n < len(l.latest) && n > 0 {

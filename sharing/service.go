@@ -121,6 +121,7 @@ type Service struct {
 	intake   *clips.Intake
 	clipSrv  *clips.Server
 	shareSrv *clips.ShareServer
+	rcptSrv  *clips.ReceiptServer // receipts.go
 
 	ctx    context.Context // ends when Close begins
 	cancel context.CancelFunc
@@ -248,6 +249,9 @@ func New(cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.rcptSrv, err = s.startReceipts(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -264,6 +268,9 @@ func (s *Service) Close() error {
 		s.closed = true
 		s.mu.Unlock()
 		var errs []error
+		if s.rcptSrv != nil {
+			errs = append(errs, s.rcptSrv.Close())
+		}
 		if s.shareSrv != nil {
 			errs = append(errs, s.shareSrv.Close())
 		}

@@ -414,3 +414,42 @@ func callSlot(seq uint64, v []byte, f func(Slot) error) error {
 	}
 	return f(Slot{Seq: seq, ID: sl.id, Raw: sl.raw})
 }
+
+// Omissions returns every YieldOmission record held in a log slot (the o
+// index), in no particular order. An index entry whose slot now holds
+// another record is skipped.
+func (d *DB) Omissions() ([]*record.Signed, error) {
+	var out []*record.Signed
+	err := d.bdb.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagOmission}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.ValidForPrefix(opts.Prefix); it.Next() {
+			var id record.ID
+			copy(id[:], it.Item().Key()[1:])
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			a, seq, err := parseAuthorSeq(v)
+			if err != nil {
+				return err
+			}
+			sl, ok, err := getSlot(txn, a, seq)
+			if err != nil {
+				return err
+			}
+			if !ok || sl.raw == nil || sl.id != id {
+				continue
+			}
+			s, err := record.DecodeTrusted(sl.raw)
+			if err != nil {
+				return err
+			}
+			out = append(out, s)
+		}
+		return nil
+	})
+	return out, err
+}

@@ -284,6 +284,8 @@ func seqKey(tag byte, a peer.ID, seq uint64) []byte {
 
 func indexKey(id record.ID) []byte { return append([]byte{tagIndex}, id[:]...) }
 
+func omissionKey(id record.ID) []byte { return append([]byte{tagOmission}, id[:]...) }
+
 func feedKey(created int64, id record.ID) []byte {
 	k := binary.BigEndian.AppendUint64([]byte{tagFeed}, uint64(created))
 	return append(k, id[:]...)
@@ -541,6 +543,8 @@ func (d *DB) applyBody(txn *badger.Txn, s *record.Signed) (record.Reason, error)
 		return "", txn.Set(k, append(binary.BigEndian.AppendUint64(nil, s.Seq()), b.Profile.GetName()...))
 	case *pb.Entry_Retraction:
 		return d.retract(txn, s.Author, b.Retraction)
+	case *pb.Entry_Omission:
+		return "", txn.Set(omissionKey(s.ID), seqKey(0, s.Author, s.Seq())[1:])
 	}
 	return "", nil
 }

@@ -261,6 +261,7 @@ function requestCard(q, shareButton) {
         q.contact ? h("p", { class: "meta" }, "Contact: ", q.contact) : null,
         q.covers_home ? h("p", { class: "matching" }, h("b", null, String(q.matching_clips)), " of your clips fall in this window") : null,
         q.notes.map(n => h("p", { class: "meta" }, "Note ", when(n.time), ": ", n.text)),
+        me && q.agency !== me.peer_id ? omissionAudit(q) : null,
         shareButton && q.covers_home && q.status === "open"
           ? h("a", { class: "button primary", href: "#share/" + q.id }, "Review and share clips…") : null,
         me && q.agency === me.peer_id && q.status === "open" ? closeForm(q) : null,
@@ -307,6 +308,43 @@ function closeForm(q) {
     try { await api("POST", "/api/v1/requests/" + q.id + "/close", { note: note.value }); await refresh(); }
     catch (err) { btn.disabled = false; out.replaceChildren(msg("error", "Not closed: " + err.message)); }
   } }, h("label", { for: id }, "Closing note (public)"), h("div", { class: "row" }, h("div", { class: "grow" }, note), btn), out);
+}
+
+// omissionAudit checks this home's shares for a request against the
+// agency's yield and offers to publish proof of the clips left out, saying
+// first what that reveals (the text of api.OmissionReveals).
+const omissionReveals = "Publishing an omission proof writes it to this home's public log, which every node of the neighborhood keeps for good. " +
+  "It reveals that this home shared the missing clip(s) with the agency for this request, the clip IDs, when the agency received them, " +
+  "and this home's grant: every clip ID it names and the grant's ID, with which anyone can tell which entries of the request's yield are this home's. " +
+  "It reveals no video and nothing about clips this home did not share.";
+function omissionAudit(q) {
+  const out = h("div", { class: "omission-audit", "aria-live": "polite" });
+  const check = h("button", { type: "button", class: "omission-check" }, "Check my shares against the yield");
+  check.addEventListener("click", async () => {
+    check.disabled = true;
+    try {
+      const cs = await get("/api/v1/requests/" + q.id + "/omissions");
+      const proven = cs.filter(c => c.state === "proven" && !c.published);
+      const line = c => h("li", null, h("code", null, short(c.clip)), " ",
+        c.published ? "omission published" : !c.receipt ? "no receipt from the agency" : c.state === "proven" ? h("b", null, "missing from the yield") : c.state.replace("_", " "),
+        c.why ? h("span", { class: "meta" }, " — ", c.why) : null);
+      const kids = [cs.length ? h("ul", { class: "omissions" }, cs.map(line)) : msg("status", "You shared no clips for this request.")];
+      if (proven.length) {
+        const publish = h("button", { type: "button", class: "danger omission-publish" }, `Publish proof for ${proven.length} clip(s)`);
+        publish.addEventListener("click", async () => {
+          publish.disabled = true;
+          try {
+            const r = await api("POST", "/api/v1/requests/" + q.id + "/omissions", { confirm: true });
+            out.replaceChildren(msg("status", `Published ${r.records.length} omission proof(s).` + (r.error ? " Then: " + r.error : "")));
+          } catch (err) { publish.disabled = false; out.append(msg("error", "Not published: " + err.message)); }
+        });
+        kids.push(h("section", { class: "confirm" }, h("p", { class: "warning" }, omissionReveals), publish));
+      }
+      out.replaceChildren(...kids);
+    } catch (err) { out.replaceChildren(msg("error", "Not checked: " + err.message)); }
+    check.disabled = false;
+  });
+  return h("div", null, check, out);
 }
 
 // shareScreen: choose clips, see exactly what goes to whom until when, confirm.
@@ -491,7 +529,8 @@ async function agenciesScreen() {
     const ags = await get("/api/v1/agencies");
     fill(list, ags.map(a => h("li", { class: "card" },
       h("p", null, h("a", { href: "#agency/" + a.peer_id }, h("b", null, a.name)), " ", credentialTag(a),
-        a.equivocation ? h("span", { class: "tag bad" }, "equivocation") : null),
+        a.equivocation ? h("span", { class: "tag bad" }, "equivocation") : null,
+        (a.yield_omissions || []).length ? h("span", { class: "tag bad yield-omission" }, "yield omission") : null),
       h("p", { class: "meta" }, a.requests, " requests · ", a.open, " open · ", a.area_hours.toFixed(2), " sq mi·h requested"))),
     "No agency has made a request here.");
   };
@@ -509,6 +548,7 @@ async function agencyScreen(id) {
     document.title = a.name + " · Porchlight";
     head.replaceChildren(...[
       a.equivocation ? h("p", { class: "error", id: "equivocation" }, "Warning: this agency signed two different histories (equivocation). Its requests cannot be trusted to be the same for everyone; the proof is kept by your node.") : null,
+      (a.yield_omissions || []).length ? h("p", { class: "error", id: "yield-omissions" }, `Warning: ${a.yield_omissions.length} clip(s) this agency received were left out of its published yield; the homes' signed proofs are kept by your node.`) : null,
       h("p", null, credentialTag(a), " issued by ", h("code", null, short(a.issuer)), ", valid until ", when(a.valid_until)),
       h("p", { class: "meta" }, "Agency ID ", h("code", null, a.peer_id)),
       h("div", { class: "figures" },

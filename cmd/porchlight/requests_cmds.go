@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -427,6 +428,7 @@ func newRequestsCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().StringVar(&agency, "agency", "", "only this agency's requests (peer ID)")
 	c.Flags().IntVar(&limit, "limit", 100, "how many, newest first")
+	c.AddCommand(newPublishOmissionCmd(g))
 	addJSONFlag(c, g)
 	c.AddCommand(newAuditYieldCmd(g))
 	return c
@@ -503,10 +505,14 @@ func newAgenciesCmd(g *globals) *cobra.Command {
 			type A = api.AgencyJSON
 			return printList(c, g, ags,
 				col("NAME", func(a A) string {
+					name := a.Name
 					if a.Equivocation {
-						return a.Name + " (!EQUIVOCATED: rewrote its public log)"
+						name += " (!EQUIVOCATED: rewrote its public log)"
 					}
-					return a.Name
+					if n := len(a.YieldOmissions); n > 0 {
+						name += fmt.Sprintf(" (!YIELD OMISSION: %d clip(s) received and left out of its yield, with proof)", n)
+					}
+					return name
 				}),
 				col("CREDENTIAL", func(a A) string { return a.CredentialStatus }),
 				col("REQUESTS", func(a A) string { return strconv.Itoa(a.Requests) }),
@@ -517,5 +523,78 @@ func newAgenciesCmd(g *globals) *cobra.Command {
 		},
 	}
 	addJSONFlag(c, g)
+	return c
+}
+
+func newPublishOmissionCmd(g *globals) *cobra.Command {
+	var yes bool
+	c := &cobra.Command{
+		Use:   "publish-omission REQUEST_ID",
+		Short: "Publish proof that the request's agency left a clip this home shared out of its yield",
+		Long: `Check each clip this home shared for the request, whose receipt (the
+agency's signed transfer record) it holds, against the agency's yield
+records. For every clip the agency received and did not count in time
+(` + fmt.Sprintf("%d minutes", int(requests.YieldGrace.Minutes())) + ` after receiving it), publish an omission proof in this
+home's public log: every node verifies it and flags the agency.
+
+` + api.OmissionReveals + `
+
+Asks first (--yes to skip).`,
+		Example: `  porchlight requests publish-omission <REQUEST_ID>`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if _, err := record.ParseID(args[0]); err != nil {
+				return usagef("REQUEST_ID: %v", err)
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			checks, err := cl.OmissionChecks(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			w := c.OutOrStdout()
+			var missing []api.OmissionCheckJSON
+			for _, ch := range checks {
+				switch {
+				case ch.Published != "":
+					fmt.Fprintf(w, "  clip %s: omission already published (record %s)\n", ch.Clip[:12], ch.Published[:12])
+				case !ch.Receipt:
+					fmt.Fprintf(w, "  clip %s: no receipt from the agency (not fetched yet, or it sent none): nothing to prove\n", ch.Clip[:12])
+				case ch.State == "proven":
+					fmt.Fprintf(w, "  clip %s: MISSING from the yield: %s\n", ch.Clip[:12], ch.Why)
+					missing = append(missing, ch)
+				default:
+					fmt.Fprintf(w, "  clip %s: %s: %s\n", ch.Clip[:12], strings.ReplaceAll(ch.State, "_", " "), ch.Why)
+				}
+			}
+			if len(missing) == 0 {
+				fmt.Fprintln(w, "nothing to publish: no clip this home shared for this request is proven missing from its yield")
+				return nil
+			}
+			fmt.Fprintf(w, "\n%s\n", api.OmissionReveals)
+			if !yes {
+				fmt.Fprintf(w, "Publish proof for %d clip(s)? [y/N] ", len(missing))
+				line, _ := bufio.NewReader(c.InOrStdin()).ReadString('\n')
+				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+					fmt.Fprintln(w, "nothing published")
+					return nil
+				}
+			}
+			out, err := cl.PublishOmission(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			for _, id := range out.Records {
+				fmt.Fprintln(w, id)
+			}
+			if out.Error != "" {
+				return fmt.Errorf("published %d record(s), then: %s", len(out.Records), out.Error)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	return c
 }
