@@ -341,16 +341,7 @@ func getHead(txn *badger.Txn, a peer.ID) (Head, error) {
 	if err != nil {
 		return h, err
 	}
-	err = it.Value(func(v []byte) error {
-		if len(v) != 48 {
-			return fmt.Errorf("corrupt head of %s", a)
-		}
-		h.Contig = binary.BigEndian.Uint64(v)
-		h.Max = binary.BigEndian.Uint64(v[8:])
-		copy(h.ID[:], v[16:])
-		return nil
-	})
-	if err != nil {
+	if err = it.Value(func(v []byte) error { return decodeHead(&h, v) }); err != nil {
 		return h, err
 	}
 	_, err = txn.Get(authorKey(tagFlag, a))
@@ -361,6 +352,17 @@ func getHead(txn *badger.Txn, a peer.ID) (Head, error) {
 		return h, err
 	}
 	return h, nil
+}
+
+// decodeHead reads a stored head value into h (whose Author is set).
+func decodeHead(h *Head, v []byte) error {
+	if len(v) != 48 {
+		return fmt.Errorf("corrupt head of %s", h.Author)
+	}
+	h.Contig = binary.BigEndian.Uint64(v)
+	h.Max = binary.BigEndian.Uint64(v[8:])
+	copy(h.ID[:], v[16:])
+	return nil
 }
 
 func putHead(txn *badger.Txn, h Head) error {
