@@ -984,8 +984,13 @@ func (s *syncer) respond(req *pb.SyncRequest, maxBytes int, st Standing) (*pb.Sy
 // of one author's log; cut reports that it did not all fit.
 func (s *syncer) respondAuthor(resp *pb.SyncResponse, h store.Head, th *pb.Head, count, size *int, maxBytes int) (cut bool, err error) {
 	from := th.GetContig() + 1
-	if th.GetContig() > 0 && th.GetContig() <= h.Max {
-		from = th.GetContig() // resend their head slot: a fork there shows up as a different ID
+	same := th.GetContig() == h.Contig && string(th.GetId()) == string(h.ID[:])
+	if th.GetContig() > 0 && th.GetContig() <= h.Max && !same {
+		// Resend their head slot: a fork there shows up as a different
+		// ID. When their head is ours (same seq, same ID) there is no fork
+		// to show, and the store is not read at all for an author they
+		// are level with: most authors of most rounds.
+		from = th.GetContig()
 	}
 	sendProof := h.Flagged && !th.GetFlagged()
 	if h.Max < from && !sendProof {
