@@ -2,7 +2,12 @@ package mesh
 
 import (
 	"bytes"
+	"crypto/rand"
 	"testing"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	rpb "github.com/porchlight-mesh/porchlight/record/pb"
 )
 
 // TestAnswerDigest: only a member holding exactly what this node holds is
@@ -45,5 +50,39 @@ func TestAnswerDigest(t *testing.T) {
 	}
 	if bytes.Equal(after, own) {
 		t.Error("a new document left the digest unchanged")
+	}
+}
+
+// TestHeadsDigestCacheFollowsWrites: the cached heads digest is used while
+// the store is unchanged and recomputed after any write.
+func TestHeadsDigestCacheFollowsWrites(t *testing.T) {
+	s := pagingSyncer(t, docSet{})
+	db := s.m.cfg.Store
+	d0, err := s.m.headsDigest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := db.Generation()
+	if again, _ := s.m.headsDigest(); again != d0 || db.Generation() != gen {
+		t.Fatal("an unchanged store gave another digest")
+	}
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AppendOwn(key, func(e *rpb.Entry) {
+		e.Body = &rpb.Entry_Post{Post: &rpb.Post{Kind: "general", Text: "new"}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if db.Generation() == gen {
+		t.Fatal("a write left the store's generation as it was")
+	}
+	d1, err := s.m.headsDigest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d1 == d0 {
+		t.Error("the heads digest did not change after a record was stored")
 	}
 }

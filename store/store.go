@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -60,7 +61,16 @@ type DB struct {
 	closeOnce  sync.Once
 	closeErr   error
 	cleanStart bool
+	// gen counts write transactions, bumped after each one ends (see
+	// Generation).
+	gen atomic.Uint64
 }
+
+// Generation counts this DB's write transactions, bumped after each one
+// ends, committed or not. A value computed from reads made after reading
+// Generation == g is current for as long as Generation still returns g:
+// a cache keyed by it (mesh's sync digest) is never stale.
+func (d *DB) Generation() uint64 { return d.gen.Load() }
 
 // Open opens (creating if needed) the database in cfg.Dir, and brings it
 // to schema Version first (see doc.go): an older database is migrated
@@ -381,6 +391,7 @@ func (d *DB) Ingest(s *record.Signed) (Result, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.gen.Add(1)
 	var res Result
 	err := d.bdb.Update(func(txn *badger.Txn) error {
 		var err error
@@ -605,6 +616,7 @@ func (d *DB) AppendOwnUnsynced(key crypto.PrivKey, body func(*pb.Entry), check f
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.gen.Add(1)
 	var s *record.Signed
 	err = d.bdb.Update(func(txn *badger.Txn) error {
 		h, err := getHead(txn, self)
