@@ -138,6 +138,9 @@ type Config struct {
 	Clips *clips.Store
 	// Sharing serves grants, the access log and fetching; nil: no routes.
 	Sharing Sharing
+	// Omissions are this home's grants and the receipts agencies handed
+	// back, for yield omission proofs; nil: those routes answer 501.
+	Omissions requests.OmissionSource
 	// Members serves the roster, invites, removals, stewards, mutes and
 	// joining; nil (an open neighborhood): those routes answer 404.
 	Members Members
@@ -223,6 +226,7 @@ func Listen(cfg Config) (*Server, error) {
 	s.ln = ln
 	s.routesV1()
 	s.routesRequests()
+	s.routesTransparency()
 	s.routesClips()
 	s.routesSharing()
 	s.routesMembers()

@@ -29,6 +29,7 @@
 //	GET    /api/v1/feed          posts, newest first (?limit=, default 100, max 1000)
 //	POST   /api/v1/posts         write a post {kind, text, location?, reply_to?}
 //	DELETE /api/v1/posts/{id}    retract an own post
+//	POST   /api/v1/posts/check   anti-profiling advice on a post before it is written {kind, text}: prompt, why, suggest
 //	GET    /api/v1/requests      requests for assistance, newest first (?agency=, ?limit= default 100), with covers_home
 //	POST   /api/v1/requests      make a request (agency nodes) {case, incident, description, contact, area, from, to}
 //	POST   /api/v1/requests/{id}/close   close one of this agency's requests {note}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
+	"github.com/porchlight-mesh/porchlight/sharing"
 )
 
 // RequestJSON is one item of GET /api/v1/requests.
@@ -33,6 +35,12 @@ type RequestJSON struct {
 	MatchingClips   int        `json:"matching_clips"` // this home's clips overlapping the window, when covered
 	Revoked         bool       `json:"credential_revoked"`
 	AfterRevocation bool       `json:"after_revocation"`
+	// The yield: what the agency's signed Yield records for the request
+	// add up to (every node shows the same figures).
+	ClipsReceived int     `json:"clips_received"`
+	HomesShared   int     `json:"homes_shared"`
+	YieldBytes    int64   `json:"yield_bytes"`
+	VideoSeconds  float64 `json:"video_seconds"`
 }
 
 // NoteJSON is a note added by a later update.
@@ -54,6 +62,9 @@ type AgencyJSON struct {
 	AreaHours        float64   `json:"area_hours"`
 	Equivocation     bool      `json:"equivocation"`
 	Proof            []string  `json:"proof,omitempty"` // base64 envelopes
+	// YieldOmissions are the homes' proofs, valid and judged against the
+	// agency's log, that it left a clip out of a request's yield.
+	YieldOmissions []YieldOmissionJSON `json:"yield_omissions"`
 	// LogHead is the last position of the agency's log this node holds
 	// without a gap: what an issuer pins a revocation to
 	// (`issuer revoke --through-seq`).
@@ -81,10 +92,12 @@ func (s *Server) routesRequests() {
 	s.handle("GET /api/v1/requests", s.getRequests)
 	s.handle("POST /api/v1/requests", s.createRequest)
 	s.handle("POST /api/v1/requests/{id}/close", s.closeRequest)
+	s.handle("GET /api/v1/requests/{id}/audit-yield", s.auditYield)
 	s.handle("GET /api/v1/agencies", s.getAgencies)
 	s.handle("POST /api/v1/documents", s.publishDocument)
 	s.handle("GET /api/v1/trust", s.getTrust)
 	s.handle("POST /api/v1/trust", s.addTrust)
+	s.routesOmissions()
 }
 
 func (s *Server) getRequests(w http.ResponseWriter, r *http.Request) error {
@@ -116,6 +129,8 @@ func (s *Server) getRequests(w http.ResponseWriter, r *http.Request) error {
 			Status: "open", Area: it.Area.String(), AreaSqMi: round3(it.Area.SquareMiles()),
 			From: it.From.UTC(), To: it.To.UTC(), Created: it.Created.UTC(), Notes: []NoteJSON{},
 			CoversHome: it.CoversHome, Revoked: it.Revoked, AfterRevocation: it.AfterRevocation,
+			ClipsReceived: it.Yield.Clips, HomesShared: it.Yield.Homes, YieldBytes: it.Yield.Bytes,
+			VideoSeconds: round3(float64(it.Yield.VideoMS) / 1000),
 		}
 		if it.CoversHome {
 			j.MatchingClips = overlapping(mine, it.From, it.To)
@@ -205,6 +220,7 @@ func (s *Server) getAgencies(w http.ResponseWriter, r *http.Request) error {
 			PeerID: a.ID.String(), Name: a.Name, Issuer: a.Issuer.String(), CredentialStatus: a.CredentialStatus,
 			ValidUntil: a.ValidUntil.UTC(), Requests: a.Requests, Open: a.Open, Closed: a.Closed,
 			AreaHours: a.AreaHours, Equivocation: a.Equivocation, LogHead: a.Head,
+			YieldOmissions: yieldOmissions(a.Omissions),
 		}
 		for _, p := range a.Proof {
 			j.Proof = append(j.Proof, base64.StdEncoding.EncodeToString(p))
@@ -259,5 +275,85 @@ func (s *Server) addTrust(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, s.cfg.TrustedIssuers())
+	return nil
+}
+
+// YieldAuditor audits the yield of a request for this home
+// (sharing.Service implements it; the API's Sharing is asked for it).
+type YieldAuditor interface {
+	AuditYield(request record.ID) (sharing.YieldAudit, error)
+}
+
+var _ YieldAuditor = (*sharing.Service)(nil)
+
+// YieldAuditJSON is the answer of GET /api/v1/requests/{id}/audit-yield:
+// whether the agency's public yield counts each clip this home shared for
+// the request. Computed on this node alone; nothing is sent.
+type YieldAuditJSON struct {
+	Request    string          `json:"request"`
+	Included   int             `json:"included"`
+	Missing    int             `json:"missing"`
+	Pending    int             `json:"pending"`
+	NotFetched int             `json:"not_fetched"`
+	Clips      []YieldClipJSON `json:"clips"`
+}
+
+// YieldClipJSON is one clip of a yield audit.
+type YieldClipJSON struct {
+	Clip   string     `json:"clip"`
+	Grant  string     `json:"grant"`
+	Agency string     `json:"agency"`
+	Served *time.Time `json:"served,omitempty"` // when this home served the whole clip
+	// State: included, missing (the agency's log went on YieldGrace past
+	// the serve without counting it), pending, or not_fetched.
+	State       string `json:"state"`
+	YieldSeq    uint64 `json:"yield_seq,omitempty"`    // the Yield record that counts it
+	YieldRecord string `json:"yield_record,omitempty"` // its ID
+	// Commitment is the share's value in the yield, which only this home
+	// and the agency can compute.
+	Commitment string `json:"commitment"`
+}
+
+func (s *Server) auditYield(w http.ResponseWriter, r *http.Request) error {
+	id, err := record.ParseID(r.PathValue("id"))
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	ya, ok := s.cfg.Sharing.(YieldAuditor)
+	if !ok {
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "this node does not audit yields"}
+	}
+	a, err := ya.AuditYield(id)
+	switch {
+	case errors.Is(err, requests.ErrUnknownRequest):
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such request on this node: " + err.Error()}
+	case errors.Is(err, sharing.ErrNoYields):
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: err.Error()}
+	case err != nil:
+		return err
+	}
+	out := YieldAuditJSON{Request: id.String(), Clips: []YieldClipJSON{}}
+	for _, c := range a.Clips {
+		j := YieldClipJSON{Clip: c.Clip.String(), Grant: c.Grant.String(), Agency: c.Agency.String(), State: c.State, Commitment: c.Commitment.String()}
+		if !c.Served.IsZero() {
+			t := c.Served.UTC()
+			j.Served = &t
+		}
+		if c.Yield.Seq > 0 {
+			j.YieldSeq, j.YieldRecord = c.Yield.Seq, c.Yield.ID.String()
+		}
+		switch c.State {
+		case requests.YieldIncluded:
+			out.Included++
+		case requests.YieldMissing:
+			out.Missing++
+		case requests.YieldPending:
+			out.Pending++
+		default:
+			out.NotFetched++
+		}
+		out.Clips = append(out.Clips, j)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -59,6 +59,7 @@ func (s *Server) routesV1() {
 	s.handle("GET /api/v1/peers", s.getPeers)
 	s.handle("GET /api/v1/feed", s.getFeed)
 	s.handle("POST /api/v1/posts", s.createPost)
+	s.handle("POST /api/v1/posts/check", s.checkPost)
 	s.handle("DELETE /api/v1/posts/{id}", s.retractPost)
 }
 

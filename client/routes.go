@@ -40,6 +40,13 @@ func (c *Client) Post(ctx context.Context, p api.NewPostJSON) (api.PostJSON, err
 	return out, c.post(ctx, "/api/v1/posts", p, &out)
 }
 
+// CheckPost asks the node for the anti-profiling advice on a draft post
+// (POST /api/v1/posts/check); nothing is posted.
+func (c *Client) CheckPost(ctx context.Context, p api.NewPostJSON) (api.PostCheckJSON, error) {
+	var out api.PostCheckJSON
+	return out, c.post(ctx, "/api/v1/posts/check", p, &out)
+}
+
 // Retraction is the answer of Retract.
 type Retraction struct {
 	ID         string `json:"id"`         // the retracted post
@@ -89,6 +96,13 @@ func (c *Client) CreateRequest(ctx context.Context, r api.NewRequestJSON) (strin
 func (c *Client) CloseRequest(ctx context.Context, id, note string) (string, error) {
 	var out struct{ Update string }
 	return out.Update, c.post(ctx, "/api/v1/requests/"+url.PathEscape(id)+"/close", map[string]string{"note": note}, &out)
+}
+
+// AuditYield checks, on this home, whether the yield of a request counts
+// each clip the home shared for it.
+func (c *Client) AuditYield(ctx context.Context, id string) (api.YieldAuditJSON, error) {
+	var out api.YieldAuditJSON
+	return out, c.get(ctx, "/api/v1/requests/"+url.PathEscape(id)+"/audit-yield", &out)
 }
 
 // Agencies lists agencies with their credential status and history.

@@ -54,6 +54,10 @@
 // Intake turns the grants delivered to an agency's node into evidence,
 // within budgets; see its documentation for every condition.
 //
+// A receiver hands its transfer record of each clip back to the owner
+// over ReceiptProtocol (receipt.go): the owner's proof of what the
+// receiver acknowledged receiving.
+//
 // CanFetch is the one permission check the owner's node makes before
 // serving a clip: a grant of this owner, unrevoked, valid now, naming the
 // requester (or the whole neighborhood) and the clip.
@@ -77,9 +81,13 @@
 //	v       the schema version (DBVersion, in decimal; see store/doc.go)
 //
 // Grants, revocations, transfer records, the share outbox, the inbox of
-// grants to fetch and the access log live in the node's records database,
-// in tables declared in store/keys.go, under the keys listed in Grants
-// (grants.go) and audit.go.
+// grants to fetch, the access log and the receipts live in the node's
+// records database, in tables declared in store/keys.go, under the keys
+// listed in Grants (grants.go), audit.go and receipt.go:
+//
+//	J G I   receipt: the grantee's signed transfer record of clip I, handed
+//	        back to this node (ReceiptProtocol) for its own grant G
+//
 // Their layout changed in December 2026 (grants keyed by owner and ID);
 // the records database's migration to schema version 2 moved grants
 // stored under the old keys.

@@ -26,7 +26,9 @@ package clips
 // A Transfer record (payload type TransferType, pb.Transfer, under Domain
 // like manifests and grants) is signed by the receiver when the last byte
 // of a clip arrives: clip_id, grant_id, owner (the clip's owner), receiver
-// (the signer), received (Unix ms), sha256 and size of the bytes received.
+// (the signer), received (Unix ms), sha256 and size of the bytes received,
+// and, since December 2026, grant: the ID of the grant envelope (checked
+// against grant.env when present).
 
 import (
 	"archive/tar"
@@ -83,6 +85,14 @@ func (t *SignedTransfer) Owner() peer.ID { return peer.ID(t.T.GetOwner()) }
 // Received is when the last byte arrived.
 func (t *SignedTransfer) Received() time.Time { return time.UnixMilli(t.T.GetReceived()) }
 
+// Grant is the ID of the grant envelope the clip was received under, or
+// the zero ID in a record made before transfer records named it.
+func (t *SignedTransfer) Grant() record.ID {
+	var id record.ID
+	copy(id[:], t.T.GetGrant())
+	return id
+}
+
 // Sum is the SHA-256 of the bytes received.
 func (t *SignedTransfer) Sum() record.ID {
 	var id record.ID
@@ -126,6 +136,9 @@ func OpenTransfer(raw []byte) (*SignedTransfer, error) {
 	}
 	if len(t.GetSha256()) != sha256.Size {
 		return nil, record.Invalidf(record.ReasonMalformed, "SHA-256 is %d bytes, want %d", len(t.GetSha256()), sha256.Size)
+	}
+	if n := len(t.GetGrant()); n != 0 && n != len(record.ID{}) {
+		return nil, record.Invalidf(record.ReasonMalformed, "grant envelope ID is %d bytes, want %d", n, len(record.ID{}))
 	}
 	if t.GetSize() == 0 {
 		return nil, record.Invalidf(record.ReasonEmpty, "transfer of 0 bytes")
@@ -387,6 +400,8 @@ func (d *docs) transfer(raw []byte) error {
 		return verr(MemberTransfer, nil, "transfer names clip %s, not the clip %s of %s", t.ClipID(), m.ClipID(), MemberManifest)
 	case t.GrantID() != g.GrantID():
 		return verr(MemberTransfer, nil, "transfer names grant %s, not the grant %s of %s", t.GrantID(), g.GrantID(), MemberGrant)
+	case !t.Grant().IsZero() && t.Grant() != g.ID:
+		return verr(MemberTransfer, nil, "transfer names grant envelope %s, not %s (%s)", t.Grant(), g.ID, MemberGrant)
 	case t.Owner() != m.Owner:
 		return verr(MemberTransfer, nil, "transfer names owner %s, not the clip's owner %s", t.Owner(), m.Owner)
 	case t.T.GetSize() != m.M.GetSize():

@@ -84,6 +84,11 @@ type IntakeConfig struct {
 	// before its bytes move, and the grant is tried again later, when a
 	// direct path may exist.
 	PathCheck func(owner peer.ID, m *SignedManifest, limited bool) error
+	// SendReceipt hands the owner this node's transfer record of a clip
+	// just received and held (ReceiptProtocol); its error is only logged:
+	// a missing receipt never fails a transfer. Default SendReceipt over
+	// Host.
+	SendReceipt func(ctx context.Context, t *SignedTransfer) error
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -161,6 +166,10 @@ func NewIntake(cfg IntakeConfig) (*Intake, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.SendReceipt == nil {
+		h := cfg.Host
+		cfg.SendReceipt = func(ctx context.Context, t *SignedTransfer) error { return SendReceipt(ctx, h, t) }
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -328,6 +337,7 @@ func (in *Intake) fetch(ctx context.Context, g *SignedGrant, m *SignedManifest, 
 				in.cfg.Logger.Warn("clips: evidence received but not held; trying again", "clip", id, "grant", g.GrantID(), "err", err)
 				return fmt.Errorf("hold clip %s received as evidence: %w", id, err)
 			}
+			in.receipt(ctx, t)
 			return nil
 		}
 		return errStoredHere
@@ -351,7 +361,7 @@ func (in *Intake) fetch(ctx context.Context, g *SignedGrant, m *SignedManifest, 
 	gid := g.GrantID()
 	t, err := SealTransfer(&pb.Transfer{
 		ClipId: id[:], GrantId: gid[:], Owner: []byte(g.Owner), Receiver: []byte(in.cfg.Host.ID()),
-		Received: in.cfg.Now().UnixMilli(), Sha256: id[:], Size: got.M.GetSize(),
+		Received: in.cfg.Now().UnixMilli(), Sha256: id[:], Size: got.M.GetSize(), Grant: g.ID[:],
 	}, in.cfg.Key)
 	if err != nil {
 		return err
@@ -369,7 +379,22 @@ func (in *Intake) fetch(ctx context.Context, g *SignedGrant, m *SignedManifest, 
 	if in.cfg.OnEvidence != nil {
 		in.cfg.OnEvidence(id)
 	}
+	in.receipt(ctx, t)
 	return nil
+}
+
+// receipt hands t to the clip's owner in the background; Close waits for
+// it. A receipt that cannot be handed over is only logged.
+func (in *Intake) receipt(ctx context.Context, t *SignedTransfer) {
+	in.wg.Add(1)
+	go func() {
+		defer in.wg.Done()
+		rctx, cancel := context.WithTimeout(ctx, receiptTimeout)
+		defer cancel()
+		if err := in.cfg.SendReceipt(rctx, t); err != nil && ctx.Err() == nil {
+			in.cfg.Logger.Info("clips: receipt not handed to the clip's owner", "clip", t.ClipID(), "owner", t.Owner(), "err", err)
+		}
+	}()
 }
 
 // reserve checks a fetch of size bytes against the owner's and the

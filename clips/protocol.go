@@ -230,7 +230,7 @@ var (
 var reasons = []error{
 	ErrNoGrant, ErrNotGrantee, ErrClipNotGranted, ErrGrantExpired, ErrGrantRevoked,
 	ErrNotFound, ErrRange, ErrAccessLog, ErrNotOwnerGrant, ErrBadManifest,
-	ErrGrantExists, ErrTooManyGrants,
+	ErrGrantExists, ErrTooManyGrants, ErrBadReceipt, ErrReceiptExists,
 }
 
 // reasonOf is the text a refusal for err carries: its sentinel's.

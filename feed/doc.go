@@ -16,7 +16,8 @@
 //
 // # Per-author limits
 //
-// Every node refuses the feed records (profiles, posts, retractions) of
+// Every node refuses the feed records (profiles, posts, retractions, and
+// yield omissions: a home's records, though never shown as posts) of
 // an author past the neighborhood's Limits (DefaultLimits, which a
 // charter may only tighten): a Limiter judges each one before it is
 // stored. To reach the same verdict on every node, whatever order records
@@ -24,7 +25,7 @@
 // from its own signed created time and size and from the records before
 // it in its author's log (seq below its own), never from arrival times:
 //
-//   - Rated records (posts and profiles) are taken in log order, each at
+//   - Rated records (posts, profiles and yield omissions) are taken in log order, each at
 //     its created time clamped to be no earlier than the rated record
 //     before it (so a backdated record gains nothing). A record is
 //     refused (record.ReasonRate) when PostsPerHour rated records lie in

@@ -143,7 +143,7 @@ type logState struct {
 func (l *Limiter) CheckEntry(s *record.Signed) error {
 	var retraction *pb.Retraction
 	switch b := s.Entry.GetBody().(type) {
-	case *pb.Entry_Post, *pb.Entry_Profile:
+	case *pb.Entry_Post, *pb.Entry_Profile, *pb.Entry_Omission:
 	case *pb.Entry_Retraction:
 		retraction = b.Retraction
 	default:
@@ -357,7 +357,7 @@ func (l *Limiter) fold(st *logState, sl store.Slot, start uint64) error {
 		return err
 	}
 	switch b := e.GetBody().(type) {
-	case *pb.Entry_Post, *pb.Entry_Profile:
+	case *pb.Entry_Post, *pb.Entry_Profile, *pb.Entry_Omission:
 		st.bytes += int64(len(sl.Raw))
 		l.rateDated(st, max(e.GetCreated(), st.last))
 	case *pb.Entry_Retraction:
@@ -508,7 +508,7 @@ func feedBytes(sl store.Slot) (int64, error) {
 		return 0, err
 	}
 	switch e.GetBody().(type) {
-	case *pb.Entry_Post, *pb.Entry_Profile, *pb.Entry_Retraction:
+	case *pb.Entry_Post, *pb.Entry_Profile, *pb.Entry_Omission, *pb.Entry_Retraction:
 		return int64(len(sl.Raw)), nil
 	}
 	return 0, nil

@@ -164,6 +164,15 @@ func (b *addrBook) load() error {
 // least recently seen entry if older: records neighbors send cannot push
 // out the homes this node has seen (under the open policy anyone can sign
 // records of members).
+// unchanged reports whether put would keep p's entry as it is: the book
+// holds p's record of this seq, seen within seenEvery.
+func (b *addrBook) unchanged(p peer.ID, seq uint64, seen time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old, had := b.meta[p]
+	return had && seq == old.seq && seen.Sub(old.seen) < seenEvery
+}
+
 func (b *addrBook) put(p peer.ID, raw []byte, seq uint64, seen time.Time, connected bool) (bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -304,6 +313,16 @@ func (b *addrBook) record(p peer.ID) {
 	env := cab.GetPeerRecord(p)
 	if env == nil {
 		return
+	}
+	// The certified address book verified the envelope when it took it;
+	// its record is cached. The same record seen again within seenEvery
+	// changes nothing (put), so it is not marshaled and verified again:
+	// an anchor records its hundreds of member neighbors every
+	// addrBookEvery.
+	if rec, err := env.Record(); err == nil {
+		if pr, ok := rec.(*peer.PeerRecord); ok && b.unchanged(p, pr.Seq, b.m.cfg.Now()) {
+			return
+		}
 	}
 	raw, err := env.Marshal()
 	if err != nil {

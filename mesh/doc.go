@@ -73,7 +73,10 @@
 // retracted records, and "more" with the cursor to resume from if the round
 // was cut at MaxSyncRecords records or MaxSyncBytes. The requester verifies
 // every envelope exactly as gossip does and walks the pages, asking again
-// while it makes progress (see docs/protocol.md for the fields).
+// while it makes progress (see docs/protocol.md for the fields). A pull
+// between members opens with a digest of everything the requester holds
+// (syncDigest); a responder holding the same answers in_sync and the pull
+// ends after that one small round, which is what most periodic pulls find.
 //
 // Sync is the one protocol where a small request earns a large answer, so
 // each peer has a budget of rounds (SyncRoundsPerSecond) and response bytes

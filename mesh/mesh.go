@@ -154,6 +154,13 @@ type Mesh struct {
 	peers   *peerSet
 	syncer  *syncer
 	abook   *addrBook
+
+	// The heads part of the sync digest, cached until the store's next
+	// write (headsDigest).
+	digestMu    sync.Mutex
+	digestGen   uint64
+	digestHeads [32]byte
+	digestOK    bool
 	// traversal: anchors, reachability, NAT kind, RTTs (anchor.go).
 	traversal *traversal
 	// punch: DCUtR hole punching, retried (punch.go).

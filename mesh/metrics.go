@@ -19,6 +19,7 @@ type metrics struct {
 	rejected    *prometheus.CounterVec // by record.Reason, or a gossip_* drop reason
 	syncRounds  *prometheus.CounterVec // by role and result
 	syncRecords prometheus.Counter     // envelopes received by sync
+	syncInSync  prometheus.Counter     // pulls ended by equal digests
 	shunned     *prometheus.CounterVec // peers disconnected and refused, by reason
 	gated       prometheus.Counter     // connections and dials refused by the gater
 
@@ -51,6 +52,10 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		syncRecords: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "porchlight_sync_records_received_total",
 			Help: "Envelopes received through catch-up sync.",
+		}),
+		syncInSync: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "porchlight_sync_in_sync_total",
+			Help: "Pulls that ended after their first round because both sides held the same logs and documents (equal digests).",
 		}),
 		shunned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "porchlight_peers_refused_total",
@@ -97,7 +102,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Help: "Streams of members-only services (AutoNAT) refused to strangers, by protocol.",
 		}, []string{"protocol"}),
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.syncRounds, m.syncRecords, m.shunned, m.gated,
+	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.syncRounds, m.syncRecords, m.syncInSync, m.shunned, m.gated,
 		m.holePunches, m.reservationsHeld, m.reservationsServing, m.reservationsServed, m.circuitsServed, m.circuitsActive,
 		m.relayedBytes, m.relayRunning, m.notServed} {
 		// A second mesh on the same registry (tests) keeps the first one's
@@ -257,3 +262,7 @@ func (c *scoreCollector) Collect(ch chan<- prometheus.Metric) {
 func (m *Mesh) SyncRounds(role, result string) float64 {
 	return counterValue(m.metrics.syncRounds.WithLabelValues(role, result))
 }
+
+// SyncInSync returns how many of this node's pulls ended after their
+// first round because both sides held the same (equal sync digests).
+func (m *Mesh) SyncInSync() float64 { return counterValue(m.metrics.syncInSync) }

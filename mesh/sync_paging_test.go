@@ -70,6 +70,7 @@ func TestWorstCaseSyncRequestFitsTheCap(t *testing.T) {
 		Reciprocate:  true, SkipHeads: true, SkipDocs: true,
 		After: author, Until: author,
 		DocsAfter: make([]byte, 32), DocsUntil: make([]byte, 32),
+		Digest: make([]byte, 32),
 	}
 	for range MaxSyncHeads {
 		req.Heads = append(req.Heads, &pb.Head{Author: author, Contig: record.MaxSeq, Id: make([]byte, 32), Flagged: true})

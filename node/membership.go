@@ -231,7 +231,7 @@ func (r rules) CheckEntry(s *record.Signed) error {
 	switch s.Entry.GetBody().(type) {
 	case *pb.Entry_Profile:
 		profile = true
-	case *pb.Entry_Post, *pb.Entry_Retraction:
+	case *pb.Entry_Post, *pb.Entry_Retraction, *pb.Entry_Omission:
 	default:
 		return nil
 	}

@@ -55,6 +55,14 @@ type Options struct {
 	Anchor bool
 	// SyncInterval overrides the mesh's periodic sync (tests).
 	SyncInterval time.Duration
+	// YieldGrace overrides requests.YieldGrace, the time an agency has to
+	// count a clip in its yield (tests only: every node of a neighborhood
+	// must judge yield omissions with the same).
+	YieldGrace time.Duration
+	// NoYieldWriter stops an agency's node from writing the Yield records
+	// of the clips it receives (tests only: a test writes them itself, as
+	// an agency that under-reports would).
+	NoYieldWriter bool
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -151,7 +159,8 @@ func Start(opts Options) (n *Node, err error) {
 	if len(opts.Listen) > 0 {
 		listen = opts.Listen
 	}
-	rcfg := requests.Config{Store: n.db, Trusted: cfg.Issuers, Limits: cfg.Limits, Home: cfg.Home, Logger: opts.Logger, OnDocument: n.documentEvent}
+	rcfg := requests.Config{Store: n.db, Trusted: cfg.Issuers, Limits: cfg.Limits, Home: cfg.Home, Logger: opts.Logger, OnDocument: n.documentEvent,
+		YieldGrace: opts.YieldGrace}
 	if n.reqs, err = requests.New(rcfg); err != nil {
 		return nil, err
 	}
@@ -225,7 +234,7 @@ func Start(opts Options) (n *Node, err error) {
 		defer started.wg.Done()
 		_ = health.Run(ctx)
 	}()
-	if err := n.startSharing(opts.Logger); err != nil {
+	if err := n.startSharing(opts.Logger, opts.NoYieldWriter); err != nil {
 		return nil, err
 	}
 	if cfg.WatchDir != "" {
@@ -263,6 +272,7 @@ func Start(opts Options) (n *Node, err error) {
 			Events:      &n.events,
 			Clips:       n.clips,
 			Sharing:     n.shares,
+			Omissions:   n.shares.Receipts(),
 			Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			Trust:       n.Trust,
 			TrustedIssuers: func() []string {
@@ -310,7 +320,15 @@ func (n *Node) recordEvent(s *record.Signed) {
 		ev.Type = events.Retraction
 	case *pb.Entry_Request:
 		ev.Type = events.Request
-	case *pb.Entry_Update:
+		// Whether the area covers this home (false when the home's
+		// location is unknown), for the UI's notification; never the
+		// home's location itself.
+		h := n.Config.Home
+		ev.Data = map[string]any{"id": s.ID.String(), "author": s.Author.String(),
+			"covers_home": h != nil && requests.AreaFromPB(s.Entry.GetRequest().GetArea()).Contains(*h)}
+	case *pb.Entry_Update, *pb.Entry_Yield:
+		// A Yield changes a request's figures: the UI redraws it as it
+		// does for an update.
 		ev.Type = events.Update
 	default:
 		return

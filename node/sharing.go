@@ -16,7 +16,11 @@ import (
 
 // startSharing starts the sharing service (package sharing): grants, the
 // clip and share protocols, evidence.
-func (n *Node) startSharing(log *slog.Logger) (err error) {
+func (n *Node) startSharing(log *slog.Logger, noYields bool) (err error) {
+	var yields sharing.Yields
+	if !noYields {
+		yields = n.reqs
+	}
 	n.shares, err = sharing.New(sharing.Config{
 		Host:           n.mesh.Host(),
 		Key:            n.key,
@@ -28,9 +32,18 @@ func (n *Node) startSharing(log *slog.Logger) (err error) {
 		PostGrant:      n.postGrant,
 		Reach:          n.reach,
 		OnEvent:        func(kind string, data any) { n.events.Publish(api.Event{Type: kind, Data: data}) },
+		Yields:         yields,
 		Logger:         log,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	if noYields {
+		return nil
+	}
+	// An agency's requests and closes come after the Yield of every clip
+	// received before them (requests.Service.SetYieldSource).
+	return n.reqs.SetYieldSource(n.shares.ReceivedClips)
 }
 
 // Sharing is the node's sharing service.

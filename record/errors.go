@@ -55,11 +55,31 @@ const (
 	ReasonHeld         Reason = "held"
 )
 
+// Reasons of the yield rules (package requests).
+const (
+	// ReasonYieldOther: a Yield names no request of its own log (another
+	// agency's request, or a seq and ID that do not match).
+	ReasonYieldOther Reason = "yield_not_own_request"
+	// ReasonYieldTwice: a Yield counts a clip (a commitment) that it, or
+	// an earlier Yield for the same request, already counted.
+	ReasonYieldTwice Reason = "yield_counted_twice"
+	// ReasonYieldNotAgency: a Yield in the log of a peer no trusted issuer
+	// certified as an agency (a home's).
+	ReasonYieldNotAgency Reason = "yield_not_agency"
+	// ReasonYield: a Yield's figures are out of bounds (a share of no or
+	// impossibly many bytes or seconds, more new homes than clips).
+	ReasonYield Reason = "bad_yield"
+)
+
 // Reasons of the per-author feed limits (package feed).
 const (
 	ReasonRate Reason = "rate_limit"
 	ReasonSize Reason = "size_limit"
 )
+
+// ReasonOmission: a YieldOmission record whose proof does not check
+// (package requests, omission.go).
+const ReasonOmission Reason = "bad_omission"
 
 // Invalid is the error for a record that breaks a rule.
 type Invalid struct {

@@ -26,7 +26,11 @@
 // are at most twice those of a circle of the maximum area (ExtentFactor);
 // the window lasts 15 minutes to 12 hours and ends at most 1 hour after the
 // request was made; the agency has fewer than 10 open requests in the log
-// before it. An update must name a request of the same log. A neighborhood
+// before it. An update must name a request of the same log. A Yield (the
+// clips an agency received for one of its requests, yield.go) must be in
+// an agency's log, name a request of that log, count no commitment a
+// Yield of the request already counted, and keep each share's bytes and
+// seconds within bounds. A neighborhood
 // may tighten these limits; a looser limit needs Limits.AllowLooser and is
 // logged.
 //

@@ -66,6 +66,8 @@ type agencyLog struct {
 	// 1..n (latest[0] = 0). Times in an agency's log may not go backwards,
 	// so a record cannot claim a time before one its log already shows.
 	latest []int64
+	// commits: every commitment a Yield of the log counted, and where.
+	commits map[record.ID]yieldAt
 }
 
 func newAgencyLog() *agencyLog {
@@ -187,6 +189,8 @@ func (l *agencyLog) apply(a peer.ID, sl store.Slot) *record.Signed {
 				l.open--
 			}
 		}
+	case *pb.Entry_Yield:
+		l.addYield(s, b.Yield)
 	}
 	return s
 }

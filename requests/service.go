@@ -45,6 +45,11 @@ type Config struct {
 	// the node's mesh. It may be left nil here and set once with
 	// SetAppender (see there); until then Create and Close fail.
 	Appender Appender
+	// YieldGrace overrides YieldGrace, the time an agency has to count a
+	// received clip in its yield (omission.go). Tests only: every node of
+	// a neighborhood must judge omissions with the same. Default
+	// YieldGrace.
+	YieldGrace time.Duration
 	// OnDocument, if set, is called after a trusted issuer's document (a
 	// credential or a revocation) is stored for the first time, from
 	// whichever path brought it: gossip, sync or this node's own publish.
@@ -76,7 +81,16 @@ type Service struct {
 
 	untrusted *untrustedDocs
 
+	omMu     sync.Mutex                   // guards omYields and omProofs (omission.go)
+	omYields map[peer.ID]*yieldIndex      // per agency, for omission verdicts
+	omProofs map[record.ID]*OmissionProof // opened YieldOmission records
+
 	appender atomic.Pointer[Appender] // Config.Appender, or SetAppender's
+
+	// yieldSource lists the clips this agency received (SetYieldSource);
+	// yieldMu serializes the writes of Yields (WriteYields).
+	yieldSource atomic.Pointer[func() ([]ReceivedClip, error)]
+	yieldMu     sync.Mutex
 }
 
 // maxCachedDocs bounds the opened-document cache; neighborhoods have a few
@@ -422,10 +436,14 @@ func (s *Service) eachTrustedDoc(f func(*record.Doc) error) error {
 // doc). Records of other kinds pass.
 func (s *Service) CheckEntry(sr *record.Signed) error {
 	switch b := sr.Entry.GetBody().(type) {
+	case *pb.Entry_Omission:
+		return s.checkOmission(sr)
 	case *pb.Entry_Request:
 		return s.checkRequest(sr, b.Request)
 	case *pb.Entry_Update:
 		return s.checkUpdate(sr, b.Update)
+	case *pb.Entry_Yield:
+		return s.checkYield(sr, b.Yield)
 	case *pb.Entry_Retraction:
 		if s.IsAgency(sr.Author) {
 			return record.Invalidf(record.ReasonRetraction, "an agency's log is public and append-only: it cannot retract anything")

@@ -153,6 +153,9 @@ func (s *Service) Agency(a peer.ID, now time.Time) (Agency, bool, error) {
 		return ag, false, err
 	}
 	ag.Equivocation, ag.Proof = flagged, proof
+	if ag.Omissions, err = s.omissionsAgainst(a); err != nil {
+		return ag, false, err
+	}
 	h, err := s.db.Head(a)
 	if err != nil {
 		return ag, false, err
@@ -350,6 +353,9 @@ func (s *Service) Create(in NewRequest) (*record.Signed, error) {
 	if err := record.CheckRequest(r); err != nil {
 		return nil, err
 	}
+	if err := s.flushYields(); err != nil {
+		return nil, err
+	}
 	floor, err := s.ownLatest(m.ID())
 	if err != nil {
 		return nil, err
@@ -395,6 +401,9 @@ func (s *Service) Close(id record.ID, note string) (*record.Signed, error) {
 		return nil, fmt.Errorf("request %.12s is not one of this agency's", id)
 	case found.Closed:
 		return nil, fmt.Errorf("request %.12s is already closed", id)
+	}
+	if err := s.flushYields(); err != nil {
+		return nil, err
 	}
 	u := &pb.RequestUpdate{RequestSeq: found.Seq, RequestId: id[:], Closed: true, Note: note}
 	return m.Append(func(e *pb.Entry) { e.Body = &pb.Entry_Update{Update: u} })

@@ -97,6 +97,13 @@ type Config struct {
 	FetchRetry time.Duration
 	// HoldCheck is how often holds are checked. Default DefaultHoldCheck.
 	HoldCheck time.Duration
+	// Yields, if set, is where an agency's node writes the yield of its
+	// requests (yield.go), and where a home audits it (AuditYield). nil:
+	// no yields are written or audited.
+	Yields Yields
+	// YieldDelay is how long after a clip arrives its Yield is written.
+	// Default DefaultYieldDelay; at most MaxYieldDelay.
+	YieldDelay time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -114,6 +121,7 @@ type Service struct {
 	intake   *clips.Intake
 	clipSrv  *clips.Server
 	shareSrv *clips.ShareServer
+	rcptSrv  *clips.ReceiptServer // receipts.go
 
 	ctx    context.Context // ends when Close begins
 	cancel context.CancelFunc
@@ -123,6 +131,8 @@ type Service struct {
 	wg     sync.WaitGroup // the loops and the operations in progress
 
 	holdMu sync.Mutex // serializes changes to holds (holds.go)
+
+	yieldWake chan struct{} // a clip arrived: a yield pass is due (yield.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -154,10 +164,14 @@ func New(cfg Config) (_ *Service, err error) {
 	if cfg.HoldCheck <= 0 {
 		cfg.HoldCheck = DefaultHoldCheck
 	}
+	if cfg.YieldDelay <= 0 {
+		cfg.YieldDelay = DefaultYieldDelay
+	}
+	cfg.YieldDelay = min(cfg.YieldDelay, MaxYieldDelay)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Service{cfg: cfg, self: cfg.Host.ID()}
+	s := &Service{cfg: cfg, self: cfg.Host.ID(), yieldWake: make(chan struct{}, 1)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -188,6 +202,7 @@ func New(cfg Config) (_ *Service, err error) {
 		Retry:          cfg.FetchRetry,
 		Hold:           s.holdEvidence,
 		OnEvidence: func(id record.ID) {
+			s.wakeYield()
 			s.emit(events.Evidence, map[string]string{"clip": id.String()})
 		},
 		// Over a relayed path, a clip over the anchor's limit would be
@@ -208,6 +223,13 @@ func New(cfg Config) (_ *Service, err error) {
 		defer s.wg.Done()
 		s.retryShares(s.ctx)
 	}()
+	if cfg.Yields != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.writeYields(s.ctx)
+		}()
+	}
 	// Inbound protocols last: a stream may arrive the moment they are
 	// registered.
 	s.clipSrv, err = clips.NewServer(clips.ServerConfig{
@@ -227,6 +249,9 @@ func New(cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.rcptSrv, err = s.startReceipts(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -243,6 +268,9 @@ func (s *Service) Close() error {
 		s.closed = true
 		s.mu.Unlock()
 		var errs []error
+		if s.rcptSrv != nil {
+			errs = append(errs, s.rcptSrv.Close())
+		}
 		if s.shareSrv != nil {
 			errs = append(errs, s.shareSrv.Close())
 		}

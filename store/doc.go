@@ -21,6 +21,9 @@
 //	           created time in Unix ms (8 bytes big-endian), so a reverse
 //	           scan is newest first
 //	p A        profile: S (8) + the author's name
+//	o I        yield omission index: A S of every YieldOmission record I
+//	           stored in a log slot (package requests judges them);
+//	           written with the slot, in the same transaction
 //	v          the schema version, in decimal (see below)
 //
 // The tags of every table, store's and those it lends to other packages
@@ -66,6 +69,9 @@
 // unchanged until it adopts a charter, which adds documents, not a layout
 // (node.TestOpenNeighborhoodAdoptsACharter runs that from the version-2
 // fixture).
+// So do the tables of issue 15 (2026-12-03): the yield omission index (o)
+// and package clips' receipts (J) start empty, since no release before
+// them wrote a YieldOmission record or a receipt.
 //
 // The clip database's: 1, December 2026 (written without a version key
 // until 2026-12-03).

@@ -23,6 +23,9 @@ const (
 	tagTomb    = 't'
 	tagFeed    = 'f'
 	tagProfile = 'p'
+	// tagOmission indexes the YieldOmission records of every log (package
+	// requests judges them against the agency's log).
+	tagOmission = 'o'
 	// tagVersion is the schema version key (schema.go): the key is the
 	// tag alone.
 	tagVersion = 'v'
@@ -47,6 +50,7 @@ const (
 	tagGrantOutbox     = 'O' // O G (empty): grant G still to deliver
 	tagAccessLog       = 'A' // A T R: one attempt to fetch a clip
 	tagFetchInbox      = 'T' // T L O G: grant G of owner O, its clips still to fetch
+	tagReceipt         = 'J' // J G I: the grantee's transfer record of clip I under this node's grant G
 
 	// sharing (sharing/holds.go)
 	tagHoldIndex   = 'H' // H I L O G: clip I held for grant G of owner O
@@ -77,6 +81,7 @@ var (
 	GrantOutbox      = Table{tagGrantOutbox}
 	AccessLog        = Table{tagAccessLog}
 	FetchInbox       = Table{tagFetchInbox}
+	Receipts         = Table{tagReceipt}
 
 	HoldIndex   = Table{tagHoldIndex}
 	SharingMeta = Table{tagSharingMeta}
@@ -102,6 +107,7 @@ var tables = []struct {
 	{tagTomb, "tombstones", "store"},
 	{tagFeed, "feed index", "store"},
 	{tagProfile, "profiles", "store"},
+	{tagOmission, "yield omission index", "store"},
 	{tagVersion, "schema version", "store"},
 
 	{tagIssuerDoc, "issuer documents", "requests"},
@@ -116,6 +122,7 @@ var tables = []struct {
 	{tagGrantOutbox, "grant outbox", "clips"},
 	{tagAccessLog, "access log", "clips"},
 	{tagFetchInbox, "grants to fetch (an agency's inbox)", "clips"},
+	{tagReceipt, "receipts: agencies' transfer records of this home's clips", "clips"},
 
 	{tagHoldIndex, "hold index", "sharing"},
 	{tagSharingMeta, "sharing's marks", "sharing"},

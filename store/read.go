@@ -45,15 +45,25 @@ func (d *DB) HeadsAfter(after peer.ID, limit int) ([]Head, error) {
 		return nil, nil
 	}
 	err := d.bdb.View(func(txn *badger.Txn) error {
+		// Two iterators in step, heads and equivocation flags (both keyed
+		// by author in the same order), rather than two point lookups per
+		// head: a lookup that misses (most authors have no flag) searches
+		// every level of the LSM tree, and sync walks every head on every
+		// pull.
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte{tagHead}
-		opts.PrefetchValues = false
 		it := txn.NewIterator(opts)
 		defer it.Close()
-		start := opts.Prefix
+		fopts := badger.DefaultIteratorOptions
+		fopts.Prefix = []byte{tagFlag}
+		fopts.PrefetchValues = false
+		flags := txn.NewIterator(fopts)
+		defer flags.Close()
+		start, fstart := opts.Prefix, fopts.Prefix
 		if after != "" {
-			start = authorKey(tagHead, after)
+			start, fstart = authorKey(tagHead, after), authorKey(tagFlag, after)
 		}
+		flags.Seek(fstart)
 		for it.Seek(start); it.Valid() && len(heads) < limit; it.Next() {
 			k := it.Item().Key()
 			if len(k) < 2 || len(k) != 2+int(k[1]) {
@@ -63,9 +73,20 @@ func (d *DB) HeadsAfter(after peer.ID, limit int) ([]Head, error) {
 			if a == after {
 				continue
 			}
-			h, err := getHead(txn, a)
+			h := Head{Author: a}
+			err := it.Item().Value(func(v []byte) error { return decodeHead(&h, v) })
 			if err != nil {
 				return err
+			}
+			for ; flags.Valid(); flags.Next() {
+				fk := flags.Item().Key()
+				if len(fk) < 2 || len(fk) != 2+int(fk[1]) {
+					return errors.New("corrupt equivocation flag key")
+				}
+				if fa := peer.ID(fk[2:]); !AuthorLess(fa, a) {
+					h.Flagged = fa == a
+					break
+				}
 			}
 			heads = append(heads, h)
 		}
@@ -323,6 +344,7 @@ func (d *DB) Feed(limit int, before Cursor) ([]*record.Signed, error) {
 func (d *DB) IngestStub(a peer.ID, seq uint64, id record.ID) (ok bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.gen.Add(1)
 	err = d.bdb.Update(func(txn *badger.Txn) error {
 		tomb, err := txn.Get(seqKey(tagTomb, a, seq))
 		if errors.Is(err, badger.ErrKeyNotFound) {
@@ -413,4 +435,43 @@ func callSlot(seq uint64, v []byte, f func(Slot) error) error {
 		return err
 	}
 	return f(Slot{Seq: seq, ID: sl.id, Raw: sl.raw})
+}
+
+// Omissions returns every YieldOmission record held in a log slot (the o
+// index), in no particular order. An index entry whose slot now holds
+// another record is skipped.
+func (d *DB) Omissions() ([]*record.Signed, error) {
+	var out []*record.Signed
+	err := d.bdb.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagOmission}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.ValidForPrefix(opts.Prefix); it.Next() {
+			var id record.ID
+			copy(id[:], it.Item().Key()[1:])
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			a, seq, err := parseAuthorSeq(v)
+			if err != nil {
+				return err
+			}
+			sl, ok, err := getSlot(txn, a, seq)
+			if err != nil {
+				return err
+			}
+			if !ok || sl.raw == nil || sl.id != id {
+				continue
+			}
+			s, err := record.DecodeTrusted(sl.raw)
+			if err != nil {
+				return err
+			}
+			out = append(out, s)
+		}
+		return nil
+	})
+	return out, err
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -67,7 +68,16 @@ type DB struct {
 	closeOnce  sync.Once
 	closeErr   error
 	cleanStart bool
+	// gen counts write transactions, bumped after each one ends (see
+	// Generation).
+	gen atomic.Uint64
 }
+
+// Generation counts this DB's write transactions, bumped after each one
+// ends, committed or not. A value computed from reads made after reading
+// Generation == g is current for as long as Generation still returns g:
+// a cache keyed by it (mesh's sync digest) is never stale.
+func (d *DB) Generation() uint64 { return d.gen.Load() }
 
 // Open opens (creating if needed) the database in cfg.Dir, and brings it
 // to schema Version first (see doc.go): an older database is migrated
@@ -291,6 +301,8 @@ func seqKey(tag byte, a peer.ID, seq uint64) []byte {
 
 func indexKey(id record.ID) []byte { return append([]byte{tagIndex}, id[:]...) }
 
+func omissionKey(id record.ID) []byte { return append([]byte{tagOmission}, id[:]...) }
+
 func feedKey(created int64, id record.ID) []byte {
 	k := binary.BigEndian.AppendUint64([]byte{tagFeed}, uint64(created))
 	return append(k, id[:]...)
@@ -348,16 +360,7 @@ func getHead(txn *badger.Txn, a peer.ID) (Head, error) {
 	if err != nil {
 		return h, err
 	}
-	err = it.Value(func(v []byte) error {
-		if len(v) != 48 {
-			return fmt.Errorf("corrupt head of %s", a)
-		}
-		h.Contig = binary.BigEndian.Uint64(v)
-		h.Max = binary.BigEndian.Uint64(v[8:])
-		copy(h.ID[:], v[16:])
-		return nil
-	})
-	if err != nil {
+	if err = it.Value(func(v []byte) error { return decodeHead(&h, v) }); err != nil {
 		return h, err
 	}
 	_, err = txn.Get(authorKey(tagFlag, a))
@@ -368,6 +371,17 @@ func getHead(txn *badger.Txn, a peer.ID) (Head, error) {
 		return h, err
 	}
 	return h, nil
+}
+
+// decodeHead reads a stored head value into h (whose Author is set).
+func decodeHead(h *Head, v []byte) error {
+	if len(v) != 48 {
+		return fmt.Errorf("corrupt head of %s", h.Author)
+	}
+	h.Contig = binary.BigEndian.Uint64(v)
+	h.Max = binary.BigEndian.Uint64(v[8:])
+	copy(h.ID[:], v[16:])
+	return nil
 }
 
 func putHead(txn *badger.Txn, h Head) error {
@@ -386,6 +400,7 @@ func (d *DB) Ingest(s *record.Signed) (Result, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.gen.Add(1)
 	var res Result
 	err := d.bdb.Update(func(txn *badger.Txn) error {
 		var err error
@@ -553,6 +568,8 @@ func (d *DB) applyBody(txn *badger.Txn, s *record.Signed) (record.Reason, error)
 		return "", txn.Set(k, append(binary.BigEndian.AppendUint64(nil, s.Seq()), b.Profile.GetName()...))
 	case *pb.Entry_Retraction:
 		return d.retract(txn, s.Author, b.Retraction)
+	case *pb.Entry_Omission:
+		return "", txn.Set(omissionKey(s.ID), seqKey(0, s.Author, s.Seq())[1:])
 	}
 	return "", nil
 }
@@ -615,6 +632,7 @@ func (d *DB) AppendOwnUnsynced(key crypto.PrivKey, body func(*pb.Entry), check f
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.gen.Add(1)
 	var s *record.Signed
 	err = d.bdb.Update(func(txn *badger.Txn) error {
 		h, err := getHead(txn, self)

@@ -913,3 +913,47 @@ func TestFeedReadsOldEntries(t *testing.T) {
 	}
 	checkFeed(t, db, p2, p1)
 }
+
+// TestHeadsAfterFlags: paging through the heads, every head carries its
+// own equivocation flag, whichever authors around it are flagged (the
+// flags are read by a second iterator in step with the heads).
+func TestHeadsAfterFlags(t *testing.T) {
+	db := openDB(t, store.Config{Dir: t.TempDir()})
+	want := map[string]bool{}
+	for i := range 30 {
+		a := newAuthor(t, byte(100+i))
+		p1 := a.post("1")
+		mustIngest(t, db, p1, added)
+		mustIngest(t, db, a.post("2"), added)
+		if i%3 == 0 || i == 29 {
+			mustIngest(t, db, a.sign(2, p1.ID, withText("2, told differently")), store.Result{Outcome: store.Equivocation})
+		}
+		want[string(a.id)] = i%3 == 0 || i == 29
+	}
+	for _, limit := range []int{1, 4, 7, 100} {
+		var after store.Head
+		seen := 0
+		for {
+			heads, err := db.HeadsAfter(after.Author, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range heads {
+				seen++
+				if h.Flagged != want[string(h.Author)] {
+					t.Errorf("limit %d: %s flagged %v, want %v", limit, h.Author, h.Flagged, want[string(h.Author)])
+				}
+				if h.Contig != 2 || h.Max != 2 || h.ID == (record.ID{}) {
+					t.Errorf("limit %d: head of %s = %+v", limit, h.Author, h)
+				}
+			}
+			if len(heads) < limit {
+				break
+			}
+			after = heads[len(heads)-1]
+		}
+		if seen != len(want) {
+			t.Errorf("limit %d: paged through %d heads, want %d", limit, seen, len(want))
+		}
+	}
+}

@@ -37,6 +37,7 @@ func (d *DB) View(f func(*Txn) error) error {
 // Update runs f in a read-write transaction, committed if f returns nil.
 // Writes are not fsynced (see Sync).
 func (d *DB) Update(f func(*Txn) error) error {
+	defer d.gen.Add(1)
 	return d.bdb.Update(func(txn *badger.Txn) error { return f(&Txn{txn}) })
 }
 

@@ -194,6 +194,7 @@ async function feedScreen() {
     onsubmit: async (e) => {
       e.preventDefault();
       status.replaceChildren();
+      if (!(await describeBeforePost(kind.value, text, status))) return; // notify.js: the anti-profiling prompt
       try {
         await api("POST", "/api/v1/posts", { kind: kind.value, text: text.value });
         text.value = "";
@@ -254,14 +255,45 @@ function requestCard(q, shareButton) {
           q.credential_revoked ? h("span", { class: "tag bad" }, "credential revoked") : null,
           q.after_revocation ? h("span", { class: "tag bad" }, "made after revocation") : null),
         h("p", { class: "meta" }, "Case ", q.case, " · area ", q.area_sq_mi, " sq mi"),
+        yieldLine(q),
         h("p", null, "Time window: ", when(q.from), " to ", when(q.to), " (", hours.toFixed(1), " h)"),
         q.description ? h("p", null, q.description) : null,
         q.contact ? h("p", { class: "meta" }, "Contact: ", q.contact) : null,
         q.covers_home ? h("p", { class: "matching" }, h("b", null, String(q.matching_clips)), " of your clips fall in this window") : null,
         q.notes.map(n => h("p", { class: "meta" }, "Note ", when(n.time), ": ", n.text)),
+        me && q.agency !== me.peer_id ? omissionAudit(q) : null,
         shareButton && q.covers_home && q.status === "open"
           ? h("a", { class: "button primary", href: "#share/" + q.id }, "Review and share clips…") : null,
-        me && q.agency === me.peer_id && q.status === "open" ? closeForm(q) : null)));
+        me && q.agency === me.peer_id && q.status === "open" ? closeForm(q) : null,
+        me && q.agency !== me.peer_id ? auditYield(q) : null)));
+}
+
+// yieldLine shows what the agency's signed Yield records say it received.
+function yieldLine(q) {
+  const mb = (q.yield_bytes || 0) / 1e6, secs = q.video_seconds || 0;
+  return h("p", { class: "meta yield" }, "Received by the agency: ",
+    h("b", null, String(q.clips_received || 0)), " clip(s) from ", h("b", null, String(q.homes_shared || 0)), " home(s)",
+    q.clips_received ? ` · ${mb.toFixed(1)} MB · ${Math.round(secs)} s of video` : "");
+}
+
+// auditYield checks on this node alone that the agency's public yield
+// counts each clip this home shared for the request; nothing is sent.
+function auditYield(q) {
+  const out = h("div", { "aria-live": "polite" });
+  const btn = h("button", { type: "button", class: "audit-yield" }, "Check that my shared clips are counted");
+  btn.addEventListener("click", async () => {
+    btn.disabled = true;
+    try {
+      const a = await get("/api/v1/requests/" + q.id + "/audit-yield");
+      if (!a.clips.length) { out.replaceChildren(msg("status", "You shared no clip for this request.")); return; }
+      out.replaceChildren(h("ul", { class: "yield-audit" }, a.clips.map(c => h("li", null,
+        h("span", { class: "tag" + (c.state === "missing" ? " bad" : "") }, c.state.replace("_", " ")), " clip ", h("code", null, short(c.clip)),
+        c.yield_seq ? ` — counted at position ${c.yield_seq} of the agency's public log` : ""))),
+        a.missing ? msg("error", "The agency received a clip of yours and its public yield does not count it.") : null);
+    } catch (err) { out.replaceChildren(msg("error", "Not checked: " + err.message)); }
+    finally { btn.disabled = false; }
+  });
+  return h("div", { class: "audit" }, btn, out);
 }
 
 // closeForm lets the agency that made a request close it, with a public note.
@@ -276,6 +308,43 @@ function closeForm(q) {
     try { await api("POST", "/api/v1/requests/" + q.id + "/close", { note: note.value }); await refresh(); }
     catch (err) { btn.disabled = false; out.replaceChildren(msg("error", "Not closed: " + err.message)); }
   } }, h("label", { for: id }, "Closing note (public)"), h("div", { class: "row" }, h("div", { class: "grow" }, note), btn), out);
+}
+
+// omissionAudit checks this home's shares for a request against the
+// agency's yield and offers to publish proof of the clips left out, saying
+// first what that reveals (the text of api.OmissionReveals).
+const omissionReveals = "Publishing an omission proof writes it to this home's public log, which every node of the neighborhood keeps for good. " +
+  "It reveals that this home shared the missing clip(s) with the agency for this request, the clip IDs, when the agency received them, " +
+  "and this home's grant: every clip ID it names and the grant's ID, with which anyone can tell which entries of the request's yield are this home's. " +
+  "It reveals no video and nothing about clips this home did not share.";
+function omissionAudit(q) {
+  const out = h("div", { class: "omission-audit", "aria-live": "polite" });
+  const check = h("button", { type: "button", class: "omission-check" }, "Check my shares against the yield");
+  check.addEventListener("click", async () => {
+    check.disabled = true;
+    try {
+      const cs = await get("/api/v1/requests/" + q.id + "/omissions");
+      const proven = cs.filter(c => c.state === "proven" && !c.published);
+      const line = c => h("li", null, h("code", null, short(c.clip)), " ",
+        c.published ? "omission published" : !c.receipt ? "no receipt from the agency" : c.state === "proven" ? h("b", null, "missing from the yield") : c.state.replace("_", " "),
+        c.why ? h("span", { class: "meta" }, " — ", c.why) : null);
+      const kids = [cs.length ? h("ul", { class: "omissions" }, cs.map(line)) : msg("status", "You shared no clips for this request.")];
+      if (proven.length) {
+        const publish = h("button", { type: "button", class: "danger omission-publish" }, `Publish proof for ${proven.length} clip(s)`);
+        publish.addEventListener("click", async () => {
+          publish.disabled = true;
+          try {
+            const r = await api("POST", "/api/v1/requests/" + q.id + "/omissions", { confirm: true });
+            out.replaceChildren(msg("status", `Published ${r.records.length} omission proof(s).` + (r.error ? " Then: " + r.error : "")));
+          } catch (err) { publish.disabled = false; out.append(msg("error", "Not published: " + err.message)); }
+        });
+        kids.push(h("section", { class: "confirm" }, h("p", { class: "warning" }, omissionReveals), publish));
+      }
+      out.replaceChildren(...kids);
+    } catch (err) { out.replaceChildren(msg("error", "Not checked: " + err.message)); }
+    check.disabled = false;
+  });
+  return h("div", null, check, out);
 }
 
 // shareScreen: choose clips, see exactly what goes to whom until when, confirm.
@@ -460,7 +529,8 @@ async function agenciesScreen() {
     const ags = await get("/api/v1/agencies");
     fill(list, ags.map(a => h("li", { class: "card" },
       h("p", null, h("a", { href: "#agency/" + a.peer_id }, h("b", null, a.name)), " ", credentialTag(a),
-        a.equivocation ? h("span", { class: "tag bad" }, "equivocation") : null),
+        a.equivocation ? h("span", { class: "tag bad" }, "equivocation") : null,
+        (a.yield_omissions || []).length ? h("span", { class: "tag bad yield-omission" }, "yield omission") : null),
       h("p", { class: "meta" }, a.requests, " requests · ", a.open, " open · ", a.area_hours.toFixed(2), " sq mi·h requested"))),
     "No agency has made a request here.");
   };
@@ -478,6 +548,7 @@ async function agencyScreen(id) {
     document.title = a.name + " · Porchlight";
     head.replaceChildren(...[
       a.equivocation ? h("p", { class: "error", id: "equivocation" }, "Warning: this agency signed two different histories (equivocation). Its requests cannot be trusted to be the same for everyone; the proof is kept by your node.") : null,
+      (a.yield_omissions || []).length ? h("p", { class: "error", id: "yield-omissions" }, `Warning: ${a.yield_omissions.length} clip(s) this agency received were left out of its published yield; the homes' signed proofs are kept by your node.`) : null,
       h("p", null, credentialTag(a), " issued by ", h("code", null, short(a.issuer)), ", valid until ", when(a.valid_until)),
       h("p", { class: "meta" }, "Agency ID ", h("code", null, a.peer_id)),
       h("div", { class: "figures" },
@@ -485,6 +556,10 @@ async function agencyScreen(id) {
         h("div", { class: "figure" }, h("b", null, String(a.open)), "open"),
         h("div", { class: "figure" }, h("b", null, String(a.closed)), "closed"),
         h("div", { class: "figure" }, h("b", null, a.area_hours.toFixed(2)), "sq mi × hours asked"))].filter(Boolean));
+    const sum = k => reqs.reduce((n, q) => n + (q[k] || 0), 0);
+    head.querySelector(".figures").append(
+      h("div", { class: "figure" }, h("b", null, String(sum("clips_received"))), "clips received"),
+      h("div", { class: "figure" }, h("b", null, String(sum("homes_shared"))), "homes shared (summed per request)"));
     fill(list, reqs.map(q => requestCard(q, true)), "No requests.");
   };
 }
@@ -896,6 +971,7 @@ const routes = {
   feed: feedScreen, requests: requestsScreen, share: shareScreen, clips: clipsScreen, grants: grantsScreen,
   access: accessScreen, agencies: agenciesScreen, agency: agencyScreen, "new-request": newRequestScreen, evidence: evidenceScreen,
   members: membersScreen, join: joinScreen, network: networkScreen,
+  transparency: transparencyScreen, // transparency.js
 };
 
 let showing = 0;
@@ -959,6 +1035,7 @@ function connectEvents() {
   es.addEventListener("peers", () => { loadStatus(); soon(); });
   // The roster changed: this home may have been admitted or removed.
   es.addEventListener("members", () => { loadStatus(); soon(); });
+  notifyEvents(es); // notify.js: desktop notifications
 }
 
 // A heartbeat catches a node that stopped while the page is idle, and

@@ -568,6 +568,100 @@ func (x *ShareResponse) GetRefused() string {
 	return ""
 }
 
+// ReceiptRequest hands the clip's owner the receiver's signed transfer
+// record of a clip it fetched (/porchlight/clip-receipt/1): the owner's
+// proof of what the receiver acknowledged receiving.
+type ReceiptRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// transfer is the receiver's signed transfer envelope.
+	Transfer      []byte `protobuf:"bytes,1,opt,name=transfer,proto3" json:"transfer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceiptRequest) Reset() {
+	*x = ReceiptRequest{}
+	mi := &file_porchlight_clips_clips_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceiptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceiptRequest) ProtoMessage() {}
+
+func (x *ReceiptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_porchlight_clips_clips_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceiptRequest.ProtoReflect.Descriptor instead.
+func (*ReceiptRequest) Descriptor() ([]byte, []int) {
+	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ReceiptRequest) GetTransfer() []byte {
+	if x != nil {
+		return x.Transfer
+	}
+	return nil
+}
+
+// ReceiptResponse acknowledges a ReceiptRequest.
+type ReceiptResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// refused, when not empty, says why the owner did not keep the receipt.
+	Refused       string `protobuf:"bytes,1,opt,name=refused,proto3" json:"refused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceiptResponse) Reset() {
+	*x = ReceiptResponse{}
+	mi := &file_porchlight_clips_clips_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceiptResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceiptResponse) ProtoMessage() {}
+
+func (x *ReceiptResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_porchlight_clips_clips_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceiptResponse.ProtoReflect.Descriptor instead.
+func (*ReceiptResponse) Descriptor() ([]byte, []int) {
+	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ReceiptResponse) GetRefused() string {
+	if x != nil {
+		return x.Refused
+	}
+	return ""
+}
+
 // AuditEntry is the value of one entry of the owner's access log: one
 // attempt to fetch a clip over /porchlight/clip/1. Its time is in the key.
 type AuditEntry struct {
@@ -590,7 +684,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_porchlight_clips_clips_proto_msgTypes[7]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +696,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_porchlight_clips_clips_proto_msgTypes[7]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +709,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{7}
+	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AuditEntry) GetPeer() []byte {
@@ -678,14 +772,19 @@ type Transfer struct {
 	// sha256 is the SHA-256 of the bytes received.
 	Sha256 []byte `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`
 	// size is the number of bytes received.
-	Size          uint64 `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
+	Size uint64 `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
+	// grant is the ID (SHA-256) of the grant envelope the clip was received
+	// under, binding the record to that very grant (grant_id alone is the
+	// owner's choice, and another grant of the owner could carry it). Set
+	// since December 2026; empty in older records.
+	Grant         []byte `protobuf:"bytes,8,opt,name=grant,proto3" json:"grant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Transfer) Reset() {
 	*x = Transfer{}
-	mi := &file_porchlight_clips_clips_proto_msgTypes[8]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +796,7 @@ func (x *Transfer) String() string {
 func (*Transfer) ProtoMessage() {}
 
 func (x *Transfer) ProtoReflect() protoreflect.Message {
-	mi := &file_porchlight_clips_clips_proto_msgTypes[8]
+	mi := &file_porchlight_clips_clips_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +809,7 @@ func (x *Transfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transfer.ProtoReflect.Descriptor instead.
 func (*Transfer) Descriptor() ([]byte, []int) {
-	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{8}
+	return file_porchlight_clips_clips_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Transfer) GetClipId() []byte {
@@ -762,6 +861,13 @@ func (x *Transfer) GetSize() uint64 {
 	return 0
 }
 
+func (x *Transfer) GetGrant() []byte {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
 var File_porchlight_clips_clips_proto protoreflect.FileDescriptor
 
 const file_porchlight_clips_clips_proto_rawDesc = "" +
@@ -808,6 +914,10 @@ const file_porchlight_clips_clips_proto_rawDesc = "" +
 	"\x05grant\x18\x01 \x01(\fR\x05grant\x12\x1c\n" +
 	"\tmanifests\x18\x02 \x03(\fR\tmanifests\")\n" +
 	"\rShareResponse\x12\x18\n" +
+	"\arefused\x18\x01 \x01(\tR\arefused\",\n" +
+	"\x0eReceiptRequest\x12\x1a\n" +
+	"\btransfer\x18\x01 \x01(\fR\btransfer\"+\n" +
+	"\x0fReceiptResponse\x12\x18\n" +
 	"\arefused\x18\x01 \x01(\tR\arefused\"\x9a\x01\n" +
 	"\n" +
 	"AuditEntry\x12\x12\n" +
@@ -816,7 +926,7 @@ const file_porchlight_clips_clips_proto_rawDesc = "" +
 	"\x06served\x18\x03 \x01(\bR\x06served\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
 	"\x05bytes\x18\x05 \x01(\x03R\x05bytes\x12\x19\n" +
-	"\bgrant_id\x18\x06 \x01(\fR\agrantId\"\xb8\x01\n" +
+	"\bgrant_id\x18\x06 \x01(\fR\agrantId\"\xce\x01\n" +
 	"\bTransfer\x12\x17\n" +
 	"\aclip_id\x18\x01 \x01(\fR\x06clipId\x12\x19\n" +
 	"\bgrant_id\x18\x02 \x01(\fR\agrantId\x12\x14\n" +
@@ -824,7 +934,8 @@ const file_porchlight_clips_clips_proto_rawDesc = "" +
 	"\breceiver\x18\x04 \x01(\fR\breceiver\x12\x1a\n" +
 	"\breceived\x18\x05 \x01(\x03R\breceived\x12\x16\n" +
 	"\x06sha256\x18\x06 \x01(\fR\x06sha256\x12\x12\n" +
-	"\x04size\x18\a \x01(\x04R\x04sizeB0Z.github.com/porchlight-mesh/porchlight/clips/pbb\x06proto3"
+	"\x04size\x18\a \x01(\x04R\x04size\x12\x14\n" +
+	"\x05grant\x18\b \x01(\fR\x05grantB0Z.github.com/porchlight-mesh/porchlight/clips/pbb\x06proto3"
 
 var (
 	file_porchlight_clips_clips_proto_rawDescOnce sync.Once
@@ -838,7 +949,7 @@ func file_porchlight_clips_clips_proto_rawDescGZIP() []byte {
 	return file_porchlight_clips_clips_proto_rawDescData
 }
 
-var file_porchlight_clips_clips_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_porchlight_clips_clips_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_porchlight_clips_clips_proto_goTypes = []any{
 	(*Manifest)(nil),        // 0: porchlight.clips.Manifest
 	(*Grant)(nil),           // 1: porchlight.clips.Grant
@@ -847,8 +958,10 @@ var file_porchlight_clips_clips_proto_goTypes = []any{
 	(*ClipResponse)(nil),    // 4: porchlight.clips.ClipResponse
 	(*ShareRequest)(nil),    // 5: porchlight.clips.ShareRequest
 	(*ShareResponse)(nil),   // 6: porchlight.clips.ShareResponse
-	(*AuditEntry)(nil),      // 7: porchlight.clips.AuditEntry
-	(*Transfer)(nil),        // 8: porchlight.clips.Transfer
+	(*ReceiptRequest)(nil),  // 7: porchlight.clips.ReceiptRequest
+	(*ReceiptResponse)(nil), // 8: porchlight.clips.ReceiptResponse
+	(*AuditEntry)(nil),      // 9: porchlight.clips.AuditEntry
+	(*Transfer)(nil),        // 10: porchlight.clips.Transfer
 }
 var file_porchlight_clips_clips_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -869,7 +982,7 @@ func file_porchlight_clips_clips_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_porchlight_clips_clips_proto_rawDesc), len(file_porchlight_clips_clips_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

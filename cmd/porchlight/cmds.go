@@ -188,9 +188,16 @@ open), such as a small VPS or a home whose router forwards the port.`,
 func newPostCmd(g *globals) *cobra.Command {
 	var kind, location, replyTo string
 	var clipIDs []string
+	var yes bool
 	c := &cobra.Command{
-		Use:     "post TEXT",
-		Short:   "Write a post to the neighborhood feed (prints its ID last)",
+		Use:   "post TEXT",
+		Short: "Write a post to the neighborhood feed (prints its ID last)",
+		Long: `Write a post to the neighborhood feed (prints its ID last).
+
+A safety post that describes someone by race or ethnicity with fewer than two
+other details (clothing, hair, build, age range, vehicle, behavior) gets the
+anti-profiling prompt first: on a terminal it explains why and asks whether to
+post anyway; otherwise it prints the advice on stderr and posts. --yes skips it.`,
 		Example: `  porchlight post "Lost grey cat near the park" --kind lost-found`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -222,6 +229,11 @@ func newPostCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if !yes {
+				if post := describePrompt(c, cl, kind, text); !post {
+					return nil
+				}
+			}
 			out, err := cl.Post(c.Context(), api.NewPostJSON{Kind: kind, Text: text, Location: loc, ReplyTo: replyTo, Clips: clipIDs})
 			if err != nil {
 				return err
@@ -237,6 +249,7 @@ func newPostCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&location, "location", "", "coarse location LAT,LON to attach")
 	c.Flags().StringVar(&replyTo, "reply-to", "", "ID of the post this replies to")
 	c.Flags().StringSliceVar(&clipIDs, "clip", nil, "attach one of this home's clips (repeatable): shared with the whole neighborhood for 30 days")
+	c.Flags().BoolVar(&yes, "yes", false, "post without the anti-profiling prompt")
 	addJSONFlag(c, g)
 	return c
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -65,6 +66,10 @@ non-zero naming the step that failed. Nodes dial each other directly unless
 			for _, l := range links {
 				fmt.Fprintf(out, "  %-15s %s\n", l.Name, l.URL)
 			}
+			fmt.Fprintln(out, "Once logged in, each UI's Transparency page (charts of the agency's record, and its CSV) is at:")
+			for _, l := range links {
+				fmt.Fprintf(out, "  %-15s %s\n", l.Name, transparencyPage(l.URL))
+			}
 			fmt.Fprintln(out, "For a fresh link, or to use the CLI against a node, pass its data directory:")
 			for _, l := range links {
 				fmt.Fprintf(out, "  porchlight --data %s ui --print\n", l.DataDir)
@@ -79,4 +84,14 @@ non-zero naming the step that failed. Nodes dial each other directly unless
 	c.Flags().BoolVar(&exit, "exit", false, "exit after the story: 0 if every step held, else non-zero naming the failed step")
 	c.Flags().BoolVar(&mdns, "mdns", false, "discover by mDNS (needs working multicast) instead of dialling directly")
 	return c
+}
+
+// transparencyPage is the web UI's Transparency page on the node a login
+// link logs into: the link's origin and #transparency.
+func transparencyPage(login string) string {
+	u, err := url.Parse(login)
+	if err != nil {
+		return login
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/", Fragment: "transparency"}).String()
 }

@@ -58,6 +58,9 @@ func TestDemoExit(t *testing.T) {
 		{"All 6 homes refused it at the handshake", 1},
 		{"Public history of Springfield PD", 1},
 		{"1 request(s): 0 open, 1 closed", 1},
+		{"     yield: ", 1},
+		{"Transparency report, as 12 Maple St computes it", 1},
+		{": requests 1, ", 1},
 		{"   ok (", 8},
 		{"Every step held.", 1},
 	} {
@@ -132,12 +135,15 @@ func TestDemoKeepsRunning(t *testing.T) {
 			if m := demoDirRE.FindStringSubmatch(l); m != nil {
 				dataDir = m[1]
 			}
-			if i := strings.Index(l, "http://127.0.0.1:"); i >= 0 {
+			if i := strings.Index(l, "http://127.0.0.1:"); i >= 0 && strings.Contains(l, "/login?") {
 				links = append(links, l[i:])
 			}
 		case <-deadline:
 			t.Fatalf("no login links within 3 minutes:\n%s", all.String())
 		}
+	}
+	if n := len(regexp.MustCompile(`http://127\.0\.0\.1:\d+/#transparency`).FindAllString(all.String(), -1)); n != 3 {
+		t.Errorf("%d Transparency page links, want one per UI:\n%s", n, all.String())
 	}
 	for _, want := range []string{"2 Maple St", "8 Maple St", "Springfield PD", "ui --print"} {
 		if !strings.Contains(all.String(), want) {

@@ -13,7 +13,9 @@ import (
 )
 
 func main() {
+	stopProfile := startProfile()
 	err := newRootCmd().Execute()
+	stopProfile()
 	if err == nil {
 		return
 	}

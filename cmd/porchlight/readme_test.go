@@ -34,6 +34,7 @@ import (
 //	go test -run '^$' -fuzz ... ./record/     not run: fuzzing takes as long as asked
 //	go generate ./cmd/porchlight              TestCLIDocsUpToDate checks its output
 //	members remove, mute PEER_ID              TestMembershipCLI
+//	requests audit-yield <REQUEST_ID>         TestRequestsWorkflow
 //	init --charter <CHARTER_ID> (an agency)   node.TestInviteOnlyStreet (an agency's node
 //	                                          with the charter, not a member)
 

@@ -107,6 +107,21 @@ func TestRequestsWorkflow(t *testing.T) {
 	if reqs[0]["id"] != id || reqs[0]["status"] != "open" || reqs[0]["covers_home"] != true || reqs[0]["agency_name"] != "Springfield PD" || reqs[0]["matching_clips"] != 1.0 {
 		t.Fatalf("request = %v", reqs[0])
 	}
+	if reqs[0]["clips_received"] != 0.0 || reqs[0]["homes_shared"] != 0.0 || reqs[0]["yield_bytes"] != 0.0 || reqs[0]["video_seconds"] != 0.0 {
+		t.Fatalf("request's yield = %v; want zeros, no one shared", reqs[0])
+	}
+	// The yield audit: this home shared nothing for the request.
+	if out, stderr, code := cli(t, "--data", data, "requests", "audit-yield", id); code != 0 || !strings.Contains(out, "shared no clip") {
+		t.Fatalf("requests audit-yield: exit %d, %q %q", code, out, stderr)
+	}
+	out, _, _ = cli(t, "--data", data, "requests", "audit-yield", id, "--json")
+	var audit map[string]any
+	if err := json.Unmarshal([]byte(out), &audit); err != nil || audit["request"] != id || audit["included"] != 0.0 {
+		t.Fatalf("requests audit-yield --json: %v %q", err, out)
+	}
+	if _, stderr, code := cli(t, "--data", data, "requests", "audit-yield", "nope"); code != 2 || stderr == "" {
+		t.Fatalf("requests audit-yield nope: exit %d, %q; want a usage error", code, stderr)
+	}
 
 	if _, stderr, code := cli(t, "--data", data, "request", "close", id, "--note", "suspect identified"); code != 0 {
 		t.Fatalf("close: %s", stderr)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -413,6 +414,9 @@ func newRequestsCmd(g *globals) *cobra.Command {
 					return it.From.Local().Format("Jan 2 15:04") + " – " + it.To.Local().Format("15:04")
 				}),
 				col("AREA", func(it R) string { return fmt.Sprintf("%.3f sq mi", it.AreaSqMi) }),
+				col("YIELD", func(it R) string {
+					return fmt.Sprintf("%d clip(s), %d home(s)", it.ClipsReceived, it.HomesShared)
+				}),
 				col("YOUR HOME", func(it R) string {
 					if it.CoversHome {
 						return fmt.Sprintf("covered, %d clip(s) in window", it.MatchingClips)
@@ -424,6 +428,62 @@ func newRequestsCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().StringVar(&agency, "agency", "", "only this agency's requests (peer ID)")
 	c.Flags().IntVar(&limit, "limit", 100, "how many, newest first")
+	c.AddCommand(newPublishOmissionCmd(g))
+	addJSONFlag(c, g)
+	c.AddCommand(newAuditYieldCmd(g))
+	return c
+}
+
+// newAuditYieldCmd is `requests audit-yield`: a home checks that the
+// agency's public yield counts each clip it shared for a request.
+func newAuditYieldCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "audit-yield REQUEST_ID",
+		Short: "Check that the agency's public yield of a request counts each clip this home shared for it",
+		Long: `For each clip this home shared for the request and the agency fetched, recompute
+the clip's commitment (only this home and the agency can) and look for it in
+the Yield records of the agency's public log: included, pending (the agency
+has YieldGrace, 15 minutes of its log, to write it) or missing. The check
+runs on this node alone and sends nothing: it reveals to no one that this
+home shared.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if _, err := record.ParseID(args[0]); err != nil {
+				return usageError{err}
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			a, err := cl.AuditYield(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.jsonOut {
+				return printJSON(c, a)
+			}
+			w := c.OutOrStdout()
+			if len(a.Clips) == 0 {
+				fmt.Fprintf(w, "this home shared no clip for request %.12s\n", a.Request)
+				return nil
+			}
+			for _, cl := range a.Clips {
+				line := fmt.Sprintf("%-11s clip %.12s", cl.State, cl.Clip)
+				switch {
+				case cl.YieldSeq > 0:
+					line += fmt.Sprintf("  counted by the yield at seq %d of the agency's log", cl.YieldSeq)
+				case cl.Served != nil:
+					line += "  served " + cl.Served.Local().Format("Jan 2 15:04:05")
+				}
+				fmt.Fprintln(w, line)
+			}
+			fmt.Fprintf(w, "%d included, %d pending, %d missing, %d not fetched\n", a.Included, a.Pending, a.Missing, a.NotFetched)
+			if a.Missing > 0 {
+				fmt.Fprintln(w, "A missing clip: the agency received it and its public yield does not count it.")
+			}
+			return nil
+		},
+	}
 	addJSONFlag(c, g)
 	return c
 }
@@ -445,10 +505,14 @@ func newAgenciesCmd(g *globals) *cobra.Command {
 			type A = api.AgencyJSON
 			return printList(c, g, ags,
 				col("NAME", func(a A) string {
+					name := a.Name
 					if a.Equivocation {
-						return a.Name + " (!EQUIVOCATED: rewrote its public log)"
+						name += " (!EQUIVOCATED: rewrote its public log)"
 					}
-					return a.Name
+					if n := len(a.YieldOmissions); n > 0 {
+						name += fmt.Sprintf(" (!YIELD OMISSION: %d clip(s) received and left out of its yield, with proof)", n)
+					}
+					return name
 				}),
 				col("CREDENTIAL", func(a A) string { return a.CredentialStatus }),
 				col("REQUESTS", func(a A) string { return strconv.Itoa(a.Requests) }),
@@ -459,5 +523,78 @@ func newAgenciesCmd(g *globals) *cobra.Command {
 		},
 	}
 	addJSONFlag(c, g)
+	return c
+}
+
+func newPublishOmissionCmd(g *globals) *cobra.Command {
+	var yes bool
+	c := &cobra.Command{
+		Use:   "publish-omission REQUEST_ID",
+		Short: "Publish proof that the request's agency left a clip this home shared out of its yield",
+		Long: `Check each clip this home shared for the request, whose receipt (the
+agency's signed transfer record) it holds, against the agency's yield
+records. For every clip the agency received and did not count in time
+(` + fmt.Sprintf("%d minutes", int(requests.YieldGrace.Minutes())) + ` after receiving it), publish an omission proof in this
+home's public log: every node verifies it and flags the agency.
+
+` + api.OmissionReveals + `
+
+Asks first (--yes to skip).`,
+		Example: `  porchlight requests publish-omission <REQUEST_ID>`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if _, err := record.ParseID(args[0]); err != nil {
+				return usagef("REQUEST_ID: %v", err)
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			checks, err := cl.OmissionChecks(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			w := c.OutOrStdout()
+			var missing []api.OmissionCheckJSON
+			for _, ch := range checks {
+				switch {
+				case ch.Published != "":
+					fmt.Fprintf(w, "  clip %s: omission already published (record %s)\n", ch.Clip[:12], ch.Published[:12])
+				case !ch.Receipt:
+					fmt.Fprintf(w, "  clip %s: no receipt from the agency (not fetched yet, or it sent none): nothing to prove\n", ch.Clip[:12])
+				case ch.State == "proven":
+					fmt.Fprintf(w, "  clip %s: MISSING from the yield: %s\n", ch.Clip[:12], ch.Why)
+					missing = append(missing, ch)
+				default:
+					fmt.Fprintf(w, "  clip %s: %s: %s\n", ch.Clip[:12], strings.ReplaceAll(ch.State, "_", " "), ch.Why)
+				}
+			}
+			if len(missing) == 0 {
+				fmt.Fprintln(w, "nothing to publish: no clip this home shared for this request is proven missing from its yield")
+				return nil
+			}
+			fmt.Fprintf(w, "\n%s\n", api.OmissionReveals)
+			if !yes {
+				fmt.Fprintf(w, "Publish proof for %d clip(s)? [y/N] ", len(missing))
+				line, _ := bufio.NewReader(c.InOrStdin()).ReadString('\n')
+				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+					fmt.Fprintln(w, "nothing published")
+					return nil
+				}
+			}
+			out, err := cl.PublishOmission(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			for _, id := range out.Records {
+				fmt.Fprintln(w, id)
+			}
+			if out.Error != "" {
+				return fmt.Errorf("published %d record(s), then: %s", len(out.Records), out.Error)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	return c
 }

@@ -58,6 +58,8 @@ local API on 127.0.0.1.`,
 		newInviteCmd(g), newMembersCmd(g), newMuteCmd(g, true), newMuteCmd(g, false),
 		newDemoCmd(g), newVersionCmd(g), newDoctorCmd(g), newDocsCmd(),
 		newJoinCmd(g), newNeighborhoodCmd(g), newAnchorCmd(g),
+		newTransparencyCmd(g),
+		newWatchCmd(g),
 	)
 	root.InitDefaultCompletionCmd()
 	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {

@@ -888,6 +888,30 @@ func (s *story) history() error {
 			s.printf(", note %q", n.Text)
 		}
 		s.printf("\n")
+		s.printf("     yield: %d clip(s) from %d home(s), as counted by the agency's signed yield records\n", r.Yield.Clips, r.Yield.Homes)
+	}
+	return s.transparency(viewer)
+}
+
+// transparency prints the agency's transparency report as viewer computes
+// it, through its local API, from the signed records it holds.
+func (s *story) transparency(viewer *member) error {
+	rep, err := viewer.api().Transparency(s.ctx, client.TransparencyQuery{Agency: s.Agency.String()})
+	if err != nil {
+		return fmt.Errorf("transparency report on %s: %w", viewer.name, err)
+	}
+	if len(rep.Agencies) != 1 || len(rep.Agencies[0].Months) == 0 || rep.Agencies[0].Total.Requests != 1 || rep.Agencies[0].Total.Closed != 1 {
+		return fmt.Errorf("transparency report on %s: %+v, want one closed request", viewer.name, rep.Agencies)
+	}
+	a := rep.Agencies[0]
+	s.printf("   Transparency report, as %s computes it from the signed records it holds (`porchlight transparency`, or the web UI's Transparency page, #transparency):\n", viewer.name)
+	for _, m := range a.Months {
+		med := "-"
+		if m.MedianHoursToClose != nil {
+			med = strconv.FormatFloat(*m.MedianHoursToClose, 'f', -1, 64)
+		}
+		s.printf("     %s: requests %d, %.3f sq mi x hours, %d clip(s) from %d home(s), median %s h to close; credential %s, log through seq %d\n",
+			m.Month, m.Requests, m.AreaHours, m.Clips, m.Homes, med, a.CredentialStatus, a.LogHead)
 	}
 	return nil
 }

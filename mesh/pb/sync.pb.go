@@ -127,11 +127,17 @@ type SyncRequest struct {
 	// The requester's proof of standing (membership documents, or an
 	// agency's credential), sent in its handshake round.
 	Proof [][]byte `protobuf:"bytes,11,rep,name=proof,proto3" json:"proof,omitempty"`
+	// digest, in a pull's first round between members (with skip_heads and
+	// skip_docs), is SHA-256 over every head and document ID the requester
+	// holds (mesh.syncDigest). A responder holding exactly the same answers
+	// in_sync and the pull ends: nothing would move either way. Otherwise
+	// (or from a responder that predates it) the pull goes on page by page.
+	Digest []byte `protobuf:"bytes,12,opt,name=digest,proto3" json:"digest,omitempty"`
 	// requests_only: the requester serves this neighborhood for agency
 	// requests only (an agency or bridging node whose home neighborhood is
 	// another): the responder sends it issuer documents and agency logs
 	// only, as to a non-member agency, whatever else it may be.
-	RequestsOnly  bool `protobuf:"varint,12,opt,name=requests_only,json=requestsOnly,proto3" json:"requests_only,omitempty"`
+	RequestsOnly  bool `protobuf:"varint,13,opt,name=requests_only,json=requestsOnly,proto3" json:"requests_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -243,6 +249,13 @@ func (x *SyncRequest) GetProof() [][]byte {
 	return nil
 }
 
+func (x *SyncRequest) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
 func (x *SyncRequest) GetRequestsOnly() bool {
 	if x != nil {
 		return x.RequestsOnly
@@ -337,7 +350,9 @@ type SyncResponse struct {
 	DocsCut       bool   `protobuf:"varint,8,opt,name=docs_cut,json=docsCut,proto3" json:"docs_cut,omitempty"`
 	DocsNextAfter []byte `protobuf:"bytes,9,opt,name=docs_next_after,json=docsNextAfter,proto3" json:"docs_next_after,omitempty"`
 	// The responder's proof of standing, in its answer to a handshake.
-	Proof         [][]byte `protobuf:"bytes,10,rep,name=proof,proto3" json:"proof,omitempty"`
+	Proof [][]byte `protobuf:"bytes,10,rep,name=proof,proto3" json:"proof,omitempty"`
+	// in_sync: the request's digest equals the responder's own.
+	InSync        bool `protobuf:"varint,11,opt,name=in_sync,json=inSync,proto3" json:"in_sync,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -442,6 +457,13 @@ func (x *SyncResponse) GetProof() [][]byte {
 	return nil
 }
 
+func (x *SyncResponse) GetInSync() bool {
+	if x != nil {
+		return x.InSync
+	}
+	return false
+}
+
 var File_porchlight_mesh_sync_proto protoreflect.FileDescriptor
 
 const file_porchlight_mesh_sync_proto_rawDesc = "" +
@@ -451,7 +473,7 @@ const file_porchlight_mesh_sync_proto_rawDesc = "" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x16\n" +
 	"\x06contig\x18\x02 \x01(\x04R\x06contig\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\fR\x02id\x12\x18\n" +
-	"\aflagged\x18\x04 \x01(\bR\aflagged\"\xfe\x02\n" +
+	"\aflagged\x18\x04 \x01(\bR\aflagged\"\x96\x03\n" +
 	"\vSyncRequest\x12\"\n" +
 	"\fneighborhood\x18\x01 \x01(\tR\fneighborhood\x12+\n" +
 	"\x05heads\x18\x02 \x03(\v2\x15.porchlight.mesh.HeadR\x05heads\x12 \n" +
@@ -467,12 +489,13 @@ const file_porchlight_mesh_sync_proto_rawDesc = "" +
 	"skip_heads\x18\t \x01(\bR\tskipHeads\x12\x1b\n" +
 	"\tskip_docs\x18\n" +
 	" \x01(\bR\bskipDocs\x12\x14\n" +
-	"\x05proof\x18\v \x03(\fR\x05proof\x12#\n" +
-	"\rrequests_only\x18\f \x01(\bR\frequestsOnly\"@\n" +
+	"\x05proof\x18\v \x03(\fR\x05proof\x12\x16\n" +
+	"\x06digest\x18\f \x01(\fR\x06digest\x12#\n" +
+	"\rrequests_only\x18\r \x01(\bR\frequestsOnly\"@\n" +
 	"\x04Stub\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x0e\n" +
-	"\x02id\x18\x03 \x01(\fR\x02id\"\xb3\x02\n" +
+	"\x02id\x18\x03 \x01(\fR\x02id\"\xcc\x02\n" +
 	"\fSyncResponse\x12\"\n" +
 	"\fneighborhood\x18\x01 \x01(\tR\fneighborhood\x12\x18\n" +
 	"\arefused\x18\x02 \x01(\tR\arefused\x12\x18\n" +
@@ -485,7 +508,8 @@ const file_porchlight_mesh_sync_proto_rawDesc = "" +
 	"\bdocs_cut\x18\b \x01(\bR\adocsCut\x12&\n" +
 	"\x0fdocs_next_after\x18\t \x01(\fR\rdocsNextAfter\x12\x14\n" +
 	"\x05proof\x18\n" +
-	" \x03(\fR\x05proofB/Z-github.com/porchlight-mesh/porchlight/mesh/pbb\x06proto3"
+	" \x03(\fR\x05proof\x12\x17\n" +
+	"\ain_sync\x18\v \x01(\bR\x06inSyncB/Z-github.com/porchlight-mesh/porchlight/mesh/pbb\x06proto3"
 
 var (
 	file_porchlight_mesh_sync_proto_rawDescOnce sync.Once

@@ -329,6 +329,11 @@ func TestRequestShareEvidence(t *testing.T) {
 	if got := eval[string](t, th, "document.querySelector('main').textContent"); !strings.Contains(got, "credential valid") || strings.Contains(got, "equivocation") || strings.Contains(got, "null") || strings.Contains(got, "undefined") {
 		t.Fatalf("agency page says %q", got)
 	}
+	// The yield: the agency's signed count of the 2 clips, on the home's
+	// page of the agency; the home's audit finds both counted.
+	waitJS(t, th, "the yield on the agency's history", "document.querySelector('#agency-requests .request .yield') && document.querySelector('#agency-requests .request .yield').textContent.includes('2 clip(s) from 1 home(s)') && document.querySelector('.figures').textContent.includes('2clips received')", 15*time.Second)
+	step(t, th, "audit the yield", chromedp.Click(chromedp.CSS("#agency-requests .request button.audit-yield")))
+	waitJS(t, th, "both clips counted", "document.querySelectorAll('#agency-requests .yield-audit li').length === 2 && [...document.querySelectorAll('#agency-requests .yield-audit li')].every(li => li.textContent.startsWith('included'))", 10*time.Second)
 	labelled(t, th, "agency-history")
 	shot(t, th, "agency-history")
 
