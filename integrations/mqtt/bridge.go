@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -119,7 +120,8 @@ type Bridge struct {
 	lastErr   string
 	conn      net.Conn // the open connection, closed by Close to end a stuck connect
 
-	seen map[string]bool // the worker's: open covering requests already announced
+	seen      map[string]bool // the worker's: open covering requests already announced
+	lastState []byte          // the worker's: the state last published on this connection
 
 	failures prometheus.Counter
 
@@ -496,6 +498,7 @@ func (b *Bridge) publish(ctx context.Context, c paho.Client, topic string, retai
 
 // publishAll publishes availability, the discovery configs and the state.
 func (b *Bridge) publishAll(ctx context.Context, c paho.Client) error {
+	b.lastState = nil
 	if err := b.publish(ctx, c, b.topic("availability"), true, []byte("online")); err != nil {
 		return err
 	}
@@ -567,8 +570,13 @@ func (b *Bridge) publishState(ctx context.Context, c paho.Client) error {
 	if err != nil {
 		return err
 	}
-	if err := b.publish(ctx, c, b.topic("state"), true, p); err != nil {
-		return err
+	// Most events (a neighbor's post with the feed open, a peer that
+	// comes and goes) leave the state as it was: publish changes only.
+	if !bytes.Equal(p, b.lastState) {
+		if err := b.publish(ctx, c, b.topic("state"), true, p); err != nil {
+			return err
+		}
+		b.lastState = p
 	}
 	sort.Slice(reqs, func(i, j int) bool { return reqs[i].From.Before(reqs[j].From) })
 	open := make(map[string]bool, len(reqs))

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/porchlight-mesh/porchlight/integrations/mqtt"
@@ -236,7 +235,7 @@ func TestBrokerRestart(t *testing.T) {
 		st := b.Status()
 		return !st.Connected && st.LastError != ""
 	})
-	if v := testutil.ToFloat64(connectedGauge(t, reg)); v != 0 {
+	if v := metric(t, reg, "porchlight_mqtt_connected"); v != 0 {
 		t.Fatalf("porchlight_mqtt_connected = %v while the broker is down", v)
 	}
 	// Changes while the broker is away are published when it is back.
@@ -261,25 +260,9 @@ func TestBrokerRestart(t *testing.T) {
 	if !b.Status().Connected || b.Status().LastError != "" {
 		t.Fatalf("status after reconnect = %+v", b.Status())
 	}
-	if v := testutil.ToFloat64(connectedGauge(t, reg)); v != 1 {
+	if v := metric(t, reg, "porchlight_mqtt_connected"); v != 1 {
 		t.Fatalf("porchlight_mqtt_connected = %v after reconnecting", v)
 	}
-}
-
-func connectedGauge(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "porchlight_mqtt_connected" {
-			v := mf.GetMetric()[0].GetGauge().GetValue()
-			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x"}, func() float64 { return v })
-		}
-	}
-	t.Fatal("no porchlight_mqtt_connected metric")
-	return nil
 }
 
 // TestWrongPassword: a refused login is in the status, and no password
@@ -372,7 +355,8 @@ func TestDownBrokerNeverBlocks(t *testing.T) {
 func TestMaliciousBirth(t *testing.T) {
 	broker := mosquittotest.Start(t, mosquittotest.Options{})
 	src := &source{neighbors: 2}
-	b := start(t, mqtt.Config{URL: broker.URL, Source: src})
+	reg := prometheus.NewRegistry()
+	b := start(t, mqtt.Config{URL: broker.URL, Source: src, Registerer: reg})
 	w := broker.Watch(t, "", "")
 	waitDiscovery(t, w)
 
@@ -409,6 +393,42 @@ func TestMaliciousBirth(t *testing.T) {
 	src.set(func(s *source) { s.neighbors = 7 })
 	b.Changed()
 	waitState(t, w, "the bridge still works", func(st mqtt.State) bool { return st.Neighbors == 7 })
+
+	// An oversized birth message retained on the broker comes with every
+	// subscription: each connection ends at once, and the bridge backs
+	// off rather than reconnecting in a loop.
+	w.Publish(t, "homeassistant/status", true, bytes.Repeat([]byte("B"), 2*mqtt.MaxPacket))
+	mosquittotest.Eventually(t, 15*time.Second, "the retained oversized packet is refused", func() bool {
+		return strings.Contains(b.Status().LastError, "over")
+	})
+	before := metric(t, reg, "porchlight_mqtt_failures_total")
+	time.Sleep(3 * time.Second)
+	// MaxBackoff is 500 ms here: at most one attempt per 250 ms.
+	if n := metric(t, reg, "porchlight_mqtt_failures_total") - before; n > 13 {
+		t.Fatalf("%v failed connections in 3 s: no backoff", n)
+	}
+	w.Publish(t, "homeassistant/status", true, nil) // clears the retained message
+	mosquittotest.Eventually(t, 15*time.Second, "connected once the broker stops sending it", func() bool { return b.Status().Connected })
+}
+
+// metric is the value of a gauge or counter of reg.
+func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 func configCount(w *mosquittotest.Watcher) int {

@@ -73,3 +73,56 @@ func TestLimitConn(t *testing.T) {
 		}
 	}
 }
+
+// refBad reports whether an MQTT byte stream announces a packet over max
+// or a malformed length: the framing read by the book.
+func refBad(b []byte, max int) bool {
+	for len(b) > 0 {
+		b = b[1:] // type
+		length, mult := 0, 1
+		for i := 0; ; i++ {
+			if len(b) == 0 {
+				return false
+			}
+			x := b[0]
+			b = b[1:]
+			length += int(x&0x7f) * mult
+			mult *= 128
+			if length > max {
+				return true
+			}
+			if x&0x80 == 0 {
+				break
+			}
+			if i == 3 {
+				return true
+			}
+		}
+		if length >= len(b) {
+			return false
+		}
+		b = b[length:]
+	}
+	return false
+}
+
+// FuzzLimitConn: whatever a broker sends, in whatever pieces, limitConn
+// passes it all on unchanged when every packet is within the limit and
+// refuses it otherwise.
+func FuzzLimitConn(f *testing.F) {
+	f.Add(packet(0x20, 2), uint8(1))
+	f.Add(append(packet(0x30, 40), 0x30, 0xff, 0xff, 0x7f), uint8(3))
+	f.Add([]byte{0x30, 0x80, 0x80, 0x80, 0x80, 0x01}, uint8(2))
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
+		const max = 300
+		lc := newLimitConn(&pipeConn{r: bytes.NewReader(in), n: int(chunk)%64 + 1}, max)
+		var got bytes.Buffer
+		_, err := got.ReadFrom(lc)
+		if bad := refBad(in, max); bad != (err != nil) {
+			t.Fatalf("refused %v, want %v (%x)", err, bad, in)
+		}
+		if err == nil && !bytes.Equal(got.Bytes(), in) {
+			t.Fatalf("passed %x, want %x", got.Bytes(), in)
+		}
+	})
+}
