@@ -2,10 +2,13 @@ package mqtt_test
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/integrations/mqtt"
 	"github.com/porchlight-mesh/porchlight/internal/mosquittotest"
+	"github.com/porchlight-mesh/porchlight/internal/testcert"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -474,4 +478,31 @@ func TestConfigChecks(t *testing.T) {
 			t.Errorf("CheckPrefix(%q) = %v", c.prefix, err)
 		}
 	}
+}
+
+// TestTLS: an mqtts:// broker is checked against the CAs the bridge
+// trusts: one it does not trust is refused (and says why); one it
+// trusts carries the session.
+func TestTLS(t *testing.T) {
+	certFile, keyFile := testcert.Write(t, net.ParseIP("127.0.0.1"))
+	broker := mosquittotest.Start(t, mosquittotest.Options{CertFile: certFile, KeyFile: keyFile})
+	untrusted := start(t, mqtt.Config{URL: broker.URL, Source: &source{}})
+	mosquittotest.Eventually(t, 15*time.Second, "an untrusted certificate refused", func() bool {
+		return strings.Contains(untrusted.Status().LastError, "certificate")
+	})
+	if untrusted.Status().Connected {
+		t.Fatal("connected through an untrusted certificate")
+	}
+	pemCert, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemCert)
+	w := broker.Watch(t, "", "")
+	start(t, mqtt.Config{URL: broker.URL, NodeID: "tls-node", Source: &source{neighbors: 5}, TLS: &tls.Config{RootCAs: pool}})
+	mosquittotest.Eventually(t, 15*time.Second, "the state over TLS", func() bool {
+		m, ok := w.Last("porchlight/" + mqtt.ObjectID("tls-node") + "/state")
+		return ok && bytes.Contains(m.Payload, []byte(`"neighbors":5`))
+	})
 }

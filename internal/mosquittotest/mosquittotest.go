@@ -7,6 +7,7 @@ package mosquittotest
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -28,6 +29,9 @@ type Options struct {
 	// Users are user names and passwords; with any, anonymous clients
 	// are refused.
 	Users map[string]string
+	// CertFile and KeyFile (PEM) make the listener TLS: URL is then
+	// mqtts://127.0.0.1:PORT.
+	CertFile, KeyFile string
 }
 
 // Broker is a running mosquitto.
@@ -79,6 +83,10 @@ func Start(t testing.TB, opts Options) *Broker {
 	b := &Broker{t: t, bin: bin, Port: FreePort(t)}
 	b.URL = fmt.Sprintf("mqtt://127.0.0.1:%d", b.Port)
 	conf := fmt.Sprintf("listener %d 127.0.0.1\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n", b.Port)
+	if opts.CertFile != "" {
+		b.URL = fmt.Sprintf("mqtts://127.0.0.1:%d", b.Port)
+		conf += "certfile " + opts.CertFile + "\nkeyfile " + opts.KeyFile + "\n"
+	}
 	if os.Getuid() == 0 {
 		// Or it drops to the mosquitto user, who cannot read the test's
 		// password file.
@@ -191,6 +199,7 @@ func (b *Broker) Watch(t testing.TB, user, password string) *Watcher {
 	w := &Watcher{}
 	opts := paho.NewClientOptions().AddBroker(strings.Replace(b.URL, "mqtt://", "tcp://", 1)).
 		SetClientID(fmt.Sprintf("watcher-%d", time.Now().UnixNano())).SetUsername(user).SetPassword(password).
+		SetTLSConfig(&tls.Config{InsecureSkipVerify: true}). // a watcher checks what the node sends, not who the broker is
 		SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
 		SetOnConnectHandler(func(c paho.Client) {
 			c.Subscribe("#", 1, func(_ paho.Client, m paho.Message) {
