@@ -296,8 +296,8 @@ func (b *Bridge) run(ctx context.Context) {
 		// MaxPacket) must not make the node reconnect in a loop.
 		b.failures.Inc()
 		b.setErr(err)
-		b.log.Warn("mqtt: not connected; retrying", "err", err, "in", backoff)
 		wait := backoff/2 + rand.N(backoff/2+1)
+		b.log.Warn("mqtt: not connected; retrying", "err", err, "in", wait.Round(time.Millisecond))
 		backoff = min(2*backoff, b.cfg.MaxBackoff)
 		select {
 		case <-ctx.Done():
@@ -451,7 +451,9 @@ func (b *Bridge) serve(ctx context.Context, c paho.Client, lost *lostSignal) err
 	}
 	refresh := time.NewTicker(b.cfg.Refresh)
 	defer refresh.Stop()
-	var lastRepublish time.Time
+	// A retained birth message comes with every subscription, right
+	// after the configs went out: it waits for Republish too.
+	lastRepublish := time.Now()
 	var again <-chan time.Time // a birth message arrived too soon after a republish
 	for {
 		var err error
