@@ -59,9 +59,12 @@ func (d *doctor) checkMQTT(ctx context.Context) {
 // mqttFix says what to do about a broker connection's error.
 func mqttFix(err string) string {
 	switch {
+	case strings.Contains(err, "packet"):
+		return "something on the broker sends this node oversized or malformed packets (a retained message on the birth topic?); see docs/integrations.md"
 	case strings.Contains(err, "refused the login"):
 		return "check [mqtt] username and the password in password_file against the broker's users (mosquitto_passwd on the broker)"
-	case strings.Contains(err, "connection refused"), strings.Contains(err, "no such host"), strings.Contains(err, "i/o timeout"), strings.Contains(err, "no answer"):
+	case strings.Contains(err, "connection refused"), strings.Contains(err, "connection lost"), strings.Contains(err, "no such host"),
+		strings.Contains(err, "i/o timeout"), strings.Contains(err, "no answer"):
 		return "is the broker running and reachable at [mqtt] url? (Home Assistant's Mosquitto add-on listens on port 1883)"
 	case strings.Contains(err, "certificate"), strings.Contains(err, "tls"):
 		return "the broker's TLS certificate is not trusted by this system; install its CA or use mqtt:// on a trusted LAN"
