@@ -336,7 +336,7 @@ func TestDownBrokerNeverBlocks(t *testing.T) {
 			for range 10000 {
 				b.Changed()
 			}
-			if d := time.Since(t0); d > 200*time.Millisecond {
+			if d := time.Since(t0); d > 500*time.Millisecond { // microseconds when idle; a bound for a loaded CI machine
 				t.Errorf("Start and 10000 Changed took %v", d)
 			}
 			time.Sleep(300 * time.Millisecond) // in the middle of a connection attempt
