@@ -74,6 +74,16 @@ type Status struct {
 	Addresses AddressesStatus `json:"addresses"`
 	// Anchors are the anchors this node knows and how they answer.
 	Anchors []AnchorStatus `json:"anchors"`
+	// MQTT is the connection to the MQTT broker (Home Assistant).
+	MQTT *MQTTStatus `json:"mqtt,omitempty"`
+}
+
+// MQTTStatus is the node's connection to its MQTT broker.
+type MQTTStatus struct {
+	Configured bool   `json:"configured"`
+	Connected  bool   `json:"connected"`
+	Broker     string `json:"broker,omitempty"` // the broker's URL (never a password)
+	LastError  string `json:"last_error,omitempty"`
 }
 
 // AddressesStatus lists a node's addresses by kind.
@@ -118,6 +128,9 @@ type Config struct {
 	Mesh *mesh.Mesh
 	// Feed serves the feed: posts and retractions. Required.
 	Feed *feed.Service
+	// OnFeedRead is called after the feed was listed (the UI or the CLI
+	// showed it: its posts are read); nil: nothing.
+	OnFeedRead func()
 	// Status describes the node. Required.
 	Status func() Status
 	// Storage reports whether the disk under the databases works: while it

@@ -21,7 +21,8 @@
 // Routes (v1):
 //
 //	GET    /api/v1/status        this node: peer_id, name, neighborhood, api, peers, addrs,
-//	                             reachability, nat, anchor, addresses {listen, observed, relay}, anchors
+//	                             reachability, nat, anchor, addresses {listen, observed, relay}, anchors,
+//	                             mqtt {configured, connected, broker, last_error}
 //	GET    /api/v1/peers         connected neighbors: peer_id, name, addrs, since, equivocated, path, rtt_ms
 //	GET    /api/v1/anchors       the anchors this node knows and whether they answer (?probe=true dials and pings)
 //	POST   /api/v1/anchors       add an anchor {addr}: saved in config.toml and dialled now

@@ -37,6 +37,11 @@ func (h *Hub) Publish(ev Event) {
 	}
 }
 
+// Subscribe returns a channel of the events published from now on and a
+// function that ends the subscription. Like a stream's, the channel drops
+// events when its reader falls behind.
+func (h *Hub) Subscribe() (<-chan Event, func()) { return h.subscribe() }
+
 func (h *Hub) subscribe() (chan Event, func()) {
 	ch := make(chan Event, subscriberBuffer)
 	h.mu.Lock()

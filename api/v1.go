@@ -87,6 +87,9 @@ func (s *Server) getFeed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if s.cfg.OnFeedRead != nil {
+		s.cfg.OnFeedRead()
+	}
 	// feed.List leaves out the authors this home muted and marks the
 	// posts of removed members.
 	out := make([]PostJSON, 0, len(posts))

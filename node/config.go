@@ -20,6 +20,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/geo"
+	"github.com/porchlight-mesh/porchlight/integrations/mqtt"
 	"github.com/porchlight-mesh/porchlight/member"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
@@ -97,6 +98,9 @@ type Config struct {
 	// WatchDir is a folder a camera drops clips into; complete new files
 	// are imported once.
 	WatchDir string `toml:"watch_dir,omitempty"`
+	// MQTT connects the node to an MQTT broker for Home Assistant
+	// (docs/integrations.md); empty: off.
+	MQTT MQTTConfig `toml:"mqtt,omitempty"`
 	// Serve lists other neighborhoods this node serves for agency
 	// requests only ([[serve]] tables): an agency covering several
 	// neighborhoods, or a home bridging its neighborhood's agency news to
@@ -110,6 +114,49 @@ type ServeConfig struct {
 	Neighborhood string `toml:"neighborhood"`
 	// Peers are static peers there (multiaddrs with /p2p/ID).
 	Peers []string `toml:"peers,omitempty"`
+}
+
+// MQTTConfig is [mqtt] in config.toml.
+type MQTTConfig struct {
+	// URL of the broker: mqtt://HOST:1883 or mqtts://HOST:8883. Required
+	// when any other field is set.
+	URL string `toml:"url,omitempty"`
+	// Username to log in with; empty: anonymous.
+	Username string `toml:"username,omitempty"`
+	// PasswordFile holds the password (mode 0600, like the identity key);
+	// a relative path is in the data directory.
+	PasswordFile string `toml:"password_file,omitempty"`
+	// TopicPrefix of the node's topics. Default "porchlight".
+	TopicPrefix string `toml:"topic_prefix,omitempty"`
+	// DiscoveryPrefix is Home Assistant's. Default "homeassistant".
+	DiscoveryPrefix string `toml:"discovery_prefix,omitempty"`
+}
+
+// check validates [mqtt]; the password file is read at start.
+func (m MQTTConfig) check() error {
+	if m == (MQTTConfig{}) {
+		return nil
+	}
+	if m.URL == "" {
+		return errors.New("[mqtt] url is required (such as mqtt://homeassistant.local:1883); remove [mqtt] to turn MQTT off")
+	}
+	if _, err := mqtt.CheckURL(m.URL); err != nil {
+		return err
+	}
+	if m.PasswordFile != "" && m.Username == "" {
+		return errors.New("[mqtt] password_file is set but username is not: the broker needs both")
+	}
+	if m.TopicPrefix != "" {
+		if err := mqtt.CheckPrefix("topic_prefix", m.TopicPrefix); err != nil {
+			return err
+		}
+	}
+	if m.DiscoveryPrefix != "" {
+		if err := mqtt.CheckPrefix("discovery_prefix", m.DiscoveryPrefix); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Settings are config.toml parsed: the file as written, which SaveConfig
@@ -241,6 +288,9 @@ func (c *Config) Parse() (Settings, error) {
 		return Settings{}, err
 	}
 	if s.RetentionPeriod, err = c.retentionPeriod(); err != nil {
+		return Settings{}, err
+	}
+	if err := c.MQTT.check(); err != nil {
 		return Settings{}, err
 	}
 	for _, p := range c.Peers {
@@ -423,6 +473,23 @@ func ReadPrivateKey(path string) (crypto.PrivKey, error) {
 		return nil, fmt.Errorf("%s: not a private key: %w", path, err)
 	}
 	return key, nil
+}
+
+// ReadSecret reads a small secret file (a password), refusing one that
+// others can read, and trims the line's end.
+func ReadSecret(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s is readable by others (mode %o); run: chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	b, err := ReadBounded(path, 4<<10)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 // LoadToken reads the API token.

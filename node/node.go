@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -23,6 +24,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/events"
 	"github.com/porchlight-mesh/porchlight/feed"
+	"github.com/porchlight-mesh/porchlight/integrations/mqtt"
 	"github.com/porchlight-mesh/porchlight/member"
 	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/record"
@@ -98,6 +100,9 @@ type Node struct {
 
 	// anchorMode: config.toml or Options made this node an anchor.
 	anchorMode bool
+
+	mqtt       *mqtt.Bridge // the Home Assistant bridge; nil without [mqtt]
+	feedReadAt atomic.Int64 // unix ms the local API last listed the feed (unread posts)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -237,6 +242,9 @@ func Start(opts Options) (n *Node, err error) {
 	if err := n.startSharing(opts.Logger, opts.NoYieldWriter); err != nil {
 		return nil, err
 	}
+	if err := n.startMQTT(ctx, reg); err != nil {
+		return nil, err
+	}
 	if cfg.WatchDir != "" {
 		w, err := clips.NewWatcher(clips.WatcherConfig{
 			Dir: cfg.WatchDir, Store: n.clips, Logger: opts.Logger,
@@ -268,6 +276,7 @@ func Start(opts Options) (n *Node, err error) {
 			Token:       token,
 			Mesh:        n.mesh,
 			Feed:        n.feed,
+			OnFeedRead:  n.feedRead,
 			Requests:    n.reqs,
 			Events:      &n.events,
 			Clips:       n.clips,
@@ -443,6 +452,7 @@ func (n *Node) Status() api.Status {
 	}
 	n.membershipStatus(&st)
 	n.networkStatus(&st)
+	st.MQTT = n.mqttStatus()
 	st.Storage = &api.StorageStatus{OK: true, FreeBytes: n.health.FreeBytes()}
 	if err := n.health.Err(); err != nil {
 		st.Storage.OK, st.Storage.Error = false, err.Error()
@@ -464,6 +474,10 @@ func (n *Node) Close() error {
 		if n.cancel != nil {
 			n.cancel()
 			n.wg.Wait()
+		}
+		if n.mqtt != nil {
+			// Before the services its state comes from; bounded.
+			errs = append(errs, n.mqtt.Close())
 		}
 		if n.shares != nil {
 			// Before the mesh's host and the databases it uses.

@@ -412,6 +412,13 @@ func newStatusCmd(g *globals) *cobra.Command {
 			default:
 				fmt.Fprintf(w, "storage:       FAILED, writes are refused: %s\n", st.Storage.Error)
 			}
+			switch m := st.MQTT; {
+			case m == nil || !m.Configured:
+			case m.Connected:
+				fmt.Fprintf(w, "mqtt:          connected to %s\n", m.Broker)
+			default:
+				fmt.Fprintf(w, "mqtt:          NOT connected to %s: %s\n", m.Broker, m.LastError)
+			}
 			return nil
 		},
 	}

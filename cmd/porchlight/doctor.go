@@ -65,8 +65,10 @@ clock skew against neighbors, and the network: whether this home is
 reachable from the internet, behind which kind of NAT, which anchors answer
 (the node dials and pings each) and with what round trip, whether it holds a
 relay reservation, and what to do (forward TCP and UDP port 7781, add an
-anchor, what carrier-grade NAT means). Each check prints OK, WARN or FAIL
-with what to do; the exit code is 1 if any check FAILed.
+anchor, what carrier-grade NAT means), and with [mqtt] configured the
+connection to the MQTT broker (the running node's, or one doctor makes
+itself). Each check prints OK, WARN or FAIL with what to do; the exit
+code is 1 if any check FAILed.
 
 The multicast check joins the mDNS groups (224.0.0.251, ff02::fb) on each
 up interface and sends one datagram to itself; --iface limits it.`,
@@ -121,6 +123,7 @@ func (d *doctor) run(ctx context.Context) {
 	d.checkStorage()
 	d.checkClock(metrics)
 	d.checkNetwork(ctx)
+	d.checkMQTT(ctx)
 }
 
 // checkNetwork is the network section, like `tailscale netcheck`: whether
