@@ -50,6 +50,9 @@ type Options struct {
 	APIAllowRemote bool
 	// APITLSCert and APITLSKey are PEM files: the API serves HTTPS.
 	APITLSCert, APITLSKey string
+	// LAN serves the UI to paired devices on the LAN for this run, as
+	// config.toml's lan = true does (porchlight run --lan).
+	LAN bool
 	// DisableMDNS turns discovery off.
 	DisableMDNS bool
 	// Anchor makes the node an anchor of its neighborhood, as config.toml's
@@ -263,7 +266,18 @@ func Start(opts Options) (n *Node, err error) {
 		apiAddr = opts.API
 	}
 	if apiAddr != "off" {
+		var lan *api.LAN
+		if cfg.LAN || opts.LAN {
+			l, err := n.lanConfig()
+			if err != nil {
+				return nil, fmt.Errorf("serve the LAN: %w", err)
+			}
+			lan = &l
+		}
 		n.api, err = api.Listen(api.Config{
+			LAN:         lan,
+			EnableLAN:   n.enableLAN,
+			DevicesFile: filepath.Join(opts.Dir, DevicesFile),
 			Addr:        apiAddr,
 			AllowRemote: opts.APIAllowRemote,
 			TLSCert:     opts.APITLSCert,
