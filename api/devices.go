@@ -550,7 +550,10 @@ func pageHeaders(w http.ResponseWriter) {
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	// Not no-referrer: with it Chromium sends "Origin: null" with the
+	// form's POST, which pair must refuse. same-origin sends the page's
+	// address (with its code) only to this node.
+	w.Header().Set("Referrer-Policy", "same-origin")
 }
 
 // pairPage shows a pairing link's page: a button that POSTs the code. A
@@ -567,7 +570,7 @@ func (s *Server) pairPage(w http.ResponseWriter, r *http.Request) error {
 	pageHeaders(w)
 	w.WriteHeader(http.StatusOK)
 	_, err := fmt.Fprintf(w, `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer"><title>Porchlight: pair this browser</title></head>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Porchlight: pair this browser</title></head>
 <body><h1>Pair this browser with your Porchlight node</h1>
 <p>This browser will be listed on the hub as <strong>%s</strong>; the hub can revoke it at any time.</p>
 <p>Before you pair, check that this is your node: open the browser's certificate viewer (the icon left of the address) and compare its SHA-256 fingerprint with the one <code>porchlight pair</code> printed (the <code>fp=</code> part of the link). If they differ, do not pair.</p>
