@@ -616,14 +616,16 @@ func (s *Server) pair(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-// deviceCookieName is the device session cookie's name: it ends with the
-// LAN port, as the login cookie's does with the API's.
+// deviceCookieName is the device session cookie's name. It ends with the
+// LAN port, as the login cookie's does with the API's. The __Host- prefix
+// makes browsers take it only from a secure origin, for this host, path
+// /: another (plain HTTP) service of the hub cannot plant its own value.
 func (s *Server) deviceCookieName() string {
 	port := ""
 	if l := s.lanState(); l != nil {
 		port = l.port
 	}
-	return sessionCookie + "lan_" + port
+	return "__Host-" + sessionCookie + "lan_" + port
 }
 
 // lanAuthorized is the device a LAN request's cookie names, or nil: on the

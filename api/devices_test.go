@@ -157,7 +157,7 @@ func (lt *lanTest) redeem(c string) (int, *http.Cookie) {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	for _, ck := range resp.Cookies() {
-		if strings.HasPrefix(ck.Name, "porchlight_session_") {
+		if strings.HasPrefix(ck.Name, "__Host-porchlight_session_lan_") {
 			return resp.StatusCode, ck
 		}
 	}
@@ -473,7 +473,7 @@ func TestDevicesSurviveRestart(t *testing.T) {
 
 	lt2 := newLANServer(t, file, c)
 	// The cookie names the LAN port: the new listener's differs in the test.
-	ck.Name, gone.Name = "porchlight_session_lan_"+lt2.lanPort, "porchlight_session_lan_"+lt2.lanPort
+	ck.Name, gone.Name = "__Host-porchlight_session_lan_"+lt2.lanPort, "__Host-porchlight_session_lan_"+lt2.lanPort
 	if d := lt2.devices(ck); len(d.Devices) != 1 || d.Devices[0].Name != "kept" {
 		t.Fatalf("after restart: %+v", d)
 	}
@@ -482,5 +482,26 @@ func TestDevicesSurviveRestart(t *testing.T) {
 	}
 	if c, _ := lt2.redeem(code(t, pending.URL)); c != 403 {
 		t.Fatalf("a pairing link from before the restart: %d", c)
+	}
+}
+
+// TestDeviceLastSeenAndIdle: each request moves the device's last seen;
+// a device unused for 90 days is unpaired.
+func TestDeviceLastSeenAndIdle(t *testing.T) {
+	lt := newLANServer(t, "", nil)
+	paired := lt.clock.now()
+	_, ck := lt.redeem(code(t, lt.pairLink("tablet").URL))
+	lt.clock.add(time.Hour)
+	d := lt.devices(ck).Devices[0]
+	if !d.FirstSeen.Equal(paired) || !d.LastSeen.Equal(paired.Add(time.Hour)) {
+		t.Fatalf("first %v last %v, want %v and an hour later", d.FirstSeen, d.LastSeen, paired)
+	}
+	lt.clock.add(90 * 24 * time.Hour)
+	if c, _ := lt.asDevice(ck, "/api/v1/devices"); c != 200 {
+		t.Fatalf("after exactly 90 idle days: %d, want 200", c)
+	}
+	lt.clock.add(90*24*time.Hour + time.Second)
+	if c, _ := lt.asDevice(ck, "/api/v1/devices"); c != 401 {
+		t.Fatalf("after 90 idle days and a second: %d, want 401", c)
 	}
 }
