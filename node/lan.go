@@ -187,12 +187,14 @@ func (n *Node) lanConfig() (api.LAN, error) {
 // enableLAN turns serving the LAN on when a pairing link is asked for, and
 // remembers it in config.toml (lan = true).
 func (n *Node) enableLAN() (api.LAN, error) {
+	// Under the lock: two pairing links asked for at once must not make
+	// two certificates over each other.
+	n.cfgMu.Lock()
+	defer n.cfgMu.Unlock()
 	lan, err := n.lanConfig()
 	if err != nil {
 		return api.LAN{}, err
 	}
-	n.cfgMu.Lock()
-	defer n.cfgMu.Unlock()
 	if !n.Config.LAN {
 		cfg := n.Config.Config
 		cfg.LAN = true
@@ -212,4 +214,19 @@ func (n *Node) LANAddr() net.Addr {
 		return nil
 	}
 	return n.api.LANAddr()
+}
+
+// serveLAN starts the LAN listener at start (lan = true or run --lan). A
+// failure (the port taken, no address) is logged and leaves the node
+// running on loopback: `porchlight pair` tries again and says why.
+func (n *Node) serveLAN() {
+	n.cfgMu.Lock()
+	lan, err := n.lanConfig()
+	n.cfgMu.Unlock()
+	if err == nil {
+		err = n.api.ServeLAN(lan)
+	}
+	if err != nil {
+		n.log.Error("not serving paired devices on the LAN; the UI stays on loopback (porchlight pair tries again)", "err", err)
+	}
 }

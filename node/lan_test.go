@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"crypto/tls"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -74,4 +75,33 @@ func presented(t *testing.T, n *node.Node) string {
 		t.Errorf("LAN certificate key %s, want ECDSA (P-256)", cert.PublicKeyAlgorithm)
 	}
 	return api.Fingerprint(cert.Raw)
+}
+
+// TestLANPortTakenKeepsNodeUp: a LAN port already in use is logged, and the
+// node runs on loopback without it.
+func TestLANPortTakenKeepsNodeUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := initDir(t, "hub")
+	cfg, err := node.LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Config
+	c.LAN, c.LANAddr = true, ln.Addr().String()
+	if err := node.SaveConfig(dir, c); err != nil {
+		t.Fatal(err)
+	}
+	n := start(t, dir)
+	defer n.Close()
+	if n.LANAddr() != nil {
+		t.Fatalf("serving the LAN at %v on a taken port", n.LANAddr())
+	}
+	var st map[string]any
+	if code := apiCall(t, n, dir, "GET", "/api/v1/status", nil, &st); code != 200 {
+		t.Fatalf("status on loopback: %d", code)
+	}
 }

@@ -266,16 +266,7 @@ func Start(opts Options) (n *Node, err error) {
 		apiAddr = opts.API
 	}
 	if apiAddr != "off" {
-		var lan *api.LAN
-		if cfg.LAN || opts.LAN {
-			l, err := n.lanConfig()
-			if err != nil {
-				return nil, fmt.Errorf("serve the LAN: %w", err)
-			}
-			lan = &l
-		}
 		n.api, err = api.Listen(api.Config{
-			LAN:         lan,
 			EnableLAN:   n.enableLAN,
 			DevicesFile: filepath.Join(opts.Dir, DevicesFile),
 			Addr:        apiAddr,
@@ -323,6 +314,9 @@ func Start(opts Options) (n *Node, err error) {
 		}
 		if err := writeFileAtomic(filepath.Join(opts.Dir, AddrFile), []byte(addr+"\n"), 0o600); err != nil {
 			return nil, err
+		}
+		if cfg.LAN || opts.LAN {
+			n.serveLAN()
 		}
 	}
 	return n, nil
