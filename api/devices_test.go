@@ -505,3 +505,73 @@ func TestDeviceLastSeenAndIdle(t *testing.T) {
 		t.Fatalf("after 90 idle days and a second: %d, want 401", c)
 	}
 }
+
+// TestEveryRouteIsGuardedOnLAN enumerates the router's guarded routes and
+// sends each to the LAN listener: without a device cookie, with the API
+// token instead, with a rebinding or loopback Host, and (mutations) without
+// the page's exact Origin or as a form: every one is refused, with no CORS
+// header and no token in the reply (lanTest.do checks those).
+func TestEveryRouteIsGuardedOnLAN(t *testing.T) {
+	lt := newLANServer(t, "", nil)
+	_, ck := lt.redeem(code(t, lt.pairLink("laptop").URL))
+	if ck == nil {
+		t.Fatal("pairing failed")
+	}
+	p := lt.lanPort
+	if n := len(lt.s.Routes()); n < 12 {
+		t.Fatalf("only %d routes: %v", n, lt.s.Routes())
+	}
+	tried := 0
+	for _, route := range lt.s.Routes() {
+		method, path, _ := strings.Cut(route, " ")
+		path = strings.TrimSuffix(path, "{$}")
+		path = strings.ReplaceAll(path, "{id}", strings.Repeat("ab", 32))
+		path = strings.ReplaceAll(path, "{peer}", "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA")
+		path = strings.ReplaceAll(path, "{file}", "app.js")
+		mutating := method != "GET"
+		withBody := method == "POST" || method == "PUT"
+		type lanCase struct {
+			name string
+			edit func(*http.Request)
+			want int
+		}
+		cases := []lanCase{
+			{"no cookie", func(r *http.Request) {}, 401},
+			{"the API token", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }, 401},
+			{"rebinding Host", func(r *http.Request) { r.AddCookie(ck); r.Host = "evil.example:" + p }, 403},
+			{"loopback Host", func(r *http.Request) { r.AddCookie(ck); r.Host = "localhost:" + p }, 403},
+		}
+		if mutating {
+			cases = append(cases,
+				lanCase{"no Origin", func(r *http.Request) { r.AddCookie(ck); r.Header.Del("Origin") }, 403},
+				lanCase{"foreign Origin", func(r *http.Request) { r.AddCookie(ck); r.Header.Set("Origin", "https://evil.example") }, 403},
+				lanCase{"another port's Origin", func(r *http.Request) { r.AddCookie(ck); r.Header.Set("Origin", "http://"+lanHost+":8123") }, 403},
+			)
+		}
+		if withBody {
+			cases = append(cases, lanCase{"form body", func(r *http.Request) {
+				r.AddCookie(ck)
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			}, 415})
+		}
+		for _, c := range cases {
+			var body io.Reader
+			if withBody {
+				body = strings.NewReader(`{}`)
+			}
+			req := lt.lan(method, path, body)
+			if withBody {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			if mutating {
+				req.Header.Set("Origin", lt.origin())
+			}
+			c.edit(req)
+			tried++
+			if code, b, _ := lt.do(req); code != c.want {
+				t.Errorf("%s on the LAN with %s: %d %s, want %d", route, c.name, code, b, c.want)
+			}
+		}
+	}
+	t.Logf("%d requests over %d routes, all refused", tried, len(lt.s.Routes()))
+}
