@@ -323,7 +323,12 @@ func (d *deviceSet) list(current *device) []Device {
 		v.Current = dev == current
 		out = append(out, v)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].FirstSeen.Before(out[j].FirstSeen) })
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].FirstSeen.Equal(out[j].FirstSeen) {
+			return out[i].FirstSeen.Before(out[j].FirstSeen)
+		}
+		return out[i].ID < out[j].ID
+	})
 	return out
 }
 

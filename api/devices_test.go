@@ -269,6 +269,7 @@ func TestPairLinkExpires(t *testing.T) {
 func TestRevokeAtNextRequest(t *testing.T) {
 	lt := newLANServer(t, "", nil)
 	_, ck := lt.redeem(code(t, lt.pairLink("phone").URL))
+	lt.clock.add(time.Second) // the list is in order of pairing
 	_, other := lt.redeem(code(t, lt.pairLink("laptop").URL))
 	if ck == nil || other == nil {
 		t.Fatal("pairing failed")
@@ -463,6 +464,7 @@ func TestDevicesSurviveRestart(t *testing.T) {
 	c := &clock{t: time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC)}
 	lt := newLANServer(t, file, c)
 	_, ck := lt.redeem(code(t, lt.pairLink("kept").URL))
+	lt.clock.add(time.Second) // the list is in order of pairing
 	_, gone := lt.redeem(code(t, lt.pairLink("gone").URL))
 	pending := lt.pairLink("pending")
 	d := lt.devices(ck)
