@@ -160,6 +160,18 @@ type Config struct {
 	// Anchors lists, adds and removes the anchors the node knows; nil: no
 	// anchor routes.
 	Anchors Anchors
+	// LAN, when set, serves the UI and API to paired devices of the home
+	// network too (see ServeLAN); nil: only when EnableLAN turns it on.
+	LAN *LAN
+	// EnableLAN is called when a pairing link is asked for while the LAN
+	// is not served: it returns the LAN to serve (and may remember the
+	// choice); nil: pairing then asks the user to turn the LAN on.
+	EnableLAN func() (LAN, error)
+	// DevicesFile keeps the paired devices across restarts; "": in memory.
+	DevicesFile string
+	// Now is the clock of pairing links and device sessions. Default
+	// time.Now.
+	Now func() time.Time
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -178,6 +190,10 @@ type Server struct {
 	cert     []byte          // the certificate (DER) when serving TLS
 	done     chan struct{}
 	closing  chan struct{} // closed by Close: ends event streams
+	devices  deviceSet     // pairing links and paired devices
+
+	lanMu sync.Mutex
+	lan   *lanServer // the LAN listener; nil until ServeLAN
 
 	closeOnce sync.Once
 	closeErr  error
@@ -190,6 +206,9 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	host, _, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
@@ -229,6 +248,10 @@ func Listen(cfg Config) (*Server, error) {
 			}
 		}
 	}
+	s.devices.file = cfg.DevicesFile
+	if err := s.devices.load(); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("api: listen on %s (is another node running with that API address? set api in config.toml or use --api): %w", cfg.Addr, err)
@@ -250,6 +273,7 @@ func Listen(cfg Config) (*Server, error) {
 	s.handle("GET /api/v1/login-links/{id}", s.getLoginLink)
 	s.handlePublic("GET /login", s.login)
 	s.handlePublic("POST /login", s.loginForm)
+	s.routesDevices()
 	s.routesUI()
 	s.handle("GET /api/v1/openapi.json", s.getOpenAPI)
 	if cfg.Metrics != nil {
@@ -272,6 +296,12 @@ func Listen(cfg Config) (*Server, error) {
 			cfg.Logger.Error("api server stopped", "err", err)
 		}
 	}()
+	if cfg.LAN != nil {
+		if err := s.ServeLAN(*cfg.LAN); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -295,6 +325,9 @@ func (s *Server) Close() error {
 		defer cancel()
 		s.closeErr = s.srv.Shutdown(ctx)
 		<-s.done
+		if err := s.closeLAN(); s.closeErr == nil {
+			s.closeErr = err
+		}
 	})
 	return s.closeErr
 }
@@ -357,6 +390,13 @@ func (s *Server) loopbackRequest(w http.ResponseWriter, r *http.Request) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
+	if onLAN(r) {
+		if !s.lanHostAllowed(host) {
+			s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "bad_host", Msg: "Host header must name one of this node's LAN names or addresses, as `porchlight pair` prints them"})
+			return false
+		}
+		return true
+	}
 	if !s.allowedHost(host) {
 		s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "bad_host", Msg: "Host header must name a loopback address (localhost, 127.0.0.1 or [::1]), or a name the API's TLS certificate covers"})
 		return false
@@ -399,13 +439,24 @@ func (s *Server) guard(b body, next http.Handler) http.Handler {
 		if !s.loopbackRequest(w, r) {
 			return
 		}
-		if !s.authorized(r) {
+		if onLAN(r) {
+			dev := s.lanAuthorized(r)
+			if dev == nil {
+				s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: "this browser is not paired with the node, or was unpaired: ask for a pairing link on the hub (porchlight pair)"})
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), deviceKey{}, dev))
+			if r.Method != http.MethodGet && r.Method != http.MethodHead && !lanSameOrigin(r.Header.Get("Origin"), r) {
+				s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "foreign_origin", Msg: "requests that change anything must come from the node's own page (same origin)"})
+				return
+			}
+		} else if !s.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="porchlight"`)
 			s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: "missing or wrong API token: send Authorization: Bearer <contents of DATA/api.token>, or open a link from `porchlight ui`"})
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if o := r.Header.Get("Origin"); o != "" && !s.sameOrigin(o) {
+			if o := r.Header.Get("Origin"); o != "" && !onLAN(r) && !s.sameOrigin(o) {
 				s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "foreign_origin", Msg: "cross-origin requests are refused"})
 				return
 			}
@@ -469,8 +520,11 @@ func (s *Server) authorized(r *http.Request) bool {
 		return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) == 1
 	}
 	c, err := r.Cookie(s.cookieName())
-	return err == nil && s.sessions.valid(c.Value, time.Now())
+	return err == nil && s.sessions.valid(c.Value, s.now())
 }
+
+// now is the API's clock (Config.Now).
+func (s *Server) now() time.Time { return s.cfg.Now() }
 
 func (s *Server) sameOrigin(origin string) bool {
 	u, err := url.Parse(origin)

@@ -244,8 +244,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // The only token-less route still refuses a rebinding Host.
 func TestLoginLink(t *testing.T) {
 	s := newServer(t)
-	if pub := s.PublicRoutes(); len(pub) != 2 || pub[0] != "GET /login" || pub[1] != "POST /login" {
-		t.Fatalf("public routes = %v, want only GET and POST /login", pub)
+	// GET and POST /pair answer on the LAN listener only (TestPair*).
+	if pub := s.PublicRoutes(); len(pub) != 4 || pub[0] != "GET /login" || pub[1] != "POST /login" || pub[2] != "GET /pair" || pub[3] != "POST /pair" {
+		t.Fatalf("public routes = %v, want only GET and POST /login and /pair", pub)
 	}
 	code, body, _ := do(t, request(t, s, "POST /api/v1/login-links"))
 	if code != 201 {

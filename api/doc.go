@@ -42,6 +42,9 @@
 //	GET    /api/v1/events        server-sent events (names in package events)
 //	POST   /api/v1/login-links   a one-time browser login link (porchlight ui)
 //	GET    /login?code=          redeem it: HttpOnly SameSite=Strict session cookie; no token, works once
+//	POST   /api/v1/pair-links    a one-time pairing link for a browser on the LAN {name} (porchlight pair; see devices.go)
+//	GET    /pair?code=, POST /pair   on the LAN listener only: the pairing page, and redeeming its code (device session)
+//	GET    /api/v1/devices       paired devices (name, first and last seen) and the LAN listener; DELETE /api/v1/devices/{id} revokes one
 //	GET    /                     the web UI page (api/ui/index.html)
 //	GET    /ui/{file}            the UI's script and style (api/ui/*.js, *.css), embedded
 //	GET    /api/v1/limits        the request rules in force, for the request form

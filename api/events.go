@@ -79,9 +79,15 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 	fl.Flush()
 	t := time.NewTicker(heartbeat)
 	defer t.Stop()
+	var revoked <-chan struct{} // nil (never ready) but for a paired device
+	if d := requestDevice(r); d != nil {
+		revoked = d.revoked
+	}
 	for {
 		select {
 		case <-r.Context().Done():
+			return nil
+		case <-revoked:
 			return nil
 		case <-s.closing:
 			return nil

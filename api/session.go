@@ -111,6 +111,9 @@ func linkID(code string) string {
 // appears on a command line other local users can read); "url" carries it
 // in the query, for printing on request only.
 func (s *Server) createLoginLink(w http.ResponseWriter, r *http.Request) error {
+	if onLAN(r) {
+		return errHubOnly
+	}
 	code := s.sessions.newLink(time.Now())
 	_, port, _ := net.SplitHostPort(s.Addr().String())
 	base := "http://127.0.0.1:" + port
@@ -142,6 +145,9 @@ func (s *Server) getLoginLink(w http.ResponseWriter, r *http.Request) error {
 // login redeems a one-time link. It needs no token (that is its point) but
 // passes the Host check like every route.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	if onLAN(r) {
+		return errLoginNotLAN
+	}
 	id := s.sessions.redeem(r.URL.Query().Get("code"), time.Now())
 	if id == "" {
 		return errLinkUsed
@@ -151,6 +157,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+var errLoginNotLAN = &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "login links work on the hub's own API only; a device on the LAN is paired instead (porchlight pair)"}
+
 var errLinkUsed = &Error{Status: http.StatusForbidden, Code: "link_used", Msg: "this login link was already used or has expired; run `porchlight ui` for a new one"}
 
 // loginForm redeems a one-time code POSTed as a form (code=...) by the page
@@ -158,6 +166,9 @@ var errLinkUsed = &Error{Status: http.StatusForbidden, Code: "link_used", Msg: "
 // from another site: the answer is a page of this origin that moves on to
 // /, so the SameSite=Strict cookie goes with that request.
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) error {
+	if onLAN(r) {
+		return errLoginNotLAN
+	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
 		return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Msg: "send the code as a form (application/x-www-form-urlencoded)"}
 	}

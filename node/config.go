@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -74,6 +75,14 @@ type Config struct {
 	Peers []string `toml:"peers,omitempty"`
 	// API is the local API's listen address (loopback only). Default 127.0.0.1:7780.
 	API string `toml:"api,omitempty"`
+	// LAN serves the UI and API to paired devices of the home network
+	// (porchlight pair) over HTTPS with the node's own certificate, at
+	// LANAddr. `porchlight pair` turns it on (and sets it here); run --lan
+	// turns it on for one run. The loopback API is unchanged.
+	LAN bool `toml:"lan,omitempty"`
+	// LANAddr is the LAN listener's address. Default ":7782" (every
+	// address of this computer).
+	LANAddr string `toml:"lan_addr,omitempty"`
 	// DisableMDNS turns discovery off (static peers only).
 	DisableMDNS bool `toml:"disable_mdns,omitempty"`
 	// Anchor makes this node an anchor of its neighborhood from the start
@@ -272,6 +281,11 @@ func (c *Config) Parse() (Settings, error) {
 	}
 	if err := CheckNeighborhood(c.Neighborhood); err != nil {
 		return Settings{}, err
+	}
+	if c.LANAddr != "" {
+		if _, _, err := net.SplitHostPort(c.LANAddr); err != nil {
+			return Settings{}, fmt.Errorf("lan_addr %q: want [HOST]:PORT, such as %s", c.LANAddr, DefaultLANAddr)
+		}
 	}
 	if c.Charter != "" {
 		if _, err := record.ParseID(c.Charter); err != nil {

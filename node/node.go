@@ -50,6 +50,9 @@ type Options struct {
 	APIAllowRemote bool
 	// APITLSCert and APITLSKey are PEM files: the API serves HTTPS.
 	APITLSCert, APITLSKey string
+	// LAN serves the UI to paired devices on the LAN for this run, as
+	// config.toml's lan = true does (porchlight run --lan).
+	LAN bool
 	// DisableMDNS turns discovery off.
 	DisableMDNS bool
 	// Anchor makes the node an anchor of its neighborhood, as config.toml's
@@ -269,6 +272,8 @@ func Start(opts Options) (n *Node, err error) {
 	}
 	if apiAddr != "off" {
 		n.api, err = api.Listen(api.Config{
+			EnableLAN:   n.enableLAN,
+			DevicesFile: filepath.Join(opts.Dir, DevicesFile),
 			Addr:        apiAddr,
 			AllowRemote: opts.APIAllowRemote,
 			TLSCert:     opts.APITLSCert,
@@ -314,6 +319,9 @@ func Start(opts Options) (n *Node, err error) {
 		}
 		if err := writeFileAtomic(filepath.Join(opts.Dir, AddrFile), []byte(addr+"\n"), 0o600); err != nil {
 			return nil, err
+		}
+		if cfg.LAN || opts.LAN {
+			n.serveLAN()
 		}
 	}
 	return n, nil

@@ -71,7 +71,7 @@ async function api(method, path, body, headers) {
       storageState({ ok: false, error: data.error });
     }
     if (r.status === 401) {
-      showBanner("This browser is no longer signed in to your node. Run `porchlight ui` for a new login link.");
+      showBanner("This browser is no longer signed in to your node. Run `porchlight ui` for a new login link (on another device: `porchlight pair`).");
     }
     throw new APIError(r.status, data && data.code, (data && data.error) || ("HTTP " + r.status));
   }
@@ -972,6 +972,7 @@ const routes = {
   access: accessScreen, agencies: agenciesScreen, agency: agencyScreen, "new-request": newRequestScreen, evidence: evidenceScreen,
   members: membersScreen, join: joinScreen, network: networkScreen,
   transparency: transparencyScreen, // transparency.js
+  devices: devicesScreen, // devices.js
 };
 
 let showing = 0;

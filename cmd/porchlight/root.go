@@ -60,6 +60,7 @@ local API on 127.0.0.1.`,
 		newJoinCmd(g), newNeighborhoodCmd(g), newAnchorCmd(g),
 		newTransparencyCmd(g),
 		newWatchCmd(g),
+		newPairCmd(g), newDevicesCmd(g),
 	)
 	root.InitDefaultCompletionCmd()
 	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
