@@ -26,6 +26,9 @@ func Probe(ctx context.Context, frigateURL string) (string, error) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	if resp.StatusCode >= 500 {
+		return "", fmt.Errorf("%w: GET %s: %s", errUnreachable, u, resp.Status)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("GET %s: %s (is [frigate] url Frigate's API port, 5000?)", u, resp.Status)
 	}
