@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -18,12 +19,18 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
 
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/integrations/frigate"
 	"github.com/porchlight-mesh/porchlight/internal/mosquittotest"
 	"github.com/porchlight-mesh/porchlight/store"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // fakeFrigate stands in for Frigate's HTTP API: GET /api/events/<id>,
 // GET /api/events/<id>/clip.mp4 and GET /api/version.
@@ -155,6 +162,7 @@ func newRig(t *testing.T, cfg frigate.Config) *rig {
 	cfg.Broker = r.broker.URL
 	cfg.ClientID = "porchlight-test-frigate"
 	cfg.Clips = r.clips
+	cfg.Logger = quiet
 	if cfg.Settle == 0 {
 		cfg.Settle = time.Millisecond
 	}
@@ -445,4 +453,63 @@ func TestProbe(t *testing.T) {
 	if _, err := frigate.Probe(ctx, f.srv.URL); err == nil {
 		t.Fatal("Probe of a stopped Frigate succeeded")
 	}
+}
+
+// TestDownBrokerAndFrigateNeverBlock: with neither the broker nor Frigate
+// there, Start and Close return at once, and status and the metrics say
+// what is wrong.
+func TestDownBrokerAndFrigateNeverBlock(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(store.Config{Dir: filepath.Join(dir, "db"), Neighborhood: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	nowhere := "127.0.0.1:" + strconv.Itoa(mosquittotest.FreePort(t))
+	reg := prometheus.NewRegistry()
+	begin := time.Now()
+	im, err := frigate.Start(frigate.Config{
+		URL: "http://" + nowhere, Broker: "mqtt://" + nowhere, ClientID: "x", DB: db, Clips: noClips{},
+		Registerer: reg, Logger: quiet, MaxBackoff: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(begin); d > 500*time.Millisecond {
+		t.Errorf("Start took %v", d)
+	}
+	mosquittotest.Eventually(t, 10*time.Second, "status says the broker is unreachable", func() bool {
+		st := im.Status()
+		return !st.Connected && strings.Contains(st.LastError, "broker")
+	})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			got[mf.GetName()] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	for _, name := range []string{"porchlight_frigate_connected", "porchlight_frigate_pending", "porchlight_frigate_imported_total", "porchlight_frigate_failures_total", "porchlight_frigate_refused_total"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("no metric %s", name)
+		}
+	}
+	if got["porchlight_frigate_connected"] != 0 || got["porchlight_frigate_failures_total"] == 0 {
+		t.Errorf("metrics %v", got)
+	}
+	begin = time.Now()
+	im.Close()
+	im.Close()
+	if d := time.Since(begin); d > 3*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+}
+
+type noClips struct{}
+
+func (noClips) Import(context.Context, io.Reader, clips.ImportMeta) (*clips.SignedManifest, error) {
+	return nil, fmt.Errorf("not here")
 }
