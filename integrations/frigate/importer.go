@@ -185,6 +185,14 @@ func Start(cfg Config) (*Importer, error) {
 				MaxIdleConns:          2,
 				IdleConnTimeout:       time.Minute,
 			},
+			// Only Frigate's own address: a redirect must not make the
+			// node fetch, and store as a clip, another URL of the LAN.
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if req.URL.Host != api.Host || req.URL.Scheme != api.Scheme || len(via) >= 3 {
+					return fmt.Errorf("redirected to %s: only redirects within [frigate] url are followed", req.URL.Redacted())
+				}
+				return nil
+			},
 		}
 	}
 	if cfg.Logger == nil {

@@ -40,6 +40,8 @@ type fakeFrigate struct {
 	mu     sync.Mutex
 	events map[string]*fakeEvent
 	down   bool // answers 503 to everything
+	// redirect, when set, is where clip downloads are redirected.
+	redirect string
 
 	clipGets atomic.Int32
 }
@@ -109,6 +111,10 @@ func (f *fakeFrigate) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.clipGets.Add(1)
+	if f.redirect != "" {
+		http.Redirect(w, r, f.redirect, http.StatusFound)
+		return
+	}
 	if !e.hasClip {
 		http.NotFound(w, r)
 		return
@@ -512,4 +518,44 @@ type noClips struct{}
 
 func (noClips) Import(context.Context, io.Reader, clips.ImportMeta) (*clips.SignedManifest, error) {
 	return nil, fmt.Errorf("not here")
+}
+
+// TestQueueBounded: while Frigate is down, at most MaxPending events wait;
+// one more is refused, and imported when announced again later.
+func TestQueueBounded(t *testing.T) {
+	r := newRig(t, frigate.Config{MaxPending: 2})
+	r.frigate.setDown(true)
+	for _, id := range []string{ev1, ev2, ev3} {
+		r.frigate.add(id, "front_door", clipBytes(t, 10<<10))
+		r.publish("end", id, "front_door", true)
+	}
+	mosquittotest.Eventually(t, 10*time.Second, "two events wait", func() bool { return r.im.Status().Pending == 2 })
+	r.frigate.setDown(false)
+	r.waitClips(2)
+	r.settle()
+	r.publish("end", ev3, "front_door", true)
+	r.waitClips(3)
+}
+
+// TestRedirectOffFrigateRefused: Frigate's answers are followed only
+// within its own address.
+func TestRedirectOffFrigateRefused(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		w.Write(bytes.Repeat([]byte{1}, 1000))
+	}))
+	defer other.Close()
+	r := newRig(t, frigate.Config{MaxAttempts: 2})
+	r.frigate.add(ev1, "front_door", clipBytes(t, 10<<10))
+	r.frigate.mu.Lock()
+	r.frigate.redirect = other.URL + "/secret"
+	r.frigate.mu.Unlock()
+	r.publish("end", ev1, "front_door", true)
+	mosquittotest.Eventually(t, 10*time.Second, "status names the redirect", func() bool {
+		return strings.Contains(r.im.Status().LastError, "only redirects within [frigate] url")
+	})
+	if n := len(r.list()); n != 0 || elsewhere.Load() != 0 {
+		t.Fatalf("%d clips imported, %d requests elsewhere", n, elsewhere.Load())
+	}
 }
