@@ -33,8 +33,9 @@
 // has_clip), checked against the camera filter again. A forged event can
 // at most make the node import a clip this home's Frigate really holds,
 // from an included camera, once. Clips over MaxClipSize are refused
-// (Content-Length first, then the body is read through a limit), and the
-// queue of events still to import holds at most MaxPending.
+// (Content-Length first, then the body is read through a limit),
+// redirects are followed only within Config.URL, and the queue of events
+// still to import holds at most MaxPending.
 //
 // # Once, and never in the way
 //
