@@ -54,8 +54,10 @@ type fakeEvent struct {
 	// cut makes the next downloads end after half the clip, with the
 	// full length announced.
 	cut int
-	// announce overrides the Content-Length sent (0: the clip's).
+	// chunked sends no Content-Length.
 	chunked bool
+	// contentType overrides video/mp4.
+	contentType string
 }
 
 func newFakeFrigate(t *testing.T) *fakeFrigate {
@@ -123,6 +125,9 @@ func (f *fakeFrigate) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(e.clip)))
 	}
 	w.Header().Set("Content-Type", "video/mp4")
+	if e.contentType != "" {
+		w.Header().Set("Content-Type", e.contentType)
+	}
 	if e.cut > 0 {
 		e.cut--
 		w.Write(e.clip[:len(e.clip)/2])
@@ -557,5 +562,26 @@ func TestRedirectOffFrigateRefused(t *testing.T) {
 	})
 	if n := len(r.list()); n != 0 || elsewhere.Load() != 0 {
 		t.Fatalf("%d clips imported, %d requests elsewhere", n, elsewhere.Load())
+	}
+}
+
+// TestErrorPageIsNoClip: an answer of 200 with text or JSON is not
+// imported; it is retried, then given up.
+func TestErrorPageIsNoClip(t *testing.T) {
+	r := newRig(t, frigate.Config{MaxAttempts: 2})
+	e := r.frigate.add(ev1, "front_door", []byte(`<html>Please log in</html>`))
+	e.contentType = "text/html; charset=utf-8"
+	r.frigate.add(ev2, "front_door", clipBytes(t, 10<<10))
+	r.publish("end", ev1, "front_door", true)
+	r.publish("end", ev2, "front_door", true)
+	ms := r.waitClips(1)
+	mosquittotest.Eventually(t, 10*time.Second, "given up after two attempts", func() bool {
+		return r.frigate.clipGets.Load() == 3 && r.im.Status().Pending == 0
+	})
+	if ms[0].M.GetSize() != 10<<10 {
+		t.Errorf("imported %d bytes", ms[0].M.GetSize())
+	}
+	if n := len(r.list()); n != 1 {
+		t.Errorf("%d clips", n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/porchlight-mesh/porchlight/clips"
@@ -210,6 +211,10 @@ func (im *Importer) download(ctx context.Context, ev *Event) (*clips.SignedManif
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	// A proxy's or a server's error page may come with 200: it is no clip.
+	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json") || strings.HasPrefix(ct, "text/") {
+		return nil, fmt.Errorf("GET %s: Frigate answered with %s, not a clip", u, ct)
 	}
 	if resp.ContentLength > im.cfg.MaxClipSize {
 		return nil, fmt.Errorf("%w: Frigate announces %s bytes, over %d (max_clip_size)", errTooLarge, strconv.FormatInt(resp.ContentLength, 10), im.cfg.MaxClipSize)
