@@ -76,6 +76,19 @@ type Status struct {
 	Anchors []AnchorStatus `json:"anchors"`
 	// MQTT is the connection to the MQTT broker (Home Assistant).
 	MQTT *MQTTStatus `json:"mqtt,omitempty"`
+	// Frigate is the import of Frigate's clips.
+	Frigate *FrigateStatus `json:"frigate,omitempty"`
+}
+
+// FrigateStatus is the node's import of Frigate's clips.
+type FrigateStatus struct {
+	Configured bool   `json:"configured"`
+	URL        string `json:"url,omitempty"` // Frigate's API
+	Connected  bool   `json:"connected"`     // following Frigate's events on the broker
+	Reachable  bool   `json:"reachable"`     // Frigate's API answered the last request
+	Pending    int    `json:"pending"`       // events whose clips are still to import
+	Imported   int    `json:"imported"`      // clips imported since the node started
+	LastError  string `json:"last_error,omitempty"`
 }
 
 // MQTTStatus is the node's connection to its MQTT broker.

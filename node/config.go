@@ -21,6 +21,7 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/geo"
+	"github.com/porchlight-mesh/porchlight/integrations/frigate"
 	"github.com/porchlight-mesh/porchlight/integrations/mqtt"
 	"github.com/porchlight-mesh/porchlight/member"
 	"github.com/porchlight-mesh/porchlight/mesh"
@@ -115,6 +116,9 @@ type Config struct {
 	// neighborhoods, or a home bridging its neighborhood's agency news to
 	// another. See docs/protocol.md, "Agencies across neighborhoods".
 	Serve []ServeConfig `toml:"serve,omitempty"`
+	// Frigate imports the clips of a Frigate NVR's events, told of them
+	// on the [mqtt] broker (docs/integrations.md); empty: off.
+	Frigate FrigateConfig `toml:"frigate,omitempty"`
 }
 
 // ServeConfig is one [[serve]] table of config.toml.
@@ -123,6 +127,49 @@ type ServeConfig struct {
 	Neighborhood string `toml:"neighborhood"`
 	// Peers are static peers there (multiaddrs with /p2p/ID).
 	Peers []string `toml:"peers,omitempty"`
+}
+
+// FrigateConfig is [frigate] in config.toml. It uses the broker of
+// [mqtt], which Frigate publishes its events to.
+type FrigateConfig struct {
+	// URL of Frigate's HTTP API, such as http://frigate.local:5000.
+	// Required when any other field is set.
+	URL string `toml:"url,omitempty"`
+	// MQTT is Frigate's topic prefix (Frigate's mqtt.topic_prefix).
+	// Default "frigate".
+	MQTT string `toml:"mqtt,omitempty"`
+	// Cameras whose clips are imported; empty: all of Frigate's.
+	Cameras []string `toml:"cameras,omitempty"`
+	// MaxClipMB bounds the size of a clip, in MiB. Default 512.
+	MaxClipMB int `toml:"max_clip_mb,omitempty"`
+}
+
+// check validates [frigate], which needs [mqtt].
+func (f FrigateConfig) check(m MQTTConfig) error {
+	if f.URL == "" && f.MQTT == "" && len(f.Cameras) == 0 && f.MaxClipMB == 0 {
+		return nil
+	}
+	if f.URL == "" {
+		return errors.New("[frigate] url is required (Frigate's API, such as http://frigate.local:5000); remove [frigate] to turn it off")
+	}
+	if m.URL == "" {
+		return errors.New("[frigate] needs [mqtt]: Frigate announces its events on an MQTT broker; set [mqtt] url to the broker Frigate uses (docs/integrations.md)")
+	}
+	if _, err := frigate.CheckURL(f.URL); err != nil {
+		return err
+	}
+	if f.MQTT != "" {
+		if err := mqtt.CheckPrefix("topic prefix of [frigate] mqtt", f.MQTT); err != nil {
+			return err
+		}
+	}
+	if err := frigate.CheckCameras(f.Cameras); err != nil {
+		return err
+	}
+	if f.MaxClipMB < 0 || f.MaxClipMB > 64<<10 {
+		return errors.New("[frigate] max_clip_mb must be 1 to 65536 (MiB); leave it out for 512")
+	}
+	return nil
 }
 
 // MQTTConfig is [mqtt] in config.toml.
@@ -305,6 +352,9 @@ func (c *Config) Parse() (Settings, error) {
 		return Settings{}, err
 	}
 	if err := c.MQTT.check(); err != nil {
+		return Settings{}, err
+	}
+	if err := c.Frigate.check(c.MQTT); err != nil {
 		return Settings{}, err
 	}
 	for _, p := range c.Peers {

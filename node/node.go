@@ -24,6 +24,7 @@ import (
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/events"
 	"github.com/porchlight-mesh/porchlight/feed"
+	"github.com/porchlight-mesh/porchlight/integrations/frigate"
 	"github.com/porchlight-mesh/porchlight/integrations/mqtt"
 	"github.com/porchlight-mesh/porchlight/member"
 	"github.com/porchlight-mesh/porchlight/mesh"
@@ -104,8 +105,9 @@ type Node struct {
 	// anchorMode: config.toml or Options made this node an anchor.
 	anchorMode bool
 
-	mqtt       *mqtt.Bridge // the Home Assistant bridge; nil without [mqtt]
-	feedReadAt atomic.Int64 // unix ms the local API last listed the feed (unread posts)
+	mqtt       *mqtt.Bridge      // the Home Assistant bridge; nil without [mqtt]
+	frigate    *frigate.Importer // Frigate's clips; nil without [frigate]
+	feedReadAt atomic.Int64      // unix ms the local API last listed the feed (unread posts)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -246,6 +248,9 @@ func Start(opts Options) (n *Node, err error) {
 		return nil, err
 	}
 	if err := n.startMQTT(ctx, reg); err != nil {
+		return nil, err
+	}
+	if err := n.startFrigate(reg); err != nil {
 		return nil, err
 	}
 	if cfg.WatchDir != "" {
@@ -461,6 +466,7 @@ func (n *Node) Status() api.Status {
 	n.membershipStatus(&st)
 	n.networkStatus(&st)
 	st.MQTT = n.mqttStatus()
+	st.Frigate = n.frigateStatus()
 	st.Storage = &api.StorageStatus{OK: true, FreeBytes: n.health.FreeBytes()}
 	if err := n.health.Err(); err != nil {
 		st.Storage.OK, st.Storage.Error = false, err.Error()
@@ -482,6 +488,10 @@ func (n *Node) Close() error {
 		if n.cancel != nil {
 			n.cancel()
 			n.wg.Wait()
+		}
+		if n.frigate != nil {
+			// Before the databases it writes; bounded.
+			errs = append(errs, n.frigate.Close())
 		}
 		if n.mqtt != nil {
 			// Before the services its state comes from; bounded.

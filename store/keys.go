@@ -65,6 +65,10 @@ const (
 
 	// mesh (mesh/addrbook.go)
 	tagAddrBook = 'B' // B P: member neighbor P's latest signed peer record, with when it was last seen
+
+	// integrations/frigate (integrations/frigate/queue.go)
+	tagFrigatePending = 'Q' // Q E: Frigate event E, its clip still to import
+	tagFrigateDone    = 'E' // E E: Frigate event E, handled (its clip imported or refused)
 )
 
 // The tables of other packages. Each package documents its key layout;
@@ -91,6 +95,9 @@ var (
 	Mutes      = Table{tagMute}
 
 	AddrBook = Table{tagAddrBook}
+
+	FrigatePending = Table{tagFrigatePending}
+	FrigateDone    = Table{tagFrigateDone}
 )
 
 // tables is every tag of the records database, with its owner.
@@ -132,4 +139,7 @@ var tables = []struct {
 	{tagMute, "muted authors", "feed"},
 
 	{tagAddrBook, "address book (neighbors' signed peer records)", "mesh"},
+
+	{tagFrigatePending, "Frigate events whose clips are still to import", "integrations/frigate"},
+	{tagFrigateDone, "Frigate events handled", "integrations/frigate"},
 }

@@ -420,6 +420,13 @@ func newStatusCmd(g *globals) *cobra.Command {
 			default:
 				fmt.Fprintf(w, "mqtt:          NOT connected to %s: %s\n", m.Broker, m.LastError)
 			}
+			switch f := st.Frigate; {
+			case f == nil || !f.Configured:
+			case f.Connected && f.Reachable:
+				fmt.Fprintf(w, "frigate:       importing clips from %s (%d imported, %d waiting)\n", f.URL, f.Imported, f.Pending)
+			default:
+				fmt.Fprintf(w, "frigate:       NOT importing from %s (%d waiting): %s\n", f.URL, f.Pending, f.LastError)
+			}
 			return nil
 		},
 	}

@@ -67,7 +67,8 @@ reachable from the internet, behind which kind of NAT, which anchors answer
 relay reservation, and what to do (forward TCP and UDP port 7781, add an
 anchor, what carrier-grade NAT means), and with [mqtt] configured the
 connection to the MQTT broker (the running node's, or one doctor makes
-itself). Each check prints OK, WARN or FAIL with what to do; the exit
+itself), and with [frigate] configured the import of Frigate's clips (the
+running node's, or whether Frigate's API answers). Each check prints OK, WARN or FAIL with what to do; the exit
 code is 1 if any check FAILed.
 
 The multicast check joins the mDNS groups (224.0.0.251, ff02::fb) on each
@@ -124,6 +125,7 @@ func (d *doctor) run(ctx context.Context) {
 	d.checkClock(metrics)
 	d.checkNetwork(ctx)
 	d.checkMQTT(ctx)
+	d.checkFrigate(ctx)
 }
 
 // checkNetwork is the network section, like `tailscale netcheck`: whether

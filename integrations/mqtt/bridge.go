@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"sort"
@@ -269,7 +268,7 @@ func (b *Bridge) birthTopic() string { return b.cfg.DiscoveryPrefix + "/status" 
 // with backoff, until ctx ends.
 func (b *Bridge) run(ctx context.Context) {
 	b.seed()
-	backoff := time.Second
+	backoff := Backoff{Max: b.cfg.MaxBackoff}
 	for {
 		c, lost, err := b.connect(ctx)
 		if err == nil {
@@ -285,7 +284,7 @@ func (b *Bridge) run(ctx context.Context) {
 			c.Disconnect(0)
 			b.dropConn()
 			if time.Since(since) > stableAfter {
-				backoff = time.Second
+				backoff.Reset()
 			}
 		}
 		if ctx.Err() != nil {
@@ -296,9 +295,8 @@ func (b *Bridge) run(ctx context.Context) {
 		// MaxPacket) must not make the node reconnect in a loop.
 		b.failures.Inc()
 		b.setErr(err)
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := backoff.Next()
 		b.log.Warn("mqtt: not connected; retrying", "err", err, "in", wait.Round(time.Millisecond))
-		backoff = min(2*backoff, b.cfg.MaxBackoff)
 		select {
 		case <-ctx.Done():
 			return
@@ -320,42 +318,17 @@ func (b *Bridge) dropConn() {
 	b.mu.Unlock()
 }
 
-// dial opens the connection the client library speaks MQTT over, through
-// limitConn, and keeps it so that Close can end a stuck handshake.
+// dial opens the connection the client library speaks MQTT over (see
+// Dialer), and keeps it so that Close can end a stuck handshake.
 func (b *Bridge) dial(ctx context.Context) paho.OpenConnectionFunc {
-	return func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
-		d := &net.Dialer{Timeout: connectTimeout}
-		var c net.Conn
-		var err error
-		if tlsScheme(u.Scheme) {
-			tc := b.cfg.TLS
-			if tc == nil {
-				tc = &tls.Config{}
-			}
-			tc = tc.Clone()
-			if tc.ServerName == "" {
-				tc.ServerName = u.Hostname()
-			}
-			c, err = (&tls.Dialer{NetDialer: d, Config: tc}).DialContext(ctx, "tcp", u.Host)
-		} else {
-			c, err = d.DialContext(ctx, "tcp", u.Host)
-		}
-		if err != nil {
-			return nil, err
-		}
-		lc := newLimitConn(c, MaxPacket)
+	return Dialer(ctx, b.cfg.TLS, MaxPacket, func(c net.Conn) {
 		b.mu.Lock()
 		if b.conn != nil {
 			b.conn.Close()
 		}
-		b.conn = lc
+		b.conn = c
 		b.mu.Unlock()
-		if ctx.Err() != nil {
-			lc.Close()
-			return nil, ctx.Err()
-		}
-		return lc, nil
-	}
+	})
 }
 
 // connect makes one attempt: the MQTT handshake, then the subscription
