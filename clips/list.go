@@ -291,3 +291,47 @@ func buildTimeIndex(db *badger.DB) error {
 	}
 	return db.Sync()
 }
+
+// CountOverlapping counts the stored clips of owner (empty: of any owner)
+// recorded during [from, to]: started at or before to, and ended (or, with
+// no end known, started) at or after from. It reads the time index only,
+// from to back to the oldest clip, so it costs no manifest read.
+func (s *Store) CountOverlapping(owner peer.ID, from, to time.Time) (int, error) {
+	n := 0
+	fromMS, toMS := from.UnixMilli(), to.UnixMilli()
+	err := s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagTime}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(timeKey(toMS, record.ID{})); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) != timeKeyLen {
+				continue
+			}
+			start := int64(^binary.BigEndian.Uint64(k[1:9]) ^ (1 << 63))
+			err := it.Item().Value(func(v []byte) error {
+				o, _, ok := parseTimeValue(v)
+				if !ok || (owner != "" && o != owner) {
+					return nil
+				}
+				end := int64(binary.BigEndian.Uint64(v[:8]))
+				if end == 0 || end < start {
+					end = start
+				}
+				if end >= fromMS {
+					n++
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count clips: %w", err)
+	}
+	return n, nil
+}

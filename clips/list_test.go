@@ -293,3 +293,37 @@ func TestTimeIndexMigration(t *testing.T) {
 		}
 	})
 }
+
+// TestCountOverlapping: a clip counts when it overlaps [from, to] by as
+// little as its first or last millisecond; one without an end counts by
+// its start.
+func TestCountOverlapping(t *testing.T) {
+	s := newStore(t, 1, clips.Config{})
+	from, to := t0, t0.Add(time.Hour)
+	for i, c := range []struct {
+		name       string
+		start, end time.Time
+		counts     bool
+	}{
+		{"ends as the window opens", from.Add(-time.Minute), from, true},
+		{"ends before", from.Add(-time.Minute), from.Add(-time.Millisecond), false},
+		{"starts as the window closes", to, to.Add(time.Minute), true},
+		{"starts after", to.Add(time.Millisecond), to.Add(time.Minute), false},
+		{"spans it", from.Add(-time.Hour), to.Add(time.Hour), true},
+		{"inside, no end", from.Add(time.Minute), time.Time{}, true},
+		{"before, no end", from.Add(-time.Minute), time.Time{}, false},
+	} {
+		if _, err := s.Import(context.Background(), bytes.NewReader(randBytes(uint64(500+i), 900)), clips.ImportMeta{
+			Camera: c.name, Start: c.start, End: c.end, MediaType: "video/mp4"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.CountOverlapping("", from, to)
+	if err != nil || n != 4 {
+		t.Errorf("CountOverlapping = %d (%v), want 4", n, err)
+	}
+	_, other := edKey(t, 9)
+	if n, err := s.CountOverlapping(other, from, to); err != nil || n != 0 {
+		t.Errorf("another owner's: %d (%v)", n, err)
+	}
+}
