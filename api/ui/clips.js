@@ -95,7 +95,7 @@ function noPreview(canvas) {
 
 function previewCanvas(c) {
   const canvas = h("canvas", { class: "preview", width: 160, height: 90, "data-clip": c.id, role: "img",
-    "aria-label": "Preview of the " + (c.camera || "camera") + " clip of " + when(c.start) });
+    "aria-label": "Preview of the " + (c.camera || "camera") + " clip of " + clipWhen(c.start) });
   if (!c.media_type.startsWith("video/")) {
     canvas.dataset.preview = "none";
     noPreview(canvas);
@@ -111,8 +111,14 @@ function dayKey(t) {
   const d = new Date(t);
   return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
 }
-function dayName(t) { return new Date(t).toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" }); }
-function clipTime(t) { return new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }); }
+// Formatters made once: a page draws hundreds of times and dates, and
+// toLocaleString builds a formatter on every call.
+const fmtDay = new Intl.DateTimeFormat([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+const fmtTime = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const fmtWhen = new Intl.DateTimeFormat([], { dateStyle: "medium", timeStyle: "short" });
+function dayName(t) { return fmtDay.format(new Date(t)); }
+function clipTime(t) { return fmtTime.format(new Date(t)); }
+function clipWhen(t) { return t ? fmtWhen.format(new Date(t)) : "—"; }
 
 // clipBrowser lists clips a page at a time under camera and day filters,
 // grouped by day and camera. o: { prefix (of element IDs), owner ("self"
@@ -245,10 +251,10 @@ async function clipsScreen() {
       h("div", { class: "clip-facts" },
         h("p", null, h("b", null, clipTime(c.start)), c.end ? " to " + clipTime(c.end) : ""),
         h("p", { class: "meta" }, size(c.size), " · ",
-          c.hold ? h("span", { class: "tag hot" }, "kept while shared") : "kept until " + when(c.expires)),
+          c.hold ? h("span", { class: "tag hot" }, "kept while shared") : "kept until " + clipWhen(c.expires)),
         me && c.owner !== me.peer_id ? h("p", { class: "meta" }, "from ", h("code", null, short(c.owner))) : null,
         h("p", { class: "meta" }, "SHA-256 ", h("code", { title: c.sha256 }, short(c.sha256))),
-        h("button", { type: "button", class: "play", onclick: () => play(player, now, c.id, (c.camera || "camera") + ", " + when(c.start)) }, "Play"))),
+        h("button", { type: "button", class: "play", onclick: () => play(player, now, c.id, (c.camera || "camera") + ", " + clipWhen(c.start)) }, "Play"))),
   });
   const file = h("input", { type: "file", id: "upload-file", accept: "video/*,image/*" });
   const cam = h("input", { type: "text", id: "upload-camera", value: "front-door" });
@@ -290,7 +296,7 @@ async function clipsScreen() {
 // inlinePlayer swaps a candidate's preview for a player of the clip, so
 // the owner can watch what would leave the house before choosing it.
 function inlinePlayer(c, box) {
-  const v = h("video", { controls: true, preload: "metadata", class: "inline-player", "aria-label": "The " + (c.camera || "camera") + " clip of " + when(c.start) });
+  const v = h("video", { controls: true, preload: "metadata", class: "inline-player", "aria-label": "The " + (c.camera || "camera") + " clip of " + clipWhen(c.start) });
   v.src = "/api/v1/clips/" + c.id + "/video";
   box.replaceChildren(v);
   v.play().catch(() => { /* autoplay may be refused; the controls work */ });
@@ -322,7 +328,7 @@ async function shareScreen(reqID) {
   const boxes = new Map(); // clip ID → its checkboxes (a clip may show twice)
   const candidate = (c, canvas) => {
     const box = h("input", { type: "checkbox", name: "clip", value: c.id, checked: chosen.has(c.id),
-      "aria-label": "Share the " + (c.camera || "camera") + " clip of " + when(c.start) });
+      "aria-label": "Share the " + (c.camera || "camera") + " clip of " + clipWhen(c.start) });
     box.addEventListener("change", () => {
       if (box.checked) chosen.set(c.id, c); else chosen.delete(c.id);
       for (const b of boxes.get(c.id) || []) b.checked = box.checked;
@@ -335,7 +341,7 @@ async function shareScreen(reqID) {
     return h("li", { class: "card clip candidate", "data-id": c.id },
       view,
       h("div", { class: "clip-facts" },
-        h("label", { class: "inline" }, box, h("span", null, h("b", null, c.camera || "camera"), ", ", when(c.start))),
+        h("label", { class: "inline" }, box, h("span", null, h("b", null, c.camera || "camera"), ", ", clipWhen(c.start))),
         h("p", { class: "meta" }, size(c.size), inWindow(c) ? h("span", { class: "tag hot" }, "in the window") : null),
         h("button", { type: "button", class: "play-inline", onclick: () => inlinePlayer(c, view) }, "Watch it here")));
   };
@@ -355,16 +361,16 @@ async function shareScreen(reqID) {
       h("h2", { id: "confirm-title" }, "Please confirm"),
       h("p", null, "You are giving ", h("b", null, q.agency_name), " (", h("code", null, q.agency), ") access to exactly these clips, for case ", q.case, ". Each plays here: this is what leaves your home."),
       h("ul", { id: "share-list", class: "share-list" }, list.map(c => h("li", { "data-id": c.id },
-        h("p", null, c.camera || "camera", ", ", when(c.start), " (", size(c.size), ") ", h("code", null, short(c.id))),
-        h("video", { controls: true, preload: "metadata", src: "/api/v1/clips/" + c.id + "/video", "aria-label": "The " + (c.camera || "camera") + " clip of " + when(c.start) })))),
-      h("p", null, "Until ", h("b", { id: "share-until" }, when(until)), ". They can download copies before then; you can revoke the grant, but not copies already made. Every download is in your access log."),
+        h("p", null, c.camera || "camera", ", ", clipWhen(c.start), " (", size(c.size), ") ", h("code", null, short(c.id))),
+        h("video", { controls: true, preload: "metadata", src: "/api/v1/clips/" + c.id + "/video", "aria-label": "The " + (c.camera || "camera") + " clip of " + clipWhen(c.start) })))),
+      h("p", null, "Until ", h("b", { id: "share-until" }, clipWhen(until)), ". They can download copies before then; you can revoke the grant, but not copies already made. Every download is in your access log."),
       h("div", { class: "row" }, confirm, back));
     confirm.addEventListener("click", async () => {
       confirm.disabled = true;
       try {
         const g = await api("POST", "/api/v1/grants", { request: q.id, clips: list.map(c => c.id), expires: days.value + "d" });
         out.replaceChildren(msg("notice", g.delivered
-          ? `Shared with ${q.agency_name} until ${when(g.expires)}. See Grants to revoke.`
+          ? `Shared with ${q.agency_name} until ${clipWhen(g.expires)}. See Grants to revoke.`
           : `Grant made; ${q.agency_name} is not reachable now, so your node will deliver it while it is valid.`),
           h("a", { href: "#grants" }, "See your grants"));
       } catch (err) { confirm.disabled = false; box.append(msg("error", "Not shared: " + err.message)); }

@@ -105,7 +105,10 @@ func TestClipsAtHomeVolume(t *testing.T) {
 	waitJS(t, ctx, "the first page", "performance.getEntriesByName('clips-first-page').length === 1", 15*time.Second)
 	firstPage := eval[float64](t, ctx, "performance.getEntriesByName('clips-first-page')[0].startTime")
 	shownN := eval[int](t, ctx, "document.querySelectorAll('#clips .clip').length")
-	t.Logf("first page of %d clips rendered %.0f ms after navigation", shownN, firstPage)
+	t.Logf("first page of %d clips rendered %.0f ms after navigation; on the way (ms, start-end): %s", shownN, firstPage,
+		eval[string](t, ctx, `[['DOMContentLoaded', 0, performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd],
+			...performance.getEntriesByType('resource').map(r => [r.name.replace(location.origin, ''), r.startTime, r.responseEnd])]
+			.map(([n, a, b]) => n.slice(0, 40) + ' ' + Math.round(a) + '-' + Math.round(b)).join(', ')`))
 	if shownN != clips.DefaultPageSize {
 		t.Fatalf("first page shows %d clips, want %d", shownN, clips.DefaultPageSize)
 	}
