@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/record"
 )
@@ -36,6 +38,7 @@ func (s *Server) routesClips() {
 		return
 	}
 	s.handle("GET /api/v1/clips", s.getClips)
+	s.handle("GET /api/v1/clips/cameras", s.getCameras)
 	s.handleUpload("POST /api/v1/clips", s.uploadClip)
 	s.handle("GET /api/v1/clips/{id}/video", s.getVideo)
 }
@@ -62,7 +65,70 @@ func (s *Server) clipJSON(m *clips.SignedManifest) (ClipJSON, error) {
 	return j, nil
 }
 
+// getClips lists clips, newest recording first. With no query parameter
+// it returns every stored clip (as before paging existed). With any of
+// limit, cursor, camera, since, until or owner it returns one page, at
+// most limit (default clips.DefaultPageSize) clips that started in
+// [since, until), of that camera and owner ("self": this home); when more
+// remain, a Link header (rel="next") gives the next page's URL.
 func (s *Server) getClips(w http.ResponseWriter, r *http.Request) error {
+	if len(r.URL.Query()) == 0 {
+		return s.getAllClips(w)
+	}
+	q, err := s.clipQuery(r)
+	if err != nil {
+		return err
+	}
+	p, err := s.cfg.Clips.Page(q)
+	if errors.Is(err, clips.ErrBadCursor) {
+		return badRequest("cursor: %v", err)
+	}
+	if err != nil {
+		return err
+	}
+	out := make([]ClipJSON, 0, len(p.Clips))
+	for _, c := range p.Clips {
+		out = append(out, listedJSON(c))
+	}
+	if p.Next != "" {
+		next := r.URL.Query()
+		next.Set("cursor", p.Next)
+		w.Header().Set("Link", `</api/v1/clips?`+next.Encode()+`>; rel="next"`)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) clipQuery(r *http.Request) (clips.Query, error) {
+	v := r.URL.Query()
+	limit, err := queryInt(r, "limit", clips.DefaultPageSize, clips.MaxPageSize)
+	if err != nil {
+		return clips.Query{}, err
+	}
+	q := clips.Query{Limit: limit, Cursor: v.Get("cursor"), Camera: v.Get("camera")}
+	for _, f := range []struct {
+		name string
+		out  *time.Time
+	}{{"since", &q.Since}, {"until", &q.Until}} {
+		if t := v.Get(f.name); t != "" {
+			if *f.out, err = time.Parse(time.RFC3339, t); err != nil {
+				return q, badRequest("%s %q: want an RFC 3339 time", f.name, t)
+			}
+		}
+	}
+	switch o := v.Get("owner"); o {
+	case "":
+	case "self":
+		q.Owner = s.cfg.Clips.Owner()
+	default:
+		if q.Owner, err = peer.Decode(o); err != nil {
+			return q, badRequest("owner %q: want self or a peer ID", o)
+		}
+	}
+	return q, nil
+}
+
+func (s *Server) getAllClips(w http.ResponseWriter) error {
 	ms, err := s.cfg.Clips.List()
 	if err != nil {
 		return err
@@ -77,6 +143,49 @@ func (s *Server) getClips(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func listedJSON(c clips.Listed) ClipJSON {
+	m := c.SignedManifest
+	p := m.M
+	j := ClipJSON{
+		ID: m.ClipID().String(), Owner: m.Owner.String(), Camera: p.GetCamera(), Start: time.UnixMilli(p.GetStart()).UTC(),
+		Size: p.GetSize(), SHA256: m.ClipID().String(), MediaType: p.GetMediaType(), Hold: c.Held,
+	}
+	if p.GetEnd() != 0 {
+		e := time.UnixMilli(p.GetEnd()).UTC()
+		j.End = &e
+	}
+	if !c.Held {
+		e := c.Expires.UTC()
+		j.Expires = &e
+	}
+	return j
+}
+
+// CameraJSON is one item of GET /api/v1/clips/cameras.
+type CameraJSON struct {
+	Camera string `json:"camera"`
+	Clips  int    `json:"clips"`
+}
+
+// getCameras lists the cameras of the stored clips (?owner=self: of this
+// home's own), with their clip counts, for a listing's camera filter.
+func (s *Server) getCameras(w http.ResponseWriter, r *http.Request) error {
+	var owner peer.ID
+	if r.URL.Query().Get("owner") == "self" {
+		owner = s.cfg.Clips.Owner()
+	}
+	cs, err := s.cfg.Clips.Cameras(owner)
+	if err != nil {
+		return err
+	}
+	out := make([]CameraJSON, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, CameraJSON{Camera: c.Camera, Clips: c.Clips})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -55,7 +55,8 @@
 //	GET    /api/v1/invites       this home's invites; POST /api/v1/invites/{id}/revoke revokes one
 //	GET    /api/v1/mutes         muted peers; POST and DELETE /api/v1/mutes/{peer} mute and unmute (this home only)
 //	POST   /api/v1/join          a node not yet a member joins with an invite {invite}
-//	GET    /api/v1/clips, POST /api/v1/clips, GET /api/v1/clips/{id}/video, grants, audit, evidence: see openapi.json
+//	GET    /api/v1/clips (all, or a page: limit, cursor, camera, since, until, owner; Link rel="next"),
+//	       GET /api/v1/clips/cameras, POST /api/v1/clips, GET /api/v1/clips/{id}/video, grants, audit, evidence: see openapi.json
 //	GET    /api/v1/openapi.json  the OpenAPI 3 document (kept equal to the routes by a test)
 //	GET    /metrics              Prometheus metrics
 //

@@ -8,7 +8,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/requests"
 	"github.com/porchlight-mesh/porchlight/sharing"
@@ -115,12 +114,6 @@ func (s *Server) getRequests(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var mine []*clips.SignedManifest
-	if s.cfg.Clips != nil {
-		if mine, err = s.cfg.Clips.List(); err != nil {
-			return err
-		}
-	}
 	out := make([]RequestJSON, 0, len(items))
 	for _, it := range items {
 		j := RequestJSON{
@@ -132,8 +125,11 @@ func (s *Server) getRequests(w http.ResponseWriter, r *http.Request) error {
 			ClipsReceived: it.Yield.Clips, HomesShared: it.Yield.Homes, YieldBytes: it.Yield.Bytes,
 			VideoSeconds: round3(float64(it.Yield.VideoMS) / 1000),
 		}
-		if it.CoversHome {
-			j.MatchingClips = overlapping(mine, it.From, it.To)
+		if it.CoversHome && s.cfg.Clips != nil {
+			// Matching is local: the count is shown to the owner only.
+			if j.MatchingClips, err = s.cfg.Clips.CountOverlapping("", it.From, it.To); err != nil {
+				return err
+			}
 		}
 		if it.Closed {
 			j.Status = "closed"
@@ -147,22 +143,6 @@ func (s *Server) getRequests(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-// overlapping counts the clips (of this home) recorded during [from, to].
-// Matching is local: the count is shown to the owner only.
-func overlapping(ms []*clips.SignedManifest, from, to time.Time) int {
-	n := 0
-	for _, m := range ms {
-		start, end := m.Start(), m.End()
-		if end.IsZero() || end.Before(start) {
-			end = start
-		}
-		if !start.After(to) && !end.Before(from) {
-			n++
-		}
-	}
-	return n
 }
 
 func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }

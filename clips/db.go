@@ -94,14 +94,19 @@ func openDB(dir string, logger *slog.Logger, vlogFileSize int64) (*DB, error) {
 // DBVersion is the schema version of the clip database that this release
 // reads and writes. The rule is store's (store/doc.go): a layout change
 // adds a step to dbSchema and bumps DBVersion.
-const DBVersion = 1
+const DBVersion = 2
 
 // dbSchema is the clip database's schema. Version 1 is the layout of the
-// releases of December 2026, which wrote no version key.
+// releases of December 2026, which wrote no version key; version 2 adds
+// the time index (T, list.go), so that a listing reads one page of
+// manifests rather than all of them.
 var dbSchema = store.Schema{
 	Name:    "clip database",
 	Key:     []byte{tagVersion},
 	Version: DBVersion,
+	Steps: []store.Step{
+		{To: 2, Name: "index clips by start time", Run: buildTimeIndex},
+	},
 }
 
 // Close closes the database. It is safe to call more than once.

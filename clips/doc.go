@@ -74,6 +74,13 @@
 //	C B N   chunk N (4 bytes, big-endian) of blob B: the chunk's bytes
 //	B E B   blob index: every upload's blob B under its first expiry E
 //	        (8 bytes, Unix seconds, big-endian), for CollectGarbage
+//	T S I   time index of clip I (since schema version 2): S is its start
+//	        (Unix ms, sign bit flipped, then all bits inverted, so that a
+//	        scan meets the newest first); the value is its end (8 bytes,
+//	        Unix ms, 0 when unknown), its owner's peer ID (a length byte,
+//	        then the bytes) and its camera name. Written and deleted in the
+//	        manifest's transaction, with the manifest's expiry; Page reads
+//	        it to list one page without opening every manifest
 //	F P     file index of ImportFile: P is the SHA-256 of a file's absolute
 //	        path; the value is the file's size, modification time, device,
 //	        inode and change time (8 bytes each, the last three on Linux

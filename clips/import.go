@@ -169,7 +169,7 @@ func (u *upload) commit(m *SignedManifest) (stored *SignedManifest, err error) {
 			return err
 		}
 		stored = m
-		return txn.SetEntry(entry(manifestKey(id), encodeLocal(u.blob, u.stored, m.Raw), u.expires))
+		return setClip(txn, m, u.blob, u.stored, u.expires)
 	})
 	if err != nil || stored != m {
 		u.discard()

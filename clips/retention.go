@@ -80,7 +80,7 @@ func (s *Store) Release(ctx context.Context, id record.ID) error {
 	}
 	exp := l.stored.Add(s.retention)
 	if !exp.After(s.now()) {
-		err := s.update(func(txn *badger.Txn) error { return txn.Delete(manifestKey(id)) })
+		err := s.update(func(txn *badger.Txn) error { return deleteClip(txn, l.m) })
 		if err == nil {
 			err = s.deleteChunks(l.blob, l.m.Chunks())
 		}
@@ -100,7 +100,7 @@ func (s *Store) Release(ctx context.Context, id record.ID) error {
 
 func (s *Store) rewriteManifest(l *local, expires uint64) error {
 	return s.update(func(txn *badger.Txn) error {
-		return txn.SetEntry(entry(manifestKey(l.m.ClipID()), encodeLocal(l.blob, l.stored, l.m.Raw), expires))
+		return setClip(txn, l.m, l.blob, l.stored, expires)
 	})
 }
 

@@ -135,6 +135,7 @@ const (
 	tagManifest = 'M'
 	tagChunk    = 'C'
 	tagBlob     = 'B' // blob index for CollectGarbage: B E B -> nothing
+	tagTime     = 'T' // time index for Page: T S I -> end, owner, camera (list.go)
 	tagVersion  = 'v' // the schema version (dbSchema): the key is the tag alone
 )
 

@@ -74,7 +74,7 @@
 // them wrote a YieldOmission record or a receipt.
 //
 // The clip database's: 1, December 2026 (written without a version key
-// until 2026-12-03).
+// until 2026-12-03); 2, the time index (clips/list.go), 2026-12-03.
 //
 // To change a layout: add a step to the database's schema (recordsSchema
 // in migrate.go, dbSchema in clips/db.go) with To one more than the

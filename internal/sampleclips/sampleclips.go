@@ -6,6 +6,7 @@ package sampleclips
 
 import (
 	"embed"
+	"encoding/binary"
 	"fmt"
 )
 
@@ -24,4 +25,22 @@ func Clip(i int) ([]byte, error) {
 		return nil, fmt.Errorf("sampleclips: no clip %d (1..%d)", i, Count)
 	}
 	return files.ReadFile(fmt.Sprintf("clip%d.webm", i))
+}
+
+// Small are the smallest sample clips (a few to 25 kB), the bases of
+// Variant.
+var Small = []int{2, 5}
+
+// Variant returns sample clip i made distinct by n: the clip followed by
+// an EBML Void element (ID 0xEC) holding n, which players skip. Every
+// variant is a clip of its own (its own SHA-256, so its own clip ID) that
+// plays like clip i: the tests that need a home's month of clips
+// (thousands) generate them instead of committing them.
+func Variant(i int, n uint64) ([]byte, error) {
+	b, err := Clip(i)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, 0xEC, 0x80|8) // Void, 8 bytes
+	return binary.BigEndian.AppendUint64(b, n), nil
 }

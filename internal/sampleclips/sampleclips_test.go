@@ -23,3 +23,15 @@ func TestClips(t *testing.T) {
 		t.Error("Clip(Count+1): no error")
 	}
 }
+
+func TestVariant(t *testing.T) {
+	a, err := Variant(Small[0], 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Variant(Small[0], 2)
+	orig, _ := Clip(Small[0])
+	if bytes.Equal(a, b) || !bytes.HasPrefix(a, orig) || len(a) != len(orig)+10 {
+		t.Errorf("variants of clip %d: not distinct, or not the clip plus a 10-byte Void element", Small[0])
+	}
+}
