@@ -76,6 +76,10 @@ type Status struct {
 	Anchors []AnchorStatus `json:"anchors"`
 	// MQTT is the connection to the MQTT broker (Home Assistant).
 	MQTT *MQTTStatus `json:"mqtt,omitempty"`
+	// Agency: a trusted issuer's credential names this node an agency
+	// (valid, expired or revoked): the UI shows the agency menus (New
+	// request, Evidence) only then. Set by the API from Config.Requests.
+	Agency bool `json:"agency"`
 }
 
 // MQTTStatus is the node's connection to its MQTT broker.

@@ -1017,6 +1017,8 @@ async function loadStatus() {
     const gated = needsJoin();
     me = await get("/api/v1/status");
     storageState(me.storage);
+    // The agency menus, only on a node a trusted credential names.
+    document.querySelector(".agency-nav").hidden = !me.agency;
     const open = me.policy === "open" ? " (open neighborhood)" : "";
     document.getElementById("who").textContent = `${me.name} · ${me.neighborhood_name || me.neighborhood}${open} · ${me.peers} neighbor${me.peers === 1 ? "" : "s"} connected`;
     // Admitted (or removed) meanwhile: move to the screen that fits.
