@@ -68,7 +68,8 @@ function replyBox(p) {
   if (open) return open;
   const key = p.id.slice(0, 16);
   return h("div", { class: "reply-box" },
-    h("button", { type: "button", class: "reply-open", "aria-expanded": "false", "aria-controls": "reply-form-" + key,
+    // It gives way to the composer, which takes the focus.
+    h("button", { type: "button", class: "reply-open", "aria-label": "Reply to " + authorOf(p),
       onclick: () => {
         openReplies.set(p.id, replyForm(p));
         refresh().then(() => { const ta = document.getElementById("reply-text-" + key); if (ta) ta.focus(); });
