@@ -78,6 +78,10 @@ type Status struct {
 	MQTT *MQTTStatus `json:"mqtt,omitempty"`
 	// Frigate is the import of Frigate's clips.
 	Frigate *FrigateStatus `json:"frigate,omitempty"`
+	// Agency: a trusted issuer's credential names this node an agency
+	// (valid, expired or revoked): the UI shows the agency menus (New
+	// request, Evidence) only then. Set by the API from Config.Requests.
+	Agency bool `json:"agency"`
 }
 
 // FrigateStatus is the node's import of Frigate's clips.

@@ -22,7 +22,8 @@
 //
 //	GET    /api/v1/status        this node: peer_id, name, neighborhood, api, peers, addrs,
 //	                             reachability, nat, anchor, addresses {listen, observed, relay}, anchors,
-//	                             mqtt {configured, connected, broker, last_error}
+//	                             mqtt {configured, connected, broker, last_error},
+//	                             agency (a trusted credential names this node: the UI's agency menus)
 //	GET    /api/v1/peers         connected neighbors: peer_id, name, addrs, since, equivocated, path, rtt_ms
 //	GET    /api/v1/anchors       the anchors this node knows and whether they answer (?probe=true dials and pings)
 //	POST   /api/v1/anchors       add an anchor {addr}: saved in config.toml and dialled now

@@ -19,6 +19,9 @@ var uiTypes = map[string]string{
 	".css": "text/css; charset=utf-8",
 	".js":  "text/javascript; charset=utf-8",
 	".svg": "image/svg+xml",
+	// The installable app (appshell.go): its manifest and icons.
+	".webmanifest": "application/manifest+json",
+	".png":         "image/png",
 }
 
 // csp allows only this origin: no inline script, no CDN, no framing.
@@ -56,6 +59,18 @@ func (s *Server) getAsset(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such UI file"}
 	}
 	b, err := ui.ReadFile("ui/" + name)
+	if icon, ok := generatedIcon(name); ok {
+		b, err = icon, nil
+	}
+	if name == workerFile {
+		b, err = shellWorker()
+		if err != nil {
+			return err
+		}
+		// The worker lives with the other files but serves the whole
+		// origin: the page is at /.
+		w.Header().Set("Service-Worker-Allowed", "/")
+	}
 	if err != nil {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such UI file"}
 	}

@@ -64,7 +64,9 @@ func (s *Server) routesV1() {
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, s.cfg.Status())
+	st := s.cfg.Status()
+	st.Agency = s.cfg.Requests.IsAgency(s.cfg.Mesh.ID())
+	writeJSON(w, http.StatusOK, st)
 	return nil
 }
 

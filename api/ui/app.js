@@ -210,7 +210,14 @@ async function feedScreen() {
   main.replaceChildren(title("Neighborhood feed"), form, h("h2", null, "Latest"), list);
   return async () => {
     const posts = await get("/api/v1/feed?limit=50");
-    fill(list, posts.map(p => h("li", { class: "card post", "data-id": p.id },
+    threadItems(list, posts, postParts); // replies.js: replies under their post
+  };
+}
+
+// postParts draws one post of the feed (or a reply): its text, byline,
+// clips and, on the author's own node, Retract.
+function postParts(p) {
+  return [
       h("p", null, p.text),
       h("p", { class: "meta" }, h("span", { class: "tag" + (p.kind === "safety" ? " hot" : "") }, p.kind),
         (p.author_name || short(p.author)), " · ", when(p.created),
@@ -223,8 +230,7 @@ async function feedScreen() {
         e.target.disabled = true;
         try { await api("DELETE", "/api/v1/posts/" + p.id); await refresh(); }
         catch (err) { e.target.disabled = false; e.target.after(msg("error", "Could not retract: " + err.message)); }
-      } }, "Retract") : null)), "No posts yet. Posts from your neighbors appear here as they arrive.");
-  };
+      } }, "Retract") : null];
 }
 
 async function requestsScreen() {
@@ -929,6 +935,8 @@ async function loadStatus() {
     const gated = needsJoin();
     me = await get("/api/v1/status");
     storageState(me.storage);
+    // The agency menus, only on a node a trusted credential names.
+    document.querySelector(".agency-nav").hidden = !me.agency;
     const open = me.policy === "open" ? " (open neighborhood)" : "";
     document.getElementById("who").textContent = `${me.name} · ${me.neighborhood_name || me.neighborhood}${open} · ${me.peers} neighbor${me.peers === 1 ? "" : "s"} connected`;
     // Admitted (or removed) meanwhile: move to the screen that fits.
