@@ -70,6 +70,15 @@ func TestFetchFromOfflineOwner(t *testing.T) {
 	if _, stderr, code := cli(t, "--data", ownerData, "share", "--to", neighbor["peer_id"].(string), "--clips", clip, "--yes"); code != 0 {
 		t.Fatalf("share: %s", stderr)
 	}
+	// The neighbor names the owner from its profile record, which reaches
+	// it by sync after the handshake: wait for the name before the owner
+	// goes (on a busy machine the owner could stop first).
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(mustCLI(t, "--data", neighborData, "peers", "--json"), `"12 Maple St"`); {
+		if time.Now().After(deadline) {
+			t.Fatal("the neighbor did not learn the owner's name within 20 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	stopOwner()
 	dst := filepath.Join(dir, "x.mp4")
 	_, stderr, code = cli(t, "--data", neighborData, "clips", "fetch", "--from", owner["peer_id"].(string), "--clip", clip, "--out", dst)
@@ -150,4 +159,15 @@ func TestShareWorkflow(t *testing.T) {
 	if log[0]["served"] != false || log[1]["served"] != true || log[0]["peer"] != neighbor["peer_id"] {
 		t.Fatalf("audit = %v", log)
 	}
+}
+
+// mustCLI runs the CLI and returns its output, failing the test if it
+// exits non-zero.
+func mustCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, stderr, code := cli(t, args...)
+	if code != 0 {
+		t.Fatalf("porchlight %v: exit %d: %s", args, code, stderr)
+	}
+	return out
 }
