@@ -122,7 +122,7 @@ func needBinary(e *env) error {
 func main() {
 	var p params
 	var which, out string
-	flag.StringVar(&which, "run", "all", "comma-separated benchmarks: validation, propagation, catchup, memory, requests, handshake (or all), and clips (not in all: moves 256 MiB + 1 GiB through the disk), api (not in all: needs chromium) and anchor (not in all: an anchor binary serving 200 simulated homes, two windows of -anchor-window)")
+	flag.StringVar(&which, "run", "all", "comma-separated benchmarks: validation, propagation, catchup, memory, requests, handshake (or all), and clips (not in all: moves 256 MiB + 1 GiB through the disk), api (not in all: needs chromium), anchor (not in all: an anchor binary serving 200 simulated homes, two windows of -anchor-window) and year (not in all: a year of a busy street, about 940,000 records, generated then measured; -year-days scales it)")
 	flag.IntVar(&p.nodes, "nodes", 20, "propagation: mesh nodes in the process")
 	flag.IntVar(&p.degree, "degree", 4, "propagation: random peers each node dials")
 	flag.IntVar(&p.posts, "posts", 200, "propagation: measured posts")
@@ -181,7 +181,7 @@ func selectBenchmarks(which string) (map[string]bool, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("-run: unknown benchmark %q (want validation, propagation, catchup, memory, requests, handshake, clips, api, anchor or all)", w)
+			return nil, fmt.Errorf("-run: unknown benchmark %q (want validation, propagation, catchup, memory, requests, handshake, clips, api, anchor, year or all)", w)
 		}
 	}
 	return sel, nil
