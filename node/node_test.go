@@ -492,14 +492,7 @@ func TestShareFetchRevoke(t *testing.T) {
 func TestAgencyEvidence(t *testing.T) {
 	issuerKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	issuer, _ := peer.IDFromPrivateKey(issuerKey)
-	mk := func(name, location string) string {
-		dir := filepath.Join(t.TempDir(), "data")
-		if err := node.Init(dir, node.Config{Name: name, Neighborhood: "maple-st", Location: location,
-			API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, TrustedIssuers: []string{issuer.String()}}); err != nil {
-			t.Fatal(err)
-		}
-		return dir
-	}
+	mk := initTrusting(t, issuer)
 	da, dh := mk("Springfield PD", ""), mk("12 Maple St", "40.7148,-74.0060")
 	agency := start(t, da)
 	defer agency.Close()
@@ -724,5 +717,19 @@ func TestRestoredKeyWaitsForItsLog(t *testing.T) {
 	time.Sleep(4 * time.Second) // a lone new home writes its profile after 3 s
 	if h, _ := r.Store().Head(id); h.Max != 0 {
 		t.Fatalf("the restored home wrote seq %d with no neighbor in reach", h.Max)
+	}
+}
+
+// initTrusting returns a function that initializes a node of maple-st,
+// trusting issuer, in a fresh data directory, and returns the directory.
+func initTrusting(t *testing.T, issuer peer.ID) func(name, location string) string {
+	return func(name, location string) string {
+		t.Helper()
+		dir := filepath.Join(t.TempDir(), "data")
+		if err := node.Init(dir, node.Config{Name: name, Neighborhood: "maple-st", Location: location,
+			API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, TrustedIssuers: []string{issuer.String()}}); err != nil {
+			t.Fatal(err)
+		}
+		return dir
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/api"
 	"github.com/porchlight-mesh/porchlight/events"
-	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/requests"
 )
 
@@ -25,14 +23,7 @@ import (
 func TestRequestEventCoversHome(t *testing.T) {
 	issuerKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	issuer, _ := peer.IDFromPrivateKey(issuerKey)
-	mk := func(name, location string) string {
-		dir := filepath.Join(t.TempDir(), "data")
-		if err := node.Init(dir, node.Config{Name: name, Neighborhood: "maple-st", Location: location,
-			API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, TrustedIssuers: []string{issuer.String()}}); err != nil {
-			t.Fatal(err)
-		}
-		return dir
-	}
+	mk := initTrusting(t, issuer)
 	da, din, dout := mk("Springfield PD", ""), mk("12 Maple St", "40.7148,-74.0060"), mk("90 Oak Ave", "40.7300,-74.0060")
 	agency := start(t, da)
 	defer agency.Close()

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -51,18 +50,6 @@ func omitFromYield(t *testing.T, agency *node.Node, request *record.Signed, omit
 	}
 }
 
-// poll calls cond until it holds or 30 seconds pass.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestYieldOmissionFlaggedEverywhere: three homes share a clip each for an
 // agency's request; the agency fetches all three, hands each home its
 // receipt, and counts only two in its yield. Once its log passes the grace,
@@ -72,14 +59,7 @@ func poll(t *testing.T, what string, cond func() bool) {
 func TestYieldOmissionFlaggedEverywhere(t *testing.T) {
 	issuerKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	issuer, _ := peer.IDFromPrivateKey(issuerKey)
-	mk := func(name, location string) string {
-		dir := filepath.Join(t.TempDir(), "data")
-		if err := node.Init(dir, node.Config{Name: name, Neighborhood: "maple-st", Location: location,
-			API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, TrustedIssuers: []string{issuer.String()}}); err != nil {
-			t.Fatal(err)
-		}
-		return dir
-	}
+	mk := initTrusting(t, issuer)
 	// run starts a node; the agency's own yield writer is off (noYields):
 	// omitFromYield writes its yield, as a modified agency would.
 	run := func(dir string, noYields bool, peers ...string) *node.Node {
@@ -123,7 +103,7 @@ func TestYieldOmissionFlaggedEverywhere(t *testing.T) {
 	// Each home shares one clip of its own for the request.
 	clipOf := map[peer.ID]record.ID{}
 	for i, h := range homes {
-		poll(t, "the request at home "+dirs[i], func() bool {
+		pollUntil(t, 30*time.Second, "the request at home "+dirs[i], func() bool {
 			var reqs []api.RequestJSON
 			apiCall(t, h, dirs[i], "GET", "/api/v1/requests", nil, &reqs)
 			return len(reqs) == 1 && reqs[0].CoversHome
@@ -149,7 +129,7 @@ func TestYieldOmissionFlaggedEverywhere(t *testing.T) {
 		return cs
 	}
 	for i := range homes {
-		poll(t, "the agency's receipt at home "+dirs[i], func() bool {
+		pollUntil(t, 30*time.Second, "the agency's receipt at home "+dirs[i], func() bool {
 			cs := checks(i)
 			return len(cs) == 1 && cs[0].Receipt && cs[0].Clip == clipOf[homes[i].ID()].String()
 		})
@@ -164,13 +144,13 @@ func TestYieldOmissionFlaggedEverywhere(t *testing.T) {
 		t.Fatalf("before the agency's log passes the grace: %+v, want pending", cs[0])
 	}
 	due := *cs[0].Due
-	poll(t, "the grace to pass", func() bool { return time.Now().After(due.Add(10 * time.Millisecond)) })
+	pollUntil(t, 30*time.Second, "the grace to pass", func() bool { return time.Now().After(due.Add(10 * time.Millisecond)) })
 	if code := apiCall(t, agency, da, "POST", "/api/v1/requests/"+created["id"]+"/close", map[string]string{"note": "done"}, nil); code != http.StatusOK {
 		t.Fatalf("close: %d", code)
 	}
-	poll(t, "the omitted home to see its clip missing", func() bool { return checks(2)[0].State == string(requests.OmissionProven) })
+	pollUntil(t, 30*time.Second, "the omitted home to see its clip missing", func() bool { return checks(2)[0].State == string(requests.OmissionProven) })
 	for i := range homes[:2] {
-		poll(t, "a counted home to see its clip counted", func() bool { return checks(i)[0].State == string(requests.OmissionNotProven) })
+		pollUntil(t, 30*time.Second, "a counted home to see its clip counted", func() bool { return checks(i)[0].State == string(requests.OmissionNotProven) })
 	}
 
 	// Publishing needs the explicit confirmation; a counted home has
@@ -189,7 +169,7 @@ func TestYieldOmissionFlaggedEverywhere(t *testing.T) {
 	// Every node flags the agency, with the proof.
 	for _, n := range everyone {
 		var flagged api.AgencyJSON
-		poll(t, "the omission on node "+dirOf[n], func() bool {
+		pollUntil(t, 30*time.Second, "the omission on node "+dirOf[n], func() bool {
 			var ags []api.AgencyJSON
 			apiCall(t, n, dirOf[n], "GET", "/api/v1/agencies", nil, &ags)
 			if len(ags) == 1 && len(ags[0].YieldOmissions) == 1 {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -28,14 +27,7 @@ import (
 func TestYieldOfThreeHomes(t *testing.T) {
 	issuerKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	issuer, _ := peer.IDFromPrivateKey(issuerKey)
-	mk := func(name, location string) string {
-		dir := filepath.Join(t.TempDir(), "data")
-		if err := node.Init(dir, node.Config{Name: name, Neighborhood: "maple-st", Location: location,
-			API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, TrustedIssuers: []string{issuer.String()}}); err != nil {
-			t.Fatal(err)
-		}
-		return dir
-	}
+	mk := initTrusting(t, issuer)
 	da := mk("Springfield PD", "")
 	agency := start(t, da)
 	defer agency.Close()
@@ -82,7 +74,7 @@ func TestYieldOfThreeHomes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, h := range homes {
-		waitUntil(t, "the home sees the request", func() bool { _, ok := listed(h.n, h.dir); return ok })
+		pollUntil(t, 20*time.Second, "the home sees the request", func() bool { _, ok := listed(h.n, h.dir); return ok })
 		b := append(append([]byte(nil), clip...), make([]byte, i+1)...) // three different clips
 		m, err := h.n.Clips().Import(context.Background(), bytes.NewReader(b), clips.ImportMeta{Camera: "front-door",
 			Start: now.Add(-2 * time.Hour), End: now.Add(-2*time.Hour + 6*time.Second), MediaType: "video/mp4"})
@@ -108,7 +100,7 @@ func TestYieldOfThreeHomes(t *testing.T) {
 	}
 	for _, v := range views {
 		var last api.RequestJSON
-		waitUntil(t, v.name+" shows the yield", func() bool {
+		pollUntil(t, 20*time.Second, v.name+" shows the yield", func() bool {
 			last, _ = listed(v.n, v.dir)
 			return last.ClipsReceived == 3 && last.HomesShared == 3
 		})
@@ -153,18 +145,6 @@ func TestYieldOfThreeHomes(t *testing.T) {
 	}
 }
 
-// waitUntil polls cond for up to 20 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 20 s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestYieldAfterRestart: the agency's node stops right after a clip
 // arrives, before its Yield is written; started again on the same data
 // directory, it writes the Yield from its transfer record, and the home
@@ -172,14 +152,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestYieldAfterRestart(t *testing.T) {
 	issuerKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	issuer, _ := peer.IDFromPrivateKey(issuerKey)
-	mk := func(name, location string) string {
-		dir := filepath.Join(t.TempDir(), "data")
-		if err := node.Init(dir, node.Config{Name: name, Neighborhood: "maple-st", Location: location,
-			API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, TrustedIssuers: []string{issuer.String()}}); err != nil {
-			t.Fatal(err)
-		}
-		return dir
-	}
+	mk := initTrusting(t, issuer)
 	da, dh := mk("Springfield PD", ""), mk("12 Maple St", "40.7148,-74.0060")
 	agency := start(t, da)
 	defer func() { agency.Close() }()
@@ -210,7 +183,7 @@ func TestYieldAfterRestart(t *testing.T) {
 		}
 		return -1
 	}
-	waitUntil(t, "the home sees the request", func() bool { return yieldOn(home, dh) == 0 })
+	pollUntil(t, 20*time.Second, "the home sees the request", func() bool { return yieldOn(home, dh) == 0 })
 	clip, _ := os.ReadFile("../clips/testdata/front-door-2026-11-27T19-42-10Z.mp4")
 	m, err := home.Clips().Import(context.Background(), bytes.NewReader(clip), clips.ImportMeta{Camera: "front-door", Start: now.Add(-2 * time.Hour), MediaType: "video/mp4"})
 	if err != nil {
@@ -219,14 +192,14 @@ func TestYieldAfterRestart(t *testing.T) {
 	if code := apiCall(t, home, dh, "POST", "/api/v1/grants", api.NewGrantJSON{Request: rid, Clips: []string{m.ClipID().String()}}, nil); code != http.StatusCreated {
 		t.Fatalf("share: %d", code)
 	}
-	waitUntil(t, "the agency to receive the clip", func() bool {
+	pollUntil(t, 20*time.Second, "the agency to receive the clip", func() bool {
 		es, err := agency.Sharing().Evidence()
 		return err == nil && len(es) == 1
 	})
 	agency.Close() // within the yield's delay: no Yield yet
 	restarted := time.Now()
 	agency = start(t, da, home.Mesh().Addrs()[0].String())
-	waitUntil(t, "the home sees the clip counted", func() bool { return yieldOn(home, dh) == 1 })
+	pollUntil(t, 20*time.Second, "the home sees the clip counted", func() bool { return yieldOn(home, dh) == 1 })
 	h, err := agency.Store().Head(agency.ID())
 	if err != nil {
 		t.Fatal(err)
