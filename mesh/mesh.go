@@ -114,6 +114,11 @@ type Config struct {
 	// would flag the home as an equivocator for good. Package node sets it
 	// unless init has just made the key.
 	KeyMayHaveLog bool
+	// HostOptions are appended to the libp2p options the host is built
+	// with. For simulations only (go-libp2p's x/simlibp2p: a simulated
+	// QUIC network in one process, see mesh/scalesim); a node leaves it
+	// empty.
+	HostOptions []libp2p.Option
 }
 
 // ErrHeld is returned (wrapped) by Rules.CheckEntry for a record that cannot

@@ -94,7 +94,7 @@ func (m *Mesh) hostOptions(cm *connmgr.BasicConnMgr, rm network.ResourceManager)
 	if cfg.Anchor {
 		opts = append(opts, libp2p.ForceReachabilityPublic())
 	}
-	return opts
+	return append(opts, cfg.HostOptions...)
 }
 
 // loopbackOnly reports whether every listen address is a loopback one

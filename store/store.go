@@ -54,6 +54,11 @@ type Config struct {
 	// to schema version 2, which removes the documents of the others (see
 	// migrate.go). A database at version 2 or later does not use them.
 	TrustedIssuers []peer.ID
+	// MemTableSize is the size of Badger's memtable; the store keeps up to
+	// two in memory. Default 8 MiB (see homeHubOptions). For simulations
+	// of hundreds of homes in one process (mesh/scalesim), where the
+	// default's arenas are most of the memory; a node leaves it zero.
+	MemTableSize int64
 }
 
 // DB is a node's database.
@@ -103,7 +108,11 @@ func Open(cfg Config) (*DB, error) {
 	}
 	_, errManifest := os.Stat(filepath.Join(cfg.Dir, "MANIFEST"))
 	_, errMarker := os.Stat(filepath.Join(cfg.Dir, cleanMarker))
-	bdb, err := badger.Open(homeHubOptions(cfg.Dir, cfg.Logger))
+	opts := homeHubOptions(cfg.Dir, cfg.Logger)
+	if cfg.MemTableSize > 0 {
+		opts = opts.WithMemTableSize(cfg.MemTableSize)
+	}
+	bdb, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open database in %s: %w", cfg.Dir, err)
 	}
