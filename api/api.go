@@ -473,7 +473,7 @@ func (s *Server) guard(b body, next http.Handler) http.Handler {
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if o := r.Header.Get("Origin"); o != "" && !onLAN(r) && !s.sameOrigin(o) {
+			if o := r.Header.Get("Origin"); o != "" && !onLAN(r) && !s.sameOrigin(o, r) {
 				s.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "foreign_origin", Msg: "cross-origin requests are refused"})
 				return
 			}
@@ -543,9 +543,41 @@ func (s *Server) authorized(r *http.Request) bool {
 // now is the API's clock (Config.Now).
 func (s *Server) now() time.Time { return s.cfg.Now() }
 
-func (s *Server) sameOrigin(origin string) bool {
+// sameOrigin: a mutation's Origin, when sent, must be this API's own
+// origin: an allowed host and the port the request came to. Another
+// service of the same computer (a dev server on localhost:3000) is another
+// origin, although the browser sends it the same cookies.
+func (s *Server) sameOrigin(origin string, r *http.Request) bool {
 	u, err := url.Parse(origin)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && s.allowedHost(u.Hostname())
+	if err != nil || u.Scheme != s.scheme() || u.User != nil || u.Path != "" || !s.allowedHost(u.Hostname()) {
+		return false
+	}
+	return effectivePort(u.Port(), u.Scheme) == effectivePort(requestPort(r.Host), s.scheme())
+}
+
+// requestPort is the port of a Host header, "" without one.
+func requestPort(host string) string {
+	if _, port, err := net.SplitHostPort(host); err == nil {
+		return port
+	}
+	return ""
+}
+
+func effectivePort(port, scheme string) string {
+	switch {
+	case port != "":
+		return port
+	case scheme == "https":
+		return "443"
+	}
+	return "80"
+}
+
+func (s *Server) scheme() string {
+	if s.tls {
+		return "https"
+	}
+	return "http"
 }
 
 // Error is an API error with its HTTP status and stable code.

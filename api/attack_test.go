@@ -46,6 +46,11 @@ func TestEveryRouteRefusesBrowserAttacks(t *testing.T) {
 				guardCase{"look-alike origin 127.0.0.1.nip.io", func(r *http.Request) { r.Header.Set("Origin", "http://127.0.0.1.nip.io:"+port(s)) }, 403},
 				guardCase{"origin with a file scheme", func(r *http.Request) { r.Header.Set("Origin", "file://") }, 403},
 				guardCase{"origin with userinfo", func(r *http.Request) { r.Header.Set("Origin", "http://localhost@evil.com") }, 403},
+				// Cookies are not kept apart by port: a page of another
+				// local service must still not write through the API.
+				guardCase{"another local port's origin", func(r *http.Request) { r.Header.Set("Origin", "http://127.0.0.1:3000") }, 403},
+				guardCase{"localhost without a port", func(r *http.Request) { r.Header.Set("Origin", "http://localhost") }, 403},
+				guardCase{"the right port over https", func(r *http.Request) { r.Header.Set("Origin", "https://127.0.0.1:"+port(s)) }, 403},
 			)
 		}
 		if method == "POST" || method == "PUT" {
@@ -116,4 +121,27 @@ func TestEveryRouteRefusesBrowserAttacks(t *testing.T) {
 		}
 	}
 	t.Logf("%d attack requests over %d routes, all refused", tried, len(s.Routes()))
+}
+
+// TestOwnOriginPasses: a write from the API's own page (its origin: the
+// scheme, an allowed host and the port the request came to) passes the
+// Origin check; the same host on another port does not.
+func TestOwnOriginPasses(t *testing.T) {
+	s := newServer(t)
+	for _, c := range []struct {
+		origin string
+		want   bool
+	}{
+		{"http://127.0.0.1:" + port(s), true},
+		{"http://localhost:" + port(s), true},
+		{"http://127.0.0.1:" + port(s) + "0", false},
+		{"http://127.0.0.1", false},
+	} {
+		req := request(t, s, "POST /api/v1/posts")
+		req.Header.Set("Origin", c.origin)
+		code, body, _ := do(t, req)
+		if got := code != 403; got != c.want {
+			t.Errorf("Origin %s: status %d (%s), want passed=%v", c.origin, code, body, c.want)
+		}
+	}
 }
