@@ -76,6 +76,9 @@ func (s *Server) getAnchors(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) addAnchor(w http.ResponseWriter, r *http.Request) error {
+	if onLAN(r) {
+		return errHubOnlySettings
+	}
 	var in NewAnchorJSON
 	if err := decodeJSON(r, &in); err != nil {
 		return err
@@ -92,6 +95,9 @@ func (s *Server) addAnchor(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) removeAnchor(w http.ResponseWriter, r *http.Request) error {
+	if onLAN(r) {
+		return errHubOnlySettings
+	}
 	removed, err := s.cfg.Anchors.Remove(r.PathValue("peer"))
 	if err != nil {
 		return err

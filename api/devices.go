@@ -461,6 +461,12 @@ func linkURL(host, port string) string {
 
 var errHubOnly = &Error{Status: http.StatusForbidden, Code: "hub_only", Msg: "pair and revoke devices on the hub itself (`porchlight pair`, `porchlight devices revoke`, or the UI opened with `porchlight ui`), not from a paired device"}
 
+// errHubOnlySettings refuses, from a paired device, the settings that
+// decide whom the node believes and where it connects: trusted issuers
+// (a stolen device cookie must not make fake agencies official), anchors
+// and joining a neighborhood.
+var errHubOnlySettings = &Error{Status: http.StatusForbidden, Code: "hub_only", Msg: "trusted issuers, anchors and joining a neighborhood are changed on the hub itself (the CLI, or the UI opened with `porchlight ui`), not from a paired device"}
+
 func (s *Server) routesDevices() {
 	s.handle("POST /api/v1/pair-links", s.createPairLink)
 	s.handle("GET /api/v1/devices", s.getDevices)

@@ -67,7 +67,7 @@ func newLANServer(t *testing.T, file string, c *clock) *lanTest {
 		Status: func() api.Status { return api.Status{Name: "hub"} }, Requests: &requests.Service{},
 		Trust: func(peer.ID) error { return nil }, TrustedIssuers: func() []string { return nil }, Logger: quiet,
 		LAN:         &api.LAN{Addr: "127.0.0.1:0", Certificate: pair, Hosts: []string{lanHost, "Hub.local"}},
-		DevicesFile: file, Now: c.now, Events: &api.Hub{}})
+		DevicesFile: file, Now: c.now, Events: &api.Hub{}, Anchors: &fakeAnchors{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,6 +285,10 @@ func TestRevokeAtNextRequest(t *testing.T) {
 		{"DELETE", "/api/v1/devices/" + d.Devices[1].ID, ""},
 		{"POST", "/api/v1/pair-links", "{}"},
 		{"POST", "/api/v1/login-links", "{}"},
+		{"POST", "/api/v1/trust", `{"issuer":"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"}`},
+		{"POST", "/api/v1/anchors", `{"addr":"/ip4/64.99.7.1/tcp/7781/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"}`},
+		{"DELETE", "/api/v1/anchors/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA", ""},
+		{"POST", "/api/v1/join", `{"invite":"x"}`},
 	} {
 		req := lt.lan(r.method, r.path, strings.NewReader(r.body))
 		req.AddCookie(ck)
@@ -366,7 +370,7 @@ func TestLANHostAndOrigin(t *testing.T) {
 			t.Errorf("Host %q: %d %s, want %d", h.host, c, body, h.want)
 		}
 	}
-	// POST /api/v1/trust: the handler refuses {} with 400, after the guard.
+	// POST /api/v1/posts: the handler refuses {} with 400, after the guard.
 	mut := []struct {
 		name, origin, ctype string
 		want                int
@@ -382,7 +386,7 @@ func TestLANHostAndOrigin(t *testing.T) {
 		{"text body", lt.origin(), "text/plain", 415},
 	}
 	for _, m := range mut {
-		req := lt.lan("POST", "/api/v1/trust", strings.NewReader(`{}`))
+		req := lt.lan("POST", "/api/v1/posts", strings.NewReader(`{}`))
 		req.AddCookie(ck)
 		if m.origin != "" {
 			req.Header.Set("Origin", m.origin)

@@ -385,6 +385,9 @@ func (s *Server) setMute(w http.ResponseWriter, r *http.Request, on bool) error 
 }
 
 func (s *Server) join(w http.ResponseWriter, r *http.Request) error {
+	if onLAN(r) {
+		return errHubOnlySettings
+	}
 	m, err := s.members()
 	if err != nil {
 		return err

@@ -241,6 +241,9 @@ func (s *Server) getTrust(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) addTrust(w http.ResponseWriter, r *http.Request) error {
+	if onLAN(r) {
+		return errHubOnlySettings
+	}
 	var in struct {
 		Issuer string `json:"issuer"`
 	}
