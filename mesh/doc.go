@@ -19,7 +19,8 @@
 // one message, and gossipsub messages are unsigned and carry no author
 // fields (StrictNoSign, WithNoAuthor): every record already carries its
 // author's signature. Topic traffic flows only with neighbors: peers that
-// completed the handshake (below); see notNeighborScore and inspectRPC.
+// completed the handshake (below); see notNeighborScore, inspectRPC and,
+// for the check of each RPC as it leaves, wireGate.
 // Each neighbor has a budget of messages, charged before validation
 // (PeerRecordBurst and the like). The topic validator opens
 // the record (signature, author, limits), applies the Rules (package

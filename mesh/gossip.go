@@ -2,14 +2,20 @@ package mesh
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/proto"
 
 	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
 
@@ -194,7 +200,8 @@ func readLoop(ctx context.Context, sub *pubsub.Subscription) error {
 }
 
 // topicEvents pulls (mutually) from every peer that joins topic t:
-// from then on our flood publishes reach it, and the pull covers whatever
+// gossip reaches it once gossipsub grafts it (flood publish is off, the
+// default of go-libp2p-pubsub v0.19.0), and the pull covers whatever
 // either side published before.
 func (m *Mesh) topicEvents(ctx context.Context, t *pubsub.Topic) error {
 	h, err := t.EventHandler()
@@ -350,10 +357,10 @@ func (m *Mesh) inspectRPC(p peer.ID, rpc *pubsub.RPC) error {
 // notNeighborScore is the application-specific score of a peer that has
 // not completed the handshake: far below GraylistThreshold, so gossipsub
 // ignores its RPCs, never publishes or relays to it, never grafts it and
-// sends it no gossip. Scores are computed when used, so a peer that
-// completes the handshake counts as a normal peer at once; its
-// subscriptions, which pubsub records before the graylist check, are known
-// already.
+// sends it no gossip, once it scores the peer (until then, see wireGate).
+// Scores are computed when used, so a peer that completes the handshake
+// counts as a normal peer at once; its subscriptions, which pubsub records
+// before the graylist check, are known already.
 const notNeighborScore = -10_000
 
 func (m *Mesh) appScore(p peer.ID) float64 {
@@ -584,4 +591,157 @@ func (m *Mesh) strike(p peer.ID) {
 	if m.strikes.add(p, m.cfg.Now()) {
 		m.shun(p, shunFlooding, graylistBackoff, fmt.Sprintf("%d records over the per-author limits within a minute", FloodStrikes))
 	}
+}
+
+// gossipPolicy says which topics' gossip may flow between this node and a
+// peer: every topic for a member, the requests topic for an agency of this
+// neighborhood, nothing for a stranger (a peer that has not completed the
+// handshake) or a peer met in a served neighborhood (records cross by
+// sync, see bridge). It is gossipsub's peer filter, and wireGate enforces
+// it on what leaves for the peer.
+type gossipPolicy struct {
+	peers *peerSet
+	reqs  string // the requests topic
+}
+
+func (g gossipPolicy) allows(p peer.ID, topic string) bool {
+	switch g.peers.standing(p) {
+	case Member:
+		return true
+	case Agency:
+		h, _ := g.peers.hoodOf(p)
+		return topic == g.reqs && h == ""
+	}
+	return false
+}
+
+// gossipHost is the host gossipsub is given: the node's host, whose
+// NewStream puts a wireGate on every stream gossipsub opens (one per peer,
+// which carries everything gossipsub sends the peer).
+type gossipHost struct {
+	host.Host
+	policy gossipPolicy
+	log    *slog.Logger
+}
+
+func (h gossipHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
+	s, err := h.Host.NewStream(ctx, p, pids...)
+	if err != nil {
+		return nil, err
+	}
+	return &wireGate{Stream: s, policy: h.policy, peer: p, log: h.log}, nil
+}
+
+// wireGate is the last check on gossip to a peer, made as each RPC is
+// written: messages and control of topics the policy does not allow the
+// peer at that moment are cut out; an RPC left empty is not sent.
+//
+// The peer filter, appScore and inspectRPC keep gossipsub from choosing a
+// stranger, but gossipsub's choices are made on its own state, which lags
+// the network's: go-libp2p-pubsub v0.19.0 learns a peer's subscriptions
+// from the stream the peer opens, and scores the peer and learns that it
+// speaks gossipsub only when its own stream to the peer opens. In between,
+// it takes a subscribed stranger for a floodsub peer with score 0 and
+// queues to it whatever is published or relayed on the topic (the flake
+// of TestStrangerWithoutHandshakeGetsNoFeed: a's profile, published as the
+// stranger connected). Checking at the wire does not depend on that
+// timing, nor on which of gossipsub's paths chose the peer.
+//
+// A member's RPCs pass as they are, unparsed. The subscriptions in the
+// first RPC always pass: a peer learns this node's topics before its
+// handshake completes, as it would from their names.
+//
+// gossipsub writes one length-prefixed RPC per Write, from one goroutine;
+// an RPC split across writes is put back together first.
+type wireGate struct {
+	network.Stream
+	policy gossipPolicy
+	peer   peer.ID
+	log    *slog.Logger
+	buf    []byte // the start of an RPC whose rest is still to come
+}
+
+// maxGossipFrame bounds an RPC the gate reassembles. Gossipsub splits or
+// drops RPCs over maxRPCSize (WithMaxMessageSize), so a larger length
+// means the stream is not what the gate takes it for.
+const maxGossipFrame = 4 * maxRPCSize
+
+func (w *wireGate) Write(b []byte) (int, error) {
+	data := b
+	if len(w.buf) > 0 {
+		w.buf = append(w.buf, b...)
+		data = w.buf
+	}
+	for len(data) > 0 {
+		size, n := binary.Uvarint(data)
+		if n < 0 || size > maxGossipFrame {
+			return 0, fmt.Errorf("gossip to %s: RPC length prefix %x is not one gossipsub writes", w.peer, data[:min(len(data), binary.MaxVarintLen64)])
+		}
+		if n == 0 || uint64(len(data)-n) < size {
+			break // the rest comes in the next Write
+		}
+		end := n + int(size)
+		if err := w.send(data[:end], data[n:end]); err != nil {
+			return 0, err
+		}
+		data = data[end:]
+	}
+	w.buf = append(w.buf[:0], data...)
+	return len(b), nil
+}
+
+// send writes one RPC (frame, its body after the length prefix), less what
+// the peer may not have.
+func (w *wireGate) send(frame, body []byte) error {
+	if w.policy.peers.standing(w.peer) == Member {
+		_, err := w.Stream.Write(frame)
+		return err
+	}
+	rpc := new(pubsubpb.RPC)
+	if err := proto.Unmarshal(body, rpc); err != nil {
+		return fmt.Errorf("gossip to %s: decode own RPC: %w", w.peer, err)
+	}
+	cut := withhold(rpc, func(topic string) bool { return w.policy.allows(w.peer, topic) })
+	if cut == 0 {
+		_, err := w.Stream.Write(frame)
+		return err
+	}
+	w.log.Debug("gossip withheld from a peer that may not have it", "peer", w.peer, "entries", cut)
+	if proto.Size(rpc) == 0 {
+		return nil
+	}
+	out, err := proto.MarshalOptions{}.MarshalAppend(binary.AppendUvarint(nil, uint64(proto.Size(rpc))), rpc)
+	if err != nil {
+		return fmt.Errorf("gossip to %s: encode RPC: %w", w.peer, err)
+	}
+	_, err = w.Stream.Write(out)
+	return err
+}
+
+// withhold removes from rpc the messages, partial messages and topic
+// control (IHAVE, GRAFT, PRUNE) of topics that allowed refuses, and
+// returns how many entries it removed. IWANT and IDONTWANT carry neither
+// a topic nor content, only message IDs (hashes).
+func withhold(rpc *pubsubpb.RPC, allowed func(topic string) bool) int {
+	cut := 0
+	drop := func(topic string) bool {
+		if allowed(topic) {
+			return false
+		}
+		cut++
+		return true
+	}
+	rpc.Publish = slices.DeleteFunc(rpc.Publish, func(m *pubsubpb.Message) bool { return drop(m.GetTopic()) })
+	if p := rpc.Partial; p != nil && drop(p.GetTopicID()) {
+		rpc.Partial = nil
+	}
+	if c := rpc.Control; c != nil {
+		c.Ihave = slices.DeleteFunc(c.Ihave, func(x *pubsubpb.ControlIHave) bool { return drop(x.GetTopicID()) })
+		c.Graft = slices.DeleteFunc(c.Graft, func(x *pubsubpb.ControlGraft) bool { return drop(x.GetTopicID()) })
+		c.Prune = slices.DeleteFunc(c.Prune, func(x *pubsubpb.ControlPrune) bool { return drop(x.GetTopicID()) })
+		if proto.Size(c) == 0 {
+			rpc.Control = nil
+		}
+	}
+	return cut
 }

@@ -379,7 +379,8 @@ func New(cfg Config) (m *Mesh, err error) {
 
 	topic := TopicName(cfg.Store.Neighborhood(), "feed")
 	reqTopic := TopicName(cfg.Store.Neighborhood(), "requests")
-	m.ps, err = pubsub.NewGossipSub(ctx, h,
+	policy := gossipPolicy{peers: m.peers, reqs: reqTopic}
+	m.ps, err = pubsub.NewGossipSub(ctx, gossipHost{h, policy, cfg.Logger},
 		pubsub.WithMessageIdFn(func(pm *pubsubpb.Message) string {
 			id := sha256.Sum256(pm.Data)
 			return string(id[:])
@@ -391,23 +392,14 @@ func New(cfg Config) (m *Mesh, err error) {
 		// reads our messages, and the seqno no longer tells when we started.
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
-		// Only neighbors (handshake completed) exchange topic traffic: the
-		// filter covers grafts, IHAVE/IWANT and mesh and fanout choices,
-		// appScore the rest (own publishes, inbound RPCs), and inspectRPC
-		// drops strangers' messages before pubsub looks at them.
-		// An agency that is not a member gets the requests topic only.
-		pubsub.WithPeerFilter(func(p peer.ID, t string) bool {
-			switch m.peers.standing(p) {
-			case Member:
-				return true
-			case Agency:
-				// A peer of a served neighborhood gets no gossip: records
-				// cross by sync (see bridge).
-				h, _ := m.peers.hoodOf(p)
-				return t == reqTopic && h == ""
-			}
-			return false
-		}),
+		// Only neighbors (handshake completed) exchange topic traffic, as
+		// policy says: an agency that is not a member gets the requests
+		// topic only. The filter covers grafts, IHAVE/IWANT and mesh and
+		// fanout choices, appScore the rest (publishes, inbound RPCs), and
+		// inspectRPC drops strangers' messages before pubsub looks at
+		// them. All three act on gossipsub's view of the peer, which lags
+		// (see wireGate): gossipHost checks each RPC as it leaves.
+		pubsub.WithPeerFilter(policy.allows),
 		pubsub.WithAppSpecificRpcInspector(m.inspectRPC),
 		pubsub.WithPeerScore(scoreParams(m.appScore, topic, reqTopic), scoreThresholds()),
 		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(m.inspectScores), scoreInspectEvery),
