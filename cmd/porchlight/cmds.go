@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
 )
@@ -293,11 +294,17 @@ func newRetractCmd(g *globals) *cobra.Command {
 }
 
 func newFeedCmd(g *globals) *cobra.Command {
-	var limit int
+	var (
+		limit  int
+		before string
+	)
 	c := &cobra.Command{
 		Use:   "feed",
 		Short: "Show the neighborhood feed, newest first",
-		Args:  cobra.NoArgs,
+		Long: `Show the neighborhood feed, newest first, a page of --limit posts. When
+older posts remain, the command that shows the next page is printed on
+standard error (porchlight feed --before CURSOR).`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if limit < 1 || limit > 1000 {
 				return usagef("--limit must be from 1 to 1000")
@@ -306,9 +313,13 @@ func newFeedCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			posts, err := cl.Feed(c.Context(), limit)
+			page, err := cl.FeedPage(c.Context(), client.FeedQuery{Limit: limit, Before: before})
 			if err != nil {
 				return err
+			}
+			posts := page.Posts
+			if page.Next != "" {
+				defer fmt.Fprintf(c.ErrOrStderr(), "older posts: porchlight feed --limit %d --before %s\n", limit, page.Next)
 			}
 			return printList(c, g, posts,
 				col("WHEN", func(p api.PostJSON) string { return p.Created.Local().Format(time.DateTime) }),
@@ -331,6 +342,7 @@ func newFeedCmd(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().IntVar(&limit, "limit", 100, "how many posts")
+	c.Flags().StringVar(&before, "before", "", "show the posts older than this position (printed after a full page)")
 	addJSONFlag(c, g)
 	return c
 }
