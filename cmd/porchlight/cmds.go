@@ -136,14 +136,18 @@ open), such as a small VPS or a home whose router forwards the port.`,
 			if err != nil {
 				return err
 			}
-			if _, err := node.LoadConfig(g.dataDir); errors.Is(err, node.ErrNotInitialized) {
+			settings, err := node.LoadConfig(g.dataDir)
+			if errors.Is(err, node.ErrNotInitialized) {
 				if err := node.Init(g.dataDir, node.Config{}); err != nil {
 					return err
 				}
-				cfg, _ := node.LoadConfig(g.dataDir)
+				settings, _ = node.LoadConfig(g.dataDir)
 				log.Info("initialized a new data directory with defaults; see `porchlight init --help` to choose a name and neighborhood",
-					"dir", g.dataDir, "name", cfg.Name, "neighborhood", cfg.Neighborhood)
+					"dir", g.dataDir, "name", settings.Name, "neighborhood", settings.Neighborhood)
 			}
+			// Before the start: opening the store may migrate and compact.
+			// A config.toml that does not parse is node.Start's to report.
+			node.ApplyMemoryLimit(settings, log)
 			opts.Dir, opts.Logger = g.dataDir, log
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
