@@ -208,6 +208,7 @@ type Server struct {
 	done     chan struct{}
 	closing  chan struct{} // closed by Close: ends event streams
 	devices  deviceSet     // pairing links and paired devices
+	peerIDs  idStrings     // text forms of the feed's authors
 
 	lanMu sync.Mutex
 	lan   *lanServer // the LAN listener; nil until ServeLAN

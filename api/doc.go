@@ -28,7 +28,8 @@
 //	GET    /api/v1/anchors       the anchors this node knows and whether they answer (?probe=true dials and pings)
 //	POST   /api/v1/anchors       add an anchor {addr}: saved in config.toml and dialled now
 //	DELETE /api/v1/anchors/{peer}  forget an anchor (config.toml; in use until the node restarts)
-//	GET    /api/v1/feed          posts, newest first (?limit=, default 100, max 1000)
+//	GET    /api/v1/feed          posts, newest first (?limit=, default 100, max 1000; ?before= the
+//	                             Link header's next page of a full page: rel="next")
 //	POST   /api/v1/posts         write a post {kind, text, location?, reply_to?}
 //	DELETE /api/v1/posts/{id}    retract an own post
 //	POST   /api/v1/posts/check   anti-profiling advice on a post before it is written {kind, text}: prompt, why, suggest

@@ -1,12 +1,17 @@
 package api
 
 import (
+	"errors"
 	"net/http"
+	"sync"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/feed"
 	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/record"
+	"github.com/porchlight-mesh/porchlight/store"
 )
 
 // PeerJSON is one entry of GET /api/v1/peers.
@@ -80,31 +85,74 @@ func (s *Server) getPeers(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// getFeed lists the feed, newest first: limit posts (default 100, at
+// most 1000) strictly older than the cursor before (default: from the
+// newest). When the page is full, a Link header (rel="next") gives the
+// next page's URL, whose before is the position of this page's last post;
+// a page that is not full is the end of the feed. A before that is not
+// such a cursor is a 400.
 func (s *Server) getFeed(w http.ResponseWriter, r *http.Request) error {
 	limit, err := queryInt(r, "limit", 100, 1000)
 	if err != nil {
 		return err
 	}
-	posts, err := s.cfg.Feed.List(limit)
+	before, err := store.ParseCursor(r.URL.Query().Get("before"))
+	if errors.Is(err, store.ErrBadCursor) {
+		return badRequest("before: %v", err)
+	}
+	if err != nil {
+		return err
+	}
+	page, err := s.cfg.Feed.Page(limit, feed.Before(before))
 	if err != nil {
 		return err
 	}
 	if s.cfg.OnFeedRead != nil {
 		s.cfg.OnFeedRead()
 	}
-	// feed.List leaves out the authors this home muted and marks the
+	// feed.Page leaves out the authors this home muted and marks the
 	// posts of removed members.
-	out := make([]PostJSON, 0, len(posts))
-	for _, p := range posts {
-		out = append(out, postJSON(p))
+	out := make([]PostJSON, 0, len(page.Posts))
+	for _, p := range page.Posts {
+		out = append(out, s.postJSON(p))
+	}
+	if page.Next != (store.Cursor{}) {
+		next := r.URL.Query()
+		next.Set("before", page.Next.String())
+		w.Header().Set("Link", `</api/v1/feed?`+next.Encode()+`>; rel="next"`)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
-func postJSON(p feed.Post) PostJSON {
+// idStrings caches the text form (base58) of peer IDs: a page of the
+// feed names an author per post, and encoding each was 7 % of serving
+// the feed of a year of a street. A street has hundreds of authors; past
+// maxIDStrings the cache starts over.
+type idStrings struct {
+	mu sync.Mutex
+	m  map[peer.ID]string
+}
+
+const maxIDStrings = 4096
+
+func (c *idStrings) get(id peer.ID) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.m[id]; ok {
+		return s
+	}
+	if c.m == nil || len(c.m) >= maxIDStrings {
+		c.m = make(map[peer.ID]string)
+	}
+	s := id.String()
+	c.m[id] = s
+	return s
+}
+
+func (s *Server) postJSON(p feed.Post) PostJSON {
 	j := PostJSON{
-		ID: p.ID.String(), Author: p.Author.String(), AuthorName: p.AuthorName, AuthorEquivocated: p.AuthorFlagged,
+		ID: p.ID.String(), Author: s.peerIDs.get(p.Author), AuthorName: p.AuthorName, AuthorEquivocated: p.AuthorFlagged,
 		Kind: p.Kind, Text: p.Text, Created: p.Created.UTC(), Location: p.Location,
 		AuthorRemoved: p.AuthorRemoved,
 	}
@@ -143,7 +191,7 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, postJSON(p))
+	writeJSON(w, http.StatusCreated, s.postJSON(p))
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
@@ -42,8 +43,11 @@ import (
 //	after (*requests.Service).CheckEntry, as the mesh does. Then the real
 //	binary runs on that directory: start time until the API answers, RSS
 //	idle and while clients scroll the feed, p99 of the feed and of the
-//	requests and agencies listings; after it stops, the feed's deep pages
-//	through store.DB.Feed (the API has no cursor).
+//	requests and agencies listings, and the feed's deep pages through the
+//	API's before cursor (the whole feed, 50 posts a page). -year-reuse
+//	measures a data dir kept by an earlier run (-year-keep) instead, with
+//	-bin another release's binary on it; -year-migrate opens its store in
+//	the bench first, timing the schema migration a newer release does.
 var (
 	yearHomes    = flag.Int("year-homes", 500, "year: homes posting")
 	yearDays     = flag.Int("year-days", 365, "year: days of history")
@@ -56,6 +60,8 @@ var (
 	yearLoad     = flag.Duration("year-load", 15*time.Second, "year: length of the feed-scrolling load")
 	yearScroll   = flag.Int("year-scrollers", 4, "year: concurrent clients scrolling the feed during the load")
 	yearKeep     = flag.String("year-keep", "", "year: keep the generated data dir here (a copy is not made: the run writes into it; must not exist)")
+	yearReuse    = flag.String("year-reuse", "", "year: measure this data dir (kept by -year-keep) instead of generating one; the run writes into it")
+	yearMigrate  = flag.Bool("year-migrate", false, "year: open the data dir's store in the bench before the first start, timing its schema migration")
 )
 
 func init() {
@@ -89,6 +95,9 @@ func runYear(ctx context.Context, e *env) (*section, error) {
 	nreq := *yearRequests
 	if nreq < 0 {
 		nreq = max(1, 2000*days/365)
+	}
+	if *yearReuse != "" {
+		return runYearReuse(ctx, e, *yearReuse)
 	}
 	data := filepath.Join(e.tmp, "year-data")
 	if *yearKeep != "" {
@@ -167,12 +176,48 @@ func runYear(ctx context.Context, e *env) (*section, error) {
 	if err := e.profilePhase("year-deep"); err != nil {
 		return nil, err
 	}
-	deep, err := yearDeepPages(e, dbDir)
+	s := &section{title: "A year of a busy street"}
+	yearReport(s, e, g, m, m.deep, yearSizes{sst: sst, vlog: vlog, db: diskDB, all: diskAll}, homes, days, perDay)
+	return s, nil
+}
+
+// runYearReuse measures the binary on a data dir an earlier run kept.
+func runYearReuse(ctx context.Context, e *env, data string) (*section, error) {
+	dbDir := filepath.Join(data, node.DBDir)
+	g := &yearGen{posts: -1}
+	var migrate time.Duration
+	if *yearMigrate {
+		progress("year: store.Open of %s (schema migration)", dbDir)
+		t0 := time.Now()
+		db, err := store.Open(store.Config{Dir: dbDir, Neighborhood: yearHood, Logger: e.log})
+		if err != nil {
+			return nil, err
+		}
+		if err := db.Close(); err != nil {
+			return nil, err
+		}
+		migrate = time.Since(t0)
+		progress("year: opened (and migrated) in %.1f s", migrate.Seconds())
+	}
+	all, err := duBytes(data)
 	if err != nil {
 		return nil, err
 	}
-	s := &section{title: "A year of a busy street"}
-	yearReport(s, e, g, m, deep, yearSizes{sst: sst, vlog: vlog, db: diskDB, all: diskAll}, homes, days, perDay)
+	sst, err := duGlob(filepath.Join(dbDir, "*.sst"))
+	if err != nil {
+		return nil, err
+	}
+	m, err := yearMeasureNode(ctx, e, data, g)
+	if err != nil {
+		return nil, err
+	}
+	s := &section{title: "A year of a busy street (a kept data dir)"}
+	s.printf("**Data dir** %s (reused): %.1f MiB, tables (*.sst) %.1f MiB before the first start", data, float64(all)/(1<<20), float64(sst)/(1<<20))
+	if *yearMigrate {
+		s.printf("; store.Open in the bench first (schema migration included): %.1f s", migrate.Seconds())
+	}
+	s.printf(".\n\n")
+	yearReport(s, e, g, m, m.deep, yearSizes{}, 0, 0, 0)
 	return s, nil
 }
 
@@ -440,6 +485,7 @@ type yearNode struct {
 	loadCalls                              int
 	feedBytes, reqBytes, agBytes           int
 	reqN, agN                              int
+	deep                                   *yearDeep
 	cpuProfile                             string
 	heapProfile                            string
 	heapMem                                runtime.MemStats
@@ -524,14 +570,29 @@ func yearMeasureNode(ctx context.Context, e *env, data string, g *yearGen) (*yea
 	}
 	m.firstFeed = d
 	var posts []api.PostJSON
-	if err := json.Unmarshal(body, &posts); err != nil || len(posts) != min(50, g.posts) {
-		return nil, fmt.Errorf("first feed page: %d posts, %v; want %d", len(posts), err, min(50, g.posts))
+	want := min(50, g.posts)
+	if g.posts < 0 { // a kept data dir: a year of posts
+		want = 50
+	}
+	if err := json.Unmarshal(body, &posts); err != nil || len(posts) != want {
+		return nil, fmt.Errorf("first feed page: %d posts, %v; want %d", len(posts), err, want)
 	}
 	if _, m.firstReqs, err = cl.get(ctx, "/api/v1/requests"); err != nil {
 		return nil, err
 	}
-	if _, m.firstAgencies, err = cl.get(ctx, "/api/v1/agencies"); err != nil {
+	if body, m.firstAgencies, err = cl.get(ctx, "/api/v1/agencies"); err != nil {
 		return nil, err
+	}
+	if len(g.agencies) == 0 { // a kept data dir
+		var ags []api.AgencyJSON
+		if err := json.Unmarshal(body, &ags); err != nil || len(ags) == 0 {
+			return nil, fmt.Errorf("agencies: %d, %v; want some", len(ags), err)
+		}
+		a, err := peer.Decode(ags[0].PeerID)
+		if err != nil {
+			return nil, err
+		}
+		g.agencies = append(g.agencies, a)
 	}
 
 	progress("year: idle %s", e.p.idle)
@@ -636,18 +697,22 @@ func yearMeasureNode(ctx context.Context, e *env, data string, g *yearGen) (*yea
 	if m.loaded, err = readProcStatus(pid); err != nil {
 		return nil, err
 	}
+	if m.deep, err = yearDeepPages(ctx, data); err != nil {
+		return nil, err
+	}
 	if err := c.stop(); err != nil {
 		return nil, fmt.Errorf("stop node: %w", err)
 	}
 	return m, nil
 }
 
-// yearDeep is the feed scrolled to its end through store.DB.Feed.
+// yearDeep is the feed scrolled to its end through the API's cursor.
 type yearDeep struct {
 	pages, posts int
 	all          dist
 	byDepth      []depthTime // the page at these depths
 	total        time.Duration
+	noCursor     bool // the binary's API has no cursor: one page only
 }
 
 type depthTime struct {
@@ -655,31 +720,28 @@ type depthTime struct {
 	d     time.Duration
 }
 
-// yearDeepPages opens the stopped node's store and reads its whole feed
-// 50 posts a page, as a client with a cursor would.
-func yearDeepPages(e *env, dbDir string) (*yearDeep, error) {
-	db, err := store.Open(store.Config{Dir: dbDir, Neighborhood: yearHood, Logger: e.log})
+// yearDeepPages reads the running node's whole feed through the API, 50
+// posts a page, each page from the previous page's next cursor (GET
+// /api/v1/feed?limit=50&before=…), one keep-alive client.
+func yearDeepPages(ctx context.Context, data string) (*yearDeep, error) {
+	cl, err := client.FromDataDir(data)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	progress("year: the whole feed through store.DB.Feed(50, cursor)")
+	progress("year: the whole feed through GET /api/v1/feed?limit=50&before=CURSOR")
 	r := &yearDeep{}
 	var (
-		ds  []time.Duration
-		cur store.Cursor
+		ds     []time.Duration
+		before string
 	)
 	marks := []int{0, 1000, 10_000, 100_000, 500_000}
 	t0 := time.Now()
 	for {
 		c0 := time.Now()
-		page, err := db.Feed(50, cur)
+		page, err := cl.FeedPage(ctx, client.FeedQuery{Limit: 50, Before: before})
 		d := time.Since(c0)
 		if err != nil {
 			return nil, err
-		}
-		if len(page) == 0 {
-			break
 		}
 		for len(marks) > 0 && r.posts >= marks[0] {
 			r.byDepth = append(r.byDepth, depthTime{r.posts, d})
@@ -687,8 +749,12 @@ func yearDeepPages(e *env, dbDir string) (*yearDeep, error) {
 		}
 		ds = append(ds, d)
 		r.pages++
-		r.posts += len(page)
-		cur = store.CursorAt(page[len(page)-1])
+		r.posts += len(page.Posts)
+		if page.Next == "" {
+			r.noCursor = r.pages == 1 && len(page.Posts) == 50
+			break
+		}
+		before = page.Next
 	}
 	r.total = time.Since(t0)
 	r.all = summarize(ds)
@@ -698,33 +764,42 @@ func yearDeepPages(e *env, dbDir string) (*yearDeep, error) {
 func yearReport(s *section, e *env, g *yearGen, m *yearNode, deep *yearDeep, sz yearSizes, homes, days, perDay int) {
 	recs := g.posts + g.retractions + g.agencyRecs
 	startMed := summarize(m.starts).median
-	s.add(row{metric: fmt.Sprintf("generation: %d records sealed and stored (store.DB.Ingest, one transaction each)", recs),
-		result: fmt.Sprintf("%.0f records/s (%.0f s)", float64(recs)/g.elapsed.Seconds(), g.elapsed.Seconds())})
-	s.add(row{metric: "disk used by the data dir (allocated blocks)", result: fmt.Sprintf("%.1f MiB", float64(sz.all)/(1<<20))})
+	generated := g.elapsed > 0
+	if generated {
+		s.add(row{metric: fmt.Sprintf("generation: %d records sealed and stored (store.DB.Ingest, one transaction each)", recs),
+			result: fmt.Sprintf("%.0f records/s (%.0f s)", float64(recs)/g.elapsed.Seconds(), g.elapsed.Seconds())})
+		s.add(row{metric: "disk used by the data dir (allocated blocks)", result: fmt.Sprintf("%.1f MiB", float64(sz.all)/(1<<20))})
+	}
 	s.add(row{metric: fmt.Sprintf("start of `porchlight run` until status answers, median of %d", len(m.starts)), result: ms(startMed),
 		target: "≤ 2 s", met: met(startMed <= 2*time.Second)})
 	s.add(row{metric: "VmRSS idle", result: mib(m.idle["VmRSS"]), target: "≤ 64 MiB", met: met(m.idle["VmRSS"] <= 64<<10)})
 	s.add(row{metric: fmt.Sprintf("VmRSS peak while %d clients scroll the feed", *yearScroll), result: mib(m.peakLoadRSS)})
 	s.add(row{metric: "GET /api/v1/feed?limit=50, p99 (idle)", result: ms(m.feed50.p99), baseline: ms(m.stat.p99), ratio: ratio(float64(m.feed50.p99), float64(m.stat.p99)),
 		target: "≤ 10 ms", met: met(m.feed50.p99 <= 10*time.Millisecond)})
-	s.add(row{metric: "GET /api/v1/feed?limit=1000 (the API's deepest page), p99", result: ms(m.feed1000.p99), target: "≤ 10 ms", met: met(m.feed1000.p99 <= 10*time.Millisecond)})
-	s.add(row{metric: "store.DB.Feed(50, cursor) over the whole feed, p99 per page", result: ms(deep.all.p99), target: "≤ 10 ms", met: met(deep.all.p99 <= 10*time.Millisecond)})
+	s.add(row{metric: "GET /api/v1/feed?limit=1000, p99", result: ms(m.feed1000.p99), target: "≤ 10 ms", met: met(m.feed1000.p99 <= 10*time.Millisecond)})
+	if deep.noCursor {
+		s.add(row{metric: "GET /api/v1/feed?limit=50&before=CURSOR over the whole feed", result: "no cursor in this binary's API"})
+	} else {
+		s.add(row{metric: "GET /api/v1/feed?limit=50&before=CURSOR over the whole feed, p99 per page", result: ms(deep.all.p99), target: "≤ 10 ms", met: met(deep.all.p99 <= 10*time.Millisecond)})
+	}
 	s.add(row{metric: "GET /api/v1/feed?limit=50 under the scrolling load, p99", result: ms(m.loadFeed.p99)})
 	s.add(row{metric: "GET /api/v1/requests (limit 100), p99", result: ms(m.reqs.p99), baseline: ms(m.stat.p99), ratio: ratio(float64(m.reqs.p99), float64(m.stat.p99)),
 		target: "≤ 10 ms", met: met(m.reqs.p99 <= 10*time.Millisecond)})
 	s.add(row{metric: "GET /api/v1/agencies, p99", result: ms(m.agencies.p99), baseline: ms(m.stat.p99), ratio: ratio(float64(m.agencies.p99), float64(m.stat.p99)),
 		target: "≤ 10 ms", met: met(m.agencies.p99 <= 10*time.Millisecond)})
 
-	s.printf("**History.** %d homes × %d posts a day × %d days (%.0f days of created times, ending now): %d posts and %d retractions (one post in %d, retracted a minute later; the store purges the post's content and keeps its hash). "+
-		"%d agencies certified by one issuer the node trusts (`porchlight init --neighborhood %s --trust-issuer ISSUER`), %d requests in all, each followed by a note, a Yield of 1-5 clips and a close: %d agency records. "+
-		"Posts are 80-400 bytes of text. Every record is sealed with `record.SealAt` at its created time; the homes' logs are signed on %d goroutines (one home's log by one goroutine, in order) and stored by `store.DB.Ingest` on one, as they come "+
-		"(the store has no batch ingest: one Badger transaction per record); the agencies' records go through `(*requests.Service).CheckEntry` first. "+
-		"Posts: %.1f s (%.0f records/s, signing included, %d-core machine shared with other sessions); agencies: %.1f s. No profile records (homes show as their peer IDs).\n\n",
-		homes, perDay, days, g.span.Hours()/24, g.posts, g.retractions, *yearRetract, len(g.agencies), yearHood, g.requests, g.agencyRecs,
-		runtime.NumCPU(), g.postsElapsed.Seconds(), float64(g.posts+g.retractions)/g.postsElapsed.Seconds(), runtime.NumCPU(), g.agencyElapsed.Seconds())
-	s.printf("**Disk.** Data dir %.1f MiB (Badger dir %.1f MiB; after close: tables (*.sst) %.1f MiB, value log (*.vlog) %.1f MiB), i.e. %.0f bytes per stored record, %.1f MiB per home-year at this rate.\n\n",
-		float64(sz.all)/(1<<20), float64(sz.db)/(1<<20), float64(sz.sst)/(1<<20), float64(sz.vlog)/(1<<20),
-		float64(sz.all)/float64(recs), float64(sz.all)/(1<<20)/float64(homes)/(float64(days)/365))
+	if generated {
+		s.printf("**History.** %d homes × %d posts a day × %d days (%.0f days of created times, ending now): %d posts and %d retractions (one post in %d, retracted a minute later; the store purges the post's content and keeps its hash). "+
+			"%d agencies certified by one issuer the node trusts (`porchlight init --neighborhood %s --trust-issuer ISSUER`), %d requests in all, each followed by a note, a Yield of 1-5 clips and a close: %d agency records. "+
+			"Posts are 80-400 bytes of text. Every record is sealed with `record.SealAt` at its created time; the homes' logs are signed on %d goroutines (one home's log by one goroutine, in order) and stored by `store.DB.Ingest` on one, as they come "+
+			"(the store has no batch ingest: one Badger transaction per record); the agencies' records go through `(*requests.Service).CheckEntry` first. "+
+			"Posts: %.1f s (%.0f records/s, signing included, %d-core machine shared with other sessions); agencies: %.1f s. No profile records (homes show as their peer IDs).\n\n",
+			homes, perDay, days, g.span.Hours()/24, g.posts, g.retractions, *yearRetract, len(g.agencies), yearHood, g.requests, g.agencyRecs,
+			runtime.NumCPU(), g.postsElapsed.Seconds(), float64(g.posts+g.retractions)/g.postsElapsed.Seconds(), runtime.NumCPU(), g.agencyElapsed.Seconds())
+		s.printf("**Disk.** Data dir %.1f MiB (Badger dir %.1f MiB; after close: tables (*.sst) %.1f MiB, value log (*.vlog) %.1f MiB), i.e. %.0f bytes per stored record, %.1f MiB per home-year at this rate.\n\n",
+			float64(sz.all)/(1<<20), float64(sz.db)/(1<<20), float64(sz.sst)/(1<<20), float64(sz.vlog)/(1<<20),
+			float64(sz.all)/float64(recs), float64(sz.all)/(1<<20)/float64(homes)/(float64(days)/365))
+	}
 	s.printf("**The binary.** `porchlight --data D run --no-mdns --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0`, started %d times on the data dir (page cache warm: the bench just wrote it); start = exec until `porchlight status --json` answers (polled every 50 ms, each poll an exec): ", len(m.starts))
 	for i, d := range m.starts {
 		if i > 0 {
@@ -744,16 +819,19 @@ func yearReport(s *section, e *env, g *yearGen, m *yearNode, deep *yearDeep, sz 
 		s.printf("| %s | %s | %s |\n", k, mib(m.idle[k]), mib(m.loaded[k]))
 	}
 	s.printf("| VmRSS peak during the load | – | %s |\n\n", mib(m.peakLoadRSS))
-	s.printf("**Deep pages.** The API's feed has no cursor (`limit` ≤ 1000, newest first), so a client cannot scroll past the newest 1,000 posts. "+
-		"After the node stopped, the bench read the whole feed through `store.DB.Feed(50, cursor)` (the store's pager): %d pages, %d posts, %.1f s; per page median %s, p99 %s, max %s. Page at depth: ",
-		deep.pages, deep.posts, deep.total.Seconds(), ms(deep.all.median), ms(deep.all.p99), ms(deep.all.max))
-	for i, d := range deep.byDepth {
-		if i > 0 {
-			s.printf(", ")
+	if deep.noCursor {
+		s.printf("**Deep pages.** This binary's API has no cursor (GET /api/v1/feed takes only `limit`, ≤ 1000): not measured.\n\n")
+	} else {
+		s.printf("**Deep pages.** With the node still running, the bench read the whole feed through the API, 50 posts a page, each page from the previous page's next cursor (`GET /api/v1/feed?limit=50&before=CURSOR`, one keep-alive client): %d pages, %d posts, %.1f s; per page median %s, p99 %s, max %s. Page at depth: ",
+			deep.pages, deep.posts, deep.total.Seconds(), ms(deep.all.median), ms(deep.all.p99), ms(deep.all.max))
+		for i, d := range deep.byDepth {
+			if i > 0 {
+				s.printf(", ")
+			}
+			s.printf("%d: %s", d.depth, ms(d.d))
 		}
-		s.printf("%d: %s", d.depth, ms(d.d))
+		s.printf(".\n\n")
 	}
-	s.printf(".\n\n")
 	if m.cpuProfile != "" {
 		s.printf("CPU profile of the last run of the node (start to stop): `%s` (`go tool pprof -top %s`).\n\n", m.cpuProfile, m.cpuProfile)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -408,5 +409,57 @@ func TestRemoteModePinsCertificate(t *testing.T) {
 		t.Error("plain HTTP to the HTTPS API answered")
 	} else if e := new(client.Error); errors.As(err, &e) && e.Status == http.StatusOK {
 		t.Errorf("plain HTTP: %v", err)
+	}
+}
+
+// TestFeedPages pages through the feed with FeedPage's Next, and a bad
+// Before is the node's 400.
+func TestFeedPages(t *testing.T) {
+	_, dir := startNode(t, node.Options{})
+	ctx := ctxFor(t)
+	c, err := client.FromDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := c.Post(ctx, api.NewPostJSON{Kind: "general", Text: fmt.Sprintf("post %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := c.Feed(ctx, 0)
+	if err != nil || len(all) != 5 {
+		t.Fatalf("Feed = %d posts, %v; want 5", len(all), err)
+	}
+	var want []string
+	for _, p := range all {
+		want = append(want, p.ID)
+	}
+	var got []string
+	q := client.FeedQuery{Limit: 2}
+	for pages := 1; ; pages++ {
+		p, err := c.FeedPage(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, post := range p.Posts {
+			got = append(got, post.ID)
+		}
+		if p.Next == "" {
+			if pages != 3 {
+				t.Errorf("%d pages of 2 for 5 posts, want 3", pages)
+			}
+			break
+		}
+		if pages > 5 {
+			t.Fatal("more than 5 pages")
+		}
+		q.Before = p.Next
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("pages listed %.12q, want %.12q", got, want)
+	}
+	var ce *client.Error
+	if _, err := c.FeedPage(ctx, client.FeedQuery{Before: "not-a-cursor"}); !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(ce.Message, "before") {
+		t.Fatalf("FeedPage with a bad Before = %v, want a 400 about before", err)
 	}
 }

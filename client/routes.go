@@ -3,10 +3,14 @@ package client
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/porchlight-mesh/porchlight/api"
@@ -26,12 +30,74 @@ func (c *Client) Peers(ctx context.Context) ([]api.PeerJSON, error) {
 
 // Feed lists up to limit posts, newest first (0: the API's default).
 func (c *Client) Feed(ctx context.Context, limit int) ([]api.PostJSON, error) {
-	path := "/api/v1/feed"
-	if limit > 0 {
-		path += "?limit=" + strconv.Itoa(limit)
+	p, err := c.FeedPage(ctx, FeedQuery{Limit: limit})
+	return p.Posts, err
+}
+
+// FeedQuery selects a page of the feed.
+type FeedQuery struct {
+	Limit int // posts, 1 to 1000 (0: the API's default, 100)
+	// Before lists the posts older than this position: the Next of the
+	// previous page. Empty: from the newest.
+	Before string
+}
+
+// FeedPage is one page of the feed.
+type FeedPage struct {
+	Posts []api.PostJSON
+	// Next is the Before of the following page; empty when this page is
+	// the last.
+	Next string
+}
+
+// FeedPage lists one page of the feed, newest first. A Before the node
+// does not take for a cursor is a 400 *Error.
+func (c *Client) FeedPage(ctx context.Context, q FeedQuery) (FeedPage, error) {
+	v := url.Values{}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
 	}
-	var out []api.PostJSON
-	return out, c.get(ctx, path, &out)
+	if q.Before != "" {
+		v.Set("before", q.Before)
+	}
+	path := "/api/v1/feed"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := c.request(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return FeedPage{}, err
+	}
+	resp, err := c.send(req)
+	if err != nil {
+		return FeedPage{}, err
+	}
+	defer resp.Body.Close()
+	var p FeedPage
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer)).Decode(&p.Posts); err != nil {
+		return FeedPage{}, fmt.Errorf("GET %s: decode the answer: %w", path, err)
+	}
+	if next := nextLink(resp.Header.Get("Link")); next != "" {
+		u, err := url.Parse(next)
+		if err != nil {
+			return FeedPage{}, fmt.Errorf("GET %s: the next page's link %q: %w", path, next, err)
+		}
+		p.Next = u.Query().Get("before")
+	}
+	return p, nil
+}
+
+// nextLink is the URL of a Link header's rel="next", or "".
+func nextLink(h string) string {
+	for _, l := range strings.Split(h, ",") {
+		u, params, ok := strings.Cut(strings.TrimSpace(l), ";")
+		if ok && strings.Contains(params, `rel="next"`) && strings.HasPrefix(u, "<") && strings.HasSuffix(u, ">") {
+			return u[1 : len(u)-1]
+		}
+	}
+	return ""
 }
 
 // Post signs and publishes a post.

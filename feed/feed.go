@@ -177,7 +177,7 @@ func (s *Service) Post(ctx context.Context, np NewPost) (Post, error) {
 	if err != nil {
 		return Post{}, s.undoShare(g, err)
 	}
-	ps, err := s.posts([]*record.Signed{sr})
+	ps, err := s.posts([]store.FeedPost{{ID: sr.ID, Author: sr.Author, Seq: sr.Seq(), Created: sr.Entry.GetCreated(), Post: sr.Entry.GetPost()}})
 	if err != nil {
 		return Post{}, err
 	}
@@ -253,13 +253,20 @@ func (s *Service) revokePostGrant(p Post) error {
 	return nil
 }
 
-// ListOption changes what List returns.
+// ListOption changes what List and Page return.
 type ListOption func(*listOptions)
 
-type listOptions struct{ muted bool }
+type listOptions struct {
+	muted  bool
+	before store.Cursor
+}
 
 // IncludeMuted makes List return the posts of muted authors too.
 func IncludeMuted() ListOption { return func(o *listOptions) { o.muted = true } }
+
+// Before makes List and Page return the posts strictly older than c (the
+// Next of a page, or a post's Cursor) instead of the newest.
+func Before(c store.Cursor) ListOption { return func(o *listOptions) { o.before = c } }
 
 // listPage is how many posts List reads at a time while it skips muted
 // authors' posts.
@@ -269,42 +276,67 @@ const listPage = 200
 // (replies included) of the authors this home muted unless IncludeMuted
 // is given.
 func (s *Service) List(limit int, opts ...ListOption) ([]Post, error) {
+	p, err := s.Page(limit, opts...)
+	return p.Posts, err
+}
+
+// Page is one page of the feed.
+type Page struct {
+	Posts []Post
+	// Next is the position to ask for the following page from (with
+	// Before); zero when the feed has no post past this page.
+	Next store.Cursor
+}
+
+// Page is List with the cursor of the next page. Its cost does not
+// depend on how deep the page is: the store's feed index holds the posts
+// (store.DB.FeedPosts), and what it shows of each author is cached
+// (store.DB.Author).
+func (s *Service) Page(limit int, opts ...ListOption) (Page, error) {
 	var o listOptions
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if limit <= 0 {
+		return Page{}, nil
 	}
 	var muted map[peer.ID]bool
 	if !o.muted {
 		var err error
 		if muted, err = s.mutedSet(); err != nil {
-			return nil, err
+			return Page{}, err
 		}
 	}
-	if len(muted) == 0 {
-		recs, err := s.cfg.Store.Feed(limit, store.Cursor{})
-		if err != nil {
-			return nil, err
-		}
-		return s.posts(recs)
-	}
-	var out []*record.Signed
-	var cur store.Cursor
+	var out []store.FeedPost
+	cur := o.before
 	for len(out) < limit {
-		recs, err := s.cfg.Store.Feed(max(listPage, limit-len(out)), cur)
-		if err != nil {
-			return nil, err
+		n := limit - len(out)
+		if len(muted) > 0 {
+			n = max(listPage, n)
 		}
-		for _, r := range recs {
-			if !muted[r.Author] && len(out) < limit {
-				out = append(out, r)
+		fps, err := s.cfg.Store.FeedPosts(n, cur)
+		if err != nil {
+			return Page{}, err
+		}
+		for _, fp := range fps {
+			if !muted[fp.Author] && len(out) < limit {
+				out = append(out, fp)
 			}
 		}
-		if len(recs) == 0 || len(out) >= limit {
-			break
+		if len(fps) < n {
+			break // the end of the feed
 		}
-		cur = store.CursorAt(recs[len(recs)-1])
+		cur = fps[len(fps)-1].Cursor()
 	}
-	return s.posts(out)
+	ps, err := s.posts(out)
+	if err != nil {
+		return Page{}, err
+	}
+	p := Page{Posts: ps}
+	if len(out) == limit {
+		p.Next = out[len(out)-1].Cursor()
+	}
+	return p, nil
 }
 
 // Mute hides p's posts from this home's feed (List). It is local: nothing
@@ -375,43 +407,43 @@ func (s *Service) PostGrant(owner peer.ID, clip record.ID) *clips.SignedGrant {
 
 // author is what a feed entry shows of its author.
 type author struct {
-	name             string
-	flagged, removed bool
+	store.AuthorInfo
+	removed bool
 }
 
-// posts turns stored post records into feed entries.
-func (s *Service) posts(recs []*record.Signed) ([]Post, error) {
-	db := s.cfg.Store
-	out := make([]Post, 0, len(recs))
+// posts turns feed index entries into feed entries.
+func (s *Service) posts(fps []store.FeedPost) ([]Post, error) {
+	out := make([]Post, 0, len(fps))
 	authors := map[peer.ID]author{}
-	for _, sr := range recs {
-		p := sr.Entry.GetPost()
-		a, ok := authors[sr.Author]
+	for _, fp := range fps {
+		p := fp.Post
+		a, ok := authors[fp.Author]
 		if !ok {
 			var err error
-			if a.name, err = db.Name(sr.Author); err != nil {
+			if a.AuthorInfo, err = s.cfg.Store.Author(fp.Author); err != nil {
 				return nil, err
 			}
-			h, err := db.Head(sr.Author)
-			if err != nil {
-				return nil, err
-			}
-			a.flagged = h.Flagged
 			if s.cfg.Removed != nil {
-				_, a.removed = s.cfg.Removed(sr.Author)
+				_, a.removed = s.cfg.Removed(fp.Author)
 			}
-			authors[sr.Author] = a
+			authors[fp.Author] = a
 		}
-		fp := Post{
-			ID: sr.ID, Author: sr.Author, AuthorName: a.name, AuthorFlagged: a.flagged, AuthorRemoved: a.removed,
-			Kind: p.GetKind(), Text: p.GetText(), Created: sr.Created(), ClipGrant: p.GetClipGrant(),
+		pp := Post{
+			ID: fp.ID, Author: fp.Author, AuthorName: a.Name, AuthorFlagged: a.Flagged, AuthorRemoved: a.removed,
+			Kind: p.GetKind(), Text: p.GetText(), Created: time.UnixMilli(fp.Created), ClipGrant: p.GetClipGrant(),
 		}
 		if l := p.GetLocation(); l != nil {
 			pt := geo.FromE6(l.GetLatE6(), l.GetLonE6())
-			fp.Location = &pt
+			pp.Location = &pt
 		}
-		copy(fp.ReplyTo[:], p.GetReplyTo())
-		out = append(out, fp)
+		copy(pp.ReplyTo[:], p.GetReplyTo())
+		out = append(out, pp)
 	}
 	return out, nil
+}
+
+// Cursor is p's position in the feed: Before(p.Cursor()) lists the posts
+// older than p.
+func (p Post) Cursor() store.Cursor {
+	return store.Cursor{Created: p.Created.UnixMilli(), ID: p.ID}
 }

@@ -119,6 +119,11 @@ type Config struct {
 	// Frigate imports the clips of a Frigate NVR's events, told of them
 	// on the [mqtt] broker (docs/integrations.md); empty: off.
 	Frigate FrigateConfig `toml:"frigate,omitempty"`
+	// MemoryLimit is the soft limit of the Go runtime's memory for
+	// `porchlight run` (runtime/debug.SetMemoryLimit): a size such as
+	// "64MiB" or "1GiB", or "off". Default DefaultMemoryLimit. The
+	// GOMEMLIMIT environment variable, when set, wins. See memory.go.
+	MemoryLimit string `toml:"memory_limit,omitempty"`
 }
 
 // ServeConfig is one [[serve]] table of config.toml.
@@ -230,6 +235,8 @@ type Settings struct {
 	// RetentionPeriod is how long clips are kept: Retention parsed, or
 	// clips.DefaultRetention when it is empty.
 	RetentionPeriod time.Duration
+	// MemoryLimitBytes is MemoryLimit parsed; 0 when it is "off".
+	MemoryLimitBytes int64
 }
 
 // retentionPeriod parses Retention ("" is clips.DefaultRetention).
@@ -349,6 +356,9 @@ func (c *Config) Parse() (Settings, error) {
 		return Settings{}, err
 	}
 	if s.RetentionPeriod, err = c.retentionPeriod(); err != nil {
+		return Settings{}, err
+	}
+	if s.MemoryLimitBytes, err = parseMemoryLimit(c.MemoryLimit); err != nil {
 		return Settings{}, err
 	}
 	if err := c.MQTT.check(); err != nil {

@@ -105,6 +105,9 @@ func TestLoadConfigRefusesEachBadSetting(t *testing.T) {
 		{"neighborhood", "neighborhood = 'Maple St'", "lowercase"},
 		{"static peer", "peers = ['/ip4/10.0.0.1/tcp/7781']", "/p2p/"},
 		{"anchor without peer ID", "anchors = ['/ip4/203.0.113.7/tcp/7781']", "anchor \"/ip4/203.0.113.7/tcp/7781\": want a multiaddr ending in /p2p/<peer ID>"},
+		{"memory limit in MB", "memory_limit = '64MB'", "memory_limit \"64MB\""},
+		{"memory limit too small", "memory_limit = '8MiB'", "at least 16MiB"},
+		{"memory limit negative", "memory_limit = '-1GiB'", "memory_limit \"-1GiB\""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -205,5 +208,30 @@ func TestAnchorCandidates(t *testing.T) {
 	want := []string{"/ip4/8.8.4.20/tcp/7781/p2p/" + inviter, "/ip4/9.9.9.30/udp/7781/quic-v1/p2p/" + relay}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("AnchorCandidates = %q, want %q", got, want)
+	}
+}
+
+// TestMemoryLimitSetting: memory_limit parses sizes as GOMEMLIMIT does,
+// "off" is none, and the default is DefaultMemoryLimit.
+func TestMemoryLimitSetting(t *testing.T) {
+	cases := []struct {
+		toml string
+		want int64
+	}{
+		{"", 96 << 20},
+		{"memory_limit = 'off'", 0},
+		{"memory_limit = '128MiB'", 128 << 20},
+		{"memory_limit = '1GiB'", 1 << 30},
+		{"memory_limit = '20971520'", 20 << 20},
+		{"memory_limit = '65536KiB'", 64 << 20},
+	}
+	for _, c := range cases {
+		s, err := node.LoadConfig(writeConfig(t, []byte(c.toml+"\n")))
+		if err != nil || s.MemoryLimitBytes != c.want {
+			t.Errorf("%q: MemoryLimitBytes = %d, %v; want %d", c.toml, s.MemoryLimitBytes, err, c.want)
+		}
+	}
+	if node.DefaultMemoryLimit != "96MiB" {
+		t.Errorf("DefaultMemoryLimit %q: update the first case", node.DefaultMemoryLimit)
 	}
 }

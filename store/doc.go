@@ -15,11 +15,13 @@
 //	e A        equivocation flag: the seq that was equivocated (8)
 //	t A S      tombstone: I of the record that a retraction in A's log
 //	           withdrew before this node had it
-//	f C I      feed index of live posts: A S (as in i I, so that a page of
-//	           the feed needs no index lookup; empty in databases written
-//	           before 2026-11-28, which fall back to i I); C is the author's
-//	           created time in Unix ms (8 bytes big-endian), so a reverse
-//	           scan is newest first
+//	f C I      feed index of live posts: A S P, P the post (the entry's
+//	           Post message, protobuf), so that a page of the feed is one
+//	           scan of this index, with no lookup of a log slot (see
+//	           feedread.go); C is the author's created time in Unix ms (8
+//	           bytes big-endian), so a reverse scan is newest first.
+//	           Version 2 held A S alone (empty before 2026-11-28); those
+//	           are still read, through the log slot
 //	p A        profile: S (8) + the author's name
 //	o I        yield omission index: A S of every YieldOmission record I
 //	           stored in a log slot (package requests judges them);
@@ -57,6 +59,12 @@
 //	   database without one is version 2 if it holds requests' mark
 //	   "K 1" (the removal of untrusted documents ran), else version 1;
 //	   an empty one is new.
+//	3  2026-12-03 (issue 17): feed index entries hold their post (f C I:
+//	   A S P); the step rewrites them from one scan of the log slots and
+//	   drops an entry whose post is no longer live (the feed never showed
+//	   it). Once: 7.6 s for 30 days of a 500-home street (73,500 posts)
+//	   and 217 s for a year (894,250) on a 2-core machine at load 20-27
+//	   (docs/benchmarks.md, feedfast).
 //
 // Version 2 also covers the tables added on 2026-12-03 without a step:
 // the agency's "to fetch" inbox (T, clips) starts empty, and package

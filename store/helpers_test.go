@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/porchlight-mesh/porchlight/record"
 	"github.com/porchlight-mesh/porchlight/record/pb"
@@ -185,11 +186,32 @@ func checkNoRecord(t testing.TB, db *store.DB, id record.ID) {
 // feedIDs returns the IDs of the whole feed, newest first.
 func feedIDs(t testing.TB, db *store.DB) []record.ID {
 	t.Helper()
-	recs, err := db.Feed(1000, store.Cursor{})
+	return ids(feedPage(t, db, 1000, store.Cursor{})...)
+}
+
+// feedPage is db.Feed(limit, before), checked against db.FeedPosts: the
+// same posts, each as its record says.
+func feedPage(t testing.TB, db *store.DB, limit int, before store.Cursor) []*record.Signed {
+	t.Helper()
+	recs, err := db.Feed(limit, before)
 	if err != nil {
 		t.Fatalf("Feed: %v", err)
 	}
-	return ids(recs...)
+	fps, err := db.FeedPosts(limit, before)
+	if err != nil {
+		t.Fatalf("FeedPosts: %v", err)
+	}
+	if len(fps) != len(recs) {
+		t.Fatalf("FeedPosts(%d, %v) listed %d posts, Feed %d", limit, before, len(fps), len(recs))
+	}
+	for i, r := range recs {
+		fp := fps[i]
+		if fp.ID != r.ID || fp.Author != r.Author || fp.Seq != r.Seq() || fp.Created != r.Entry.GetCreated() ||
+			!proto.Equal(fp.Post, r.Entry.GetPost()) || fp.Cursor() != store.CursorAt(r) {
+			t.Fatalf("FeedPosts post %d = %+v, want record %.12s (seq %d of %s)", i, fp, r.ID, r.Seq(), r.Author)
+		}
+	}
+	return recs
 }
 
 func ids(recs ...*record.Signed) []record.ID {

@@ -3,17 +3,19 @@ package store
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/peer"
 	lprecord "github.com/libp2p/go-libp2p/core/record"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/porchlight-mesh/porchlight/record"
 )
 
 // Version is the schema version of the records database that this
 // release reads and writes (see doc.go).
-const Version = 2
+const Version = 3
 
 // recordsSchema is the records database's schema. Its steps are history:
 // each one reads the layout of the version before it, so it never changes
@@ -25,6 +27,7 @@ func recordsSchema(cfg Config) Schema {
 		Version: Version,
 		Steps: []Step{
 			{To: 2, Name: "grants keyed by owner and ID; untrusted issuers' documents removed", Run: func(db *badger.DB) error { return migrateTo2(db, cfg.TrustedIssuers) }},
+			{To: 3, Name: "feed index entries carry their post", Run: func(db *badger.DB) error { return migrateTo3(db, cfg.Neighborhood) }},
 		},
 		Unversioned: unversionedRecords,
 	}
@@ -174,3 +177,111 @@ func (v1Grant) Domain() string                 { return v1GrantDomain }
 func (v1Grant) Codec() []byte                  { return []byte(v1GrantType) }
 func (v1Grant) MarshalRecord() ([]byte, error) { return nil, errors.New("not for sealing") }
 func (v1Grant) UnmarshalRecord([]byte) error   { return nil }
+
+// Version 2 → 3: the feed index entry of a live post, f C I, held A S
+// (or nothing, before 2026-11-28); from version 3 it holds A S P, P the
+// post (see feedread.go), so that a page of the feed reads no log slot.
+
+// migrateTo3 rewrites the feed index from the log slots, in one scan of
+// them (a point lookup of each post's slot would take minutes at a year
+// of a street): every live slot holding a post of neighborhood gets its
+// entry, as Ingest writes it. An entry that the scan did not rewrite (its
+// post is no longer live in its slot: the feed never showed it) is
+// removed. The second run rewrites the same entries and finds none to
+// remove.
+func migrateTo3(db *badger.DB, neighborhood string) error {
+	t0 := time.Now()
+	wb := db.NewWriteBatch()
+	defer wb.Cancel()
+	posts := 0
+	err := db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagLog}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			a, seq, err := parseAuthorSeq(k[1:])
+			if err != nil {
+				return err
+			}
+			err = it.Item().Value(func(v []byte) error {
+				if len(v) < 2 || v[0] != slotLive {
+					return nil // purged
+				}
+				s, err := record.DecodeTrusted(v[1:])
+				if err != nil {
+					return fmt.Errorf("slot %d of %s: %w", seq, a, err)
+				}
+				p := s.Entry.GetPost()
+				if p == nil || s.Entry.GetNeighborhood() != neighborhood {
+					return nil
+				}
+				val, err := proto.MarshalOptions{}.MarshalAppend(seqKey(0, a, seq)[1:], p)
+				if err != nil {
+					return err
+				}
+				posts++
+				return wb.Set(feedKey(s.Entry.GetCreated(), s.ID), val)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("rewrite the feed index: %w", err)
+	}
+	var stale [][]byte
+	err = db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagFeed}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var rewritten bool
+			if err := it.Item().Value(func(v []byte) error {
+				a, _, err := parseAuthorSeq(v)
+				rewritten = err == nil && len(v) > 1+len(a)+8
+				return nil
+			}); err != nil {
+				return err
+			}
+			if rewritten {
+				continue
+			}
+			// Not rewritten: either its post is not live (drop it) or the
+			// post is all defaults, marshalled to nothing (keep it).
+			k := it.Item().KeyCopy(nil)
+			fp := FeedPost{}
+			copy(fp.ID[:], k[9:])
+			ok, err := legacyFeedPost(txn, &fp)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				stale = append(stale, k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	dw := db.NewWriteBatch()
+	defer dw.Cancel()
+	for _, k := range stale {
+		if err := dw.Delete(k); err != nil {
+			return err
+		}
+	}
+	if err := dw.Flush(); err != nil {
+		return fmt.Errorf("remove stale feed index entries: %w", err)
+	}
+	db.Opts().Logger.Infof("feed index: %d entries rewritten, %d stale removed, in %s", posts, len(stale), time.Since(t0).Round(time.Millisecond))
+	return db.Sync()
+}

@@ -344,7 +344,7 @@ func (d *DB) Feed(limit int, before Cursor) ([]*record.Signed, error) {
 func (d *DB) IngestStub(a peer.ID, seq uint64, id record.ID) (ok bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	defer d.gen.Add(1)
+	defer d.wrote(a)
 	err = d.bdb.Update(func(txn *badger.Txn) error {
 		tomb, err := txn.Get(seqKey(tagTomb, a, seq))
 		if errors.Is(err, badger.ErrKeyNotFound) {

@@ -91,7 +91,8 @@ func checkV2Data(t *testing.T, f *storetest.Fixture, db *store.DB) {
 }
 
 // TestOpenReleaseOfDecember: a data directory of the last release without
-// a version key opens as version 2, gets the key, and keeps its data.
+// a version key opens as version 2, is migrated to 3 (the feed index,
+// TestMigrateFeedIndex), gets the key, and keeps its data.
 func TestOpenReleaseOfDecember(t *testing.T) {
 	f := storetest.Extract(t, fixtureV2)
 	var log bytes.Buffer
@@ -101,11 +102,11 @@ func TestOpenReleaseOfDecember(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v := version(t, db); v != "2" {
-		t.Errorf("version %q after open, want 2", v)
+	if v := version(t, db); v != "3" {
+		t.Errorf("version %q after open, want 3", v)
 	}
-	if strings.Contains(log.String(), "migrating") {
-		t.Errorf("a version-2 database was migrated:\n%s", log.String())
+	if strings.Contains(log.String(), "from=1") || !strings.Contains(log.String(), "from=2 to=3") {
+		t.Errorf("a version-2 database was not migrated from 2 to 3 alone:\n%s", log.String())
 	}
 	checkV2Data(t, f, db)
 }
@@ -119,7 +120,7 @@ func TestOpenReleaseOfDecember(t *testing.T) {
 func makeV1(t *testing.T, f *storetest.Fixture) (untrusted record.ID, junkGrant []byte) {
 	t.Helper()
 	db := openFixture(t, f)
-	if v := version(t, db); v != "2" {
+	if v := version(t, db); v != fmt.Sprint(store.Version) {
 		t.Fatalf("the fixture opened at version %q", v)
 	}
 	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
@@ -201,8 +202,8 @@ func TestMigrateV1(t *testing.T) {
 	if !strings.Contains(log.String(), "from=1 to=2") {
 		t.Errorf("no migration from 1 to 2 logged:\n%s", log.String())
 	}
-	if v := version(t, db); v != "2" {
-		t.Errorf("version %q after the migration, want 2", v)
+	if v := version(t, db); v != "3" {
+		t.Errorf("version %q after the migration, want 3", v)
 	}
 	checkV2Data(t, f, db)
 	err = db.Badger().View(func(txn *badger.Txn) error {

@@ -76,6 +76,27 @@ type DB struct {
 	// gen counts write transactions, bumped after each one ends (see
 	// Generation).
 	gen atomic.Uint64
+
+	// authorMu guards authors, the cache of Author, and orders its
+	// invalidation with gen (see wrote).
+	authorMu sync.Mutex
+	authors  map[peer.ID]AuthorInfo
+}
+
+// maxCachedAuthors bounds Author's cache: a street has hundreds of homes,
+// a city's agencies a few more. Past it the cache starts over.
+const maxCachedAuthors = 4096
+
+// wrote ends a write transaction that may have changed author's log (its
+// profile, its equivocation flag): it drops the author's cached
+// AuthorInfo and bumps the generation, both under authorMu, so that a
+// reader that read the database before the write cannot cache what it
+// read after it (see Author).
+func (d *DB) wrote(author peer.ID) {
+	d.authorMu.Lock()
+	delete(d.authors, author)
+	d.gen.Add(1)
+	d.authorMu.Unlock()
 }
 
 // Generation counts this DB's write transactions, bumped after each one
@@ -116,7 +137,7 @@ func Open(cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database in %s: %w", cfg.Dir, err)
 	}
-	d := &DB{cfg: cfg, bdb: bdb, cleanStart: errors.Is(errManifest, os.ErrNotExist) || errMarker == nil}
+	d := &DB{cfg: cfg, bdb: bdb, cleanStart: errors.Is(errManifest, os.ErrNotExist) || errMarker == nil, authors: map[peer.ID]AuthorInfo{}}
 	if _, err := recordsSchema(cfg).Apply(bdb, cfg.Logger); err != nil {
 		bdb.Close()
 		return nil, err
@@ -409,7 +430,7 @@ func (d *DB) Ingest(s *record.Signed) (Result, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	defer d.gen.Add(1)
+	defer d.wrote(s.Author)
 	var res Result
 	err := d.bdb.Update(func(txn *badger.Txn) error {
 		var err error
@@ -554,7 +575,7 @@ func (d *DB) applyBody(txn *badger.Txn, s *record.Signed) (record.Reason, error)
 			// log, so the chain verifies, but not this neighborhood's news.
 			return record.ReasonNeighborhood, nil
 		}
-		return "", txn.Set(feedKey(s.Entry.GetCreated(), s.ID), seqKey(0, s.Author, s.Seq())[1:])
+		return "", txn.Set(feedKey(s.Entry.GetCreated(), s.ID), feedValue(s.Author, s.Seq(), b.Post))
 	case *pb.Entry_Profile:
 		k := authorKey(tagProfile, s.Author)
 		cur, err := txn.Get(k)
@@ -641,7 +662,7 @@ func (d *DB) AppendOwnUnsynced(key crypto.PrivKey, body func(*pb.Entry), check f
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	defer d.gen.Add(1)
+	defer d.wrote(self)
 	var s *record.Signed
 	err = d.bdb.Update(func(txn *badger.Txn) error {
 		h, err := getHead(txn, self)

@@ -598,10 +598,7 @@ func TestFeed(t *testing.T) {
 			if !tt.before.IsZero() {
 				before = tt.before.UnixMilli()
 			}
-			got, err := db.Feed(tt.limit, store.Cursor{Created: before})
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := feedPage(t, db, tt.limit, store.Cursor{Created: before})
 			if !equalIDs(ids(got...), ids(tt.want...)) {
 				t.Fatalf("Feed(%d, %d) = %.12s, want %.12s", tt.limit, before, ids(got...), ids(tt.want...))
 			}
@@ -618,10 +615,7 @@ func TestFeed(t *testing.T) {
 			var got []*record.Signed
 			var before store.Cursor
 			for pages := 0; ; pages++ {
-				page, err := db.Feed(size, before)
-				if err != nil {
-					t.Fatal(err)
-				}
+				page := feedPage(t, db, size, before)
 				if len(page) == 0 || pages > len(all) {
 					break
 				}

@@ -207,11 +207,37 @@ async function feedScreen() {
     h("div", { class: "row" }, h("div", { class: "grow" }, h("label", { for: "post-kind" }, "Kind"), kind),
       h("div", null, h("label", { "aria-hidden": "true" }, "\u00a0"), h("button", { id: "post-submit", class: "primary", type: "submit" }, "Post"))),
     status));
-  main.replaceChildren(title("Neighborhood feed"), form, h("h2", null, "Latest"), list);
-  return async () => {
-    const posts = await get("/api/v1/feed?limit=50");
-    threadItems(list, posts, postParts); // replies.js: replies under their post
+  // Older posts a page at a time, by the Link header of the last page
+  // (the node's before cursor); a refresh reloads as many as are shown.
+  let shown = [], next = "";
+  const more = h("button", { type: "button", id: "feed-more", hidden: true }, "Older posts");
+  const show = (page) => {
+    next = page.next;
+    threadItems(list, shown, postParts); // replies.js: replies under their post
+    more.hidden = !next;
   };
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try {
+      const page = await feedPage(next);
+      shown = shown.concat(page.posts);
+      show(page);
+    } catch (err) { more.after(msg("error", "Could not load older posts: " + err.message)); }
+    finally { more.disabled = false; }
+  });
+  main.replaceChildren(title("Neighborhood feed"), form, h("h2", null, "Latest"), list, more);
+  return async () => {
+    const page = await feedPage("/api/v1/feed?limit=" + Math.min(1000, Math.max(50, shown.length)));
+    shown = page.posts;
+    show(page);
+  };
+}
+
+// feedPage fetches one page of the feed: { posts, next }, next being the
+// URL of the older posts (the Link header's rel="next") or "".
+async function feedPage(path) {
+  const page = await clipPage(path); // clips.js: a JSON list and its Link header
+  return { posts: page.clips, next: page.next };
 }
 
 // postParts draws one post of the feed (or a reply): its text, byline,

@@ -149,6 +149,23 @@ func TestRunPostFeedStop(t *testing.T) {
 	if !strings.Contains(out, "Lost grey cat") || !strings.Contains(out, "12 Maple St") {
 		t.Errorf("feed table = %q", out)
 	}
+	// A full page says how to see the older posts; a bad cursor is the
+	// node's 400.
+	if _, stderr, code := cli(t, "--data", data, "post", "Found the cat"); code != 0 {
+		t.Fatalf("second post: exit %d, %s", code, stderr)
+	}
+	out, stderr, _ = cli(t, "--data", data, "feed", "--limit", "1")
+	_, more, ok := strings.Cut(strings.TrimSpace(stderr), "older posts: porchlight feed --limit 1 --before ")
+	if !strings.Contains(out, "Found the cat") || !ok || more == "" {
+		t.Fatalf("feed --limit 1: %q, stderr %q", out, stderr)
+	}
+	out, stderr, _ = cli(t, "--data", data, "feed", "--limit", "1", "--before", more)
+	if !strings.Contains(out, "Lost grey cat") || strings.Contains(out, "Found the cat") || !strings.Contains(stderr, "older posts") {
+		t.Fatalf("feed --before %s: %q, stderr %q", more, out, stderr)
+	}
+	if _, stderr, code := cli(t, "--data", data, "feed", "--before", "yesterday"); code == 0 || !strings.Contains(stderr, "not a feed cursor") {
+		t.Errorf("feed --before yesterday: exit %d, %q", code, stderr)
+	}
 	clip := "../../clips/testdata/front-door-2026-11-27T19-42-10Z.mp4"
 	out, stderr, code = cli(t, "--data", data, "clips", "import", clip)
 	if code != 0 || len(lastLine(out)) != 64 {

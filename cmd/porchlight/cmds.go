@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/porchlight-mesh/porchlight/api"
+	"github.com/porchlight-mesh/porchlight/client"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/record"
 )
@@ -135,14 +136,18 @@ open), such as a small VPS or a home whose router forwards the port.`,
 			if err != nil {
 				return err
 			}
-			if _, err := node.LoadConfig(g.dataDir); errors.Is(err, node.ErrNotInitialized) {
+			settings, err := node.LoadConfig(g.dataDir)
+			if errors.Is(err, node.ErrNotInitialized) {
 				if err := node.Init(g.dataDir, node.Config{}); err != nil {
 					return err
 				}
-				cfg, _ := node.LoadConfig(g.dataDir)
+				settings, _ = node.LoadConfig(g.dataDir)
 				log.Info("initialized a new data directory with defaults; see `porchlight init --help` to choose a name and neighborhood",
-					"dir", g.dataDir, "name", cfg.Name, "neighborhood", cfg.Neighborhood)
+					"dir", g.dataDir, "name", settings.Name, "neighborhood", settings.Neighborhood)
 			}
+			// Before the start: opening the store may migrate and compact.
+			// A config.toml that does not parse is node.Start's to report.
+			node.ApplyMemoryLimit(settings, log)
 			opts.Dir, opts.Logger = g.dataDir, log
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -293,11 +298,17 @@ func newRetractCmd(g *globals) *cobra.Command {
 }
 
 func newFeedCmd(g *globals) *cobra.Command {
-	var limit int
+	var (
+		limit  int
+		before string
+	)
 	c := &cobra.Command{
 		Use:   "feed",
 		Short: "Show the neighborhood feed, newest first",
-		Args:  cobra.NoArgs,
+		Long: `Show the neighborhood feed, newest first, a page of --limit posts. When
+older posts remain, the command that shows the next page is printed on
+standard error (porchlight feed --before CURSOR).`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if limit < 1 || limit > 1000 {
 				return usagef("--limit must be from 1 to 1000")
@@ -306,9 +317,13 @@ func newFeedCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			posts, err := cl.Feed(c.Context(), limit)
+			page, err := cl.FeedPage(c.Context(), client.FeedQuery{Limit: limit, Before: before})
 			if err != nil {
 				return err
+			}
+			posts := page.Posts
+			if page.Next != "" {
+				defer fmt.Fprintf(c.ErrOrStderr(), "older posts: porchlight feed --limit %d --before %s\n", limit, page.Next)
 			}
 			return printList(c, g, posts,
 				col("WHEN", func(p api.PostJSON) string { return p.Created.Local().Format(time.DateTime) }),
@@ -331,6 +346,7 @@ func newFeedCmd(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().IntVar(&limit, "limit", 100, "how many posts")
+	c.Flags().StringVar(&before, "before", "", "show the posts older than this position (printed after a full page)")
 	addJSONFlag(c, g)
 	return c
 }
