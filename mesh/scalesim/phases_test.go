@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,7 +25,9 @@ import (
 // progress every SCALESIM_PROGRESS (default 30 s) of real time, and stops
 // the process when its RSS passes SCALESIM_MAXRSS (MiB, default 10,240):
 // the machine is shared, and an out-of-memory kill takes other processes
-// with it.
+// with it. With SCALESIM_HEAPPROFILE_CONNECT set, each of those logs in
+// the connect phase also writes the heap as of the last collection to
+// that file.
 type phases struct {
 	t     *testing.T
 	homes int
@@ -87,6 +90,11 @@ func newPhases(t *testing.T, homes int) *phases {
 			p.mu.Lock()
 			name, total, start := p.name, p.total, p.realStart
 			p.mu.Unlock()
+			if f := os.Getenv("SCALESIM_HEAPPROFILE_CONNECT"); f != "" && name == "connect" {
+				// The heap at the last collection: what the connect
+				// phase holds live, besides the homes themselves.
+				writeHeapAtLastGC(f)
+			}
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			p.t.Logf("%d homes: in %s %d/%d for %v real; RSS %d MiB, heap %d MiB, %d goroutines, CPU %v",
@@ -179,6 +187,17 @@ func readRSS() int64 {
 		}
 	}
 	return 0
+}
+
+// writeHeapAtLastGC writes the heap profile as of the last garbage
+// collection (no collection forced), replacing file.
+func writeHeapAtLastGC(file string) {
+	f, err := os.Create(file)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	pprof.WriteHeapProfile(f)
 }
 
 // realNow is the wall clock, also inside a synctest bubble (whose

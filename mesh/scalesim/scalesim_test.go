@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -94,6 +95,17 @@ func TestThreeHundredHomes(t *testing.T) {
 func TestFiveHundredHomes(t *testing.T) {
 	long(t)
 	run(t, 500, 20)
+}
+
+// TestHomes simulates SCALESIM_HOMES homes (a point of the curve
+// between the named sizes).
+func TestHomes(t *testing.T) {
+	long(t)
+	n, err := strconv.Atoi(os.Getenv("SCALESIM_HOMES"))
+	if err != nil || n < 2 {
+		t.Skip("set SCALESIM_HOMES to the number of homes")
+	}
+	run(t, n, 20)
 }
 
 func TestThousandHomes(t *testing.T) {
