@@ -951,3 +951,51 @@ func TestHeadsAfterFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenCacheSizes: the memtable and cache sizes a simulation may set
+// (mesh/scalesim) reach Badger, zero keeps a node's defaults, and a store
+// with the smallest of them flushes and reopens with every record.
+func TestOpenCacheSizes(t *testing.T) {
+	tests := []struct {
+		name                     string
+		memTable, block, index   int64
+		wantMem, wantBlock, want int64 // Badger's MemTableSize, BlockCacheSize, IndexCacheSize
+	}{
+		{"defaults", 0, 0, 0, 8 << 20, 16 << 20, 8 << 20},
+		{"small", 64 << 10, 1 << 20, -1, 64 << 10, 1 << 20, 0},
+		{"larger index cache", 0, 0, 32 << 20, 8 << 20, 16 << 20, 32 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := store.Config{Dir: dir, Neighborhood: hood, Logger: quiet,
+				MemTableSize: tt.memTable, BlockCacheSize: tt.block, IndexCacheSize: tt.index}
+			db := openDB(t, cfg)
+			opts := db.Badger().Opts()
+			if opts.MemTableSize != tt.wantMem || opts.BlockCacheSize != tt.wantBlock || opts.IndexCacheSize != tt.want {
+				t.Fatalf("Badger memtable %d, block cache %d, index cache %d; want %d, %d, %d",
+					opts.MemTableSize, opts.BlockCacheSize, opts.IndexCacheSize, tt.wantMem, tt.wantBlock, tt.want)
+			}
+			if tt.memTable == 0 {
+				return
+			}
+			// More than a memtable's worth of posts: at least one flush.
+			me := newAuthor(t, 1)
+			var last *record.Signed
+			const posts = 50 // 2 KB each: 100 KB
+			for i := range posts {
+				s, err := db.AppendOwn(me.key, withText(fmt.Sprintf("post %d: %s", i, strings.Repeat("a package at the door ", 90))))
+				if err != nil {
+					t.Fatalf("AppendOwn %d: %v", i, err)
+				}
+				last = s
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db = openDB(t, cfg)
+			checkHead(t, db, me.id, posts, posts, last.ID, false)
+			checkRecord(t, db, last)
+		})
+	}
+}

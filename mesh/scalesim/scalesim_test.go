@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
 	"github.com/marcopolo/simnet"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 	"go.uber.org/fx"
 
@@ -51,11 +53,22 @@ const (
 	// gossip missed arrives by sync.
 	drain = 65 * time.Second
 	mbps  = 1_000_000
-	// memTable is each store's Badger memtable: 1 MiB instead of the
+	// memTable is each store's Badger memtable: 256 KiB instead of the
 	// home default 8 MiB, whose arenas (two a store) were 84 % of the heap
-	// of 100 simulated homes (about 10 of 12 MiB a home). A simulated home
-	// writes a few hundred records; none fills a memtable.
-	memTable = 1 << 20
+	// of 100 simulated homes (about 10 of 12 MiB a home). With 1 MiB the
+	// arena (1.3 MiB: Badger adds 15 % for a batch and the skiplist's
+	// nodes) was still 38 % of a home's live heap, at 100 and at 300 homes.
+	// A simulated home holds a profile of every home and a few posts:
+	// about 100 KiB at 300 homes, so a store flushes its memtable to a
+	// table on disk a few times at 1,000 homes, as a real one does.
+	memTable = 256 << 10
+	// blockCache is each store's Badger block cache, 1 MiB instead of
+	// 16 MiB, and no index cache (store.Config.IndexCacheSize -1: a
+	// simulated home's few tables keep their indexes in memory): each
+	// cache costs about 0.4 MiB of fixed buffers and counters, whatever it
+	// holds (ristretto's 32 Ki-entry set buffer, its metrics), and a
+	// goroutine.
+	blockCache = 1 << 20
 )
 
 var quiet = slog.New(slog.NewTextHandler(logOut(), &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -77,6 +90,22 @@ func TestHundredHomes(t *testing.T) {
 func TestThreeHundredHomes(t *testing.T) {
 	long(t)
 	run(t, 300, 20)
+}
+
+func TestFiveHundredHomes(t *testing.T) {
+	long(t)
+	run(t, 500, 20)
+}
+
+// TestHomes simulates SCALESIM_HOMES homes (a point of the curve
+// between the named sizes).
+func TestHomes(t *testing.T) {
+	long(t)
+	n, err := strconv.Atoi(os.Getenv("SCALESIM_HOMES"))
+	if err != nil || n < 2 {
+		t.Skip("set SCALESIM_HOMES to the number of homes")
+	}
+	run(t, n, 20)
 }
 
 func TestThousandHomes(t *testing.T) {
@@ -102,22 +131,47 @@ type result struct {
 	realTime           time.Duration
 	cpu                time.Duration // user+system CPU of the process
 	heapPerHome        float64       // heap in use after settling / homes
+	heapPostedPerHome  float64       // heap in use after the posting / homes
+	rssPerHome         float64       // peak resident set / homes
+	goroutinesPerHome  float64       // goroutines after settling / homes
+	// cpuPerDelivery is the process's CPU in the posting window less
+	// that of the idle window (as long), per delivered post per home.
+	cpuPerDelivery time.Duration
+	// idleCPUPerHome is the process's CPU a simulated second, nobody
+	// posting, per home: the timers' cost.
+	idleCPUPerHome time.Duration
 }
 
 // run simulates homes homes posting posts posts and logs one table row.
 func run(t *testing.T, homes, posts int) result {
-	start := time.Now()
+	start := realNow()
 	cpu0 := cpuTime()
 	var r result
-	synctest.Test(t, func(t *testing.T) { r = simulate(t, homes, posts) })
-	r.realTime = time.Since(start)
+	ph := newPhases(t, homes)
+	defer ph.stop()
+	synctest.Test(t, func(t *testing.T) { r = simulate(t, ph, homes, posts) })
+	r.realTime = realNow().Sub(start)
 	r.cpu = cpuTime() - cpu0
-	load, _ := os.ReadFile("/proc/loadavg")
-	t.Logf("| %d | %.1f | %d | %.4f | %v | %v | %v | %.0f B | %.1f× | %.0f B/s | %.1f MiB | %v | %v | %s |",
+	r.rssPerHome = float64(ph.peakRSS.Load()) / float64(homes)
+	t.Logf("| homes | mean degree | posts | delivery ratio | p50 | p99 | max | record | wire bytes per delivered post per home | idle traffic, all homes | heap per home, settled | heap per home, posted | peak RSS per home | goroutines per home | CPU per delivered post per home | idle CPU per home per simulated s | real time | CPU | load |")
+	t.Logf("| %d | %.1f | %d | %.4f | %v | %v | %v | %.0f B | %.1f× | %.0f B/s | %.1f MiB | %.1f MiB | %.1f MiB | %.0f | %.0f µs | %.0f µs | %v | %v | %s |",
 		r.homes, r.degree, r.posts, r.ratio, r.p50, r.p99, r.max, r.recordBytes,
 		r.bytesPerDelivery/r.recordBytes, r.idleBytesPerSecond, r.heapPerHome/(1<<20),
-		r.realTime.Round(time.Second), r.cpu.Round(time.Second), strings.Join(strings.Fields(string(load))[:3], " "))
+		r.heapPostedPerHome/(1<<20), r.rssPerHome/(1<<20), r.goroutinesPerHome,
+		float64(r.cpuPerDelivery)/float64(time.Microsecond), float64(r.idleCPUPerHome)/float64(time.Microsecond),
+		r.realTime.Round(time.Second), r.cpu.Round(time.Second), loadAvg())
+	if f := os.Getenv("SCALESIM_CSV"); f != "" {
+		appendCSV(t, f, r)
+	}
 	return r
+}
+
+func loadAvg() string {
+	load, _ := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(load)); len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 // writeHeapProfile writes the heap in use to file (SCALESIM_HEAPPROFILE:
@@ -130,6 +184,19 @@ func writeHeapProfile(t *testing.T, file string) {
 	}
 	defer f.Close()
 	if err := pprof.WriteHeapProfile(f); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeGoroutines writes the goroutines, counted by stack, to file
+// (SCALESIM_GOROUTINES: what each home runs).
+func writeGoroutines(t *testing.T, file string) {
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("goroutine").WriteTo(f, 1); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -147,6 +214,40 @@ type home struct {
 	m    *mesh.Mesh
 	db   *store.DB
 	conn *simnet.SimConn
+	reg  *prometheus.Registry // the mesh's metrics
+}
+
+// counted are the mesh's counters the phases log, summed over the homes:
+// where the CPU of a phase goes (sync rounds, what they bring, records
+// verified).
+var counted = map[string]string{
+	"porchlight_sync_rounds_total":           "sync rounds",
+	"porchlight_sync_records_received_total": "records by sync",
+	"porchlight_records_validated_total":     "records validated",
+}
+
+// counters sums the counted metrics over the homes started so far.
+func counters(hs []*home) map[string]float64 {
+	sum := make(map[string]float64)
+	for _, h := range hs {
+		if h == nil || h.reg == nil {
+			continue
+		}
+		mfs, err := h.reg.Gather()
+		if err != nil {
+			continue
+		}
+		for _, mf := range mfs {
+			name, ok := counted[mf.GetName()]
+			if !ok {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				sum[name] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 // arrivals records when each home first stored each post.
@@ -178,7 +279,7 @@ func (a *arrivals) count(id record.ID) int {
 	return len(a.at[id])
 }
 
-func simulate(t *testing.T, n, posts int) result {
+func simulate(t *testing.T, ph *phases, n, posts int) result {
 	rng := rand.New(rand.NewPCG(17, uint64(n)))
 	nw := &simnet.Simnet{LatencyFunc: simnet.StaticLatency(linkLatency), Logger: quiet}
 	nw.Start()
@@ -189,10 +290,18 @@ func simulate(t *testing.T, n, posts int) result {
 	}
 	arr := &arrivals{at: make(map[record.ID]map[int]time.Time)}
 	hs := make([]*home, n)
-	defer func() { closeAll(t, hs) }()
+	ph.counters = func() map[string]float64 { return counters(hs) }
+	defer func() {
+		ph.begin("close", 0)
+		closeAll(t, hs)
+		ph.end()
+	}()
+	ph.begin("start", n)
 	for i := range hs {
 		hs[i] = startHome(t, nw, link, i, arr)
+		ph.step()
 	}
+	ph.end()
 
 	edges := topology(rng, n)
 	deg := 0.0
@@ -201,6 +310,7 @@ func simulate(t *testing.T, n, posts int) result {
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
+	ph.begin("connect", int(deg)/2)
 	for i, e := range edges {
 		for _, j := range e {
 			if j < i {
@@ -217,39 +327,49 @@ func simulate(t *testing.T, n, posts int) result {
 				if err := hs[i].m.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Host().Addrs()}); err != nil {
 					t.Errorf("connect %d -> %d: %v", i, j, err)
 				}
+				ph.step()
 			}()
 		}
 	}
 	wg.Wait()
+	ph.end()
 	if t.Failed() {
 		return result{}
 	}
 	// Every home has completed the handshake with each of its neighbors.
+	ph.begin("handshakes", int(deg))
 	waitUntil(t, 60*time.Second, "handshakes", func() bool {
+		done := 0
 		for i, e := range edges {
 			for _, j := range e {
-				if !hs[i].m.IsNeighbor(hs[j].m.ID()) {
-					return false
+				if hs[i].m.IsNeighbor(hs[j].m.ID()) {
+					done++
 				}
 			}
 		}
-		return true
+		ph.progress(done)
+		return done == int(deg)
 	})
+	ph.end()
+	ph.begin("settle", 0)
 	time.Sleep(settle)
-
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
+	settled := ph.end()
 	if f := os.Getenv("SCALESIM_HEAPPROFILE"); f != "" {
 		writeHeapProfile(t, f)
 	}
-	heap := float64(ms.HeapInuse)
+	if f := os.Getenv("SCALESIM_GOROUTINES"); f != "" {
+		writeGoroutines(t, f)
+	}
 
 	// Background traffic, nobody posting, over as long as the posting.
 	window := time.Duration(posts) * postEvery
+	ph.begin("idle", 0)
 	b0 := wireBytes(hs)
 	time.Sleep(window)
 	idle := wireBytes(hs) - b0
+	idleCPU := ph.end().cpu
 
+	ph.begin("posting", posts)
 	b0 = wireBytes(hs)
 	type sent struct {
 		id     record.ID
@@ -268,9 +388,15 @@ func simulate(t *testing.T, n, posts int) result {
 			t.Fatalf("post %d on home %d: %v", k, a, err)
 		}
 		out = append(out, sent{s.ID, a, at, len(s.Raw)})
+		ph.step()
 		time.Sleep(postEvery)
 	}
 	postingBytes := wireBytes(hs) - b0
+	posted := ph.end()
+	if f := os.Getenv("SCALESIM_HEAPPROFILE"); f != "" {
+		writeHeapProfile(t, strings.TrimSuffix(f, ".pprof")+"-posted.pprof")
+	}
+	ph.begin("drain", 0)
 	deadline := time.Now().Add(drain)
 	for time.Now().Before(deadline) {
 		all := true
@@ -285,8 +411,14 @@ func simulate(t *testing.T, n, posts int) result {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	ph.end()
 
-	r := result{homes: n, posts: posts, degree: deg / float64(n), heapPerHome: heap / float64(n)}
+	r := result{homes: n, posts: posts, degree: deg / float64(n),
+		heapPerHome:       float64(settled.heap) / float64(n),
+		heapPostedPerHome: float64(posted.heap) / float64(n),
+		goroutinesPerHome: float64(settled.goroutines) / float64(n),
+		idleCPUPerHome:    time.Duration(float64(idleCPU) / window.Seconds() / float64(n)),
+	}
 	var lat []time.Duration
 	delivered, size := 0, 0
 	arr.mu.Lock()
@@ -311,6 +443,7 @@ func simulate(t *testing.T, n, posts int) result {
 	r.recordBytes = float64(size) / float64(posts)
 	if delivered > 0 {
 		r.bytesPerDelivery = float64(postingBytes-idle) / float64(delivered)
+		r.cpuPerDelivery = (posted.cpu - idleCPU) / time.Duration(delivered)
 	}
 	r.idleBytesPerSecond = float64(idle) / window.Seconds()
 	return r
@@ -324,13 +457,15 @@ func startHome(t *testing.T, nw *simnet.Simnet, link simnet.NodeBiDiLinkSettings
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(store.Config{Dir: t.TempDir(), Neighborhood: "elm-street", Logger: quiet, MemTableSize: memTable})
+	db, err := store.Open(store.Config{Dir: t.TempDir(), Neighborhood: "elm-street", Logger: quiet, MemTableSize: memTable,
+		BlockCacheSize: blockCache, IndexCacheSize: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &home{db: db}
+	h := &home{db: db, reg: prometheus.NewRegistry()}
 	h.m, err = mesh.New(mesh.Config{
-		Key: key, Store: db, Name: fmt.Sprintf("home %d", i),
+		Registerer: h.reg,
+		Key:        key, Store: db, Name: fmt.Sprintf("home %d", i),
 		ListenAddrs:    []string{fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", simnet.IntToPublicIPv4(i))},
 		NoNATPortMap:   true,
 		NoPeerExchange: true,
