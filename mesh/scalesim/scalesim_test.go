@@ -251,6 +251,7 @@ func simulate(t *testing.T, n, posts int) result {
 	idle := wireBytes(hs) - b0
 
 	b0 = wireBytes(hs)
+	tune.posting(true)
 	type sent struct {
 		id     record.ID
 		author int
@@ -271,6 +272,7 @@ func simulate(t *testing.T, n, posts int) result {
 		time.Sleep(postEvery)
 	}
 	postingBytes := wireBytes(hs) - b0
+	tune.posting(false)
 	deadline := time.Now().Add(drain)
 	for time.Now().Before(deadline) {
 		all := true
@@ -336,6 +338,7 @@ func startHome(t *testing.T, nw *simnet.Simnet, link simnet.NodeBiDiLinkSettings
 		NoPeerExchange: true,
 		Logger:         quiet,
 		OnRecord:       func(s *record.Signed) { arr.add(i, s) },
+		PubSubOptions:  tune.options(i),
 		HostOptions: []libp2p.Option{
 			simQUIC(nw, link, &h.conn),
 			// Identify's address discovery stalls synctest (as in
