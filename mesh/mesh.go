@@ -119,6 +119,11 @@ type Config struct {
 	// QUIC network in one process, see mesh/scalesim); a node leaves it
 	// empty.
 	HostOptions []libp2p.Option
+	// PubSubOptions are applied after the node's own gossipsub options
+	// (gossipOptions, mesh/gossipparams.go). For simulations only
+	// (mesh/scalesim's parameter sweep: other GossipSubParams, flood
+	// publishing, a tracer); a node leaves it empty.
+	PubSubOptions []pubsub.Option
 }
 
 // ErrHeld is returned (wrapped) by Rules.CheckEntry for a record that cannot
@@ -411,6 +416,7 @@ func New(cfg Config) (m *Mesh, err error) {
 		pubsub.WithRawTracer(dropTracer{m.metrics}),
 		pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
 		pubsub.WithRPCLogger(slog.New(rpcDropLog{cfg.Logger.Handler(), m.metrics}).With("component", "pubsub", "system", "pubsub/rpc")),
+		gossipOptions(cfg.PubSubOptions),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("mesh: start gossipsub: %w", err)

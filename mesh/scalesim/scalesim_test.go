@@ -371,6 +371,7 @@ func simulate(t *testing.T, ph *phases, n, posts int) result {
 
 	ph.begin("posting", posts)
 	b0 = wireBytes(hs)
+	tune.posting(true)
 	type sent struct {
 		id     record.ID
 		author int
@@ -392,6 +393,7 @@ func simulate(t *testing.T, ph *phases, n, posts int) result {
 		time.Sleep(postEvery)
 	}
 	postingBytes := wireBytes(hs) - b0
+	tune.posting(false)
 	posted := ph.end()
 	if f := os.Getenv("SCALESIM_HEAPPROFILE"); f != "" {
 		writeHeapProfile(t, strings.TrimSuffix(f, ".pprof")+"-posted.pprof")
@@ -471,6 +473,7 @@ func startHome(t *testing.T, nw *simnet.Simnet, link simnet.NodeBiDiLinkSettings
 		NoPeerExchange: true,
 		Logger:         quiet,
 		OnRecord:       func(s *record.Signed) { arr.add(i, s) },
+		PubSubOptions:  tune.options(i),
 		HostOptions: []libp2p.Option{
 			simQUIC(nw, link, &h.conn),
 			// Identify's address discovery stalls synctest (as in
