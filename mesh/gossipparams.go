@@ -71,10 +71,13 @@ func GossipSubParams() pubsub.GossipSubParams {
 	// gossip's repair, and a heartbeat does not change the bytes of a post
 	// (IHAVE is per post, for HistoryGossip heartbeats).
 	//
-	// Flood publishing (pubsub's default, on) is not set here: a home's own
-	// post goes to all its neighbors, not only its mesh; off, it saved 0.3×
-	// at 100 homes (4.04× against 4.36×) and cost a hop (p99 120 ms
-	// against 100 ms).
+	// Flood publishing stays off (go-libp2p-pubsub v0.19.0's default: it
+	// is on only with WithFloodPublish(true)): a home's own post goes to its
+	// mesh, not to every neighbor. Off, it saved 0.3× the record at 100
+	// homes (4.04× against 4.36× with D 4, Dlo 2, Dhi 4) and cost a hop
+	// (p99 120 ms against 100 ms, far inside the goal); and flooding would
+	// send our posts to every subscribed peer scored above the publish
+	// threshold, a path the peer filter does not cover (see wireGate).
 	//
 	// Gossipsub's peer exchange on PRUNE stays off (pubsub's default): a
 	// node learns peers from its neighbors' address books (PeersProtocol),

@@ -362,9 +362,12 @@ func New(cfg Config) (m *Mesh, err error) {
 		Name: "porchlight_relayed_connections",
 		Help: "Connections of this node that go through an anchor's relay (/p2p-circuit).",
 	}, m.relayedConns))
+	// A failure from here on closes what was started; built, because the
+	// error returns set m to nil.
+	built := m
 	defer func() {
 		if err != nil {
-			m.Close()
+			built.Close()
 		}
 	}()
 	if cfg.KeyMayHaveLog {

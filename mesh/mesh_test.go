@@ -428,3 +428,25 @@ func TestRestoredKeyDoesNotEquivocate(t *testing.T) {
 		t.Fatalf("a wrote seq %d after the restore, want %d", s.Seq(), before.Max+1)
 	}
 }
+
+// TestNewFailsCleanly: a mesh that fails after its host started (here its
+// store is closed under it) returns the error and does not panic.
+func TestNewFailsCleanly(t *testing.T) {
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(store.Config{Dir: t.TempDir(), Neighborhood: "maple-st", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	m, err := mesh.New(mesh.Config{Key: key, Store: db, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: quiet, KeyMayHaveLog: true})
+	if err == nil {
+		m.Close()
+		t.Fatal("mesh.New started on a closed store")
+	}
+	if m != nil {
+		t.Errorf("mesh.New returned a mesh with its error %v", err)
+	}
+}
