@@ -105,6 +105,12 @@ type Config struct {
 	// Retention is how long clips are kept (Go duration, or days as "30d").
 	// Default 30d.
 	Retention string `toml:"retention,omitempty"`
+	// Horizon is how long feed posts are kept and how far back a new
+	// home syncs them (days as "365d", or a Go duration of at least 7
+	// days; "forever" keeps every post). Agency logs and issuer documents
+	// are kept forever whatever it says. Default 365d. See
+	// docs/operations.md, "What a node keeps".
+	Horizon string `toml:"horizon,omitempty"`
 	// WatchDir is a folder a camera drops clips into; complete new files
 	// are imported once.
 	WatchDir string `toml:"watch_dir,omitempty"`
@@ -230,6 +236,29 @@ type Settings struct {
 	// RetentionPeriod is how long clips are kept: Retention parsed, or
 	// clips.DefaultRetention when it is empty.
 	RetentionPeriod time.Duration
+	// HorizonPeriod is Horizon parsed: mesh.DefaultHorizon when it is
+	// empty, negative for "forever".
+	HorizonPeriod time.Duration
+}
+
+// ParseHorizon parses a horizon setting (see Config.Horizon): "" is
+// mesh.DefaultHorizon, "forever" is -1 (no horizon).
+func ParseHorizon(v string) (time.Duration, error) {
+	switch v {
+	case "":
+		return mesh.DefaultHorizon, nil
+	case "forever":
+		return -1, nil
+	}
+	d, err := time.ParseDuration(v)
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, errN := strconv.Atoi(days)
+		d, err = time.Duration(n)*24*time.Hour, errN
+	}
+	if err != nil || d < mesh.NewcomerWindow {
+		return 0, fmt.Errorf("horizon %q: want days such as 365d, a duration of at least %v (168h), or forever", v, mesh.NewcomerWindow)
+	}
+	return d, nil
 }
 
 // retentionPeriod parses Retention ("" is clips.DefaultRetention).
@@ -349,6 +378,9 @@ func (c *Config) Parse() (Settings, error) {
 		return Settings{}, err
 	}
 	if s.RetentionPeriod, err = c.retentionPeriod(); err != nil {
+		return Settings{}, err
+	}
+	if s.HorizonPeriod, err = ParseHorizon(c.Horizon); err != nil {
 		return Settings{}, err
 	}
 	if err := c.MQTT.check(); err != nil {
