@@ -116,9 +116,11 @@ func stubID(st *pb.Stub) (record.ID, bool) {
 
 // Pruning (store.PruneBefore): at most pruneBatch posts a transaction,
 // pruneRest between batches so catch-up and gossip writes interleave,
-// every pruneEvery (and pruneFirst after start).
+// every pruneEvery (and pruneFirst after start). A batch holds the
+// store's writer lock: batches of 1,000 took up to 3.8 s on a machine at
+// load 28 (docs/benchmarks.md, horizon), so a quarter of that.
 const (
-	pruneBatch = 1000
+	pruneBatch = 250
 	pruneRest  = 100 * time.Millisecond
 	pruneEvery = time.Hour
 	pruneFirst = time.Minute
