@@ -231,34 +231,13 @@ type Settings struct {
 	Home *geo.Point
 	// Issuers are TrustedIssuers parsed, in the same order.
 	Issuers []peer.ID
+	// HorizonPeriod is Horizon parsed (ParseHorizon, node/horizon.go).
+	HorizonPeriod time.Duration
 	// Limits are [requests] parsed.
 	Limits requests.Limits
 	// RetentionPeriod is how long clips are kept: Retention parsed, or
 	// clips.DefaultRetention when it is empty.
 	RetentionPeriod time.Duration
-	// HorizonPeriod is Horizon parsed: mesh.DefaultHorizon when it is
-	// empty, negative for "forever".
-	HorizonPeriod time.Duration
-}
-
-// ParseHorizon parses a horizon setting (see Config.Horizon): "" is
-// mesh.DefaultHorizon, "forever" is -1 (no horizon).
-func ParseHorizon(v string) (time.Duration, error) {
-	switch v {
-	case "":
-		return mesh.DefaultHorizon, nil
-	case "forever":
-		return -1, nil
-	}
-	d, err := time.ParseDuration(v)
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		n, errN := strconv.Atoi(days)
-		d, err = time.Duration(n)*24*time.Hour, errN
-	}
-	if err != nil || d < mesh.NewcomerWindow {
-		return 0, fmt.Errorf("horizon %q: want days such as 365d, a duration of at least %v (168h), or forever", v, mesh.NewcomerWindow)
-	}
-	return d, nil
 }
 
 // retentionPeriod parses Retention ("" is clips.DefaultRetention).
@@ -374,13 +353,13 @@ func (c *Config) Parse() (Settings, error) {
 	if s.Issuers, err = c.issuers(); err != nil {
 		return Settings{}, err
 	}
+	if s.HorizonPeriod, err = ParseHorizon(c.Horizon); err != nil {
+		return Settings{}, err
+	}
 	if s.Limits, err = c.Requests.limits(); err != nil {
 		return Settings{}, err
 	}
 	if s.RetentionPeriod, err = c.retentionPeriod(); err != nil {
-		return Settings{}, err
-	}
-	if s.HorizonPeriod, err = ParseHorizon(c.Horizon); err != nil {
 		return Settings{}, err
 	}
 	if err := c.MQTT.check(); err != nil {

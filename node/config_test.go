@@ -14,7 +14,6 @@ import (
 
 	"github.com/porchlight-mesh/porchlight/clips"
 	"github.com/porchlight-mesh/porchlight/geo"
-	"github.com/porchlight-mesh/porchlight/mesh"
 	"github.com/porchlight-mesh/porchlight/node"
 	"github.com/porchlight-mesh/porchlight/requests"
 )
@@ -206,35 +205,5 @@ func TestAnchorCandidates(t *testing.T) {
 	want := []string{"/ip4/8.8.4.20/tcp/7781/p2p/" + inviter, "/ip4/9.9.9.30/udp/7781/quic-v1/p2p/" + relay}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("AnchorCandidates = %q, want %q", got, want)
-	}
-}
-
-// TestParseHorizon: config.toml's horizon and run --horizon.
-func TestParseHorizon(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"", mesh.DefaultHorizon, true},
-		{"365d", 365 * 24 * time.Hour, true},
-		{"90d", 90 * 24 * time.Hour, true},
-		{"720h", 720 * time.Hour, true},
-		{"forever", -1, true},
-		{"7d", 7 * 24 * time.Hour, true},
-		{"6d", 0, false},  // shorter than the newcomer's week
-		{"1h", 0, false},  // likewise
-		{"0d", 0, false},  // not "keep nothing"
-		{"-5d", 0, false}, // negative
-		{"1y", 0, false},  // not a unit
-		{"d", 0, false},
-	} {
-		got, err := node.ParseHorizon(c.in)
-		if (err == nil) != c.ok || got != c.want {
-			t.Errorf("ParseHorizon(%q) = %v, %v; want %v, ok %v", c.in, got, err, c.want, c.ok)
-		}
-		if err != nil && !strings.Contains(err.Error(), "365d") {
-			t.Errorf("ParseHorizon(%q): error %q does not say what to write", c.in, err)
-		}
 	}
 }
