@@ -1105,7 +1105,7 @@ func (s *syncer) respondAuthor(resp *pb.SyncResponse, horizon int64, st Standing
 	var start uint64
 	horizonLog := horizon > 0 && s.m.feedLog(st, h)
 	if horizonLog && th.GetContig() == 0 && th.GetFloor() == 0 && h.Max >= from {
-		if start, err = s.m.cfg.Store.HorizonStart(h.Author, horizon); err != nil {
+		if start, err = s.m.cfg.Store.HorizonStart(h.Author, horizon, MaxSyncRecords); err != nil {
 			return false, err
 		}
 		if start > from {

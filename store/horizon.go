@@ -238,9 +238,14 @@ func (d *DB) checkHood(s *record.Signed) error {
 // horizon of horizonMs (Unix ms): the newest held record created before
 // it, found walking down from the head (purged slots, whose time is
 // unknown, are passed over). 0: the log has none, serve it from seq 1.
-func (d *DB) HorizonStart(a peer.ID, horizonMs int64) (uint64, error) {
+// The walk reads at most limit slots (a requester chooses the horizon,
+// and an ancient one would have the responder read every log whole):
+// past them it returns the lowest record it read, and the requester
+// backfills the rest.
+func (d *DB) HorizonStart(a peer.ID, horizonMs int64, limit int) (uint64, error) {
 	var start uint64
 	err := d.bdb.View(func(txn *badger.Txn) error {
+		read := 0
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = authorKey(tagLog, a)
 		opts.Reverse = true
@@ -265,6 +270,12 @@ func (d *DB) HorizonStart(a peer.ID, horizonMs int64) (uint64, error) {
 				return err
 			}
 			if created != 0 && created < horizonMs {
+				if seq > 1 {
+					start = seq
+				}
+				return nil
+			}
+			if read++; read >= limit && created != 0 {
 				if seq > 1 {
 					start = seq
 				}

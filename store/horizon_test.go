@@ -138,9 +138,13 @@ func TestHorizonStartAndSlotsBelow(t *testing.T) {
 		{"none older", minute(0.5), 0},
 		{"only seq 1 older", minute(1.5), 0}, // seq 1: serve from the start
 	} {
-		if got, err := db.HorizonStart(a.id, c.horizon); err != nil || got != c.want {
+		if got, err := db.HorizonStart(a.id, c.horizon, 100); err != nil || got != c.want {
 			t.Errorf("%s: HorizonStart = %d, %v; want %d", c.name, got, err, c.want)
 		}
+	}
+	// An ancient horizon, a walk of 3 slots: it starts at the lowest read.
+	if got, err := db.HorizonStart(a.id, 1, 3); err != nil || got != 8 {
+		t.Errorf("HorizonStart(ancient, limit 3) = %d, %v; want 8", got, err)
 	}
 	slots, err := db.SlotsBelow(a.id, 8, minute(4.5), 100, 1<<20)
 	if err != nil {
@@ -210,7 +214,7 @@ func TestPruneBefore(t *testing.T) {
 	}
 	// What a responder serves a newcomer still starts at seq 6 and proves
 	// the start old enough.
-	if got, _ := db.HorizonStart(a.id, minute(6.5)); got != 6 {
+	if got, _ := db.HorizonStart(a.id, minute(6.5), 100); got != 6 {
 		t.Fatalf("HorizonStart after pruning = %d, want 6", got)
 	}
 }
