@@ -123,6 +123,12 @@ func (m *Mesh) ingest(raw []byte, via string) (*record.Signed, verdict, error) {
 
 // admit judges an opened record by the Rules and stores it.
 func (m *Mesh) admit(s *record.Signed, via string) verdict {
+	return m.admitBy(s, via, m.cfg.Store.Ingest)
+}
+
+// admitBy is admit storing with ingest (store.DB's Ingest, IngestStart or
+// IngestBelow: see horizon.go).
+func (m *Mesh) admitBy(s *record.Signed, via string, ingest func(*record.Signed) (store.Result, error)) verdict {
 	if m.cfg.Rules != nil {
 		err := m.cfg.Rules.CheckEntry(s)
 		if errors.Is(err, ErrHeld) {
@@ -142,7 +148,7 @@ func (m *Mesh) admit(s *record.Signed, via string) verdict {
 			return v
 		}
 	}
-	res, err := m.cfg.Store.Ingest(s)
+	res, err := ingest(s)
 	if err != nil {
 		return m.refuse(err, via, pubsub.ValidationIgnore)
 	}

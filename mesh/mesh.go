@@ -68,6 +68,10 @@ type Config struct {
 	NoNATPortMap bool
 	// SyncInterval is how often every connected peer is synced with. Default 30 s.
 	SyncInterval time.Duration
+	// Horizon is how far back this node syncs feed logs it starts to
+	// hold (see horizon.go). Default DefaultHorizon; negative: no horizon,
+	// every record from seq 1.
+	Horizon time.Duration
 	// MDNSInterval is the steady-state period between mDNS queries. Default 10 s.
 	MDNSInterval time.Duration
 	// Registerer receives the mesh's metrics. Default: a private registry.
@@ -453,6 +457,7 @@ func New(cfg Config) (m *Mesh, err error) {
 		m.goLoop(func(ctx context.Context) error { return m.topicEvents(ctx, t) })
 	}
 	m.goLoop(m.syncer.run)
+	m.goLoop(m.pruneLoop)
 	m.goLoop(m.guard)
 	m.goLoop(m.abook.run)
 	m.goLoop(m.abook.watchIdentify)

@@ -314,14 +314,36 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 		}
 		mutual = false // asked in the digest round
 	}
-	var c cursor
-	for round := 0; round < maxRounds; round++ {
-		req, err := s.request(&c, st)
+	for i, hz := range s.m.passes(st) {
+		n, again, err := s.pass(ctx, p, st, hood, mutual && i == 0, hz)
+		total += n
 		if err != nil {
 			return err
 		}
+		if again {
+			// A pass ran out of rounds while still moving: go on soon
+			// (a newcomer's backfill is hundreds of rounds).
+			defer s.schedule(p, false)
+			break
+		}
+	}
+	s.m.firstSyncSet.Do(func() { close(s.m.firstSynced) })
+	return nil
+}
+
+// pass runs rounds against p for one horizon (see horizon.go) until it has
+// walked every page of heads and document IDs, or a round brings nothing
+// new. again reports that it stopped at maxRounds while still moving.
+func (s *syncer) pass(ctx context.Context, p peer.ID, st Standing, hood string, mutual bool, horizon int64) (total int, again bool, err error) {
+	c := cursor{horizon: horizon}
+	for round := 0; round < maxRounds; round++ {
+		req, err := s.request(&c, st)
+		if err != nil {
+			return total, false, err
+		}
 		req.Reciprocate = mutual && round == 0
 		req.Neighborhood, req.RequestsOnly = s.m.name(hood), hood != ""
+		req.Horizon = horizon
 		if round == 0 && (s.m.cfg.Membership != nil || hood != "") {
 			// The peer may not have read our proof yet (we answered its
 			// handshake, and its reading races this pull): a first round
@@ -335,7 +357,7 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 			if errors.Is(err, errRefused) {
 				s.m.shun(p, shunOtherNeighborhood, otherNeighborhoodFor, err.Error())
 			}
-			return err
+			return total, false, err
 		}
 		s.m.metrics.syncRounds.WithLabelValues("client", "ok").Inc()
 		if s.m.cfg.Membership == nil || hood != "" {
@@ -344,19 +366,18 @@ func (s *syncer) pull(ctx context.Context, p peer.ID, mutual bool) error {
 		added, held := s.apply(p, resp)
 		total += added
 		c.heldDocs = c.heldDocs || held
-		s.m.cfg.Logger.Debug("sync round", "peer", p, "records", len(resp.GetRecords()), "stubs", len(resp.GetStubs()), "docs", len(resp.GetDocs()), "new", added, "more", resp.GetMore())
+		s.m.cfg.Logger.Debug("sync round", "peer", p, "records", len(resp.GetRecords()), "stubs", len(resp.GetStubs()), "back", len(resp.GetBack()), "docs", len(resp.GetDocs()), "new", added, "more", resp.GetMore())
 		moved, err := c.advance(req, resp)
 		if err != nil {
 			s.m.metrics.syncRounds.WithLabelValues("client", "error").Inc()
-			return fmt.Errorf("sync with %s: %w", p, err)
+			return total, false, fmt.Errorf("sync with %s: %w", p, err)
 		}
 		moved = c.againForHeld() || moved
 		if c.done() || added == 0 && !moved {
-			s.m.firstSyncSet.Do(func() { close(s.m.firstSynced) })
-			return nil
+			return total, false, nil
 		}
 	}
-	return nil
+	return total, true, nil
 }
 
 // digestRound opens a pull with a member by comparing digests of
@@ -451,6 +472,12 @@ func (m *Mesh) headsDigest() ([sha256.Size]byte, error) {
 			} else {
 				h.Write([]byte{0})
 			}
+			if hz := m.horizon(); hz > 0 && !hd.BackfillDone(hz) {
+				// A backfill to do: never in sync with a peer that may
+				// hold it (see horizon.go).
+				binary.BigEndian.PutUint64(buf[:], hd.Floor)
+				h.Write(buf[:])
+			}
 		}
 		if len(heads) < MaxSyncHeads {
 			break
@@ -514,6 +541,9 @@ type cursor struct {
 	// credential is on a later page); docsAgain: the one second pass over
 	// the documents that brings it has begun.
 	heldDocs, docsAgain bool
+	// horizon of the pass (Unix ms, 0: none): heads whose backfill is not
+	// done for it carry their floor.
+	horizon int64
 }
 
 func (c *cursor) done() bool { return c.headsDone && c.docsDone }
@@ -676,6 +706,9 @@ func (s *syncer) request(c *cursor, st Standing) (*pb.SyncRequest, error) {
 			if h.Contig > 0 {
 				ph.Id = h.ID[:]
 			}
+			if c.horizon > 0 && !h.BackfillDone(c.horizon) {
+				ph.Floor = h.Floor
+			}
 			req.Heads = append(req.Heads, ph)
 		}
 	}
@@ -721,6 +754,12 @@ func (s *syncer) apply(p peer.ID, resp *pb.SyncResponse) (added int, heldDocs bo
 			}
 		}
 	}
+	starts := map[record.ID]bool{}
+	for _, st := range resp.GetStarts() {
+		if id, ok := stubID(st); ok {
+			starts[id] = true
+		}
+	}
 	for o := range s.m.openAll(resp.GetRecords()) {
 		s.m.metrics.syncRecords.Inc()
 		if o.err != nil {
@@ -730,7 +769,11 @@ func (s *syncer) apply(p peer.ID, resp *pb.SyncResponse) (added int, heldDocs bo
 		if !s.m.fromRestricted(p, nil, o.s.Author) {
 			continue
 		}
-		v := s.m.admit(o.s, "sync")
+		ingest := s.m.cfg.Store.Ingest
+		if starts[o.s.ID] && !s.m.agencyLog(o.s.Author) {
+			ingest = s.m.cfg.Store.IngestStart
+		}
+		v := s.m.admitBy(o.s, "sync", ingest)
 		if v.added {
 			added++
 		}
@@ -744,26 +787,33 @@ func (s *syncer) apply(p peer.ID, resp *pb.SyncResponse) (added int, heldDocs bo
 	// Stubs after records: a stub is accepted once the retraction that
 	// names it (later in the same log) is stored.
 	for _, st := range resp.GetStubs() {
-		a, err := peer.IDFromBytes(st.GetAuthor())
-		if err != nil || len(st.GetId()) != len(record.ID{}) {
-			s.m.metrics.rejected.WithLabelValues(string(record.ReasonMalformed)).Inc()
-			continue
-		}
-		if r := s.m.cfg.Rules; r != nil && !r.Purgeable(a) {
-			s.m.metrics.rejected.WithLabelValues(string(record.ReasonRetraction)).Inc()
-			continue
-		}
-		var id record.ID
-		copy(id[:], st.GetId())
-		ok, err := s.m.cfg.Store.IngestStub(a, st.GetSeq(), id)
-		if err != nil {
-			s.m.cfg.Logger.Error("store stub", "err", err)
-		}
-		if ok {
+		if s.applyStub(st) {
 			added++
 		}
 	}
+	// Backfill last: it hangs below the floors the records above set.
+	added += s.applyBack(p, resp.GetBack())
 	return added, heldDocs
+}
+
+// applyStub stores a stub of a purged record if this node holds the
+// author's retraction of it (store.IngestStub); it reports whether it did.
+func (s *syncer) applyStub(st *pb.Stub) bool {
+	a, err := peer.IDFromBytes(st.GetAuthor())
+	id, okID := stubID(st)
+	if err != nil || !okID {
+		s.m.metrics.rejected.WithLabelValues(string(record.ReasonMalformed)).Inc()
+		return false
+	}
+	if r := s.m.cfg.Rules; r != nil && !r.Purgeable(a) {
+		s.m.metrics.rejected.WithLabelValues(string(record.ReasonRetraction)).Inc()
+		return false
+	}
+	ok, err := s.m.cfg.Store.IngestStub(a, st.GetSeq(), id)
+	if err != nil {
+		s.m.cfg.Logger.Error("store stub", "err", err)
+	}
+	return ok
 }
 
 type opened struct {
@@ -1021,7 +1071,7 @@ func (s *syncer) respond(req *pb.SyncRequest, maxBytes int, st Standing) (*pb.Sy
 				resp.More = true
 				return resp, nil
 			}
-			cut, err := s.respondAuthor(resp, h, theirs[h.Author], &count, &size, maxBytes)
+			cut, err := s.respondAuthor(resp, req.GetHorizon(), st, h, theirs[h.Author], &count, &size, maxBytes)
 			if err != nil {
 				return nil, err
 			}
@@ -1038,8 +1088,11 @@ func (s *syncer) respond(req *pb.SyncRequest, maxBytes int, st Standing) (*pb.Sy
 }
 
 // respondAuthor adds what the requester (holding th, nil if nothing) lacks
-// of one author's log; cut reports that it did not all fit.
-func (s *syncer) respondAuthor(resp *pb.SyncResponse, h store.Head, th *pb.Head, count, size *int, maxBytes int) (cut bool, err error) {
+// of one author's log; cut reports that it did not all fit. With a horizon
+// (Unix ms, see horizon.go), a member's feed log the requester holds
+// nothing of starts at store.HorizonStart (named in resp.Starts), and the
+// records below th's floor follow as backfill (resp.Back).
+func (s *syncer) respondAuthor(resp *pb.SyncResponse, horizon int64, st Standing, h store.Head, th *pb.Head, count, size *int, maxBytes int) (cut bool, err error) {
 	from := th.GetContig() + 1
 	same := th.GetContig() == h.Contig && string(th.GetId()) == string(h.ID[:])
 	if th.GetContig() > 0 && th.GetContig() <= h.Max && !same {
@@ -1049,8 +1102,19 @@ func (s *syncer) respondAuthor(resp *pb.SyncResponse, h store.Head, th *pb.Head,
 		// are level with: most authors of most rounds.
 		from = th.GetContig()
 	}
+	var start uint64
+	horizonLog := horizon > 0 && s.m.feedLog(st, h)
+	if horizonLog && th.GetContig() == 0 && th.GetFloor() == 0 && h.Max >= from {
+		if start, err = s.m.cfg.Store.HorizonStart(h.Author, horizon, MaxSyncRecords); err != nil {
+			return false, err
+		}
+		if start > from {
+			from = start
+		}
+	}
+	backfill := horizonLog && th.GetFloor() > 1
 	sendProof := h.Flagged && !th.GetFlagged()
-	if h.Max < from && !sendProof {
+	if h.Max < from && !sendProof && !backfill {
 		return false, nil
 	}
 	if sendProof {
@@ -1063,24 +1127,54 @@ func (s *syncer) respondAuthor(resp *pb.SyncResponse, h store.Head, th *pb.Head,
 			*count, *size = *count+1, *size+len(raw)
 		}
 	}
-	slots, more, err := s.m.cfg.Store.Slots(h.Author, from, MaxSyncRecords-*count, maxBytes-*size)
+	var more bool
+	if h.Max >= from {
+		var slots []store.Slot
+		slots, more, err = s.m.cfg.Store.Slots(h.Author, from, MaxSyncRecords-*count, maxBytes-*size)
+		if err != nil {
+			return false, err
+		}
+		for i, sl := range slots {
+			if sl.Seq == th.GetContig() && string(sl.ID[:]) == string(th.GetId()) {
+				continue // they have exactly this one
+			}
+			if i == 0 && horizonLog && sl.Seq > 1 && sl.Raw != nil && th.GetContig() == 0 && th.GetFloor() == 0 {
+				// Where their copy begins: our horizon start, or our own
+				// floor when we hold the log from mid-way ourselves.
+				resp.Starts = append(resp.Starts, &pb.Stub{Author: []byte(h.Author), Seq: sl.Seq, Id: bytes.Clone(sl.ID[:])})
+			}
+			if sl.Raw == nil {
+				resp.Stubs = append(resp.Stubs, &pb.Stub{Author: []byte(h.Author), Seq: sl.Seq, Id: sl.ID[:]})
+				*size += 48
+			} else {
+				resp.Records = append(resp.Records, sl.Raw)
+				*size += len(sl.Raw)
+			}
+			*count++
+		}
+	}
+	if more || !backfill {
+		return more, nil
+	}
+	if *count >= MaxSyncRecords || *size >= maxBytes {
+		return true, nil
+	}
+	below, err := s.m.cfg.Store.SlotsBelow(h.Author, th.GetFloor(), horizon, MaxSyncRecords-*count, maxBytes-*size)
 	if err != nil {
 		return false, err
 	}
-	for _, sl := range slots {
-		if sl.Seq == th.GetContig() && string(sl.ID[:]) == string(th.GetId()) {
-			continue // they have exactly this one
-		}
+	for _, sl := range below {
 		if sl.Raw == nil {
-			resp.Stubs = append(resp.Stubs, &pb.Stub{Author: []byte(h.Author), Seq: sl.Seq, Id: sl.ID[:]})
+			resp.Back = append(resp.Back, &pb.Back{Stub: &pb.Stub{Author: []byte(h.Author), Seq: sl.Seq, Id: bytes.Clone(sl.ID[:])}})
 			*size += 48
 		} else {
-			resp.Records = append(resp.Records, sl.Raw)
+			resp.Back = append(resp.Back, &pb.Back{Record: sl.Raw})
 			*size += len(sl.Raw)
 		}
 		*count++
 	}
-	return more, nil
+	// Cut when the page filled up before the backfill reached its end.
+	return *count >= MaxSyncRecords || *size >= maxBytes, nil
 }
 
 // trunc cuts s to at most n bytes (for echoing a peer's input).

@@ -105,6 +105,12 @@ type Config struct {
 	// Retention is how long clips are kept (Go duration, or days as "30d").
 	// Default 30d.
 	Retention string `toml:"retention,omitempty"`
+	// Horizon is how long feed posts are kept and how far back a new
+	// home syncs them (days as "365d", or a Go duration of at least 7
+	// days; "forever" keeps every post). Agency logs and issuer documents
+	// are kept forever whatever it says. Default 365d. See
+	// docs/operations.md, "What a node keeps".
+	Horizon string `toml:"horizon,omitempty"`
 	// WatchDir is a folder a camera drops clips into; complete new files
 	// are imported once.
 	WatchDir string `toml:"watch_dir,omitempty"`
@@ -230,6 +236,8 @@ type Settings struct {
 	Home *geo.Point
 	// Issuers are TrustedIssuers parsed, in the same order.
 	Issuers []peer.ID
+	// HorizonPeriod is Horizon parsed (ParseHorizon, node/horizon.go).
+	HorizonPeriod time.Duration
 	// Limits are [requests] parsed.
 	Limits requests.Limits
 	// RetentionPeriod is how long clips are kept: Retention parsed, or
@@ -350,6 +358,9 @@ func (c *Config) Parse() (Settings, error) {
 		return Settings{}, fmt.Errorf("name is longer than %d characters", record.MaxNameLen)
 	}
 	if s.Issuers, err = c.issuers(); err != nil {
+		return Settings{}, err
+	}
+	if s.HorizonPeriod, err = ParseHorizon(c.Horizon); err != nil {
 		return Settings{}, err
 	}
 	if s.Limits, err = c.Requests.limits(); err != nil {

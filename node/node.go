@@ -61,6 +61,9 @@ type Options struct {
 	Anchor bool
 	// SyncInterval overrides the mesh's periodic sync (tests).
 	SyncInterval time.Duration
+	// Horizon overrides config.toml's horizon (porchlight run --horizon;
+	// the same syntax, see Config.Horizon).
+	Horizon string
 	// YieldGrace overrides requests.YieldGrace, the time an agency has to
 	// count a clip in its yield (tests only: every node of a neighborhood
 	// must judge yield omissions with the same).
@@ -165,6 +168,12 @@ func Start(opts Options) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	horizon := cfg.HorizonPeriod
+	if opts.Horizon != "" {
+		if horizon, err = ParseHorizon(opts.Horizon); err != nil {
+			return nil, err
+		}
+	}
 	listen := cfg.Listen
 	if len(opts.Listen) > 0 {
 		listen = opts.Listen
@@ -211,6 +220,7 @@ func Start(opts Options) (n *Node, err error) {
 		Serve:        n.served(),
 		Credentials:  n.credentials,
 		SyncInterval: opts.SyncInterval,
+		Horizon:      horizon,
 		Registerer:   reg,
 		Logger:       opts.Logger,
 		// Without init's marker the key may have written a log before this

@@ -26,6 +26,10 @@
 //	o I        yield omission index: A S of every YieldOmission record I
 //	           stored in a log slot (package requests judges them);
 //	           written with the slot, in the same transaction
+//	b A        log floor: S (8) + the created time (8, Unix ms; 0 if
+//	           purged) of the lowest seq held, for a log this node holds
+//	           from a horizon rather than from seq 1 (horizon.go); head's
+//	           contiguous seq then counts from S
 //	v          the schema version, in decimal (see below)
 //
 // The tags of every table, store's and those it lends to other packages
@@ -80,6 +84,10 @@
 // So do the tables of issue 15 (2026-12-03): the yield omission index (o)
 // and package clips' receipts (J) start empty, since no release before
 // them wrote a YieldOmission record or a receipt.
+// So does the log floor table (b) of issue 17 (the horizon, 2026-12-03):
+// it starts empty (every log held so far starts at seq 1), and a feed
+// post purged for being older than the horizon is the purged slot a
+// retraction already wrote (0x01 + I), so no layout changes.
 //
 // The clip database's: 1, December 2026 (written without a version key
 // until 2026-12-03); 2, the time index (clips/list.go), 2026-12-03.

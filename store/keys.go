@@ -26,6 +26,8 @@ const (
 	// tagOmission indexes the YieldOmission records of every log (package
 	// requests judges them against the agency's log).
 	tagOmission = 'o'
+	// tagFloor holds the floor of a log held from mid-way (horizon.go).
+	tagFloor = 'b'
 	// tagVersion is the schema version key (schema.go): the key is the
 	// tag alone.
 	tagVersion = 'v'
@@ -115,6 +117,7 @@ var tables = []struct {
 	{tagFeed, "feed index", "store"},
 	{tagProfile, "profiles", "store"},
 	{tagOmission, "yield omission index", "store"},
+	{tagFloor, "log floors (logs held from a horizon)", "store"},
 	{tagVersion, "schema version", "store"},
 
 	{tagIssuerDoc, "issuer documents", "requests"},

@@ -28,6 +28,9 @@ func (d *DB) Heads() ([]Head, error) {
 			if err != nil {
 				return err
 			}
+			if err := withFloor(txn, &h); err != nil {
+				return err
+			}
 			heads = append(heads, h)
 		}
 		return nil
@@ -64,6 +67,13 @@ func (d *DB) HeadsAfter(after peer.ID, limit int) ([]Head, error) {
 			start, fstart = authorKey(tagHead, after), authorKey(tagFlag, after)
 		}
 		flags.Seek(fstart)
+		fl := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{tagFloor}})
+		defer fl.Close()
+		if after != "" {
+			fl.Seek(authorKey(tagFloor, after))
+		} else {
+			fl.Rewind()
+		}
 		for it.Seek(start); it.Valid() && len(heads) < limit; it.Next() {
 			k := it.Item().Key()
 			if len(k) < 2 || len(k) != 2+int(k[1]) {
@@ -88,6 +98,22 @@ func (d *DB) HeadsAfter(after peer.ID, limit int) ([]Head, error) {
 					break
 				}
 			}
+			for ; fl.Valid(); fl.Next() {
+				fk := fl.Item().Key()
+				if len(fk) < 2 || len(fk) != 2+int(fk[1]) {
+					return errors.New("corrupt log floor key")
+				}
+				if fa := peer.ID(fk[2:]); !AuthorLess(fa, a) {
+					if fa == a {
+						var f floor
+						if err := fl.Item().Value(func(v []byte) error { return decodeFloor(&f, v) }); err != nil {
+							return err
+						}
+						h.Floor, h.FloorCreated = f.seq, f.created
+					}
+					break
+				}
+			}
 			heads = append(heads, h)
 		}
 		return nil
@@ -108,10 +134,18 @@ func AuthorLess(a, b peer.ID) bool {
 func (d *DB) Head(a peer.ID) (Head, error) {
 	var h Head
 	err := d.bdb.View(func(txn *badger.Txn) (err error) {
-		h, err = getHead(txn, a)
-		return err
+		if h, err = getHead(txn, a); err != nil {
+			return err
+		}
+		return withFloor(txn, &h)
 	})
 	return h, err
+}
+
+func withFloor(txn *badger.Txn, h *Head) error {
+	f, err := getFloor(txn, h.Author)
+	h.Floor, h.FloorCreated = f.seq, f.created
+	return err
 }
 
 // Slot is one position of an author's log as served to peers.
@@ -340,7 +374,9 @@ func (d *DB) Feed(limit int, before Cursor) ([]*record.Signed, error) {
 // IngestStub fills a's log slot seq with the ID of a record whose content
 // was purged by a retraction, as a peer serves it in catch-up. It is accepted
 // only if this node holds the author's signed retraction of exactly that
-// record; otherwise ok is false and nothing is stored.
+// record; otherwise ok is false and nothing is stored. A log held from a
+// floor (horizon.go) takes a stub below it only just below it (backfill),
+// and its floor moves down to it.
 func (d *DB) IngestStub(a peer.ID, seq uint64, id record.ID) (ok bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -360,6 +396,13 @@ func (d *DB) IngestStub(a peer.ID, seq uint64, id record.ID) (ok bool, err error
 		if _, found, err := getSlot(txn, a, seq); err != nil || found {
 			return err
 		}
+		f, err := getFloor(txn, a)
+		if err != nil {
+			return err
+		}
+		if f.seq > 0 && seq < f.seq-1 {
+			return nil
+		}
 		if err := txn.Set(seqKey(tagLog, a, seq), append([]byte{slotPurged}, id[:]...)); err != nil {
 			return err
 		}
@@ -372,6 +415,11 @@ func (d *DB) IngestStub(a peer.ID, seq uint64, id record.ID) (ok bool, err error
 		}
 		if _, err := d.advanceHead(txn, h, seq, id); err != nil {
 			return err
+		}
+		if f.seq > 0 && seq == f.seq-1 {
+			if err := lowerFloor(txn, a, seq); err != nil {
+				return err
+			}
 		}
 		ok = true
 		return nil

@@ -288,6 +288,14 @@ type Head struct {
 	Max     uint64    // highest seq present
 	ID      record.ID // ID at Contig (zero when Contig is 0)
 	Flagged bool      // the author equivocated
+	// Floor is the lowest seq held when this node's copy of the log
+	// starts mid-way (a newcomer syncing from a horizon; see horizon.go):
+	// Contig then counts from Floor, not from seq 1. 0: the copy starts at
+	// seq 1. FloorCreated is the created time (Unix ms) of the record at
+	// Floor, 0 if its content is not held. Set by Heads, HeadsAfter and
+	// Head.
+	Floor        uint64
+	FloorCreated int64
 }
 
 // Outcome says what Ingest did with a valid record.

@@ -184,6 +184,7 @@ open), such as a small VPS or a home whose router forwards the port.`,
 	c.Flags().StringVar(&opts.API, "api", "", `local API address (replaces config.toml's; "off" disables it)`)
 	c.Flags().BoolVar(&opts.DisableMDNS, "no-mdns", false, "turn mDNS discovery off")
 	c.Flags().BoolVar(&opts.Anchor, "anchor", false, "serve the neighborhood as an anchor (relay, NAT checks, peer records for members): for a node reachable from the internet, like config.toml's anchor = true")
+	c.Flags().StringVar(&opts.Horizon, "horizon", "", `how long feed posts are kept and how far back they are synced: days such as 365d, a duration of at least 168h, or "forever" (replaces config.toml's horizon; default 365d; agency logs are always kept)`)
 	c.Flags().BoolVar(&opts.LAN, "lan", false, "serve the UI to paired devices of the home network over HTTPS (see porchlight pair), as config.toml's lan = true does")
 	c.Flags().BoolVar(&opts.APIAllowRemote, "api-allow-remote", false, "let --api name a non-loopback address (needs --api-tls-cert and --api-tls-key; see docs/operations.md)")
 	c.Flags().StringVar(&opts.APITLSCert, "api-tls-cert", "", "PEM certificate: the API serves HTTPS")

@@ -32,7 +32,12 @@ type Head struct {
 	// id of the requester's record at contig, so the responder can spot a fork.
 	Id []byte `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
 	// flagged: the requester already holds an equivocation proof for author.
-	Flagged       bool `protobuf:"varint,4,opt,name=flagged,proto3" json:"flagged,omitempty"`
+	Flagged bool `protobuf:"varint,4,opt,name=flagged,proto3" json:"flagged,omitempty"`
+	// floor: the requester's copy of this log starts at seq floor (it began
+	// mid-log, at a horizon; see SyncRequest.horizon) and contig counts from
+	// there; it asks for the records below floor, newest first (backfill).
+	// 0: its copy starts at seq 1, or it asks for nothing below it.
+	Floor         uint64 `protobuf:"varint,5,opt,name=floor,proto3" json:"floor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -95,6 +100,13 @@ func (x *Head) GetFlagged() bool {
 	return false
 }
 
+func (x *Head) GetFloor() uint64 {
+	if x != nil {
+		return x.Floor
+	}
+	return 0
+}
+
 // SyncRequest opens a round: the requester's neighborhood and one page of
 // its heads and document IDs. Authors are ordered by the length of their ID
 // bytes, then bytewise; document IDs bytewise. A page is a range (after,
@@ -137,7 +149,13 @@ type SyncRequest struct {
 	// requests only (an agency or bridging node whose home neighborhood is
 	// another): the responder sends it issuer documents and agency logs
 	// only, as to a non-member agency, whatever else it may be.
-	RequestsOnly  bool `protobuf:"varint,13,opt,name=requests_only,json=requestsOnly,proto3" json:"requests_only,omitempty"`
+	RequestsOnly bool `protobuf:"varint,13,opt,name=requests_only,json=requestsOnly,proto3" json:"requests_only,omitempty"`
+	// horizon (Unix ms; 0: none, every record from seq 1): feed logs the
+	// requester holds nothing of are served from their newest record created
+	// before horizon (the log's start, named in SyncResponse.starts), and
+	// backfill below a head's floor ends with the first record created before
+	// it. Agency logs are always served whole.
+	Horizon       int64 `protobuf:"varint,14,opt,name=horizon,proto3" json:"horizon,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -263,6 +281,13 @@ func (x *SyncRequest) GetRequestsOnly() bool {
 	return false
 }
 
+func (x *SyncRequest) GetHorizon() int64 {
+	if x != nil {
+		return x.Horizon
+	}
+	return 0
+}
+
 // Stub stands for a record whose content was purged by its author's
 // retraction: only its ID is left, bound by the retraction and the next
 // record's prev.
@@ -352,7 +377,15 @@ type SyncResponse struct {
 	// The responder's proof of standing, in its answer to a handshake.
 	Proof [][]byte `protobuf:"bytes,10,rep,name=proof,proto3" json:"proof,omitempty"`
 	// in_sync: the request's digest equals the responder's own.
-	InSync        bool `protobuf:"varint,11,opt,name=in_sync,json=inSync,proto3" json:"in_sync,omitempty"`
+	InSync bool `protobuf:"varint,11,opt,name=in_sync,json=inSync,proto3" json:"in_sync,omitempty"`
+	// starts: logs served from a horizon, not from seq 1: the record at
+	// (author, seq) with this id, in records, is where the requester's copy
+	// begins (its floor).
+	Starts []*Stub `protobuf:"bytes,12,rep,name=starts,proto3" json:"starts,omitempty"`
+	// back: backfill below the requester's floors, each author's newest
+	// first; a stub stands for a record whose content the responder does
+	// not hold (retracted, or older than its horizon).
+	Back          []*Back `protobuf:"bytes,13,rep,name=back,proto3" json:"back,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -464,16 +497,84 @@ func (x *SyncResponse) GetInSync() bool {
 	return false
 }
 
+func (x *SyncResponse) GetStarts() []*Stub {
+	if x != nil {
+		return x.Starts
+	}
+	return nil
+}
+
+func (x *SyncResponse) GetBack() []*Back {
+	if x != nil {
+		return x.Back
+	}
+	return nil
+}
+
+// Back is one slot of backfill: a record, or a stub.
+type Back struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Record        []byte                 `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	Stub          *Stub                  `protobuf:"bytes,2,opt,name=stub,proto3" json:"stub,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Back) Reset() {
+	*x = Back{}
+	mi := &file_porchlight_mesh_sync_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Back) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Back) ProtoMessage() {}
+
+func (x *Back) ProtoReflect() protoreflect.Message {
+	mi := &file_porchlight_mesh_sync_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Back.ProtoReflect.Descriptor instead.
+func (*Back) Descriptor() ([]byte, []int) {
+	return file_porchlight_mesh_sync_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Back) GetRecord() []byte {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *Back) GetStub() *Stub {
+	if x != nil {
+		return x.Stub
+	}
+	return nil
+}
+
 var File_porchlight_mesh_sync_proto protoreflect.FileDescriptor
 
 const file_porchlight_mesh_sync_proto_rawDesc = "" +
 	"\n" +
-	"\x1aporchlight/mesh/sync.proto\x12\x0fporchlight.mesh\"`\n" +
+	"\x1aporchlight/mesh/sync.proto\x12\x0fporchlight.mesh\"v\n" +
 	"\x04Head\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x16\n" +
 	"\x06contig\x18\x02 \x01(\x04R\x06contig\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\fR\x02id\x12\x18\n" +
-	"\aflagged\x18\x04 \x01(\bR\aflagged\"\x96\x03\n" +
+	"\aflagged\x18\x04 \x01(\bR\aflagged\x12\x14\n" +
+	"\x05floor\x18\x05 \x01(\x04R\x05floor\"\xb0\x03\n" +
 	"\vSyncRequest\x12\"\n" +
 	"\fneighborhood\x18\x01 \x01(\tR\fneighborhood\x12+\n" +
 	"\x05heads\x18\x02 \x03(\v2\x15.porchlight.mesh.HeadR\x05heads\x12 \n" +
@@ -491,11 +592,12 @@ const file_porchlight_mesh_sync_proto_rawDesc = "" +
 	" \x01(\bR\bskipDocs\x12\x14\n" +
 	"\x05proof\x18\v \x03(\fR\x05proof\x12\x16\n" +
 	"\x06digest\x18\f \x01(\fR\x06digest\x12#\n" +
-	"\rrequests_only\x18\r \x01(\bR\frequestsOnly\"@\n" +
+	"\rrequests_only\x18\r \x01(\bR\frequestsOnly\x12\x18\n" +
+	"\ahorizon\x18\x0e \x01(\x03R\ahorizon\"@\n" +
 	"\x04Stub\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x0e\n" +
-	"\x02id\x18\x03 \x01(\fR\x02id\"\xcc\x02\n" +
+	"\x02id\x18\x03 \x01(\fR\x02id\"\xa6\x03\n" +
 	"\fSyncResponse\x12\"\n" +
 	"\fneighborhood\x18\x01 \x01(\tR\fneighborhood\x12\x18\n" +
 	"\arefused\x18\x02 \x01(\tR\arefused\x12\x18\n" +
@@ -509,7 +611,12 @@ const file_porchlight_mesh_sync_proto_rawDesc = "" +
 	"\x0fdocs_next_after\x18\t \x01(\fR\rdocsNextAfter\x12\x14\n" +
 	"\x05proof\x18\n" +
 	" \x03(\fR\x05proof\x12\x17\n" +
-	"\ain_sync\x18\v \x01(\bR\x06inSyncB/Z-github.com/porchlight-mesh/porchlight/mesh/pbb\x06proto3"
+	"\ain_sync\x18\v \x01(\bR\x06inSync\x12-\n" +
+	"\x06starts\x18\f \x03(\v2\x15.porchlight.mesh.StubR\x06starts\x12)\n" +
+	"\x04back\x18\r \x03(\v2\x15.porchlight.mesh.BackR\x04back\"I\n" +
+	"\x04Back\x12\x16\n" +
+	"\x06record\x18\x01 \x01(\fR\x06record\x12)\n" +
+	"\x04stub\x18\x02 \x01(\v2\x15.porchlight.mesh.StubR\x04stubB/Z-github.com/porchlight-mesh/porchlight/mesh/pbb\x06proto3"
 
 var (
 	file_porchlight_mesh_sync_proto_rawDescOnce sync.Once
@@ -523,21 +630,25 @@ func file_porchlight_mesh_sync_proto_rawDescGZIP() []byte {
 	return file_porchlight_mesh_sync_proto_rawDescData
 }
 
-var file_porchlight_mesh_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_porchlight_mesh_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_porchlight_mesh_sync_proto_goTypes = []any{
 	(*Head)(nil),         // 0: porchlight.mesh.Head
 	(*SyncRequest)(nil),  // 1: porchlight.mesh.SyncRequest
 	(*Stub)(nil),         // 2: porchlight.mesh.Stub
 	(*SyncResponse)(nil), // 3: porchlight.mesh.SyncResponse
+	(*Back)(nil),         // 4: porchlight.mesh.Back
 }
 var file_porchlight_mesh_sync_proto_depIdxs = []int32{
 	0, // 0: porchlight.mesh.SyncRequest.heads:type_name -> porchlight.mesh.Head
 	2, // 1: porchlight.mesh.SyncResponse.stubs:type_name -> porchlight.mesh.Stub
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	2, // 2: porchlight.mesh.SyncResponse.starts:type_name -> porchlight.mesh.Stub
+	4, // 3: porchlight.mesh.SyncResponse.back:type_name -> porchlight.mesh.Back
+	2, // 4: porchlight.mesh.Back.stub:type_name -> porchlight.mesh.Stub
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_porchlight_mesh_sync_proto_init() }
@@ -551,7 +662,7 @@ func file_porchlight_mesh_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_porchlight_mesh_sync_proto_rawDesc), len(file_porchlight_mesh_sync_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
