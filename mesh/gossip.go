@@ -205,10 +205,10 @@ func readLoop(ctx context.Context, sub *pubsub.Subscription) error {
 	}
 }
 
-// topicEvents pulls (mutually) from every peer that joins topic t:
-// gossip reaches it once gossipsub grafts it (flood publish is off, the
-// default of go-libp2p-pubsub v0.19.0), and the pull covers whatever
-// either side published before.
+// topicEvents pulls (mutually) from every peer that joins topic t: from
+// then on our own records reach it (flood publishing, see
+// gossipOptions) and others' once gossipsub grafts it, and the pull
+// covers whatever either side published before.
 func (m *Mesh) topicEvents(ctx context.Context, t *pubsub.Topic) error {
 	h, err := t.EventHandler()
 	if err != nil {
