@@ -475,7 +475,7 @@ func startHome(t *testing.T, nw *simnet.Simnet, link simnet.NodeBiDiLinkSettings
 		OnRecord:       func(s *record.Signed) { arr.add(i, s) },
 		PubSubOptions:  tune.options(i),
 		HostOptions: []libp2p.Option{
-			simQUIC(nw, link, &h.conn),
+			simQUIC(nw, link, &h.conn, nil),
 			// Identify's address discovery stalls synctest (as in
 			// go-libp2p's x/simlibp2p).
 			libp2p.DisableIdentifyAddressDiscovery(),
@@ -563,8 +563,9 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 }
 
 // simQUIC is go-libp2p's simlibp2p.QUICSimnet, keeping the endpoint so the
-// simulation can read its byte counters.
-func simQUIC(nw *simnet.Simnet, link simnet.NodeBiDiLinkSettings, conn **simnet.SimConn) libp2p.Option {
+// simulation can read its byte counters; wrap, if not nil, stands between
+// QUIC and the endpoint (the scenarios' partition).
+func simQUIC(nw *simnet.Simnet, link simnet.NodeBiDiLinkSettings, conn **simnet.SimConn, wrap func(*simnet.SimConn) net.PacketConn) libp2p.Option {
 	src := &sourceIP{}
 	return libp2p.QUICReuse(
 		func(l fx.Lifecycle, srk quic.StatelessResetKey, tk quic.TokenGeneratorKey, opts ...quicreuse.Option) (*quicreuse.ConnManager, error) {
@@ -580,6 +581,9 @@ func simQUIC(nw *simnet.Simnet, link simnet.NodeBiDiLinkSettings, conn **simnet.
 			src.ip.Store(&addr.IP)
 			c := nw.NewEndpoint(addr, link)
 			*conn = c
+			if wrap != nil {
+				return wrap(c), nil
+			}
 			return c, nil
 		}),
 	)

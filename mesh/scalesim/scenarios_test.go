@@ -25,10 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
 	"github.com/marcopolo/simnet"
-	"github.com/quic-go/quic-go"
-	"go.uber.org/fx"
 
 	"github.com/porchlight-mesh/porchlight/geo"
 	"github.com/porchlight-mesh/porchlight/mesh"
@@ -785,24 +782,7 @@ func (a *tally) has(id record.ID, node int) bool {
 // endpoint drops what it sends to a node s.cut separates it from. A
 // restarted home gets a new endpoint on its old address.
 func (s *sim) simQUIC(i int, conn **simnet.SimConn) libp2p.Option {
-	src := &sourceIP{}
-	return libp2p.QUICReuse(
-		func(l fx.Lifecycle, srk quic.StatelessResetKey, tk quic.TokenGeneratorKey, opts ...quicreuse.Option) (*quicreuse.ConnManager, error) {
-			cm, err := quicreuse.NewConnManager(srk, tk, opts...)
-			if err != nil {
-				return nil, err
-			}
-			l.Append(fx.StopHook(cm.Close))
-			return cm, nil
-		},
-		quicreuse.OverrideSourceIPSelector(func() (quicreuse.SourceIPSelector, error) { return src, nil }),
-		quicreuse.OverrideListenUDP(func(_ string, addr *net.UDPAddr) (net.PacketConn, error) {
-			src.ip.Store(&addr.IP)
-			c := s.nw.NewEndpoint(addr, s.link)
-			*conn = c
-			return &cuttable{SimConn: c, s: s, from: i}, nil
-		}),
-	)
+	return simQUIC(s.nw, s.link, conn, func(c *simnet.SimConn) net.PacketConn { return &cuttable{SimConn: c, s: s, from: i} })
 }
 
 // cuttable is a simulated endpoint whose packets to the other side of a
