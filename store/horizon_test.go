@@ -142,9 +142,15 @@ func TestHorizonStartAndSlotsBelow(t *testing.T) {
 			t.Errorf("%s: HorizonStart = %d, %v; want %d", c.name, got, err, c.want)
 		}
 	}
-	// An ancient horizon, a walk of 3 slots: it starts at the lowest read.
-	if got, err := db.HorizonStart(a.id, 1, 3); err != nil || got != 8 {
-		t.Errorf("HorizonStart(ancient, limit 3) = %d, %v; want 8", got, err)
+	// A walk of 3 slots that finds no record older than the horizon: it
+	// starts at the lowest read, and the requester backfills the rest.
+	if got, err := db.HorizonStart(a.id, minute(1.5), 3); err != nil || got != 8 {
+		t.Errorf("HorizonStart(seq 1 older, limit 3) = %d, %v; want 8", got, err)
+	}
+	// An ancient horizon: seq 1 is inside it, so the log is served whole
+	// from seq 1, without a walk.
+	if got, err := db.HorizonStart(a.id, 1, 3); err != nil || got != 0 {
+		t.Errorf("HorizonStart(ancient, limit 3) = %d, %v; want 0", got, err)
 	}
 	slots, err := db.SlotsBelow(a.id, 8, minute(4.5), 100, 1<<20)
 	if err != nil {
