@@ -250,14 +250,16 @@ func counters(hs []*home) map[string]float64 {
 	return sum
 }
 
-// arrivals records when each home first stored each post.
+// arrivals records when each node first stored each post or request.
 type arrivals struct {
 	mu sync.Mutex
 	at map[record.ID]map[int]time.Time
 }
 
-func (a *arrivals) add(home int, s *record.Signed) {
-	if _, ok := s.Entry.GetBody().(*pb.Entry_Post); !ok {
+func (a *arrivals) add(node int, s *record.Signed) {
+	switch s.Entry.GetBody().(type) {
+	case *pb.Entry_Post, *pb.Entry_Request:
+	default:
 		return
 	}
 	now := time.Now()
@@ -268,8 +270,8 @@ func (a *arrivals) add(home int, s *record.Signed) {
 		m = make(map[int]time.Time)
 		a.at[s.ID] = m
 	}
-	if _, ok := m[home]; !ok {
-		m[home] = now
+	if _, ok := m[node]; !ok {
+		m[node] = now
 	}
 }
 
@@ -277,6 +279,18 @@ func (a *arrivals) count(id record.ID) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.at[id])
+}
+
+func (a *arrivals) when(id record.ID, node int) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	at, ok := a.at[id][node]
+	return at, ok
+}
+
+func (a *arrivals) has(id record.ID, node int) bool {
+	_, ok := a.when(id, node)
+	return ok
 }
 
 func simulate(t *testing.T, ph *phases, n, posts int) result {

@@ -177,7 +177,7 @@ type sim struct {
 	edges  [][]int
 	issuer crypto.PrivKey
 	trust  peer.ID
-	got    *tally
+	got    *arrivals
 	// cut, if set, drops every packet between two nodes it names
 	// (the partition).
 	cut   atomic.Pointer[func(a, b int) bool]
@@ -209,7 +209,7 @@ func newSim(t *testing.T, n int, tm timings) *sim {
 		nw:     &simnet.Simnet{LatencyFunc: simnet.StaticLatency(linkLatency), Logger: quiet},
 		issuer: issuer,
 		trust:  trust,
-		got:    &tally{at: map[record.ID]map[int]time.Time{}},
+		got:    &arrivals{at: map[record.ID]map[int]time.Time{}},
 		index:  map[string]int{},
 		link: simnet.NodeBiDiLinkSettings{
 			Downlink: simnet.LinkSettings{BitsPerSecond: 100 * mbps},
@@ -741,45 +741,8 @@ func seq(n int) []int {
 	return out
 }
 
-// tally records when each node first stored each post or request.
-type tally struct {
-	mu sync.Mutex
-	at map[record.ID]map[int]time.Time
-}
-
-func (a *tally) add(node int, r *record.Signed) {
-	switch r.Entry.GetBody().(type) {
-	case *pb.Entry_Post, *pb.Entry_Request:
-	default:
-		return
-	}
-	now := time.Now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	m := a.at[r.ID]
-	if m == nil {
-		m = make(map[int]time.Time)
-		a.at[r.ID] = m
-	}
-	if _, ok := m[node]; !ok {
-		m[node] = now
-	}
-}
-
-func (a *tally) when(id record.ID, node int) (time.Time, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	at, ok := a.at[id][node]
-	return at, ok
-}
-
-func (a *tally) has(id record.ID, node int) bool {
-	_, ok := a.when(id, node)
-	return ok
-}
-
-// simQUIC is scalesim_test.go's simQUIC with the partition: node i's
-// endpoint drops what it sends to a node s.cut separates it from. A
+// simQUIC is the harness's simQUIC with the partition: node i's endpoint
+// drops what it sends to a node s.cut separates it from. A
 // restarted home gets a new endpoint on its old address.
 func (s *sim) simQUIC(i int, conn **simnet.SimConn) libp2p.Option {
 	return simQUIC(s.nw, s.link, conn, func(c *simnet.SimConn) net.PacketConn { return &cuttable{SimConn: c, s: s, from: i} })
