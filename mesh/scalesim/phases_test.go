@@ -27,7 +27,8 @@ import (
 // the machine is shared, and an out-of-memory kill takes other processes
 // with it. With SCALESIM_HEAPPROFILE_CONNECT set, each of those logs in
 // the connect phase also writes the heap as of the last collection to
-// that file.
+// that file. With SCALESIM_CPUPROFILE set, the phase named by
+// SCALESIM_CPUPROFILE_PHASE (default connect) is CPU-profiled to that file.
 type phases struct {
 	t     *testing.T
 	homes int
@@ -46,6 +47,11 @@ type phases struct {
 	// (their change over the phase).
 	counters func() map[string]float64
 	counts0  map[string]float64
+	// profile starts (a phase's name) and stops ("") the CPU profile
+	// (SCALESIM_CPUPROFILE) from the monitor: a profile started inside
+	// the synctest bubble puts its writer goroutine in the bubble, which
+	// is then never idle, and simulated time stops.
+	profile chan string
 }
 
 // phaseEnd is what a phase cost.
@@ -58,7 +64,7 @@ type phaseEnd struct {
 }
 
 func newPhases(t *testing.T, homes int) *phases {
-	p := &phases{t: t, homes: homes, stopc: make(chan struct{})}
+	p := &phases{t: t, homes: homes, stopc: make(chan struct{}), profile: make(chan string)}
 	every := 30 * time.Second
 	if v, err := time.ParseDuration(os.Getenv("SCALESIM_PROGRESS")); err == nil && v > 0 {
 		every = v
@@ -71,10 +77,18 @@ func newPhases(t *testing.T, homes int) *phases {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		last := realNow()
+		var profiling *os.File
+		defer func() { stopProfile(profiling) }()
 		for {
 			select {
 			case <-p.stopc:
 				return
+			case name := <-p.profile:
+				profiling = stopProfile(profiling)
+				if name != "" {
+					profiling = startProfile(p.t, name)
+				}
+				continue
 			case <-tick.C:
 			}
 			rss := p.sampleRSS()
@@ -114,6 +128,7 @@ func (p *phases) current() string {
 // begin starts a phase of total steps (0: not counted). Called inside the
 // bubble.
 func (p *phases) begin(name string, total int) {
+	p.profile <- name // before p.mu: the monitor takes it
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.name, p.total = name, total
@@ -122,6 +137,41 @@ func (p *phases) begin(name string, total int) {
 	if p.counters != nil {
 		p.counts0 = p.counters()
 	}
+}
+
+// startProfile starts a CPU profile of phase name into SCALESIM_CPUPROFILE
+// if SCALESIM_CPUPROFILE_PHASE (default connect) names it: where one
+// phase's CPU goes, without the others'. It returns the file, nil if no
+// profile was started.
+func startProfile(t *testing.T, name string) *os.File {
+	file := os.Getenv("SCALESIM_CPUPROFILE")
+	want := os.Getenv("SCALESIM_CPUPROFILE_PHASE")
+	if want == "" {
+		want = "connect"
+	}
+	if file == "" || name != want {
+		return nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		t.Errorf("cpu profile: %v", err)
+		return nil
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		t.Errorf("cpu profile: %v", err)
+		return nil
+	}
+	return f
+}
+
+// stopProfile stops the profile writing to f, if any; it returns nil.
+func stopProfile(f *os.File) *os.File {
+	if f != nil {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+	return nil
 }
 
 // step counts one step of the phase; progress sets the count.
@@ -134,6 +184,7 @@ func (p *phases) end() phaseEnd {
 	name, sim0, real0, cpu0, counts0 := p.name, p.simStart, p.realStart, p.cpuStart, p.counts0
 	p.name = name + " (ended)"
 	p.mu.Unlock()
+	p.profile <- ""
 	var counts []string
 	if p.counters != nil {
 		now := p.counters()
