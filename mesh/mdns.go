@@ -49,7 +49,7 @@ func newDiscovery(m *Mesh) (*discovery, error) {
 	d := &discovery{
 		m:       m,
 		quiet:   log.New(io.Discard, "", 0),
-		backoff: newDialBackoff(m.cfg.Now),
+		backoff: newDialBackoff(m.cfg.Now, mdnsBackoffMin, mdnsBackoffMax),
 		limiter: rate.NewLimiter(mdnsDialsPerSecond, 2*maxMDNSDials),
 		slots:   make(chan struct{}, maxMDNSDials),
 		served:  map[int]bool{},
@@ -354,9 +354,10 @@ func addrKey(a ma.Multiaddr) string { return "a/" + a.String() }
 // an exponential delay. It holds at most maxBackoffEntries; expired entries
 // are dropped first, and beyond that the oldest.
 type dialBackoff struct {
-	mu  sync.Mutex
-	now func() time.Time
-	m   map[string]backoffEntry
+	mu       sync.Mutex
+	now      func() time.Time
+	min, max time.Duration // the first delay, and the longest
+	m        map[string]backoffEntry
 }
 
 type backoffEntry struct {
@@ -366,8 +367,10 @@ type backoffEntry struct {
 
 const maxBackoffEntries = 4096
 
-func newDialBackoff(now func() time.Time) *dialBackoff {
-	return &dialBackoff{now: now, m: map[string]backoffEntry{}}
+// newDialBackoff returns a backoff whose delay starts at min and doubles
+// up to max.
+func newDialBackoff(now func() time.Time, min, max time.Duration) *dialBackoff {
+	return &dialBackoff{now: now, min: min, max: max, m: map[string]backoffEntry{}}
 }
 
 func (b *dialBackoff) allowed(key string) bool {
@@ -387,7 +390,7 @@ func (b *dialBackoff) failed(id peer.ID, addrs []ma.Multiaddr) {
 	}
 	for _, k := range keys {
 		e := b.m[k]
-		e.delay = min(max(2*e.delay, mdnsBackoffMin), mdnsBackoffMax)
+		e.delay = min(max(2*e.delay, b.min), b.max)
 		e.until = now.Add(e.delay)
 		b.m[k] = e
 	}

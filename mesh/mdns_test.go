@@ -1,12 +1,19 @@
 package mesh
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/mdns"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/miekg/dns"
 	ma "github.com/multiformats/go-multiaddr"
 	"golang.org/x/time/rate"
@@ -47,7 +54,7 @@ func TestOnLink(t *testing.T) {
 
 func TestDialBackoff(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	b := newDialBackoff(func() time.Time { return now })
+	b := newDialBackoff(func() time.Time { return now }, mdnsBackoffMin, mdnsBackoffMax)
 	id := peer.ID("stranger")
 	a := ma.StringCast("/ip4/192.168.1.9/tcp/4444")
 	if !b.allowed(peerKey(id)) || !b.allowed(addrKey(a)) {
@@ -84,7 +91,7 @@ func TestDialBackoff(t *testing.T) {
 
 func TestDialBackoffIsBounded(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	b := newDialBackoff(func() time.Time { return now })
+	b := newDialBackoff(func() time.Time { return now }, mdnsBackoffMin, mdnsBackoffMax)
 	for i := range 3 * maxBackoffEntries {
 		b.failed(peer.ID(rune(i)), nil)
 		now = now.Add(time.Millisecond)
@@ -163,4 +170,61 @@ func FuzzResponderAnswer(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAddrBookRedialIsCapped: the address book redials a member that
+// failed within a minute at most, however often it failed (a partition's
+// two halves find each other again within a minute of it healing).
+func TestAddrBookRedialIsCapped(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	b := newDialBackoff(func() time.Time { return now }, addrBookRedialMin, addrBookRedialMax)
+	id := peer.ID("member")
+	var delays []time.Duration
+	for range 10 {
+		b.failed(id, nil)
+		e := b.m[peerKey(id)]
+		delays = append(delays, e.delay)
+		now = e.until
+	}
+	want := []time.Duration{15 * time.Second, 30 * time.Second, time.Minute}
+	for i, d := range delays {
+		if w := want[min(i, len(want)-1)]; d != w {
+			t.Fatalf("delays %v: want %v then %v", delays, want, time.Minute)
+		}
+	}
+}
+
+// TestSwarmDialBackoffIsRecognized: a second dial of an address that just
+// failed is refused by libp2p's own backoff with an error that is
+// swarm.ErrDialBackoff, which the address book does not count as a
+// failure of the peer.
+func TestSwarmDialBackoffIsRecognized(t *testing.T) {
+	h, err := libp2p.New(libp2p.NoListenAddrs, libp2p.Transport(tcp.NewTCPTransport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens there now
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ai := peer.AddrInfo{ID: other, Addrs: []ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port))}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Connect(ctx, ai); err == nil || errors.Is(err, swarm.ErrDialBackoff) {
+		t.Fatalf("first dial: %v, want a refused connection", err)
+	}
+	if err := h.Connect(ctx, ai); !errors.Is(err, swarm.ErrDialBackoff) {
+		t.Fatalf("second dial: %v, want swarm.ErrDialBackoff", err)
+	}
 }

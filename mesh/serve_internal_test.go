@@ -38,7 +38,7 @@ func TestMDNSFindsServedNeighborhood(t *testing.T) {
 	}
 	s := open("maple-st", Served{Neighborhood: "oak-st"})
 	oak, elm := open("oak-st"), open("elm-st")
-	d := &discovery{m: s, backoff: newDialBackoff(s.cfg.Now), limiter: rate.NewLimiter(mdnsDialsPerSecond, 2*maxMDNSDials),
+	d := &discovery{m: s, backoff: newDialBackoff(s.cfg.Now, mdnsBackoffMin, mdnsBackoffMax), limiter: rate.NewLimiter(mdnsDialsPerSecond, 2*maxMDNSDials),
 		slots: make(chan struct{}, maxMDNSDials), served: map[int]bool{}}
 	_, loop, _ := net.ParseCIDR("127.0.0.0/8")
 	answer := func(m *Mesh, nb string) *mdns.ServiceEntry {
