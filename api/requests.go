@@ -115,9 +115,15 @@ func (s *Server) getRequests(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := make([]RequestJSON, 0, len(items))
+	agencyIDs := map[peer.ID]string{} // base58 once per agency, not once per request
 	for _, it := range items {
+		aid, ok := agencyIDs[it.Agency]
+		if !ok {
+			aid = it.Agency.String()
+			agencyIDs[it.Agency] = aid
+		}
 		j := RequestJSON{
-			ID: it.ID.String(), Agency: it.Agency.String(), AgencyName: it.AgencyName,
+			ID: it.ID.String(), Agency: aid, AgencyName: it.AgencyName,
 			Case: it.Case, Incident: it.Incident, Description: it.Description, Contact: it.Contact,
 			Status: "open", Area: it.Area.String(), AreaSqMi: round3(it.Area.SquareMiles()),
 			From: it.From.UTC(), To: it.To.UTC(), Created: it.Created.UTC(), Notes: []NoteJSON{},

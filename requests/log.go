@@ -3,6 +3,8 @@ package requests
 import (
 	"fmt"
 	"math"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -58,7 +60,13 @@ func (it *Item) AreaHours() float64 {
 // always right.
 type agencyLog struct {
 	contig uint64
-	items  []*Item
+	items  []*Item // in log order
+	// byTime: the items by Created, oldest first, and of one time in
+	// reverse log order, so that read from the end it is what List shows:
+	// newest first, and of one time in log order. Kept as records are
+	// applied, so that a listing sorts nothing and copies only what it
+	// returns.
+	byTime []*Item
 	bySeq  map[uint64]*Item
 	open   int   // open requests now
 	opens  []int // opens[n]: open requests after seq n (opens[0] = 0)
@@ -68,6 +76,9 @@ type agencyLog struct {
 	latest []int64
 	// commits: every commitment a Yield of the log counted, and where.
 	commits map[record.ID]yieldAt
+	// areaHours: the items' AreaHours summed in log order, as Agency
+	// reports it.
+	areaHours float64
 }
 
 func newAgencyLog() *agencyLog {
@@ -99,6 +110,12 @@ func (s *Service) agencyLog(a peer.ID, need uint64) (*agencyLog, error) {
 	if h.Contig < need {
 		return nil, fmt.Errorf("agency %s's log has a gap before seq %d: %w", a, need+1, mesh.ErrHeld)
 	}
+	return s.agencyLogTo(a, h)
+}
+
+// agencyLogTo returns the agency's requests with its log read up to h,
+// its head as just read.
+func (s *Service) agencyLogTo(a peer.ID, h store.Head) (*agencyLog, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := s.logs[a]
@@ -175,6 +192,8 @@ func (l *agencyLog) apply(a peer.ID, sl store.Slot) *record.Signed {
 	case *pb.Entry_Request:
 		it := itemOf(a, s, b.Request)
 		l.items = append(l.items, it)
+		l.insertByTime(it)
+		l.areaHours += it.AreaHours()
 		if l.bySeq[s.Seq()] == nil {
 			l.bySeq[s.Seq()] = it
 		}
@@ -194,6 +213,24 @@ func (l *agencyLog) apply(a peer.ID, sl store.Slot) *record.Signed {
 	}
 	return s
 }
+
+// insertByTime places a new item in byTime: after every older one, and
+// before those of its own time, which came earlier in the log. A log's
+// times may not go backwards (checkTimeOrder), so this is almost always
+// the end; an equivocating version (buildAll) may land anywhere.
+func (l *agencyLog) insertByTime(it *Item) {
+	n := len(l.byTime)
+	if n == 0 || l.byTime[n-1].Created.Before(it.Created) {
+		l.byTime = append(l.byTime, it)
+		return
+	}
+	i := sort.Search(n, func(i int) bool { return !l.byTime[i].Created.Before(it.Created) })
+	l.byTime = slices.Insert(l.byTime, i, it)
+}
+
+// newest returns the log's i-th newest request (0: the newest), in List's
+// order.
+func (l *agencyLog) newest(i int) *Item { return l.byTime[len(l.byTime)-1-i] }
 
 func itemOf(a peer.ID, s *record.Signed, r *pb.Request) *Item {
 	it := &Item{

@@ -300,12 +300,11 @@ func (x *yieldIndex) judge(p *OmissionProof, grace time.Duration) OmissionVerdic
 	return v
 }
 
-// omissionsAgainst lists the proven omissions of agency a from the
-// YieldOmission records this node holds, by home and log position, one per
-// home, grant and clip.
-func (s *Service) omissionsAgainst(a peer.ID) ([]Omission, error) {
+// omissionRecords returns the YieldOmission records this node holds, by
+// author and seq: what omissionsAgainst judges.
+func (s *Service) omissionRecords() ([]*record.Signed, error) {
 	recs, err := s.db.Omissions()
-	if err != nil || len(recs) == 0 {
+	if err != nil {
 		return nil, err
 	}
 	sort.Slice(recs, func(i, j int) bool {
@@ -314,6 +313,16 @@ func (s *Service) omissionsAgainst(a peer.ID) ([]Omission, error) {
 		}
 		return recs[i].Seq() < recs[j].Seq()
 	})
+	return recs, nil
+}
+
+// omissionsAgainst lists the proven omissions of agency a from recs
+// (omissionRecords), by home and log position, one per home, grant and
+// clip.
+func (s *Service) omissionsAgainst(a peer.ID, recs []*record.Signed) ([]Omission, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
 	type key struct {
 		home  peer.ID
 		grant clips.GrantID

@@ -40,8 +40,14 @@ func (s *Service) credentials(a peer.ID) ([]*record.Doc, error) {
 			return nil
 		})
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Credential.GetNotAfter() > out[j].Credential.GetNotAfter() })
+	sortCredentials(out)
 	return out, err
+}
+
+// sortCredentials sorts one agency's credentials, read in key order,
+// newest validity first.
+func sortCredentials(ds []*record.Doc) {
+	sort.Slice(ds, func(i, j int) bool { return ds[i].Credential.GetNotAfter() > ds[j].Credential.GetNotAfter() })
 }
 
 // credentialStatus judges a credential at time t.
@@ -70,13 +76,62 @@ func (s *Service) credentialStatus(d *record.Doc, t time.Time) (string, error) {
 	return StatusValid, nil
 }
 
-// Agencies lists every agency with a credential from a trusted issuer.
+// Agencies lists every agency with a credential from a trusted issuer, by
+// name, then ID.
 func (s *Service) Agencies(now time.Time) ([]Agency, error) {
-	seen := map[peer.ID]bool{}
+	certs, err := s.certifiedAgencies()
+	if err != nil {
+		return nil, err
+	}
+	oms, err := s.omissionRecords() // read once, not once per agency
+	if err != nil {
+		return nil, err
+	}
+	var out []Agency
+	for _, c := range certs {
+		ag, err := s.agency(c, now, oms)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ag)
+	}
+	return out, nil
+}
+
+// certifiedAgency is an agency that credentials from trusted issuers
+// name, with those credentials, newest validity first (never none).
+type certifiedAgency struct {
+	id    peer.ID
+	creds []*record.Doc
+}
+
+func (c certifiedAgency) name() string { return c.creds[0].Credential.GetName() }
+
+// certifiedAgencies lists the agencies credentials from trusted issuers
+// name, in Agencies' order: by the name on the credential of the newest
+// validity, then by ID.
+func (s *Service) certifiedAgencies() ([]certifiedAgency, error) {
+	// One scan, not one per agency: what credentials does for each.
+	var out []certifiedAgency
 	err := s.db.View(func(txn *store.Txn) error {
 		return txn.Scan(store.AgencyCredentials, nil, store.ScanOptions{KeysOnly: true}, func(it store.Item) error {
-			if k := it.Key(); len(k) > 1 && len(k) >= 1+int(k[0]) {
-				seen[peer.ID(k[1:1+int(k[0])])] = true
+			k := it.Key()
+			if len(k) <= 1 || len(k) < 1+int(k[0]) {
+				return nil
+			}
+			a := peer.ID(k[1 : 1+int(k[0])])
+			var id record.ID
+			copy(id[:], k[1+int(k[0]):])
+			d, err := s.getDoc(txn, id)
+			if err != nil || d == nil || !s.isTrusted(d.Issuer) {
+				return err
+			}
+			// An agency's keys are adjacent, in the order credentials
+			// reads them.
+			if n := len(out); n > 0 && out[n-1].id == a {
+				out[n-1].creds = append(out[n-1].creds, d)
+			} else {
+				out = append(out, certifiedAgency{id: a, creds: []*record.Doc{d}})
 			}
 			return nil
 		})
@@ -84,18 +139,12 @@ func (s *Service) Agencies(now time.Time) ([]Agency, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Agency
-	for a := range seen {
-		ag, ok, err := s.Agency(a, now)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, ag)
-		}
+	for _, c := range out {
+		sortCredentials(c.creds)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID
+		ni, nj := out[i].name(), out[j].name()
+		return ni < nj || ni == nj && out[i].id < out[j].id
 	})
 	return out, nil
 }
@@ -128,40 +177,46 @@ func (s *Service) Agency(a peer.ID, now time.Time) (Agency, bool, error) {
 	if err != nil || len(creds) == 0 {
 		return Agency{}, false, err
 	}
-	c := creds[0]
-	ag := Agency{ID: a, Name: c.Credential.GetName(), Issuer: c.Issuer, ValidUntil: time.UnixMilli(c.Credential.GetNotAfter())}
-	if ag.CredentialStatus, err = s.credentialStatus(c, now); err != nil {
-		return ag, false, err
+	oms, err := s.omissionRecords()
+	if err != nil {
+		return Agency{}, false, err
 	}
-	err = s.withItems(a, func(items []*Item) {
-		for _, it := range items {
-			ag.Requests++
-			if it.Closed {
-				ag.Closed++
-			} else {
-				ag.Open++
-			}
-			ag.AreaHours += it.AreaHours()
-		}
+	ag, err := s.agency(certifiedAgency{id: a, creds: creds}, now, oms)
+	return ag, err == nil, err
+}
+
+// agency builds c's history, its omissions judged from oms
+// (omissionRecords).
+func (s *Service) agency(c certifiedAgency, now time.Time, oms []*record.Signed) (Agency, error) {
+	a, cred := c.id, c.creds[0]
+	ag := Agency{ID: a, Name: cred.Credential.GetName(), Issuer: cred.Issuer, ValidUntil: time.UnixMilli(cred.Credential.GetNotAfter())}
+	var err error
+	if ag.CredentialStatus, err = s.credentialStatus(cred, now); err != nil {
+		return ag, err
+	}
+	err = s.withLogs([]peer.ID{a}, func(logs []*agencyLog) {
+		l := logs[0]
+		ag.Requests, ag.Open = len(l.items), l.open
+		ag.Closed = ag.Requests - ag.Open // every request is open or closed
+		ag.AreaHours = round3(l.areaHours)
 	})
 	if err != nil {
-		return ag, false, err
+		return ag, err
 	}
-	ag.AreaHours = round3(ag.AreaHours)
 	_, proof, flagged, err := s.db.Equivocation(a)
 	if err != nil {
-		return ag, false, err
+		return ag, err
 	}
 	ag.Equivocation, ag.Proof = flagged, proof
-	if ag.Omissions, err = s.omissionsAgainst(a); err != nil {
-		return ag, false, err
+	if ag.Omissions, err = s.omissionsAgainst(a, oms); err != nil {
+		return ag, err
 	}
 	h, err := s.db.Head(a)
 	if err != nil {
-		return ag, false, err
+		return ag, err
 	}
 	ag.Head = h.Contig
-	return ag, true, nil
+	return ag, nil
 }
 
 // withItems calls f with an agency's requests as its log stands now, in
@@ -170,44 +225,72 @@ func (s *Service) Agency(a peer.ID, now time.Time) (Agency, bool, error) {
 // depends on arrival order, and a request is never hidden. (The rules judge
 // by the log slots alone; see agencyLog.)
 func (s *Service) withItems(a peer.ID, f func([]*Item)) error {
-	h, err := s.db.Head(a)
-	if err != nil {
-		return err
-	}
-	if h.Flagged {
-		l, err := s.buildAll(a)
+	return s.withLogs([]peer.ID{a}, func(logs []*agencyLog) { f(logs[0].items) })
+}
+
+// withLogs calls f with the agencies' logs as they stand now (see
+// withItems), all under s.mu, so that f reads them at one moment; f must
+// not keep or modify them.
+func (s *Service) withLogs(as []peer.ID, f func([]*agencyLog)) error {
+	logs := make([]*agencyLog, len(as))
+	for i, a := range as {
+		h, err := s.db.Head(a)
 		if err != nil {
 			return err
 		}
-		f(l.items)
-		return nil
-	}
-	l, err := s.agencyLog(a, 0)
-	if err != nil {
-		return err
+		if h.Flagged {
+			logs[i], err = s.buildAll(a) // this call's own: not shared
+		} else {
+			logs[i], err = s.agencyLogTo(a, h)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f(l.items)
+	f(logs)
 	return nil
 }
 
-// newest returns copies of an agency's newest n requests (all if n <= 0).
-func (s *Service) newest(a peer.ID, n int) ([]*Item, error) {
-	var out []*Item
-	err := s.withItems(a, func(items []*Item) {
-		sorted := append([]*Item(nil), items...)
-		sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Created.After(sorted[j].Created) })
-		if n > 0 && len(sorted) > n {
-			sorted = sorted[:n]
+// copyItem copies a request so that neither the caller nor a later record
+// of its log changes what the other sees.
+func copyItem(it *Item) *Item {
+	c := *it
+	c.Notes = append([]Note(nil), it.Notes...)
+	return &c
+}
+
+// mergeNewest returns copies of the newest limit requests of logs (all if
+// limit <= 0), newest first, named by names (one per log). Requests of
+// one time come in the order of logs, then in log order: the order of a
+// stable sort by time of the logs' requests taken log by log. Each log
+// keeps its requests in that order (byTime), so this merges without
+// sorting and copies only what it returns. The caller holds s.mu.
+func mergeNewest(logs []*agencyLog, names []string, limit int) []Listed {
+	total := 0
+	for _, l := range logs {
+		total += len(l.byTime)
+	}
+	if limit <= 0 || limit > total {
+		limit = total
+	}
+	if limit == 0 {
+		return nil
+	}
+	out := make([]Listed, 0, limit)
+	next := make([]int, len(logs)) // next[i]: how many of logs[i] are in out
+	for len(out) < limit {
+		best := -1
+		for i, l := range logs {
+			if next[i] < len(l.byTime) && (best < 0 || l.newest(next[i]).Created.After(logs[best].newest(next[best]).Created)) {
+				best = i
+			}
 		}
-		for _, it := range sorted {
-			c := *it
-			c.Notes = append([]Note(nil), it.Notes...)
-			out = append(out, &c)
-		}
-	})
-	return out, err
+		out = append(out, Listed{Item: copyItem(logs[best].newest(next[best])), AgencyName: names[best]})
+		next[best]++
+	}
+	return out
 }
 
 // Listed is a request as listed for this home.
@@ -225,37 +308,33 @@ type Listed struct {
 }
 
 // List returns the requests of one agency (or all, if a is ""), newest
-// first, at most limit.
+// first, at most limit (all if limit <= 0). Requests of one time come by
+// agency in Agencies' order, then in log order.
 func (s *Service) List(a peer.ID, limit int) ([]Listed, error) {
-	var agencies []Agency
+	var agencies []certifiedAgency
 	if a != "" {
-		ag, ok, err := s.Agency(a, time.Now())
+		creds, err := s.credentials(a)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
+		if len(creds) == 0 {
 			return nil, fmt.Errorf("agency %s: %w", a, ErrUnknownAgency)
 		}
-		agencies = []Agency{ag}
+		agencies = []certifiedAgency{{id: a, creds: creds}}
 	} else {
 		var err error
-		if agencies, err = s.Agencies(time.Now()); err != nil {
+		if agencies, err = s.certifiedAgencies(); err != nil {
 			return nil, err
 		}
+	}
+	ids, names := make([]peer.ID, len(agencies)), make([]string, len(agencies))
+	for i, c := range agencies {
+		ids[i], names[i] = c.id, c.name()
 	}
 	var out []Listed
-	for _, ag := range agencies {
-		items, err := s.newest(ag.ID, limit)
-		if err != nil {
-			return nil, err
-		}
-		for _, it := range items {
-			out = append(out, Listed{Item: it, AgencyName: ag.Name})
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
+	err := s.withLogs(ids, func(logs []*agencyLog) { out = mergeNewest(logs, names, limit) })
+	if err != nil {
+		return nil, err
 	}
 	revs := map[record.ID]*revoked{} // one lookup per credential
 	for i := range out {
