@@ -113,6 +113,16 @@ func TestThousandHomes(t *testing.T) {
 	run(t, 1000, 20)
 }
 
+// TestThousandHomesFormed simulates 1,000 homes of a street that has
+// formed: every home holds every home's profile before the connections
+// open (see formed), so the run measures the posting, not the street's
+// formation, whose CPU grows as the square of the homes.
+func TestThousandHomesFormed(t *testing.T) {
+	long(t)
+	t.Setenv("SCALESIM_FORMED", "1")
+	run(t, 1000, 20)
+}
+
 func long(t *testing.T) {
 	if os.Getenv("PORCHLIGHT_LONG") != "1" {
 		t.Skip("opt-in: PORCHLIGHT_LONG=1")
@@ -310,12 +320,19 @@ func simulate(t *testing.T, ph *phases, n, posts int) result {
 		closeAll(t, hs)
 		ph.end()
 	}()
+	formed := os.Getenv("SCALESIM_FORMED") == "1"
 	ph.begin("start", n)
+	profiles := make([]*record.Signed, n)
 	for i := range hs {
-		hs[i] = startHome(t, nw, link, i, arr)
+		hs[i], profiles[i] = startHome(t, nw, link, i, arr, formed)
 		ph.step()
 	}
 	ph.end()
+	if formed {
+		ph.begin("formed", n)
+		seedProfiles(t, ph, hs, profiles)
+		ph.end()
+	}
 
 	edges := topology(rng, n)
 	deg := 0.0
@@ -467,7 +484,11 @@ func simulate(t *testing.T, ph *phases, n, posts int) result {
 
 // startHome starts home i: a Badger store on disk and a mesh whose host
 // listens on the simulated network only.
-func startHome(t *testing.T, nw *simnet.Simnet, link simnet.NodeBiDiLinkSettings, i int, arr *arrivals) *home {
+//
+// With formed, the home has written its profile before its mesh starts
+// (as a home that has been on the street a while has), and startHome
+// returns it.
+func startHome(t *testing.T, nw *simnet.Simnet, link simnet.NodeBiDiLinkSettings, i int, arr *arrivals, formed bool) (*home, *record.Signed) {
 	t.Helper()
 	key, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
@@ -478,10 +499,21 @@ func startHome(t *testing.T, nw *simnet.Simnet, link simnet.NodeBiDiLinkSettings
 	if err != nil {
 		t.Fatal(err)
 	}
+	name := fmt.Sprintf("home %d", i)
+	var profile *record.Signed
+	if formed {
+		profile, err = db.AppendOwnUnsynced(key, func(e *pb.Entry) {
+			e.Body = &pb.Entry_Profile{Profile: &pb.Profile{Name: name}}
+		}, nil)
+		if err != nil {
+			db.Close()
+			t.Fatal(err)
+		}
+	}
 	h := &home{db: db, reg: prometheus.NewRegistry()}
 	h.m, err = mesh.New(mesh.Config{
 		Registerer: h.reg,
-		Key:        key, Store: db, Name: fmt.Sprintf("home %d", i),
+		Key:        key, Store: db, Name: name,
 		ListenAddrs:    []string{fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", simnet.IntToPublicIPv4(i))},
 		NoNATPortMap:   true,
 		NoPeerExchange: true,
@@ -500,7 +532,35 @@ func startHome(t *testing.T, nw *simnet.Simnet, link simnet.NodeBiDiLinkSettings
 		db.Close()
 		t.Fatal(err)
 	}
-	return h
+	return h, profile
+}
+
+// seedProfiles stores every home's profile in every other home's store,
+// as the street's earlier syncs would have (SCALESIM_FORMED): the
+// connections then open between homes that hold the same logs, whose
+// first sync round finds them in sync.
+func seedProfiles(t *testing.T, ph *phases, hs []*home, profiles []*record.Signed) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, h := range hs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			for j, p := range profiles {
+				if j == i {
+					continue
+				}
+				if _, err := h.db.Ingest(p); err != nil {
+					t.Errorf("home %d: store home %d's profile: %v", i, j, err)
+					return
+				}
+			}
+			ph.step()
+		}()
+	}
+	wg.Wait()
 }
 
 func closeAll(t *testing.T, hs []*home) {
