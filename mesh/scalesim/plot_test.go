@@ -18,7 +18,7 @@ import (
 // from the rows in testdata/scalesim.csv, which runs append to when
 // SCALESIM_CSV names the file:
 //
-//	PORCHLIGHT_LONG=1 SCALESIM_CSV=$PWD/mesh/scalesim/testdata/scalesim.csv go test -count=1 -timeout 90m -v -run 'TestHundredHomes|TestThreeHundredHomes|TestThousandHomes' ./mesh/scalesim/
+//	PORCHLIGHT_LONG=1 SCALESIM_CSV=$PWD/mesh/scalesim/testdata/scalesim.csv go test -count=1 -timeout 90m -v -run 'TestHundredHomes|TestThreeHundredHomes|TestThousandHomesFormed' ./mesh/scalesim/
 //	SCALESIM_PLOT=$PWD/docs/scalesim-latency.svg go test -count=1 -run TestPlot ./mesh/scalesim/
 //
 // Without SCALESIM_PLOT, TestPlot draws into memory only (the plot code

@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -95,6 +96,25 @@ func TestScenariosThreeHundred(t *testing.T) {
 	long(t)
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) { runScenario(t, sc, 300, full) })
+	}
+}
+
+// TestScenariosThousand runs the scenarios named in SCALESIM_SCENARIOS
+// (comma-separated; default catch-up and partition, the two with a time
+// goal) at 1,000 homes of a formed street (SCALESIM_FORMED: every home
+// holds every profile before the connections open; see
+// TestThousandHomesFormed), with the short timings.
+func TestScenariosThousand(t *testing.T) {
+	long(t)
+	t.Setenv("SCALESIM_FORMED", "1")
+	names := "catch-up,partition"
+	if v := os.Getenv("SCALESIM_SCENARIOS"); v != "" {
+		names = v
+	}
+	for _, sc := range scenarios {
+		if slices.Contains(strings.Split(names, ","), sc.name) {
+			t.Run(sc.name, func(t *testing.T) { runScenario(t, sc, 1000, short) })
+		}
 	}
 }
 
@@ -182,6 +202,9 @@ type sim struct {
 	// (the partition).
 	cut   atomic.Pointer[func(a, b int) bool]
 	index map[string]int // IP address → node
+	// formed: the street has formed (SCALESIM_FORMED); every home holds
+	// every home's profile before the connections open.
+	formed bool
 }
 
 // simHome is one node: its key and store outlive its mesh, which a
@@ -194,6 +217,9 @@ type simHome struct {
 	svc  *requests.Service
 	m    *mesh.Mesh // nil while offline
 	conn *simnet.SimConn
+	// profile is the home's profile, written before its mesh first
+	// started (formed streets only).
+	profile *record.Signed
 }
 
 func newSim(t *testing.T, n int, tm timings) *sim {
@@ -220,11 +246,40 @@ func newSim(t *testing.T, n int, tm timings) *sim {
 		s.index[simnet.IntToPublicIPv4(i).String()] = i
 	}
 	s.nw.Start()
+	s.formed = os.Getenv("SCALESIM_FORMED") == "1"
 	for i := range n {
 		s.homes = append(s.homes, s.newHome(i, fmt.Sprintf("home %d", i)))
 	}
+	if s.formed {
+		s.seedProfiles()
+	}
 	s.edges = topology(s.rng, n)
 	return s
+}
+
+// seedProfiles stores every home's profile in every other home's store
+// (see the formed field).
+func (s *sim) seedProfiles() {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for _, h := range s.homes {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			for _, o := range s.homes {
+				if o == h {
+					continue
+				}
+				if _, err := h.db.Ingest(o.profile); err != nil {
+					s.t.Errorf("%s: store %s's profile: %v", h.name, o.name, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (s *sim) newHome(i int, name string) *simHome {
@@ -233,11 +288,26 @@ func (s *sim) newHome(i int, name string) *simHome {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	db, err := store.Open(store.Config{Dir: s.t.TempDir(), Neighborhood: "elm-street", Logger: quiet, MemTableSize: memTable})
+	cfg := store.Config{Dir: s.t.TempDir(), Neighborhood: "elm-street", Logger: quiet, MemTableSize: memTable}
+	if s.formed {
+		// The post run's small caches: a thousand homes in one process.
+		cfg.BlockCacheSize, cfg.IndexCacheSize = blockCache, -1
+	}
+	db, err := store.Open(cfg)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	h := &simHome{i: i, name: name, key: key, db: db}
+	if s.formed {
+		// Written before the mesh starts, as a home that has been on
+		// the street a while holds it.
+		h.profile, err = db.AppendOwnUnsynced(key, func(e *pb.Entry) {
+			e.Body = &pb.Entry_Profile{Profile: &pb.Profile{Name: name}}
+		}, nil)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+	}
 	s.start(h)
 	return h
 }
