@@ -330,7 +330,11 @@ func simulate(t *testing.T, ph *phases, n, posts int) result {
 	ph.end()
 	if formed {
 		ph.begin("formed", n)
-		seedProfiles(t, ph, hs, profiles)
+		dbs := make([]*store.DB, n)
+		for i, h := range hs {
+			dbs[i] = h.db
+		}
+		seedProfiles(t, dbs, profiles, ph.step)
 		ph.end()
 	}
 
@@ -502,10 +506,7 @@ func startHome(t *testing.T, nw *simnet.Simnet, link simnet.NodeBiDiLinkSettings
 	name := fmt.Sprintf("home %d", i)
 	var profile *record.Signed
 	if formed {
-		profile, err = db.AppendOwnUnsynced(key, func(e *pb.Entry) {
-			e.Body = &pb.Entry_Profile{Profile: &pb.Profile{Name: name}}
-		}, nil)
-		if err != nil {
+		if profile, err = writeProfile(db, key, name); err != nil {
 			db.Close()
 			t.Fatal(err)
 		}
@@ -535,14 +536,24 @@ func startHome(t *testing.T, nw *simnet.Simnet, link simnet.NodeBiDiLinkSettings
 	return h, profile
 }
 
-// seedProfiles stores every home's profile in every other home's store,
-// as the street's earlier syncs would have (SCALESIM_FORMED): the
-// connections then open between homes that hold the same logs, whose
-// first sync round finds them in sync.
-func seedProfiles(t *testing.T, ph *phases, hs []*home, profiles []*record.Signed) {
+// writeProfile writes a home's profile to its store before its mesh
+// starts, as a home that has been on the street a while holds it (a
+// formed street, SCALESIM_FORMED): the mesh then writes none.
+func writeProfile(db *store.DB, key crypto.PrivKey, name string) (*record.Signed, error) {
+	return db.AppendOwnUnsynced(key, func(e *pb.Entry) {
+		e.Body = &pb.Entry_Profile{Profile: &pb.Profile{Name: name}}
+	}, nil)
+}
+
+// seedProfiles stores every home's profile (profiles[i] is dbs[i]'s own)
+// in every other home's store, as the street's earlier syncs would have
+// (SCALESIM_FORMED): the connections then open between homes that hold
+// the same logs, whose first sync round finds them in sync. step, if not
+// nil, is called for each home done.
+func seedProfiles(t *testing.T, dbs []*store.DB, profiles []*record.Signed, step func()) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i, h := range hs {
+	for i, db := range dbs {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -552,12 +563,14 @@ func seedProfiles(t *testing.T, ph *phases, hs []*home, profiles []*record.Signe
 				if j == i {
 					continue
 				}
-				if _, err := h.db.Ingest(p); err != nil {
+				if _, err := db.Ingest(p); err != nil {
 					t.Errorf("home %d: store home %d's profile: %v", i, j, err)
 					return
 				}
 			}
-			ph.step()
+			if step != nil {
+				step()
+			}
 		}()
 	}
 	wg.Wait()

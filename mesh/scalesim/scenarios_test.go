@@ -14,7 +14,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -251,35 +250,14 @@ func newSim(t *testing.T, n int, tm timings) *sim {
 		s.homes = append(s.homes, s.newHome(i, fmt.Sprintf("home %d", i)))
 	}
 	if s.formed {
-		s.seedProfiles()
+		dbs, profiles := make([]*store.DB, n), make([]*record.Signed, n)
+		for i, h := range s.homes {
+			dbs[i], profiles[i] = h.db, h.profile
+		}
+		seedProfiles(t, dbs, profiles, nil)
 	}
 	s.edges = topology(s.rng, n)
 	return s
-}
-
-// seedProfiles stores every home's profile in every other home's store
-// (see the formed field).
-func (s *sim) seedProfiles() {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for _, h := range s.homes {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			for _, o := range s.homes {
-				if o == h {
-					continue
-				}
-				if _, err := h.db.Ingest(o.profile); err != nil {
-					s.t.Errorf("%s: store %s's profile: %v", h.name, o.name, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 func (s *sim) newHome(i int, name string) *simHome {
@@ -301,10 +279,7 @@ func (s *sim) newHome(i int, name string) *simHome {
 	if s.formed {
 		// Written before the mesh starts, as a home that has been on
 		// the street a while holds it.
-		h.profile, err = db.AppendOwnUnsynced(key, func(e *pb.Entry) {
-			e.Body = &pb.Entry_Profile{Profile: &pb.Profile{Name: name}}
-		}, nil)
-		if err != nil {
+		if h.profile, err = writeProfile(db, key, name); err != nil {
 			s.t.Fatal(err)
 		}
 	}
