@@ -350,8 +350,8 @@ func (d *discovery) dialable(id peer.ID, addrs []ma.Multiaddr, nets []*net.IPNet
 func peerKey(id peer.ID) string     { return "p/" + string(id) }
 func addrKey(a ma.Multiaddr) string { return "a/" + a.String() }
 
-// dialBackoff remembers failed mDNS dials, per peer and per address, with
-// an exponential delay. It holds at most maxBackoffEntries; expired entries
+// dialBackoff remembers failed dials (mDNS's, and the address book's), per
+// peer and per address, with an exponential delay. It holds at most maxBackoffEntries; expired entries
 // are dropped first, and beyond that the oldest.
 type dialBackoff struct {
 	mu       sync.Mutex
