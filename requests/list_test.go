@@ -62,24 +62,8 @@ func (s *Service) listBaseline(a peer.ID, limit int) ([]Listed, error) {
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
-	revs := map[record.ID]*revoked{}
-	for i := range out {
-		l := &out[i]
-		if s.cfg.Home != nil {
-			l.CoversHome = l.Area.Contains(*s.cfg.Home)
-		}
-		rev, ok := revs[l.Credential]
-		if !ok {
-			var err error
-			if rev, err = s.revocation(l.Credential); err != nil {
-				return nil, err
-			}
-			revs[l.Credential] = rev
-		}
-		if rev != nil {
-			l.Revoked = true
-			l.AfterRevocation = !rev.covers(l.Seq, l.Created.UnixMilli())
-		}
+	if err := s.mark(out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

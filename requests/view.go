@@ -336,7 +336,17 @@ func (s *Service) List(a peer.ID, limit int) ([]Listed, error) {
 	if err != nil {
 		return nil, err
 	}
-	revs := map[record.ID]*revoked{} // one lookup per credential
+	if err := s.mark(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// mark sets what List reports of each request besides the request itself:
+// whether it covers this home, and whether its credential was revoked
+// (one lookup per credential).
+func (s *Service) mark(out []Listed) error {
+	revs := map[record.ID]*revoked{}
 	for i := range out {
 		l := &out[i]
 		if s.cfg.Home != nil {
@@ -346,7 +356,7 @@ func (s *Service) List(a peer.ID, limit int) ([]Listed, error) {
 		if !ok {
 			var err error
 			if rev, err = s.revocation(l.Credential); err != nil {
-				return nil, err
+				return err
 			}
 			revs[l.Credential] = rev
 		}
@@ -355,7 +365,7 @@ func (s *Service) List(a peer.ID, limit int) ([]Listed, error) {
 			l.AfterRevocation = !rev.covers(l.Seq, l.Created.UnixMilli())
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // ErrUnknownAgency is returned for an agency with no trusted credential.
